@@ -1,0 +1,36 @@
+# The README's two commands: `make run` and `make test`. Each installs what is missing first.
+
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+WEB_BUNDLE := src/talkbox/ui/static/app.js
+WEB_SOURCES := $(shell find web/src -name '*.ts' 2>/dev/null) web/package.json web/package-lock.json
+
+.PHONY: run test deps web system test-web test-python bench lint
+
+run: deps web
+	$(UV) run talkbox serve
+
+test: deps web system test-web test-python
+
+deps:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+$(WEB_BUNDLE): web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+
+web: $(WEB_BUNDLE)
+
+system:
+	scripts/ensure-system-packages.sh chromium
+
+test-web: web/node_modules/.package-lock.json
+	cd web && npm run typecheck && npm test
+
+test-python:
+	$(UV) run pytest
+
+lint:
+	$(UV) run ruff check src tests

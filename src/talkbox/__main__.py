@@ -1,0 +1,5 @@
+import sys
+
+from talkbox.app.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The composition root: reads settings and wires every component together."""

@@ -1,0 +1,68 @@
+"""Settings, read from TALKBOX_* environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+
+class SettingsError(Exception):
+    """Settings that Talkbox refuses to run with."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TALKBOX_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=0, le=65535)
+    auth: Literal["open", "token"] = "open"
+    secret: str | None = None
+    # Open mode trusts the name the page sends: only ever on loopback unless said out loud.
+    allow_open_mode: bool = False
+    ring_timeout: float = Field(30.0, gt=0)
+    connect_timeout: float = Field(15.0, gt=0)
+    media_host: str | None = None
+    media_public_address: str | None = None
+    ice_servers: list[str] = Field(default_factory=list)
+    router_workers: int = Field(4, ge=1, le=256)
+    max_message_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _token_needs_secret(self) -> Settings:
+        if self.auth == "token" and not self.secret:
+            raise ValueError("TALKBOX_AUTH=token needs TALKBOX_SECRET")
+        return self
+
+    @property
+    def media_address(self) -> str:
+        """Media binds to the same host as the server unless told otherwise."""
+        if self.media_host:
+            return self.media_host
+        return "127.0.0.1" if self.host == "localhost" else self.host
+
+    @property
+    def on_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def check_exposure(self) -> None:
+        """Refuse open mode off loopback unless explicitly allowed, and then warn."""
+        if self.auth != "open" or self.on_loopback:
+            return
+        if not self.allow_open_mode:
+            raise SettingsError(
+                f"refusing to serve open mode on {self.host}: anyone could claim any name. "
+                "Set TALKBOX_AUTH=token and TALKBOX_SECRET, or TALKBOX_ALLOW_OPEN_MODE=1 to accept the risk."
+            )
+        log.warning("open mode on %s: any page can claim any name", self.host)

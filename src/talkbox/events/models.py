@@ -1,0 +1,169 @@
+"""Every event Talkbox publishes, one frozen pydantic model each.
+
+Events are plain data that can cross a process boundary (the Redis bus will
+serialise them), so they carry ids and values, never live objects.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+LegStatus = Literal[
+    "queued",
+    "initiated",
+    "ringing",
+    "in-progress",
+    "completed",
+    "busy",
+    "no-answer",
+    "canceled",
+    "failed",
+]
+TERMINAL_STATUSES: frozenset[str] = frozenset(
+    {"completed", "busy", "no-answer", "canceled", "failed"}
+)
+
+
+class LegView(BaseModel):
+    """A leg as the pages see it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    destination: str
+    status: LegStatus
+    muted: bool = False
+    end_reason: str | None = None
+
+
+class ConferenceView(BaseModel):
+    """A conference as the pages see it: the whole state, sent on every change."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    chair: str
+    status: Literal["active", "ended"]
+    end_reason: str | None = None
+    legs: tuple[LegView, ...]
+
+
+# --- requests from users (published by the ui gateway) -----------------------
+
+
+class UserRequestsCall(_Event):
+    type: Literal["user_requests_call"] = "user_requests_call"
+    user: str
+    to: str
+
+
+class UserHangsUp(_Event):
+    type: Literal["user_hangs_up"] = "user_hangs_up"
+    user: str
+    conference_id: str
+
+
+class ClientAnsweredLeg(_Event):
+    """A page accepted a leg offered to its user, with its SDP answer."""
+
+    type: Literal["client_answered_leg"] = "client_answered_leg"
+    user: str
+    leg_id: str
+    sdp: str
+
+
+class ClientRejectedLeg(_Event):
+    type: Literal["client_rejected_leg"] = "client_rejected_leg"
+    user: str
+    leg_id: str
+
+
+class ClientLegFailed(_Event):
+    """A page could not bring up media for a leg it was offered."""
+
+    type: Literal["client_leg_failed"] = "client_leg_failed"
+    user: str
+    leg_id: str
+    reason: str
+
+
+class PresenceChanged(_Event):
+    """How many pages a user has open on this node changed."""
+
+    type: Literal["presence_changed"] = "presence_changed"
+    user: str
+    online: bool
+
+
+# --- reports from providers --------------------------------------------------
+
+
+class LegStatusChanged(_Event):
+    """A provider's report on one leg; `sequence` orders reports of the same leg."""
+
+    type: Literal["leg_status_changed"] = "leg_status_changed"
+    conference_id: str
+    leg_id: str
+    status: LegStatus
+    sequence: int
+    reason: str | None = None
+
+
+class LegOffered(_Event):
+    """The built-in engine offers media for a leg to its user's pages."""
+
+    type: Literal["leg_offered"] = "leg_offered"
+    user: str
+    conference_id: str
+    leg_id: str
+    caller: str
+    sdp: str
+    auto_answer: bool
+
+
+# --- results of the call rules ----------------------------------------------
+
+
+class ConferenceUpdated(_Event):
+    type: Literal["conference_updated"] = "conference_updated"
+    conference: ConferenceView
+    users: tuple[str, ...]
+
+
+class CallRefused(_Event):
+    type: Literal["call_refused"] = "call_refused"
+    user: str
+    code: str
+    message: str
+
+
+Event = Annotated[
+    UserRequestsCall
+    | UserHangsUp
+    | ClientAnsweredLeg
+    | ClientRejectedLeg
+    | ClientLegFailed
+    | PresenceChanged
+    | LegStatusChanged
+    | LegOffered
+    | ConferenceUpdated
+    | CallRefused,
+    Field(discriminator="type"),
+]
+
+
+def partition_key(event: Event) -> str:
+    """The key whose events must be handled in order: the conference, else the user."""
+    conference_id = getattr(event, "conference_id", None)
+    if conference_id is not None:
+        return f"conference:{conference_id}"
+    if isinstance(event, ConferenceUpdated):
+        return f"conference:{event.conference.id}"
+    return f"user:{getattr(event, 'user')}"

@@ -1,0 +1,1 @@
+"""Telephony providers: each folder is one, behind telephony.provider.Provider."""

@@ -1,0 +1,5 @@
+"""The consumer pool that hands events from the bus to the handlers that want them."""
+
+from talkbox.router.pool import Handler, Router
+
+__all__ = ["Handler", "Router"]

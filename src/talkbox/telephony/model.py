@@ -1,0 +1,77 @@
+"""The call model: every call is a conference of legs (DESIGN.md, "The call model")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from talkbox.events.models import TERMINAL_STATUSES, ConferenceView, LegStatus, LegView
+from talkbox.events.names import is_client_name
+
+
+@dataclass(frozen=True)
+class Leg:
+    id: str
+    destination: str
+    status: LegStatus = "queued"
+    sequence: int = 0
+    muted: bool = False
+    end_reason: str | None = None
+    provider_id: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class Conference:
+    id: str
+    chair_leg_id: str
+    legs: tuple[Leg, ...]
+    provider_id: str | None = None
+    end_reason: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return all(leg.ended for leg in self.legs)
+
+    @property
+    def chair(self) -> Leg:
+        return self.leg(self.chair_leg_id)
+
+    def leg(self, leg_id: str) -> Leg:
+        return next(leg for leg in self.legs if leg.id == leg_id)
+
+    def has_leg(self, leg_id: str) -> bool:
+        return any(leg.id == leg_id for leg in self.legs)
+
+    def live_legs(self) -> tuple[Leg, ...]:
+        return tuple(leg for leg in self.legs if not leg.ended)
+
+    def live_leg_of(self, user: str) -> Leg | None:
+        return next((leg for leg in self.live_legs() if leg.destination == user), None)
+
+    def with_leg(self, new: Leg) -> Conference:
+        return replace(self, legs=tuple(new if leg.id == new.id else leg for leg in self.legs))
+
+    def users(self) -> tuple[str, ...]:
+        """The browser users on this conference, in leg order, each once."""
+        return tuple(dict.fromkeys(leg.destination for leg in self.legs if is_client_name(leg.destination)))
+
+    def view(self) -> ConferenceView:
+        return ConferenceView(
+            id=self.id,
+            chair=self.chair.destination,
+            status="ended" if self.ended else "active",
+            end_reason=self.end_reason,
+            legs=tuple(
+                LegView(
+                    id=leg.id,
+                    destination=leg.destination,
+                    status=leg.status,
+                    muted=leg.muted,
+                    end_reason=leg.end_reason,
+                )
+                for leg in self.legs
+            ),
+        )

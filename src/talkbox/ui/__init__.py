@@ -1,0 +1,1 @@
+"""The page and the websocket gateway between it and the bus."""

@@ -1,0 +1,89 @@
+"""The websocket messages, both ways (docs/protocol.md is their prose)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+from talkbox.events.models import ConferenceView
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+Sdp = Annotated[str, StringConstraints(min_length=1, max_length=12_000)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- page -> server -----------------------------------------------------------
+
+
+class Call(_Message):
+    type: Literal["call"]
+    # Checked by the call rules, so a bad name is refused with a reason rather than an error.
+    to: Annotated[str, StringConstraints(max_length=200)]
+
+
+class HangUpMessage(_Message):
+    type: Literal["hang_up"]
+    conference_id: Id
+
+
+class Answer(_Message):
+    type: Literal["answer"]
+    leg_id: Id
+    sdp: Sdp
+
+
+class Reject(_Message):
+    type: Literal["reject"]
+    leg_id: Id
+
+
+class LegFailed(_Message):
+    type: Literal["leg_failed"]
+    leg_id: Id
+    reason: Literal["microphone", "media"]
+
+
+PageMessage = Annotated[Call | HangUpMessage | Answer | Reject | LegFailed, Field(discriminator="type")]
+page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
+PAGE_MESSAGE_TYPES = frozenset({"call", "hang_up", "answer", "reject", "leg_failed"})
+
+# --- server -> page -----------------------------------------------------------
+
+
+class Welcome(_Message):
+    type: Literal["welcome"] = "welcome"
+    user: str
+    provider: str
+
+
+class ConferenceMessage(_Message):
+    type: Literal["conference"] = "conference"
+    conference: ConferenceView
+
+
+class Offer(_Message):
+    type: Literal["offer"] = "offer"
+    conference_id: str
+    leg_id: str
+    caller: str
+    sdp: str
+    auto_answer: bool
+
+
+class Refused(_Message):
+    type: Literal["refused"] = "refused"
+    code: str
+    message: str
+
+
+class Error(_Message):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+
+
+ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error

@@ -1,0 +1,149 @@
+"""A page stand-in on aiortc: speaks the websocket protocol and plays a tone.
+
+Component tests use it to drive the server without a browser; the e2e tests
+use real Chromium instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import json
+from collections import deque
+from typing import Any
+
+import numpy as np
+import websockets
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
+
+from talkbox.providers.builtin.mixer import to_mono
+from tests.support.audio import RATE, level_at
+
+FRAME = 960
+
+
+class ToneTrack(MediaStreamTrack):
+    kind = "audio"
+
+    def __init__(self, frequency: float) -> None:
+        super().__init__()
+        self.frequency = frequency
+        self._pts = 0
+        self._start: float | None = None
+
+    async def recv(self) -> AudioFrame:
+        loop = asyncio.get_running_loop()
+        if self._start is None:
+            self._start = loop.time()
+        wait = self._start + self._pts / RATE - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        t = (np.arange(FRAME) + self._pts) / RATE
+        samples = (0.4 * 32767 * np.sin(2 * np.pi * self.frequency * t)).astype(np.int16)
+        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = RATE
+        frame.time_base = fractions.Fraction(1, RATE)
+        frame.pts = self._pts
+        self._pts += FRAME
+        return frame
+
+
+class Peer:
+    def __init__(self, base_url: str, name: str, frequency: float, auto_accept: bool = False) -> None:
+        self.url = f"{base_url.replace('http', 'ws', 1)}/ws?client_name={name}"
+        self.name = name
+        self.frequency = frequency
+        self.auto_accept = auto_accept
+        self.messages: list[dict[str, Any]] = []
+        self.conferences: dict[str, dict[str, Any]] = {}
+        self.offers: dict[str, dict[str, Any]] = {}
+        self.heard: deque[np.ndarray] = deque(maxlen=50)  # the last second
+        self.pcs: dict[str, RTCPeerConnection] = {}
+        self._changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> Peer:
+        self.socket = await websockets.connect(self.url)
+        self._tasks.append(asyncio.create_task(self._listen()))
+        await self.wait_for(lambda: any(m["type"] == "welcome" for m in self.messages))
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for pc in self.pcs.values():
+            await pc.close()
+        await self.socket.close()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.socket.send(json.dumps(message))
+
+    async def call(self, to: str) -> None:
+        await self.send({"type": "call", "to": to})
+
+    async def accept(self) -> None:
+        leg_id = next(iter(self.offers))
+        await self._answer(self.offers.pop(leg_id))
+
+    async def reject(self) -> None:
+        await self.send({"type": "reject", "leg_id": self.offers.pop(next(iter(self.offers)))["leg_id"]})
+
+    async def hang_up(self) -> None:
+        await self.send({"type": "hang_up", "conference_id": self.active_conference()["id"]})
+
+    def active_conference(self) -> dict[str, Any]:
+        return next(c for c in self.conferences.values() if c["status"] == "active")
+
+    def last_conference(self) -> dict[str, Any]:
+        return list(self.conferences.values())[-1]
+
+    def my_leg(self, conference: dict[str, Any]) -> dict[str, Any]:
+        return next(leg for leg in conference["legs"] if leg["destination"] == self.name)
+
+    def level(self, frequency: float) -> float:
+        if not self.heard:
+            return -120.0
+        return level_at(np.concatenate(list(self.heard)), frequency)
+
+    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.1):
+                        await self._changed.wait()
+
+    async def _listen(self) -> None:
+        async for text in self.socket:
+            message = json.loads(text)
+            self.messages.append(message)
+            if message["type"] == "conference":
+                self.conferences[message["conference"]["id"]] = message["conference"]
+            elif message["type"] == "offer":
+                if message["auto_answer"] or self.auto_accept:
+                    asyncio.create_task(self._answer(message))
+                else:
+                    self.offers[message["leg_id"]] = message
+            self._changed.set()
+
+    async def _answer(self, offer: dict[str, Any]) -> None:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pcs[offer["leg_id"]] = pc
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            self._tasks.append(asyncio.create_task(self._hear(track)))
+
+        await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+        pc.addTrack(ToneTrack(self.frequency))
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self.send({"type": "answer", "leg_id": offer["leg_id"], "sdp": pc.localDescription.sdp})
+
+    async def _hear(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                self.heard.append(to_mono(await track.recv()))
+                self._changed.set()

@@ -1,0 +1,117 @@
+// The page's state, its messages and its effects: the Elm architecture's
+// data. The only thing that changes a Model is `update` (update.ts).
+
+import type { ClientFrame, Conference, LegFailedReason, ServerMessage } from "./protocol";
+
+export type ConnectionState = "connecting" | "open" | "closed";
+
+export type MediaPhase = "idle" | "connecting" | "connected" | "failed";
+
+/** The media of the one leg this page has answered (or is answering). */
+export interface MediaState {
+  phase: MediaPhase;
+  legId: string | null;
+  conferenceId: string | null;
+}
+
+/** An offer this page was given that rings (auto_answer false). */
+export interface IncomingCall {
+  conferenceId: string;
+  legId: string;
+  caller: string;
+  sdp: string;
+  /** Rejected here: the panel is gone, waiting for the server to end the leg. */
+  rejected: boolean;
+}
+
+export interface Model {
+  /** Who the server says I am (from `welcome`), null before it. */
+  me: string | null;
+  /** The media adapter the server asked for (`builtin`). */
+  provider: string | null;
+  /** The page URL has no `client_name` or `token`: show the sign-in form. */
+  identityMissing: boolean;
+  connection: ConnectionState;
+  /** Consecutive failed connection attempts, for the reconnect backoff. */
+  reconnectAttempt: number;
+  /** Set when the server closed with 4401: reconnecting would not help. */
+  authFailed: boolean;
+  dialText: string;
+  /** Destination of a `call` sent and not yet answered by a conference or refusal. */
+  placing: string | null;
+  /** The call this page is in (placing, ringing out or connected). */
+  conference: Conference | null;
+  incoming: IncomingCall | null;
+  /** How the last call ended, in words. */
+  outcome: string | null;
+  /** The last refusal, error or failure, in words. */
+  notice: string | null;
+  media: MediaState;
+  /** Whether the ringtone is (meant to be) sounding. */
+  ringing: boolean;
+}
+
+export interface InitOptions {
+  identityMissing?: boolean;
+}
+
+export function initialModel(options: InitOptions = {}): Model {
+  const identityMissing = options.identityMissing ?? false;
+  return {
+    me: null,
+    provider: null,
+    identityMissing,
+    connection: identityMissing ? "closed" : "connecting",
+    reconnectAttempt: 0,
+    authFailed: false,
+    dialText: "",
+    placing: null,
+    conference: null,
+    incoming: null,
+    outcome: null,
+    notice: null,
+    media: { phase: "idle", legId: null, conferenceId: null },
+    ringing: false,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Messages: everything that can happen to the page.
+
+export type Msg =
+  | { type: "socket-connecting" }
+  | { type: "socket-opened" }
+  | { type: "socket-closed"; code: number; reason: string }
+  | { type: "server-message"; message: ServerMessage }
+  | { type: "dial-changed"; text: string }
+  | { type: "call-clicked" }
+  | { type: "accept-clicked" }
+  | { type: "reject-clicked" }
+  | { type: "hang-up-clicked" }
+  /** The media adapter produced the SDP answer for a leg. */
+  | { type: "media-answer-ready"; legId: string; sdp: string }
+  | { type: "media-connected"; legId: string }
+  | { type: "media-failed"; legId: string; reason: LegFailedReason }
+  /** A frame could not be sent (socket not open). */
+  | { type: "send-failed"; frame: ClientFrame };
+
+// ---------------------------------------------------------------------------
+// Effects: plain data that the runtime (main.ts) carries out.
+
+export type Effect =
+  | { type: "send"; frame: ClientFrame }
+  /** Bring up media for an offered leg; report media-answer-ready or media-failed. */
+  | { type: "answer-media"; conferenceId: string; legId: string; sdp: string }
+  | { type: "stop-media"; legId: string }
+  | { type: "start-ringtone" }
+  | { type: "stop-ringtone" }
+  /** Open the socket again after `delayMs` (the runtime adds jitter). */
+  | { type: "reconnect-later"; delayMs: number };
+
+export const RECONNECT_BASE_MS = 500;
+export const RECONNECT_MAX_MS = 10_000;
+
+/** The backoff before reconnect attempt `attempt` (0-based): 0.5 s doubling to 10 s. */
+export function reconnectDelay(attempt: number): number {
+  return Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** Math.min(attempt, 16));
+}

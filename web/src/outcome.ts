@@ -1,0 +1,222 @@
+// How a call ended, in words, from the point of view of the person reading it.
+// Pure functions of a conference and who I am: no DOM, no clock.
+
+import type { Conference, Leg, LegEndReason, LegStatus } from "./protocol";
+import { isTerminalLeg } from "./protocol";
+
+/**
+ * My leg in a conference: the one with a known id if given, else the live one
+ * whose destination is my name, else the last one whose destination is my name.
+ */
+export function findMyLeg(
+  conference: Conference,
+  me: string | null,
+  knownLegId?: string | null,
+): Leg | undefined {
+  if (knownLegId) {
+    const known = conference.legs.find((leg) => leg.id === knownLegId);
+    if (known) return known;
+  }
+  if (me === null) return undefined;
+  const mine = conference.legs.filter((leg) => leg.destination === me);
+  return mine.find((leg) => !isTerminalLeg(leg.status)) ?? mine[mine.length - 1];
+}
+
+/** The chairperson's name (the protocol sends a name; tolerate a leg id too). */
+export function chairName(conference: Conference): string {
+  const leg = conference.legs.find((l) => l.id === conference.chair);
+  return leg ? leg.destination : conference.chair;
+}
+
+export function amChair(conference: Conference, me: string | null, myLeg?: Leg): boolean {
+  if (me !== null && conference.chair === me) return true;
+  return myLeg !== undefined && conference.chair === myLeg.id;
+}
+
+/** Short words for a leg's state, for the call panel. */
+export function describeLegStatus(leg: Pick<Leg, "status" | "end_reason">): string {
+  const live: Partial<Record<LegStatus, string>> = {
+    queued: "waiting",
+    initiated: "calling",
+    ringing: "ringing",
+    "in-progress": "in call",
+  };
+  const word = live[leg.status];
+  if (word !== undefined) return word;
+  const reason = leg.end_reason ? REASON_WORDS[leg.end_reason] : STATUS_WORDS[leg.status];
+  return reason ? `ended (${reason})` : "ended";
+}
+
+const REASON_WORDS: Record<LegEndReason, string> = {
+  "hung-up": "hung up",
+  ended: "call over",
+  rejected: "rejected",
+  timeout: "no answer",
+  unavailable: "unavailable",
+  media: "media failed",
+  microphone: "no microphone",
+  unsupported: "cannot be reached",
+  "caller-canceled": "canceled",
+  "chair-unreachable": "never rung",
+};
+
+const STATUS_WORDS: Partial<Record<LegStatus, string>> = {
+  busy: "busy",
+  "no-answer": "no answer",
+  canceled: "canceled",
+  failed: "failed",
+};
+
+/**
+ * The human text of how a call ended for `me`, from the conference's final
+ * state (status "ended"), or from a still-active conference in which my own
+ * leg has ended (I left a conference that goes on).
+ *
+ * `knownLegId` is my leg's id when the page knows it (from an offer).
+ */
+export function describeOutcome(
+  conference: Conference,
+  me: string | null,
+  knownLegId?: string | null,
+): string {
+  const myLeg = findMyLeg(conference, me, knownLegId);
+  const others = conference.legs.filter((leg) => leg !== myLeg);
+  const chair = amChair(conference, me, myLeg);
+  const reason = conference.status === "ended" ? conference.end_reason : null;
+
+  // A conference that goes on without me: my own leg tells the story.
+  if (reason === null) return chair ? fromMyLegAsCaller(myLeg, others) : fromMyLegAsCallee(conference, myLeg, others);
+
+  return chair
+    ? callerOutcome(reason, myLeg, others)
+    : calleeOutcome(reason, chairName(conference), myLeg, others);
+}
+
+type Reason = NonNullable<Conference["end_reason"]>;
+
+/** The other leg that best explains the end, by leg end reasons (then statuses). */
+function explaining(others: Leg[], reasons: LegEndReason[], statuses: LegStatus[] = []): Leg | undefined {
+  return (
+    others.find((leg) => leg.end_reason !== null && reasons.includes(leg.end_reason)) ??
+    others.find((leg) => statuses.includes(leg.status))
+  );
+}
+
+function nameOf(leg: Leg | undefined, others: Leg[]): string {
+  return leg?.destination ?? others[0]?.destination ?? "The other party";
+}
+
+function callerOutcome(reason: Reason, myLeg: Leg | undefined, others: Leg[]): string {
+  switch (reason) {
+    case "hung-up": {
+      if (myLeg?.end_reason === "hung-up") return "You hung up";
+      const who = explaining(others, ["hung-up"]);
+      return who ? `${who.destination} hung up` : "Call ended";
+    }
+    case "canceled":
+      return "Call canceled";
+    case "busy":
+      return `${nameOf(explaining(others, ["rejected"], ["busy"]), others)} is busy`;
+    case "no-answer":
+      return `${nameOf(explaining(others, ["timeout"], ["no-answer"]), others)} did not answer`;
+    case "unavailable":
+      return `${nameOf(explaining(others, ["unavailable"]), others)} is unavailable`;
+    case "failed":
+      return calleeFailedForCaller(
+        explaining(others, ["media", "microphone", "unsupported", "unavailable"], ["failed"]),
+        others,
+        myLeg,
+      );
+    case "chair-unreachable":
+      return myLeg?.end_reason === "microphone"
+        ? "Your line could not be connected (no microphone)"
+        : "Your line could not be connected (chairperson cannot be reached)";
+  }
+}
+
+function calleeFailedForCaller(leg: Leg | undefined, others: Leg[], myLeg: Leg | undefined): string {
+  // My own leg failed (rare with the chair rules, but possible).
+  if (!leg && myLeg?.status === "failed") return myLineFailed(myLeg);
+  const name = nameOf(leg, others);
+  switch (leg?.end_reason) {
+    case "unavailable":
+      return `${name} is unavailable`;
+    case "microphone":
+      return `The call to ${name} could not be connected (no microphone at their end)`;
+    case "unsupported":
+      return `${name} cannot be reached`;
+    default:
+      return `The call to ${name} could not be connected`;
+  }
+}
+
+function myLineFailed(myLeg: Leg): string {
+  return myLeg.end_reason === "microphone"
+    ? "Your line could not be connected (no microphone)"
+    : "Your line could not be connected";
+}
+
+function calleeOutcome(reason: Reason, caller: string, myLeg: Leg | undefined, others: Leg[]): string {
+  const mine = myLeg?.end_reason ?? null;
+  switch (reason) {
+    case "hung-up": {
+      if (mine === "hung-up") return "You hung up";
+      const who = explaining(others, ["hung-up"]);
+      return who ? `${who.destination} hung up` : `${caller} hung up`;
+    }
+    case "canceled":
+      return `${caller} ended the call before it could be connected`;
+    case "busy":
+      if (myLeg === undefined || myLeg.status === "busy") return "You rejected the call";
+      return `${nameOf(explaining(others, ["rejected"], ["busy"]), others)} is busy`;
+    case "no-answer":
+      if (myLeg === undefined || myLeg.status === "no-answer") return `Missed call from ${caller}`;
+      return `${nameOf(explaining(others, ["timeout"], ["no-answer"]), others)} did not answer`;
+    case "unavailable":
+      if (myLeg === undefined || mine === "unavailable") return `Missed call from ${caller}`;
+      return `${nameOf(explaining(others, ["unavailable"]), others)} is unavailable`;
+    case "failed":
+      if (mine === "microphone") return `The call from ${caller} could not be connected (no microphone)`;
+      return `The call from ${caller} could not be connected`;
+    case "chair-unreachable":
+      return `The call from ${caller} could not be connected`;
+  }
+}
+
+/** I am the chair and my leg ended while the conference goes on. */
+function fromMyLegAsCaller(myLeg: Leg | undefined, others: Leg[]): string {
+  if (!myLeg || !isTerminalLeg(myLeg.status)) return "Call ended";
+  switch (myLeg.end_reason) {
+    case "hung-up":
+      return "You hung up";
+    case "microphone":
+    case "media":
+    case "chair-unreachable":
+      return myLineFailed(myLeg);
+    default:
+      return others.length > 0 ? "You left the call" : "Call ended";
+  }
+}
+
+/** I am not the chair and my leg ended while the conference goes on. */
+function fromMyLegAsCallee(conference: Conference, myLeg: Leg | undefined, others: Leg[]): string {
+  const caller = chairName(conference);
+  if (!myLeg || !isTerminalLeg(myLeg.status)) return "Call ended";
+  switch (myLeg.end_reason) {
+    case "hung-up":
+      return "You hung up";
+    case "ended":
+      return others.length > 0 ? "You were removed from the call" : "Call ended";
+    case "rejected":
+      return "You rejected the call";
+    case "timeout":
+    case "unavailable":
+      return `Missed call from ${caller}`;
+    case "caller-canceled":
+      return `${caller} ended the call before it could be connected`;
+    case "microphone":
+      return `The call from ${caller} could not be connected (no microphone)`;
+    default:
+      return `The call from ${caller} could not be connected`;
+  }
+}

@@ -1,0 +1,259 @@
+// The page <-> server websocket protocol, mirrored from docs/protocol.md.
+// Every frame is a JSON object with a `type`. The server validates what we
+// send; we validate what it sends with `parseServerFrame`.
+
+// ---------------------------------------------------------------------------
+// Shared vocabulary
+
+export const LEG_STATUSES = [
+  "queued",
+  "initiated",
+  "ringing",
+  "in-progress",
+  "completed",
+  "busy",
+  "no-answer",
+  "canceled",
+  "failed",
+] as const;
+export type LegStatus = (typeof LEG_STATUSES)[number];
+
+/** A leg that has not been answered yet. */
+export const PENDING_LEG_STATUSES: readonly LegStatus[] = ["queued", "initiated", "ringing"];
+/** A leg that is over. */
+export const TERMINAL_LEG_STATUSES: readonly LegStatus[] = [
+  "completed",
+  "busy",
+  "no-answer",
+  "canceled",
+  "failed",
+];
+
+export function isPendingLeg(status: LegStatus): boolean {
+  return PENDING_LEG_STATUSES.includes(status);
+}
+
+export function isTerminalLeg(status: LegStatus): boolean {
+  return TERMINAL_LEG_STATUSES.includes(status);
+}
+
+export const LEG_END_REASONS = [
+  "hung-up",
+  "ended",
+  "rejected",
+  "timeout",
+  "unavailable",
+  "media",
+  "microphone",
+  "unsupported",
+  "caller-canceled",
+  "chair-unreachable",
+] as const;
+export type LegEndReason = (typeof LEG_END_REASONS)[number];
+
+export const CONFERENCE_STATUSES = ["active", "ended"] as const;
+export type ConferenceStatus = (typeof CONFERENCE_STATUSES)[number];
+
+export const CONFERENCE_END_REASONS = [
+  "hung-up",
+  "canceled",
+  "busy",
+  "no-answer",
+  "unavailable",
+  "failed",
+  "chair-unreachable",
+] as const;
+export type ConferenceEndReason = (typeof CONFERENCE_END_REASONS)[number];
+
+export interface Leg {
+  id: string;
+  /** A client name (`bob`) or an E.164 number (`+441234567890`). */
+  destination: string;
+  status: LegStatus;
+  muted: boolean;
+  end_reason: LegEndReason | null;
+}
+
+export interface Conference {
+  id: string;
+  /** The chairperson's name (the caller). */
+  chair: string;
+  status: ConferenceStatus;
+  end_reason: ConferenceEndReason | null;
+  legs: Leg[];
+}
+
+// ---------------------------------------------------------------------------
+// Page -> server
+
+/** Why the page could not bring up media for a leg. */
+export type LegFailedReason = "microphone" | "media";
+
+export interface CallFrame {
+  type: "call";
+  to: string;
+}
+export interface HangUpFrame {
+  type: "hang_up";
+  conference_id: string;
+}
+export interface AnswerFrame {
+  type: "answer";
+  leg_id: string;
+  sdp: string;
+}
+export interface RejectFrame {
+  type: "reject";
+  leg_id: string;
+}
+export interface LegFailedFrame {
+  type: "leg_failed";
+  leg_id: string;
+  reason: LegFailedReason;
+}
+
+export type ClientFrame = CallFrame | HangUpFrame | AnswerFrame | RejectFrame | LegFailedFrame;
+
+// ---------------------------------------------------------------------------
+// Server -> page
+
+export interface WelcomeMessage {
+  type: "welcome";
+  user: string;
+  /** Which media adapter to use: `builtin` (Twilio later). */
+  provider: string;
+}
+export interface ConferenceMessage {
+  type: "conference";
+  conference: Conference;
+}
+export interface OfferMessage {
+  type: "offer";
+  conference_id: string;
+  leg_id: string;
+  caller: string;
+  sdp: string;
+  /** True for the user's own outgoing leg: connect at once, do not ring. */
+  auto_answer: boolean;
+}
+/** Known codes: `self_call`, `invalid_destination`, `already_in_call`. */
+export interface RefusedMessage {
+  type: "refused";
+  code: string;
+  message: string;
+}
+/** Known codes: `too_large`, `invalid_json`, `unknown_type`, `invalid_message`, `not_yours`. */
+export interface ErrorMessage {
+  type: "error";
+  code: string;
+  message: string;
+}
+
+export type ServerMessage =
+  | WelcomeMessage
+  | ConferenceMessage
+  | OfferMessage
+  | RefusedMessage
+  | ErrorMessage;
+
+// ---------------------------------------------------------------------------
+// Parsing
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isString(value: unknown): value is string {
+  return typeof value === "string";
+}
+
+function oneOf<T extends string>(values: readonly T[], value: unknown): value is T {
+  return typeof value === "string" && (values as readonly string[]).includes(value);
+}
+
+function nullOr<T extends string>(values: readonly T[], value: unknown): value is T | null {
+  return value === null || value === undefined || oneOf(values, value);
+}
+
+function parseLeg(raw: unknown): Leg | null {
+  if (!isObject(raw)) return null;
+  const { id, destination, status, muted, end_reason } = raw;
+  if (!isString(id) || !isString(destination)) return null;
+  if (!oneOf(LEG_STATUSES, status)) return null;
+  if (!nullOr(LEG_END_REASONS, end_reason)) return null;
+  return {
+    id,
+    destination,
+    status,
+    muted: muted === true,
+    end_reason: end_reason ?? null,
+  };
+}
+
+/** Validates a conference object; null when it does not match the protocol. */
+export function parseConference(raw: unknown): Conference | null {
+  if (!isObject(raw)) return null;
+  const { id, chair, status, end_reason, legs } = raw;
+  if (!isString(id) || !isString(chair)) return null;
+  if (!oneOf(CONFERENCE_STATUSES, status)) return null;
+  if (!nullOr(CONFERENCE_END_REASONS, end_reason)) return null;
+  if (!Array.isArray(legs)) return null;
+  const parsed: Leg[] = [];
+  for (const leg of legs) {
+    const ok = parseLeg(leg);
+    if (ok === null) return null;
+    parsed.push(ok);
+  }
+  return { id, chair, status, end_reason: end_reason ?? null, legs: parsed };
+}
+
+/**
+ * Turns a server frame (the text of a websocket message, or an already
+ * decoded value) into a typed message, or null when it is not JSON, has an
+ * unknown type or lacks a field the page needs.
+ */
+export function parseServerFrame(frame: unknown): ServerMessage | null {
+  let data: unknown = frame;
+  if (typeof frame === "string") {
+    try {
+      data = JSON.parse(frame);
+    } catch {
+      return null;
+    }
+  }
+  if (!isObject(data)) return null;
+  switch (data.type) {
+    case "welcome": {
+      const { user, provider } = data;
+      if (!isString(user) || !isString(provider)) return null;
+      return { type: "welcome", user, provider };
+    }
+    case "conference": {
+      const conference = parseConference(data.conference);
+      return conference === null ? null : { type: "conference", conference };
+    }
+    case "offer": {
+      const { conference_id, leg_id, caller, sdp, auto_answer } = data;
+      if (!isString(conference_id) || !isString(leg_id) || !isString(caller) || !isString(sdp)) {
+        return null;
+      }
+      if (typeof auto_answer !== "boolean") return null;
+      return { type: "offer", conference_id, leg_id, caller, sdp, auto_answer };
+    }
+    case "refused":
+    case "error": {
+      const { code, message } = data;
+      if (!isString(code)) return null;
+      return { type: data.type, code, message: isString(message) ? message : "" };
+    }
+    default:
+      return null;
+  }
+}
+
+/** The text of a frame to send. */
+export function encodeClientFrame(frame: ClientFrame): string {
+  return JSON.stringify(frame);
+}
