@@ -109,11 +109,11 @@ def _hang_up(conference: Conference, user: str) -> Decision:
     leg = conference.live_leg_of(user)
     if leg is None:
         return Decision(conference)
+    commands = (HangUpLeg(conference.id, leg.id, "hung-up"),)
     if leg.id == conference.chair_leg_id and leg.status != "in-progress":
         # The chair gives up before its own leg connected: nobody else was rung yet.
-        conference = _cancel_undialled(conference, "caller-canceled")
-    commands = (HangUpLeg(conference.id, leg.id, "hung-up"),)
-    return _settle(conference, commands)
+        return _settle(_cancel_undialled(conference, "caller-canceled"), commands)
+    return Decision(conference, commands)
 
 
 def _leg_status(conference: Conference, report: LegStatusChanged) -> Decision:

@@ -1,0 +1,70 @@
+"""Replay a log of rule inputs and compare what comes out, step by step.
+
+Outputs are written compactly so a log reads like the original's event logs:
+  ("updated", "active", {"alice": "in-progress", "bob": "ringing"})
+  ("dial", "bob")            ("hang_up", "alice", "ended")
+  ("refused", "self_call")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from talkbox.events.models import CallRefused, ConferenceUpdated, LegStatusChanged
+from talkbox.telephony.model import Conference
+from talkbox.telephony.rules import Command, DialLeg, HangUp, HangUpLeg, Publish, RuleInput, StartCall, decide
+
+CONFERENCE = "c-1"
+LEG_OF = {"alice": "l-alice", "bob": "l-bob"}
+
+
+def call(caller: str = "alice", to: str = "bob", *, caller_in_call: bool = False) -> StartCall:
+    return StartCall(CONFERENCE, LEG_OF.get(caller, "l-" + caller), "l-callee", caller, to, caller_in_call)
+
+
+class Reports:
+    """Provider reports with increasing sequence numbers, as a provider sends them."""
+
+    def __init__(self) -> None:
+        self.sequence = 0
+
+    def __call__(self, who: str, status: str, reason: str | None = None, *, sequence: int | None = None) -> LegStatusChanged:
+        if sequence is None:
+            self.sequence += 1
+            sequence = self.sequence
+        leg_id = "l-callee" if who == "bob" else LEG_OF[who]
+        return LegStatusChanged(conference_id=CONFERENCE, leg_id=leg_id, status=status, sequence=sequence, reason=reason)  # type: ignore[arg-type]
+
+
+def hang_up(user: str) -> HangUp:
+    return HangUp(user)
+
+
+def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...]:
+    def who(leg_id: str) -> str:
+        assert conference is not None
+        return conference.leg(leg_id).destination
+
+    if isinstance(command, DialLeg):
+        return ("dial", command.destination)
+    if isinstance(command, HangUpLeg):
+        return ("hang_up", who(command.leg_id), command.reason)
+    assert isinstance(command, Publish)
+    event = command.event
+    if isinstance(event, CallRefused):
+        return ("refused", event.code)
+    assert isinstance(event, ConferenceUpdated)
+    view = event.conference
+    legs = {leg.destination: leg.status if leg.end_reason is None else f"{leg.status}:{leg.end_reason}" for leg in view.legs}
+    state = view.status if view.end_reason is None else f"{view.status}:{view.end_reason}"
+    return ("updated", state, legs)
+
+
+def replay(log: list[tuple[RuleInput, list[tuple[Any, ...]]]]) -> Conference | None:
+    conference: Conference | None = None
+    for step, (given, expected) in enumerate(log):
+        decision = decide(conference, given)
+        conference = decision.conference if decision.conference is not None else conference
+        actual = [summarise(command, conference) for command in decision.commands]
+        assert actual == expected, f"step {step}: {given}"
+    return conference
