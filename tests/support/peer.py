@@ -57,6 +57,7 @@ class Peer:
         self.name = name
         self.frequency = frequency
         self.auto_accept = auto_accept
+        self.auto_answer_own_leg = True
         self.messages: list[dict[str, Any]] = []
         self.conferences: dict[str, dict[str, Any]] = {}
         self.offers: dict[str, dict[str, Any]] = {}
@@ -123,7 +124,7 @@ class Peer:
             if message["type"] == "conference":
                 self.conferences[message["conference"]["id"]] = message["conference"]
             elif message["type"] == "offer":
-                if message["auto_answer"] or self.auto_accept:
+                if (message["auto_answer"] and self.auto_answer_own_leg) or self.auto_accept:
                     asyncio.create_task(self._answer(message))
                 else:
                     self.offers[message["leg_id"]] = message

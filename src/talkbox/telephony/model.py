@@ -55,8 +55,13 @@ class Conference:
         return replace(self, legs=tuple(new if leg.id == new.id else leg for leg in self.legs))
 
     def users(self) -> tuple[str, ...]:
-        """The browser users on this conference, in leg order, each once."""
-        return tuple(dict.fromkeys(leg.destination for leg in self.legs if is_client_name(leg.destination)))
+        """The browser users to keep informed: the chair, and whoever has been dialled.
+
+        A leg the provider has never reported on was never dialled; its user has
+        not been rung and learns nothing of the call.
+        """
+        told = (leg.destination for leg in self.legs if leg.id == self.chair_leg_id or leg.sequence > 0)
+        return tuple(dict.fromkeys(name for name in told if is_client_name(name)))
 
     def view(self) -> ConferenceView:
         return ConferenceView(
