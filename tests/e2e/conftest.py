@@ -1,0 +1,123 @@
+"""End-to-end fixtures: a real Talkbox process and real headless Chromium per user.
+
+Each user gets a browser of their own, because the fake microphone (a WAV file
+of one tone) is a launch flag. A missing Chromium fails the run: `make test`
+installs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from tests.support.audio import write_tone_wav
+from tests.support.server import free_port
+
+CHROMIUM = os.environ.get("TALKBOX_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream",
+]
+TIMINGS: dict[str, list[float]] = {}
+
+
+def record(name: str, seconds: float) -> None:
+    """Keep a duration for the session's summary (reported, never asserted)."""
+    TIMINGS.setdefault(name, []).append(seconds)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not TIMINGS:
+        return
+    terminalreporter.section("e2e timings (median of this run)")
+    for name, values in sorted(TIMINGS.items()):
+        terminalreporter.write_line(
+            f"{name:<22} median {statistics.median(values) * 1000:7.0f} ms   runs {len(values)}"
+        )
+    out = Path("build/e2e-timings.json")
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(TIMINGS, indent=2))
+
+
+class TalkboxProcess:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "talkbox", "serve", "--port", str(self.port)],
+            env={**os.environ, **env},
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/health", timeout=1):
+                    return
+            except OSError:
+                assert self.process.poll() is None, "talkbox exited at start"
+                time.sleep(0.1)
+        raise RuntimeError("talkbox did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def talkbox(request: pytest.FixtureRequest) -> Iterator[TalkboxProcess]:
+    marker = request.node.get_closest_marker("talkbox_env")
+    server = TalkboxProcess(marker.args[0] if marker else {})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make test`, which installs it"
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def tones(tmp_path_factory: pytest.TempPathFactory) -> Callable[[float], Path]:
+    folder = tmp_path_factory.mktemp("tones")
+    return lambda hz: write_tone_wav(folder / f"{int(hz)}.wav", hz, seconds=30)
+
+
+@pytest.fixture
+def open_page(
+    playwright: Playwright, talkbox: TalkboxProcess, tones: Callable[[float], Path]
+) -> Iterator[Callable[..., Page]]:
+    """open_page("alice", 440) -> alice's page, her microphone playing 440 Hz."""
+    browsers: list[Browser] = []
+
+    def open_as(name: str, tone_hz: float | None) -> Page:
+        flags = list(CHROMIUM_FLAGS)
+        if tone_hz is not None:  # None: a machine with no microphone at all
+            flags += ["--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={tones(tone_hz)}"]
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
+        browsers.append(browser)
+        page = browser.new_page()
+        page.goto(f"{talkbox.url}/?client_name={name}&audio_processing=off")
+        page.get_by_text("Connected").wait_for()
+        return page
+
+    yield open_as
+    for browser in browsers:
+        browser.close()

@@ -1,0 +1,101 @@
+"""What a page hears: a Web Audio analyser on the remote <audio> element's stream.
+
+The analyser reads the MediaStream the page plays, so this is the audio the
+user hears, not a number the page reports about itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import Page
+
+_PROBE_JS = """
+async ({frequencies, untilHeard, timeoutMs, heardDb}) => {
+  const started = performance.now();
+  const probe = () => {
+    const element = document.getElementById('remote-audio');
+    const stream = element && element.srcObject;
+    if (!stream || stream.getAudioTracks().length === 0) return null;
+    if (!window.__probe || window.__probe.stream !== stream) {
+      const context = new AudioContext();
+      const analyser = context.createAnalyser();
+      analyser.fftSize = 4096;
+      analyser.smoothingTimeConstant = 0;
+      context.createMediaStreamSource(stream).connect(analyser);
+      window.__probe = {stream, context, analyser, since: performance.now()};
+    }
+    return window.__probe;
+  };
+  const read = (p) => {
+    const data = new Float32Array(p.analyser.frequencyBinCount);
+    p.analyser.getFloatFrequencyData(data);
+    const binHz = p.context.sampleRate / p.analyser.fftSize;
+    const levels = {};
+    for (const f of frequencies) {
+      let loudest = -200;
+      for (let i = Math.floor((f - 15) / binHz); i <= Math.ceil((f + 15) / binHz); i++) {
+        loudest = Math.max(loudest, data[i]);
+      }
+      levels[f] = loudest;
+    }
+    return levels;
+  };
+  let last = Object.fromEntries(frequencies.map((f) => [f, -200]));
+  while (performance.now() - started < timeoutMs) {
+    const p = probe();
+    if (p) {
+      await p.context.resume();
+      // A fresh analyser needs one full window of audio before it reads true.
+      if (performance.now() - p.since > 100) {
+        last = read(p);
+        if (!untilHeard || frequencies.every((f) => last[f] > heardDb)) {
+          return {levels: last, elapsedMs: performance.now() - started};
+        }
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return {levels: last, elapsedMs: null};
+}
+"""
+
+HEARD_DB = -50.0  # the test tones read about -20 dB after Opus and the mixer
+SILENT_DB = -80.0
+
+
+def _probe(page: Page, frequencies: tuple[float, ...], until_heard: bool, timeout: float) -> dict:
+    result = page.evaluate(
+        _PROBE_JS,
+        {"frequencies": list(frequencies), "untilHeard": until_heard, "timeoutMs": timeout * 1000, "heardDb": HEARD_DB},
+    )
+    result["levels"] = {float(f): level for f, level in result["levels"].items()}
+    return result
+
+
+def levels(page: Page, *frequencies: float) -> dict[float, float]:
+    """dB per frequency in the remote audio now (-200 when nothing plays)."""
+    return _probe(page, frequencies, until_heard=False, timeout=2.0)["levels"]
+
+
+def wait_until_heard(page: Page, frequency: float, timeout: float = 15.0) -> None:
+    result = _probe(page, (frequency,), until_heard=True, timeout=timeout)
+    assert result["elapsedMs"] is not None, f"{frequency} Hz never heard; last levels {result['levels']}"
+
+
+def wait_until_silent(page: Page, frequency: float, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    last: dict[float, float] = {}
+    while time.monotonic() < deadline:
+        last = levels(page, frequency)
+        if last[frequency] < SILENT_DB:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{frequency} Hz still heard; last levels {last}")
+
+
+def assert_hears_only(page: Page, heard: float, own: float) -> None:
+    """The other party's tone is clearly there; the page's own tone is not."""
+    now = levels(page, heard, own)
+    assert now[heard] > HEARD_DB, f"{heard} Hz not heard: {now}"
+    assert now[own] < SILENT_DB, f"own {own} Hz came back: {now}"
