@@ -11,7 +11,11 @@ from talkbox.events.models import (
     LegOffered,
     LegStatusChanged,
     PresenceChanged,
+    UserAddsParticipant,
     UserHangsUp,
+    UserMutesLeg,
+    UserRejoins,
+    UserRemovesParticipant,
     UserRequestsCall,
     partition_key,
 )
@@ -29,7 +33,11 @@ __all__ = [
     "LegOffered",
     "LegStatusChanged",
     "PresenceChanged",
+    "UserAddsParticipant",
     "UserHangsUp",
+    "UserMutesLeg",
+    "UserRejoins",
+    "UserRemovesParticipant",
     "UserRequestsCall",
     "partition_key",
 ]

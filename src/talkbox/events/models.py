@@ -70,6 +70,34 @@ class UserHangsUp(_Event):
     conference_id: str
 
 
+class UserAddsParticipant(_Event):
+    type: Literal["user_adds_participant"] = "user_adds_participant"
+    user: str
+    conference_id: str
+    to: str
+
+
+class UserRemovesParticipant(_Event):
+    type: Literal["user_removes_participant"] = "user_removes_participant"
+    user: str
+    conference_id: str
+    leg_id: str
+
+
+class UserMutesLeg(_Event):
+    type: Literal["user_mutes_leg"] = "user_mutes_leg"
+    user: str
+    conference_id: str
+    leg_id: str
+    muted: bool
+
+
+class UserRejoins(_Event):
+    type: Literal["user_rejoins"] = "user_rejoins"
+    user: str
+    conference_id: str
+
+
 class ClientAnsweredLeg(_Event):
     """A page accepted a leg offered to its user, with its SDP answer."""
 
@@ -147,6 +175,10 @@ class CallRefused(_Event):
 Event = Annotated[
     UserRequestsCall
     | UserHangsUp
+    | UserAddsParticipant
+    | UserRemovesParticipant
+    | UserMutesLeg
+    | UserRejoins
     | ClientAnsweredLeg
     | ClientRejectedLeg
     | ClientLegFailed

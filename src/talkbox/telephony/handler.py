@@ -6,9 +6,32 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from talkbox.events.models import Event, LegStatusChanged, UserHangsUp, UserRequestsCall
+from talkbox.events.models import (
+    Event,
+    LegStatusChanged,
+    UserAddsParticipant,
+    UserHangsUp,
+    UserMutesLeg,
+    UserRejoins,
+    UserRemovesParticipant,
+    UserRequestsCall,
+)
+from talkbox.events.names import is_client_name
 from talkbox.telephony.provider import Provider
-from talkbox.telephony.rules import DialLeg, HangUp, HangUpLeg, Publish, RuleInput, StartCall, decide
+from talkbox.telephony.rules import (
+    AddParticipant,
+    DialLeg,
+    HangUp,
+    HangUpLeg,
+    Mute,
+    MuteLeg,
+    Publish,
+    Rejoin,
+    RemoveParticipant,
+    RuleInput,
+    StartCall,
+    decide,
+)
 from talkbox.telephony.store import ConferenceStore
 
 
@@ -21,19 +44,40 @@ class CallHandler:
     store: ConferenceStore
     provider: Provider
     publish: Callable[[Event], Awaitable[None]]
+    max_legs: int = 10
 
-    handles = (UserRequestsCall, UserHangsUp, LegStatusChanged)
+    handles = (
+        UserRequestsCall,
+        UserHangsUp,
+        UserAddsParticipant,
+        UserRemovesParticipant,
+        UserMutesLeg,
+        UserRejoins,
+        LegStatusChanged,
+    )
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, UserRequestsCall):
-            conference_id, given = None, await self._start_call(event)
-        elif isinstance(event, UserHangsUp):
-            conference_id, given = event.conference_id, HangUp(event.user)
-        elif isinstance(event, LegStatusChanged):
-            conference_id, given = event.conference_id, event
-        else:
+            await self._apply(None, await self._start_call(event))
             return
-        await self._apply(conference_id, given)
+        given = self._rule_input(event)
+        if given is not None:
+            await self._apply(event.conference_id, given)  # type: ignore[union-attr]
+
+    def _rule_input(self, event: Event) -> RuleInput | None:
+        if isinstance(event, UserHangsUp):
+            return HangUp(event.user)
+        if isinstance(event, UserAddsParticipant):
+            return AddParticipant(event.user, event.to, new_id("l"), self.max_legs)
+        if isinstance(event, UserRemovesParticipant):
+            return RemoveParticipant(event.user, event.leg_id)
+        if isinstance(event, UserMutesLeg):
+            return Mute(event.user, event.leg_id, event.muted)
+        if isinstance(event, UserRejoins):
+            return Rejoin(event.user, new_id("l"))
+        if isinstance(event, LegStatusChanged):
+            return event
+        return None
 
     async def _start_call(self, event: UserRequestsCall) -> StartCall:
         return StartCall(
@@ -55,6 +99,25 @@ class CallHandler:
             if isinstance(command, Publish):
                 await self.publish(command.event)
             elif isinstance(command, DialLeg):
-                await self.provider.dial(command)
+                await self._dial(command)
             elif isinstance(command, HangUpLeg):
                 await self.provider.hang_up(command)
+            elif isinstance(command, MuteLeg):
+                await self.provider.mute(command)
+
+    async def _dial(self, command: DialLeg) -> None:
+        """Someone already on another call is busy, whatever the provider would say."""
+        if not command.auto_answer and is_client_name(command.destination):
+            elsewhere = [c for c in await self.store.active_for(command.destination) if c.id != command.conference_id]
+            if elsewhere:
+                await self.publish(
+                    LegStatusChanged(
+                        conference_id=command.conference_id,
+                        leg_id=command.leg_id,
+                        status="busy",
+                        sequence=1,
+                        reason="in-another-call",
+                    )
+                )
+                return
+        await self.provider.dial(command)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from talkbox.telephony.rules import DialLeg, HangUpLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
 
 
 class Provider(Protocol):
@@ -17,3 +17,7 @@ class Provider(Protocol):
     async def dial(self, command: DialLeg) -> None: ...
 
     async def hang_up(self, command: HangUpLeg) -> None: ...
+
+    async def mute(self, command: MuteLeg) -> None:
+        """Leave the leg's audio out of (or back in) what the others hear."""
+        ...

@@ -32,7 +32,38 @@ class HangUp:
     user: str
 
 
-RuleInput = StartCall | HangUp | LegStatusChanged
+@dataclass(frozen=True)
+class AddParticipant:
+    """The chair asks to add `to`; the shell supplies the new leg's id and the size limit."""
+
+    user: str
+    to: str
+    leg_id: str
+    limit: int
+
+
+@dataclass(frozen=True)
+class RemoveParticipant:
+    user: str
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class Mute:
+    user: str
+    leg_id: str
+    muted: bool
+
+
+@dataclass(frozen=True)
+class Rejoin:
+    """The chair, whose leg dropped, comes back on a new leg."""
+
+    user: str
+    leg_id: str
+
+
+RuleInput = StartCall | HangUp | AddParticipant | RemoveParticipant | Mute | Rejoin | LegStatusChanged
 
 # --- commands ------------------------------------------------------------------
 
@@ -54,11 +85,18 @@ class HangUpLeg:
 
 
 @dataclass(frozen=True)
+class MuteLeg:
+    conference_id: str
+    leg_id: str
+    muted: bool
+
+
+@dataclass(frozen=True)
 class Publish:
     event: ConferenceUpdated | CallRefused
 
 
-Command = DialLeg | HangUpLeg | Publish
+Command = DialLeg | HangUpLeg | MuteLeg | Publish
 
 
 @dataclass(frozen=True)
@@ -77,14 +115,25 @@ def decide(conference: Conference | None, given: RuleInput) -> Decision:
         return Decision(conference)
     if isinstance(given, HangUp):
         return _hang_up(conference, given.user)
+    if isinstance(given, AddParticipant):
+        return _add(conference, given)
+    if isinstance(given, RemoveParticipant):
+        return _remove(conference, given)
+    if isinstance(given, Mute):
+        return _mute(conference, given)
+    if isinstance(given, Rejoin):
+        return _rejoin(conference, given)
     return _leg_status(conference, given)
+
+
+def _refuse(user: str, code: str, message: str) -> tuple[Command, ...]:
+    return (Publish(CallRefused(user=user, code=code, message=message)),)
 
 
 def _start_call(given: StartCall) -> Decision:
     refusal = _refusal(given)
     if refusal is not None:
-        code, message = refusal
-        return Decision(None, (Publish(CallRefused(user=given.caller, code=code, message=message)),))
+        return Decision(None, _refuse(given.caller, *refusal))
     conference = Conference(
         id=given.conference_id,
         chair_leg_id=given.chair_leg_id,
@@ -114,6 +163,67 @@ def _hang_up(conference: Conference, user: str) -> Decision:
         # The chair gives up before its own leg connected: nobody else was rung yet.
         return _settle(_cancel_undialled(conference, "caller-canceled"), commands)
     return Decision(conference, commands)
+
+
+def _add(conference: Conference, given: AddParticipant) -> Decision:
+    refusal = _add_refusal(conference, given)
+    if refusal is not None:
+        return Decision(conference, _refuse(given.user, *refusal))
+    conference = replace(conference, legs=(*conference.legs, Leg(given.leg_id, given.to)))
+    if conference.chair.status != "in-progress":
+        return _settle(conference, ())  # dialled once the chair has joined
+    dial = DialLeg(conference.id, given.leg_id, given.to, given.user, auto_answer=False)
+    return _settle(conference, (dial,))
+
+
+def _add_refusal(conference: Conference, given: AddParticipant) -> tuple[str, str] | None:
+    if not _is_chair(conference, given.user):
+        return "not_chair", "Only the chairperson can add people"
+    if not is_valid_destination(given.to):
+        return "invalid_destination", f"{given.to!r} is not a name or an E.164 number"
+    if conference.live_leg_of(given.to) is not None:
+        return "already_in_conference", f"{given.to} is already on the call"
+    if len(conference.live_legs()) >= given.limit:
+        return "conference_full", f"A call can have at most {given.limit} people"
+    return None
+
+
+def _remove(conference: Conference, given: RemoveParticipant) -> Decision:
+    if not _is_chair(conference, given.user) or given.leg_id == conference.chair_leg_id:
+        return Decision(conference, _refuse(given.user, "not_chair", "Only the chairperson can remove others"))
+    if not conference.has_leg(given.leg_id):
+        return Decision(conference)
+    leg = conference.leg(given.leg_id)
+    if leg.ended:
+        return Decision(conference)
+    if leg.status == "queued" and conference.chair.status != "in-progress":
+        return _settle(conference.with_leg(replace(leg, status="canceled", end_reason="removed")), ())
+    return Decision(conference, (HangUpLeg(conference.id, leg.id, "removed"),))
+
+
+def _mute(conference: Conference, given: Mute) -> Decision:
+    if not conference.has_leg(given.leg_id):
+        return Decision(conference)
+    leg = conference.leg(given.leg_id)
+    if leg.ended or leg.muted == given.muted:
+        return Decision(conference)
+    if leg.destination != given.user and not _is_chair(conference, given.user):
+        return Decision(conference, _refuse(given.user, "not_chair", "Only the chairperson can mute others"))
+    conference = conference.with_leg(replace(leg, muted=given.muted))
+    return _settle(conference, (MuteLeg(conference.id, leg.id, given.muted),))
+
+
+def _rejoin(conference: Conference, given: Rejoin) -> Decision:
+    chair = conference.chair
+    if chair.destination != given.user or not chair.ended:
+        return Decision(conference)
+    conference = replace(conference, chair_leg_id=given.leg_id, legs=(*conference.legs, Leg(given.leg_id, given.user)))
+    return _settle(conference, (DialLeg(conference.id, given.leg_id, given.user, given.user, auto_answer=True),))
+
+
+def _is_chair(conference: Conference, user: str) -> bool:
+    """The chair acts while on the call; a chair who dropped may only rejoin."""
+    return conference.chair.destination == user and not conference.chair.ended
 
 
 def _leg_status(conference: Conference, report: LegStatusChanged) -> Decision:

@@ -30,7 +30,7 @@ from talkbox.events.models import (
 from talkbox.providers.builtin.ice import advertise, restrict_host_candidates
 from talkbox.providers.builtin.mixer import Mixer, to_mono
 from talkbox.events.names import is_client_name
-from talkbox.telephony.rules import DialLeg, HangUpLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,11 @@ class BuiltinProvider:
             )
             return
         await self._end(leg, "completed" if leg.connected else "canceled", command.reason)
+
+    async def mute(self, command: MuteLeg) -> None:
+        mixer = self.mixers.get(command.conference_id)
+        if mixer is not None:
+            mixer.mute(command.leg_id, command.muted)
 
     # --- events from the pages ---------------------------------------------------
 

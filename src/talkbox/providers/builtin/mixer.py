@@ -82,6 +82,12 @@ class Mixer:
         if leg_id in self.inputs:
             self.inputs[leg_id].append(samples)
 
+    def mute(self, leg_id: str, muted: bool) -> None:
+        if muted:
+            self.muted.add(leg_id)
+        else:
+            self.muted.discard(leg_id)
+
     def remove(self, leg_id: str) -> None:
         track = self.outputs.pop(leg_id, None)
         if track is not None:
@@ -102,11 +108,9 @@ class Mixer:
             self._task = None
 
     def tick(self) -> None:
-        heard = {
-            leg_id: queue.popleft().astype(np.int32)
-            for leg_id, queue in self.inputs.items()
-            if queue and leg_id not in self.muted
-        }
+        # Every input is drained each tick, muted or not, so unmuting never replays old audio.
+        frames = {leg_id: queue.popleft() for leg_id, queue in self.inputs.items() if queue}
+        heard = {leg_id: frame.astype(np.int32) for leg_id, frame in frames.items() if leg_id not in self.muted}
         total = sum(heard.values(), np.zeros(FRAME_SAMPLES, dtype=np.int32))
         for leg_id, track in self.outputs.items():
             own = heard.get(leg_id)
