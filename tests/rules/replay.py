@@ -12,14 +12,28 @@ from typing import Any
 
 from talkbox.events.models import CallRefused, ConferenceUpdated, LegStatusChanged
 from talkbox.telephony.model import Conference
-from talkbox.telephony.rules import Command, DialLeg, HangUp, HangUpLeg, Publish, RuleInput, StartCall, decide
+from talkbox.telephony.rules import (
+    AddParticipant,
+    Command,
+    DialLeg,
+    HangUp,
+    HangUpLeg,
+    Mute,
+    MuteLeg,
+    Publish,
+    Rejoin,
+    RemoveParticipant,
+    RuleInput,
+    StartCall,
+    decide,
+)
 
 CONFERENCE = "c-1"
-LEG_OF = {"alice": "l-alice", "bob": "l-bob"}
+LEG_OF = {"alice": "l-alice", "bob": "l-callee", "carol": "l-carol", "dave": "l-dave", "alice again": "l-alice-2"}
 
 
 def call(caller: str = "alice", to: str = "bob", *, caller_in_call: bool = False) -> StartCall:
-    return StartCall(CONFERENCE, LEG_OF.get(caller, "l-" + caller), "l-callee", caller, to, caller_in_call)
+    return StartCall(CONFERENCE, LEG_OF[caller], "l-callee", caller, to, caller_in_call)
 
 
 class Reports:
@@ -32,12 +46,28 @@ class Reports:
         if sequence is None:
             self.sequence += 1
             sequence = self.sequence
-        leg_id = "l-callee" if who == "bob" else LEG_OF[who]
+        leg_id = LEG_OF[who]
         return LegStatusChanged(conference_id=CONFERENCE, leg_id=leg_id, status=status, sequence=sequence, reason=reason)  # type: ignore[arg-type]
 
 
 def hang_up(user: str) -> HangUp:
     return HangUp(user)
+
+
+def add(to: str, by: str = "alice", limit: int = 10) -> AddParticipant:
+    return AddParticipant(by, to, LEG_OF.get(to, "l-other"), limit)
+
+
+def remove(who: str, by: str = "alice") -> RemoveParticipant:
+    return RemoveParticipant(by, LEG_OF[who])
+
+
+def mute(who: str, by: str, muted: bool = True) -> Mute:
+    return Mute(by, LEG_OF[who], muted)
+
+
+def rejoin(user: str = "alice") -> Rejoin:
+    return Rejoin(user, LEG_OF["alice again"])
 
 
 def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...]:
@@ -49,13 +79,19 @@ def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...
         return ("dial", command.destination)
     if isinstance(command, HangUpLeg):
         return ("hang_up", who(command.leg_id), command.reason)
+    if isinstance(command, MuteLeg):
+        return ("mute" if command.muted else "unmute", who(command.leg_id))
     assert isinstance(command, Publish)
     event = command.event
     if isinstance(event, CallRefused):
         return ("refused", event.code)
     assert isinstance(event, ConferenceUpdated)
     view = event.conference
-    legs = {leg.destination: leg.status if leg.end_reason is None else f"{leg.status}:{leg.end_reason}" for leg in view.legs}
+    legs: dict[str, str] = {}
+    for leg in view.legs:
+        name = leg.destination if leg.destination not in legs else f"{leg.destination} again"
+        status = leg.status if leg.end_reason is None else f"{leg.status}:{leg.end_reason}"
+        legs[name] = status + (" muted" if leg.muted else "")
     state = view.status if view.end_reason is None else f"{view.status}:{view.end_reason}"
     return ("updated", state, legs)
 

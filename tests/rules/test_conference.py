@@ -1,0 +1,169 @@
+"""Replay logs of conferences: the original's three-person log and the controls of issue 3."""
+
+from __future__ import annotations
+
+from tests.rules.replay import Reports, add, call, hang_up, mute, rejoin, remove, replay
+from tests.rules.test_two_party import connected_call
+
+Q, I, R, P = "queued", "initiated", "ringing", "in-progress"
+
+
+def three_people(report: Reports) -> list:
+    return connected_call(report) + [
+        (add("carol"), [("updated", "active", {"alice": P, "bob": P, "carol": Q}), ("dial", "carol")]),
+        (report("carol", R), [("updated", "active", {"alice": P, "bob": P, "carol": R})]),
+        (report("carol", P), [("updated", "active", {"alice": P, "bob": P, "carol": P})]),
+    ]
+
+
+def test_the_originals_three_person_log_chair_removes_then_is_left_alone() -> None:
+    report = Reports()
+    replay(
+        three_people(report)
+        + [
+            (remove("bob"), [("hang_up", "bob", "removed")]),
+            (
+                report("bob", "completed", "removed"),
+                [("updated", "active", {"alice": P, "bob": "completed:removed", "carol": P})],
+            ),
+            (hang_up("carol"), [("hang_up", "carol", "hung-up")]),
+            (
+                report("carol", "completed", "hung-up"),
+                # The chair alone: her leg is hung up and the conference ends.
+                [
+                    ("updated", "active", {"alice": P, "bob": "completed:removed", "carol": "completed:hung-up"}),
+                    ("hang_up", "alice", "ended"),
+                ],
+            ),
+            (
+                report("alice", "completed", "ended"),
+                [("updated", "ended:hung-up", {"alice": "completed:ended", "bob": "completed:removed", "carol": "completed:hung-up"})],
+            ),
+        ]
+    )
+
+
+def test_chair_drops_the_rest_go_on_and_the_chair_rejoins() -> None:
+    report = Reports()
+    replay(
+        three_people(report)
+        + [
+            (
+                report("alice", "failed", "media"),
+                [("updated", "active", {"alice": "failed:media", "bob": P, "carol": P})],
+            ),
+            (add("dave"), [("refused", "not_chair")]),  # a dropped chair can only rejoin
+            (
+                rejoin("alice"),
+                [
+                    ("updated", "active", {"alice": "failed:media", "bob": P, "carol": P, "alice again": Q}),
+                    ("dial", "alice"),
+                ],
+            ),
+            (
+                report("alice again", P),
+                [("updated", "active", {"alice": "failed:media", "bob": P, "carol": P, "alice again": P})],
+            ),
+            (add("dave"), [("updated", "active", {"alice": "failed:media", "bob": P, "carol": P, "alice again": P, "dave": Q}), ("dial", "dave")]),
+        ]
+    )
+
+
+def test_when_the_chair_has_gone_and_one_other_is_left_the_call_ends() -> None:
+    report = Reports()
+    replay(
+        three_people(report)
+        + [
+            (hang_up("alice"), [("hang_up", "alice", "hung-up")]),
+            (report("alice", "completed", "hung-up"), [("updated", "active", {"alice": "completed:hung-up", "bob": P, "carol": P})]),
+            (hang_up("bob"), [("hang_up", "bob", "hung-up")]),
+            (
+                report("bob", "completed", "hung-up"),
+                [
+                    ("updated", "active", {"alice": "completed:hung-up", "bob": "completed:hung-up", "carol": P}),
+                    ("hang_up", "carol", "ended"),
+                ],
+            ),
+        ]
+    )
+
+
+def test_mute_yourself_or_as_chair_anyone_but_not_others_as_a_guest() -> None:
+    report = Reports()
+    replay(
+        three_people(report)
+        + [
+            (mute("bob", by="bob"), [("updated", "active", {"alice": P, "bob": P + " muted", "carol": P}), ("mute", "bob")]),
+            (mute("bob", by="bob"), []),  # already muted
+            (mute("alice", by="carol"), [("refused", "not_chair")]),
+            (mute("carol", by="alice"), [("updated", "active", {"alice": P, "bob": P + " muted", "carol": P + " muted"}), ("mute", "carol")]),
+            (mute("bob", by="bob", muted=False), [("updated", "active", {"alice": P, "bob": P, "carol": P + " muted"}), ("unmute", "bob")]),
+        ]
+    )
+
+
+def test_only_the_chair_adds_and_removes() -> None:
+    report = Reports()
+    replay(
+        three_people(report)
+        + [
+            (add("dave", by="bob"), [("refused", "not_chair")]),
+            (remove("carol", by="bob"), [("refused", "not_chair")]),
+            (remove("alice", by="alice"), [("refused", "not_chair")]),  # the chair hangs up instead
+        ]
+    )
+
+
+def test_adding_refuses_duplicates_bad_names_and_a_full_conference() -> None:
+    report = Reports()
+    replay(
+        connected_call(report)
+        + [
+            (add("bob"), [("refused", "already_in_conference")]),
+            (add("alice"), [("refused", "already_in_conference")]),
+            (add("not a name"), [("refused", "invalid_destination")]),
+            (add("carol", limit=2), [("refused", "conference_full")]),
+        ]
+    )
+
+
+def test_the_chair_cancels_a_leg_still_ringing() -> None:
+    report = Reports()
+    replay(
+        connected_call(report)
+        + [
+            (add("carol"), [("updated", "active", {"alice": P, "bob": P, "carol": Q}), ("dial", "carol")]),
+            (report("carol", R), [("updated", "active", {"alice": P, "bob": P, "carol": R})]),
+            (remove("carol"), [("hang_up", "carol", "removed")]),
+            (report("carol", "canceled", "removed"), [("updated", "active", {"alice": P, "bob": P, "carol": "canceled:removed"})]),
+        ]
+    )
+
+
+def test_someone_added_before_the_chair_connects_is_dialled_when_she_does() -> None:
+    report = Reports()
+    replay(
+        [
+            (call(), [("updated", "active", {"alice": Q, "bob": Q}), ("dial", "alice")]),
+            (add("carol"), [("updated", "active", {"alice": Q, "bob": Q, "carol": Q})]),
+            (report("alice", P), [("updated", "active", {"alice": P, "bob": Q, "carol": Q}), ("dial", "bob"), ("dial", "carol")]),
+        ]
+    )
+
+
+def test_a_ringing_guest_keeps_the_chair_company() -> None:
+    report = Reports()
+    replay(
+        three_people(report)[:-1]
+        + [
+            (hang_up("bob"), [("hang_up", "bob", "hung-up")]),
+            (report("bob", "completed", "hung-up"), [("updated", "active", {"alice": P, "bob": "completed:hung-up", "carol": R})]),
+            (
+                report("carol", "no-answer", "timeout"),
+                [
+                    ("updated", "active", {"alice": P, "bob": "completed:hung-up", "carol": "no-answer:timeout"}),
+                    ("hang_up", "alice", "ended"),
+                ],
+            ),
+        ]
+    )
