@@ -43,7 +43,7 @@ def build(settings: Settings) -> Talkbox:
             connect_timeout=settings.connect_timeout,
         ),
     )
-    calls = CallHandler(store=MemoryStore(), provider=provider, publish=bus.publish)
+    calls = CallHandler(store=MemoryStore(), provider=provider, publish=bus.publish, max_legs=settings.max_legs)
     gateway = Gateway(
         publish=bus.publish,
         identity=Identity(settings.auth, settings.secret),

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     allow_open_mode: bool = False
     ring_timeout: float = Field(30.0, gt=0)
     connect_timeout: float = Field(15.0, gt=0)
+    max_legs: int = Field(10, ge=2, le=1000)
     media_host: str | None = None
     media_public_address: str | None = None
     ice_servers: list[str] = Field(default_factory=list)

@@ -21,22 +21,30 @@ from talkbox.events.models import (
     Event,
     LegOffered,
     PresenceChanged,
+    UserAddsParticipant,
     UserHangsUp,
+    UserMutesLeg,
+    UserRejoins,
+    UserRemovesParticipant,
     UserRequestsCall,
 )
 from talkbox.ui.identity import Identity, IdentityError
 from talkbox.ui.protocol import (
     PAGE_MESSAGE_TYPES,
+    Add,
     Answer,
     Call,
     ConferenceMessage,
     Error,
     HangUpMessage,
     LegFailed,
+    MuteMessage,
     Offer,
     PageMessage,
     Refused,
     Reject,
+    RejoinMessage,
+    Remove,
     ServerMessage,
     Welcome,
     page_message,
@@ -141,5 +149,13 @@ def to_event(user: str, message: PageMessage) -> Event:
         return ClientAnsweredLeg(user=user, leg_id=message.leg_id, sdp=message.sdp)
     if isinstance(message, Reject):
         return ClientRejectedLeg(user=user, leg_id=message.leg_id)
-    assert isinstance(message, LegFailed)
-    return ClientLegFailed(user=user, leg_id=message.leg_id, reason=message.reason)
+    if isinstance(message, LegFailed):
+        return ClientLegFailed(user=user, leg_id=message.leg_id, reason=message.reason)
+    if isinstance(message, Add):
+        return UserAddsParticipant(user=user, conference_id=message.conference_id, to=message.to.strip())
+    if isinstance(message, Remove):
+        return UserRemovesParticipant(user=user, conference_id=message.conference_id, leg_id=message.leg_id)
+    if isinstance(message, MuteMessage):
+        return UserMutesLeg(user=user, conference_id=message.conference_id, leg_id=message.leg_id, muted=message.muted)
+    assert isinstance(message, RejoinMessage)
+    return UserRejoins(user=user, conference_id=message.conference_id)

@@ -47,9 +47,38 @@ class LegFailed(_Message):
     reason: Literal["microphone", "media"]
 
 
-PageMessage = Annotated[Call | HangUpMessage | Answer | Reject | LegFailed, Field(discriminator="type")]
+class Add(_Message):
+    type: Literal["add"]
+    conference_id: Id
+    to: Annotated[str, StringConstraints(max_length=200)]
+
+
+class Remove(_Message):
+    type: Literal["remove"]
+    conference_id: Id
+    leg_id: Id
+
+
+class MuteMessage(_Message):
+    type: Literal["mute"]
+    conference_id: Id
+    leg_id: Id
+    muted: bool
+
+
+class RejoinMessage(_Message):
+    type: Literal["rejoin"]
+    conference_id: Id
+
+
+PageMessage = Annotated[
+    Call | HangUpMessage | Answer | Reject | LegFailed | Add | Remove | MuteMessage | RejoinMessage,
+    Field(discriminator="type"),
+]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
-PAGE_MESSAGE_TYPES = frozenset({"call", "hang_up", "answer", "reject", "leg_failed"})
+PAGE_MESSAGE_TYPES = frozenset(
+    {"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin"}
+)
 
 # --- server -> page -----------------------------------------------------------
 
