@@ -28,9 +28,10 @@ FRAME = 960
 class ToneTrack(MediaStreamTrack):
     kind = "audio"
 
-    def __init__(self, frequency: float) -> None:
+    def __init__(self, frequency: float, amplitude: float = 0.4) -> None:
         super().__init__()
         self.frequency = frequency
+        self.amplitude = amplitude
         self._pts = 0
         self._start: float | None = None
 
@@ -42,7 +43,7 @@ class ToneTrack(MediaStreamTrack):
         if wait > 0:
             await asyncio.sleep(wait)
         t = (np.arange(FRAME) + self._pts) / RATE
-        samples = (0.4 * 32767 * np.sin(2 * np.pi * self.frequency * t)).astype(np.int16)
+        samples = (self.amplitude * 32767 * np.sin(2 * np.pi * self.frequency * t)).astype(np.int16)
         frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = RATE
         frame.time_base = fractions.Fraction(1, RATE)
@@ -52,10 +53,13 @@ class ToneTrack(MediaStreamTrack):
 
 
 class Peer:
-    def __init__(self, base_url: str, name: str, frequency: float, auto_accept: bool = False) -> None:
+    def __init__(
+        self, base_url: str, name: str, frequency: float, auto_accept: bool = False, amplitude: float = 0.4
+    ) -> None:
         self.url = f"{base_url.replace('http', 'ws', 1)}/ws?client_name={name}"
         self.name = name
         self.frequency = frequency
+        self.amplitude = amplitude
         self.auto_accept = auto_accept
         self.auto_answer_own_leg = True
         self.messages: list[dict[str, Any]] = []
@@ -91,6 +95,22 @@ class Peer:
 
     async def reject(self) -> None:
         await self.send({"type": "reject", "leg_id": self.offers.pop(next(iter(self.offers)))["leg_id"]})
+
+    async def add(self, to: str) -> None:
+        await self.send({"type": "add", "conference_id": self.active_conference()["id"], "to": to})
+
+    async def remove(self, who: str) -> None:
+        conference = self.active_conference()
+        leg = next(leg for leg in conference["legs"] if leg["destination"] == who and leg["end_reason"] is None)
+        await self.send({"type": "remove", "conference_id": conference["id"], "leg_id": leg["id"]})
+
+    async def mute(self, who: str, muted: bool = True) -> None:
+        conference = self.active_conference()
+        leg = next(leg for leg in conference["legs"] if leg["destination"] == who and leg["end_reason"] is None)
+        await self.send({"type": "mute", "conference_id": conference["id"], "leg_id": leg["id"], "muted": muted})
+
+    def refusals(self) -> list[str]:
+        return [m["code"] for m in self.messages if m["type"] == "refused"]
 
     async def hang_up(self) -> None:
         await self.send({"type": "hang_up", "conference_id": self.active_conference()["id"]})
@@ -139,7 +159,7 @@ class Peer:
             self._tasks.append(asyncio.create_task(self._hear(track)))
 
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
-        pc.addTrack(ToneTrack(self.frequency))
+        pc.addTrack(ToneTrack(self.frequency, self.amplitude))
         await pc.setLocalDescription(await pc.createAnswer())
         await self.send({"type": "answer", "leg_id": offer["leg_id"], "sdp": pc.localDescription.sdp})
 
