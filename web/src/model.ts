@@ -20,6 +20,8 @@ export interface IncomingCall {
   legId: string;
   caller: string;
   sdp: string;
+  /** The latest view of its conference, shown once accepted. */
+  conference: Conference | null;
   /** Rejected here: the panel is gone, waiting for the server to end the leg. */
   rejected: boolean;
 }
@@ -37,6 +39,8 @@ export interface Model {
   /** Set when the server closed with 4401: reconnecting would not help. */
   authFailed: boolean;
   dialText: string;
+  /** The text in the call panel's "Add to the call" box (chair only). */
+  addText: string;
   /** Destination of a `call` sent and not yet answered by a conference or refusal. */
   placing: string | null;
   /** The call this page is in (placing, ringing out or connected). */
@@ -65,6 +69,7 @@ export function initialModel(options: InitOptions = {}): Model {
     reconnectAttempt: 0,
     authFailed: false,
     dialText: "",
+    addText: "",
     placing: null,
     conference: null,
     incoming: null,
@@ -88,6 +93,15 @@ export type Msg =
   | { type: "accept-clicked" }
   | { type: "reject-clicked" }
   | { type: "hang-up-clicked" }
+  | { type: "add-text-changed"; text: string }
+  /** The chair adds whoever is typed in the add box. */
+  | { type: "add-clicked" }
+  /** The chair removes a leg (or cancels it while it rings). */
+  | { type: "remove-clicked"; legId: string }
+  /** Mute a leg, or unmute it if it is muted. */
+  | { type: "mute-clicked"; legId: string }
+  /** The chair, whose leg dropped, comes back. */
+  | { type: "rejoin-clicked" }
   /** The media adapter produced the SDP answer for a leg. */
   | { type: "media-answer-ready"; legId: string; sdp: string }
   | { type: "media-connected"; legId: string }

@@ -1,7 +1,7 @@
 // How a call ended, in words, from the point of view of the person reading it.
 // Pure functions of a conference and who I am: no DOM, no clock.
 
-import type { Conference, Leg, LegEndReason, LegStatus } from "./protocol";
+import type { Conference, KnownLegEndReason, Leg, LegStatus } from "./protocol";
 import { isTerminalLeg } from "./protocol";
 
 /**
@@ -43,14 +43,16 @@ export function describeLegStatus(leg: Pick<Leg, "status" | "end_reason">): stri
   };
   const word = live[leg.status];
   if (word !== undefined) return word;
-  const reason = leg.end_reason ? REASON_WORDS[leg.end_reason] : STATUS_WORDS[leg.status];
+  const reason = (leg.end_reason && REASON_WORDS[leg.end_reason as KnownLegEndReason]) || STATUS_WORDS[leg.status];
   return reason ? `ended (${reason})` : "ended";
 }
 
-const REASON_WORDS: Record<LegEndReason, string> = {
+const REASON_WORDS: Record<KnownLegEndReason, string> = {
   "hung-up": "hung up",
   ended: "call over",
   rejected: "rejected",
+  "in-another-call": "on another call",
+  removed: "removed",
   timeout: "no answer",
   unavailable: "unavailable",
   media: "media failed",
@@ -85,7 +87,9 @@ export function describeOutcome(
   const reason = conference.status === "ended" ? conference.end_reason : null;
 
   // A conference that goes on without me: my own leg tells the story.
-  if (reason === null) return chair ? fromMyLegAsCaller(myLeg, others) : fromMyLegAsCallee(conference, myLeg, others);
+  if (reason === null) {
+    return chair ? fromMyLegAsCaller(myLeg) : fromMyLegAsCallee(chairName(conference), myLeg);
+  }
 
   return chair
     ? callerOutcome(reason, myLeg, others)
@@ -95,9 +99,9 @@ export function describeOutcome(
 type Reason = NonNullable<Conference["end_reason"]>;
 
 /** The other leg that best explains the end, by leg end reasons (then statuses). */
-function explaining(others: Leg[], reasons: LegEndReason[], statuses: LegStatus[] = []): Leg | undefined {
+function explaining(others: Leg[], reasons: KnownLegEndReason[], statuses: LegStatus[] = []): Leg | undefined {
   return (
-    others.find((leg) => leg.end_reason !== null && reasons.includes(leg.end_reason)) ??
+    others.find((leg) => leg.end_reason !== null && (reasons as readonly string[]).includes(leg.end_reason)) ??
     others.find((leg) => statuses.includes(leg.status))
   );
 }
@@ -111,12 +115,17 @@ function callerOutcome(reason: Reason, myLeg: Leg | undefined, others: Leg[]): s
     case "hung-up": {
       if (myLeg?.end_reason === "hung-up") return "You hung up";
       const who = explaining(others, ["hung-up"]);
-      return who ? `${who.destination} hung up` : "Call ended";
+      if (who) return `${who.destination} hung up`;
+      const removed = explaining(others, ["removed"]);
+      return removed ? `You removed ${removed.destination} from the call` : "Call ended";
     }
     case "canceled":
       return "Call canceled";
-    case "busy":
-      return `${nameOf(explaining(others, ["rejected"], ["busy"]), others)} is busy`;
+    case "busy": {
+      const who = explaining(others, ["rejected", "in-another-call"], ["busy"]);
+      const name = nameOf(who, others);
+      return who?.end_reason === "in-another-call" ? `${name} is busy (on another call)` : `${name} is busy`;
+    }
     case "no-answer":
       return `${nameOf(explaining(others, ["timeout"], ["no-answer"]), others)} did not answer`;
     case "unavailable":
@@ -128,9 +137,9 @@ function callerOutcome(reason: Reason, myLeg: Leg | undefined, others: Leg[]): s
         myLeg,
       );
     case "chair-unreachable":
-      return myLeg?.end_reason === "microphone"
-        ? "Your line could not be connected (no microphone)"
-        : "Your line could not be connected (chairperson cannot be reached)";
+      return "Your line could not be connected (chairperson cannot be reached)";
+    default:
+      return fromMyLegAsCaller(myLeg);
   }
 }
 
@@ -160,6 +169,7 @@ function calleeOutcome(reason: Reason, caller: string, myLeg: Leg | undefined, o
   const mine = myLeg?.end_reason ?? null;
   switch (reason) {
     case "hung-up": {
+      if (mine === "removed") return `${caller} removed you from the call`;
       if (mine === "hung-up") return "You hung up";
       const who = explaining(others, ["hung-up"]);
       return who ? `${who.destination} hung up` : `${caller} hung up`;
@@ -167,6 +177,7 @@ function calleeOutcome(reason: Reason, caller: string, myLeg: Leg | undefined, o
     case "canceled":
       return `${caller} ended the call before it could be connected`;
     case "busy":
+      if (mine === "in-another-call") return `Missed call from ${caller} (you were on another call)`;
       if (myLeg === undefined || myLeg.status === "busy") return "You rejected the call";
       return `${nameOf(explaining(others, ["rejected"], ["busy"]), others)} is busy`;
     case "no-answer":
@@ -180,11 +191,13 @@ function calleeOutcome(reason: Reason, caller: string, myLeg: Leg | undefined, o
       return `The call from ${caller} could not be connected`;
     case "chair-unreachable":
       return `The call from ${caller} could not be connected`;
+    default:
+      return fromMyLegAsCallee(caller, myLeg);
   }
 }
 
 /** I am the chair and my leg ended while the conference goes on. */
-function fromMyLegAsCaller(myLeg: Leg | undefined, others: Leg[]): string {
+function fromMyLegAsCaller(myLeg: Leg | undefined): string {
   if (!myLeg || !isTerminalLeg(myLeg.status)) return "Call ended";
   switch (myLeg.end_reason) {
     case "hung-up":
@@ -194,21 +207,26 @@ function fromMyLegAsCaller(myLeg: Leg | undefined, others: Leg[]): string {
     case "chair-unreachable":
       return myLineFailed(myLeg);
     default:
-      return others.length > 0 ? "You left the call" : "Call ended";
+      return "Call ended";
   }
 }
 
 /** I am not the chair and my leg ended while the conference goes on. */
-function fromMyLegAsCallee(conference: Conference, myLeg: Leg | undefined, others: Leg[]): string {
-  const caller = chairName(conference);
+function fromMyLegAsCallee(caller: string, myLeg: Leg | undefined): string {
   if (!myLeg || !isTerminalLeg(myLeg.status)) return "Call ended";
   switch (myLeg.end_reason) {
     case "hung-up":
       return "You hung up";
     case "ended":
-      return others.length > 0 ? "You were removed from the call" : "Call ended";
+      return "Call ended";
+    case "removed":
+      return myLeg.status === "canceled"
+        ? `${caller} ended the call before it could be connected`
+        : `${caller} removed you from the call`;
     case "rejected":
       return "You rejected the call";
+    case "in-another-call":
+      return `Missed call from ${caller} (you were on another call)`;
     case "timeout":
     case "unavailable":
       return `Missed call from ${caller}`;
@@ -216,7 +234,11 @@ function fromMyLegAsCallee(conference: Conference, myLeg: Leg | undefined, other
       return `${caller} ended the call before it could be connected`;
     case "microphone":
       return `The call from ${caller} could not be connected (no microphone)`;
-    default:
+    case "media":
+    case "unsupported":
+    case "chair-unreachable":
       return `The call from ${caller} could not be connected`;
+    default:
+      return "Call ended";
   }
 }

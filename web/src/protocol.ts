@@ -37,10 +37,13 @@ export function isTerminalLeg(status: LegStatus): boolean {
   return TERMINAL_LEG_STATUSES.includes(status);
 }
 
+/** The leg end reasons docs/protocol.md lists. */
 export const LEG_END_REASONS = [
   "hung-up",
   "ended",
   "rejected",
+  "in-another-call",
+  "removed",
   "timeout",
   "unavailable",
   "media",
@@ -49,11 +52,17 @@ export const LEG_END_REASONS = [
   "caller-canceled",
   "chair-unreachable",
 ] as const;
-export type LegEndReason = (typeof LEG_END_REASONS)[number];
+export type KnownLegEndReason = (typeof LEG_END_REASONS)[number];
+/**
+ * Why a leg ended. The server sends it as a free string, so a reason added
+ * there later still parses (and reads as a generic "ended").
+ */
+export type LegEndReason = KnownLegEndReason | (string & {});
 
 export const CONFERENCE_STATUSES = ["active", "ended"] as const;
 export type ConferenceStatus = (typeof CONFERENCE_STATUSES)[number];
 
+/** The conference end reasons docs/protocol.md lists. */
 export const CONFERENCE_END_REASONS = [
   "hung-up",
   "canceled",
@@ -63,7 +72,8 @@ export const CONFERENCE_END_REASONS = [
   "failed",
   "chair-unreachable",
 ] as const;
-export type ConferenceEndReason = (typeof CONFERENCE_END_REASONS)[number];
+export type KnownConferenceEndReason = (typeof CONFERENCE_END_REASONS)[number];
+export type ConferenceEndReason = KnownConferenceEndReason | (string & {});
 
 export interface Leg {
   id: string;
@@ -112,7 +122,41 @@ export interface LegFailedFrame {
   reason: LegFailedReason;
 }
 
-export type ClientFrame = CallFrame | HangUpFrame | AnswerFrame | RejectFrame | LegFailedFrame;
+/** The chair adds someone to the call. */
+export interface AddFrame {
+  type: "add";
+  conference_id: string;
+  to: string;
+}
+/** The chair removes a participant, or cancels one still ringing. */
+export interface RemoveFrame {
+  type: "remove";
+  conference_id: string;
+  leg_id: string;
+}
+/** Mute or unmute a leg: your own, or anyone's if you are the chair. */
+export interface MuteFrame {
+  type: "mute";
+  conference_id: string;
+  leg_id: string;
+  muted: boolean;
+}
+/** The chair, whose leg dropped while others remained, comes back on a new leg. */
+export interface RejoinFrame {
+  type: "rejoin";
+  conference_id: string;
+}
+
+export type ClientFrame =
+  | CallFrame
+  | HangUpFrame
+  | AnswerFrame
+  | RejectFrame
+  | LegFailedFrame
+  | AddFrame
+  | RemoveFrame
+  | MuteFrame
+  | RejoinFrame;
 
 // ---------------------------------------------------------------------------
 // Server -> page
@@ -136,7 +180,11 @@ export interface OfferMessage {
   /** True for the user's own outgoing leg: connect at once, do not ring. */
   auto_answer: boolean;
 }
-/** Known codes: `self_call`, `invalid_destination`, `already_in_call`. */
+/**
+ * Known codes: `self_call`, `invalid_destination`, `already_in_call` (for
+ * `call`); `not_chair`, `already_in_conference`, `conference_full` (for `add`,
+ * `remove`, `mute`).
+ */
 export interface RefusedMessage {
   type: "refused";
   code: string;
@@ -173,8 +221,8 @@ function oneOf<T extends string>(values: readonly T[], value: unknown): value is
   return typeof value === "string" && (values as readonly string[]).includes(value);
 }
 
-function nullOr<T extends string>(values: readonly T[], value: unknown): value is T | null {
-  return value === null || value === undefined || oneOf(values, value);
+function stringOrNull(value: unknown): value is string | null | undefined {
+  return value === null || value === undefined || typeof value === "string";
 }
 
 function parseLeg(raw: unknown): Leg | null {
@@ -182,7 +230,7 @@ function parseLeg(raw: unknown): Leg | null {
   const { id, destination, status, muted, end_reason } = raw;
   if (!isString(id) || !isString(destination)) return null;
   if (!oneOf(LEG_STATUSES, status)) return null;
-  if (!nullOr(LEG_END_REASONS, end_reason)) return null;
+  if (!stringOrNull(end_reason)) return null;
   return {
     id,
     destination,
@@ -198,7 +246,7 @@ export function parseConference(raw: unknown): Conference | null {
   const { id, chair, status, end_reason, legs } = raw;
   if (!isString(id) || !isString(chair)) return null;
   if (!oneOf(CONFERENCE_STATUSES, status)) return null;
-  if (!nullOr(CONFERENCE_END_REASONS, end_reason)) return null;
+  if (!stringOrNull(end_reason)) return null;
   if (!Array.isArray(legs)) return null;
   const parsed: Leg[] = [];
   for (const leg of legs) {

@@ -1,0 +1,31 @@
+// Facts about a conference from my side of it, derived (never stored):
+// which leg is mine, whether I am on it, whether I chair it, whether I may rejoin.
+
+import type { Model } from "./model";
+import { amChair, findMyLeg } from "./outcome";
+import type { Conference, Leg } from "./protocol";
+import { isTerminalLeg } from "./protocol";
+
+export interface MySide {
+  myLeg: Leg | undefined;
+  /** My leg is not over (or the page has no leg of mine to go by). */
+  onCall: boolean;
+  chair: boolean;
+  /** Legs other than mine that are not over. */
+  othersLive: Leg[];
+  /** I chair it, my leg dropped, and the others go on without me: the page offers to rejoin. */
+  canRejoin: boolean;
+}
+
+export function mySide(model: Pick<Model, "me" | "media">, conference: Conference): MySide {
+  const knownLegId = model.media.conferenceId === conference.id ? model.media.legId : null;
+  const myLeg = findMyLeg(conference, model.me, knownLegId);
+  const onCall = myLeg === undefined || !isTerminalLeg(myLeg.status);
+  const chair = amChair(conference, model.me, myLeg);
+  const othersLive = conference.legs.filter((leg) => leg !== myLeg && !isTerminalLeg(leg.status));
+  // The server ends a conference once a departed chair leaves a single
+  // guest behind, so only two or more others make one worth rejoining.
+  const canRejoin =
+    conference.status !== "ended" && myLeg !== undefined && !onCall && chair && othersLive.length >= 2;
+  return { myLeg, onCall, chair, othersLive, canRejoin };
+}

@@ -1,0 +1,103 @@
+// Wires the page together: dispatch(msg) -> update -> render -> run effects.
+
+import type { Effect, Model, Msg } from "./model";
+import { initialModel } from "./model";
+import type { MediaAdapter } from "./media";
+import { BuiltinMedia, MediaFailure, audioConstraints } from "./media";
+import { Ringtone } from "./ringtone";
+import { Connection, hasIdentity, socketUrl } from "./socket";
+import { update } from "./update";
+import { mountView } from "./view";
+
+function start(): void {
+  const identityMissing = !hasIdentity(window.location.search);
+  let model: Model = initialModel({ identityMissing });
+
+  const audioElement = document.getElementById("remote-audio");
+  if (!(audioElement instanceof HTMLAudioElement)) throw new Error("index.html lacks <audio id=remote-audio>");
+
+  // One adapter per provider name the server may announce in `welcome`.
+  const adapters = new Map<string, MediaAdapter>();
+  const builtin = new BuiltinMedia({ audioElement, audio: audioConstraints(window.location.search) });
+  adapters.set("builtin", builtin);
+  const mediaFor = (): MediaAdapter => adapters.get(model.provider ?? "builtin") ?? builtin;
+
+  const ringtone = new Ringtone();
+  const view = mountView(document, (msg) => dispatch(msg));
+  const connection = new Connection(socketUrl(window.location), (msg) => dispatch(msg));
+
+  // Messages dispatched while effects run are queued, so each update sees
+  // the model left by the previous one and renders stay in order.
+  const queue: Msg[] = [];
+  let running = false;
+
+  function dispatch(msg: Msg): void {
+    queue.push(msg);
+    if (running) return;
+    running = true;
+    try {
+      for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+        const [updated, effects] = update(model, next);
+        model = updated;
+        view.render(model);
+        for (const effect of effects) run(effect);
+      }
+    } finally {
+      running = false;
+    }
+  }
+
+  function run(effect: Effect): void {
+    try {
+      switch (effect.type) {
+        case "send":
+          if (!connection.send(effect.frame)) dispatch({ type: "send-failed", frame: effect.frame });
+          return;
+        case "answer-media": {
+          const { legId } = effect;
+          mediaFor()
+            .answer(legId, effect.sdp)
+            .then(
+              (sdp) => dispatch({ type: "media-answer-ready", legId, sdp }),
+              (err: unknown) => {
+                console.warn("Talkbox: media failed for leg", legId, err);
+                const reason = err instanceof MediaFailure ? err.reason : "media";
+                dispatch({ type: "media-failed", legId, reason });
+              },
+            );
+          return;
+        }
+        case "stop-media":
+          for (const adapter of new Set(adapters.values())) adapter.hangUp(effect.legId);
+          return;
+        case "start-ringtone":
+          ringtone.start();
+          return;
+        case "stop-ringtone":
+          ringtone.stop();
+          return;
+        case "reconnect-later":
+          connection.reconnectLater(effect.delayMs);
+          return;
+      }
+    } catch (err) {
+      console.error("Talkbox: effect failed", effect, err);
+    }
+  }
+
+  for (const adapter of new Set(adapters.values())) {
+    adapter.onEvent((event) => {
+      if (event.type === "connected") dispatch({ type: "media-connected", legId: event.legId });
+      else dispatch({ type: "media-failed", legId: event.legId, reason: event.reason });
+    });
+  }
+
+  view.render(model);
+  if (!identityMissing) connection.connect();
+}
+
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", start, { once: true });
+} else {
+  start();
+}

@@ -1,0 +1,304 @@
+// Renders the Model into the page. The elements live in index.html and stay
+// put (focus and typing survive renders); only their text, values and
+// `hidden` attributes change. User actions become Msgs.
+
+import type { MySide } from "./call";
+import { mySide } from "./call";
+import type { Model, Msg } from "./model";
+import { describeLegStatus } from "./outcome";
+import type { Conference, Leg } from "./protocol";
+import { isTerminalLeg } from "./protocol";
+
+export interface View {
+  render(model: Model): void;
+}
+
+interface Elements {
+  connection: HTMLElement;
+  connectionText: HTMLElement;
+  signIn: HTMLElement;
+  dialer: HTMLElement;
+  dialForm: HTMLFormElement;
+  dial: HTMLInputElement;
+  call: HTMLButtonElement;
+  placing: HTMLElement;
+  incoming: HTMLElement;
+  incomingText: HTMLElement;
+  accept: HTMLButtonElement;
+  reject: HTMLButtonElement;
+  callPanel: HTMLElement;
+  callTitle: HTMLElement;
+  mediaState: HTMLElement;
+  legs: HTMLUListElement;
+  addForm: HTMLFormElement;
+  add: HTMLInputElement;
+  mute: HTMLButtonElement;
+  rejoin: HTMLButtonElement;
+  hangUp: HTMLButtonElement;
+  status: HTMLElement;
+}
+
+/** One row of the legs list, kept across renders so focus on its buttons survives. */
+interface LegRow {
+  item: HTMLLIElement;
+  name: HTMLSpanElement;
+  status: HTMLSpanElement;
+  muted: HTMLSpanElement;
+  actions: HTMLSpanElement;
+  mute: HTMLButtonElement;
+  remove: HTMLButtonElement;
+}
+
+function byId<T extends HTMLElement>(doc: Document, id: string, type: { new (): T }): T {
+  const element = doc.getElementById(id);
+  if (!(element instanceof type)) throw new Error(`index.html lacks #${id}`);
+  return element;
+}
+
+export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
+  const el: Elements = {
+    connection: byId(doc, "connection", HTMLElement),
+    connectionText: byId(doc, "connection-text", HTMLElement),
+    signIn: byId(doc, "sign-in", HTMLElement),
+    dialer: byId(doc, "dialer", HTMLElement),
+    dialForm: byId(doc, "dial-form", HTMLFormElement),
+    dial: byId(doc, "dial", HTMLInputElement),
+    call: byId(doc, "call", HTMLButtonElement),
+    placing: byId(doc, "placing", HTMLElement),
+    incoming: byId(doc, "incoming", HTMLElement),
+    incomingText: byId(doc, "incoming-text", HTMLElement),
+    accept: byId(doc, "accept", HTMLButtonElement),
+    reject: byId(doc, "reject", HTMLButtonElement),
+    callPanel: byId(doc, "call-panel", HTMLElement),
+    callTitle: byId(doc, "call-title", HTMLElement),
+    mediaState: byId(doc, "media-state", HTMLElement),
+    legs: byId(doc, "legs", HTMLUListElement),
+    addForm: byId(doc, "add-form", HTMLFormElement),
+    add: byId(doc, "add", HTMLInputElement),
+    mute: byId(doc, "mute", HTMLButtonElement),
+    rejoin: byId(doc, "rejoin", HTMLButtonElement),
+    hangUp: byId(doc, "hang-up", HTMLButtonElement),
+    status: byId(doc, "status", HTMLElement),
+  };
+
+  el.dial.addEventListener("input", () => dispatch({ type: "dial-changed", text: el.dial.value }));
+  // Enter in the dial box calls, even while the Call button is disabled
+  // (implicit submission would silently do nothing then).
+  el.dial.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.isComposing) {
+      event.preventDefault();
+      dispatch({ type: "dial-changed", text: el.dial.value });
+      dispatch({ type: "call-clicked" });
+    }
+  });
+  el.dialForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    dispatch({ type: "dial-changed", text: el.dial.value });
+    dispatch({ type: "call-clicked" });
+  });
+  el.accept.addEventListener("click", () => dispatch({ type: "accept-clicked" }));
+  el.reject.addEventListener("click", () => dispatch({ type: "reject-clicked" }));
+  el.hangUp.addEventListener("click", () => dispatch({ type: "hang-up-clicked" }));
+  el.rejoin.addEventListener("click", () => dispatch({ type: "rejoin-clicked" }));
+  el.add.addEventListener("input", () => dispatch({ type: "add-text-changed", text: el.add.value }));
+  el.addForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    dispatch({ type: "add-text-changed", text: el.add.value });
+    dispatch({ type: "add-clicked" });
+  });
+  // Mute buttons (mine and, for the chair, everyone's) and Remove buttons
+  // carry what they act on in data attributes.
+  const onLegAction = (event: Event): void => {
+    const target = event.target;
+    if (!(target instanceof Element)) return;
+    const button = target.closest("button");
+    const legId = button?.dataset.legId;
+    if (!button || !legId) return;
+    if (button.dataset.action === "remove") dispatch({ type: "remove-clicked", legId });
+    if (button.dataset.action === "mute") dispatch({ type: "mute-clicked", legId });
+  };
+  el.legs.addEventListener("click", onLegAction);
+  el.mute.addEventListener("click", onLegAction);
+
+  const rows = new Map<string, LegRow>();
+  let wasRinging = false;
+
+  return {
+    render(model: Model): void {
+      renderConnection(el, model);
+
+      const signedOut = model.identityMissing || model.authFailed;
+      setHidden(el.signIn, !signedOut);
+      setHidden(el.dialer, signedOut);
+      if (el.dial.value !== model.dialText) el.dial.value = model.dialText;
+      el.call.disabled = model.connection !== "open";
+      const placing = model.placing !== null && model.conference === null;
+      setHidden(el.placing, !placing);
+      setText(el.placing, placing ? `Calling ${model.placing}…` : "");
+
+      const ringing = model.incoming !== null && !model.incoming.rejected;
+      setHidden(el.incoming, !ringing);
+      setText(el.incomingText, ringing && model.incoming ? `${model.incoming.caller} is calling` : "");
+      if (ringing && !wasRinging && !el.incoming.contains(doc.activeElement) && doc.activeElement !== el.dial) {
+        el.accept.focus({ preventScroll: true });
+      }
+      wasRinging = ringing;
+
+      renderCall(el, doc, rows, model);
+
+      setText(el.status, model.notice ?? model.outcome ?? "");
+      const title = ringing && model.incoming ? `${model.incoming.caller} is calling — Talkbox` : "Talkbox";
+      if (doc.title !== title) doc.title = title;
+    },
+  };
+}
+
+function renderConnection(el: Elements, model: Model): void {
+  let state: string;
+  let text: string;
+  if (model.identityMissing) {
+    state = "closed";
+    text = "Not signed in";
+  } else if (model.authFailed) {
+    state = "closed";
+    text = "Not signed in";
+  } else if (model.connection === "open") {
+    state = "open";
+    text = model.me ? `${model.me} · connected` : "Connected";
+  } else if (model.connection === "connecting") {
+    state = "connecting";
+    text = model.me ? `${model.me} · connecting…` : "Connecting…";
+  } else {
+    state = "closed";
+    text = model.me ? `${model.me} · disconnected, reconnecting…` : "Disconnected, reconnecting…";
+  }
+  if (el.connection.dataset.state !== state) el.connection.dataset.state = state;
+  setText(el.connectionText, text);
+}
+
+function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, model: Model): void {
+  const conference = model.conference;
+  setHidden(el.callPanel, conference === null);
+  if (conference === null) {
+    rows.clear();
+    el.legs.replaceChildren();
+    return;
+  }
+
+  const side = mySide(model, conference);
+  setText(el.callTitle, callTitle(side));
+  const phase = model.media.conferenceId === conference.id ? model.media.phase : "idle";
+  setText(el.mediaState, MEDIA_WORDS[phase]);
+  el.mediaState.dataset.phase = phase;
+
+  renderLegs(el.legs, doc, rows, conference, side);
+
+  const chairOnCall = side.chair && side.onCall && conference.status !== "ended";
+  setHidden(el.addForm, !chairOnCall);
+  if (el.add.value !== model.addText) el.add.value = model.addText;
+
+  const myLeg = side.myLeg;
+  const canMute = myLeg !== undefined && myLeg.status === "in-progress";
+  setHidden(el.mute, !canMute);
+  if (myLeg !== undefined) setMuteButton(el.mute, myLeg, myLeg.muted ? "Unmute" : "Mute");
+
+  setHidden(el.rejoin, !side.canRejoin);
+  setHidden(el.hangUp, !side.onCall);
+}
+
+const MEDIA_WORDS: Record<Model["media"]["phase"], string> = {
+  idle: "",
+  connecting: "Connecting audio…",
+  connected: "Audio connected",
+  failed: "Audio failed",
+};
+
+function callTitle(side: MySide): string {
+  const names = side.othersLive.map((leg) => leg.destination).join(", ");
+  if (!side.onCall) return names ? `${names} still on the call` : "Call ended";
+  if (names === "") return "Call";
+  if (side.othersLive.some((leg) => leg.status === "in-progress")) return `In call with ${names}`;
+  return side.chair ? `Calling ${names}` : `Call with ${names}`;
+}
+
+function renderLegs(list: HTMLUListElement, doc: Document, rows: Map<string, LegRow>, conference: Conference, side: MySide): void {
+  const seen = new Set<string>();
+  const chairOnCall = side.chair && side.onCall;
+  const items: HTMLLIElement[] = [];
+  for (const leg of conference.legs) {
+    // An ended leg of someone who is back on a new one (a chair who rejoined) says nothing useful.
+    const replaced =
+      isTerminalLeg(leg.status) &&
+      conference.legs.some((other) => other.destination === leg.destination && !isTerminalLeg(other.status));
+    if (replaced) continue;
+    seen.add(leg.id);
+    let row = rows.get(leg.id);
+    if (row === undefined) {
+      row = legRow(doc, leg.id);
+      rows.set(leg.id, row);
+    }
+    const mine = leg === side.myLeg;
+    const live = !isTerminalLeg(leg.status);
+    row.item.dataset.status = leg.status;
+    setText(row.name, mine ? `${leg.destination} (you)` : leg.destination);
+    setText(row.status, describeLegStatus(leg));
+    setHidden(row.muted, !(leg.muted && live));
+    // The chair may mute and remove the others; my own mute is the panel's Mute button.
+    const others = chairOnCall && !mine && live;
+    setHidden(row.mute, !(others && leg.status === "in-progress"));
+    setMuteButton(row.mute, leg, `${leg.muted ? "Unmute" : "Mute"} ${leg.destination}`);
+    setHidden(row.remove, !others);
+    setText(row.remove, `Remove ${leg.destination}`);
+    setHidden(row.actions, row.mute.hidden === true && row.remove.hidden === true);
+    items.push(row.item);
+  }
+  for (const id of [...rows.keys()]) if (!seen.has(id)) rows.delete(id);
+  // Re-append only when the order or membership changed, so focus stays put.
+  const current = Array.from(list.children);
+  if (current.length !== items.length || current.some((child, i) => child !== items[i])) {
+    list.replaceChildren(...items);
+  }
+}
+
+function legRow(doc: Document, legId: string): LegRow {
+  const item = doc.createElement("li");
+  item.className = "leg";
+  item.dataset.legId = legId;
+  const name = doc.createElement("span");
+  name.className = "leg-name";
+  const status = doc.createElement("span");
+  status.className = "leg-status";
+  const muted = doc.createElement("span");
+  muted.className = "leg-muted";
+  muted.textContent = "muted";
+  const actions = doc.createElement("span");
+  actions.className = "leg-actions";
+  const mute = doc.createElement("button");
+  mute.type = "button";
+  mute.dataset.action = "mute";
+  mute.dataset.legId = legId;
+  const remove = doc.createElement("button");
+  remove.type = "button";
+  remove.className = "danger";
+  remove.dataset.action = "remove";
+  remove.dataset.legId = legId;
+  actions.append(mute, remove);
+  item.append(name, status, muted, actions);
+  return { item, name, status, muted, actions, mute, remove };
+}
+
+function setMuteButton(button: HTMLButtonElement, leg: Leg, label: string): void {
+  setText(button, label);
+  const muted = String(leg.muted);
+  if (button.dataset.muted !== muted) button.dataset.muted = muted;
+  if (button.dataset.legId !== leg.id) button.dataset.legId = leg.id;
+  if (button.dataset.action !== "mute") button.dataset.action = "mute";
+}
+
+function setHidden(element: HTMLElement, hidden: boolean): void {
+  if (element.hidden !== hidden) element.hidden = hidden;
+}
+
+function setText(element: HTMLElement, text: string): void {
+  if (element.textContent !== text) element.textContent = text;
+}

@@ -1,0 +1,71 @@
+// Builders for conferences, legs and server messages used across tests.
+
+import type { Effect, Model, Msg } from "../src/model";
+import { initialModel } from "../src/model";
+import type { Conference, ConferenceEndReason, Leg, LegEndReason, LegStatus, ServerMessage } from "../src/protocol";
+import { update } from "../src/update";
+
+export function leg(
+  id: string,
+  destination: string,
+  status: LegStatus,
+  end_reason: LegEndReason | null = null,
+): Leg {
+  return { id, destination, status, muted: false, end_reason };
+}
+
+export function conference(
+  legs: Leg[],
+  options: { id?: string; chair?: string; end_reason?: ConferenceEndReason | null } = {},
+): Conference {
+  const end_reason = options.end_reason ?? null;
+  return {
+    id: options.id ?? "c-1",
+    chair: options.chair ?? "alice",
+    status: end_reason === null ? "active" : "ended",
+    end_reason,
+    legs,
+  };
+}
+
+export function ended(legs: Leg[], end_reason: ConferenceEndReason, chair = "alice", id = "c-1"): Conference {
+  return conference(legs, { id, chair, end_reason });
+}
+
+export const server = (message: ServerMessage): Msg => ({ type: "server-message", message });
+
+export const conf = (c: Conference): Msg => server({ type: "conference", conference: c });
+
+export function offer(
+  legId: string,
+  options: { conferenceId?: string; caller?: string; autoAnswer?: boolean; sdp?: string } = {},
+): Msg {
+  return server({
+    type: "offer",
+    conference_id: options.conferenceId ?? "c-1",
+    leg_id: legId,
+    caller: options.caller ?? "alice",
+    sdp: options.sdp ?? `offer-sdp-${legId}`,
+    auto_answer: options.autoAnswer ?? false,
+  });
+}
+
+/** A page connected as `me`. */
+export function connectedAs(me: string): Model {
+  return run(initialModel(), [
+    { type: "socket-opened" },
+    server({ type: "welcome", user: me, provider: "builtin" }),
+  ]).model;
+}
+
+/** Applies msgs in order; returns the final model and every effect emitted. */
+export function run(model: Model, msgs: Msg[]): { model: Model; effects: Effect[] } {
+  const effects: Effect[] = [];
+  let current = model;
+  for (const msg of msgs) {
+    const [next, out] = update(current, msg);
+    current = next;
+    effects.push(...out);
+  }
+  return { model: current, effects };
+}

@@ -1,0 +1,215 @@
+// One test per row of protocol.md's end_reason table, from both sides.
+
+import { describe, expect, it } from "vitest";
+import { describeLegStatus, describeOutcome } from "../src/outcome";
+import { conference, ended, leg } from "./fixtures";
+
+// alice calls bob: alice is the chair, l-a her leg, l-b bob's.
+const bothSides = (c: ReturnType<typeof ended>) => ({
+  caller: describeOutcome(c, "alice"),
+  callee: describeOutcome(c, "bob"),
+});
+
+describe("outcome: completed / hung-up (this party hung up)", () => {
+  it("bob hung up", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "completed", "hung-up")], "hung-up");
+    expect(bothSides(c)).toEqual({ caller: "bob hung up", callee: "You hung up" });
+  });
+
+  it("alice hung up", () => {
+    const c = ended([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "completed", "ended")], "hung-up");
+    expect(bothSides(c)).toEqual({ caller: "You hung up", callee: "alice hung up" });
+  });
+});
+
+describe("outcome: completed / ended (Talkbox hung it up because the call was over)", () => {
+  it("names the party who hung up, not the leg Talkbox ended", () => {
+    const c = ended(
+      [leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "completed", "hung-up"), leg("l-c", "carol", "completed", "ended")],
+      "hung-up",
+    );
+    expect(describeOutcome(c, "alice")).toBe("bob hung up");
+    expect(describeOutcome(c, "carol")).toBe("bob hung up");
+  });
+
+  it("my leg ended by Talkbox while the conference goes on", () => {
+    const c = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "completed", "ended"), leg("l-c", "carol", "in-progress")]);
+    expect(describeOutcome(c, "bob")).toBe("Call ended");
+  });
+});
+
+describe("outcome: busy / rejected", () => {
+  it("caller sees busy, callee sees the rejection", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "busy", "rejected")], "busy");
+    expect(bothSides(c)).toEqual({ caller: "bob is busy", callee: "You rejected the call" });
+  });
+});
+
+describe("outcome: busy / in-another-call", () => {
+  it("caller: busy on another call; callee: missed while on another call", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "busy", "in-another-call")], "busy");
+    expect(bothSides(c)).toEqual({
+      caller: "bob is busy (on another call)",
+      callee: "Missed call from alice (you were on another call)",
+    });
+  });
+});
+
+describe("outcome: completed or canceled / removed", () => {
+  it("the chair removed the only other party", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "completed", "removed")], "hung-up");
+    expect(bothSides(c)).toEqual({
+      caller: "You removed bob from the call",
+      callee: "alice removed you from the call",
+    });
+  });
+
+  it("removed from a conference that goes on", () => {
+    const c = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "completed", "removed"), leg("l-c", "carol", "in-progress")]);
+    expect(describeOutcome(c, "bob")).toBe("alice removed you from the call");
+  });
+
+  it("removed while still ringing", () => {
+    const c = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "canceled", "removed"), leg("l-c", "carol", "in-progress")]);
+    expect(describeOutcome(c, "bob")).toBe("alice ended the call before it could be connected");
+  });
+
+  it("the chair removing the only ringing party cancels the call", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "canceled", "removed")], "canceled");
+    expect(describeOutcome(c, "alice")).toBe("Call canceled");
+  });
+});
+
+describe("outcome: the chair left a conference that goes on", () => {
+  it("reads as the chair hanging up", () => {
+    const c = conference([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "in-progress"), leg("l-c", "carol", "in-progress")]);
+    expect(describeOutcome(c, "alice")).toBe("You hung up");
+  });
+});
+
+describe("outcome: no-answer / timeout", () => {
+  it("caller: not answered; callee: missed call", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "no-answer", "timeout")], "no-answer");
+    expect(bothSides(c)).toEqual({ caller: "bob did not answer", callee: "Missed call from alice" });
+  });
+});
+
+describe("outcome: failed / unavailable", () => {
+  it("caller: unavailable; callee (had it reached them): missed call", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "failed", "unavailable")], "unavailable");
+    expect(bothSides(c)).toEqual({ caller: "bob is unavailable", callee: "Missed call from alice" });
+  });
+});
+
+describe("outcome: failed / media", () => {
+  it("the callee's media could not be connected", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "failed", "media")], "failed");
+    expect(bothSides(c)).toEqual({
+      caller: "The call to bob could not be connected",
+      callee: "The call from alice could not be connected",
+    });
+  });
+});
+
+describe("outcome: failed / microphone", () => {
+  it("the callee's page could not open a microphone", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "failed", "microphone")], "failed");
+    expect(bothSides(c)).toEqual({
+      caller: "The call to bob could not be connected (no microphone at their end)",
+      callee: "The call from alice could not be connected (no microphone)",
+    });
+  });
+
+  it("the caller's own page could not open a microphone", () => {
+    const c = ended(
+      [leg("l-a", "alice", "failed", "microphone"), leg("l-b", "bob", "canceled", "chair-unreachable")],
+      "chair-unreachable",
+    );
+    expect(describeOutcome(c, "alice")).toBe("Your line could not be connected (chairperson cannot be reached)");
+  });
+});
+
+describe("outcome: failed / unsupported", () => {
+  it("the provider cannot reach that destination", () => {
+    const c = ended(
+      [leg("l-a", "alice", "completed", "ended"), leg("l-t", "+441234567890", "failed", "unsupported")],
+      "failed",
+    );
+    expect(describeOutcome(c, "alice")).toBe("+441234567890 cannot be reached");
+  });
+
+  it("a third party that cannot be reached, seen by another callee", () => {
+    const c = ended(
+      [leg("l-a", "alice", "completed", "ended"), leg("l-t", "+441234567890", "failed", "unsupported")],
+      "failed",
+    );
+    expect(describeOutcome(c, "bob")).toBe("The call from alice could not be connected");
+  });
+});
+
+describe("outcome: canceled / caller-canceled", () => {
+  it("the caller hung up before it was answered", () => {
+    const c = ended([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "canceled", "caller-canceled")], "canceled");
+    expect(bothSides(c)).toEqual({
+      caller: "Call canceled",
+      callee: "alice ended the call before it could be connected",
+    });
+  });
+});
+
+describe("outcome: canceled / chair-unreachable", () => {
+  it("the chair's own leg never connected", () => {
+    const c = ended(
+      [leg("l-a", "alice", "failed", "media"), leg("l-b", "bob", "canceled", "chair-unreachable")],
+      "chair-unreachable",
+    );
+    expect(bothSides(c)).toEqual({
+      caller: "Your line could not be connected (chairperson cannot be reached)",
+      callee: "The call from alice could not be connected",
+    });
+  });
+});
+
+describe("outcome: robustness", () => {
+  it("uses the known leg id over the name", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "completed", "hung-up")], "hung-up");
+    expect(describeOutcome(c, "bob", "l-b")).toBe("You hung up");
+  });
+
+  it("tolerates a chair given as a leg id", () => {
+    const c = { ...ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "busy", "rejected")], "busy"), chair: "l-a" };
+    expect(describeOutcome(c, "alice")).toBe("bob is busy");
+    expect(describeOutcome(c, "bob")).toBe("You rejected the call");
+  });
+
+  it("an end reason the page does not know reads as ended", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "completed", "gremlins")], "gremlins");
+    expect(describeOutcome(c, "alice")).toBe("Call ended");
+    expect(describeOutcome(c, "bob")).toBe("Call ended");
+    expect(describeLegStatus(leg("x", "bob", "completed", "gremlins"))).toBe("ended");
+  });
+
+  it("names nobody when the final frame lists no other leg", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended")], "no-answer");
+    expect(describeOutcome(c, "alice")).toBe("The other party did not answer");
+  });
+});
+
+describe("leg status words", () => {
+  it.each([
+    [leg("x", "bob", "queued"), "waiting"],
+    [leg("x", "bob", "initiated"), "calling"],
+    [leg("x", "bob", "ringing"), "ringing"],
+    [leg("x", "bob", "in-progress"), "in call"],
+    [leg("x", "bob", "completed", "hung-up"), "ended (hung up)"],
+    [leg("x", "bob", "busy", "rejected"), "ended (rejected)"],
+    [leg("x", "bob", "busy", "in-another-call"), "ended (on another call)"],
+    [leg("x", "bob", "completed", "removed"), "ended (removed)"],
+    [leg("x", "bob", "no-answer", "timeout"), "ended (no answer)"],
+    [leg("x", "bob", "failed", "unavailable"), "ended (unavailable)"],
+    [leg("x", "bob", "canceled", "caller-canceled"), "ended (canceled)"],
+    [leg("x", "bob", "failed"), "ended (failed)"],
+  ])("%o reads %s", (l, words) => {
+    expect(describeLegStatus(l)).toBe(words);
+  });
+});

@@ -1,0 +1,563 @@
+import { describe, expect, it } from "vitest";
+import type { Effect, Model } from "../src/model";
+import { initialModel, reconnectDelay } from "../src/model";
+import { mySide } from "../src/call";
+import { update } from "../src/update";
+import { conf, conference, connectedAs, ended, leg, offer, run, server } from "./fixtures";
+
+const types = (effects: Effect[]) => effects.map((e) => e.type);
+const sent = (effects: Effect[]) => effects.flatMap((e) => (e.type === "send" ? [e.frame] : []));
+const statusText = (m: Model) => m.notice ?? m.outcome;
+
+describe("connection", () => {
+  it("starts connecting, opens, and learns who I am", () => {
+    const start = initialModel();
+    expect(start.connection).toBe("connecting");
+    const { model, effects } = run(start, [
+      { type: "socket-opened" },
+      server({ type: "welcome", user: "alice", provider: "builtin" }),
+    ]);
+    expect(model.connection).toBe("open");
+    expect(model.me).toBe("alice");
+    expect(model.provider).toBe("builtin");
+    expect(effects).toEqual([]);
+  });
+
+  it("without an identity in the URL it does not connect", () => {
+    const start = initialModel({ identityMissing: true });
+    expect(start.connection).toBe("closed");
+    expect(start.identityMissing).toBe(true);
+  });
+
+  it("on close shows disconnected and reconnects with a doubling backoff capped at 10 s", () => {
+    let model = connectedAs("alice");
+    const delays: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const [next, effects] = update(model, { type: "socket-closed", code: 1006, reason: "" });
+      expect(next.connection).toBe("closed");
+      expect(effects).toHaveLength(1);
+      const effect = effects[0];
+      if (effect?.type !== "reconnect-later") throw new Error("expected reconnect-later");
+      delays.push(effect.delayMs);
+      model = update(next, { type: "socket-connecting" })[0];
+      expect(model.connection).toBe("connecting");
+    }
+    expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 10000, 10000]);
+  });
+
+  it("a successful open resets the backoff", () => {
+    const { model, effects } = run(connectedAs("alice"), [
+      { type: "socket-closed", code: 1006, reason: "" },
+      { type: "socket-closed", code: 1006, reason: "" },
+      { type: "socket-opened" },
+      { type: "socket-closed", code: 1001, reason: "going away" },
+    ]);
+    expect(effects).toEqual([
+      { type: "reconnect-later", delayMs: 500 },
+      { type: "reconnect-later", delayMs: 1000 },
+      { type: "reconnect-later", delayMs: 500 },
+    ]);
+    expect(model.reconnectAttempt).toBe(1);
+  });
+
+  it("a 4401 close (bad identity) shows the reason and does not reconnect", () => {
+    const [model, effects] = update(initialModel(), { type: "socket-closed", code: 4401, reason: "invalid token" });
+    expect(effects).toEqual([]);
+    expect(model.authFailed).toBe(true);
+    expect(model.notice).toBe("Not signed in: invalid token");
+  });
+
+  it("a close while ringing stops the ringtone and drops the offer", () => {
+    const { model, effects } = run(connectedAs("bob"), [
+      offer("l-b"),
+      { type: "socket-closed", code: 1006, reason: "" },
+    ]);
+    expect(types(effects)).toEqual(["start-ringtone", "stop-ringtone", "reconnect-later"]);
+    expect(model.incoming).toBeNull();
+    expect(model.ringing).toBe(false);
+  });
+
+  it("reconnecting reports reconnectDelay's schedule", () => {
+    expect([0, 1, 2, 3, 4, 5, 50].map(reconnectDelay)).toEqual([500, 1000, 2000, 4000, 8000, 10000, 10000]);
+  });
+
+  it("warns about a media provider the page has no adapter for", () => {
+    const [model] = update(initialModel(), server({ type: "welcome", user: "alice", provider: "carrier-pigeon" }));
+    expect(model.notice).toContain("carrier-pigeon");
+  });
+});
+
+describe("placing a call", () => {
+  it("dial text changes the model only", () => {
+    const [model, effects] = update(connectedAs("alice"), { type: "dial-changed", text: "bob" });
+    expect(model.dialText).toBe("bob");
+    expect(effects).toEqual([]);
+  });
+
+  it("Call sends a call frame with the trimmed destination", () => {
+    const { model, effects } = run(connectedAs("alice"), [
+      { type: "dial-changed", text: "  bob " },
+      { type: "call-clicked" },
+    ]);
+    expect(effects).toEqual([{ type: "send", frame: { type: "call", to: "bob" } }]);
+    expect(model.placing).toBe("bob");
+  });
+
+  it("Call with nothing typed sends nothing and says why", () => {
+    const [model, effects] = update(connectedAs("alice"), { type: "call-clicked" });
+    expect(effects).toEqual([]);
+    expect(model.notice).toMatch(/name or a phone number/);
+  });
+
+  it("Call while disconnected sends nothing", () => {
+    const { model, effects } = run(initialModel(), [{ type: "dial-changed", text: "bob" }, { type: "call-clicked" }]);
+    expect(effects).toEqual([]);
+    expect(model.notice).toBe("Not connected to Talkbox");
+  });
+
+  it("Call clears the last outcome", () => {
+    const { model } = run(connectedAs("alice"), [
+      { type: "dial-changed", text: "bob" },
+      { type: "call-clicked" },
+      conf(ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "busy", "rejected")], "busy")),
+    ]);
+    expect(model.outcome).toBe("bob is busy");
+    const [again] = update(model, { type: "call-clicked" });
+    expect(again.outcome).toBeNull();
+  });
+});
+
+describe("refusals and errors", () => {
+  it.each([
+    ["self_call", "You cannot call yourself"],
+    ["invalid_destination", "'bob smith' is not a valid destination"],
+    ["already_in_call", "You are already in a call"],
+  ])("%s shows the server's message", (code, message) => {
+    const { model } = run(connectedAs("alice"), [
+      { type: "dial-changed", text: "alice" },
+      { type: "call-clicked" },
+      server({ type: "refused", code, message }),
+    ]);
+    expect(statusText(model)).toBe(message);
+    expect(model.placing).toBeNull();
+  });
+
+  it("a refusal without a message gets words for its code", () => {
+    const [model] = update(connectedAs("alice"), server({ type: "refused", code: "self_call", message: "" }));
+    expect(model.notice).toBe("You cannot call yourself");
+  });
+
+  it("an error shows its message", () => {
+    const [model, effects] = update(
+      connectedAs("alice"),
+      server({ type: "error", code: "not_yours", message: "That leg is not yours" }),
+    );
+    expect(model.notice).toBe("That leg is not yours");
+    expect(effects).toEqual([]);
+  });
+});
+
+describe("the caller's flow", () => {
+  const queued = conference([leg("l-a", "alice", "queued"), leg("l-b", "bob", "queued")]);
+  const placed = () =>
+    run(connectedAs("alice"), [{ type: "dial-changed", text: "bob" }, { type: "call-clicked" }, conf(queued)]);
+
+  it("the first conference becomes the call panel", () => {
+    const { model } = placed();
+    expect(model.conference).toEqual(queued);
+    expect(model.placing).toBeNull();
+  });
+
+  it("an auto_answer offer is answered at once and does not ring", () => {
+    const { model } = placed();
+    const [next, effects] = update(model, offer("l-a", { autoAnswer: true, sdp: "v=0 offer" }));
+    expect(effects).toEqual([{ type: "answer-media", conferenceId: "c-1", legId: "l-a", sdp: "v=0 offer" }]);
+    expect(types(effects)).not.toContain("start-ringtone");
+    expect(next.incoming).toBeNull();
+    expect(next.ringing).toBe(false);
+    expect(next.media).toEqual({ phase: "connecting", legId: "l-a", conferenceId: "c-1" });
+  });
+
+  it("the media's answer goes to the server as an answer frame", () => {
+    const { model } = run(placed().model, [offer("l-a", { autoAnswer: true })]);
+    const [, effects] = update(model, { type: "media-answer-ready", legId: "l-a", sdp: "v=0 answer" });
+    expect(effects).toEqual([{ type: "send", frame: { type: "answer", leg_id: "l-a", sdp: "v=0 answer" } }]);
+  });
+
+  it("media connected is shown", () => {
+    const { model } = run(placed().model, [offer("l-a", { autoAnswer: true }), { type: "media-connected", legId: "l-a" }]);
+    expect(model.media.phase).toBe("connected");
+  });
+
+  it("Hang up while ringing out sends hang_up (cancel)", () => {
+    const ringing = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "ringing")]);
+    const { model } = run(placed().model, [offer("l-a", { autoAnswer: true }), conf(ringing)]);
+    const [, effects] = update(model, { type: "hang-up-clicked" });
+    expect(effects).toEqual([{ type: "send", frame: { type: "hang_up", conference_id: "c-1" } }]);
+  });
+
+  it("Hang up with no call does nothing", () => {
+    expect(update(connectedAs("alice"), { type: "hang-up-clicked" })[1]).toEqual([]);
+  });
+
+  it("the ended conference stops media, clears the panel and says how it ended", () => {
+    const { model } = run(placed().model, [
+      offer("l-a", { autoAnswer: true }),
+      conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "ringing")])),
+    ]);
+    const [next, effects] = update(
+      model,
+      conf(ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "busy", "rejected")], "busy")),
+    );
+    expect(effects).toEqual([{ type: "stop-media", legId: "l-a" }]);
+    expect(next.conference).toBeNull();
+    expect(next.media.phase).toBe("idle");
+    expect(statusText(next)).toBe("bob is busy");
+  });
+
+  it("a call that ended before its first frame still gets an outcome", () => {
+    const { model } = run(connectedAs("alice"), [
+      { type: "dial-changed", text: "bob" },
+      { type: "call-clicked" },
+      conf(ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "failed", "unavailable")], "unavailable")),
+    ]);
+    expect(model.outcome).toBe("bob is unavailable");
+    expect(model.conference).toBeNull();
+  });
+
+  it("names a leg the final frame dropped, from the frame before", () => {
+    const { model } = run(placed().model, [
+      offer("l-a", { autoAnswer: true }),
+      conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "ringing")])),
+      conf(ended([leg("l-a", "alice", "completed", "ended")], "no-answer")),
+    ]);
+    expect(model.outcome).toBe("bob did not answer");
+  });
+
+  it("the chair leaving a conference that goes on stops media and offers to rejoin", () => {
+    const { model } = run(placed().model, [
+      offer("l-a", { autoAnswer: true }),
+      conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress"), leg("l-c", "carol", "in-progress")])),
+    ]);
+    const dropped = conference([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "in-progress"), leg("l-c", "carol", "in-progress")]);
+    const [next, effects] = update(model, conf(dropped));
+    expect(effects).toEqual([{ type: "stop-media", legId: "l-a" }]);
+    expect(next.conference).toEqual(dropped);
+    expect(next.media.phase).toBe("idle");
+    expect(next.outcome).toBe("You hung up");
+  });
+
+  it("a guest leaving a conference that goes on stops its media and clears its panel", () => {
+    const { model } = run(connectedAs("bob"), [
+      offer("l-b"),
+      { type: "accept-clicked" },
+      conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress"), leg("l-c", "carol", "in-progress")])),
+    ]);
+    const [next, effects] = update(
+      model,
+      conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "completed", "hung-up"), leg("l-c", "carol", "in-progress")])),
+    );
+    expect(effects).toEqual([{ type: "stop-media", legId: "l-b" }]);
+    expect(next.conference).toBeNull();
+    expect(next.outcome).toBe("You hung up");
+  });
+
+  it("a microphone failure reports leg_failed with reason microphone", () => {
+    const { model } = run(placed().model, [offer("l-a", { autoAnswer: true })]);
+    const [next, effects] = update(model, { type: "media-failed", legId: "l-a", reason: "microphone" });
+    expect(sent(effects)).toEqual([{ type: "leg_failed", leg_id: "l-a", reason: "microphone" }]);
+    expect(types(effects)).toContain("stop-media");
+    expect(next.media.phase).toBe("failed");
+    expect(next.notice).toBe("Could not open the microphone");
+  });
+
+  it("a media failure after the media connected does not send leg_failed", () => {
+    const { model } = run(placed().model, [offer("l-a", { autoAnswer: true }), { type: "media-connected", legId: "l-a" }]);
+    const [, effects] = update(model, { type: "media-failed", legId: "l-a", reason: "media" });
+    expect(sent(effects)).toEqual([]);
+  });
+
+  it("an answer for a leg given up on stops its media instead of sending", () => {
+    const [, effects] = update(connectedAs("alice"), { type: "media-answer-ready", legId: "l-old", sdp: "x" });
+    expect(effects).toEqual([{ type: "stop-media", legId: "l-old" }]);
+  });
+});
+
+describe("the callee's flow", () => {
+  const ringingFrame = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "ringing")]);
+  const ringing = () => run(connectedAs("bob"), [offer("l-b", { caller: "alice", sdp: "v=0 offer" }), conf(ringingFrame)]);
+
+  it("frames before the offer are not shown as a call", () => {
+    const { model, effects } = run(connectedAs("bob"), [
+      conf(conference([leg("l-a", "alice", "queued"), leg("l-b", "bob", "queued")])),
+    ]);
+    expect(model.conference).toBeNull();
+    expect(effects).toEqual([]);
+  });
+
+  it("an offer rings and shows who is calling", () => {
+    const [model, effects] = update(connectedAs("bob"), offer("l-b", { caller: "alice" }));
+    expect(effects).toEqual([{ type: "start-ringtone" }]);
+    expect(model.incoming).toMatchObject({ legId: "l-b", conferenceId: "c-1", caller: "alice", rejected: false });
+    expect(model.ringing).toBe(true);
+  });
+
+  it("a ringing conference keeps it ringing", () => {
+    const { model, effects } = ringing();
+    expect(types(effects)).toEqual(["start-ringtone"]);
+    expect(model.incoming?.conference).toEqual(ringingFrame);
+    expect(model.conference).toBeNull();
+  });
+
+  it("Accept stops the ringtone and answers the offer with media", () => {
+    const { model } = ringing();
+    const [next, effects] = update(model, { type: "accept-clicked" });
+    expect(effects).toEqual([
+      { type: "stop-ringtone" },
+      { type: "answer-media", conferenceId: "c-1", legId: "l-b", sdp: "v=0 offer" },
+    ]);
+    expect(next.incoming).toBeNull();
+    expect(next.ringing).toBe(false);
+    expect(next.conference).toEqual(ringingFrame);
+    expect(next.media).toEqual({ phase: "connecting", legId: "l-b", conferenceId: "c-1" });
+  });
+
+  it("after Accept, the answer is sent and the call goes on to its end", () => {
+    const { model, effects } = run(ringing().model, [
+      { type: "accept-clicked" },
+      { type: "media-answer-ready", legId: "l-b", sdp: "v=0 answer" },
+      conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")])),
+      { type: "hang-up-clicked" },
+      conf(ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "completed", "hung-up")], "hung-up")),
+    ]);
+    expect(sent(effects)).toEqual([
+      { type: "answer", leg_id: "l-b", sdp: "v=0 answer" },
+      { type: "hang_up", conference_id: "c-1" },
+    ]);
+    expect(effects[effects.length - 1]).toEqual({ type: "stop-media", legId: "l-b" });
+    expect(model.conference).toBeNull();
+    expect(statusText(model)).toBe("You hung up");
+  });
+
+  it("the caller hanging up is reported", () => {
+    const { model } = run(ringing().model, [
+      { type: "accept-clicked" },
+      conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")])),
+      conf(ended([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "completed", "ended")], "hung-up")),
+    ]);
+    expect(model.outcome).toBe("alice hung up");
+  });
+
+  it("Reject stops the ringtone and sends reject", () => {
+    const { model } = ringing();
+    const [next, effects] = update(model, { type: "reject-clicked" });
+    expect(effects).toEqual([{ type: "stop-ringtone" }, { type: "send", frame: { type: "reject", leg_id: "l-b" } }]);
+    expect(next.ringing).toBe(false);
+    expect(next.incoming?.rejected).toBe(true);
+  });
+
+  it("after Reject, the end of the call says so", () => {
+    const { model, effects } = run(ringing().model, [
+      { type: "reject-clicked" },
+      conf(ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "busy", "rejected")], "busy")),
+    ]);
+    expect(types(effects).filter((t) => t === "stop-ringtone")).toHaveLength(1);
+    expect(model.incoming).toBeNull();
+    expect(statusText(model)).toBe("You rejected the call");
+  });
+
+  it("Accept and Reject do nothing without an incoming call", () => {
+    expect(update(connectedAs("bob"), { type: "accept-clicked" })[1]).toEqual([]);
+    expect(update(connectedAs("bob"), { type: "reject-clicked" })[1]).toEqual([]);
+  });
+
+  it("a missed call stops the ringtone and says who called", () => {
+    const [model, effects] = update(
+      ringing().model,
+      conf(ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "no-answer", "timeout")], "no-answer")),
+    );
+    expect(effects).toEqual([{ type: "stop-ringtone" }]);
+    expect(model.incoming).toBeNull();
+    expect(statusText(model)).toBe("Missed call from alice");
+  });
+
+  it("the caller canceling stops the ringtone", () => {
+    const [model, effects] = update(
+      ringing().model,
+      conf(ended([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "canceled", "caller-canceled")], "canceled")),
+    );
+    expect(effects).toEqual([{ type: "stop-ringtone" }]);
+    expect(statusText(model)).toBe("alice ended the call before it could be connected");
+  });
+
+  it("a leg answered on another page of mine stops ringing here without media", () => {
+    const [model, effects] = update(
+      ringing().model,
+      conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")])),
+    );
+    expect(effects).toEqual([{ type: "stop-ringtone" }]);
+    expect(model.incoming).toBeNull();
+    expect(model.conference).toBeNull();
+  });
+
+  it("the same leg offered again does not ring twice", () => {
+    const { effects } = run(connectedAs("bob"), [offer("l-b"), offer("l-b", { sdp: "new" })]);
+    expect(types(effects)).toEqual(["start-ringtone"]);
+  });
+
+  it("Accept during another call hangs that call up first", () => {
+    const { model } = run(connectedAs("bob"), [
+      offer("l-b1", { conferenceId: "c-1", autoAnswer: true }),
+      conf(conference([leg("l-b1", "bob", "in-progress"), leg("l-c", "carol", "in-progress")], { chair: "bob", id: "c-1" })),
+      offer("l-b2", { conferenceId: "c-2", caller: "dave" }),
+    ]);
+    expect(model.incoming?.caller).toBe("dave");
+    const [next, effects] = update(model, { type: "accept-clicked" });
+    expect(effects).toEqual([
+      { type: "stop-ringtone" },
+      { type: "send", frame: { type: "hang_up", conference_id: "c-1" } },
+      { type: "stop-media", legId: "l-b1" },
+      { type: "answer-media", conferenceId: "c-2", legId: "l-b2", sdp: "offer-sdp-l-b2" },
+    ]);
+    expect(next.media.legId).toBe("l-b2");
+  });
+});
+
+describe("resuming", () => {
+  it("my own live call, seen after a reload, is shown", () => {
+    const c = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")]);
+    const [model] = update(connectedAs("alice"), conf(c));
+    expect(model.conference).toEqual(c);
+  });
+
+  it("someone else's conference I am not answering is not shown", () => {
+    const c = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")]);
+    const [model] = update(connectedAs("bob"), conf(c));
+    expect(model.conference).toBeNull();
+  });
+});
+
+describe("conference controls", () => {
+  const live = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")]);
+  const inCall = () => run(connectedAs("alice"), [offer("l-a", { autoAnswer: true }), conf(live)]).model;
+
+  it("Add sends add with the trimmed name and clears the box", () => {
+    const { model, effects } = run(inCall(), [{ type: "add-text-changed", text: " carol " }, { type: "add-clicked" }]);
+    expect(effects).toEqual([{ type: "send", frame: { type: "add", conference_id: "c-1", to: "carol" } }]);
+    expect(model.addText).toBe("");
+  });
+
+  it("Add with nothing typed says why", () => {
+    const [model, effects] = update(inCall(), { type: "add-clicked" });
+    expect(effects).toEqual([]);
+    expect(model.notice).toMatch(/name or a phone number/);
+  });
+
+  it("Remove sends remove for the leg", () => {
+    const [, effects] = update(inCall(), { type: "remove-clicked", legId: "l-b" });
+    expect(effects).toEqual([{ type: "send", frame: { type: "remove", conference_id: "c-1", leg_id: "l-b" } }]);
+  });
+
+  it("Mute toggles a leg: mute when unmuted, unmute when muted", () => {
+    expect(update(inCall(), { type: "mute-clicked", legId: "l-a" })[1]).toEqual([
+      { type: "send", frame: { type: "mute", conference_id: "c-1", leg_id: "l-a", muted: true } },
+    ]);
+    const mutedBob = conference([leg("l-a", "alice", "in-progress"), { ...leg("l-b", "bob", "in-progress"), muted: true }]);
+    const [model] = update(inCall(), conf(mutedBob));
+    expect(update(model, { type: "mute-clicked", legId: "l-b" })[1]).toEqual([
+      { type: "send", frame: { type: "mute", conference_id: "c-1", leg_id: "l-b", muted: false } },
+    ]);
+  });
+
+  it("Mute of a leg not in the call does nothing", () => {
+    expect(update(inCall(), { type: "mute-clicked", legId: "l-zzz" })[1]).toEqual([]);
+  });
+
+  it("a refusal of add shows the server's words", () => {
+    const [model] = update(inCall(), server({ type: "refused", code: "conference_full", message: "A call can have at most 10 people" }));
+    expect(model.notice).toBe("A call can have at most 10 people");
+    expect(model.conference).toEqual(live);
+  });
+
+  it("controls do nothing without a call", () => {
+    for (const msg of [
+      { type: "add-clicked" },
+      { type: "remove-clicked", legId: "l-b" },
+      { type: "mute-clicked", legId: "l-b" },
+      { type: "rejoin-clicked" },
+    ] as const) {
+      expect(update(connectedAs("alice"), msg)[1]).toEqual([]);
+    }
+  });
+});
+
+describe("rejoin", () => {
+  const three = (a: ReturnType<typeof leg>) => conference([a, leg("l-b", "bob", "in-progress"), leg("l-c", "carol", "in-progress")]);
+
+  it("the chair who dropped rejoins on a new leg, answered at once", () => {
+    const dropped = run(connectedAs("alice"), [
+      { type: "dial-changed", text: "bob" },
+      { type: "call-clicked" },
+      offer("l-a", { autoAnswer: true }),
+      conf(three(leg("l-a", "alice", "in-progress"))),
+      conf(three(leg("l-a", "alice", "failed", "media"))),
+    ]).model;
+    expect(dropped.outcome).toBe("Your line could not be connected");
+
+    const [asked, effects] = update(dropped, { type: "rejoin-clicked" });
+    expect(effects).toEqual([{ type: "send", frame: { type: "rejoin", conference_id: "c-1" } }]);
+
+    const back = conference([
+      leg("l-a", "alice", "failed", "media"),
+      leg("l-b", "bob", "in-progress"),
+      leg("l-c", "carol", "in-progress"),
+      leg("l-a2", "alice", "queued"),
+    ]);
+    const { model, effects: more } = run(asked, [conf(back), offer("l-a2", { autoAnswer: true })]);
+    expect(more).toEqual([{ type: "answer-media", conferenceId: "c-1", legId: "l-a2", sdp: "offer-sdp-l-a2" }]);
+    expect(model.conference).toEqual(back);
+    expect(model.media.legId).toBe("l-a2");
+  });
+
+  it("Rejoin does nothing while I am still on the call", () => {
+    const { model } = run(connectedAs("alice"), [offer("l-a", { autoAnswer: true }), conf(three(leg("l-a", "alice", "in-progress")))]);
+    expect(update(model, { type: "rejoin-clicked" })[1]).toEqual([]);
+  });
+
+  it("after a reload, a conference I chair and dropped from is offered to rejoin", () => {
+    const c = three(leg("l-a", "alice", "completed", "hung-up"));
+    const [model] = update(connectedAs("alice"), conf(c));
+    expect(model.conference).toEqual(c);
+  });
+
+  it("when the others leave too, the panel goes", () => {
+    const { model } = run(connectedAs("alice"), [
+      conf(three(leg("l-a", "alice", "completed", "hung-up"))),
+      conf(ended([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "completed", "hung-up"), leg("l-c", "carol", "completed", "ended")], "hung-up")),
+    ]);
+    expect(model.conference).toBeNull();
+    expect(model.outcome).toBe("You hung up");
+  });
+
+  it("a two-party call the chair leaves is not offered to rejoin, and ends with the right words", () => {
+    const start = run(connectedAs("alice"), [
+      { type: "dial-changed", text: "bob" },
+      { type: "call-clicked" },
+      offer("l-a", { autoAnswer: true }),
+      conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "ringing")])),
+    ]).model;
+    // The server's frame between the chair's leg ending and the guest's being canceled.
+    const between = conference([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "ringing")]);
+    const [mid, midEffects] = update(start, conf(between));
+    expect(midEffects).toEqual([{ type: "stop-media", legId: "l-a" }]);
+    expect(mid.conference).toEqual(between);
+    expect(mySide(mid, between).canRejoin).toBe(false);
+    expect(mid.outcome).toBeNull();
+    const [done] = update(
+      mid,
+      conf(ended([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "canceled", "caller-canceled")], "canceled")),
+    );
+    expect(done.conference).toBeNull();
+    expect(done.outcome).toBe("Call canceled");
+  });
+});
