@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 WEB_BUNDLE := src/talkbox/ui/static/app.js
 WEB_SOURCES := $(shell find web/src -name '*.ts' 2>/dev/null) web/package.json web/package-lock.json
 
-.PHONY: run test deps web system test-web test-python bench lint
+.PHONY: run test deps web system test-web test-python bench lint screenshot
 
 run: deps web
 	$(UV) run talkbox serve
@@ -34,3 +34,6 @@ test-python:
 
 lint:
 	$(UV) run ruff check src tests
+
+screenshot: deps web system
+	$(UV) run python scripts/screenshot.py

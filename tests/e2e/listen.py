@@ -95,16 +95,20 @@ def wait_until_silent(page: Page, frequency: float, timeout: float = 10.0) -> No
     raise AssertionError(f"{frequency} Hz still heard; last levels {last}")
 
 
-def assert_hears_only(page: Page, heard: float, own: float) -> None:
-    """The other party's tone is clearly there; the page's own tone is not.
+def assert_hears_only(page: Page, heard: float | list[float], own: float | list[float]) -> None:
+    """The `heard` tones are clearly there; the `own` tones (and anyone else's) are not.
 
     Judged on the median of several readings over a second: the moment audio
     starts, its onset splatters energy over every frequency for a reading or two.
     """
+    loud = heard if isinstance(heard, list) else [heard]
+    quiet = own if isinstance(own, list) else [own]
     readings = []
     for _ in range(5):
-        readings.append(levels(page, heard, own))
+        readings.append(levels(page, *loud, *quiet))
         time.sleep(0.2)
-    median = {f: statistics.median(r[f] for r in readings) for f in (heard, own)}
-    assert median[heard] > HEARD_DB, f"{heard} Hz not heard: {readings}"
-    assert median[own] < SILENT_DB, f"own {own} Hz came back: {readings}"
+    median = {f: statistics.median(r[f] for r in readings) for f in (*loud, *quiet)}
+    for frequency in loud:
+        assert median[frequency] > HEARD_DB, f"{frequency} Hz not heard: {readings}"
+    for frequency in quiet:
+        assert median[frequency] < SILENT_DB, f"{frequency} Hz should not be heard: {readings}"

@@ -29,3 +29,24 @@ export function mySide(model: Pick<Model, "me" | "media">, conference: Conferenc
     conference.status !== "ended" && myLeg !== undefined && !onCall && chair && othersLive.length >= 2;
   return { myLeg, onCall, chair, othersLive, canRejoin };
 }
+
+/**
+ * What the dial box does now:
+ * - `call`: I am not on a call (or my leg dropped): it places a call;
+ * - `add`: I am on a call I chair: it adds someone to it;
+ * - `hidden`: I am a guest on someone's call: I cannot add, so it goes.
+ */
+export type DialMode = "call" | "add" | "hidden";
+
+export function dialMode(model: Pick<Model, "me" | "media" | "conference">): DialMode {
+  const conference = model.conference;
+  if (conference === null || conference.status === "ended") return "call";
+  const side = mySide(model, conference);
+  if (!side.onCall) return "call";
+  return side.chair ? "add" : "hidden";
+}
+
+/** The dial form's submit button, by mode (its accessible name). */
+export function dialButtonLabel(mode: DialMode): "Call" | "Add" {
+  return mode === "add" ? "Add" : "Call";
+}

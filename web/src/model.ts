@@ -38,9 +38,8 @@ export interface Model {
   reconnectAttempt: number;
   /** Set when the server closed with 4401: reconnecting would not help. */
   authFailed: boolean;
+  /** The text in the dial box: who to call, or (the chair, on a call) who to add. */
   dialText: string;
-  /** The text in the call panel's "Add to the call" box (chair only). */
-  addText: string;
   /** Destination of a `call` sent and not yet answered by a conference or refusal. */
   placing: string | null;
   /** The call this page is in (placing, ringing out or connected). */
@@ -69,7 +68,6 @@ export function initialModel(options: InitOptions = {}): Model {
     reconnectAttempt: 0,
     authFailed: false,
     dialText: "",
-    addText: "",
     placing: null,
     conference: null,
     incoming: null,
@@ -89,12 +87,13 @@ export type Msg =
   | { type: "socket-closed"; code: number; reason: string }
   | { type: "server-message"; message: ServerMessage }
   | { type: "dial-changed"; text: string }
+  /** The dial form was submitted: Call, or Add when I chair the call I am on (see dialMode). */
+  | { type: "dial-submitted" }
   | { type: "call-clicked" }
   | { type: "accept-clicked" }
   | { type: "reject-clicked" }
   | { type: "hang-up-clicked" }
-  | { type: "add-text-changed"; text: string }
-  /** The chair adds whoever is typed in the add box. */
+  /** The chair, on the call, adds whoever is typed in the dial box. */
   | { type: "add-clicked" }
   /** The chair removes a leg (or cancels it while it rings). */
   | { type: "remove-clicked"; legId: string }

@@ -33,7 +33,10 @@ export function amChair(conference: Conference, me: string | null, myLeg?: Leg):
   return myLeg !== undefined && conference.chair === myLeg.id;
 }
 
-/** Short words for a leg's state, for the call panel. */
+/**
+ * Short words for a leg's state, for the call panel: how far it got while
+ * live, or that it left and why (a muted leg also shows a "muted" badge).
+ */
 export function describeLegStatus(leg: Pick<Leg, "status" | "end_reason">): string {
   const live: Partial<Record<LegStatus, string>> = {
     queued: "waiting",
@@ -44,14 +47,14 @@ export function describeLegStatus(leg: Pick<Leg, "status" | "end_reason">): stri
   const word = live[leg.status];
   if (word !== undefined) return word;
   const reason = (leg.end_reason && REASON_WORDS[leg.end_reason as KnownLegEndReason]) || STATUS_WORDS[leg.status];
-  return reason ? `ended (${reason})` : "ended";
+  return reason ? `left (${reason})` : "left";
 }
 
 const REASON_WORDS: Record<KnownLegEndReason, string> = {
   "hung-up": "hung up",
   ended: "call over",
-  rejected: "rejected",
-  "in-another-call": "on another call",
+  rejected: "busy, rejected",
+  "in-another-call": "busy on another call",
   removed: "removed",
   timeout: "no answer",
   unavailable: "unavailable",
@@ -68,6 +71,56 @@ const STATUS_WORDS: Partial<Record<LegStatus, string>> = {
   canceled: "canceled",
   failed: "failed",
 };
+
+/**
+ * Words for another party's leg that has just ended while the call goes on
+ * (someone hung up, was removed, or an added person did not come), from my
+ * side; null when it needs none (Talkbox ending legs as the call winds down).
+ */
+export function describeDeparture(conference: Conference, me: string | null, leg: Leg, myLeg?: Leg): string | null {
+  const name = leg.destination;
+  switch (leg.end_reason) {
+    case "hung-up":
+      return `${name} hung up`;
+    case "removed": {
+      const chair = amChair(conference, me, myLeg);
+      if (leg.status === "canceled") {
+        return chair ? `You canceled the call to ${name}` : `${chairName(conference)} canceled the call to ${name}`;
+      }
+      return chair ? `You removed ${name} from the call` : `${chairName(conference)} removed ${name} from the call`;
+    }
+    case "rejected":
+      return `${name} is busy`;
+    case "in-another-call":
+      return `${name} is busy on another call`;
+    case "timeout":
+      return `${name} did not answer`;
+    case "unavailable":
+      return `${name} is unavailable`;
+    case "microphone":
+      return `The call to ${name} could not be connected (no microphone at their end)`;
+    case "media":
+      return `The call to ${name} could not be connected`;
+    case "unsupported":
+      return `${name} cannot be reached`;
+    case "ended":
+    case "caller-canceled":
+    case "chair-unreachable":
+      return null;
+  }
+  switch (leg.status) {
+    case "busy":
+      return `${name} is busy`;
+    case "no-answer":
+      return `${name} did not answer`;
+    case "failed":
+      return `The call to ${name} could not be connected`;
+    case "completed":
+      return `${name} left the call`;
+    default:
+      return null;
+  }
+}
 
 /**
  * The human text of how a call ended for `me`, from the conference's final
@@ -124,7 +177,7 @@ function callerOutcome(reason: Reason, myLeg: Leg | undefined, others: Leg[]): s
     case "busy": {
       const who = explaining(others, ["rejected", "in-another-call"], ["busy"]);
       const name = nameOf(who, others);
-      return who?.end_reason === "in-another-call" ? `${name} is busy (on another call)` : `${name} is busy`;
+      return who?.end_reason === "in-another-call" ? `${name} is busy on another call` : `${name} is busy`;
     }
     case "no-answer":
       return `${nameOf(explaining(others, ["timeout"], ["no-answer"]), others)} did not answer`;

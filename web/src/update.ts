@@ -3,9 +3,9 @@
 
 import type { Effect, IncomingCall, Model, Msg } from "./model";
 import { reconnectDelay } from "./model";
-import { mySide } from "./call";
-import { describeOutcome, findMyLeg } from "./outcome";
-import type { Conference, OfferMessage, ServerMessage } from "./protocol";
+import { dialMode, mySide } from "./call";
+import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
+import type { Conference, Leg, OfferMessage, ServerMessage } from "./protocol";
 import { isPendingLeg, isTerminalLeg } from "./protocol";
 
 /** Media providers this page has an adapter for. */
@@ -33,6 +33,9 @@ export function update(model: Model, msg: Msg): Update {
     case "dial-changed":
       return [{ ...model, dialText: msg.text }, []];
 
+    case "dial-submitted":
+      return dialSubmitted(model);
+
     case "call-clicked":
       return callClicked(model);
 
@@ -45,9 +48,6 @@ export function update(model: Model, msg: Msg): Update {
     case "hang-up-clicked":
       if (model.conference === null) return [model, []];
       return [model, [{ type: "send", frame: { type: "hang_up", conference_id: model.conference.id } }]];
-
-    case "add-text-changed":
-      return [{ ...model, addText: msg.text }, []];
 
     case "add-clicked":
       return addClicked(model);
@@ -221,6 +221,11 @@ function conferenceChanged(model: Model, conference: Conference): Update {
     next = { ...next, conference };
     if (side.canRejoin && !couldRejoin) {
       next = withOutcome(next, describeOutcome(conference, model.me, side.myLeg?.id));
+    } else if (side.onCall && previous !== null) {
+      const departures = departed(previous, conference, side.myLeg)
+        .map((leg) => describeDeparture(conference, model.me, leg, side.myLeg))
+        .filter((text): text is string => text !== null);
+      if (departures.length > 0) next = withOutcome(next, departures.join("; "));
     }
     return [next, effects];
   }
@@ -271,6 +276,15 @@ function incomingConferenceChanged(model: Model, incoming: IncomingCall, confere
   return [next, effects];
 }
 
+/** Others' legs that have ended since the previous frame of the same conference. */
+function departed(previous: Conference, current: Conference, myLeg: Leg | undefined): Leg[] {
+  return current.legs.filter((leg) => {
+    if (leg.id === myLeg?.id || !isTerminalLeg(leg.status)) return false;
+    const before = previous.legs.find((l) => l.id === leg.id);
+    return before === undefined || !isTerminalLeg(before.status);
+  });
+}
+
 /**
  * The final frame may no longer list a leg that left earlier ("a failed leg
  * is removed"); put back the legs we saw before so the outcome can name them.
@@ -285,6 +299,18 @@ function withEarlierLegs(previous: Conference | null, final: Conference): Confer
 // ---------------------------------------------------------------------------
 // User actions
 
+/** The one dial box calls when I am not on a call, adds when I chair the call I am on. */
+function dialSubmitted(model: Model): Update {
+  switch (dialMode(model)) {
+    case "call":
+      return callClicked(model);
+    case "add":
+      return addClicked(model);
+    case "hidden":
+      return [model, []];
+  }
+}
+
 function callClicked(model: Model): Update {
   const to = model.dialText.trim();
   if (to === "") return [withNotice(model, "Type a name or a phone number to call"), []];
@@ -295,13 +321,16 @@ function callClicked(model: Model): Update {
   ];
 }
 
+/** Only the chair, while on the call, adds: with the dial box's text, which it then clears. */
 function addClicked(model: Model): Update {
-  const to = model.addText.trim();
-  if (model.conference === null) return [model, []];
+  const conference = model.conference;
+  if (conference === null || dialMode(model) !== "add") return [model, []];
+  const to = model.dialText.trim();
   if (to === "") return [withNotice(model, "Type a name or a phone number to add"), []];
+  if (model.connection !== "open") return [withNotice(model, "Not connected to Talkbox"), []];
   return [
-    { ...model, addText: "", notice: null, outcome: null },
-    [{ type: "send", frame: { type: "add", conference_id: model.conference.id, to } }],
+    { ...model, dialText: "", notice: null, outcome: null },
+    [{ type: "send", frame: { type: "add", conference_id: conference.id, to } }],
   ];
 }
 

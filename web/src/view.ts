@@ -3,7 +3,7 @@
 // `hidden` attributes change. User actions become Msgs.
 
 import type { MySide } from "./call";
-import { mySide } from "./call";
+import { dialButtonLabel, dialMode, mySide } from "./call";
 import type { Model, Msg } from "./model";
 import { describeLegStatus } from "./outcome";
 import type { Conference, Leg } from "./protocol";
@@ -30,8 +30,6 @@ interface Elements {
   callTitle: HTMLElement;
   mediaState: HTMLElement;
   legs: HTMLUListElement;
-  addForm: HTMLFormElement;
-  add: HTMLInputElement;
   mute: HTMLButtonElement;
   rejoin: HTMLButtonElement;
   hangUp: HTMLButtonElement;
@@ -73,8 +71,6 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     callTitle: byId(doc, "call-title", HTMLElement),
     mediaState: byId(doc, "media-state", HTMLElement),
     legs: byId(doc, "legs", HTMLUListElement),
-    addForm: byId(doc, "add-form", HTMLFormElement),
-    add: byId(doc, "add", HTMLInputElement),
     mute: byId(doc, "mute", HTMLButtonElement),
     rejoin: byId(doc, "rejoin", HTMLButtonElement),
     hangUp: byId(doc, "hang-up", HTMLButtonElement),
@@ -82,30 +78,25 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
   };
 
   el.dial.addEventListener("input", () => dispatch({ type: "dial-changed", text: el.dial.value }));
-  // Enter in the dial box calls, even while the Call button is disabled
-  // (implicit submission would silently do nothing then).
+  // The dial box calls, or (the chair, on a call) adds: update decides.
+  // Enter submits even while the button is disabled (implicit submission
+  // would silently do nothing then).
   el.dial.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.isComposing) {
       event.preventDefault();
       dispatch({ type: "dial-changed", text: el.dial.value });
-      dispatch({ type: "call-clicked" });
+      dispatch({ type: "dial-submitted" });
     }
   });
   el.dialForm.addEventListener("submit", (event) => {
     event.preventDefault();
     dispatch({ type: "dial-changed", text: el.dial.value });
-    dispatch({ type: "call-clicked" });
+    dispatch({ type: "dial-submitted" });
   });
   el.accept.addEventListener("click", () => dispatch({ type: "accept-clicked" }));
   el.reject.addEventListener("click", () => dispatch({ type: "reject-clicked" }));
   el.hangUp.addEventListener("click", () => dispatch({ type: "hang-up-clicked" }));
   el.rejoin.addEventListener("click", () => dispatch({ type: "rejoin-clicked" }));
-  el.add.addEventListener("input", () => dispatch({ type: "add-text-changed", text: el.add.value }));
-  el.addForm.addEventListener("submit", (event) => {
-    event.preventDefault();
-    dispatch({ type: "add-text-changed", text: el.add.value });
-    dispatch({ type: "add-clicked" });
-  });
   // Mute buttons (mine and, for the chair, everyone's) and Remove buttons
   // carry what they act on in data attributes.
   const onLegAction = (event: Event): void => {
@@ -129,7 +120,13 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
 
       const signedOut = model.identityMissing || model.authFailed;
       setHidden(el.signIn, !signedOut);
-      setHidden(el.dialer, signedOut);
+      // One dial box: Call when not on a call, Add for the chair on one; a
+      // guest on a call cannot add, so it goes. Its label stays "Call to".
+      const mode = dialMode(model);
+      setHidden(el.dialer, signedOut || mode === "hidden");
+      setText(el.call, dialButtonLabel(mode));
+      const placeholder = mode === "add" ? "carol or +441234567890" : "bob or +441234567890";
+      if (el.dial.placeholder !== placeholder) el.dial.placeholder = placeholder;
       if (el.dial.value !== model.dialText) el.dial.value = model.dialText;
       el.call.disabled = model.connection !== "open";
       const placing = model.placing !== null && model.conference === null;
@@ -193,10 +190,6 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
 
   renderLegs(el.legs, doc, rows, conference, side);
 
-  const chairOnCall = side.chair && side.onCall && conference.status !== "ended";
-  setHidden(el.addForm, !chairOnCall);
-  if (el.add.value !== model.addText) el.add.value = model.addText;
-
   const myLeg = side.myLeg;
   const canMute = myLeg !== undefined && myLeg.status === "in-progress";
   setHidden(el.mute, !canMute);
@@ -239,13 +232,16 @@ function renderLegs(list: HTMLUListElement, doc: Document, rows: Map<string, Leg
     }
     const mine = leg === side.myLeg;
     const live = !isTerminalLeg(leg.status);
-    row.item.dataset.status = leg.status;
+    if (row.item.dataset.status !== leg.status) row.item.dataset.status = leg.status;
+    const ended = String(!live);
+    if (row.item.dataset.ended !== ended) row.item.dataset.ended = ended;
     setText(row.name, mine ? `${leg.destination} (you)` : leg.destination);
     setText(row.status, describeLegStatus(leg));
     setHidden(row.muted, !(leg.muted && live));
-    // The chair may mute and remove the others; my own mute is the panel's Mute button.
+    // The chair may mute and remove the others (removing one that rings
+    // cancels it); my own mute is the panel's Mute button.
     const others = chairOnCall && !mine && live;
-    setHidden(row.mute, !(others && leg.status === "in-progress"));
+    setHidden(row.mute, !others);
     setMuteButton(row.mute, leg, `${leg.muted ? "Unmute" : "Mute"} ${leg.destination}`);
     setHidden(row.remove, !others);
     setText(row.remove, `Remove ${leg.destination}`);

@@ -1,7 +1,7 @@
 // One test per row of protocol.md's end_reason table, from both sides.
 
 import { describe, expect, it } from "vitest";
-import { describeLegStatus, describeOutcome } from "../src/outcome";
+import { describeDeparture, describeLegStatus, describeOutcome } from "../src/outcome";
 import { conference, ended, leg } from "./fixtures";
 
 // alice calls bob: alice is the chair, l-a her leg, l-b bob's.
@@ -49,7 +49,7 @@ describe("outcome: busy / in-another-call", () => {
   it("caller: busy on another call; callee: missed while on another call", () => {
     const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "busy", "in-another-call")], "busy");
     expect(bothSides(c)).toEqual({
-      caller: "bob is busy (on another call)",
+      caller: "bob is busy on another call",
       callee: "Missed call from alice (you were on another call)",
     });
   });
@@ -66,6 +66,14 @@ describe("outcome: completed or canceled / removed", () => {
 
   it("removed from a conference that goes on", () => {
     const c = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "completed", "removed"), leg("l-c", "carol", "in-progress")]);
+    expect(describeOutcome(c, "bob")).toBe("alice removed you from the call");
+  });
+
+  it("removed by a chair named as a leg id: the chair's name", () => {
+    const c = {
+      ...conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "completed", "removed"), leg("l-c", "carol", "in-progress")]),
+      chair: "l-a",
+    };
     expect(describeOutcome(c, "bob")).toBe("alice removed you from the call");
   });
 
@@ -186,7 +194,7 @@ describe("outcome: robustness", () => {
     const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "completed", "gremlins")], "gremlins");
     expect(describeOutcome(c, "alice")).toBe("Call ended");
     expect(describeOutcome(c, "bob")).toBe("Call ended");
-    expect(describeLegStatus(leg("x", "bob", "completed", "gremlins"))).toBe("ended");
+    expect(describeLegStatus(leg("x", "bob", "completed", "gremlins"))).toBe("left");
   });
 
   it("names nobody when the final frame lists no other leg", () => {
@@ -201,15 +209,49 @@ describe("leg status words", () => {
     [leg("x", "bob", "initiated"), "calling"],
     [leg("x", "bob", "ringing"), "ringing"],
     [leg("x", "bob", "in-progress"), "in call"],
-    [leg("x", "bob", "completed", "hung-up"), "ended (hung up)"],
-    [leg("x", "bob", "busy", "rejected"), "ended (rejected)"],
-    [leg("x", "bob", "busy", "in-another-call"), "ended (on another call)"],
-    [leg("x", "bob", "completed", "removed"), "ended (removed)"],
-    [leg("x", "bob", "no-answer", "timeout"), "ended (no answer)"],
-    [leg("x", "bob", "failed", "unavailable"), "ended (unavailable)"],
-    [leg("x", "bob", "canceled", "caller-canceled"), "ended (canceled)"],
-    [leg("x", "bob", "failed"), "ended (failed)"],
+    [leg("x", "bob", "completed", "hung-up"), "left (hung up)"],
+    [leg("x", "bob", "completed", "ended"), "left (call over)"],
+    [leg("x", "bob", "busy", "rejected"), "left (busy, rejected)"],
+    [leg("x", "bob", "busy", "in-another-call"), "left (busy on another call)"],
+    [leg("x", "bob", "completed", "removed"), "left (removed)"],
+    [leg("x", "bob", "canceled", "removed"), "left (removed)"],
+    [leg("x", "bob", "no-answer", "timeout"), "left (no answer)"],
+    [leg("x", "bob", "failed", "unavailable"), "left (unavailable)"],
+    [leg("x", "bob", "canceled", "caller-canceled"), "left (canceled)"],
+    [leg("x", "bob", "failed"), "left (failed)"],
+    [leg("x", "bob", "busy"), "left (busy)"],
   ])("%o reads %s", (l, words) => {
     expect(describeLegStatus(l)).toBe(words);
+  });
+});
+
+describe("someone else leaves a call that goes on", () => {
+  const live = [leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")];
+  const with3 = (c: ReturnType<typeof leg>) => conference([...live, c]);
+  const forAlice = (c: ReturnType<typeof leg>) => describeDeparture(with3(c), "alice", c);
+  const forBob = (c: ReturnType<typeof leg>) => describeDeparture(with3(c), "bob", c);
+
+  it.each([
+    [leg("l-c", "carol", "completed", "hung-up"), "carol hung up", "carol hung up"],
+    [leg("l-c", "carol", "completed", "removed"), "You removed carol from the call", "alice removed carol from the call"],
+    [leg("l-c", "carol", "canceled", "removed"), "You canceled the call to carol", "alice canceled the call to carol"],
+    [leg("l-c", "carol", "busy", "rejected"), "carol is busy", "carol is busy"],
+    [leg("l-c", "carol", "busy", "in-another-call"), "carol is busy on another call", "carol is busy on another call"],
+    [leg("l-c", "carol", "no-answer", "timeout"), "carol did not answer", "carol did not answer"],
+    [leg("l-c", "carol", "failed", "unavailable"), "carol is unavailable", "carol is unavailable"],
+    [leg("l-c", "carol", "failed", "media"), "The call to carol could not be connected", "The call to carol could not be connected"],
+    [leg("l-c", "+441234567890", "failed", "unsupported"), "+441234567890 cannot be reached", "+441234567890 cannot be reached"],
+    [leg("l-c", "carol", "completed", "gremlins"), "carol left the call", "carol left the call"],
+  ])("%o reads %s to the chair, %s to a guest", (l, chair, guest) => {
+    expect(forAlice(l)).toBe(chair);
+    expect(forBob(l)).toBe(guest);
+  });
+
+  it.each([
+    leg("l-c", "carol", "completed", "ended"),
+    leg("l-c", "carol", "canceled", "caller-canceled"),
+    leg("l-c", "carol", "canceled", "chair-unreachable"),
+  ])("%o needs no words", (l) => {
+    expect(forAlice(l)).toBeNull();
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Effect, Model } from "../src/model";
 import { initialModel, reconnectDelay } from "../src/model";
-import { mySide } from "../src/call";
+import { dialButtonLabel, dialMode, mySide } from "../src/call";
 import { update } from "../src/update";
 import { conf, conference, connectedAs, ended, leg, offer, run, server } from "./fixtures";
 
@@ -441,16 +441,104 @@ describe("conference controls", () => {
   const live = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")]);
   const inCall = () => run(connectedAs("alice"), [offer("l-a", { autoAnswer: true }), conf(live)]).model;
 
-  it("Add sends add with the trimmed name and clears the box", () => {
-    const { model, effects } = run(inCall(), [{ type: "add-text-changed", text: " carol " }, { type: "add-clicked" }]);
+  it("Add sends add with the dial box's trimmed text and clears the box", () => {
+    const { model, effects } = run(inCall(), [{ type: "dial-changed", text: " carol " }, { type: "add-clicked" }]);
     expect(effects).toEqual([{ type: "send", frame: { type: "add", conference_id: "c-1", to: "carol" } }]);
-    expect(model.addText).toBe("");
+    expect(model.dialText).toBe("");
+    expect(model.placing).toBeNull();
+    expect(model.conference).toEqual(live);
   });
 
   it("Add with nothing typed says why", () => {
     const [model, effects] = update(inCall(), { type: "add-clicked" });
     expect(effects).toEqual([]);
     expect(model.notice).toMatch(/name or a phone number/);
+  });
+
+  it("Add while disconnected sends nothing and keeps the text", () => {
+    const { model, effects } = run(inCall(), [
+      { type: "dial-changed", text: "carol" },
+      { type: "socket-closed", code: 1006, reason: "" },
+      { type: "add-clicked" },
+    ]);
+    expect(sent(effects)).toEqual([]);
+    expect(model.dialText).toBe("carol");
+    expect(model.notice).toBe("Not connected to Talkbox");
+  });
+
+  it("Add does nothing for a guest on the call", () => {
+    const { model: bobInCall } = run(connectedAs("bob"), [
+      offer("l-b", { caller: "alice" }),
+      { type: "accept-clicked" },
+      conf(live),
+    ]);
+    const { model, effects } = run(bobInCall, [{ type: "dial-changed", text: "carol" }, { type: "add-clicked" }]);
+    expect(effects).toEqual([]);
+    expect(model.dialText).toBe("carol");
+  });
+
+  it("Add does nothing for a chair whose leg dropped", () => {
+    const dropped = conference([
+      leg("l-a", "alice", "completed", "hung-up"),
+      leg("l-b", "bob", "in-progress"),
+      leg("l-c", "carol", "in-progress"),
+    ]);
+    const { model } = run(inCall(), [conf(dropped), { type: "dial-changed", text: "dave" }]);
+    expect(model.conference).toEqual(dropped);
+    expect(update(model, { type: "add-clicked" })[1]).toEqual([]);
+  });
+
+  it("submitting the dial box adds while I chair the call", () => {
+    const { model, effects } = run(inCall(), [{ type: "dial-changed", text: "carol" }, { type: "dial-submitted" }]);
+    expect(effects).toEqual([{ type: "send", frame: { type: "add", conference_id: "c-1", to: "carol" } }]);
+    expect(model.dialText).toBe("");
+  });
+
+  it("submitting the dial box calls when I am not on a call", () => {
+    const { model, effects } = run(connectedAs("alice"), [{ type: "dial-changed", text: "bob" }, { type: "dial-submitted" }]);
+    expect(effects).toEqual([{ type: "send", frame: { type: "call", to: "bob" } }]);
+    expect(model.placing).toBe("bob");
+  });
+
+  it("submitting the dial box does nothing for a guest on a call", () => {
+    const { model } = run(connectedAs("bob"), [offer("l-b", { caller: "alice" }), { type: "accept-clicked" }, conf(live)]);
+    expect(update(model, { type: "dial-submitted" })[1]).toEqual([]);
+  });
+
+  it("the chair is told when someone they added is busy on another call", () => {
+    const { model } = run(inCall(), [
+      { type: "dial-changed", text: "carol" },
+      { type: "dial-submitted" },
+      conf(conference([...live.legs, leg("l-c", "carol", "queued")])),
+      conf(conference([...live.legs, leg("l-c", "carol", "busy", "in-another-call")])),
+    ]);
+    expect(model.conference?.legs.map((l) => l.id)).toEqual(["l-a", "l-b", "l-c"]);
+    expect(model.outcome).toBe("carol is busy on another call");
+  });
+
+  it("a guest is told when the chair removes someone else, and stays on the call", () => {
+    const three = (c: ReturnType<typeof leg>) => conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress"), c]);
+    const { model, effects } = run(connectedAs("bob"), [
+      offer("l-b", { caller: "alice" }),
+      { type: "accept-clicked" },
+      conf(three(leg("l-c", "carol", "in-progress"))),
+      conf(three(leg("l-c", "carol", "completed", "removed"))),
+    ]);
+    expect(model.conference).not.toBeNull();
+    expect(model.outcome).toBe("alice removed carol from the call");
+    expect(types(effects)).not.toContain("stop-media");
+  });
+
+  it("a departure already seen is not announced again", () => {
+    const gone = conference([...live.legs, leg("l-c", "carol", "completed", "hung-up")]);
+    const { model } = run(inCall(), [
+      conf(conference([...live.legs, leg("l-c", "carol", "in-progress")])),
+      conf(gone),
+      { type: "dial-changed", text: "dave" },
+      { type: "dial-submitted" },
+      conf(gone),
+    ]);
+    expect(model.outcome).toBeNull();
   });
 
   it("Remove sends remove for the leg", () => {
@@ -488,6 +576,102 @@ describe("conference controls", () => {
     ] as const) {
       expect(update(connectedAs("alice"), msg)[1]).toEqual([]);
     }
+  });
+});
+
+describe("the dial box: Call or Add", () => {
+  const live = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")]);
+  const label = (m: Model) => dialButtonLabel(dialMode(m));
+
+  it("reads Call when not on a call, and while placing one", () => {
+    const idle = connectedAs("alice");
+    expect(dialMode(idle)).toBe("call");
+    expect(label(idle)).toBe("Call");
+    const placing = run(idle, [{ type: "dial-changed", text: "bob" }, { type: "call-clicked" }]).model;
+    expect(label(placing)).toBe("Call");
+  });
+
+  it("reads Add for the chair on the call, ringing out or connected", () => {
+    const ringingOut = run(connectedAs("alice"), [
+      { type: "dial-changed", text: "bob" },
+      { type: "call-clicked" },
+      offer("l-a", { autoAnswer: true }),
+      conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "ringing")])),
+    ]).model;
+    expect(dialMode(ringingOut)).toBe("add");
+    expect(label(ringingOut)).toBe("Add");
+    const [connected] = update(ringingOut, conf(live));
+    expect(label(connected)).toBe("Add");
+  });
+
+  it("goes back to Call when the call ends", () => {
+    const { model } = run(connectedAs("alice"), [
+      offer("l-a", { autoAnswer: true }),
+      conf(live),
+      conf(ended([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "completed", "ended")], "hung-up")),
+    ]);
+    expect(model.conference).toBeNull();
+    expect(label(model)).toBe("Call");
+  });
+
+  it("is hidden for a guest on a call, and back to Call once they leave", () => {
+    const { model } = run(connectedAs("bob"), [offer("l-b", { caller: "alice" }), { type: "accept-clicked" }, conf(live)]);
+    expect(dialMode(model)).toBe("hidden");
+    const [after] = update(
+      model,
+      conf(ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "completed", "hung-up")], "hung-up")),
+    );
+    expect(dialMode(after)).toBe("call");
+  });
+
+  it("is hidden for a guest while their accepted call connects", () => {
+    const ringing = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "ringing")]);
+    const { model } = run(connectedAs("bob"), [offer("l-b", { caller: "alice" }), conf(ringing), { type: "accept-clicked" }]);
+    expect(dialMode(model)).toBe("hidden");
+  });
+
+  it("reads Call for a chair whose leg dropped while the others go on", () => {
+    const dropped = conference([
+      leg("l-a", "alice", "failed", "media"),
+      leg("l-b", "bob", "in-progress"),
+      leg("l-c", "carol", "in-progress"),
+    ]);
+    const [model] = update(connectedAs("alice"), conf(dropped));
+    expect(model.conference).toEqual(dropped);
+    expect(dialMode(model)).toBe("call");
+  });
+
+  it("reads Call while someone rings me and I am on no call", () => {
+    const [model] = update(connectedAs("bob"), offer("l-b"));
+    expect(label(model)).toBe("Call");
+  });
+});
+
+describe("removed from a call that goes on", () => {
+  const three = (b: ReturnType<typeof leg>) =>
+    conference([leg("l-a", "alice", "in-progress"), b, leg("l-c", "carol", "in-progress")]);
+  const onCall = () =>
+    run(connectedAs("bob"), [
+      offer("l-b", { caller: "alice" }),
+      { type: "accept-clicked" },
+      { type: "media-connected", legId: "l-b" },
+      conf(three(leg("l-b", "bob", "in-progress"))),
+    ]).model;
+
+  it("goes back to idle, stops my media and names the chair", () => {
+    const [model, effects] = update(onCall(), conf(three(leg("l-b", "bob", "completed", "removed"))));
+    expect(effects).toEqual([{ type: "stop-media", legId: "l-b" }]);
+    expect(model.conference).toBeNull();
+    expect(model.media).toEqual({ phase: "idle", legId: null, conferenceId: null });
+    expect(model.outcome).toBe("alice removed you from the call");
+    expect(dialMode(model)).toBe("call");
+  });
+
+  it("later frames of that call are not shown again", () => {
+    const removed = three(leg("l-b", "bob", "completed", "removed"));
+    const { model } = run(onCall(), [conf(removed), conf({ ...removed, legs: [...removed.legs, leg("l-d", "dave", "queued")] })]);
+    expect(model.conference).toBeNull();
+    expect(model.outcome).toBe("alice removed you from the call");
   });
 });
 
