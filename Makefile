@@ -9,7 +9,7 @@ WEB_SOURCES := $(shell find web/src -name '*.ts' 2>/dev/null) web/package.json w
 run: deps web
 	$(UV) run talkbox serve
 
-test: deps web system test-web test-python
+test: deps web system lint test-web test-python
 
 deps:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv

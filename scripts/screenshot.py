@@ -14,8 +14,8 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS, TalkboxProcess  # noqa: E402
-from tests.support.audio import write_tone_wav  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS, TalkboxProcess
+from tests.support.audio import write_tone_wav
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
 
@@ -30,7 +30,11 @@ def main() -> None:
                 wav = write_tone_wav(folder / f"{name}.wav", hz, seconds=30)
                 browser = driver.chromium.launch(
                     executable_path=CHROMIUM,
-                    args=[*CHROMIUM_FLAGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"],
+                    args=[
+                        *CHROMIUM_FLAGS,
+                        "--use-fake-device-for-media-stream",
+                        f"--use-file-for-fake-audio-capture={wav}",
+                    ],
                 )
                 page = browser.new_page(viewport={"width": 900, "height": 720}, device_scale_factor=1)
                 page.goto(f"{server.url}/?client_name={name}")
@@ -45,7 +49,7 @@ def main() -> None:
             alice.get_by_role("button", name="Add", exact=True).click()
             carol.get_by_role("button", name="Accept").click()
             bob.get_by_role("button", name="Mute", exact=True).click()
-            alice.get_by_text("muted").first.wait_for()
+            alice.locator("#legs").get_by_text("muted", exact=True).filter(visible=True).first.wait_for()
             alice.wait_for_timeout(1000)
             alice.screenshot(path=str(OUT))
             print(f"wrote {OUT}")

@@ -28,7 +28,11 @@ async def test_bob_rejects() -> None:
 
 
 async def test_nobody_answers_within_the_ring_timeout() -> None:
-    async with running_server(ring_timeout=1.0) as url, Peer(url, "alice", ALICE_HZ) as alice, Peer(url, "bob", BOB_HZ) as bob:
+    async with (
+        running_server(ring_timeout=1.0) as url,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+    ):
         await alice.call("bob")
         await bob.wait_for(lambda: bob.offers)
         assert (await ended(alice))["end_reason"] == "no-answer"

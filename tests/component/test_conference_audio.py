@@ -107,8 +107,7 @@ async def test_ten_legs_in_one_conference_all_receive_the_mix() -> None:
     frequencies = [400.0 + 100 * i for i in range(10)]
     async with running_server() as url, contextlib.AsyncExitStack() as stack:
         peers = [
-            await stack.enter_async_context(Peer(url, f"p{i}", f, amplitude=0.08))
-            for i, f in enumerate(frequencies)
+            await stack.enter_async_context(Peer(url, f"p{i}", f, amplitude=0.08)) for i, f in enumerate(frequencies)
         ]
         chair, guests = peers[0], peers[1:]
         await join(chair, guests[0], first=True)

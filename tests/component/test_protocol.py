@@ -72,7 +72,9 @@ async def test_token_mode_takes_the_name_from_the_token_only() -> None:
         socket = await websockets.connect(f"{base}/ws?token={issue_token(SECRET, 'alice')}&client_name=mallory")
         assert json.loads(await socket.recv()) == {"type": "welcome", "user": "alice", "provider": "builtin"}
         await socket.close()
-        forged = jwt.encode({"sub": "alice", "exp": 4_000_000_000}, "another-secret-of-the-same-length!!", algorithm="HS256")
+        forged = jwt.encode(
+            {"sub": "alice", "exp": 4_000_000_000}, "another-secret-of-the-same-length!!", algorithm="HS256"
+        )
         expired = jwt.encode({"sub": "alice", "exp": 1}, SECRET, algorithm="HS256")
         for query in ("?client_name=alice", f"?token={forged}", f"?token={expired}", "?token=garbage"):
             with pytest.raises(websockets.InvalidStatus):

@@ -55,7 +55,7 @@ def test_three_hear_each_other_then_mute_then_removal(open_page: OpenPage) -> No
 
 
 def test_the_chair_mutes_a_guest(open_page: OpenPage) -> None:
-    alice, bob, carol = three_way(open_page)
+    alice, bob, _carol = three_way(open_page)
     alice.get_by_role("button", name="Mute carol").click()
     wait_until_silent(bob, CAROL_HZ)
     assert_hears_only(bob, heard=[ALICE_HZ], own=[BOB_HZ, CAROL_HZ])
@@ -63,7 +63,7 @@ def test_the_chair_mutes_a_guest(open_page: OpenPage) -> None:
 
 
 def test_the_chair_leaves_the_others_go_on_and_she_rejoins(open_page: OpenPage) -> None:
-    alice, bob, carol = three_way(open_page)
+    alice, bob, _carol = three_way(open_page)
     alice.get_by_role("button", name="Hang up").click()
     wait_until_silent(bob, ALICE_HZ)
     assert_hears_only(bob, heard=[CAROL_HZ], own=[ALICE_HZ, BOB_HZ])

@@ -42,12 +42,16 @@ class Reports:
     def __init__(self) -> None:
         self.sequence = 0
 
-    def __call__(self, who: str, status: str, reason: str | None = None, *, sequence: int | None = None) -> LegStatusChanged:
+    def __call__(
+        self, who: str, status: str, reason: str | None = None, *, sequence: int | None = None
+    ) -> LegStatusChanged:
         if sequence is None:
             self.sequence += 1
             sequence = self.sequence
         leg_id = LEG_OF[who]
-        return LegStatusChanged(conference_id=CONFERENCE, leg_id=leg_id, status=status, sequence=sequence, reason=reason)  # type: ignore[arg-type]
+        return LegStatusChanged(
+            conference_id=CONFERENCE, leg_id=leg_id, status=status, sequence=sequence, reason=reason
+        )  # type: ignore[arg-type]
 
 
 def hang_up(user: str) -> HangUp:

@@ -37,7 +37,13 @@ def test_the_originals_three_person_log_chair_removes_then_is_left_alone() -> No
             ),
             (
                 report("alice", "completed", "ended"),
-                [("updated", "ended:hung-up", {"alice": "completed:ended", "bob": "completed:removed", "carol": "completed:hung-up"})],
+                [
+                    (
+                        "updated",
+                        "ended:hung-up",
+                        {"alice": "completed:ended", "bob": "completed:removed", "carol": "completed:hung-up"},
+                    )
+                ],
             ),
         ]
     )
@@ -64,7 +70,13 @@ def test_chair_drops_the_rest_go_on_and_the_chair_rejoins() -> None:
                 report("alice again", P),
                 [("updated", "active", {"alice": "failed:media", "bob": P, "carol": P, "alice again": P})],
             ),
-            (add("dave"), [("updated", "active", {"alice": "failed:media", "bob": P, "carol": P, "alice again": P, "dave": Q}), ("dial", "dave")]),
+            (
+                add("dave"),
+                [
+                    ("updated", "active", {"alice": "failed:media", "bob": P, "carol": P, "alice again": P, "dave": Q}),
+                    ("dial", "dave"),
+                ],
+            ),
         ]
     )
 
@@ -75,7 +87,10 @@ def test_when_the_chair_has_gone_and_one_other_is_left_the_call_ends() -> None:
         three_people(report)
         + [
             (hang_up("alice"), [("hang_up", "alice", "hung-up")]),
-            (report("alice", "completed", "hung-up"), [("updated", "active", {"alice": "completed:hung-up", "bob": P, "carol": P})]),
+            (
+                report("alice", "completed", "hung-up"),
+                [("updated", "active", {"alice": "completed:hung-up", "bob": P, "carol": P})],
+            ),
             (hang_up("bob"), [("hang_up", "bob", "hung-up")]),
             (
                 report("bob", "completed", "hung-up"),
@@ -93,11 +108,20 @@ def test_mute_yourself_or_as_chair_anyone_but_not_others_as_a_guest() -> None:
     replay(
         three_people(report)
         + [
-            (mute("bob", by="bob"), [("updated", "active", {"alice": P, "bob": P + " muted", "carol": P}), ("mute", "bob")]),
+            (
+                mute("bob", by="bob"),
+                [("updated", "active", {"alice": P, "bob": P + " muted", "carol": P}), ("mute", "bob")],
+            ),
             (mute("bob", by="bob"), []),  # already muted
             (mute("alice", by="carol"), [("refused", "not_chair")]),
-            (mute("carol", by="alice"), [("updated", "active", {"alice": P, "bob": P + " muted", "carol": P + " muted"}), ("mute", "carol")]),
-            (mute("bob", by="bob", muted=False), [("updated", "active", {"alice": P, "bob": P, "carol": P + " muted"}), ("unmute", "bob")]),
+            (
+                mute("carol", by="alice"),
+                [("updated", "active", {"alice": P, "bob": P + " muted", "carol": P + " muted"}), ("mute", "carol")],
+            ),
+            (
+                mute("bob", by="bob", muted=False),
+                [("updated", "active", {"alice": P, "bob": P, "carol": P + " muted"}), ("unmute", "bob")],
+            ),
         ]
     )
 
@@ -135,7 +159,10 @@ def test_the_chair_cancels_a_leg_still_ringing() -> None:
             (add("carol"), [("updated", "active", {"alice": P, "bob": P, "carol": Q}), ("dial", "carol")]),
             (report("carol", R), [("updated", "active", {"alice": P, "bob": P, "carol": R})]),
             (remove("carol"), [("hang_up", "carol", "removed")]),
-            (report("carol", "canceled", "removed"), [("updated", "active", {"alice": P, "bob": P, "carol": "canceled:removed"})]),
+            (
+                report("carol", "canceled", "removed"),
+                [("updated", "active", {"alice": P, "bob": P, "carol": "canceled:removed"})],
+            ),
         ]
     )
 
@@ -146,7 +173,10 @@ def test_someone_added_before_the_chair_connects_is_dialled_when_she_does() -> N
         [
             (call(), [("updated", "active", {"alice": Q, "bob": Q}), ("dial", "alice")]),
             (add("carol"), [("updated", "active", {"alice": Q, "bob": Q, "carol": Q})]),
-            (report("alice", P), [("updated", "active", {"alice": P, "bob": Q, "carol": Q}), ("dial", "bob"), ("dial", "carol")]),
+            (
+                report("alice", P),
+                [("updated", "active", {"alice": P, "bob": Q, "carol": Q}), ("dial", "bob"), ("dial", "carol")],
+            ),
         ]
     )
 
@@ -157,7 +187,10 @@ def test_a_ringing_guest_keeps_the_chair_company() -> None:
         three_people(report)[:-1]
         + [
             (hang_up("bob"), [("hang_up", "bob", "hung-up")]),
-            (report("bob", "completed", "hung-up"), [("updated", "active", {"alice": P, "bob": "completed:hung-up", "carol": R})]),
+            (
+                report("bob", "completed", "hung-up"),
+                [("updated", "active", {"alice": P, "bob": "completed:hung-up", "carol": R})],
+            ),
             (
                 report("carol", "no-answer", "timeout"),
                 [

@@ -68,7 +68,10 @@ def test_alice_cancels_while_it_rings() -> None:
             (hang_up("alice"), [("hang_up", "alice", "hung-up")]),
             (
                 report("alice", "completed", "hung-up"),
-                [("updated", "active", {"alice": "completed:hung-up", "bob": R}), ("hang_up", "bob", "caller-canceled")],
+                [
+                    ("updated", "active", {"alice": "completed:hung-up", "bob": R}),
+                    ("hang_up", "bob", "caller-canceled"),
+                ],
             ),
             (
                 report("bob", "canceled", "caller-canceled"),
@@ -137,7 +140,13 @@ def test_chair_unreachable_means_bob_is_never_rung() -> None:
         + [
             (
                 report("alice", "failed", "media"),
-                [("updated", "ended:chair-unreachable", {"alice": "failed:media", "bob": "canceled:chair-unreachable"})],
+                [
+                    (
+                        "updated",
+                        "ended:chair-unreachable",
+                        {"alice": "failed:media", "bob": "canceled:chair-unreachable"},
+                    )
+                ],
             ),
             # Nothing that arrives after the end changes it.
             (report("alice", P), []),
@@ -152,7 +161,10 @@ def test_alice_gives_up_before_her_own_leg_connects() -> None:
         + [
             (
                 hang_up("alice"),
-                [("updated", "active", {"alice": I, "bob": "canceled:caller-canceled"}), ("hang_up", "alice", "hung-up")],
+                [
+                    ("updated", "active", {"alice": I, "bob": "canceled:caller-canceled"}),
+                    ("hang_up", "alice", "hung-up"),
+                ],
             ),
             (
                 report("alice", "canceled", "hung-up"),
@@ -171,7 +183,9 @@ def test_calls_that_are_refused() -> None:
 
 
 def test_a_telephone_number_is_a_valid_destination() -> None:
-    replay([(call("alice", "+441234567890"), [("updated", "active", {"alice": Q, "+441234567890": Q}), ("dial", "alice")])])
+    replay(
+        [(call("alice", "+441234567890"), [("updated", "active", {"alice": Q, "+441234567890": Q}), ("dial", "alice")])]
+    )
 
 
 def test_late_and_repeated_reports_change_nothing() -> None:
@@ -182,10 +196,13 @@ def test_late_and_repeated_reports_change_nothing() -> None:
         + [
             (report("bob", R, sequence=5), []),  # repeated
             (report("bob", R, sequence=2), []),  # late: older than what the leg has
-            (report("bob", "completed", "hung-up"), [
-                ("updated", "active", {"alice": P, "bob": "completed:hung-up"}),
-                ("hang_up", "alice", "ended"),
-            ]),
+            (
+                report("bob", "completed", "hung-up"),
+                [
+                    ("updated", "active", {"alice": P, "bob": "completed:hung-up"}),
+                    ("hang_up", "alice", "ended"),
+                ],
+            ),
             (report("bob", P), []),  # an ended leg never comes back to life
         ]
     )

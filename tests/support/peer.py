@@ -11,7 +11,7 @@ import contextlib
 import fractions
 import json
 from collections import deque
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import websockets
@@ -70,7 +70,7 @@ class Peer:
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def __aenter__(self) -> Peer:
+    async def __aenter__(self) -> Self:
         self.socket = await websockets.connect(self.url)
         self._tasks.append(asyncio.create_task(self._listen()))
         await self.wait_for(lambda: any(m["type"] == "welcome" for m in self.messages))

@@ -25,7 +25,9 @@ async def running_server(**overrides: Any) -> AsyncIterator[str]:
     settings = Settings(port=free_port(), **overrides)
     app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", ws_max_size=2 * settings.max_message_bytes)
+        uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="warning", ws_max_size=2 * settings.max_message_bytes
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

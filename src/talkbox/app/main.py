@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from talkbox.app.settings import Settings
 from talkbox.events import InProcessBus
 from talkbox.providers.builtin import BuiltinProvider
 from talkbox.providers.builtin.engine import EngineSettings
@@ -17,7 +18,6 @@ from talkbox.telephony.store import MemoryStore
 from talkbox.ui import page
 from talkbox.ui.gateway import Gateway
 from talkbox.ui.identity import Identity
-from talkbox.app.settings import Settings
 
 
 @dataclass

@@ -26,9 +26,7 @@ LegStatus = Literal[
     "canceled",
     "failed",
 ]
-TERMINAL_STATUSES: frozenset[str] = frozenset(
-    {"completed", "busy", "no-answer", "canceled", "failed"}
-)
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
 
 
 class LegView(BaseModel):
@@ -198,4 +196,4 @@ def partition_key(event: Event) -> str:
         return f"conference:{conference_id}"
     if isinstance(event, ConferenceUpdated):
         return f"conference:{event.conference.id}"
-    return f"user:{getattr(event, 'user')}"
+    return f"user:{event.user}"

@@ -91,7 +91,9 @@ class Gateway:
 
     async def _receive(self, websocket: WebSocket, user: str, text: str) -> None:
         if len(text.encode()) > self.max_message_bytes:
-            await self._send(websocket, Error(code="too_large", message=f"messages are capped at {self.max_message_bytes} bytes"))
+            await self._send(
+                websocket, Error(code="too_large", message=f"messages are capped at {self.max_message_bytes} bytes")
+            )
             return
         try:
             raw = json.loads(text)

@@ -76,9 +76,7 @@ PageMessage = Annotated[
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
-PAGE_MESSAGE_TYPES = frozenset(
-    {"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin"}
-)
+PAGE_MESSAGE_TYPES = frozenset({"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin"})
 
 # --- server -> page -----------------------------------------------------------
 

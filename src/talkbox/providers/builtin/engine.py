@@ -27,9 +27,9 @@ from talkbox.events.models import (
     LegStatusChanged,
     PresenceChanged,
 )
+from talkbox.events.names import is_client_name
 from talkbox.providers.builtin.ice import advertise, restrict_host_candidates
 from talkbox.providers.builtin.mixer import Mixer, to_mono
-from talkbox.events.names import is_client_name
 from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
 
 log = logging.getLogger(__name__)
@@ -190,9 +190,7 @@ class BuiltinProvider:
     def _arm(self, leg: MediaLeg, seconds: float, status: LegStatus, reason: str) -> None:
         self._disarm(leg)
         loop = asyncio.get_running_loop()
-        leg.timer = loop.call_later(
-            seconds, lambda: asyncio.ensure_future(self._end(leg, status, reason))
-        )
+        leg.timer = loop.call_later(seconds, lambda: asyncio.ensure_future(self._end(leg, status, reason)))
 
     def _disarm(self, leg: MediaLeg) -> None:
         if leg.timer is not None:
