@@ -62,8 +62,16 @@ async def test_a_frame_far_past_the_cap_closes_only_that_socket() -> None:
 @pytest.mark.parametrize("query", ["", "?client_name=", "?client_name=al%20ice", "?client_name=" + "a" * 65])
 async def test_open_mode_needs_a_valid_name(query: str) -> None:
     async with running_server() as url:
-        with pytest.raises(websockets.InvalidStatus):
-            await websockets.connect(f"{url.replace('http', 'ws')}/ws{query}")
+        await assert_refused(f"{url.replace('http', 'ws')}/ws{query}")
+
+
+async def assert_refused(url: str) -> None:
+    """Closed with 4401 and a reason, before any welcome."""
+    socket = await websockets.connect(url)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await socket.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert closed.value.rcvd.reason
 
 
 async def test_token_mode_takes_the_name_from_the_token_only() -> None:
@@ -77,5 +85,4 @@ async def test_token_mode_takes_the_name_from_the_token_only() -> None:
         )
         expired = jwt.encode({"sub": "alice", "exp": 1}, SECRET, algorithm="HS256")
         for query in ("?client_name=alice", f"?token={forged}", f"?token={expired}", "?token=garbage"):
-            with pytest.raises(websockets.InvalidStatus):
-                await websockets.connect(f"{base}/ws{query}")
+            await assert_refused(f"{base}/ws{query}")

@@ -107,15 +107,16 @@ def open_page(
     """open_page("alice", 440) -> alice's page, her microphone playing 440 Hz."""
     browsers: list[Browser] = []
 
-    def open_as(name: str, tone_hz: float | None) -> Page:
+    def open_as(name: str, tone_hz: float | None, *, query: str | None = None, connected: bool = True) -> Page:
         flags = list(CHROMIUM_FLAGS)
         if tone_hz is not None:  # None: a machine with no microphone at all
             flags += ["--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={tones(tone_hz)}"]
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
         browsers.append(browser)
         page = browser.new_page()
-        page.goto(f"{talkbox.url}/?client_name={name}&audio_processing=off")
-        page.get_by_text("Connected").wait_for()
+        page.goto(f"{talkbox.url}/?{query or f'client_name={name}'}&audio_processing=off")
+        if connected:
+            page.get_by_text("Connected").wait_for()
         return page
 
     yield open_as

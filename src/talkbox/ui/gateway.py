@@ -71,6 +71,8 @@ class Gateway:
                 websocket.query_params.get("client_name"), websocket.query_params.get("token")
             )
         except IdentityError as error:
+            # Accepted first, so the page sees why: a refused handshake reaches it as a bare 1006.
+            await websocket.accept()
             await websocket.close(code=CLOSE_UNAUTHORISED, reason=str(error)[:120])
             return
         await websocket.accept()
