@@ -21,8 +21,8 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
 
 
 def main() -> None:
-    server = TalkboxProcess({})
     folder = Path(tempfile.mkdtemp())
+    server = TalkboxProcess({}, folder / "talkbox.sqlite3")
     try:
         with sync_playwright() as driver:
             pages = {}

@@ -57,12 +57,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 class TalkboxProcess:
-    def __init__(self, env: dict[str, str]) -> None:
+    """`talkbox serve` in its own process, which a test may kill and start again."""
+
+    def __init__(self, env: dict[str, str], database: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "TALKBOX_DATABASE": str(database), **env}
+        self.start()
+
+    def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "talkbox", "serve", "--port", str(self.port)],
-            env={**os.environ, **env},
+            [sys.executable, "-m", "talkbox", "serve", "--port", str(self.port)], env=self.env
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -74,15 +79,21 @@ class TalkboxProcess:
                 time.sleep(0.1)
         raise RuntimeError("talkbox did not start")
 
-    def stop(self) -> None:
-        self.process.terminate()
+    def kill(self) -> None:
+        self.process.kill()
         self.process.wait(timeout=10)
+
+    def stop(self) -> int:
+        """SIGTERM, and the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.process.wait(timeout=20)
 
 
 @pytest.fixture
-def talkbox(request: pytest.FixtureRequest) -> Iterator[TalkboxProcess]:
+def talkbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TalkboxProcess]:
     marker = request.node.get_closest_marker("talkbox_env")
-    server = TalkboxProcess(marker.args[0] if marker else {})
+    server = TalkboxProcess(marker.args[0] if marker else {}, tmp_path / "talkbox.sqlite3")
     yield server
     server.stop()
 

@@ -109,6 +109,12 @@ class Peer:
         leg = next(leg for leg in conference["legs"] if leg["destination"] == who and leg["end_reason"] is None)
         await self.send({"type": "mute", "conference_id": conference["id"], "leg_id": leg["id"], "muted": muted})
 
+    async def resume(self) -> None:
+        """What a reloaded page does: ask again for the media of its live leg."""
+        await self.wait_for(lambda: any(c["status"] == "active" for c in self.conferences.values()))
+        leg = self.my_leg(self.active_conference())
+        await self.send({"type": "resume", "leg_id": leg["id"]})
+
     def refusals(self) -> list[str]:
         return [m["code"] for m in self.messages if m["type"] == "refused"]
 

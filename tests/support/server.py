@@ -22,7 +22,7 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def running_server(**overrides: Any) -> AsyncIterator[str]:
-    settings = Settings(port=free_port(), **overrides)
+    settings = Settings(**{"port": free_port(), "database": ":memory:", **overrides})
     app = create_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     ring_timeout: float = Field(30.0, gt=0)
     connect_timeout: float = Field(15.0, gt=0)
     max_legs: int = Field(10, ge=2, le=1000)
+    # Conferences and the event log; ":memory:" keeps nothing across restarts.
+    database: str = "var/talkbox.sqlite3"
+    resume_grace: float = Field(30.0, gt=0)
     media_host: str | None = None
     media_public_address: str | None = None
     ice_servers: list[str] = Field(default_factory=list)

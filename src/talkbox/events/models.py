@@ -105,6 +105,14 @@ class ClientAnsweredLeg(_Event):
     sdp: str
 
 
+class ClientResumesLeg(_Event):
+    """A page has no media for a live leg of its user (reloaded, or the server restarted)."""
+
+    type: Literal["client_resumes_leg"] = "client_resumes_leg"
+    user: str
+    leg_id: str
+
+
 class ClientRejectedLeg(_Event):
     type: Literal["client_rejected_leg"] = "client_rejected_leg"
     user: str
@@ -178,6 +186,7 @@ Event = Annotated[
     | UserMutesLeg
     | UserRejoins
     | ClientAnsweredLeg
+    | ClientResumesLeg
     | ClientRejectedLeg
     | ClientLegFailed
     | PresenceChanged

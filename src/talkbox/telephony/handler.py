@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from talkbox.events.models import (
+    ConferenceUpdated,
     Event,
     LegStatusChanged,
+    PresenceChanged,
     UserAddsParticipant,
     UserHangsUp,
     UserMutesLeg,
@@ -17,7 +21,7 @@ from talkbox.events.models import (
     UserRequestsCall,
 )
 from talkbox.events.names import is_client_name
-from talkbox.telephony.provider import Provider
+from talkbox.telephony.provider import Provider, ResumeLeg
 from talkbox.telephony.rules import (
     AddParticipant,
     DialLeg,
@@ -32,7 +36,7 @@ from talkbox.telephony.rules import (
     StartCall,
     decide,
 )
-from talkbox.telephony.store import ConferenceStore
+from talkbox.telephony.store import ConferenceStore, active_for
 
 
 def new_id(prefix: str) -> str:
@@ -54,9 +58,20 @@ class CallHandler:
         UserMutesLeg,
         UserRejoins,
         LegStatusChanged,
+        PresenceChanged,
     )
 
+    async def recover(self) -> None:
+        """At boot: hand every live leg the store knows back to the provider."""
+        for conference in await self.store.active():
+            for leg in conference.live_legs():
+                await self.provider.resume(ResumeLeg(conference.id, leg.id, leg.destination, leg.status, leg.muted))
+
     async def handle(self, event: Event) -> None:
+        if isinstance(event, PresenceChanged):
+            if event.online:
+                await self._send_state(event.user)
+            return
         if isinstance(event, UserRequestsCall):
             await self._apply(None, await self._start_call(event))
             return
@@ -86,7 +101,7 @@ class CallHandler:
             callee_leg_id=new_id("l"),
             caller=event.user,
             to=event.to,
-            caller_in_call=bool(await self.store.active_for(event.user)),
+            caller_in_call=bool(await active_for(self.store, event.user)),
         )
 
     async def _apply(self, conference_id: str | None, given: RuleInput) -> None:
@@ -94,7 +109,7 @@ class CallHandler:
         decision = decide(before, given)
         if decision.conference is not None and decision.conference != before:
             # Stored before acting, so a crash never leaves a leg the store does not know.
-            await self.store.put(decision.conference)
+            await self.store.put(decision.conference, describe(given))
         for command in decision.commands:
             if isinstance(command, Publish):
                 await self.publish(command.event)
@@ -105,10 +120,16 @@ class CallHandler:
             elif isinstance(command, MuteLeg):
                 await self.provider.mute(command)
 
+    async def _send_state(self, user: str) -> None:
+        """A page that (re)connects gets every conference its user is on, or may rejoin."""
+        for conference in await self.store.active():
+            if conference.live_leg_of(user) is not None or conference.chair.destination == user:
+                await self.publish(ConferenceUpdated(conference=conference.view(), users=(user,)))
+
     async def _dial(self, command: DialLeg) -> None:
         """Someone already on another call is busy, whatever the provider would say."""
         if not command.auto_answer and is_client_name(command.destination):
-            elsewhere = [c for c in await self.store.active_for(command.destination) if c.id != command.conference_id]
+            elsewhere = [c for c in await active_for(self.store, command.destination) if c.id != command.conference_id]
             if elsewhere:
                 await self.publish(
                     LegStatusChanged(
@@ -121,3 +142,10 @@ class CallHandler:
                 )
                 return
         await self.provider.dial(command)
+
+
+def describe(given: RuleInput) -> dict[str, Any]:
+    """A rule input as plain data for the event log."""
+    if dataclasses.is_dataclass(given):
+        return {"input": type(given).__name__, **dataclasses.asdict(given)}
+    return given.model_dump(mode="json")

@@ -6,9 +6,21 @@ LegStatusChanged on the bus; it never calls back into telephony.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
+
+
+@dataclass(frozen=True)
+class ResumeLeg:
+    """At boot, for each leg the store has live: the provider's memory of it died with the process."""
+
+    conference_id: str
+    leg_id: str
+    destination: str
+    status: str
+    muted: bool
 
 
 class Provider(Protocol):
@@ -20,4 +32,12 @@ class Provider(Protocol):
 
     async def mute(self, command: MuteLeg) -> None:
         """Leave the leg's audio out of (or back in) what the others hear."""
+        ...
+
+    async def resume(self, command: ResumeLeg) -> None:
+        """After a restart: take back a leg that was live, or end it with a reason."""
+        ...
+
+    async def close(self) -> None:
+        """Let go of every leg without ending any: the next boot resumes them."""
         ...

@@ -17,6 +17,7 @@ from talkbox.events.models import (
     ClientAnsweredLeg,
     ClientLegFailed,
     ClientRejectedLeg,
+    ClientResumesLeg,
     ConferenceUpdated,
     Event,
     LegOffered,
@@ -45,6 +46,7 @@ from talkbox.ui.protocol import (
     Reject,
     RejoinMessage,
     Remove,
+    Resume,
     ServerMessage,
     Welcome,
     page_message,
@@ -161,5 +163,7 @@ def to_event(user: str, message: PageMessage) -> Event:
         return UserRemovesParticipant(user=user, conference_id=message.conference_id, leg_id=message.leg_id)
     if isinstance(message, MuteMessage):
         return UserMutesLeg(user=user, conference_id=message.conference_id, leg_id=message.leg_id, muted=message.muted)
+    if isinstance(message, Resume):
+        return ClientResumesLeg(user=user, leg_id=message.leg_id)
     assert isinstance(message, RejoinMessage)
     return UserRejoins(user=user, conference_id=message.conference_id)

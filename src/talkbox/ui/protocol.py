@@ -71,12 +71,17 @@ class RejoinMessage(_Message):
     conference_id: Id
 
 
+class Resume(_Message):
+    type: Literal["resume"]
+    leg_id: Id
+
+
 PageMessage = Annotated[
-    Call | HangUpMessage | Answer | Reject | LegFailed | Add | Remove | MuteMessage | RejoinMessage,
+    Call | HangUpMessage | Answer | Reject | LegFailed | Add | Remove | MuteMessage | RejoinMessage | Resume,
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
-PAGE_MESSAGE_TYPES = frozenset({"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin"})
+PAGE_MESSAGE_TYPES = frozenset({"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin", "resume"})
 
 # --- server -> page -----------------------------------------------------------
 

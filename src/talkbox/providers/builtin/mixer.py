@@ -71,6 +71,9 @@ class Mixer:
     _task: asyncio.Task[None] | None = None
 
     def add(self, leg_id: str) -> MixedTrack:
+        """A fresh output for the leg (a resumed leg's replaces its old one)."""
+        if leg_id in self.outputs:
+            self.outputs[leg_id].stop()
         track = MixedTrack()
         self.outputs[leg_id] = track
         self.inputs[leg_id] = deque(maxlen=INPUT_DEPTH)
