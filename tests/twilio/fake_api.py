@@ -21,6 +21,8 @@ from starlette.routing import Route
 from tests.support.server import free_port
 
 ACCOUNT = "AC" + "a" * 32
+# Twilio's test number for "invalid": calls to it are refused with error 21211.
+INVALID_NUMBER = "+15005550001"
 API = f"/2010-04-01/Accounts/{ACCOUNT}"
 
 
@@ -31,6 +33,8 @@ class ApiRequest:
     form: dict[str, list[str]]
     query: dict[str, list[str]]
     auth: str | None
+    # The CallSid the stand-in gave a call it created.
+    sid: str | None = None
 
     def one(self, name: str) -> str:
         (value,) = self.form[name]
@@ -50,10 +54,7 @@ class FakeTwilioApi:
         self._count += 1
         return f"{prefix}{self._count:032x}"
 
-    def call_sids(self) -> list[str]:
-        return list(self.calls)
-
-    async def _record(self, request: Request) -> ApiRequest:
+    async def _record(self, request: Request, sid: str | None = None) -> ApiRequest:
         body = (await request.body()).decode()
         recorded = ApiRequest(
             method=request.method,
@@ -61,6 +62,7 @@ class FakeTwilioApi:
             form=parse_qs(body, keep_blank_values=True),
             query=parse_qs(request.url.query, keep_blank_values=True),
             auth=request.headers.get("authorization"),
+            sid=sid,
         )
         self.requests.append(recorded)
         return recorded
@@ -80,8 +82,13 @@ class FakeTwilioApi:
         }
 
     async def create_call(self, request: Request) -> JSONResponse:
-        recorded = await self._record(request)
+        form = parse_qs((await request.body()).decode())
+        if form["To"] == [INVALID_NUMBER]:
+            await self._record(request)
+            error = {"code": 21211, "message": "Invalid 'To' Phone Number", "more_info": "", "status": 400}
+            return JSONResponse(error, status_code=400)
         sid = self.next_sid("CA")
+        recorded = await self._record(request, sid)
         self.calls[sid] = "queued"
         return JSONResponse(self._call(sid, recorded), status_code=201)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from twilio.http.async_http_client import AsyncTwilioHttpClient
@@ -13,10 +14,25 @@ API_TIMEOUT_SECONDS = 10.0
 
 
 class _TimedHttpClient(AsyncTwilioHttpClient):
-    """AsyncTwilioHttpClient keeps its `timeout` but never passes it on: a hung API would hang a call."""
+    """AsyncTwilioHttpClient as Talkbox needs it.
 
-    async def request(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
-        return await super().request(*args, timeout=timeout or self.timeout, **kwargs)
+    It keeps its `timeout` but never passes it on (a hung API would hang a call),
+    and it hands aiohttp credentials in a form aiohttp has deprecated; the same
+    Basic credentials go in the header instead.
+    """
+
+    async def request(
+        self,
+        *args: Any,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        headers = dict(headers or {})
+        if auth is not None:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        return await super().request(*args, headers=headers, auth=None, timeout=timeout or self.timeout, **kwargs)
 
 
 def rest_client(settings: TwilioSettings, api_url: str | None = None) -> Client:
