@@ -334,3 +334,27 @@ async def test_with_nobody_to_ring_a_telephone_is_hung_up_at_once() -> None:
         twilio.api.calls[phone_sid] = "in-progress"
         await post_signed(twilio.http, "/twilio/incoming", incoming_call(phone_sid))
         assert summary(await twilio.requests(1)) == [("POST", f"/Calls/{phone_sid}.json", {"Status": ["completed"]})]
+
+
+async def test_a_page_that_rejects_over_the_websocket_rejects_the_twilio_call() -> None:
+    async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice, Page(url, "bob") as bob:
+        await alice.send(type="call", to="bob")
+        conference = await alice.conference(lambda c: True)
+        cid, alice_leg, bob_leg = conference["id"], leg_id(conference, "alice"), leg_id(conference, "bob")
+        alice_sid = twilio.sid_of((await twilio.requests(1))[0])
+        await twilio.answer(alice_sid, cid, alice_leg, to="client:alice")
+        bob_sid = twilio.sid_of((await twilio.requests(2))[1])
+        await twilio.report(bob_sid, "ringing", cid, bob_leg)
+        await alice.send(type="reject", leg_id=bob_leg)  # not alice's leg to reject
+        await bob.send(type="reject", leg_id=bob_leg)
+        rejected = await alice.conference(lambda c: legs(c).get("bob") == "busy:rejected")
+        assert legs(rejected)["alice"] == P
+        await twilio.requests(4)
+        await twilio.report(bob_sid, "canceled", cid, bob_leg)  # Twilio's word on it comes late
+        await twilio.report(alice_sid, "completed", cid, alice_leg, to="client:alice")
+        ended = await alice.conference(lambda c: c["status"] == "ended")
+        assert (ended["end_reason"], legs(ended)) == ("busy", {"alice": "completed:ended", "bob": "busy:rejected"})
+        assert summary((await twilio.settled())[2:]) == [
+            ("POST", f"/Calls/{bob_sid}.json", {"Status": ["canceled"]}),
+            ("POST", f"/Calls/{alice_sid}.json", {"Status": ["completed"]}),
+        ]

@@ -20,6 +20,8 @@ from twilio.rest import Client
 
 from talkbox.events.models import (
     TERMINAL_STATUSES,
+    ClientLegFailed,
+    ClientRejectedLeg,
     ConferenceStatusChanged,
     Event,
     IncomingPhoneCall,
@@ -42,7 +44,10 @@ MIN_TIMEOUT, MAX_TIMEOUT = 5, 600
 
 @dataclass
 class TwilioLeg:
+    conference_id: str
     call_sid: str
+    # The client it rings, if it rings one: only that user's pages may reject it.
+    user: str | None = None
     answered: bool = False
 
 
@@ -58,7 +63,7 @@ class TwilioProvider:
     conferences: dict[str, str] = field(default_factory=dict)
     _client: Client | None = None
 
-    handles = (IncomingPhoneCall, LegStatusChanged, ConferenceStatusChanged)
+    handles = (IncomingPhoneCall, LegStatusChanged, ConferenceStatusChanged, ClientRejectedLeg, ClientLegFailed)
 
     @property
     def client(self) -> Client:
@@ -85,7 +90,8 @@ class TwilioProvider:
             log.warning("Twilio would not place leg %s: %s", command.leg_id, error)
             await self._report(command.conference_id, command.leg_id, "failed", "unavailable")
             return
-        self.legs[command.leg_id] = TwilioLeg(call.sid)
+        user = command.destination if is_client_name(command.destination) else None
+        self.legs[command.leg_id] = TwilioLeg(command.conference_id, call.sid, user)
 
     def call_parameters(self, command: DialLeg) -> dict[str, Any]:
         """The arguments of calls.create for one leg."""
@@ -141,7 +147,9 @@ class TwilioProvider:
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, IncomingPhoneCall):
-            self.legs[event.leg_id] = TwilioLeg(event.provider_id, answered=True)
+            self.legs[event.leg_id] = TwilioLeg(event.conference_id, event.provider_id, answered=True)
+        elif isinstance(event, (ClientRejectedLeg, ClientLegFailed)):
+            await self._refused(event)
         elif isinstance(event, LegStatusChanged):
             leg = self.legs.get(event.leg_id)
             if leg is None:
@@ -155,6 +163,21 @@ class TwilioProvider:
                 self.conferences.pop(event.conference_id, None)
             else:
                 self.conferences[event.conference_id] = event.provider_id
+
+    async def _refused(self, event: ClientRejectedLeg | ClientLegFailed) -> None:
+        """A page declined a leg over the websocket (as with the built-in engine), not through the SDK.
+
+        Twilio would only ever call that "canceled", so the provider reports
+        what the page said itself; Twilio's own report, coming later, is ignored.
+        """
+        leg = self.legs.get(event.leg_id)
+        if leg is None or leg.user != event.user or leg.answered:
+            return
+        await self._update(leg.call_sid, "canceled")
+        if isinstance(event, ClientRejectedLeg):
+            await self._report(leg.conference_id, event.leg_id, "busy", "rejected")
+        else:
+            await self._report(leg.conference_id, event.leg_id, "failed", event.reason)
 
     # --- helpers -----------------------------------------------------------------
 
