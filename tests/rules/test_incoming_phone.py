@@ -8,9 +8,9 @@ hang-up Talkbox asked for is still reported by Twilio as plain "completed" or
 
 from __future__ import annotations
 
-from tests.rules.replay import replay
 from talkbox.events.models import LegStatusChanged
 from talkbox.telephony.rules import HangUp, IncomingCall
+from tests.rules.replay import replay
 
 CONFERENCE = "c-CA1"
 PHONE = "+441234567890"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import websockets
 
@@ -16,7 +16,7 @@ class Page:
         self.messages: list[dict[str, Any]] = []
         self._changed = asyncio.Event()
 
-    async def __aenter__(self) -> Page:
+    async def __aenter__(self) -> Self:
         self.socket = await websockets.connect(self.url)
         self._listener = asyncio.create_task(self._listen())
         await self.wait_for(lambda m: m["type"] == "welcome")

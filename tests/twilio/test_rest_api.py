@@ -91,9 +91,11 @@ class Twilio:
 async def talkbox_on_twilio(ring: tuple[str, ...] = ("bob", "carol")) -> AsyncIterator[tuple[str, Twilio]]:
     async with fake_twilio_api() as api:
         options = {"twilio": settings(ring), "twilio_api_url": api.url}
-        async with running_server(app_options=options, ring_timeout=RING_TIMEOUT) as url:
-            async with httpx.AsyncClient(base_url=url) as http:
-                yield url, Twilio(api, http, {})
+        async with (
+            running_server(app_options=options, ring_timeout=RING_TIMEOUT) as url,
+            httpx.AsyncClient(base_url=url) as http,
+        ):
+            yield url, Twilio(api, http, {})
 
 
 def dialled(to: str, from_: str, conference_id: str, leg: str) -> dict[str, list[str]]:
@@ -317,7 +319,7 @@ async def test_a_call_from_a_telephone_rings_the_group_and_the_first_to_answer_t
 
 
 async def test_nobody_answers_a_telephone_so_it_is_hung_up() -> None:
-    async with talkbox_on_twilio(ring=("bob",)) as (url, twilio):
+    async with talkbox_on_twilio(ring=("bob",)) as (_url, twilio):
         phone_sid = "CA" + "f" * 32
         twilio.api.calls[phone_sid] = "in-progress"
         await post_signed(twilio.http, "/twilio/incoming", incoming_call(phone_sid))
@@ -329,7 +331,7 @@ async def test_nobody_answers_a_telephone_so_it_is_hung_up() -> None:
 
 
 async def test_with_nobody_to_ring_a_telephone_is_hung_up_at_once() -> None:
-    async with talkbox_on_twilio(ring=()) as (url, twilio):
+    async with talkbox_on_twilio(ring=()) as (_url, twilio):
         phone_sid = "CA" + "f" * 32
         twilio.api.calls[phone_sid] = "in-progress"
         await post_signed(twilio.http, "/twilio/incoming", incoming_call(phone_sid))

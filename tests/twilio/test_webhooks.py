@@ -16,7 +16,12 @@ import pytest
 from fastapi import FastAPI
 
 from talkbox.callbacks.twilio_routes import twilio_router
-from talkbox.events.models import ConferenceStatusChanged, Event, IncomingPhoneCall, LegStatusChanged
+from talkbox.events.models import (
+    ConferenceStatusChanged,
+    Event,
+    IncomingPhoneCall,
+    LegStatusChanged,
+)
 from tests.twilio.twilio_requests import (
     AUTH_TOKEN,
     PHONE,

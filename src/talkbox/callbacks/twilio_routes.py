@@ -22,7 +22,13 @@ from starlette.responses import Response
 from talkbox.callbacks.signature import TwilioSignature
 from talkbox.callbacks.statuses import end_reason, leg_status, sequence
 from talkbox.callbacks.twilio_params import CallParams, ConferenceParams, form_body
-from talkbox.events.models import TERMINAL_STATUSES, ConferenceStatusChanged, Event, IncomingPhoneCall, LegStatusChanged
+from talkbox.events.models import (
+    TERMINAL_STATUSES,
+    ConferenceStatusChanged,
+    Event,
+    IncomingPhoneCall,
+    LegStatusChanged,
+)
 from talkbox.events.names import is_e164
 from talkbox.providers.twilio import twiml
 

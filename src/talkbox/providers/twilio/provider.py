@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from aiohttp import ClientError
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 # Reports the provider makes itself (a call Twilio refused to place, a leg it never
 # placed) come after anything Twilio could still say about that leg.
 OWN_REPORT_SEQUENCE = 1_000_000_000
+# What a REST request can fail with: Twilio refused, or Twilio could not be reached.
+TWILIO_ERRORS = (TwilioRestException, ClientError, TimeoutError)
 # Twilio's own limits on a call's ring timeout.
 MIN_TIMEOUT, MAX_TIMEOUT = 5, 600
 
@@ -85,7 +88,7 @@ class TwilioProvider:
     async def dial(self, command: DialLeg) -> None:
         try:
             call = await self.client.calls.create_async(**self.call_parameters(command))
-        except Exception as error:
+        except TWILIO_ERRORS as error:
             # Refused (an invalid number, no permission to call that country) or unreachable.
             log.warning("Twilio would not place leg %s: %s", command.leg_id, error)
             await self._report(command.conference_id, command.leg_id, "failed", "unavailable")
@@ -140,7 +143,7 @@ class TwilioProvider:
             return
         try:
             await self.client.conferences(conference_sid).participants(leg.call_sid).update_async(muted=command.muted)
-        except TwilioRestException as error:
+        except TWILIO_ERRORS as error:
             log.warning("Twilio would not mute leg %s: %s", command.leg_id, error)
 
     # --- what Twilio reported, through the callbacks ----------------------------
@@ -185,7 +188,7 @@ class TwilioProvider:
         """Ask Twilio to end a call; the call's status afterwards, or None if Twilio refused."""
         try:
             call = await self.client.calls(call_sid).update_async(status=status)
-        except TwilioRestException as error:
+        except TWILIO_ERRORS as error:
             log.info("Twilio did not set call %s %s: %s", call_sid, status, error)
             return None
         return call.status.value if hasattr(call.status, "value") else str(call.status)
@@ -196,7 +199,7 @@ class TwilioProvider:
             found = await self.client.conferences.list_async(
                 friendly_name=conference_id, status="in-progress", limit=1
             )
-        except TwilioRestException as error:
+        except TWILIO_ERRORS as error:
             log.warning("Twilio conference lookup failed: %s", error)
             return None
         if not found:
