@@ -19,12 +19,18 @@ R, P = "ringing", "in-progress"
 
 
 def incoming(*ring: str) -> IncomingCall:
-    return IncomingCall(CONFERENCE, LEGS[PHONE], PHONE, "CA1", tuple((LEGS.get(name, f"l-{name}"), name) for name in ring))
+    return IncomingCall(
+        CONFERENCE, LEGS[PHONE], PHONE, "CA1", tuple((LEGS.get(name, f"l-{name}"), name) for name in ring)
+    )
 
 
 def report(who: str, status: str, reason: str | None = None, *, sequence: int) -> LegStatusChanged:
     return LegStatusChanged(
-        conference_id=CONFERENCE, leg_id=LEGS[who], status=status, sequence=sequence, reason=reason  # type: ignore[arg-type]
+        conference_id=CONFERENCE,
+        leg_id=LEGS[who],
+        status=status,
+        sequence=sequence,
+        reason=reason,  # type: ignore[arg-type]
     )
 
 
@@ -57,7 +63,11 @@ def test_the_first_to_answer_takes_the_call_and_the_others_stop_ringing() -> Non
             (
                 report("bob", "completed", "hung-up", sequence=4),
                 [
-                    ("updated", "active", {PHONE: P, "bob": "completed:hung-up", "carol": "canceled:answered-elsewhere"}),
+                    (
+                        "updated",
+                        "active",
+                        {PHONE: P, "bob": "completed:hung-up", "carol": "canceled:answered-elsewhere"},
+                    ),
                     ("hang_up", PHONE, "ended"),
                 ],
             ),
@@ -117,7 +127,11 @@ def test_the_phone_hangs_up_while_the_clients_ring() -> None:
                     (
                         "updated",
                         "ended:canceled",
-                        {PHONE: "completed:hung-up", "bob": "canceled:caller-canceled", "carol": "canceled:caller-canceled"},
+                        {
+                            PHONE: "completed:hung-up",
+                            "bob": "canceled:caller-canceled",
+                            "carol": "canceled:caller-canceled",
+                        },
                     )
                 ],
             ),
@@ -142,7 +156,13 @@ def test_nobody_answers_so_the_phone_is_hung_up() -> None:
             ),
             (
                 report(PHONE, "completed", "hung-up", sequence=1),
-                [("updated", "ended:busy", {PHONE: "completed:ended", "bob": "busy:rejected", "carol": "no-answer:timeout"})],
+                [
+                    (
+                        "updated",
+                        "ended:busy",
+                        {PHONE: "completed:ended", "bob": "busy:rejected", "carol": "no-answer:timeout"},
+                    )
+                ],
             ),
         ]
     )
@@ -158,7 +178,10 @@ def test_the_phone_hangs_up_after_the_call_connected() -> None:
             ),
             (
                 report(PHONE, "completed", "hung-up", sequence=1),
-                [("updated", "active", {PHONE: "completed:hung-up", "bob": P, "carol": R}), ("hang_up", "bob", "ended")],
+                [
+                    ("updated", "active", {PHONE: "completed:hung-up", "bob": P, "carol": R}),
+                    ("hang_up", "bob", "ended"),
+                ],
             ),
         ]
     )
@@ -168,7 +191,10 @@ def test_with_nobody_to_ring_the_phone_is_hung_up_at_once() -> None:
     replay(
         [
             (incoming(), [("updated", "active", {PHONE: P}), ("hang_up", PHONE, "unavailable")]),
-            (report(PHONE, "completed", "hung-up", sequence=1), [("updated", "ended:hung-up", {PHONE: "completed:unavailable"})]),
+            (
+                report(PHONE, "completed", "hung-up", sequence=1),
+                [("updated", "ended:hung-up", {PHONE: "completed:unavailable"})],
+            ),
         ]
     )
 

@@ -133,7 +133,9 @@ class FakeTwilioApi:
                 Route(API + "/Calls/{sid}.json", self.update_call, methods=["POST"]),
                 Route(f"{API}/Conferences.json", self.list_conferences, methods=["GET"]),
                 Route(
-                    API + "/Conferences/{conference}/Participants/{call}.json", self.update_participant, methods=["POST"]
+                    API + "/Conferences/{conference}/Participants/{call}.json",
+                    self.update_participant,
+                    methods=["POST"],
                 ),
             ]
         )

@@ -32,7 +32,7 @@ from tests.twilio.twilio_requests import (
 )
 
 SID = {"alice": "CA" + "a1" * 16, "bob": "CA" + "b2" * 16, "carol": "CA" + "c3" * 16, PHONE: "CA" + "d4" * 16}
-Q, I, R, P = "queued", "initiated", "ringing", "in-progress"
+Q, R, P = "queued", "ringing", "in-progress"
 
 
 class Replay:
@@ -82,7 +82,9 @@ class Replay:
         """Twilio reports event number `sequence` of `who`'s call; the commands that followed."""
         path = f"/twilio/status?conference_id={self.conference.id}&leg_id={self.leg_of(who)}"
         to = who if who.startswith("+") else f"client:{who}"
-        params = call_status(SID[who], status, sequence, to=to, from_=TWILIO_NUMBER if who.startswith("+") else "client:alice")
+        params = call_status(
+            SID[who], status, sequence, to=to, from_=TWILIO_NUMBER if who.startswith("+") else "client:alice"
+        )
         assert (await post_signed(self.http, path, params)).status_code == 204
         return self.take()
 
@@ -130,7 +132,10 @@ async def test_a_call_with_callbacks_late_out_of_order_and_repeated(replay: Repl
     assert replay.legs() == {"alice": P, "bob": P}
     assert await replay.callback("bob", "completed", 3) == [("hang_up", "alice", "ended")]
     assert await replay.callback("alice", "completed", 3) == []
-    assert (replay.state(), replay.legs()) == ("ended:hung-up", {"alice": "completed:ended", "bob": "completed:hung-up"})
+    assert (replay.state(), replay.legs()) == (
+        "ended:hung-up",
+        {"alice": "completed:ended", "bob": "completed:hung-up"},
+    )
     assert await replay.callback("bob", "ringing", 1) == []  # long after the end
     assert await replay.callback("bob", "completed", 3) == []
     assert replay.state() == "ended:hung-up"
@@ -164,7 +169,10 @@ async def test_alice_cancels_while_bob_rings(replay: Replay) -> None:
     # The cancel's own callback, repeated: Twilio says "canceled", the reason is Talkbox's.
     assert await replay.callback("bob", "canceled", 2) == []
     assert await replay.callback("bob", "canceled", 2) == []
-    assert (replay.state(), replay.legs()) == ("ended:canceled", {"alice": "completed:hung-up", "bob": "canceled:caller-canceled"})
+    assert (replay.state(), replay.legs()) == (
+        "ended:canceled",
+        {"alice": "completed:hung-up", "bob": "canceled:caller-canceled"},
+    )
 
 
 async def test_alice_never_takes_her_own_leg_so_bob_is_never_rung(replay: Replay) -> None:
@@ -186,7 +194,10 @@ async def test_a_browser_calls_a_telephone_that_hangs_up(replay: Replay) -> None
     assert await replay.callback(PHONE, "in-progress", 2) == []
     assert await replay.callback(PHONE, "completed", 3) == [("hang_up", "alice", "ended")]
     assert await replay.callback("alice", "completed", 3) == []
-    assert (replay.state(), replay.legs()) == ("ended:hung-up", {"alice": "completed:ended", PHONE: "completed:hung-up"})
+    assert (replay.state(), replay.legs()) == (
+        "ended:hung-up",
+        {"alice": "completed:ended", PHONE: "completed:hung-up"},
+    )
 
 
 async def test_a_repeated_incoming_webhook_rings_the_group_once(replay: Replay) -> None:

@@ -83,7 +83,9 @@ class Twilio:
 
     async def conference(self, conference_sid: str, conference_id: str, event: str, sequence: int, **kw: str) -> None:
         path = f"/twilio/conference?conference_id={conference_id}"
-        response = await post_signed(self.http, path, conference_status(conference_sid, conference_id, event, sequence, **kw))
+        response = await post_signed(
+            self.http, path, conference_status(conference_sid, conference_id, event, sequence, **kw)
+        )
         assert response.status_code == 204
 
 
@@ -115,7 +117,8 @@ def dialled(to: str, from_: str, conference_id: str, leg: str) -> dict[str, list
 
 def client(name: str, conference_id: str, leg: str, caller: str, auto_answer: bool) -> str:
     answer = "true" if auto_answer else "false"
-    return f"client:{name}?conference_id={conference_id}&leg_id={leg}&caller={caller.replace('+', '%2B')}&auto_answer={answer}"
+    caller = caller.replace("+", "%2B")
+    return f"client:{name}?conference_id={conference_id}&leg_id={leg}&caller={caller}&auto_answer={answer}"
 
 
 def summary(requests: list[ApiRequest]) -> list[tuple[Any, ...]]:
@@ -144,7 +147,9 @@ async def test_call_add_mute_remove_and_hang_up_make_exactly_these_api_calls() -
         cid = call["id"]
         conference_sid = "CF" + "d" * 32
         await twilio.conference(conference_sid, cid, "conference-start", 0)
-        await twilio.conference(conference_sid, cid, "participant-join", 1, call_sid=call["alice_sid"], label=call["alice"])
+        await twilio.conference(
+            conference_sid, cid, "participant-join", 1, call_sid=call["alice_sid"], label=call["alice"]
+        )
 
         await alice.send(type="add", conference_id=cid, to="carol")
         conference = await alice.conference(lambda c: "carol" in legs(c))
@@ -171,9 +176,21 @@ async def test_call_add_mute_remove_and_hang_up_make_exactly_these_api_calls() -
 
         requests = await twilio.settled()
         assert summary(requests) == [
-            ("POST", "/Calls.json", dialled(client("alice", cid, call["alice"], "alice", True), "client:alice", cid, call["alice"])),
-            ("POST", "/Calls.json", dialled(client("bob", cid, call["bob"], "alice", False), "client:alice", cid, call["bob"])),
-            ("POST", "/Calls.json", dialled(client("carol", cid, carol_leg, "alice", False), "client:alice", cid, carol_leg)),
+            (
+                "POST",
+                "/Calls.json",
+                dialled(client("alice", cid, call["alice"], "alice", True), "client:alice", cid, call["alice"]),
+            ),
+            (
+                "POST",
+                "/Calls.json",
+                dialled(client("bob", cid, call["bob"], "alice", False), "client:alice", cid, call["bob"]),
+            ),
+            (
+                "POST",
+                "/Calls.json",
+                dialled(client("carol", cid, carol_leg, "alice", False), "client:alice", cid, carol_leg),
+            ),
             ("POST", f"/Conferences/{conference_sid}/Participants/{call['bob_sid']}.json", {"Muted": ["true"]}),
             ("POST", f"/Calls/{carol_sid}.json", {"Status": ["completed"]}),
             ("POST", f"/Calls/{call['alice_sid']}.json", {"Status": ["completed"]}),
@@ -249,7 +266,11 @@ async def test_a_browser_calls_a_telephone() -> None:
         phone_sid = twilio.sid_of((await twilio.requests(2))[1])
         await twilio.answer(phone_sid, cid, phone_leg, to=PHONE, from_=TWILIO_NUMBER)
         await alice.conference(lambda c: legs(c) == {"alice": P, PHONE: P})
-        assert summary(await twilio.settled())[1] == ("POST", "/Calls.json", dialled(PHONE, TWILIO_NUMBER, cid, phone_leg))
+        assert summary(await twilio.settled())[1] == (
+            "POST",
+            "/Calls.json",
+            dialled(PHONE, TWILIO_NUMBER, cid, phone_leg),
+        )
 
 
 async def test_a_number_twilio_refuses_fails_the_leg() -> None:
@@ -261,7 +282,9 @@ async def test_a_number_twilio_refuses_fails_the_leg() -> None:
         await twilio.requests(2)
         failed = await alice.conference(lambda c: legs(c).get(INVALID_NUMBER) == "failed:unavailable")
         assert legs(failed)["alice"] == P  # and the rules now hang alice up, alone
-        assert summary((await twilio.requests(3))[2:]) == [("POST", f"/Calls/{alice_sid}.json", {"Status": ["completed"]})]
+        assert summary((await twilio.requests(3))[2:]) == [
+            ("POST", f"/Calls/{alice_sid}.json", {"Status": ["completed"]})
+        ]
 
 
 async def test_muting_before_the_conference_reported_looks_it_up_by_name() -> None:
@@ -307,11 +330,19 @@ async def test_a_call_from_a_telephone_rings_the_group_and_the_first_to_answer_t
         await twilio.requests(4)  # bob, left alone, is hung up
         await twilio.report(bob_sid, "completed", cid, bob_leg, to="client:bob", from_=TWILIO_NUMBER)
         ended = await bob.conference(lambda c: c["status"] == "ended")
-        assert legs(ended) == {PHONE: "completed:hung-up", "bob": "completed:ended", "carol": "canceled:answered-elsewhere"}
+        assert legs(ended) == {
+            PHONE: "completed:hung-up",
+            "bob": "completed:ended",
+            "carol": "canceled:answered-elsewhere",
+        }
 
         assert summary(await twilio.settled()) == [
             ("POST", "/Calls.json", dialled(client("bob", cid, bob_leg, PHONE, False), TWILIO_NUMBER, cid, bob_leg)),
-            ("POST", "/Calls.json", dialled(client("carol", cid, carol_leg, PHONE, False), TWILIO_NUMBER, cid, carol_leg)),
+            (
+                "POST",
+                "/Calls.json",
+                dialled(client("carol", cid, carol_leg, PHONE, False), TWILIO_NUMBER, cid, carol_leg),
+            ),
             ("POST", f"/Calls/{carol_sid}.json", {"Status": ["canceled"]}),
             ("POST", f"/Calls/{bob_sid}.json", {"Status": ["completed"]}),
         ]
@@ -327,7 +358,9 @@ async def test_nobody_answers_a_telephone_so_it_is_hung_up() -> None:
         bob_sid, bob_leg = twilio.sid_of(create_bob), create_bob.one("Url").rsplit("leg_id=", 1)[1]
         await twilio.report(bob_sid, "ringing", f"c-{phone_sid}", bob_leg, to="client:bob", from_=TWILIO_NUMBER)
         await twilio.report(bob_sid, "no-answer", f"c-{phone_sid}", bob_leg, to="client:bob", from_=TWILIO_NUMBER)
-        assert summary((await twilio.requests(2))[1:]) == [("POST", f"/Calls/{phone_sid}.json", {"Status": ["completed"]})]
+        assert summary((await twilio.requests(2))[1:]) == [
+            ("POST", f"/Calls/{phone_sid}.json", {"Status": ["completed"]})
+        ]
 
 
 async def test_with_nobody_to_ring_a_telephone_is_hung_up_at_once() -> None:

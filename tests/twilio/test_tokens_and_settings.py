@@ -56,7 +56,10 @@ async def test_the_page_gets_a_voice_token_for_its_own_name_in_open_mode() -> No
 
 async def test_in_token_mode_the_name_comes_from_the_talkbox_token_only() -> None:
     options = {"twilio": settings()}
-    async with running_server(app_options=options, auth="token", secret=SECRET) as url, httpx.AsyncClient(base_url=url) as http:
+    async with (
+        running_server(app_options=options, auth="token", secret=SECRET) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
         mine = issue_token(SECRET, "alice")
         response = await http.get("/api/twilio/token", params={"token": mine, "client_name": "bob"})
         assert response.status_code == 200 and response.json()["identity"] == "alice"
@@ -66,7 +69,9 @@ async def test_in_token_mode_the_name_comes_from_the_talkbox_token_only() -> Non
         assert (await http.get("/api/twilio/token", params={"token": forged})).status_code == 401
 
 
-async def test_without_twilio_the_builtin_engine_serves_and_there_are_no_twilio_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_without_twilio_the_builtin_engine_serves_and_there_are_no_twilio_routes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("TWILIO_ACCOUNT_SID", raising=False)
     async with running_server() as url, httpx.AsyncClient(base_url=url) as http:
         assert (await http.get("/api/health")).json()["provider"] == "builtin"
@@ -83,7 +88,13 @@ async def test_twilio_settings_in_the_environment_choose_twilio(monkeypatch: pyt
     async with running_server() as url, httpx.AsyncClient(base_url=url) as http:
         assert (await http.get("/api/health")).json()["provider"] == "twilio"
         paths = (await http.get("/openapi.json")).json()["paths"]
-        assert {"/twilio/voice", "/twilio/status", "/twilio/conference", "/twilio/incoming", "/api/twilio/token"} <= set(paths)
+        assert {
+            "/twilio/voice",
+            "/twilio/status",
+            "/twilio/conference",
+            "/twilio/incoming",
+            "/api/twilio/token",
+        } <= set(paths)
 
 
 def test_settings_come_from_the_environment_and_the_ring_list_is_comma_separated() -> None:
@@ -125,4 +136,7 @@ def test_talkbox_serve_says_what_is_missing() -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert "missing: TWILIO_API_KEY, TWILIO_API_SECRET, TWILIO_TWIML_APP_SID, TWILIO_CALLER_ID, TALKBOX_PUBLIC_URL" in result.stderr
+    assert (
+        "missing: TWILIO_API_KEY, TWILIO_API_SECRET, TWILIO_TWIML_APP_SID, TWILIO_CALLER_ID, TALKBOX_PUBLIC_URL"
+        in result.stderr
+    )

@@ -87,7 +87,9 @@ async def test_an_answered_leg_is_put_in_its_conference(hooks: Webhooks) -> None
     assert hooks.published == []  # TwiML only: the status callback reports the answer
 
 
-@pytest.mark.parametrize("path", ["/twilio/voice", "/twilio/voice?conference_id=c-1", "/twilio/voice?conference_id=c/1&leg_id=l-1"])
+@pytest.mark.parametrize(
+    "path", ["/twilio/voice", "/twilio/voice?conference_id=c-1", "/twilio/voice?conference_id=c/1&leg_id=l-1"]
+)
 async def test_a_call_talkbox_did_not_place_gets_an_empty_response(hooks: Webhooks, path: str) -> None:
     response = await post_signed(hooks.http, path, voice_request(CALL))
     assert response.status_code == 200
@@ -115,7 +117,9 @@ async def test_a_status_callback_becomes_a_leg_report(
     response = await post_signed(hooks.http, STATUS, call_status(CALL, twilio_status, 3))
     assert response.status_code == 204
     assert hooks.published == [
-        LegStatusChanged(conference_id="c-1", leg_id="l-bob", status=status, sequence=4, reason=reason, provider_id=CALL)  # type: ignore[arg-type]
+        LegStatusChanged(
+            conference_id="c-1", leg_id="l-bob", status=status, sequence=4, reason=reason, provider_id=CALL
+        )  # type: ignore[arg-type]
     ]
 
 
@@ -130,7 +134,12 @@ async def test_the_phone_numbers_own_status_callback_finds_the_incoming_call(hoo
     assert response.status_code == 204
     assert hooks.published == [
         LegStatusChanged(
-            conference_id=f"c-{CALL}", leg_id=f"l-{CALL}", status="completed", sequence=2, reason="hung-up", provider_id=CALL
+            conference_id=f"c-{CALL}",
+            leg_id=f"l-{CALL}",
+            status="completed",
+            sequence=2,
+            reason="hung-up",
+            provider_id=CALL,
         )
     ]
 
@@ -164,11 +173,18 @@ async def test_an_unnumbered_final_status_still_ends_the_leg(hooks: Webhooks) ->
 async def test_a_conference_callback_tells_the_conference_sid(hooks: Webhooks) -> None:
     path = "/twilio/conference?conference_id=c-1"
     await post_signed(hooks.http, path, conference_status(CONF, "c-1", "conference-start", 0))
-    await post_signed(hooks.http, path, conference_status(CONF, "c-1", "participant-join", 1, call_sid=CALL, label="l-bob"))
+    await post_signed(
+        hooks.http, path, conference_status(CONF, "c-1", "participant-join", 1, call_sid=CALL, label="l-bob")
+    )
     assert hooks.published == [
         ConferenceStatusChanged(conference_id="c-1", provider_id=CONF, status="conference-start", sequence=1),
         ConferenceStatusChanged(
-            conference_id="c-1", provider_id=CONF, status="participant-join", sequence=2, leg_id="l-bob", call_provider_id=CALL
+            conference_id="c-1",
+            provider_id=CONF,
+            status="participant-join",
+            sequence=2,
+            leg_id="l-bob",
+            call_provider_id=CALL,
         ),
     ]
     response = await post_signed(hooks.http, "/twilio/conference", conference_status(CONF, "x", "conference-end", 2))
@@ -190,7 +206,9 @@ async def test_a_call_from_a_telephone_waits_in_a_new_conference(hooks: Webhooks
         "statusCallbackEvent": "start end join leave mute",
         "statusCallbackMethod": "POST",
     }
-    assert hooks.published == [IncomingPhoneCall(conference_id=f"c-{CALL}", leg_id=f"l-{CALL}", caller=PHONE, provider_id=CALL)]
+    assert hooks.published == [
+        IncomingPhoneCall(conference_id=f"c-{CALL}", leg_id=f"l-{CALL}", caller=PHONE, provider_id=CALL)
+    ]
 
 
 async def test_a_withheld_number_is_not_taken_for_a_client_name(hooks: Webhooks) -> None:
@@ -210,7 +228,15 @@ SIGNED_REQUESTS = [
 @pytest.mark.parametrize(("path", "params"), SIGNED_REQUESTS)
 @pytest.mark.parametrize(
     "forgery",
-    ["no signature", "tampered parameter", "added parameter", "tampered query", "wrong host", "internal url", "wrong token"],
+    [
+        "no signature",
+        "tampered parameter",
+        "added parameter",
+        "tampered query",
+        "wrong host",
+        "internal url",
+        "wrong token",
+    ],
 )
 async def test_a_forged_request_gets_403_and_publishes_nothing(
     hooks: Webhooks, path: str, params: dict[str, str], forgery: str
@@ -221,7 +247,9 @@ async def test_a_forged_request_gets_403_and_publishes_nothing(
         sent = params | {"CallSid": "CA" + "9" * 32} if "CallSid" in params else params | {"ConferenceSid": "CF9"}
         response = await post_signed(hooks.http, path, sent, signed_params=params)
     elif forgery == "added parameter":
-        response = await post_signed(hooks.http, path, params | {"CallStatus": "completed", "Extra": "1"}, signed_params=params)
+        response = await post_signed(
+            hooks.http, path, params | {"CallStatus": "completed", "Extra": "1"}, signed_params=params
+        )
     elif forgery == "tampered query":
         tampered = path.replace("c-1", "c-2") if "c-1" in path else path + "?conference_id=c-2"
         response = await post_signed(hooks.http, tampered, params, signed_url=PUBLIC_URL + path)
@@ -242,5 +270,7 @@ async def test_the_webhooks_are_in_the_openapi_document(hooks: Webhooks) -> None
         operation = document["paths"][path]["post"]
         assert "application/x-www-form-urlencoded" in operation["requestBody"]["content"]
         assert "403" in operation["responses"]
-    schema = document["paths"]["/twilio/status"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    schema = document["paths"]["/twilio/status"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"][
+        "schema"
+    ]
     assert {"CallSid", "CallStatus", "SequenceNumber"} <= set(schema["properties"])

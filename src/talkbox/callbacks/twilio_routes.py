@@ -138,7 +138,9 @@ def twilio_router(auth_token: str, public_url: str, publish: Callable[[Event], A
             return _xml(twiml.empty())
         conference_id, leg_id = twiml.incoming_ids(call.CallSid)
         caller = call.From if call.From and is_e164(call.From) else WITHHELD
-        await publish(IncomingPhoneCall(conference_id=conference_id, leg_id=leg_id, caller=caller, provider_id=call.CallSid))
+        await publish(
+            IncomingPhoneCall(conference_id=conference_id, leg_id=leg_id, caller=caller, provider_id=call.CallSid)
+        )
         return _xml(twiml.join_conference(webhooks, conference_id, leg_id, start=False))
 
     return router

@@ -183,10 +183,8 @@ def _incoming_call(given: IncomingCall) -> Decision:
     )
     if not ring:
         return _settle(conference, (HangUpLeg(conference.id, caller.id, "unavailable"),))
-    return _settle(
-        conference,
-        tuple(DialLeg(conference.id, leg.id, leg.destination, given.caller, auto_answer=False) for leg in ring.values()),
-    )
+    dials = tuple(DialLeg(conference.id, leg.id, leg.destination, given.caller, False) for leg in ring.values())
+    return _settle(conference, dials)
 
 
 def _refusal(given: StartCall) -> tuple[str, str] | None:

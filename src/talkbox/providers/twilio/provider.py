@@ -196,9 +196,7 @@ class TwilioProvider:
     async def _find_conference(self, conference_id: str) -> str | None:
         """The ConferenceSid, when its callback has not reached us yet: look it up by name."""
         try:
-            found = await self.client.conferences.list_async(
-                friendly_name=conference_id, status="in-progress", limit=1
-            )
+            found = await self.client.conferences.list_async(friendly_name=conference_id, status="in-progress", limit=1)
         except TWILIO_ERRORS as error:
             log.warning("Twilio conference lookup failed: %s", error)
             return None
