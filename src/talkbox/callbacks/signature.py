@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from fastapi import HTTPException, Request
 from starlette.datastructures import MultiDict
 from twilio.request_validator import RequestValidator
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,5 +32,7 @@ class TwilioSignature:
         if request.url.query:
             url += "?" + request.url.query
         if not signature or not RequestValidator(self.auth_token).validate(url, params, signature):
+            # Most often a TALKBOX_PUBLIC_URL that is not the address Twilio requested.
+            log.warning("refused a webhook for %s: X-Twilio-Signature missing or wrong", url)
             raise HTTPException(status_code=403, detail="invalid or missing X-Twilio-Signature")
         return params

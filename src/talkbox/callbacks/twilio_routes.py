@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import MultiDict
 from starlette.responses import Response
 
+import talkbox.providers.twilio.twiml as twiml
 from talkbox.callbacks.signature import TwilioSignature
 from talkbox.callbacks.statuses import end_reason, leg_status, sequence
 from talkbox.callbacks.twilio_params import CallParams, ConferenceParams, form_body
@@ -30,7 +31,6 @@ from talkbox.events.models import (
     LegStatusChanged,
 )
 from talkbox.events.names import is_e164
-from talkbox.providers.twilio import twiml
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,9 @@ def twilio_router(auth_token: str, public_url: str, publish: Callable[[Event], A
     ) -> Response:
         call = _parse(CallParams, params)
         report = _leg_report(call, conference_id, leg_id) if call is not None else None
-        if report is not None:
+        if report is None:
+            log.info("ignored a status callback for a call Talkbox does not know (%s)", params.get("CallSid"))
+        else:
             await publish(report)
         return Response(status_code=204)
 
