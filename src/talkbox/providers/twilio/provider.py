@@ -135,9 +135,11 @@ class TwilioProvider:
 
     async def mute(self, command: MuteLeg) -> None:
         leg = self.legs.get(command.leg_id)
-        conference_sid = self.conferences.get(command.conference_id) or await self._find_conference(
-            command.conference_id
-        )
+        conference_sid = None
+        if leg is not None:
+            conference_sid = self.conferences.get(command.conference_id) or await self._find_conference(
+                command.conference_id
+            )
         if leg is None or conference_sid is None:
             log.warning("cannot mute leg %s: not in a Twilio conference yet", command.leg_id)
             return
@@ -176,7 +178,8 @@ class TwilioProvider:
         leg = self.legs.get(event.leg_id)
         if leg is None or leg.user != event.user or leg.answered:
             return
-        await self._update(leg.call_sid, "canceled")
+        if await self._update(leg.call_sid, "canceled") == "in-progress":
+            return  # another page of the same user took it meanwhile
         if isinstance(event, ClientRejectedLeg):
             await self._report(leg.conference_id, event.leg_id, "busy", "rejected")
         else:
