@@ -21,9 +21,10 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def running_server(**overrides: Any) -> AsyncIterator[str]:
+async def running_server(*, app_options: dict[str, Any] | None = None, **overrides: Any) -> AsyncIterator[str]:
+    """`overrides` are Settings; `app_options` go to create_app (e.g. Twilio's settings)."""
     settings = Settings(**{"port": free_port(), "database": ":memory:", **overrides})
-    app = create_app(settings)
+    app = create_app(settings, **(app_options or {}))
     server = uvicorn.Server(
         uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning", ws_max_size=2 * settings.max_message_bytes

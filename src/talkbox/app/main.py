@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import FastAPI
 
 from talkbox.app.settings import Settings
+from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events import InProcessBus
 from talkbox.providers.builtin import BuiltinProvider
 from talkbox.providers.builtin.engine import EngineSettings
+from talkbox.providers.twilio.provider import TwilioProvider
+from talkbox.providers.twilio.rest import rest_client
+from talkbox.providers.twilio.settings import TwilioSettings, twilio_settings
+from talkbox.providers.twilio.tokens import VoiceTokens
 from talkbox.router import Router
 from talkbox.telephony.handler import CallHandler
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore
 from talkbox.ui import page
 from talkbox.ui.gateway import Gateway
 from talkbox.ui.identity import Identity
+from talkbox.ui.voice_token import voice_token_router
 
 
 SHUTDOWN_DRAIN_SECONDS = 5.0
@@ -30,42 +37,67 @@ class Talkbox:
 
     settings: Settings
     bus: InProcessBus
-    provider: BuiltinProvider
+    provider: BuiltinProvider | TwilioProvider
     gateway: Gateway
     router: Router
     calls: CallHandler
     store: ConferenceStore
+    twilio: TwilioSettings | None = None
 
 
-def build(settings: Settings) -> Talkbox:
+def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_api_url: str | None = None) -> Talkbox:
+    """With Twilio settings, Twilio is the provider; without, the built-in engine.
+
+    `twilio_api_url` replaces Twilio's REST API address (the tests' recorder).
+    """
     bus = InProcessBus()
-    provider = BuiltinProvider(
-        publish=bus.publish,
-        settings=EngineSettings(
-            media_host=settings.media_address,
-            public_address=settings.media_public_address,
-            ice_servers=tuple(settings.ice_servers),
+    provider: BuiltinProvider | TwilioProvider
+    if twilio is not None:
+        provider = TwilioProvider(
+            settings=twilio,
+            publish=bus.publish,
+            make_client=functools.partial(rest_client, twilio, twilio_api_url),
             ring_timeout=settings.ring_timeout,
-            connect_timeout=settings.connect_timeout,
-            resume_grace=settings.resume_grace,
-        ),
-    )
+        )
+    else:
+        provider = BuiltinProvider(
+            publish=bus.publish,
+            settings=EngineSettings(
+                media_host=settings.media_address,
+                public_address=settings.media_public_address,
+                ice_servers=tuple(settings.ice_servers),
+                ring_timeout=settings.ring_timeout,
+                connect_timeout=settings.connect_timeout,
+                resume_grace=settings.resume_grace,
+            ),
+        )
     store = MemoryStore() if settings.database == ":memory:" else SqliteStore(settings.database)
-    calls = CallHandler(store=store, provider=provider, publish=bus.publish, max_legs=settings.max_legs)
+    calls = CallHandler(
+        store=store,
+        provider=provider,
+        publish=bus.publish,
+        max_legs=settings.max_legs,
+        ring=twilio.ring if twilio is not None else (),
+    )
     gateway = Gateway(
         publish=bus.publish,
         identity=Identity(settings.auth, settings.secret),
         provider_name=provider.name,
         max_message_bytes=settings.max_message_bytes,
     )
-    router = Router(bus, handlers=(calls, provider, gateway), size=settings.router_workers)
-    return Talkbox(settings, bus, provider, gateway, router, calls, store)
+    # The provider first: it learns from a report (a CallSid, an answer) before the
+    # rules, handling the same report, ask it to act on that leg.
+    router = Router(bus, handlers=(provider, calls, gateway), size=settings.router_workers)
+    return Talkbox(settings, bus, provider, gateway, router, calls, store, twilio)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, twilio: TwilioSettings | None = None, *, twilio_api_url: str | None = None
+) -> FastAPI:
+    """`twilio` defaults to what the environment says (TWILIO_ACCOUNT_SID and the rest)."""
     settings = settings or Settings()
     settings.check_exposure()
-    talkbox = build(settings)
+    talkbox = build(settings, twilio if twilio is not None else twilio_settings(), twilio_api_url=twilio_api_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +122,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/api/health")
     async def health() -> dict[str, str]:
         return {"status": "ok", "provider": talkbox.provider.name}
+
+    if talkbox.twilio is not None:
+        app.include_router(twilio_router(talkbox.twilio.auth_token, talkbox.twilio.public_url, talkbox.bus.publish))
+        app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint))
 
     app.router.routes.extend(page.routes())
     return app

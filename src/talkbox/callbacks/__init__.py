@@ -1,2 +1,4 @@
-"""Provider webhooks (Twilio's status callbacks and TwiML) land here; the built-in
-engine reports through the bus directly, so there is nothing to receive yet."""
+"""Provider webhooks: Twilio's requests arrive here, are checked, answered and published.
+
+The built-in engine reports through the bus directly; only Twilio calls in over HTTP.
+"""

@@ -148,6 +148,38 @@ class LegStatusChanged(_Event):
     status: LegStatus
     sequence: int
     reason: str | None = None
+    # The provider's own id for the leg (Twilio's CallSid), when it has one.
+    provider_id: str | None = None
+
+
+class IncomingPhoneCall(_Event):
+    """A telephone called the provider's number and its leg is already answered.
+
+    The provider's webhook names the conference and the caller's leg (it must
+    answer the call at once with where to put it); telephony does the rest.
+    """
+
+    type: Literal["incoming_phone_call"] = "incoming_phone_call"
+    conference_id: str
+    leg_id: str
+    caller: str
+    provider_id: str
+
+
+class ConferenceStatusChanged(_Event):
+    """A provider's report on a conference it hosts (Twilio's conference status callback).
+
+    Leg statuses come separately as LegStatusChanged; this one tells the provider
+    its own ids (ConferenceSid, CallSid) so it can address participants.
+    """
+
+    type: Literal["conference_status_changed"] = "conference_status_changed"
+    conference_id: str
+    provider_id: str
+    status: str
+    sequence: int
+    leg_id: str | None = None
+    call_provider_id: str | None = None
 
 
 class LegOffered(_Event):
@@ -191,6 +223,8 @@ Event = Annotated[
     | ClientLegFailed
     | PresenceChanged
     | LegStatusChanged
+    | IncomingPhoneCall
+    | ConferenceStatusChanged
     | LegOffered
     | ConferenceUpdated
     | CallRefused,

@@ -14,3 +14,7 @@ def is_client_name(destination: str) -> bool:
 
 def is_valid_destination(destination: str) -> bool:
     return is_client_name(destination) or E164_NUMBER.fullmatch(destination) is not None
+
+
+def is_e164(destination: str) -> bool:
+    return E164_NUMBER.fullmatch(destination) is not None

@@ -11,6 +11,7 @@ from typing import Any
 from talkbox.events.models import (
     ConferenceUpdated,
     Event,
+    IncomingPhoneCall,
     LegStatusChanged,
     PresenceChanged,
     UserAddsParticipant,
@@ -27,6 +28,7 @@ from talkbox.telephony.rules import (
     DialLeg,
     HangUp,
     HangUpLeg,
+    IncomingCall,
     Mute,
     MuteLeg,
     Publish,
@@ -49,9 +51,12 @@ class CallHandler:
     provider: Provider
     publish: Callable[[Event], Awaitable[None]]
     max_legs: int = 10
+    # The clients a call from a telephone rings (TALKBOX_TWILIO_RING with Twilio).
+    ring: tuple[str, ...] = ()
 
     handles = (
         UserRequestsCall,
+        IncomingPhoneCall,
         UserHangsUp,
         UserAddsParticipant,
         UserRemovesParticipant,
@@ -92,6 +97,9 @@ class CallHandler:
             return Rejoin(event.user, new_id("l"))
         if isinstance(event, LegStatusChanged):
             return event
+        if isinstance(event, IncomingPhoneCall):
+            ring = tuple((new_id("l"), name) for name in self.ring)
+            return IncomingCall(event.conference_id, event.leg_id, event.caller, event.provider_id, ring)
         return None
 
     async def _start_call(self, event: UserRequestsCall) -> StartCall:

@@ -17,6 +17,9 @@ class Leg:
     muted: bool = False
     end_reason: str | None = None
     provider_id: str | None = None
+    # Why Talkbox asked for this leg to end, kept until the provider reports it ended:
+    # a provider that cannot say why (Twilio says only "completed") gets this reason.
+    hang_up_reason: str | None = None
 
     @property
     def ended(self) -> bool:
@@ -30,6 +33,8 @@ class Conference:
     legs: tuple[Leg, ...]
     provider_id: str | None = None
     end_reason: str | None = None
+    # Legs rung together for one incoming call: the first to answer takes it.
+    ring_group: tuple[str, ...] = ()
 
     @property
     def ended(self) -> bool:

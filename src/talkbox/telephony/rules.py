@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from talkbox.events.models import CallRefused, ConferenceUpdated, LegStatusChanged
-from talkbox.events.names import is_valid_destination
+from talkbox.events.names import is_client_name, is_valid_destination
 from talkbox.telephony.model import Conference, Leg
 
 # --- inputs ------------------------------------------------------------------
@@ -63,7 +63,25 @@ class Rejoin:
     leg_id: str
 
 
-RuleInput = StartCall | HangUp | AddParticipant | RemoveParticipant | Mute | Rejoin | LegStatusChanged
+@dataclass(frozen=True)
+class IncomingCall:
+    """A telephone called in and its leg is already answered; ring every client in `ring`.
+
+    The shell supplies the ids: the conference and caller's leg (named by the
+    provider's webhook, which had to answer at once) and one leg id per client,
+    as (leg_id, client name) pairs. The first client to answer takes the call.
+    """
+
+    conference_id: str
+    caller_leg_id: str
+    caller: str
+    provider_id: str | None
+    ring: tuple[tuple[str, str], ...]
+
+
+RuleInput = (
+    StartCall | IncomingCall | HangUp | AddParticipant | RemoveParticipant | Mute | Rejoin | LegStatusChanged
+)
 
 # --- commands ------------------------------------------------------------------
 
@@ -109,8 +127,15 @@ class Decision:
 
 
 def decide(conference: Conference | None, given: RuleInput) -> Decision:
+    return _remember_hang_ups(_decide(conference, given))
+
+
+def _decide(conference: Conference | None, given: RuleInput) -> Decision:
     if isinstance(given, StartCall):
         return _start_call(given)
+    if isinstance(given, IncomingCall):
+        # A webhook delivered twice names the same conference: the second changes nothing.
+        return _incoming_call(given) if conference is None else Decision(conference)
     if conference is None or conference.ended:
         return Decision(conference)
     if isinstance(given, HangUp):
@@ -142,6 +167,24 @@ def _start_call(given: StartCall) -> Decision:
     # The chair's own leg first: nobody is rung into an empty conference.
     dial = DialLeg(conference.id, given.chair_leg_id, given.caller, given.caller, auto_answer=True)
     return Decision(conference, (_updated(conference), dial))
+
+
+def _incoming_call(given: IncomingCall) -> Decision:
+    caller = Leg(given.caller_leg_id, given.caller, status="in-progress", provider_id=given.provider_id)
+    ring: dict[str, Leg] = {}
+    for leg_id, name in given.ring:
+        if is_client_name(name) and name not in ring:
+            ring[name] = Leg(leg_id, name)
+    conference = Conference(
+        id=given.conference_id,
+        chair_leg_id=caller.id,
+        legs=(caller, *ring.values()),
+        ring_group=tuple(leg.id for leg in ring.values()),
+    )
+    if not ring:
+        return _settle(conference, (HangUpLeg(conference.id, caller.id, "unavailable"),))
+    dials = tuple(DialLeg(conference.id, leg.id, leg.destination, given.caller, False) for leg in ring.values())
+    return _settle(conference, dials)
 
 
 def _refusal(given: StartCall) -> tuple[str, str] | None:
@@ -233,17 +276,51 @@ def _leg_status(conference: Conference, report: LegStatusChanged) -> Decision:
     if leg.ended or report.sequence <= leg.sequence:
         return Decision(conference)  # late or repeated report
     was_connected = leg.status == "in-progress"
-    updated = replace(leg, status=report.status, sequence=report.sequence, end_reason=report.reason)
+    reason = report.reason
+    if leg.hang_up_reason is not None and report.status in ("completed", "canceled"):
+        reason = leg.hang_up_reason  # it ended because Talkbox asked, whatever the provider can tell
+    updated = replace(
+        leg,
+        status=report.status,
+        sequence=report.sequence,
+        end_reason=reason,
+        provider_id=leg.provider_id or report.provider_id,
+    )
     conference = conference.with_leg(updated)
     commands: tuple[Command, ...] = ()
     is_chair = leg.id == conference.chair_leg_id
-    if is_chair and updated.status == "in-progress" and not was_connected:
+    if leg.id in conference.ring_group and updated.status == "in-progress":
+        conference, commands = _answered_by(conference, leg.id)
+    elif is_chair and updated.status == "in-progress" and not was_connected:
         commands = _dial_queued(conference)
     elif updated.ended:
-        if is_chair and not was_connected:
-            conference = _cancel_undialled(conference, "chair-unreachable")
-        commands = _after_leg_left(conference)
+        if is_chair and conference.ring_group:
+            conference, commands = _caller_gave_up(conference)
+        else:
+            if is_chair and not was_connected:
+                conference = _cancel_undialled(conference, "chair-unreachable")
+            commands = _after_leg_left(conference)
     return _settle(conference, commands)
+
+
+def _answered_by(conference: Conference, leg_id: str) -> tuple[Conference, tuple[Command, ...]]:
+    """The first of a ring group to answer takes the call; the others stop ringing."""
+    others = tuple(
+        HangUpLeg(conference.id, leg.id, "answered-elsewhere")
+        for leg in conference.live_legs()
+        if leg.id in conference.ring_group and leg.id != leg_id
+    )
+    return replace(conference, ring_group=()), others
+
+
+def _caller_gave_up(conference: Conference) -> tuple[Conference, tuple[Command, ...]]:
+    """The telephone hung up while its ring group was still ringing: stop them all."""
+    ringing = tuple(
+        HangUpLeg(conference.id, leg.id, "caller-canceled")
+        for leg in conference.live_legs()
+        if leg.id in conference.ring_group
+    )
+    return replace(conference, ring_group=()), ringing
 
 
 def _dial_queued(conference: Conference) -> tuple[Command, ...]:
@@ -264,7 +341,8 @@ def _cancel_undialled(conference: Conference, reason: str) -> Conference:
 
 def _after_leg_left(conference: Conference) -> tuple[Command, ...]:
     """Who else must go when a leg has left."""
-    live = conference.live_legs()
+    # Legs Talkbox has already asked to hang up are leaving too (their reports may lag).
+    live = tuple(leg for leg in conference.live_legs() if leg.hang_up_reason is None)
     chair = conference.chair
     if len(live) == 1 and (live[0].id == chair.id or chair.ended):
         # The chair alone, or one guest left behind by a departed chair: the call is over.
@@ -290,6 +368,19 @@ def _end_reason(conference: Conference) -> str:
     if first == "failed" and guests[0].end_reason == "unavailable":
         return "unavailable"
     return {"completed": "hung-up"}.get(first, first)
+
+
+def _remember_hang_ups(decision: Decision) -> Decision:
+    """Note on each leg Talkbox hangs up why it did, for the report that it ended."""
+    conference = decision.conference
+    if conference is None:
+        return decision
+    for command in decision.commands:
+        if isinstance(command, HangUpLeg) and conference.has_leg(command.leg_id):
+            leg = conference.leg(command.leg_id)
+            if leg.hang_up_reason is None and not leg.ended:
+                conference = conference.with_leg(replace(leg, hang_up_reason=command.reason))
+    return replace(decision, conference=conference)
 
 
 def _updated(conference: Conference) -> Publish:

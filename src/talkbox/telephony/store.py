@@ -41,7 +41,9 @@ def to_json(conference: Conference) -> str:
 
 def from_json(text: str) -> Conference:
     data = json.loads(text)
-    return Conference(**{**data, "legs": tuple(Leg(**leg) for leg in data["legs"])})
+    return Conference(
+        **{**data, "legs": tuple(Leg(**leg) for leg in data["legs"]), "ring_group": tuple(data.get("ring_group", ()))}
+    )
 
 
 @dataclass

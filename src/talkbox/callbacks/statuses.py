@@ -1,0 +1,41 @@
+"""Twilio's call statuses in Talkbox's vocabulary (docs/protocol.md, leg end reasons)."""
+
+from __future__ import annotations
+
+from talkbox.events.models import LegStatus
+
+STATUSES: dict[str, LegStatus] = {
+    "queued": "queued",
+    "initiated": "initiated",
+    "ringing": "ringing",
+    "answered": "in-progress",
+    "in-progress": "in-progress",
+    "completed": "completed",
+    "busy": "busy",
+    "no-answer": "no-answer",
+    "canceled": "canceled",
+    "failed": "failed",
+}
+
+# Twilio says how a call ended, not why; these are the likeliest reasons. When
+# Talkbox itself hung a leg up, the rules keep the reason it gave instead.
+END_REASONS: dict[str, str] = {
+    "completed": "hung-up",
+    "busy": "rejected",
+    "no-answer": "timeout",
+    "failed": "unavailable",
+    "canceled": "caller-canceled",
+}
+
+
+def leg_status(twilio_status: str | None) -> LegStatus | None:
+    return STATUSES.get((twilio_status or "").lower())
+
+
+def end_reason(status: LegStatus) -> str | None:
+    return END_REASONS.get(status)
+
+
+def sequence(twilio_sequence: int | None) -> int:
+    """Twilio counts from 0; the rules count from 1 (a leg's 0 means no report accepted yet)."""
+    return (twilio_sequence or 0) + 1

@@ -1,0 +1,170 @@
+"""Twilio's webhooks: TwiML for a leg, call and conference status, calls from telephones.
+
+Each request is signed (TwilioSignature) before anything else happens. A
+handler only parses, publishes one event and answers, so it stays well inside
+Twilio's time limit; what the event means is for telephony to decide. A request
+about something unknown, or missing what we need, gets a harmless empty answer
+(an empty <Response/> hangs a call up; 204 to a callback), never an error page.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import MultiDict
+from starlette.responses import Response
+
+import talkbox.providers.twilio.twiml as twiml
+from talkbox.callbacks.signature import TwilioSignature
+from talkbox.callbacks.statuses import end_reason, leg_status, sequence
+from talkbox.callbacks.twilio_params import CallParams, ConferenceParams, form_body
+from talkbox.events.models import (
+    TERMINAL_STATUSES,
+    ConferenceStatusChanged,
+    Event,
+    IncomingPhoneCall,
+    LegStatusChanged,
+)
+from talkbox.events.names import is_e164
+
+log = logging.getLogger(__name__)
+
+ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+# A final status that Twilio did not number still ends the leg, whatever came before.
+UNNUMBERED_END = 1_000_000_000
+WITHHELD = "(withheld)"
+
+TWIML = {200: {"description": "TwiML", "content": {"text/xml": {}}}}
+NO_CONTENT = {204: {"description": "Accepted (or ignored: a call or conference Talkbox does not know)"}}
+REFUSED = {403: {"description": "X-Twilio-Signature missing or wrong: nothing is published"}}
+
+
+def _xml(document: str) -> Response:
+    return Response(document, media_type="text/xml")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], params: MultiDict) -> M | None:
+    try:
+        return model.model_validate(dict(params))
+    except ValidationError:
+        return None
+
+
+def _known(*ids: str | None) -> bool:
+    return all(value is not None and ID.fullmatch(value) for value in ids)
+
+
+def twilio_router(auth_token: str, public_url: str, publish: Callable[[Event], Awaitable[None]]) -> APIRouter:
+    webhooks = twiml.Webhooks(public_url)
+    router = APIRouter(tags=["Twilio webhooks"], responses=REFUSED)
+    signed = Depends(TwilioSignature(auth_token, public_url))
+
+    @router.post(
+        twiml.VOICE_PATH,
+        summary="TwiML for a leg Talkbox placed (and the TwiML app's voice URL)",
+        response_class=Response,
+        responses=TWIML,
+        openapi_extra=form_body(CallParams),
+    )
+    async def voice(
+        params: MultiDict = signed, conference_id: str | None = Query(None), leg_id: str | None = Query(None)
+    ) -> Response:
+        """The leg was answered: put it in its conference. A call Talkbox did not place is hung up."""
+        if not _known(conference_id, leg_id) or _parse(CallParams, params) is None:
+            return _xml(twiml.empty())
+        assert conference_id is not None and leg_id is not None
+        return _xml(twiml.join_conference(webhooks, conference_id, leg_id))
+
+    @router.post(
+        twiml.STATUS_PATH,
+        summary="Call status callback",
+        status_code=204,
+        response_class=Response,
+        responses=NO_CONTENT,
+        openapi_extra=form_body(CallParams),
+    )
+    async def status(
+        params: MultiDict = signed, conference_id: str | None = Query(None), leg_id: str | None = Query(None)
+    ) -> Response:
+        call = _parse(CallParams, params)
+        report = _leg_report(call, conference_id, leg_id) if call is not None else None
+        if report is None:
+            log.info("ignored a status callback for a call Talkbox does not know (%s)", params.get("CallSid"))
+        else:
+            await publish(report)
+        return Response(status_code=204)
+
+    @router.post(
+        twiml.CONFERENCE_PATH,
+        summary="Conference status callback",
+        status_code=204,
+        response_class=Response,
+        responses=NO_CONTENT,
+        openapi_extra=form_body(ConferenceParams),
+    )
+    async def conference(params: MultiDict = signed, conference_id: str | None = Query(None)) -> Response:
+        event = _parse(ConferenceParams, params)
+        if event is not None and _known(conference_id):
+            assert conference_id is not None
+            await publish(
+                ConferenceStatusChanged(
+                    conference_id=conference_id,
+                    provider_id=event.ConferenceSid,
+                    status=event.StatusCallbackEvent,
+                    sequence=sequence(event.SequenceNumber),
+                    leg_id=event.ParticipantLabel if _known(event.ParticipantLabel) else None,
+                    call_provider_id=event.CallSid,
+                )
+            )
+        return Response(status_code=204)
+
+    @router.post(
+        twiml.INCOMING_PATH,
+        summary="A call from a telephone to the Twilio number (the number's voice webhook)",
+        response_class=Response,
+        responses=TWIML,
+        openapi_extra=form_body(CallParams),
+    )
+    async def incoming(params: MultiDict = signed) -> Response:
+        """Answer at once into a new conference, where the caller waits while the clients ring."""
+        call = _parse(CallParams, params)
+        if call is None or not _known(call.CallSid):
+            return _xml(twiml.empty())
+        conference_id, leg_id = twiml.incoming_ids(call.CallSid)
+        caller = call.From if call.From and is_e164(call.From) else WITHHELD
+        await publish(
+            IncomingPhoneCall(conference_id=conference_id, leg_id=leg_id, caller=caller, provider_id=call.CallSid)
+        )
+        return _xml(twiml.join_conference(webhooks, conference_id, leg_id, start=False))
+
+    return router
+
+
+def _leg_report(call: CallParams, conference_id: str | None, leg_id: str | None) -> LegStatusChanged | None:
+    status = leg_status(call.CallStatus)
+    if status is None:
+        return None
+    if conference_id is None and leg_id is None and (call.Direction or "").lower() == "inbound":
+        # The phone number's own status callback: the call came from a telephone.
+        conference_id, leg_id = twiml.incoming_ids(call.CallSid)
+    if not _known(conference_id, leg_id):
+        return None
+    if call.SequenceNumber is None and status not in TERMINAL_STATUSES:
+        return None  # cannot be ordered against the others
+    assert conference_id is not None and leg_id is not None
+    return LegStatusChanged(
+        conference_id=conference_id,
+        leg_id=leg_id,
+        status=status,
+        sequence=UNNUMBERED_END if call.SequenceNumber is None else sequence(call.SequenceNumber),
+        reason=end_reason(status),
+        provider_id=call.CallSid,
+    )

@@ -1,0 +1,90 @@
+"""What Talkbox tells Twilio to fetch and what it answers: webhook URLs and TwiML.
+
+Shared by the provider (which gives Twilio the URLs when it places a call) and
+the callbacks (which answer them), so both agree on every path and parameter.
+Which conference and leg a request is about rides in the URL's query string:
+Twilio signs the whole URL, so those ids cannot be forged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+VOICE_PATH = "/twilio/voice"
+STATUS_PATH = "/twilio/status"
+CONFERENCE_PATH = "/twilio/conference"
+INCOMING_PATH = "/twilio/incoming"
+
+# Every call-progress event, so each status reaches the rules.
+CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
+CONFERENCE_EVENTS = "start end join leave mute"
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    """Absolute webhook URLs under TALKBOX_PUBLIC_URL (the address Twilio reaches us at)."""
+
+    public_url: str
+
+    def url(self, path: str, **query: str) -> str:
+        base = self.public_url.rstrip("/") + path
+        return f"{base}?{urlencode(query)}" if query else base
+
+    def voice(self, conference_id: str, leg_id: str) -> str:
+        return self.url(VOICE_PATH, conference_id=conference_id, leg_id=leg_id)
+
+    def status(self, conference_id: str, leg_id: str) -> str:
+        return self.url(STATUS_PATH, conference_id=conference_id, leg_id=leg_id)
+
+    def conference(self, conference_id: str) -> str:
+        return self.url(CONFERENCE_PATH, conference_id=conference_id)
+
+
+def incoming_ids(call_sid: str) -> tuple[str, str]:
+    """The conference and leg ids of a call from a telephone, derived from its CallSid.
+
+    The phone number's own status callback carries no query of ours, so the ids
+    must be recoverable from the CallSid alone; a repeated webhook names the
+    same conference, which the rules then ignore.
+    """
+    return f"c-{call_sid}", f"l-{call_sid}"
+
+
+def join_conference(webhooks: Webhooks, conference_id: str, leg_id: str, *, start: bool = True) -> str:
+    """Put an answered leg into the conference named for `conference_id`.
+
+    Nobody ends the conference by leaving (endConferenceOnExit is false): the
+    rules decide when a call is over and hang up the legs still in it, and
+    Twilio ends a conference once it is empty. `start=False` is for a phone
+    caller waiting for a client to answer: Twilio plays its wait music until
+    someone who starts the conference joins.
+    """
+    response = VoiceResponse()
+    dial = Dial()
+    dial.conference(
+        conference_id,
+        start_conference_on_enter=start,
+        end_conference_on_exit=False,
+        beep=False,
+        participant_label=leg_id,
+        status_callback=webhooks.conference(conference_id),
+        status_callback_event=CONFERENCE_EVENTS,
+        status_callback_method="POST",
+    )
+    response.append(dial)
+    return str(response)
+
+
+def empty() -> str:
+    """The harmless answer to a request about nothing we know: Twilio just hangs up."""
+    return str(VoiceResponse())
+
+
+def reject() -> str:
+    """Refuse a call from a telephone without answering it (nobody to ring)."""
+    response = VoiceResponse()
+    response.reject(reason="busy")
+    return str(response)
