@@ -38,7 +38,7 @@ def main() -> None:
                 )
                 page = browser.new_page(viewport={"width": 900, "height": 720}, device_scale_factor=1)
                 page.goto(f"{server.url}/?client_name={name}")
-                page.get_by_text("Connected").wait_for()
+                page.locator('#connection[data-state="open"]').wait_for()
                 pages[name] = page
             alice, bob, carol = pages["alice"], pages["bob"], pages["carol"]
             alice.get_by_role("textbox", name="Call to").fill("bob")

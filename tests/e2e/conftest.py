@@ -63,12 +63,17 @@ class TalkboxProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "TALKBOX_DATABASE": str(database), **env}
+        self.log = database.with_suffix(".log")
         self.start()
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "talkbox", "serve", "--port", str(self.port)], env=self.env
-        )
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "talkbox", "serve", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -84,10 +89,13 @@ class TalkboxProcess:
         self.process.wait(timeout=10)
 
     def stop(self) -> int:
-        """SIGTERM, and the exit code."""
+        """SIGTERM, and the exit code (uvicorn re-raises the signal once it has shut down)."""
         if self.process.poll() is None:
             self.process.terminate()
         return self.process.wait(timeout=20)
+
+    def output(self) -> str:
+        return self.log.read_text()
 
 
 @pytest.fixture
@@ -127,7 +135,7 @@ def open_page(
         page = browser.new_page()
         page.goto(f"{talkbox.url}/?{query or f'client_name={name}'}&audio_processing=off")
         if connected:
-            page.get_by_text("Connected").wait_for()
+            page.locator('#connection[data-state="open"]').wait_for()
         return page
 
     yield open_as

@@ -15,9 +15,14 @@ export interface MySide {
   othersLive: Leg[];
   /** I chair it, my leg dropped, and the others go on without me: the page offers to rejoin. */
   canRejoin: boolean;
+  /** My leg is live but another page (tab) of mine has its media: this page only watches. */
+  inAnotherTab: boolean;
 }
 
-export function mySide(model: Pick<Model, "me" | "media">, conference: Conference): MySide {
+export function mySide(
+  model: Pick<Model, "me" | "media"> & Partial<Pick<Model, "elsewhere">>,
+  conference: Conference,
+): MySide {
   const knownLegId = model.media.conferenceId === conference.id ? model.media.legId : null;
   const myLeg = findMyLeg(conference, model.me, knownLegId);
   const onCall = myLeg === undefined || !isTerminalLeg(myLeg.status);
@@ -27,7 +32,12 @@ export function mySide(model: Pick<Model, "me" | "media">, conference: Conferenc
   // guest behind, so only two or more others make one worth rejoining.
   const canRejoin =
     conference.status !== "ended" && myLeg !== undefined && !onCall && chair && othersLive.length >= 2;
-  return { myLeg, onCall, chair, othersLive, canRejoin };
+  const inAnotherTab =
+    myLeg !== undefined &&
+    onCall &&
+    model.media.legId !== myLeg.id &&
+    (model.elsewhere ?? []).includes(myLeg.id);
+  return { myLeg, onCall, chair, othersLive, canRejoin, inAnotherTab };
 }
 
 /**

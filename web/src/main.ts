@@ -3,7 +3,7 @@
 import type { Effect, Model, Msg } from "./model";
 import { initialModel } from "./model";
 import type { MediaAdapter } from "./media";
-import { BuiltinMedia, MediaFailure, audioConstraints } from "./media";
+import { BuiltinMedia, MediaCanceled, MediaFailure, audioConstraints } from "./media";
 import { Ringtone } from "./ringtone";
 import { Connection, hasIdentity, socketUrl } from "./socket";
 import { update } from "./update";
@@ -60,6 +60,8 @@ function start(): void {
             .then(
               (sdp) => dispatch({ type: "media-answer-ready", legId, sdp }),
               (err: unknown) => {
+                // Hung up or replaced by a newer offer for the leg while answering.
+                if (err instanceof MediaCanceled) return;
                 console.warn("Talkbox: media failed for leg", legId, err);
                 const reason = err instanceof MediaFailure ? err.reason : "media";
                 dispatch({ type: "media-failed", legId, reason });
@@ -79,6 +81,11 @@ function start(): void {
         case "reconnect-later":
           connection.reconnectLater(effect.delayMs);
           return;
+        case "settle-later": {
+          const { session } = effect;
+          setTimeout(() => dispatch({ type: "state-settled", session }), effect.delayMs);
+          return;
+        }
       }
     } catch (err) {
       console.error("Talkbox: effect failed", effect, err);
@@ -88,6 +95,7 @@ function start(): void {
   for (const adapter of new Set(adapters.values())) {
     adapter.onEvent((event) => {
       if (event.type === "connected") dispatch({ type: "media-connected", legId: event.legId });
+      else if (event.type === "interrupted") dispatch({ type: "media-interrupted", legId: event.legId });
       else dispatch({ type: "media-failed", legId: event.legId, reason: event.reason });
     });
   }

@@ -5,6 +5,8 @@ import type { LegFailedReason } from "./protocol";
 
 export type MediaEvent =
   | { type: "connected"; legId: string }
+  /** Connected media stopped flowing (ICE disconnected): it may come back, or fail. */
+  | { type: "interrupted"; legId: string }
   | { type: "failed"; legId: string; reason: LegFailedReason };
 
 export interface MediaAdapter {
@@ -26,6 +28,18 @@ export class MediaFailure extends Error {
   ) {
     super(message);
     this.name = "MediaFailure";
+  }
+}
+
+/**
+ * `answer` was overtaken: the leg was hung up, or a newer offer for the same
+ * leg replaced it, while it was being answered. Not a failure of the leg:
+ * the runtime drops it silently.
+ */
+export class MediaCanceled extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MediaCanceled";
   }
 }
 
@@ -55,6 +69,7 @@ interface LegMedia {
   remote: MediaStream | null;
   closed: boolean;
   connected: boolean;
+  interrupted: boolean;
 }
 
 /** WebRTC to Talkbox's built-in engine: one RTCPeerConnection per leg, no trickle ICE. */
@@ -78,18 +93,26 @@ export class BuiltinMedia implements MediaAdapter {
 
   async answer(legId: string, offerSdp: string): Promise<string> {
     this.hangUp(legId); // a new offer for a leg replaces its old media
-    const leg: LegMedia = { pc: null, microphone: null, remote: null, closed: false, connected: false };
+    const leg: LegMedia = {
+      pc: null,
+      microphone: null,
+      remote: null,
+      closed: false,
+      connected: false,
+      interrupted: false,
+    };
     this.legs.set(legId, leg);
 
     try {
       leg.microphone = await navigator.mediaDevices.getUserMedia({ audio: this.audio });
     } catch (err) {
+      if (leg.closed) throw new MediaCanceled("the leg was hung up while opening the microphone");
       this.release(legId, leg);
       throw new MediaFailure("microphone", `getUserMedia failed: ${String(err)}`);
     }
     if (leg.closed) {
       stopTracks(leg.microphone);
-      throw new MediaFailure("media", "the leg was hung up while opening the microphone");
+      throw new MediaCanceled("the leg was hung up while opening the microphone");
     }
 
     try {
@@ -103,12 +126,16 @@ export class BuiltinMedia implements MediaAdapter {
       const answer = await pc.createAnswer();
       await pc.setLocalDescription(answer);
       await waitForIceGathering(pc, this.iceGatheringTimeoutMs);
-      if (leg.closed) throw new Error("the leg was hung up while answering");
+      if (leg.closed) throw new MediaCanceled("the leg was hung up while answering");
       const sdp = pc.localDescription?.sdp;
       if (!sdp) throw new Error("no local description");
       return sdp;
     } catch (err) {
+      const canceled = leg.closed;
       this.release(legId, leg);
+      if (canceled || err instanceof MediaCanceled) {
+        throw err instanceof MediaCanceled ? err : new MediaCanceled(`the leg was hung up while answering: ${String(err)}`);
+      }
       throw err instanceof MediaFailure ? err : new MediaFailure("media", String(err));
     }
   }
@@ -146,9 +173,13 @@ export class BuiltinMedia implements MediaAdapter {
 
   private connectionChanged(legId: string, leg: LegMedia, state: RTCPeerConnectionState): void {
     if (leg.closed) return;
-    if (state === "connected" && !leg.connected) {
+    if (state === "connected" && (!leg.connected || leg.interrupted)) {
       leg.connected = true;
+      leg.interrupted = false;
       this.emit({ type: "connected", legId });
+    } else if (state === "disconnected" && leg.connected && !leg.interrupted) {
+      leg.interrupted = true;
+      this.emit({ type: "interrupted", legId });
     } else if (state === "failed") {
       this.emit({ type: "failed", legId, reason: "media" });
     }

@@ -5,14 +5,23 @@ import type { ClientFrame, Conference, LegFailedReason, ServerMessage } from "./
 
 export type ConnectionState = "connecting" | "open" | "closed";
 
-export type MediaPhase = "idle" | "connecting" | "connected" | "failed";
+/**
+ * `failed`: it never connected (the server was told with leg_failed);
+ * `lost`: it was connected and then went or stalled (the leg may live on:
+ * resume it; a new offer for the leg replaces it).
+ */
+export type MediaPhase = "idle" | "connecting" | "connected" | "failed" | "lost";
 
 /** The media of the one leg this page has answered (or is answering). */
 export interface MediaState {
   phase: MediaPhase;
   legId: string | null;
   conferenceId: string | null;
+  /** The SDP of the offer answered, to tell a repeated offer from a new one. */
+  offerSdp: string | null;
 }
+
+export const NO_MEDIA: MediaState = { phase: "idle", legId: null, conferenceId: null, offerSdp: null };
 
 /** An offer this page was given that rings (auto_answer false). */
 export interface IncomingCall {
@@ -34,6 +43,24 @@ export interface Model {
   /** The page URL has no `client_name` or `token`: show the sign-in form. */
   identityMissing: boolean;
   connection: ConnectionState;
+  /** The code of the last close, until the socket is open again (1012: Talkbox is restarting). */
+  closeCode: number | null;
+  /** How many times the socket has opened: tells one connection's timers from the next's. */
+  session: number;
+  /**
+   * The latest frame of each conference the server sent on this connection
+   * (dropped when it ends). A conference not in here has not been seen since
+   * the socket (re)opened: its next frame is the first, the state on connect.
+   */
+  known: Record<string, Conference>;
+  /** Legs this page sent `resume` for on this connection (again only after a reconnect or a media loss). */
+  resumeSent: string[];
+  /** Legs this page has had media for since it was loaded. */
+  mediaLegs: string[];
+  /** Live legs of mine answered by another page (tab) of mine: never resumed, never auto-answered here. */
+  elsewhere: string[];
+  /** Conferences where this page placed the call or pressed Rejoin: their auto_answer offer is mine to answer. */
+  ownConferences: string[];
   /** Consecutive failed connection attempts, for the reconnect backoff. */
   reconnectAttempt: number;
   /** Set when the server closed with 4401: reconnecting would not help. */
@@ -65,6 +92,13 @@ export function initialModel(options: InitOptions = {}): Model {
     provider: null,
     identityMissing,
     connection: identityMissing ? "closed" : "connecting",
+    closeCode: null,
+    session: 0,
+    known: {},
+    resumeSent: [],
+    mediaLegs: [],
+    elsewhere: [],
+    ownConferences: [],
     reconnectAttempt: 0,
     authFailed: false,
     dialText: "",
@@ -73,7 +107,7 @@ export function initialModel(options: InitOptions = {}): Model {
     incoming: null,
     outcome: null,
     notice: null,
-    media: { phase: "idle", legId: null, conferenceId: null },
+    media: NO_MEDIA,
     ringing: false,
   };
 }
@@ -104,7 +138,17 @@ export type Msg =
   /** The media adapter produced the SDP answer for a leg. */
   | { type: "media-answer-ready"; legId: string; sdp: string }
   | { type: "media-connected"; legId: string }
+  /**
+   * Connected media stopped flowing (say Talkbox was killed and restarted):
+   * the leg may go on, so its media is asked for again.
+   */
+  | { type: "media-interrupted"; legId: string }
   | { type: "media-failed"; legId: string; reason: LegFailedReason }
+  /**
+   * A while after `welcome` on a reconnect: the server has sent its state.
+   * A call on the panel it did not mention ended meanwhile.
+   */
+  | { type: "state-settled"; session: number }
   /** A frame could not be sent (socket not open). */
   | { type: "send-failed"; frame: ClientFrame };
 
@@ -119,7 +163,12 @@ export type Effect =
   | { type: "start-ringtone" }
   | { type: "stop-ringtone" }
   /** Open the socket again after `delayMs` (the runtime adds jitter). */
-  | { type: "reconnect-later"; delayMs: number };
+  | { type: "reconnect-later"; delayMs: number }
+  /** Dispatch `state-settled` with this session after `delayMs`. */
+  | { type: "settle-later"; delayMs: number; session: number };
+
+/** How long after `welcome` the state the server sends on connect is taken as complete. */
+export const SETTLE_MS = 3000;
 
 export const RECONNECT_BASE_MS = 500;
 export const RECONNECT_MAX_MS = 10_000;

@@ -63,7 +63,14 @@ const REASON_WORDS: Record<KnownLegEndReason, string> = {
   unsupported: "cannot be reached",
   "caller-canceled": "canceled",
   "chair-unreachable": "never rung",
+  lost: "lost when Talkbox restarted",
+  "server-restart": "cut off by a restart",
 };
+
+/** A live leg whose page never came back after a restart of Talkbox. */
+export const LOST_TEXT = "The call was lost when Talkbox restarted";
+/** A leg still ringing or connecting when Talkbox went down. */
+export const SERVER_RESTART_TEXT = "Talkbox restarted before the call connected";
 
 const STATUS_WORDS: Partial<Record<LegStatus, string>> = {
   busy: "busy",
@@ -103,6 +110,10 @@ export function describeDeparture(conference: Conference, me: string | null, leg
       return `The call to ${name} could not be connected`;
     case "unsupported":
       return `${name} cannot be reached`;
+    case "lost":
+      return `${name} was cut off when Talkbox restarted`;
+    case "server-restart":
+      return `The call to ${name} could not be connected (Talkbox restarted)`;
     case "ended":
     case "caller-canceled":
     case "chair-unreachable":
@@ -139,6 +150,9 @@ export function describeOutcome(
   const chair = amChair(conference, me, myLeg);
   const reason = conference.status === "ended" ? conference.end_reason : null;
 
+  const restart = restartOutcome(conference, myLeg, others);
+  if (restart !== null) return restart;
+
   // A conference that goes on without me: my own leg tells the story.
   if (reason === null) {
     return chair ? fromMyLegAsCaller(myLeg) : fromMyLegAsCallee(chairName(conference), myLeg);
@@ -150,6 +164,20 @@ export function describeOutcome(
 }
 
 type Reason = NonNullable<Conference["end_reason"]>;
+
+/**
+ * A call that a restart of Talkbox ended: my own leg was lost or cut off;
+ * or the call is over, another leg was, and nobody hung up or was removed.
+ */
+function restartOutcome(conference: Conference, myLeg: Leg | undefined, others: Leg[]): string | null {
+  const text = (reason: string | null | undefined): string | null =>
+    reason === "lost" ? LOST_TEXT : reason === "server-restart" ? SERVER_RESTART_TEXT : null;
+  const mine = text(myLeg?.end_reason);
+  if (mine !== null || conference.status !== "ended") return mine;
+  if (others.some((leg) => leg.end_reason === "hung-up" || leg.end_reason === "removed")) return null;
+  if (myLeg?.end_reason === "hung-up") return null;
+  return text(others.find((leg) => text(leg.end_reason) !== null)?.end_reason);
+}
 
 /** The other leg that best explains the end, by leg end reasons (then statuses). */
 function explaining(others: Leg[], reasons: KnownLegEndReason[], statuses: LegStatus[] = []): Leg | undefined {

@@ -51,6 +51,8 @@ export const LEG_END_REASONS = [
   "unsupported",
   "caller-canceled",
   "chair-unreachable",
+  "lost",
+  "server-restart",
 ] as const;
 export type KnownLegEndReason = (typeof LEG_END_REASONS)[number];
 /**
@@ -147,6 +149,12 @@ export interface RejoinFrame {
   conference_id: string;
 }
 
+/** This page has no media for a live leg of its user: offer the leg's media again. */
+export interface ResumeFrame {
+  type: "resume";
+  leg_id: string;
+}
+
 export type ClientFrame =
   | CallFrame
   | HangUpFrame
@@ -156,7 +164,8 @@ export type ClientFrame =
   | AddFrame
   | RemoveFrame
   | MuteFrame
-  | RejoinFrame;
+  | RejoinFrame
+  | ResumeFrame;
 
 // ---------------------------------------------------------------------------
 // Server -> page

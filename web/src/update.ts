@@ -1,8 +1,9 @@
 // The one place the page's state changes: update(model, msg) -> [model, effects].
 // Pure: no DOM, no WebSocket, no timers, no randomness.
 
-import type { Effect, IncomingCall, Model, Msg } from "./model";
-import { reconnectDelay } from "./model";
+import type { Effect, IncomingCall, MediaState, Model, Msg } from "./model";
+import { NO_MEDIA, SETTLE_MS, reconnectDelay } from "./model";
+import { CLOSE_SERVICE_RESTART } from "./connection";
 import { dialMode, mySide } from "./call";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
 import type { Conference, Leg, OfferMessage, ServerMessage } from "./protocol";
@@ -22,7 +23,21 @@ export function update(model: Model, msg: Msg): Update {
       return [{ ...model, connection: "connecting" }, []];
 
     case "socket-opened":
-      return [{ ...model, connection: "open", reconnectAttempt: 0, authFailed: false }, []];
+      // A new connection: the server sends its whole state again, and a
+      // leg may be resumed once more.
+      return [
+        {
+          ...model,
+          connection: "open",
+          reconnectAttempt: 0,
+          authFailed: false,
+          closeCode: null,
+          session: model.session + 1,
+          known: {},
+          resumeSent: [],
+        },
+        [],
+      ];
 
     case "socket-closed":
       return socketClosed(model, msg.code, msg.reason);
@@ -66,12 +81,14 @@ export function update(model: Model, msg: Msg): Update {
       return [model, [{ type: "send", frame }]];
     }
 
-    case "rejoin-clicked":
-      if (model.conference === null || !mySide(model, model.conference).canRejoin) return [model, []];
+    case "rejoin-clicked": {
+      const conference = model.conference;
+      if (conference === null || !mySide(model, conference).canRejoin) return [model, []];
       return [
-        { ...model, outcome: null, notice: null },
-        [{ type: "send", frame: { type: "rejoin", conference_id: model.conference.id } }],
+        { ...model, outcome: null, notice: null, ownConferences: withItem(model.ownConferences, conference.id) },
+        [{ type: "send", frame: { type: "rejoin", conference_id: conference.id } }],
       ];
+    }
 
     case "media-answer-ready":
       if (model.media.legId !== msg.legId || model.media.phase !== "connecting") {
@@ -80,12 +97,21 @@ export function update(model: Model, msg: Msg): Update {
       }
       return [model, [{ type: "send", frame: { type: "answer", leg_id: msg.legId, sdp: msg.sdp } }]];
 
-    case "media-connected":
-      if (model.media.legId !== msg.legId) return [model, []];
-      return [{ ...model, media: { ...model.media, phase: "connected" } }, []];
+    case "media-connected": {
+      // Also a stalled one that came back by itself.
+      const { media } = model;
+      if (media.legId !== msg.legId || (media.phase !== "connecting" && media.phase !== "lost")) return [model, []];
+      return [{ ...model, media: { ...media, phase: "connected" } }, []];
+    }
+
+    case "media-interrupted":
+      return mediaInterrupted(model, msg.legId);
 
     case "media-failed":
       return mediaFailed(model, msg.legId, msg.reason);
+
+    case "state-settled":
+      return stateSettled(model, msg.session);
 
     case "send-failed":
       return [withNotice(model, "Not connected to Talkbox: the request was not sent"), []];
@@ -97,7 +123,14 @@ export function update(model: Model, msg: Msg): Update {
 
 function socketClosed(model: Model, code: number, reason: string): Update {
   const effects: Effect[] = [];
-  let next: Model = { ...model, connection: "closed", placing: null };
+  // The call panel stays: the call may well go on, and the server sends it again.
+  let next: Model = { ...model, connection: "closed", closeCode: code, placing: null };
+  // Talkbox is restarting: its media for my leg goes with it. Resume on reconnect.
+  const { media } = next;
+  if (code === CLOSE_SERVICE_RESTART && media.legId !== null && hasLiveMedia(media)) {
+    effects.push({ type: "stop-media", legId: media.legId });
+    next = { ...next, media: { ...media, phase: "lost" } };
+  }
   // An offer cannot be answered without the socket, and its end would go unseen.
   if (next.incoming !== null) next = { ...next, incoming: null };
   if (next.ringing) {
@@ -122,7 +155,11 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       if (!SUPPORTED_PROVIDERS.includes(message.provider)) {
         return [withNotice(next, `This page cannot use the "${message.provider}" media provider`), []];
       }
-      return [next, []];
+      // Back after a drop with a call on the panel: if the state the server
+      // sends now does not mention it, it ended meanwhile.
+      const effects: Effect[] =
+        model.conference !== null ? [{ type: "settle-later", delayMs: SETTLE_MS, session: model.session }] : [];
+      return [next, effects];
     }
     case "refused":
       return [withNotice({ ...model, placing: null }, refusalText(message.code, message.message)), []];
@@ -150,24 +187,55 @@ export function errorText(code: string, message: string): string {
   return message.trim() || `The server did not accept a request (${code})`;
 }
 
-/** My own outgoing leg: connect at once, never ring. */
+/**
+ * An offer to connect at once (auto_answer): my own outgoing leg, a rejoin,
+ * or the media of a live leg offered again (after `resume`, or by a restarted
+ * server). Answered only when it is this page's to answer; a new offer for a
+ * leg this page has media for replaces that media.
+ */
 function ownLegOffered(model: Model, offer: OfferMessage): Update {
-  const effects: Effect[] = [];
   const { media } = model;
-  if (media.legId === offer.leg_id && media.phase !== "failed" && media.phase !== "idle") {
-    // Already answering or answered this leg; a repeated offer changes nothing.
+  if (media.legId === offer.leg_id && hasLiveMedia(media) && media.offerSdp === offer.sdp) {
+    // The very offer already answered, sent again: nothing changes.
     return [model, []];
   }
+  if (!mayAutoAnswer(model, offer)) return [model, []];
+  const effects: Effect[] = [];
+  // The old media goes first (for the same leg too), so the remote audio
+  // ends up holding the new stream.
   if (media.legId !== null) effects.push({ type: "stop-media", legId: media.legId });
   effects.push({ type: "answer-media", conferenceId: offer.conference_id, legId: offer.leg_id, sdp: offer.sdp });
   return [
     {
       ...model,
       placing: null,
-      media: { phase: "connecting", legId: offer.leg_id, conferenceId: offer.conference_id },
+      media: { phase: "connecting", legId: offer.leg_id, conferenceId: offer.conference_id, offerSdp: offer.sdp },
+      mediaLegs: withItem(model.mediaLegs, offer.leg_id),
+      ownConferences: model.ownConferences.filter((id) => id !== offer.conference_id),
+      elsewhere: model.elsewhere.filter((id) => id !== offer.leg_id),
     },
     effects,
   ];
+}
+
+/**
+ * Whether an auto_answer offer is this page's to answer: a leg it has (or
+ * had) media for, one it sent `resume` for, the leg of a call it placed or
+ * rejoined; or, on a page with no media at all, a live leg no other page of
+ * mine is known to have (a restarted server offering it again). Never a leg
+ * this page saw being placed elsewhere (still pending) or answered elsewhere.
+ */
+export function mayAutoAnswer(model: Model, offer: OfferMessage): boolean {
+  const { media } = model;
+  if (media.legId === offer.leg_id) return true;
+  if (model.resumeSent.includes(offer.leg_id)) return true;
+  if (model.ownConferences.includes(offer.conference_id)) return true;
+  const known = model.known[offer.conference_id];
+  if (model.placing !== null && known === undefined) return true; // the offer overtook its conference
+  if (media.legId !== null && hasLiveMedia(media)) return false;
+  if (model.elsewhere.includes(offer.leg_id)) return false;
+  const leg = known?.legs.find((l) => l.id === offer.leg_id);
+  return leg === undefined || leg.status === "in-progress";
 }
 
 /** Someone calls me: ring until Accept, Reject or the leg stops ringing. */
@@ -187,7 +255,8 @@ function incomingOffered(model: Model, offer: OfferMessage): Update {
     legId: offer.leg_id,
     caller: offer.caller,
     sdp: offer.sdp,
-    conference: null,
+    // After a reload the conference comes before its offer.
+    conference: model.known[offer.conference_id] ?? null,
     rejected: false,
   };
   const effects: Effect[] = model.ringing ? [] : [{ type: "start-ringtone" }];
@@ -195,23 +264,34 @@ function incomingOffered(model: Model, offer: OfferMessage): Update {
 }
 
 function conferenceChanged(model: Model, conference: Conference): Update {
+  // The first frame of a conference on this connection is the state on connect.
+  const first = model.known[conference.id] === undefined;
+  const known = { ...model.known };
+  if (conference.status === "ended") delete known[conference.id];
+  else known[conference.id] = conference;
+  model = { ...model, known };
+
   if (model.incoming !== null && model.incoming.conferenceId === conference.id) {
     return incomingConferenceChanged(model, model.incoming, conference);
   }
-  if (!claims(model, conference)) return [model, []];
+  if (!claims(model, conference, first)) return [model, []];
 
   const previous = model.conference?.id === conference.id ? model.conference : null;
   const couldRejoin = previous !== null && mySide(model, previous).canRejoin;
   const side = mySide(model, conference);
   const effects: Effect[] = [];
   let next: Model = { ...model, placing: null };
+  // The call I just placed: its auto_answer leg is mine.
+  if (model.placing !== null && previous === null && side.chair) {
+    next = { ...next, ownConferences: withItem(next.ownConferences, conference.id) };
+  }
 
   // My leg is over: my media goes, whatever happens to the conference.
   if (!side.onCall || conference.status === "ended") {
     const media = model.media;
     if (media.legId !== null && (media.conferenceId === conference.id || media.legId === side.myLeg?.id)) {
       effects.push({ type: "stop-media", legId: media.legId });
-      next = { ...next, media: { phase: "idle", legId: null, conferenceId: null } };
+      next = { ...next, media: NO_MEDIA };
     }
   }
 
@@ -227,7 +307,7 @@ function conferenceChanged(model: Model, conference: Conference): Update {
         .filter((text): text is string => text !== null);
       if (departures.length > 0) next = withOutcome(next, departures.join("; "));
     }
-    return [next, effects];
+    return liveLegSeen(next, effects, side.myLeg, first);
   }
 
   // The call is over for me: clear the panel and say how it ended.
@@ -236,16 +316,57 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   return [withOutcome(next, text), effects];
 }
 
+/**
+ * My leg is in progress in a conference shown here. With media for it here,
+ * nothing to do. Without, send `resume` (once) when the page lost its media
+ * for it, or when the page is fresh to it (never had media for it since it
+ * was loaded) and found it already in progress in the first frame after
+ * connecting: a reload or a reconnect mid-call. Otherwise another page of
+ * mine answered it: this page only watches.
+ */
+function liveLegSeen(model: Model, effects: Effect[], myLeg: Leg | undefined, first: boolean): Update {
+  if (myLeg === undefined || myLeg.status !== "in-progress") return [model, effects];
+  const { media } = model;
+  const mediaHere = media.legId === myLeg.id;
+  if ((mediaHere && hasLiveMedia(media)) || model.resumeSent.includes(myLeg.id)) return [model, effects];
+  if (mediaHere && media.phase === "failed") return [model, effects]; // never connected: the server was told
+  if (model.connection === "open" && (mediaHere ? media.phase === "lost" : isFreshResume(model, myLeg, first))) {
+    return [sendResume(model, effects, myLeg.id), effects];
+  }
+  if (!mediaHere && !model.elsewhere.includes(myLeg.id)) {
+    return [{ ...model, elsewhere: withItem(model.elsewhere, myLeg.id) }, effects];
+  }
+  return [model, effects];
+}
+
+function isFreshResume(model: Model, myLeg: Leg, first: boolean): boolean {
+  return (
+    first &&
+    myLeg.status === "in-progress" &&
+    model.media.legId !== myLeg.id &&
+    !model.mediaLegs.includes(myLeg.id) &&
+    !model.elsewhere.includes(myLeg.id)
+  );
+}
+
+/** Adds the `resume` frame to `effects`; returns the model that remembers it was sent. */
+function sendResume(model: Model, effects: Effect[], legId: string): Model {
+  effects.push({ type: "send", frame: { type: "resume", leg_id: legId } });
+  return { ...model, resumeSent: withItem(model.resumeSent, legId) };
+}
+
 /** Whether a conference frame is about the call this page shows (or should). */
-function claims(model: Model, conference: Conference): boolean {
+function claims(model: Model, conference: Conference, first: boolean): boolean {
   if (model.conference !== null && model.conference.id === conference.id) return true;
   const side = mySide(model, conference);
   if (side.myLeg === undefined) return false;
   // A leg this page answered (its own outgoing leg, or an accepted call).
   if (model.media.legId !== null && model.media.legId === side.myLeg.id) return true;
-  if (!side.chair) return false;
   const busyHere = model.conference !== null && mySide(model, model.conference).onCall;
   if (busyHere) return false;
+  // My live leg, found in progress on connecting (a reload): resume it.
+  if (conference.status !== "ended" && isFreshResume(model, side.myLeg, first)) return true;
+  if (!side.chair) return false;
   // The call I just placed (even if it ended before I saw it start).
   if (model.placing !== null) return true;
   // My own call, seen again after a reload or a reconnect (maybe to rejoin).
@@ -270,8 +391,13 @@ function incomingConferenceChanged(model: Model, incoming: IncomingCall, confere
     return [withOutcome(next, text), effects];
   }
   if (myLeg !== undefined && myLeg.status === "in-progress") {
-    // Another page of mine took the call.
-    return [withOutcome(next, `Call from ${incoming.caller} answered elsewhere`), effects];
+    // Another page (tab) of mine took the call: show it, without media of
+    // its own here and never resumed from here; Hang up still works.
+    next = { ...next, elsewhere: withItem(next.elsewhere, myLeg.id) };
+    const busyHere =
+      model.conference !== null && model.conference.id !== conference.id && mySide(model, model.conference).onCall;
+    if (!busyHere) next = { ...next, conference };
+    return [withOutcome(next, "Answered in another tab"), effects];
   }
   return [next, effects];
 }
@@ -361,7 +487,8 @@ function acceptClicked(model: Model): Update {
       placing: null,
       outcome: null,
       notice: null,
-      media: { phase: "connecting", legId: incoming.legId, conferenceId: incoming.conferenceId },
+      media: { phase: "connecting", legId: incoming.legId, conferenceId: incoming.conferenceId, offerSdp: incoming.sdp },
+      mediaLegs: withItem(model.mediaLegs, incoming.legId),
     },
     effects,
   ];
@@ -380,17 +507,71 @@ function rejectClicked(model: Model): Update {
 // Media
 
 function mediaFailed(model: Model, legId: string, reason: "microphone" | "media"): Update {
-  if (model.media.legId !== legId) return [model, [{ type: "stop-media", legId }]];
+  const { media } = model;
+  if (media.legId !== legId) return [model, [{ type: "stop-media", legId }]];
   const effects: Effect[] = [];
-  // Tell the server only while the leg is still being brought up; once it
-  // was connected the server's side sees the loss itself.
-  if (model.media.phase !== "connected" && model.media.phase !== "failed") {
+  if (media.phase === "connected" || media.phase === "lost") {
+    // It was up and went: the leg itself may go on. Ask for its media again
+    // (the server's side sees the loss itself, so no leg_failed). Once per
+    // loss: a stall already asked for it.
+    effects.push({ type: "stop-media", legId });
+    const fresh = media.phase === "connected";
+    const next: Model = {
+      ...model,
+      media: { ...media, phase: "lost" },
+      resumeSent: fresh ? model.resumeSent.filter((id) => id !== legId) : model.resumeSent,
+    };
+    return resumeLost(next, effects, legId);
+  }
+  // Tell the server only while the leg is still being brought up.
+  if (media.phase !== "failed") {
     effects.push({ type: "send", frame: { type: "leg_failed", leg_id: legId, reason } });
   }
   effects.push({ type: "stop-media", legId });
   const text =
     reason === "microphone" ? "Could not open the microphone" : "Could not connect the call's audio";
-  return [withNotice({ ...model, media: { ...model.media, phase: "failed" } }, text), effects];
+  return [withNotice({ ...model, media: { ...media, phase: "failed" } }, text), effects];
+}
+
+/** Connected media stalled: the leg may go on; ask for its media again (the old goes when the new offer comes). */
+function mediaInterrupted(model: Model, legId: string): Update {
+  const { media } = model;
+  if (media.legId !== legId || media.phase !== "connected") return [model, []];
+  const resumeSent = model.resumeSent.filter((id) => id !== legId); // a new loss: ask again
+  return resumeLost({ ...model, media: { ...media, phase: "lost" }, resumeSent }, [], legId);
+}
+
+/** My media for a leg is lost: send `resume` now if the leg is live and the socket open (else on reconnecting). */
+function resumeLost(model: Model, effects: Effect[], legId: string): Update {
+  const myLeg = model.conference?.legs.find((leg) => leg.id === legId);
+  if (model.resumeSent.includes(legId)) return [model, effects];
+  if (model.connection === "open" && myLeg?.status === "in-progress") {
+    return [withNotice(sendResume(model, effects, legId), "The call's audio was lost; reconnecting it…"), effects];
+  }
+  return [withNotice(model, "The call's audio was lost"), effects];
+}
+
+/**
+ * The server has sent its state on connect. A call on the panel that it did
+ * not mention is over (it ended while the page was disconnected).
+ */
+function stateSettled(model: Model, session: number): Update {
+  const conference = model.conference;
+  if (session !== model.session || model.connection !== "open" || conference === null) return [model, []];
+  if (model.known[conference.id] !== undefined) return [model, []];
+  const effects: Effect[] = [];
+  if (model.media.legId !== null) effects.push({ type: "stop-media", legId: model.media.legId });
+  const next: Model = { ...model, conference: null, media: NO_MEDIA };
+  return [withOutcome(next, "The call ended while Talkbox was disconnected"), effects];
+}
+
+/** Whether the page has media up, or coming up, for its leg. */
+function hasLiveMedia(media: MediaState): boolean {
+  return media.phase === "connecting" || media.phase === "connected";
+}
+
+function withItem(list: string[], item: string): string[] {
+  return list.includes(item) ? list : [...list, item];
 }
 
 // ---------------------------------------------------------------------------

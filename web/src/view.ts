@@ -5,6 +5,7 @@
 import type { MySide } from "./call";
 import { dialButtonLabel, dialMode, mySide } from "./call";
 import type { Model, Msg } from "./model";
+import { connectionLine } from "./connection";
 import { describeLegStatus } from "./outcome";
 import type { Conference, Leg } from "./protocol";
 import { isTerminalLeg } from "./protocol";
@@ -136,6 +137,8 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
       const ringing = model.incoming !== null && !model.incoming.rejected;
       setHidden(el.incoming, !ringing);
       setText(el.incomingText, ringing && model.incoming ? `${model.incoming.caller} is calling` : "");
+      el.accept.disabled = model.connection !== "open";
+      el.reject.disabled = model.connection !== "open";
       if (ringing && !wasRinging && !el.incoming.contains(doc.activeElement) && doc.activeElement !== el.dial) {
         el.accept.focus({ preventScroll: true });
       }
@@ -151,24 +154,7 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
 }
 
 function renderConnection(el: Elements, model: Model): void {
-  let state: string;
-  let text: string;
-  if (model.identityMissing) {
-    state = "closed";
-    text = "Not signed in";
-  } else if (model.authFailed) {
-    state = "closed";
-    text = "Not signed in";
-  } else if (model.connection === "open") {
-    state = "open";
-    text = model.me ? `${model.me} · connected` : "Connected";
-  } else if (model.connection === "connecting") {
-    state = "connecting";
-    text = model.me ? `${model.me} · connecting…` : "Connecting…";
-  } else {
-    state = "closed";
-    text = model.me ? `${model.me} · disconnected, reconnecting…` : "Disconnected, reconnecting…";
-  }
+  const { state, text } = connectionLine(model);
   if (el.connection.dataset.state !== state) el.connection.dataset.state = state;
   setText(el.connectionText, text);
 }
@@ -185,10 +171,12 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   const side = mySide(model, conference);
   setText(el.callTitle, callTitle(side));
   const phase = model.media.conferenceId === conference.id ? model.media.phase : "idle";
-  setText(el.mediaState, MEDIA_WORDS[phase]);
-  el.mediaState.dataset.phase = phase;
+  setText(el.mediaState, side.inAnotherTab ? IN_ANOTHER_TAB : MEDIA_WORDS[phase]);
+  el.mediaState.dataset.phase = side.inAnotherTab ? "elsewhere" : phase;
+  // Buttons that need the server wait for the socket; the panel stays.
+  const online = model.connection === "open";
 
-  renderLegs(el.legs, doc, rows, conference, side);
+  renderLegs(el.legs, doc, rows, conference, side, online);
 
   const myLeg = side.myLeg;
   const canMute = myLeg !== undefined && myLeg.status === "in-progress";
@@ -197,6 +185,9 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
 
   setHidden(el.rejoin, !side.canRejoin);
   setHidden(el.hangUp, !side.onCall);
+  el.mute.disabled = !online;
+  el.rejoin.disabled = !online;
+  el.hangUp.disabled = !online;
 }
 
 const MEDIA_WORDS: Record<Model["media"]["phase"], string> = {
@@ -204,7 +195,11 @@ const MEDIA_WORDS: Record<Model["media"]["phase"], string> = {
   connecting: "Connecting audio…",
   connected: "Audio connected",
   failed: "Audio failed",
+  lost: "Audio lost",
 };
+
+/** What the media badge says while another page (tab) of mine has the call's media. */
+export const IN_ANOTHER_TAB = "In call in another tab";
 
 function callTitle(side: MySide): string {
   const names = side.othersLive.map((leg) => leg.destination).join(", ");
@@ -214,7 +209,14 @@ function callTitle(side: MySide): string {
   return side.chair ? `Calling ${names}` : `Call with ${names}`;
 }
 
-function renderLegs(list: HTMLUListElement, doc: Document, rows: Map<string, LegRow>, conference: Conference, side: MySide): void {
+function renderLegs(
+  list: HTMLUListElement,
+  doc: Document,
+  rows: Map<string, LegRow>,
+  conference: Conference,
+  side: MySide,
+  online: boolean,
+): void {
   const seen = new Set<string>();
   const chairOnCall = side.chair && side.onCall;
   const items: HTMLLIElement[] = [];
@@ -244,6 +246,8 @@ function renderLegs(list: HTMLUListElement, doc: Document, rows: Map<string, Leg
     setHidden(row.mute, !others);
     setMuteButton(row.mute, leg, `${leg.muted ? "Unmute" : "Mute"} ${leg.destination}`);
     setHidden(row.remove, !others);
+    row.mute.disabled = !online;
+    row.remove.disabled = !online;
     setText(row.remove, `Remove ${leg.destination}`);
     setHidden(row.actions, row.mute.hidden === true && row.remove.hidden === true);
     items.push(row.item);

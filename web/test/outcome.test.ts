@@ -255,3 +255,62 @@ describe("someone else leaves a call that goes on", () => {
     expect(forAlice(l)).toBeNull();
   });
 });
+
+describe("outcome: failed / lost (its page never came back after a server restart)", () => {
+  it("both sides: the call was lost when Talkbox restarted", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "failed", "lost")], "failed");
+    expect(bothSides(c)).toEqual({
+      caller: "The call was lost when Talkbox restarted",
+      callee: "The call was lost when Talkbox restarted",
+    });
+  });
+
+  it("my own leg lost while the conference goes on", () => {
+    const c = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "failed", "lost"), leg("l-c", "carol", "in-progress")]);
+    expect(describeOutcome(c, "bob")).toBe("The call was lost when Talkbox restarted");
+  });
+
+  it("someone else's leg lost while the call goes on", () => {
+    const c = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress"), leg("l-c", "carol", "failed", "lost")]);
+    const carol = c.legs[2];
+    if (carol === undefined) throw new Error("no carol");
+    expect(describeDeparture(c, "alice", carol, c.legs[0])).toBe("carol was cut off when Talkbox restarted");
+    expect(describeLegStatus(carol)).toBe("left (lost when Talkbox restarted)");
+  });
+
+  it("a party who hung up explains the end better", () => {
+    const c = ended(
+      [leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "completed", "hung-up"), leg("l-c", "carol", "failed", "lost")],
+      "hung-up",
+    );
+    expect(describeOutcome(c, "alice")).toBe("bob hung up");
+  });
+});
+
+describe("outcome: failed / server-restart (still ringing or connecting when the server went down)", () => {
+  it("both sides: Talkbox restarted before the call connected", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "failed", "server-restart")], "failed");
+    expect(bothSides(c)).toEqual({
+      caller: "Talkbox restarted before the call connected",
+      callee: "Talkbox restarted before the call connected",
+    });
+  });
+
+  it("the chair's own leg cut off while connecting", () => {
+    const c = ended(
+      [leg("l-a", "alice", "failed", "server-restart"), leg("l-b", "bob", "canceled", "chair-unreachable")],
+      "chair-unreachable",
+    );
+    expect(describeOutcome(c, "alice")).toBe("Talkbox restarted before the call connected");
+  });
+
+  it("someone added, still ringing, when the server went down", () => {
+    const c = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress"), leg("l-c", "carol", "failed", "server-restart")]);
+    const carol = c.legs[2];
+    if (carol === undefined) throw new Error("no carol");
+    expect(describeDeparture(c, "alice", carol, c.legs[0])).toBe(
+      "The call to carol could not be connected (Talkbox restarted)",
+    );
+    expect(describeLegStatus(carol)).toBe("left (cut off by a restart)");
+  });
+});

@@ -175,7 +175,7 @@ describe("the caller's flow", () => {
     expect(types(effects)).not.toContain("start-ringtone");
     expect(next.incoming).toBeNull();
     expect(next.ringing).toBe(false);
-    expect(next.media).toEqual({ phase: "connecting", legId: "l-a", conferenceId: "c-1" });
+    expect(next.media).toEqual({ phase: "connecting", legId: "l-a", conferenceId: "c-1", offerSdp: "v=0 offer" });
   });
 
   it("the media's answer goes to the server as an answer frame", () => {
@@ -319,7 +319,7 @@ describe("the callee's flow", () => {
     expect(next.incoming).toBeNull();
     expect(next.ringing).toBe(false);
     expect(next.conference).toEqual(ringingFrame);
-    expect(next.media).toEqual({ phase: "connecting", legId: "l-b", conferenceId: "c-1" });
+    expect(next.media).toEqual({ phase: "connecting", legId: "l-b", conferenceId: "c-1", offerSdp: "v=0 offer" });
   });
 
   it("after Accept, the answer is sent and the call goes on to its end", () => {
@@ -390,14 +390,14 @@ describe("the callee's flow", () => {
     expect(statusText(model)).toBe("alice ended the call before it could be connected");
   });
 
-  it("a leg answered on another page of mine stops ringing here without media", () => {
-    const [model, effects] = update(
-      ringing().model,
-      conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")])),
-    );
+  it("a leg answered on another page of mine stops ringing here and shows the call there, without media", () => {
+    const answered = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")]);
+    const [model, effects] = update(ringing().model, conf(answered));
     expect(effects).toEqual([{ type: "stop-ringtone" }]);
     expect(model.incoming).toBeNull();
-    expect(model.conference).toBeNull();
+    expect(model.conference).toEqual(answered);
+    expect(model.media.legId).toBeNull();
+    expect(model.outcome).toBe("Answered in another tab");
   });
 
   it("the same leg offered again does not ring twice", () => {
@@ -430,10 +430,11 @@ describe("resuming", () => {
     expect(model.conference).toEqual(c);
   });
 
-  it("someone else's conference I am not answering is not shown", () => {
+  it("someone else's conference, without a leg of mine, is not shown", () => {
     const c = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")]);
-    const [model] = update(connectedAs("bob"), conf(c));
+    const [model, effects] = update(connectedAs("carol"), conf(c));
     expect(model.conference).toBeNull();
+    expect(effects).toEqual([]);
   });
 });
 
@@ -662,7 +663,7 @@ describe("removed from a call that goes on", () => {
     const [model, effects] = update(onCall(), conf(three(leg("l-b", "bob", "completed", "removed"))));
     expect(effects).toEqual([{ type: "stop-media", legId: "l-b" }]);
     expect(model.conference).toBeNull();
-    expect(model.media).toEqual({ phase: "idle", legId: null, conferenceId: null });
+    expect(model.media).toEqual({ phase: "idle", legId: null, conferenceId: null, offerSdp: null });
     expect(model.outcome).toBe("alice removed you from the call");
     expect(dialMode(model)).toBe("call");
   });

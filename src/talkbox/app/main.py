@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -27,6 +28,8 @@ from talkbox.ui.gateway import Gateway
 from talkbox.ui.identity import Identity
 from talkbox.ui.voice_token import voice_token_router
 
+
+log = logging.getLogger(__name__)
 
 SHUTDOWN_DRAIN_SECONDS = 5.0
 
@@ -112,6 +115,7 @@ def create_app(
                 await asyncio.wait_for(talkbox.bus.drained(), SHUTDOWN_DRAIN_SECONDS)
             await talkbox.router.stop()
             await talkbox.provider.close()
+            log.info("stopped: %d calls kept for the next start", len(await talkbox.store.active()))
             talkbox.store.close()
 
     # No /docs or /redoc: they load from a CDN. The OpenAPI document stays at /openapi.json.

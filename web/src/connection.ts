@@ -1,0 +1,30 @@
+// The connection line at the top of the page, in words. Pure.
+
+import type { Model } from "./model";
+
+/** Close code for a service restart: Talkbox stopping gracefully (SIGTERM). */
+export const CLOSE_SERVICE_RESTART = 1012;
+
+export interface ConnectionLine {
+  /** `open`, `connecting` or `closed`: the dot's colour. */
+  state: "open" | "connecting" | "closed";
+  text: string;
+}
+
+export function connectionLine(
+  model: Pick<Model, "identityMissing" | "authFailed" | "connection" | "closeCode" | "me">,
+): ConnectionLine {
+  if (model.identityMissing || model.authFailed) return { state: "closed", text: "Not signed in" };
+  if (model.connection === "open") {
+    return { state: "open", text: model.me ? `Connected as ${model.me}` : "Connected" };
+  }
+  // Between attempts and during them, say why the socket went.
+  if (model.closeCode !== null) {
+    const text =
+      model.closeCode === CLOSE_SERVICE_RESTART
+        ? "Talkbox is restarting — reconnecting…"
+        : "Disconnected — reconnecting…";
+    return { state: model.connection, text };
+  }
+  return { state: model.connection, text: "Connecting…" };
+}
