@@ -68,3 +68,20 @@ def test_sigterm_is_graceful_and_the_call_goes_on_after_the_restart(
     expect(alice.locator("#connection")).to_contain_text(re.compile("restarting", re.I))
     talkbox.start()
     everyone_hears_everyone(alice, bob, carol)
+
+
+def test_two_tabs_both_ring_one_answers_and_the_other_stops(open_page: OpenPage) -> None:
+    alice = open_page("alice", ALICE_HZ)
+    bob_here, bob_there = open_page("bob", BOB_HZ), open_page("bob", BOB_HZ)
+    alice.get_by_role("textbox", name="Call to").fill("bob")
+    alice.get_by_role("button", name="Call", exact=True).click()
+    expect(bob_here.get_by_text("alice is calling")).to_be_visible(timeout=10_000)
+    expect(bob_there.get_by_text("alice is calling")).to_be_visible(timeout=10_000)
+    bob_there.get_by_role("button", name="Accept").click()
+    wait_until_heard(bob_there, ALICE_HZ)
+    wait_until_heard(alice, BOB_HZ)
+    expect(bob_here.get_by_role("button", name="Accept")).to_be_hidden()
+    expect(bob_here.get_by_role("status")).to_contain_text(re.compile("another tab", re.I))
+    # The tab that did not answer can still end the call for bob.
+    bob_here.get_by_role("button", name="Hang up").click()
+    expect(alice.get_by_role("status")).to_contain_text(re.compile("bob hung up", re.I), timeout=10_000)
