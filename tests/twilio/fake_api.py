@@ -47,6 +47,13 @@ class FakeTwilioApi:
     # The state each call is in at Twilio, as the test says it is.
     calls: dict[str, str] = field(default_factory=dict)
     conferences: dict[str, str] = field(default_factory=dict)  # FriendlyName -> ConferenceSid
+    # A conference's status when not "in-progress" ("init": a caller waits for someone who starts it).
+    conference_status: dict[str, str] = field(default_factory=dict)  # FriendlyName -> status
+    participants: dict[str, dict[str, bool]] = field(default_factory=dict)  # ConferenceSid -> CallSid -> muted
+    # Calls whose fetch fails with a 500, and calls whose fetch is never answered (until the stand-in stops).
+    broken: set[str] = field(default_factory=set)
+    stalled: set[str] = field(default_factory=set)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     url: str = ""
     _count: int = 0
 
@@ -103,16 +110,45 @@ class FakeTwilioApi:
             self.calls[sid] = wanted
         return JSONResponse(self._call(sid))
 
+    async def fetch_call(self, request: Request) -> JSONResponse:
+        await self._record(request)
+        sid = request.path_params["sid"]
+        if sid in self.stalled:
+            await self.release.wait()
+        if sid in self.broken:
+            return JSONResponse({"code": 20500, "message": "Internal Server Error", "status": 500}, status_code=500)
+        if sid not in self.calls:
+            return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
+        return JSONResponse(self._call(sid))
+
     async def list_conferences(self, request: Request) -> JSONResponse:
         recorded = await self._record(request)
         name = recorded.query.get("FriendlyName", [""])[0]
-        found = [
-            {"sid": sid, "account_sid": ACCOUNT, "friendly_name": name, "status": "in-progress"}
-            for friendly, sid in self.conferences.items()
-            if friendly == name
-        ]
+        wanted = recorded.query.get("Status", [None])[0]
+        found = []
+        for friendly, sid in self.conferences.items():
+            status = self.conference_status.get(friendly, "in-progress")
+            if friendly == name and wanted in (None, status):
+                found.append({"sid": sid, "account_sid": ACCOUNT, "friendly_name": name, "status": status})
         meta = {"key": "conferences", "page": 0, "page_size": 1, "next_page_url": None}
         return JSONResponse({"conferences": found, "meta": meta, "next_page_uri": None})
+
+    async def list_participants(self, request: Request) -> JSONResponse:
+        await self._record(request)
+        conference = request.path_params["conference"]
+        found = [
+            {
+                "account_sid": ACCOUNT,
+                "call_sid": call,
+                "conference_sid": conference,
+                "muted": muted,
+                "hold": False,
+                "status": "connected",
+            }
+            for call, muted in self.participants.get(conference, {}).items()
+        ]
+        meta = {"key": "participants", "page": 0, "page_size": 50, "next_page_url": None}
+        return JSONResponse({"participants": found, "meta": meta, "next_page_uri": None})
 
     async def update_participant(self, request: Request) -> JSONResponse:
         recorded = await self._record(request)
@@ -131,7 +167,9 @@ class FakeTwilioApi:
             routes=[
                 Route(f"{API}/Calls.json", self.create_call, methods=["POST"]),
                 Route(API + "/Calls/{sid}.json", self.update_call, methods=["POST"]),
+                Route(API + "/Calls/{sid}.json", self.fetch_call, methods=["GET"]),
                 Route(f"{API}/Conferences.json", self.list_conferences, methods=["GET"]),
+                Route(API + "/Conferences/{conference}/Participants.json", self.list_participants, methods=["GET"]),
                 Route(
                     API + "/Conferences/{conference}/Participants/{call}.json",
                     self.update_participant,
@@ -155,5 +193,6 @@ async def fake_twilio_api() -> AsyncIterator[FakeTwilioApi]:
     try:
         yield fake
     finally:
+        fake.release.set()
         server.should_exit = True
         await task

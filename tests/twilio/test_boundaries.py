@@ -11,7 +11,12 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "talkbox"
 
 ALLOWED = {
     "callbacks": ("talkbox.events", "talkbox.callbacks", "talkbox.providers.twilio.twiml"),
-    "providers/twilio": ("talkbox.events", "talkbox.providers.twilio", "talkbox.telephony.rules"),
+    "providers/twilio": (
+        "talkbox.events",
+        "talkbox.providers.twilio",
+        "talkbox.telephony.rules",
+        "talkbox.telephony.provider",
+    ),
 }
 
 

@@ -70,7 +70,11 @@ class CallHandler:
         """At boot: hand every live leg the store knows back to the provider."""
         for conference in await self.store.active():
             for leg in conference.live_legs():
-                await self.provider.resume(ResumeLeg(conference.id, leg.id, leg.destination, leg.status, leg.muted))
+                await self.provider.resume(
+                    ResumeLeg(
+                        conference.id, leg.id, leg.destination, leg.status, leg.muted, leg.provider_id, leg.sequence
+                    )
+                )
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, PresenceChanged):

@@ -21,6 +21,10 @@ class ResumeLeg:
     destination: str
     status: str
     muted: bool
+    # The provider's own id for the leg (Twilio's CallSid), if a report ever carried one.
+    provider_id: str | None = None
+    # The sequence number of the last report the rules accepted for the leg.
+    sequence: int = 0
 
 
 class Provider(Protocol):

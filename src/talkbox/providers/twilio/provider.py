@@ -5,18 +5,25 @@ package), which publish LegStatusChanged. This provider listens to those events
 too, but only to learn what it needs to address calls later: whether a leg has
 been answered (to cancel or complete it) and the conference's ConferenceSid (to
 mute a participant). The rules never see a CallSid they did not get in an event.
+
+That memory dies with the process. At boot `resume` takes each live leg back
+from the store (which has its CallSid from the reports) and checks it with
+Twilio's REST API in the background: what Twilio still has is adopted, what it
+has lost is ended (docs/architecture.md, "Twilio as the provider").
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from aiohttp import ClientError
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from talkbox.events.models import (
@@ -32,6 +39,7 @@ from talkbox.events.models import (
 from talkbox.events.names import is_client_name
 from talkbox.providers.twilio.settings import TwilioSettings
 from talkbox.providers.twilio.twiml import CALL_EVENTS, Webhooks
+from talkbox.telephony.provider import ResumeLeg
 from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
 
 log = logging.getLogger(__name__)
@@ -43,6 +51,19 @@ OWN_REPORT_SEQUENCE = 1_000_000_000
 TWILIO_ERRORS = (TwilioRestException, ClientError, TimeoutError)
 # Twilio's own limits on a call's ring timeout.
 MIN_TIMEOUT, MAX_TIMEOUT = 5, 600
+# At boot: how many legs are checked with Twilio at once, and how long one check may take.
+RECONCILE_CONCURRENCY = 4
+RECONCILE_TIMEOUT_SECONDS = 5.0
+# A live leg only moves forward through these (the rules ignore a report that goes back).
+PROGRESS = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
+
+
+@dataclass(frozen=True)
+class Room:
+    """A live Twilio conference found at boot: its ConferenceSid and CallSid -> muted of its participants."""
+
+    sid: str
+    participants: dict[str, bool]
 
 
 @dataclass
@@ -64,7 +85,15 @@ class TwilioProvider:
     name: str = "twilio"
     legs: dict[str, TwilioLeg] = field(default_factory=dict)
     conferences: dict[str, str] = field(default_factory=dict)
+    reconcile_concurrency: int = RECONCILE_CONCURRENCY
+    reconcile_timeout: float = RECONCILE_TIMEOUT_SECONDS
     _client: Client | None = None
+    # Checks of resumed legs still running, and what they share while they run.
+    _reconciling: set[asyncio.Task[None]] = field(default_factory=set)
+    _slots: asyncio.Semaphore | None = None
+    _rooms: dict[str, Room | None] = field(default_factory=dict)
+    _room_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _last_sequence: int = 0
 
     handles = (IncomingPhoneCall, LegStatusChanged, ConferenceStatusChanged, ClientRejectedLeg, ClientLegFailed)
 
@@ -79,6 +108,11 @@ class TwilioProvider:
         return Webhooks(self.settings.public_url)
 
     async def close(self) -> None:
+        """Let go of Twilio without ending any call: they go on at Twilio, and the next boot adopts them."""
+        checks = list(self._reconciling)
+        for task in checks:
+            task.cancel()
+        await asyncio.gather(*checks, return_exceptions=True)
         if self._client is not None:
             await self._client.http_client.close()  # type: ignore[attr-defined]
             self._client = None
@@ -148,6 +182,128 @@ class TwilioProvider:
         except TWILIO_ERRORS as error:
             log.warning("Twilio would not mute leg %s: %s", command.leg_id, error)
 
+    async def resume(self, command: ResumeLeg) -> None:
+        """After a restart: take the leg back as the store has it, then check it with Twilio.
+
+        The check runs in the background, a few at a time and each within a
+        timeout, so boot never waits on Twilio. Until it answers (and if it
+        cannot be asked) the leg is handled as the store has it.
+        """
+        if command.provider_id is None:
+            # No report ever named a Twilio call for it: it was never placed, or the server
+            # went down before Twilio said a word about it. Nobody can address it now.
+            reason = "lost" if command.status == "in-progress" else "server-restart"
+            await self._report(command.conference_id, command.leg_id, "failed", reason, self._restart_sequence())
+            return
+        user = command.destination if is_client_name(command.destination) else None
+        answered = command.status == "in-progress"
+        self.legs[command.leg_id] = TwilioLeg(command.conference_id, command.provider_id, user, answered)
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.reconcile_concurrency)
+        task = asyncio.create_task(self._reconcile(command), name=f"reconcile {command.leg_id}")
+        self._reconciling.add(task)
+        task.add_done_callback(self._checked)
+
+    async def _reconcile(self, command: ResumeLeg) -> None:
+        assert self._slots is not None
+        async with self._slots:
+            try:
+                async with asyncio.timeout(self.reconcile_timeout):
+                    await self._check(command)
+            except (TwilioException, ClientError, TimeoutError) as error:
+                log.warning(
+                    "could not check leg %s (call %s) with Twilio; keeping it as it was: %r",
+                    command.leg_id,
+                    command.provider_id,
+                    error,
+                )
+            except Exception:
+                log.exception("checking leg %s with Twilio failed; keeping it as it was", command.leg_id)
+
+    def _checked(self, task: asyncio.Task[None]) -> None:
+        self._reconciling.discard(task)
+        if not self._reconciling:
+            # What the checks learnt about conferences is only good while they run.
+            self._rooms.clear()
+            self._room_locks.clear()
+
+    async def _check(self, command: ResumeLeg) -> None:
+        """Compare one leg with the call Twilio has, and adopt it or end it."""
+        sid = command.provider_id
+        assert sid is not None
+        try:
+            call = await self.client.calls(sid).fetch_async()
+        except TwilioRestException as error:
+            if error.status != 404:
+                raise
+            log.info("Twilio no longer knows call %s of leg %s: ending it", sid, command.leg_id)
+            await self._end_lost(command, "failed")
+            return
+        status = cast(LegStatus, _status(call.status))
+        if status in TERMINAL_STATUSES:
+            log.info("call %s of leg %s ended (%s) while Talkbox was down", sid, command.leg_id, status)
+            await self._end_lost(command, status)
+            return
+        if status not in PROGRESS:
+            log.warning("call %s of leg %s is %r at Twilio; keeping it as it was", sid, command.leg_id, status)
+            return
+        if status == "in-progress":
+            room = await self._room(command.conference_id)
+            if room is None or sid not in room.participants:
+                # Answered, yet not in its conference: nobody hears it, and nothing would end it.
+                log.info("call %s of leg %s is no longer in conference %s", sid, command.leg_id, command.conference_id)
+                await self._update(sid, "completed")
+                await self._end_lost(command, "completed")
+                return
+            leg = self.legs.get(command.leg_id)
+            if leg is not None:
+                leg.answered = True
+            if room.participants[sid] != command.muted:
+                await self.client.conferences(room.sid).participants(sid).update_async(muted=command.muted)
+        if PROGRESS[status] > PROGRESS.get(command.status, len(PROGRESS)):
+            # Twilio's report of that step was lost while Talkbox was down. The number is
+            # the next after the leg's, so Twilio's later reports still come after it.
+            sequence = command.sequence + 1
+            await self._report(command.conference_id, command.leg_id, status, None, sequence, provider_id=sid)
+        log.info("adopted leg %s: call %s is %s at Twilio", command.leg_id, sid, status)
+
+    async def _room(self, conference_id: str) -> Room | None:
+        """The live Twilio conference named for `conference_id`, looked up once for all its legs."""
+        lock = self._room_locks.setdefault(conference_id, asyncio.Lock())
+        async with lock:
+            if conference_id not in self._rooms:
+                self._rooms[conference_id] = await self._look_up_room(conference_id)
+            return self._rooms[conference_id]
+
+    async def _look_up_room(self, conference_id: str) -> Room | None:
+        # "init": a caller from a telephone waits there, with music, for a client to answer.
+        for status in ("in-progress", "init"):
+            found = await self.client.conferences.list_async(friendly_name=conference_id, status=status, limit=1)
+            if found:
+                break
+        else:
+            return None
+        sid = found[0].sid
+        participants = await self.client.conferences(sid).participants.list_async()
+        self.conferences[conference_id] = sid
+        return Room(sid, {p.call_sid: bool(p.muted) for p in participants})
+
+    async def _end_lost(self, command: ResumeLeg, status: LegStatus) -> None:
+        """The leg ended while Talkbox was down, or Twilio has lost it: nobody saw why."""
+        await self._report(
+            command.conference_id,
+            command.leg_id,
+            status,
+            "lost",
+            self._restart_sequence(),
+            provider_id=command.provider_id,
+        )
+
+    def _restart_sequence(self) -> int:
+        """After anything the leg saw before the restart: microseconds of wall time, made unique."""
+        self._last_sequence = max(self._last_sequence + 1, time.time_ns() // 1000)
+        return self._last_sequence
+
     # --- what Twilio reported, through the callbacks ----------------------------
 
     async def handle(self, event: Event) -> None:
@@ -194,7 +350,7 @@ class TwilioProvider:
         except TWILIO_ERRORS as error:
             log.info("Twilio did not set call %s %s: %s", call_sid, status, error)
             return None
-        return call.status.value if hasattr(call.status, "value") else str(call.status)
+        return _status(call.status)
 
     async def _find_conference(self, conference_id: str) -> str | None:
         """The ConferenceSid, when its callback has not reached us yet: look it up by name."""
@@ -208,9 +364,28 @@ class TwilioProvider:
         self.conferences[conference_id] = found[0].sid
         return found[0].sid
 
-    async def _report(self, conference_id: str, leg_id: str, status: LegStatus, reason: str) -> None:
+    async def _report(
+        self,
+        conference_id: str,
+        leg_id: str,
+        status: LegStatus,
+        reason: str | None,
+        sequence: int = OWN_REPORT_SEQUENCE,
+        *,
+        provider_id: str | None = None,
+    ) -> None:
         await self.publish(
             LegStatusChanged(
-                conference_id=conference_id, leg_id=leg_id, status=status, sequence=OWN_REPORT_SEQUENCE, reason=reason
+                conference_id=conference_id,
+                leg_id=leg_id,
+                status=status,
+                sequence=sequence,
+                reason=reason,
+                provider_id=provider_id,
             )
         )
+
+
+def _status(status: object) -> str:
+    """A call's status as Twilio's REST client returns it (an enum member or a string)."""
+    return str(getattr(status, "value", status))
