@@ -62,7 +62,9 @@ class TalkboxProcess:
     def __init__(self, env: dict[str, str], database: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "TALKBOX_DATABASE": str(database), **env}
+        # "{url}" in a value stands for this server's own URL (TALKBOX_PUBLIC_URL, say).
+        own = {key: value.replace("{url}", self.url) for key, value in env.items()}
+        self.env = {**os.environ, "TALKBOX_DATABASE": str(database), **own}
         self.log = database.with_suffix(".log")
         self.start()
 

@@ -28,3 +28,26 @@ export function connectionLine(
   }
   return { state: model.connection, text: "Connecting…" };
 }
+
+/**
+ * The media line under the connection line: which provider carries the
+ * calls' audio, and (Twilio) how the page's Device stands. Null for the
+ * built-in engine (nothing to say) or before `welcome`.
+ */
+export function providerLine(model: Pick<Model, "provider" | "device">): ConnectionLine | null {
+  if (model.provider !== "twilio") return null;
+  const device = model.device ?? { state: "starting", detail: null };
+  const why = device.detail ? ` (${device.detail})` : "";
+  switch (device.state) {
+    case "starting":
+      return { state: "connecting", text: "Twilio: getting a token…" };
+    case "registering":
+      return { state: "connecting", text: `Twilio: registering…${why}` };
+    case "registered":
+      return { state: "open", text: "Twilio: ready for calls" };
+    case "unregistered":
+      return { state: "closed", text: `Twilio: not registered${why}` };
+    case "failed":
+      return { state: "closed", text: `Twilio: unavailable${why}` };
+  }
+}

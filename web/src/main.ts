@@ -2,8 +2,9 @@
 
 import type { Effect, Model, Msg } from "./model";
 import { initialModel } from "./model";
-import type { MediaAdapter } from "./media";
+import type { MediaAdapter, MediaEvent, ProviderEvent } from "./media";
 import { BuiltinMedia, MediaCanceled, MediaFailure, audioConstraints } from "./media";
+import { TwilioMedia, voiceTokenUrl } from "./twilio-media";
 import { Ringtone } from "./ringtone";
 import { Connection, hasIdentity, socketUrl } from "./socket";
 import { update } from "./update";
@@ -16,11 +17,56 @@ function start(): void {
   const audioElement = document.getElementById("remote-audio");
   if (!(audioElement instanceof HTMLAudioElement)) throw new Error("index.html lacks <audio id=remote-audio>");
 
-  // One adapter per provider name the server may announce in `welcome`.
+  // One adapter per provider name the server may announce in `welcome`:
+  // the built-in one from the start, Twilio's once `welcome` asks for it.
   const adapters = new Map<string, MediaAdapter>();
   const builtin = new BuiltinMedia({ audioElement, audio: audioConstraints(window.location.search) });
   adapters.set("builtin", builtin);
   const mediaFor = (): MediaAdapter => adapters.get(model.provider ?? "builtin") ?? builtin;
+  let twilio: Promise<TwilioMedia> | null = null;
+
+  /** Twilio's adapter, the SDK loaded on first use (bundled in app.js, evaluated only in Twilio mode). */
+  function twilioMedia(): Promise<TwilioMedia> {
+    twilio ??= import("./twilio-device").then(({ createTwilioDevice }) => {
+      const adapter = new TwilioMedia({
+        tokenUrl: voiceTokenUrl(window.location.search),
+        createDevice: createTwilioDevice,
+        audio: audioConstraints(window.location.search),
+      });
+      adapter.onEvent(onMediaEvent);
+      adapter.onProviderEvent(onProviderEvent);
+      adapters.set("twilio", adapter);
+      return adapter;
+    });
+    return twilio;
+  }
+
+  function useMedia(provider: string): void {
+    const adapter = provider === "twilio" ? twilioMedia() : Promise.resolve(adapters.get(provider) ?? builtin);
+    adapter
+      .then((media) => media.start())
+      .catch((err: unknown) => {
+        console.error("Talkbox: could not start the media adapter", provider, err);
+        if (provider === "twilio") dispatch({ type: "media-device", state: "failed", detail: String(err) });
+      });
+  }
+
+  function onMediaEvent(event: MediaEvent): void {
+    if (event.type === "connected") dispatch({ type: "media-connected", legId: event.legId });
+    else if (event.type === "interrupted") dispatch({ type: "media-interrupted", legId: event.legId });
+    else dispatch({ type: "media-failed", legId: event.legId, reason: event.reason });
+  }
+
+  function onProviderEvent(event: ProviderEvent): void {
+    if (event.type === "incoming") {
+      const { conferenceId, legId, caller, autoAnswer, offer } = event;
+      dispatch({ type: "media-offered", conferenceId, legId, caller, autoAnswer, offer });
+    } else if (event.type === "device") {
+      dispatch({ type: "media-device", state: event.state, detail: event.detail });
+    } else {
+      dispatch({ type: "media-token-expiring" });
+    }
+  }
 
   const ringtone = new Ringtone();
   const view = mountView(document, (msg) => dispatch(msg));
@@ -69,6 +115,14 @@ function start(): void {
             );
           return;
         }
+        case "use-media":
+          useMedia(effect.provider);
+          return;
+        case "refresh-media-token":
+          twilio
+            ?.then((adapter) => adapter.refreshToken())
+            .catch((err: unknown) => console.error("Talkbox: token refresh failed", err));
+          return;
         case "stop-media":
           for (const adapter of new Set(adapters.values())) adapter.hangUp(effect.legId);
           return;
@@ -92,13 +146,7 @@ function start(): void {
     }
   }
 
-  for (const adapter of new Set(adapters.values())) {
-    adapter.onEvent((event) => {
-      if (event.type === "connected") dispatch({ type: "media-connected", legId: event.legId });
-      else if (event.type === "interrupted") dispatch({ type: "media-interrupted", legId: event.legId });
-      else dispatch({ type: "media-failed", legId: event.legId, reason: event.reason });
-    });
-  }
+  builtin.onEvent(onMediaEvent);
 
   view.render(model);
   if (!identityMissing) connection.connect();

@@ -1,5 +1,6 @@
 // The media side of a call, behind one narrow interface. BuiltinMedia talks
-// WebRTC to Talkbox's own media engine; a Twilio Voice SDK adapter comes later.
+// WebRTC to Talkbox's own media engine; TwilioMedia (twilio-media.ts) uses
+// Twilio's Voice SDK. The server's `welcome` says which one the page uses.
 
 import type { LegFailedReason } from "./protocol";
 
@@ -9,16 +10,40 @@ export type MediaEvent =
   | { type: "interrupted"; legId: string }
   | { type: "failed"; legId: string; reason: LegFailedReason };
 
+/**
+ * What a provider that reaches the page itself (Twilio) reports besides the
+ * media of a leg: legs offered to the page as the provider's own incoming
+ * calls (no `offer` frame), and the state of its connection to the provider.
+ */
+export type ProviderEvent =
+  /** A leg offered as an incoming call; `offer` identifies the call (Twilio: its CallSid) for `answer`. */
+  | { type: "incoming"; conferenceId: string; legId: string; caller: string; autoAnswer: boolean; offer: string }
+  | { type: "device"; state: DeviceState; detail: string | null }
+  /** The provider's access token runs out soon: fetch a new one. */
+  | { type: "token-will-expire" };
+
+/** The page's registration with the provider (Twilio's `Device`). */
+export type DeviceState = "starting" | "registering" | "registered" | "unregistered" | "failed";
+
 export interface MediaAdapter {
   /**
    * Bring up media for a leg offered by the server: resolves with the SDP
-   * answer to send back, rejects with a MediaFailure.
+   * answer to send back, rejects with a MediaFailure. With Twilio the
+   * "offer" is the incoming call's CallSid and nothing is sent back (the SDK
+   * answers Twilio itself): it resolves with "" once the call is accepted.
    */
-  answer(legId: string, offerSdp: string): Promise<string>;
+  answer(legId: string, offer: string): Promise<string>;
   /** Tear down a leg's media. Idempotent; unknown legs are ignored. */
   hangUp(legId: string): void;
   /** Connected / failed notices after `answer` resolved. Returns an unsubscribe function. */
   onEvent(listener: (event: MediaEvent) => void): () => void;
+  /**
+   * Make the adapter ready to use (the server's `welcome` chose it); called
+   * again on every `welcome`. Built-in: nothing to do. Twilio: fetch a token,
+   * build and register the Device the first time; later, announce again the
+   * incoming calls still ringing (the page forgets them when its socket drops).
+   */
+  start(): Promise<void>;
 }
 
 export class MediaFailure extends Error {
@@ -89,6 +114,11 @@ export class BuiltinMedia implements MediaAdapter {
   onEvent(listener: (event: MediaEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Talkbox's engine needs nothing set up: offers come over the websocket. */
+  start(): Promise<void> {
+    return Promise.resolve();
   }
 
   async answer(legId: string, offerSdp: string): Promise<string> {

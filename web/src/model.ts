@@ -1,6 +1,7 @@
 // The page's state, its messages and its effects: the Elm architecture's
 // data. The only thing that changes a Model is `update` (update.ts).
 
+import type { DeviceState } from "./media";
 import type { ClientFrame, Conference, LegFailedReason, ServerMessage } from "./protocol";
 
 export type ConnectionState = "connecting" | "open" | "closed";
@@ -38,8 +39,10 @@ export interface IncomingCall {
 export interface Model {
   /** Who the server says I am (from `welcome`), null before it. */
   me: string | null;
-  /** The media adapter the server asked for (`builtin`). */
+  /** The media adapter the server asked for (`builtin` or `twilio`). */
   provider: string | null;
+  /** Twilio mode: the page's Device (its registration with Twilio); null otherwise. */
+  device: DeviceStatus | null;
   /** The page URL has no `client_name` or `token`: show the sign-in form. */
   identityMissing: boolean;
   connection: ConnectionState;
@@ -81,6 +84,12 @@ export interface Model {
   ringing: boolean;
 }
 
+/** How the page's Twilio Device stands, and the last error it reported (kept until it registers). */
+export interface DeviceStatus {
+  state: DeviceState;
+  detail: string | null;
+}
+
 export interface InitOptions {
   identityMissing?: boolean;
 }
@@ -90,6 +99,7 @@ export function initialModel(options: InitOptions = {}): Model {
   return {
     me: null,
     provider: null,
+    device: null,
     identityMissing,
     connection: identityMissing ? "closed" : "connecting",
     closeCode: null,
@@ -150,14 +160,41 @@ export type Msg =
    */
   | { type: "state-settled"; session: number }
   /** A frame could not be sent (socket not open). */
-  | { type: "send-failed"; frame: ClientFrame };
+  | { type: "send-failed"; frame: ClientFrame }
+  /**
+   * Twilio mode: a leg reached the page as an incoming Twilio call, its
+   * custom parameters read. It takes the place of an `offer` frame; `offer`
+   * is the call's CallSid.
+   */
+  | {
+      type: "media-offered";
+      conferenceId: string;
+      legId: string;
+      caller: string;
+      autoAnswer: boolean;
+      offer: string;
+    }
+  /** Twilio mode: the Device's registration changed, or it reported an error. */
+  | { type: "media-device"; state: DeviceState; detail: string | null }
+  /** Twilio mode: the access token expires soon. */
+  | { type: "media-token-expiring" };
 
 // ---------------------------------------------------------------------------
 // Effects: plain data that the runtime (main.ts) carries out.
 
 export type Effect =
   | { type: "send"; frame: ClientFrame }
-  /** Bring up media for an offered leg; report media-answer-ready or media-failed. */
+  /**
+   * The server's `welcome` named the media provider: make its adapter ready
+   * (Twilio: fetch a token, build and register the Device) and use it.
+   */
+  | { type: "use-media"; provider: string }
+  /** Twilio mode: fetch a new access token and hand it to the Device. */
+  | { type: "refresh-media-token" }
+  /**
+   * Bring up media for an offered leg; report media-answer-ready or media-failed.
+   * `sdp` is the offer: an SDP (built-in) or the incoming call's CallSid (Twilio).
+   */
   | { type: "answer-media"; conferenceId: string; legId: string; sdp: string }
   | { type: "stop-media"; legId: string }
   | { type: "start-ringtone" }

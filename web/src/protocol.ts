@@ -173,7 +173,7 @@ export type ClientFrame =
 export interface WelcomeMessage {
   type: "welcome";
   user: string;
-  /** Which media adapter to use: `builtin` (Twilio later). */
+  /** Which media adapter to use: `builtin`, or `twilio` (see docs/protocol.md, "Twilio mode"). */
   provider: string;
 }
 export interface ConferenceMessage {

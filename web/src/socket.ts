@@ -13,17 +13,22 @@ export function hasIdentity(search: string): boolean {
   return IDENTITY_PARAMS.some((name) => (params.get(name) ?? "") !== "");
 }
 
-/** `ws(s)://<host>/ws?…` for a page at `location`, carrying its token or client_name. */
-export function socketUrl(location: Pick<Location, "protocol" | "host" | "search">): string {
-  const page = new URLSearchParams(location.search);
+/** The page URL's identity (its token or client_name) as a query string, `?…` or "". */
+export function identityQuery(search: string): string {
+  const page = new URLSearchParams(search);
   const query = new URLSearchParams();
   for (const name of IDENTITY_PARAMS) {
     const value = page.get(name);
     if (value !== null && value !== "") query.set(name, value);
   }
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const qs = query.toString();
-  return `${scheme}//${location.host}/ws${qs ? `?${qs}` : ""}`;
+  return qs ? `?${qs}` : "";
+}
+
+/** `ws(s)://<host>/ws?…` for a page at `location`, carrying its token or client_name. */
+export function socketUrl(location: Pick<Location, "protocol" | "host" | "search">): string {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws${identityQuery(location.search)}`;
 }
 
 /** A random factor in [0.5, 1) applied to backoff delays, so pages do not reconnect in step. */

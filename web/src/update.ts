@@ -10,7 +10,17 @@ import type { Conference, Leg, OfferMessage, ServerMessage } from "./protocol";
 import { isPendingLeg, isTerminalLeg } from "./protocol";
 
 /** Media providers this page has an adapter for. */
-export const SUPPORTED_PROVIDERS: readonly string[] = ["builtin"];
+export const SUPPORTED_PROVIDERS: readonly string[] = ["builtin", "twilio"];
+
+/**
+ * Twilio carries the media and reaches the page itself: legs come as
+ * incoming Twilio calls (no `offer`), the SDK answers them (no `answer`
+ * frame), and the media does not depend on Talkbox's process (nothing to
+ * `resume`: the server has no media to offer again).
+ */
+export function providerCarriesMedia(model: Pick<Model, "provider">): boolean {
+  return model.provider === "twilio";
+}
 
 /** Close code the server uses for a bad or missing identity. */
 export const CLOSE_UNAUTHORIZED = 4401;
@@ -91,6 +101,11 @@ export function update(model: Model, msg: Msg): Update {
     }
 
     case "media-answer-ready":
+      if (providerCarriesMedia(model)) {
+        // Twilio: the call was accepted; the SDK answered Twilio itself.
+        if (model.media.legId === msg.legId && hasLiveMedia(model.media)) return [model, []];
+        return [model, [{ type: "stop-media", legId: msg.legId }]];
+      }
       if (model.media.legId !== msg.legId || model.media.phase !== "connecting") {
         // An answer for a leg we gave up on meanwhile: drop its media.
         return [model, [{ type: "stop-media", legId: msg.legId }]];
@@ -115,6 +130,32 @@ export function update(model: Model, msg: Msg): Update {
 
     case "send-failed":
       return [withNotice(model, "Not connected to Talkbox: the request was not sent"), []];
+
+    case "media-offered": {
+      if (!providerCarriesMedia(model)) return [model, []];
+      // The incoming Twilio call stands for the `offer` the built-in engine sends.
+      const offer: OfferMessage = {
+        type: "offer",
+        conference_id: msg.conferenceId,
+        leg_id: msg.legId,
+        caller: msg.caller,
+        sdp: msg.offer,
+        auto_answer: msg.autoAnswer,
+      };
+      return msg.autoAnswer ? ownLegOffered(model, offer) : incomingOffered(model, offer);
+    }
+
+    case "media-device": {
+      if (!providerCarriesMedia(model)) return [model, []];
+      // An error stays on show through the unregistered/registering that
+      // follow it, until the Device registers.
+      const detail = msg.detail ?? (msg.state === "registered" ? null : model.device?.detail ?? null);
+      return [{ ...model, device: { state: msg.state, detail } }, []];
+    }
+
+    case "media-token-expiring":
+      if (!providerCarriesMedia(model)) return [model, []];
+      return [model, [{ type: "refresh-media-token" }]];
   }
 }
 
@@ -127,7 +168,8 @@ function socketClosed(model: Model, code: number, reason: string): Update {
   let next: Model = { ...model, connection: "closed", closeCode: code, placing: null };
   // Talkbox is restarting: its media for my leg goes with it. Resume on reconnect.
   const { media } = next;
-  if (code === CLOSE_SERVICE_RESTART && media.legId !== null && hasLiveMedia(media)) {
+  // (Twilio's media does not go through Talkbox: it carries on.)
+  if (code === CLOSE_SERVICE_RESTART && media.legId !== null && hasLiveMedia(media) && !providerCarriesMedia(model)) {
     effects.push({ type: "stop-media", legId: media.legId });
     next = { ...next, media: { ...media, phase: "lost" } };
   }
@@ -151,14 +193,18 @@ function socketClosed(model: Model, code: number, reason: string): Update {
 function serverMessage(model: Model, message: ServerMessage): Update {
   switch (message.type) {
     case "welcome": {
-      const next: Model = { ...model, me: message.user, provider: message.provider };
+      let next: Model = { ...model, me: message.user, provider: message.provider };
       if (!SUPPORTED_PROVIDERS.includes(message.provider)) {
         return [withNotice(next, `This page cannot use the "${message.provider}" media provider`), []];
       }
+      if (!providerCarriesMedia(next)) next = { ...next, device: null };
+      else if (next.device === null) next = { ...next, device: { state: "starting", detail: null } };
+      // The provider selects the adapter (every time: Twilio's announces its
+      // incoming calls again, which the page forgot when the socket dropped).
+      const effects: Effect[] = [{ type: "use-media", provider: message.provider }];
       // Back after a drop with a call on the panel: if the state the server
       // sends now does not mention it, it ended meanwhile.
-      const effects: Effect[] =
-        model.conference !== null ? [{ type: "settle-later", delayMs: SETTLE_MS, session: model.session }] : [];
+      if (model.conference !== null) effects.push({ type: "settle-later", delayMs: SETTLE_MS, session: model.session });
       return [next, effects];
     }
     case "refused":
@@ -330,7 +376,12 @@ function liveLegSeen(model: Model, effects: Effect[], myLeg: Leg | undefined, fi
   const mediaHere = media.legId === myLeg.id;
   if ((mediaHere && hasLiveMedia(media)) || model.resumeSent.includes(myLeg.id)) return [model, effects];
   if (mediaHere && media.phase === "failed") return [model, effects]; // never connected: the server was told
-  if (model.connection === "open" && (mediaHere ? media.phase === "lost" : isFreshResume(model, myLeg, first))) {
+  if (mediaHere && providerCarriesMedia(model)) return [model, effects]; // Twilio reconnects its media itself
+  if (
+    model.connection === "open" &&
+    !providerCarriesMedia(model) &&
+    (mediaHere ? media.phase === "lost" : isFreshResume(model, myLeg, first))
+  ) {
     return [sendResume(model, effects, myLeg.id), effects];
   }
   if (!mediaHere && !model.elsewhere.includes(myLeg.id)) {
@@ -499,7 +550,10 @@ function rejectClicked(model: Model): Update {
   if (incoming === null || incoming.rejected) return [model, []];
   const effects: Effect[] = [];
   if (model.ringing) effects.push({ type: "stop-ringtone" });
+  // Talkbox ends the leg (busy / rejected); with Twilio the page also stops
+  // its incoming call ringing here (call.ignore()), without rejecting it.
   effects.push({ type: "send", frame: { type: "reject", leg_id: incoming.legId } });
+  if (providerCarriesMedia(model)) effects.push({ type: "stop-media", legId: incoming.legId });
   return [{ ...model, incoming: { ...incoming, rejected: true }, ringing: false }, effects];
 }
 
@@ -515,6 +569,10 @@ function mediaFailed(model: Model, legId: string, reason: "microphone" | "media"
     // (the server's side sees the loss itself, so no leg_failed). Once per
     // loss: a stall already asked for it.
     effects.push({ type: "stop-media", legId });
+    if (providerCarriesMedia(model)) {
+      // Twilio's call failed: nothing to resume; the leg ends and the server says so.
+      return [withNotice({ ...model, media: { ...media, phase: "lost" } }, "The call's audio was lost"), effects];
+    }
     const fresh = media.phase === "connected";
     const next: Model = {
       ...model,
@@ -544,6 +602,10 @@ function mediaInterrupted(model: Model, legId: string): Update {
 /** My media for a leg is lost: send `resume` now if the leg is live and the socket open (else on reconnecting). */
 function resumeLost(model: Model, effects: Effect[], legId: string): Update {
   const myLeg = model.conference?.legs.find((leg) => leg.id === legId);
+  if (providerCarriesMedia(model)) {
+    // Twilio reconnects its own media (or the leg ends, and the server says so).
+    return [withNotice(model, "The call's audio was interrupted; Twilio is reconnecting it…"), effects];
+  }
   if (model.resumeSent.includes(legId)) return [model, effects];
   if (model.connection === "open" && myLeg?.status === "in-progress") {
     return [withNotice(sendResume(model, effects, legId), "The call's audio was lost; reconnecting it…"), effects];

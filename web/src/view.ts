@@ -5,7 +5,7 @@
 import type { MySide } from "./call";
 import { dialButtonLabel, dialMode, mySide } from "./call";
 import type { Model, Msg } from "./model";
-import { connectionLine } from "./connection";
+import { connectionLine, providerLine } from "./connection";
 import { describeLegStatus } from "./outcome";
 import type { Conference, Leg } from "./protocol";
 import { isTerminalLeg } from "./protocol";
@@ -17,6 +17,8 @@ export interface View {
 interface Elements {
   connection: HTMLElement;
   connectionText: HTMLElement;
+  mediaProvider: HTMLElement;
+  mediaProviderText: HTMLElement;
   signIn: HTMLElement;
   dialer: HTMLElement;
   dialForm: HTMLFormElement;
@@ -58,6 +60,8 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
   const el: Elements = {
     connection: byId(doc, "connection", HTMLElement),
     connectionText: byId(doc, "connection-text", HTMLElement),
+    mediaProvider: byId(doc, "media-provider", HTMLElement),
+    mediaProviderText: byId(doc, "media-provider-text", HTMLElement),
     signIn: byId(doc, "sign-in", HTMLElement),
     dialer: byId(doc, "dialer", HTMLElement),
     dialForm: byId(doc, "dial-form", HTMLFormElement),
@@ -157,6 +161,12 @@ function renderConnection(el: Elements, model: Model): void {
   const { state, text } = connectionLine(model);
   if (el.connection.dataset.state !== state) el.connection.dataset.state = state;
   setText(el.connectionText, text);
+
+  const media = providerLine(model);
+  setHidden(el.mediaProvider, media === null);
+  const mediaState = media?.state ?? "connecting";
+  if (el.mediaProvider.dataset.state !== mediaState) el.mediaProvider.dataset.state = mediaState;
+  setText(el.mediaProviderText, media?.text ?? "");
 }
 
 function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, model: Model): void {

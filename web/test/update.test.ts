@@ -20,7 +20,9 @@ describe("connection", () => {
     expect(model.connection).toBe("open");
     expect(model.me).toBe("alice");
     expect(model.provider).toBe("builtin");
-    expect(effects).toEqual([]);
+    // The provider from welcome selects the media adapter.
+    expect(effects).toEqual([{ type: "use-media", provider: "builtin" }]);
+    expect(model.device).toBeNull();
   });
 
   it("without an identity in the URL it does not connect", () => {

@@ -1,0 +1,303 @@
+// TwilioMedia with a fake Device and fake Calls (the SDK itself needs a
+// browser and Twilio): the token fetched with the page's identity, the Device
+// built and registered, the token refreshed, incoming calls announced and
+// accepted, ignored or disconnected.
+
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import type { MediaEvent, ProviderEvent } from "../src/media";
+import { MediaFailure } from "../src/media";
+import type { Fetch, TwilioDeviceOptions } from "../src/twilio-media";
+import { TwilioMedia, describeError, failureReason, talkboxLeg, voiceTokenUrl } from "../src/twilio-media";
+
+type Listener = (...args: unknown[]) => void;
+
+class FakeEmitter {
+  private readonly listeners = new Map<string, Listener[]>();
+  on(event: string, listener: Listener): this {
+    this.listeners.set(event, [...(this.listeners.get(event) ?? []), listener]);
+    return this;
+  }
+  emit(event: string, ...args: unknown[]): void {
+    for (const listener of this.listeners.get(event) ?? []) listener(...args);
+  }
+}
+
+class FakeCall extends FakeEmitter {
+  readonly parameters: Record<string, string>;
+  readonly customParameters: Map<string, string>;
+  accepted: unknown[] = [];
+  ignored = 0;
+  disconnected = 0;
+  constructor(sid: string, custom: Record<string, string>) {
+    super();
+    this.parameters = { CallSid: sid };
+    this.customParameters = new Map(Object.entries(custom));
+  }
+  accept(options?: unknown): void {
+    this.accepted.push(options);
+  }
+  ignore(): void {
+    this.ignored += 1;
+  }
+  disconnect(): void {
+    this.disconnected += 1;
+  }
+}
+
+class FakeDevice extends FakeEmitter {
+  tokens: string[];
+  registered = 0;
+  incomingSound: boolean | undefined = true;
+  readonly audio = {
+    incoming: (enable?: boolean): boolean => {
+      this.incomingSound = enable;
+      return enable ?? true;
+    },
+  };
+  constructor(
+    token: string,
+    readonly options: TwilioDeviceOptions,
+  ) {
+    super();
+    this.tokens = [token];
+  }
+  register(): Promise<void> {
+    this.registered += 1;
+    this.emit("registering");
+    return new Promise(() => undefined); // Twilio's signalling is not reachable here
+  }
+  updateToken(token: string): void {
+    this.tokens.push(token);
+  }
+}
+
+function legParams(legId: string, autoAnswer: boolean, caller = "alice"): Record<string, string> {
+  return { conference_id: "c-1", leg_id: legId, caller, auto_answer: autoAnswer ? "true" : "false" };
+}
+
+function setUp(responses: Array<{ status: number; body?: unknown }> = []) {
+  const requests: Array<{ url: string; init: RequestInit }> = [];
+  let served = 0;
+  const fetch: Fetch = async (url, init) => {
+    requests.push({ url, init });
+    served += 1;
+    const response = responses[served - 1] ?? {
+      status: 200,
+      body: { identity: "alice", token: `jwt-${served}`, ttl: 3600 },
+    };
+    return { ok: response.status < 400, status: response.status, json: async () => response.body };
+  };
+  const devices: FakeDevice[] = [];
+  const media = new TwilioMedia({
+    tokenUrl: voiceTokenUrl("?client_name=alice&audio_processing=off"),
+    createDevice: (token, options) => {
+      const device = new FakeDevice(token, options);
+      devices.push(device);
+      return device;
+    },
+    audio: { echoCancellation: false },
+    fetch,
+    refreshRetryMs: 1,
+  });
+  const events: MediaEvent[] = [];
+  const provider: ProviderEvent[] = [];
+  media.onEvent((event) => events.push(event));
+  media.onProviderEvent((event) => provider.push(event));
+  return { media, requests, devices, events, provider };
+}
+
+const last = <T>(list: T[]): T | undefined => list[list.length - 1];
+
+// The adapter logs what goes wrong; these tests make it go wrong on purpose.
+beforeEach(() => {
+  vi.spyOn(console, "warn").mockImplementation(() => undefined);
+  return () => vi.restoreAllMocks();
+});
+
+const device = (devices: FakeDevice[]): FakeDevice => {
+  const first = devices[0];
+  if (first === undefined) throw new Error("no Device was built");
+  return first;
+};
+
+describe("the token and the Device", () => {
+  it("the token URL carries the page's own identity, nothing else", () => {
+    expect(voiceTokenUrl("?client_name=alice&audio_processing=off")).toBe("/api/twilio/token?client_name=alice");
+    expect(voiceTokenUrl("?token=abc.def")).toBe("/api/twilio/token?token=abc.def");
+    expect(voiceTokenUrl("")).toBe("/api/twilio/token");
+  });
+
+  it("fetches a token, builds the Device with Opus then PCMU and close protection, and registers it", async () => {
+    const { media, requests, devices, provider } = setUp();
+    await media.start();
+    expect(requests).toHaveLength(1);
+    expect(requests[0]?.url).toBe("/api/twilio/token?client_name=alice");
+    expect(requests[0]?.init.cache).toBe("no-store");
+    const built = device(devices);
+    expect(built.tokens).toEqual(["jwt-1"]);
+    expect(built.options).toEqual({
+      codecPreferences: ["opus", "pcmu"],
+      closeProtection: true,
+      allowIncomingWhileBusy: true,
+    });
+    expect(built.incomingSound).toBe(false); // the page rings itself
+    expect(built.registered).toBe(1);
+    built.emit("registered");
+    expect(provider).toEqual([
+      { type: "device", state: "starting", detail: null },
+      { type: "device", state: "registering", detail: null },
+      { type: "device", state: "registered", detail: null },
+    ]);
+  });
+
+  it("a second start builds nothing new", async () => {
+    const { media, requests, devices } = setUp();
+    await Promise.all([media.start(), media.start()]);
+    await media.start();
+    expect(requests).toHaveLength(1);
+    expect(devices).toHaveLength(1);
+  });
+
+  it("a refused token is reported, and the next start tries again", async () => {
+    const { media, devices, provider } = setUp([{ status: 401, body: { detail: "no" } }]);
+    await media.start();
+    expect(devices).toHaveLength(0);
+    expect(last(provider)).toEqual({
+      type: "device",
+      state: "failed",
+      detail: "no token: /api/twilio/token answered 401",
+    });
+    await media.start();
+    expect(devices).toHaveLength(1);
+  });
+
+  it("a Device error (Twilio unreachable) is reported with its code", async () => {
+    const { media, devices, provider } = setUp();
+    await media.start();
+    device(devices).emit("error", { name: "ConnectionError", code: 31005, message: "unreachable" });
+    expect(last(provider)).toEqual({ type: "device", state: "failed", detail: "ConnectionError 31005" });
+  });
+
+  it("tokenWillExpire asks for a refresh; the refresh fetches a new token for the Device", async () => {
+    const { media, requests, devices, provider } = setUp();
+    await media.start();
+    device(devices).emit("tokenWillExpire");
+    expect(last(provider)).toEqual({ type: "token-will-expire" });
+    await media.refreshToken();
+    expect(requests.map((r) => r.url)).toEqual([
+      "/api/twilio/token?client_name=alice",
+      "/api/twilio/token?client_name=alice",
+    ]);
+    expect(device(devices).tokens).toEqual(["jwt-1", "jwt-2"]);
+  });
+
+  it("a failed refresh is shown and tried again", async () => {
+    vi.useFakeTimers();
+    try {
+      const { media, devices, provider } = setUp([{ status: 200, body: { token: "jwt-1" } }, { status: 503 }]);
+      await media.start();
+      await media.refreshToken();
+      expect(last(provider)).toMatchObject({ type: "device", detail: "token refresh failed: /api/twilio/token answered 503" });
+      await vi.advanceTimersByTimeAsync(10);
+      expect(device(devices).tokens).toEqual(["jwt-1", "jwt-3"]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe("incoming Twilio calls", () => {
+  it("reads the leg from the custom parameters, or ignores a call Talkbox did not place", () => {
+    expect(talkboxLeg(new Map(Object.entries(legParams("l-a", true))))).toEqual({
+      conferenceId: "c-1",
+      legId: "l-a",
+      caller: "alice",
+      autoAnswer: true,
+    });
+    expect(talkboxLeg(new Map([["caller", "alice"]]))).toBeNull();
+    expect(talkboxLeg(new Map(Object.entries({ ...legParams("l-a", true), auto_answer: "yes" })))).toBeNull();
+  });
+
+  it("announces a Talkbox call with its CallSid; answer accepts it; the SDK's accept means connected", async () => {
+    const { media, devices, provider, events } = setUp();
+    await media.start();
+    const call = new FakeCall("CA1", legParams("l-a", true));
+    device(devices).emit("incoming", call);
+    expect(last(provider)).toEqual({
+      type: "incoming",
+      conferenceId: "c-1",
+      legId: "l-a",
+      caller: "alice",
+      autoAnswer: true,
+      offer: "CA1",
+    });
+    await expect(media.answer("l-a", "CA1")).resolves.toBe("");
+    expect(call.accepted).toEqual([{ rtcConstraints: { audio: { echoCancellation: false } } }]);
+    call.emit("accept", call);
+    expect(events).toEqual([{ type: "connected", legId: "l-a" }]);
+    call.emit("reconnecting", { code: 53405 });
+    call.emit("reconnected");
+    expect(events.slice(1)).toEqual([
+      { type: "interrupted", legId: "l-a" },
+      { type: "connected", legId: "l-a" },
+    ]);
+    media.hangUp("l-a");
+    expect(call.disconnected).toBe(1);
+    expect(call.ignored).toBe(0);
+  });
+
+  it("a call without Talkbox's parameters is ignored and not announced", async () => {
+    const { media, devices, provider } = setUp();
+    await media.start();
+    const stranger = new FakeCall("CA9", {});
+    device(devices).emit("incoming", stranger);
+    expect(stranger.ignored).toBe(1);
+    expect(provider.filter((e) => e.type === "incoming")).toEqual([]);
+  });
+
+  it("hanging up a call still ringing here ignores it (other pages keep ringing); answering it then fails", async () => {
+    const { media, devices } = setUp();
+    await media.start();
+    const call = new FakeCall("CA2", legParams("l-b", false));
+    device(devices).emit("incoming", call);
+    media.hangUp("l-b");
+    expect(call.ignored).toBe(1);
+    expect(call.disconnected).toBe(0);
+    await expect(media.answer("l-b", "CA2")).rejects.toBeInstanceOf(MediaFailure);
+  });
+
+  it("a microphone error while accepting is a failed leg with reason microphone", async () => {
+    const { media, devices, events } = setUp();
+    await media.start();
+    const call = new FakeCall("CA3", legParams("l-b", false));
+    device(devices).emit("incoming", call);
+    await media.answer("l-b", "CA3");
+    call.emit("error", { name: "PermissionDeniedError", code: 31401 });
+    expect(events).toEqual([{ type: "failed", legId: "l-b", reason: "microphone" }]);
+    expect(failureReason({ code: 31402 })).toBe("microphone");
+    expect(failureReason({ code: 31005 })).toBe("media");
+    expect(describeError(new Error("boom"))).toBe("boom");
+  });
+
+  it("a call canceled while ringing is forgotten", async () => {
+    const { media, devices } = setUp();
+    await media.start();
+    const call = new FakeCall("CA4", legParams("l-b", false));
+    device(devices).emit("incoming", call);
+    call.emit("cancel");
+    await expect(media.answer("l-b", "CA4")).rejects.toBeInstanceOf(MediaFailure);
+  });
+
+  it("start again (a new welcome) announces the calls still ringing here, not the accepted ones", async () => {
+    const { media, devices, provider } = setUp();
+    await media.start();
+    device(devices).emit("incoming", new FakeCall("CA5", legParams("l-b", false)));
+    device(devices).emit("incoming", new FakeCall("CA6", legParams("l-c", true)));
+    await media.answer("l-c", "CA6");
+    provider.length = 0;
+    await media.start();
+    expect(provider).toEqual([
+      { type: "incoming", conferenceId: "c-1", legId: "l-b", caller: "alice", autoAnswer: false, offer: "CA5" },
+    ]);
+  });
+});
