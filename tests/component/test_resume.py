@@ -52,7 +52,11 @@ async def test_calls_survive_a_restart_of_the_server(tmp_path: Path) -> None:
         await call(alice, bob)
     await alice.__aexit__()
     await bob.__aexit__()
-    async with running_server(**settings) as url, Peer(url, "alice", ALICE_HZ) as alice, Peer(url, "bob", BOB_HZ) as bob:
+    async with (
+        running_server(**settings) as url,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+    ):
         await alice.resume()
         await bob.resume()
         await alice.wait_for(lambda: alice.level(BOB_HZ) > -20)
@@ -61,9 +65,12 @@ async def test_calls_survive_a_restart_of_the_server(tmp_path: Path) -> None:
 
 async def test_a_leg_nobody_resumes_after_a_restart_is_lost(tmp_path: Path) -> None:
     settings = {"port": free_port(), "database": str(tmp_path / "talkbox.sqlite3"), "resume_grace": 1.0}
-    async with running_server(**settings) as url:
-        async with Peer(url, "alice", ALICE_HZ) as alice, Peer(url, "bob", BOB_HZ) as bob:
-            await call(alice, bob)
+    async with (
+        running_server(**settings) as url,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+    ):
+        await call(alice, bob)
     async with running_server(**settings) as url, Peer(url, "alice", ALICE_HZ) as alice:
         await alice.resume()
         await alice.wait_for(lambda: alice.last_conference()["status"] == "ended", timeout=10)

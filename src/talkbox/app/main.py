@@ -28,7 +28,6 @@ from talkbox.ui.gateway import Gateway
 from talkbox.ui.identity import Identity
 from talkbox.ui.voice_token import voice_token_router
 
-
 log = logging.getLogger(__name__)
 
 SHUTDOWN_DRAIN_SECONDS = 5.0

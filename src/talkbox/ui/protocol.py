@@ -81,7 +81,9 @@ PageMessage = Annotated[
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
-PAGE_MESSAGE_TYPES = frozenset({"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin", "resume"})
+PAGE_MESSAGE_TYPES = frozenset(
+    {"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin", "resume"}
+)
 
 # --- server -> page -----------------------------------------------------------
 
