@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import jwt
 import pytest
 import websockets
 
+from talkbox.app.main import create_app
+from talkbox.app.settings import Settings
+from talkbox.ui.gateway import Limits, RateLimit
 from talkbox.ui.identity import issue_token
 from tests.support.server import running_server
 
@@ -86,3 +90,114 @@ async def test_token_mode_takes_the_name_from_the_token_only() -> None:
         expired = jwt.encode({"sub": "alice", "exp": 1}, SECRET, algorithm="HS256")
         for query in ("?client_name=alice", f"?token={forged}", f"?token={expired}", "?token=garbage"):
             await assert_refused(f"{base}/ws{query}")
+
+
+# --- frames the fuzzer found dropping the socket (tests/component/test_fuzz.py) -----------
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (b"\xfe", "not_text"),
+        (b'{"type": "call", "to": "bob"}', "not_text"),  # JSON, but in a binary frame
+        ('{"type": {"a": 1}}', "unknown_type"),  # a type that cannot be looked up
+        ('{"type": ["call"]}', "unknown_type"),
+        ("[" * 5_000 + "]" * 5_000, "invalid_json"),  # nested past Python's recursion limit
+        ('{"type": "mute", "muted": ' + "9" * 5_000 + "}", "invalid_json"),  # past int's digit limit
+        ('{"type": "call", "to": "\\ud800"}', "invalid_message"),  # a lone surrogate is no string
+    ],
+)
+async def test_frames_that_used_to_drop_the_socket_get_an_answer(frame: str | bytes, code: str) -> None:
+    async with running_server() as url:
+        socket = await welcomed(f"{url.replace('http', 'ws')}/ws?client_name=alice")
+        reply = await exchange(socket, frame)  # type: ignore[arg-type]
+        assert reply["type"] == "error" and reply["code"] == code, reply
+        assert (await exchange(socket, '{"type": "call", "to": "alice"}'))["code"] == "self_call"
+        await socket.close()
+
+
+# --- limits on bad input: sockets per user, calls per minute ----------------------------------
+
+
+async def closed_with(url: str) -> websockets.frames.Close:
+    socket = await websockets.connect(url)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await socket.recv()
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd
+
+
+async def test_a_user_past_the_socket_cap_gets_4429_and_others_are_not_counted() -> None:
+    async with running_server(max_sockets_per_user=3) as url:
+        base = url.replace("http", "ws")
+        alice = [await welcomed(f"{base}/ws?client_name=alice") for _ in range(3)]
+        close = await closed_with(f"{base}/ws?client_name=alice")
+        assert close.code == 4429 and "3" in close.reason
+        bob = await welcomed(f"{base}/ws?client_name=bob")  # a cap per user, not for everyone
+        assert (await exchange(alice[0], '{"type": "call", "to": "alice"}'))["code"] == "self_call"
+        await alice.pop().close()
+        await asyncio.sleep(0.1)  # the server sees the close
+        alice.append(await welcomed(f"{base}/ws?client_name=alice"))  # a slot freed is a slot again
+        for socket in (*alice, bob):
+            await socket.close()
+
+
+async def test_hundreds_of_sockets_at_once_cannot_slip_under_the_cap() -> None:
+    async with running_server(max_sockets_per_user=5) as url:
+        target = f"{url.replace('http', 'ws')}/ws?client_name=mallory"
+        sockets = await asyncio.gather(*(websockets.connect(target) for _ in range(100)))
+        firsts = await asyncio.gather(*(first_frame(socket) for socket in sockets))
+        assert firsts.count("welcome") == 5
+        assert firsts.count(4429) == 95
+        for socket in sockets:
+            await socket.close()
+
+
+async def first_frame(socket: websockets.ClientConnection) -> str | int:
+    """The type of the first message, or the close code if the socket was closed instead."""
+    try:
+        return json.loads(await socket.recv())["type"]
+    except websockets.ConnectionClosed as closed:
+        assert closed.rcvd is not None
+        return closed.rcvd.code
+
+
+async def test_calls_past_the_rate_limit_are_refused_for_that_user_only() -> None:
+    async with running_server(max_calls_per_minute=3) as url:
+        base = url.replace("http", "ws")
+        alice = await welcomed(f"{base}/ws?client_name=alice")
+        for _ in range(3):
+            await alice.send('{"type": "call", "to": "alice"}')  # refused by the rules, yet counted
+        await alice.send('{"type": "add", "conference_id": "c-1", "to": "bob"}')
+        await alice.send('{"type": "call", "to": "alice"}')
+        codes = sorted([json.loads(await alice.recv())["code"] for _ in range(5)])
+        assert codes == ["rate_limited", "rate_limited", "self_call", "self_call", "self_call"]
+        bob = await welcomed(f"{base}/ws?client_name=bob")
+        assert (await exchange(bob, '{"type": "call", "to": "bob"}'))["code"] == "self_call"
+        await alice.close()
+        await bob.close()
+
+
+def test_the_rate_limit_is_a_sliding_minute() -> None:
+    now = [0.0]
+    limit = RateLimit(limit=2, clock=lambda: now[0])
+    assert [limit.allow("alice"), limit.allow("alice"), limit.allow("alice"), limit.allow("bob")] == [
+        True,
+        True,
+        False,
+        True,
+    ]
+    now[0] = 59.9
+    assert not limit.allow("alice")
+    now[0] = 60.1
+    assert limit.allow("alice")
+
+
+def test_the_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (Settings().max_sockets_per_user, Settings().max_calls_per_minute) == (20, 30)
+    monkeypatch.setenv("TALKBOX_MAX_SOCKETS_PER_USER", "4")
+    monkeypatch.setenv("TALKBOX_MAX_CALLS_PER_MINUTE", "7")
+    settings = Settings()
+    assert (settings.max_sockets_per_user, settings.max_calls_per_minute) == (4, 7)
+    gateway = create_app(settings.model_copy(update={"database": ":memory:"})).state.talkbox.gateway
+    assert gateway.limits == Limits(max_sockets_per_user=4, max_calls_per_minute=7)

@@ -200,3 +200,85 @@ def test_a_ringing_guest_keeps_the_chair_company() -> None:
             ),
         ]
     )
+
+
+# --- found by the properties (test_properties.py) ------------------------------------
+
+
+def test_a_guest_still_being_dialled_is_not_dialled_again_when_the_chair_rejoins() -> None:
+    report = Reports()
+    replay(
+        three_people(report)[:-2]  # carol dialled; the provider has not reported on her yet
+        + [
+            (
+                report("alice", "failed", "media"),
+                [("updated", "active", {"alice": "failed:media", "bob": P, "carol": Q})],
+            ),
+            (
+                rejoin("alice"),
+                [
+                    ("updated", "active", {"alice": "failed:media", "bob": P, "carol": Q, "alice again": Q}),
+                    ("dial", "alice"),
+                ],
+            ),
+            (
+                report("alice again", P),
+                [("updated", "active", {"alice": "failed:media", "bob": P, "carol": Q, "alice again": P})],
+            ),
+            (
+                report("carol", R),
+                [("updated", "active", {"alice": "failed:media", "bob": P, "carol": R, "alice again": P})],
+            ),
+        ]
+    )
+
+
+def test_the_chair_removing_the_last_guest_before_she_connects_ends_the_call() -> None:
+    report = Reports()
+    replay(
+        [
+            (call(), [("updated", "active", {"alice": Q, "bob": Q}), ("dial", "alice")]),
+            (report("alice", I), [("updated", "active", {"alice": I, "bob": Q})]),
+            (
+                remove("bob"),
+                [
+                    ("updated", "active", {"alice": I, "bob": "canceled:removed"}),
+                    ("hang_up", "alice", "caller-canceled"),
+                ],
+            ),
+            (
+                report("alice", "canceled", "caller-canceled"),
+                [("updated", "ended:canceled", {"alice": "canceled:caller-canceled", "bob": "canceled:removed"})],
+            ),
+        ]
+    )
+
+
+def test_a_call_an_add_or_a_rejoin_delivered_again_changes_nothing() -> None:
+    report = Reports()
+    gone = {"alice": "failed:media", "bob": P, "carol": P}
+    replay(
+        three_people(report)
+        + [
+            (call(), []),  # the conference exists: starting it again would bring ended legs back
+            (add("dave"), [("updated", "active", {"alice": P, "bob": P, "carol": P, "dave": Q}), ("dial", "dave")]),
+            (
+                report("dave", "busy", "rejected"),
+                [("updated", "active", {"alice": P, "bob": P, "carol": P, "dave": "busy:rejected"})],
+            ),
+            (add("dave"), []),  # the same leg id again, though dave has left: not a second leg of that id
+            (
+                report("alice", "failed", "media"),
+                [("updated", "active", {"alice": "failed:media", "bob": P, "carol": P, "dave": "busy:rejected"})],
+            ),
+            (
+                rejoin("alice"),
+                [("updated", "active", {**gone, "dave": "busy:rejected", "alice again": Q}), ("dial", "alice")],
+            ),
+            (
+                report("alice again", "failed", "media"),
+                [("updated", "active", {**gone, "dave": "busy:rejected", "alice again": "failed:media"})],
+            ),
+            (rejoin("alice"), []),  # the same leg id again
+        ]
+    )

@@ -211,3 +211,21 @@ def test_late_and_repeated_reports_change_nothing() -> None:
 def test_hang_up_by_someone_not_on_the_call_is_ignored() -> None:
     report = Reports()
     replay(connected_call(report) + [(hang_up("mallory"), [])])
+
+
+def test_a_report_that_would_move_a_leg_back_changes_nothing_whatever_its_number() -> None:
+    # Found by tests/rules/test_properties.py: a connected chair "ringing" again, then
+    # "connecting" again, would have dialled the guests still queued a second time.
+    report = Reports()
+    replay(
+        connected_call(report)
+        + [
+            (report("alice", R), []),
+            (report("bob", I), []),
+            (report("bob", "queued"), []),
+            (
+                report("bob", "completed", "hung-up"),
+                [("updated", "active", {"alice": P, "bob": "completed:hung-up"}), ("hang_up", "alice", "ended")],
+            ),
+        ]
+    )

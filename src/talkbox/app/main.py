@@ -8,8 +8,9 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 
 from talkbox.app.settings import Settings
 from talkbox.callbacks.twilio_routes import twilio_router
@@ -24,13 +25,14 @@ from talkbox.router import Router
 from talkbox.telephony.handler import CallHandler
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore
 from talkbox.ui import page
-from talkbox.ui.gateway import Gateway
+from talkbox.ui.gateway import Gateway, Limits
 from talkbox.ui.identity import Identity
 from talkbox.ui.voice_token import voice_token_router
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_DRAIN_SECONDS = 5.0
+DEAD_LETTERS_SHOWN = 20
 
 
 @dataclass
@@ -86,10 +88,13 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
         identity=Identity(settings.auth, settings.secret),
         provider_name=provider.name,
         max_message_bytes=settings.max_message_bytes,
+        limits=Limits(settings.max_sockets_per_user, settings.max_calls_per_minute),
     )
     # The provider first: it learns from a report (a CallSid, an answer) before the
     # rules, handling the same report, ask it to act on that leg.
-    router = Router(bus, handlers=(provider, calls, gateway), size=settings.router_workers)
+    router = Router(
+        bus, handlers=(provider, calls, gateway), size=settings.router_workers, attempts=settings.router_attempts
+    )
     return Talkbox(settings, bus, provider, gateway, router, calls, store, twilio)
 
 
@@ -125,6 +130,12 @@ def create_app(
     @app.get("/api/health")
     async def health() -> dict[str, str]:
         return {"status": "ok", "provider": talkbox.provider.name}
+
+    @app.get("/api/dead-letters")
+    async def dead_letters(limit: int = Query(DEAD_LETTERS_SHOWN, ge=0, le=1000)) -> dict[str, Any]:
+        """What the handlers gave up on after their retries, newest first (no payloads)."""
+        letters = talkbox.router.dead_letters
+        return {"total": letters.total, "dead_letters": [letter.as_json() for letter in letters.recent(limit)]}
 
     if talkbox.twilio is not None:
         app.include_router(twilio_router(talkbox.twilio.auth_token, talkbox.twilio.public_url, talkbox.bus.publish))

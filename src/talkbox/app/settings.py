@@ -35,7 +35,12 @@ class Settings(BaseSettings):
     media_public_address: str | None = None
     ice_servers: list[str] = Field(default_factory=list)
     router_workers: int = Field(4, ge=1, le=256)
+    # A handler that raises gets the event again, this many times in all, then it is a dead letter.
+    router_attempts: int = Field(3, ge=1, le=10)
     max_message_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    # Bad input: a page opening sockets in a loop, a user dialling in a loop.
+    max_sockets_per_user: int = Field(20, ge=1, le=10_000)
+    max_calls_per_minute: int = Field(30, ge=1, le=10_000)
     log_level: str = "info"
 
     @model_validator(mode="after")

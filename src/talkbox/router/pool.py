@@ -3,6 +3,12 @@
 Events are spread over the workers by a stable hash of their partition key
 (the conference, else the user), so different conferences proceed in parallel
 while each one sees its events in the order they were published.
+
+Handling is at least once, with a bound: a handler that raises gets the event
+again after a short backoff, up to `attempts` times in all, and then the event
+becomes a dead letter for that handler. The retries hold up only the worker's
+later events, and only for the few backoffs; the other handlers are not run
+again (each handler is retried on its own).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from talkbox.events import Bus, Delivery, Event, partition_key
+from talkbox.router.dead_letters import DeadLetters
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +37,15 @@ class Router:
     bus: Bus
     handlers: Sequence[Handler]
     size: int = 4
+    attempts: int = 3
+    backoff: float = 0.05  # seconds before the second attempt, doubling after
+    dead_letters: DeadLetters = field(default_factory=DeadLetters)
     _queues: list[asyncio.Queue[Delivery]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("a handler gets an event at least once: attempts must be 1 or more")
 
     def start(self) -> None:
         self._queues = [asyncio.Queue() for _ in range(self.size)]
@@ -60,8 +74,15 @@ class Router:
             await self.bus.ack(delivery)
 
     async def _handle(self, handler: Handler, event: Event) -> None:
-        try:
-            await handler.handle(event)
-        except Exception:
-            # One failing handler must not stop the conference's other events.
-            log.exception("handler %s failed on %s", type(handler).__name__, event.type)
+        """Try, retry a few times, then give up into the dead letters: never raise."""
+        name = type(handler).__name__
+        for attempt in range(1, self.attempts + 1):
+            try:
+                await handler.handle(event)
+                return
+            except Exception as error:
+                if attempt >= self.attempts:
+                    self.dead_letters.add(event, name, error, attempt)
+                    return
+                log.warning("handler %s failed on %s (attempt %d), retrying: %r", name, event.type, attempt, error)
+            await asyncio.sleep(self.backoff * 2 ** (attempt - 1))

@@ -20,6 +20,9 @@ class Leg:
     # Why Talkbox asked for this leg to end, kept until the provider reports it ended:
     # a provider that cannot say why (Twilio says only "completed") gets this reason.
     hang_up_reason: str | None = None
+    # Talkbox has asked the provider to dial it. A leg is dialled once, and a leg the
+    # provider has had ends only by the provider's report (else its phone rings on).
+    dialled: bool = False
 
     @property
     def ended(self) -> bool:

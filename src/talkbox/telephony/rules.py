@@ -127,12 +127,13 @@ class Decision:
 
 
 def decide(conference: Conference | None, given: RuleInput) -> Decision:
-    return _remember_hang_ups(_decide(conference, given))
+    return _remember_dials(_remember_hang_ups(_decide(conference, given)))
 
 
 def _decide(conference: Conference | None, given: RuleInput) -> Decision:
     if isinstance(given, StartCall):
-        return _start_call(given)
+        # Delivered again: the conference it started exists, and a second start changes nothing.
+        return _start_call(given) if conference is None else Decision(conference)
     if isinstance(given, IncomingCall):
         # A webhook delivered twice names the same conference: the second changes nothing.
         return _incoming_call(given) if conference is None else Decision(conference)
@@ -212,6 +213,8 @@ def _add(conference: Conference, given: AddParticipant) -> Decision:
     refusal = _add_refusal(conference, given)
     if refusal is not None:
         return Decision(conference, _refuse(given.user, *refusal))
+    if conference.has_leg(given.leg_id):
+        return Decision(conference)  # delivered again after that leg ended: not a second leg of one id
     conference = replace(conference, legs=(*conference.legs, Leg(given.leg_id, given.to)))
     if conference.chair.status != "in-progress":
         return _settle(conference, ())  # dialled once the chair has joined
@@ -239,8 +242,10 @@ def _remove(conference: Conference, given: RemoveParticipant) -> Decision:
     leg = conference.leg(given.leg_id)
     if leg.ended:
         return Decision(conference)
-    if leg.status == "queued" and conference.chair.status != "in-progress":
-        return _settle(conference.with_leg(replace(leg, status="canceled", end_reason="removed")), ())
+    if _never_dialled(leg):
+        conference = conference.with_leg(replace(leg, status="canceled", end_reason="removed"))
+        # Removing the last guest before the chair connected leaves the chair alone too.
+        return _settle(conference, _after_leg_left(conference))
     return Decision(conference, (HangUpLeg(conference.id, leg.id, "removed"),))
 
 
@@ -258,8 +263,8 @@ def _mute(conference: Conference, given: Mute) -> Decision:
 
 def _rejoin(conference: Conference, given: Rejoin) -> Decision:
     chair = conference.chair
-    if chair.destination != given.user or not chair.ended:
-        return Decision(conference)
+    if chair.destination != given.user or not chair.ended or conference.has_leg(given.leg_id):
+        return Decision(conference)  # not the chair's to do, or delivered again
     conference = replace(conference, chair_leg_id=given.leg_id, legs=(*conference.legs, Leg(given.leg_id, given.user)))
     return _settle(conference, (DialLeg(conference.id, given.leg_id, given.user, given.user, auto_answer=True),))
 
@@ -273,7 +278,7 @@ def _leg_status(conference: Conference, report: LegStatusChanged) -> Decision:
     if not conference.has_leg(report.leg_id):
         return Decision(conference)
     leg = conference.leg(report.leg_id)
-    if leg.ended or report.sequence <= leg.sequence:
+    if leg.ended or report.sequence <= leg.sequence or _goes_back(leg.status, report.status):
         return Decision(conference)  # late or repeated report
     was_connected = leg.status == "in-progress"
     reason = report.reason
@@ -303,6 +308,18 @@ def _leg_status(conference: Conference, report: LegStatusChanged) -> Decision:
     return _settle(conference, commands)
 
 
+_PROGRESS = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
+
+
+def _goes_back(status: str, reported: str) -> bool:
+    """A leg only moves forward (queued, initiated, ringing, in-progress, ended).
+
+    A report that would move it back is late whatever its number: otherwise a
+    chair "connecting" a second time would dial its guests again.
+    """
+    return _PROGRESS.get(reported, len(_PROGRESS)) < _PROGRESS.get(status, len(_PROGRESS))
+
+
 def _answered_by(conference: Conference, leg_id: str) -> tuple[Conference, tuple[Command, ...]]:
     """The first of a ring group to answer takes the call; the others stop ringing."""
     others = tuple(
@@ -324,19 +341,25 @@ def _caller_gave_up(conference: Conference) -> tuple[Conference, tuple[Command, 
 
 
 def _dial_queued(conference: Conference) -> tuple[Command, ...]:
+    """Everyone waiting for the chair; not twice (a rejoined chair connects again), not the leaving."""
     caller = conference.chair.destination
     return tuple(
         DialLeg(conference.id, leg.id, leg.destination, caller, auto_answer=False)
         for leg in conference.legs
-        if leg.status == "queued" and leg.id != conference.chair_leg_id
+        if leg.id != conference.chair_leg_id and _never_dialled(leg) and leg.hang_up_reason is None
     )
 
 
 def _cancel_undialled(conference: Conference, reason: str) -> Conference:
+    """Legs the provider never had end here; a dialled one must be hung up, or it would ring on."""
     for leg in conference.legs:
-        if leg.status == "queued" and leg.id != conference.chair_leg_id:
+        if leg.id != conference.chair_leg_id and _never_dialled(leg):
             conference = conference.with_leg(replace(leg, status="canceled", end_reason=reason))
     return conference
+
+
+def _never_dialled(leg: Leg) -> bool:
+    return leg.status == "queued" and not leg.dialled and leg.sequence == 0
 
 
 def _after_leg_left(conference: Conference) -> tuple[Command, ...]:
@@ -380,6 +403,17 @@ def _remember_hang_ups(decision: Decision) -> Decision:
             leg = conference.leg(command.leg_id)
             if leg.hang_up_reason is None and not leg.ended:
                 conference = conference.with_leg(replace(leg, hang_up_reason=command.reason))
+    return replace(decision, conference=conference)
+
+
+def _remember_dials(decision: Decision) -> Decision:
+    """Mark each leg the provider is asked to dial, so that it is never dialled again."""
+    conference = decision.conference
+    if conference is None:
+        return decision
+    for command in decision.commands:
+        if isinstance(command, DialLeg) and conference.has_leg(command.leg_id):
+            conference = conference.with_leg(replace(conference.leg(command.leg_id), dialled=True))
     return replace(decision, conference=conference)
 
 

@@ -3,13 +3,12 @@ messages to every socket that user has open."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections import defaultdict
+import time
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from talkbox.events.models import (
@@ -31,7 +30,6 @@ from talkbox.events.models import (
 )
 from talkbox.ui.identity import Identity, IdentityError
 from talkbox.ui.protocol import (
-    PAGE_MESSAGE_TYPES,
     Add,
     Answer,
     Call,
@@ -49,12 +47,48 @@ from talkbox.ui.protocol import (
     Resume,
     ServerMessage,
     Welcome,
-    page_message,
+    parse_frame,
 )
 
 log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORISED = 4401
+CLOSE_TOO_MANY_SOCKETS = 4429
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-user limits on bad input (a page opening sockets or dialling in a loop), from settings."""
+
+    max_sockets_per_user: int = 20
+    max_calls_per_minute: int = 30
+
+
+@dataclass
+class RateLimit:
+    """At most `limit` requests per user in any `window` seconds (a sliding window)."""
+
+    limit: int
+    window: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _times: dict[str, deque[float]] = field(default_factory=dict)
+
+    def allow(self, user: str) -> bool:
+        now = self.clock()
+        if len(self._times) > 1024:
+            self._forget_idle(now)
+        times = self._times.setdefault(user, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if len(times) >= self.limit:
+            return False
+        times.append(now)
+        return True
+
+    def _forget_idle(self, now: float) -> None:
+        """Users with nothing in the window: so the table cannot grow with every name ever seen."""
+        for user in [u for u, times in self._times.items() if not times or times[-1] <= now - self.window]:
+            del self._times[user]
 
 
 @dataclass
@@ -63,9 +97,14 @@ class Gateway:
     identity: Identity
     provider_name: str
     max_message_bytes: int = 16 * 1024
+    limits: Limits = field(default_factory=Limits)
     sockets: dict[str, set[WebSocket]] = field(default_factory=lambda: defaultdict(set))
+    calls: RateLimit = field(init=False)
 
     handles = (ConferenceUpdated, LegOffered, CallRefused)
+
+    def __post_init__(self) -> None:
+        self.calls = RateLimit(self.limits.max_calls_per_minute)
 
     async def endpoint(self, websocket: WebSocket) -> None:
         try:
@@ -73,46 +112,53 @@ class Gateway:
                 websocket.query_params.get("client_name"), websocket.query_params.get("token")
             )
         except IdentityError as error:
-            # Accepted first, so the page sees why: a refused handshake reaches it as a bare 1006.
-            await websocket.accept()
-            await websocket.close(code=CLOSE_UNAUTHORISED, reason=str(error)[:120])
+            await _close_at_once(websocket, CLOSE_UNAUTHORISED, str(error))
             return
-        await websocket.accept()
+        if len(self.sockets.get(user, ())) >= self.limits.max_sockets_per_user:
+            limit = self.limits.max_sockets_per_user
+            await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, f"at most {limit} connections per user")
+            return
+        # Counted before the first await: hundreds opened at once cannot all slip under the cap.
         self.sockets[user].add(websocket)
-        await self.publish(PresenceChanged(user=user, online=True))
+        online = False
         try:
+            await websocket.accept()
+            await self.publish(PresenceChanged(user=user, online=True))
+            online = True
             await self._send(websocket, Welcome(user=user, provider=self.provider_name))
-            while True:
-                text = await websocket.receive_text()
-                await self._receive(websocket, user, text)
+            await self._serve(websocket, user)
         except WebSocketDisconnect:
             pass
         finally:
-            self.sockets[user].discard(websocket)
-            if not self.sockets[user]:
-                del self.sockets[user]
-            await self.publish(PresenceChanged(user=user, online=False))
+            self._forget(user, websocket)
+            if online:
+                await self.publish(PresenceChanged(user=user, online=False))
+
+    def _forget(self, user: str, websocket: WebSocket) -> None:
+        self.sockets[user].discard(websocket)
+        if not self.sockets[user]:
+            del self.sockets[user]
+
+    async def _serve(self, websocket: WebSocket, user: str) -> None:
+        """Every frame gets an answer; only the client going away ends the loop."""
+        while True:
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(frame.get("code", 1000))
+            text = frame.get("text")
+            if text is None:  # a binary frame: not ours to guess at
+                await self._send(websocket, Error(code="not_text", message="frames must be JSON text, not binary"))
+                continue
+            await self._receive(websocket, user, text)
 
     async def _receive(self, websocket: WebSocket, user: str, text: str) -> None:
-        if len(text.encode()) > self.max_message_bytes:
-            await self._send(
-                websocket, Error(code="too_large", message=f"messages are capped at {self.max_message_bytes} bytes")
-            )
+        message = parse_frame(text, self.max_message_bytes)
+        if isinstance(message, Error):
+            await self._send(websocket, message)
             return
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError:
-            await self._send(websocket, Error(code="invalid_json", message="a message must be a JSON object"))
-            return
-        if not isinstance(raw, dict) or raw.get("type") not in PAGE_MESSAGE_TYPES:
-            kind = raw.get("type") if isinstance(raw, dict) else None
-            await self._send(websocket, Error(code="unknown_type", message=f"unknown message type {kind!r}"[:200]))
-            return
-        try:
-            message = page_message.validate_python(raw)
-        except ValidationError as error:
-            details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:3])
-            await self._send(websocket, Error(code="invalid_message", message=details[:300]))
+        if isinstance(message, Call | Add) and not self.calls.allow(user):
+            limit = self.limits.max_calls_per_minute
+            await self._send(websocket, Refused(code="rate_limited", message=f"at most {limit} calls a minute"))
             return
         await self.publish(to_event(user, message))
 
@@ -143,6 +189,12 @@ class Gateway:
             await websocket.send_text(message.model_dump_json())
         except Exception:  # the socket went away mid-send; its endpoint cleans up
             log.debug("dropped a message to a closing socket", exc_info=True)
+
+
+async def _close_at_once(websocket: WebSocket, code: int, reason: str) -> None:
+    """Accepted first, so the page sees why: a refused handshake reaches it as a bare 1006."""
+    await websocket.accept()
+    await websocket.close(code=code, reason=reason[:120])
 
 
 def to_event(user: str, message: PageMessage) -> Event:

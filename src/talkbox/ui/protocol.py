@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from talkbox.events.models import ConferenceView
 
@@ -121,3 +122,44 @@ class Error(_Message):
 
 
 ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error
+
+# --- reading a frame ------------------------------------------------------------
+
+
+def parse_frame(text: str, max_bytes: int) -> PageMessage | Error:
+    """A page message, or the error to answer: never an exception, whatever the page sent.
+
+    One place decides what a frame means, so the gateway's loop has nothing
+    that can raise on bad input (a raise there would drop the socket).
+    """
+    if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        return Error(code="too_large", message=f"messages are capped at {max_bytes} bytes")
+    raw = _json(text)
+    if isinstance(raw, Error):
+        return raw
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    if not isinstance(kind, str) or kind not in PAGE_MESSAGE_TYPES:
+        return Error(code="unknown_type", message=f"unknown message type {_shown(kind)}")
+    try:
+        return page_message.validate_python(raw)
+    except ValidationError as error:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:3])
+        return Error(code="invalid_message", message=details[:300])
+    except RecursionError:
+        return Error(code="invalid_message", message="nested too deeply")
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:  # "[[[[…" nested past Python's recursion limit
+        return Error(code="invalid_json", message="nested too deeply")
+    except ValueError:  # not JSON, or an integer of thousands of digits
+        return Error(code="invalid_json", message="a message must be a JSON object")
+
+
+def _shown(kind: object) -> str:
+    """The type as the error repeats it: a short string, or just what JSON type it was."""
+    if isinstance(kind, str):
+        return repr(kind[:64])
+    return "null" if kind is None else f"of JSON type {type(kind).__name__}"

@@ -1,0 +1,432 @@
+"""Property-based tests of the call rules: any sequence of inputs keeps the invariants.
+
+The replay logs (test_two_party.py, test_conference.py) pin the outcomes we
+thought of; this file lets hypothesis look for the ones we did not. A state
+machine plays users, a shell and an honest provider against `decide`:
+
+- users start calls, hang up, add, remove, mute and rejoin, in any order and
+  on any conference (including ones they are not on);
+- the provider answers every DialLeg with a forward run of initiated / ringing
+  / in-progress and maybe a terminal report, and every HangUpLeg with a
+  terminal report, its reports delivered in any interleaving;
+- anything may also arrive again (any earlier input, verbatim), and stray
+  reports arrive for any leg, with any status and any sequence number, as a
+  confused provider or a replayed webhook would send them.
+
+The provider numbers its reports per leg, and a stray report's number counts
+as the provider's own (it is the only source of numbers), so its later answers
+are always newer: that is what makes "once the rules have had the chance to
+act" checkable.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import get_args
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from talkbox.events.models import TERMINAL_STATUSES, CallRefused, ConferenceUpdated, LegStatus, LegStatusChanged
+from talkbox.events.names import is_client_name
+from talkbox.telephony.model import Conference
+from talkbox.telephony.rules import (
+    AddParticipant,
+    Decision,
+    DialLeg,
+    HangUp,
+    HangUpLeg,
+    IncomingCall,
+    Mute,
+    MuteLeg,
+    Publish,
+    Rejoin,
+    RemoveParticipant,
+    RuleInput,
+    StartCall,
+    decide,
+)
+
+USERS = ("alice", "bob", "carol")
+DESTINATIONS = (*USERS, "+441234567890", "not a name")
+STATUSES: tuple[LegStatus, ...] = get_args(LegStatus)
+ENDINGS: tuple[LegStatus, ...] = tuple(s for s in STATUSES if s in TERMINAL_STATUSES)
+PROGRESS: tuple[LegStatus, ...] = ("initiated", "ringing", "in-progress")
+REASONS = (None, "hung-up", "ended", "rejected", "timeout", "unavailable", "media", "removed")
+RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3, **{s: 4 for s in ENDINGS}}
+LIVE_CONFERENCES = 2  # at a time; ended ones make room for more
+ALL_CONFERENCES = 5
+
+
+@dataclass(frozen=True)
+class HangUpAnswer:
+    """The provider's answer to a HangUpLeg: numbered when it is sent, newer than all it said before."""
+
+    conference_id: str
+    leg_id: str
+    status: LegStatus
+    reason: str
+
+
+Pending = LegStatusChanged | HangUpAnswer
+
+
+@dataclass
+class Provider:
+    """What an honest provider has promised to report, and its per-leg numbering."""
+
+    pending: list[Pending] = field(default_factory=list)
+    numbers: dict[str, int] = field(default_factory=dict)
+    dialled: set[str] = field(default_factory=set)  # every leg the provider has held
+
+    def number(self, leg_id: str, at_least: int = 0) -> int:
+        self.numbers[leg_id] = max(self.numbers.get(leg_id, 0) + 1, at_least)
+        return self.numbers[leg_id]
+
+    def hang_ups_pending(self, conference_id: str | None = None) -> bool:
+        return any(isinstance(p, HangUpAnswer) and conference_id in (None, p.conference_id) for p in self.pending)
+
+
+class CallRules(RuleBasedStateMachine):
+    """Users, the shell and an honest provider around `decide`, checking every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conferences: dict[str, Conference] = {}
+        self.history: list[tuple[str, RuleInput]] = []
+        self.provider = Provider()
+        self.ids = itertools.count(1)
+
+    # --- users ------------------------------------------------------------------
+
+    @precondition(lambda self: self.room_for_a_call())
+    @rule(data=st.data(), caller=st.sampled_from(USERS), to=st.sampled_from(DESTINATIONS))
+    def start_call(self, data: st.DataObject, caller: str, to: str) -> None:
+        number = next(self.ids)
+        busy = any(c.live_leg_of(caller) for c in self.conferences.values())
+        given = StartCall(f"c-{number}", f"l-{number}-chair", f"l-{number}-callee", caller, to, busy)
+        self.apply(data, given.conference_id, given)
+
+    @precondition(lambda self: self.room_for_a_call())
+    @rule(data=st.data(), ring=st.lists(st.sampled_from(DESTINATIONS), max_size=3))
+    def telephone_calls_in(self, data: st.DataObject, ring: list[str]) -> None:
+        """The provider has answered a telephone and names its leg; the shell picks who rings."""
+        number = next(self.ids)
+        given = IncomingCall(
+            conference_id=f"c-{number}",
+            caller_leg_id=f"l-{number}-phone",
+            caller="+441234567890",
+            provider_id=f"CA{number}",
+            ring=tuple((f"l-{number}-ring-{i}", name) for i, name in enumerate(ring)),
+        )
+        self.provider.dialled.add(given.caller_leg_id)
+        if data.draw(st.booleans(), label="the telephone hangs up some time"):
+            self.provider.pending.append(
+                LegStatusChanged(
+                    conference_id=given.conference_id,
+                    leg_id=given.caller_leg_id,
+                    status="completed",
+                    sequence=self.provider.number(given.caller_leg_id),
+                    reason="hung-up",
+                )
+            )
+        self.apply(data, given.conference_id, given)
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data())
+    def hang_up(self, data: st.DataObject) -> None:
+        conference_id = self.some_conference(data)
+        self.apply(data, conference_id, HangUp(self.someone(data, conference_id)))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data(), to=st.sampled_from(DESTINATIONS), limit=st.integers(2, 5))
+    def add(self, data: st.DataObject, to: str, limit: int) -> None:
+        conference_id = self.some_conference(data)
+        user = self.someone(data, conference_id)
+        self.apply(data, conference_id, AddParticipant(user, to, f"l-{next(self.ids)}", limit))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data())
+    def remove(self, data: st.DataObject) -> None:
+        conference_id = self.some_conference(data)
+        user = self.someone(data, conference_id)
+        self.apply(data, conference_id, RemoveParticipant(user, self.some_leg(data, conference_id)))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data(), muted=st.booleans())
+    def mute(self, data: st.DataObject, muted: bool) -> None:
+        conference_id = self.some_conference(data)
+        user = self.someone(data, conference_id)
+        self.apply(data, conference_id, Mute(user, self.some_leg(data, conference_id), muted))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data())
+    def rejoin(self, data: st.DataObject) -> None:
+        conference_id = self.some_conference(data)
+        self.apply(data, conference_id, Rejoin(self.someone(data, conference_id), f"l-{next(self.ids)}"))
+
+    # --- the provider and the network ------------------------------------------------
+
+    @precondition(lambda self: self.provider.pending)
+    @rule(data=st.data())
+    def provider_reports(self, data: st.DataObject) -> None:
+        """Any promised report, in any order: reports overtake each other on the way."""
+        index = data.draw(st.integers(0, len(self.provider.pending) - 1), label="pending")
+        self.deliver(data, self.provider.pending.pop(index))
+
+    @rule(data=st.data())
+    def provider_catches_up(self, data: st.DataObject) -> None:
+        """Every hang-up answered: now nobody may be left alone on a call."""
+        self.answer_hang_ups(data)
+        self.no_one_left_alone()
+
+    @precondition(lambda self: any(not c.ended for c in self.conferences.values()))
+    @rule(data=st.data(), status=st.sampled_from(ENDINGS), reason=st.sampled_from(REASONS))
+    def a_leg_drops(self, data: st.DataObject, status: LegStatus, reason: str | None) -> None:
+        """The provider loses a live leg (media failed, the page closed): a terminal report, numbered honestly."""
+        live = sorted((c.id, leg.id) for c in self.conferences.values() for leg in c.live_legs())
+        conference_id, leg_id = data.draw(st.sampled_from(live), label="drops")
+        report = LegStatusChanged(
+            conference_id=conference_id,
+            leg_id=leg_id,
+            status=status,
+            sequence=self.provider.number(leg_id),
+            reason=reason,
+        )
+        self.apply(data, conference_id, report)
+
+    @precondition(lambda self: self.conferences)
+    @rule(
+        data=st.data(),
+        status=st.sampled_from(STATUSES),
+        sequence=st.integers(0, 40),
+        reason=st.sampled_from(REASONS),
+    )
+    def stray_report(self, data: st.DataObject, status: LegStatus, sequence: int, reason: str | None) -> None:
+        """A report about any leg, possibly naming the wrong conference, with any number."""
+        conference_id = data.draw(st.sampled_from([*self.conferences, "c-nowhere"]), label="conference")
+        leg_id = self.some_leg(data, conference_id)
+        self.provider.number(leg_id, at_least=sequence)
+        report = LegStatusChanged(
+            conference_id=conference_id, leg_id=leg_id, status=status, sequence=sequence, reason=reason
+        )
+        self.apply(data, conference_id, report)
+
+    @precondition(lambda self: self.history)
+    @rule(data=st.data())
+    def something_arrives_again(self, data: st.DataObject) -> None:
+        """At-least-once delivery: any earlier input, verbatim, to the conference it went to."""
+        conference_id, given = data.draw(st.sampled_from(self.history), label="again")
+        self.apply(data, conference_id, given)
+
+    # --- invariants --------------------------------------------------------------------
+
+    @invariant()
+    def a_leg_belongs_to_one_conference(self) -> None:
+        leg_ids = [leg.id for c in self.conferences.values() for leg in c.legs]
+        assert len(leg_ids) == len(set(leg_ids)), leg_ids
+
+    @invariant()
+    def a_conference_ends_exactly_when_all_its_legs_have(self) -> None:
+        for conference in self.conferences.values():
+            assert conference.has_leg(conference.chair_leg_id)
+            assert (conference.end_reason is not None) == all(leg.ended for leg in conference.legs), conference
+            assert conference.view().status == ("ended" if conference.ended else "active")
+
+    @invariant()
+    def no_one_left_alone_once_hang_ups_are_answered(self) -> None:
+        for conference in self.conferences.values():
+            if not self.provider.hang_ups_pending(conference.id):
+                self.check_not_alone(conference)
+
+    def teardown(self) -> None:
+        self.answer_hang_ups(None)
+        self.no_one_left_alone()
+
+    # --- the shell: apply one input and check the step ----------------------------------
+
+    def apply(self, data: st.DataObject | None, conference_id: str, given: RuleInput) -> None:
+        """As the handler does: load the conference the input names, decide, keep, act."""
+        before = self.conferences.get(conference_id)
+        decision = decide(before, given)
+        check_step(before, given, decision, self.provider.dialled)
+        self.history.append((conference_id, given))
+        if decision.conference is not None:
+            self.conferences[decision.conference.id] = decision.conference
+        for command in decision.commands:
+            self.carry_out(data, command)
+
+    def carry_out(self, data: st.DataObject | None, command: object) -> None:
+        if isinstance(command, DialLeg):
+            self.provider.dialled.add(command.leg_id)
+            self.provider.pending.extend(self.dial_reports(data, command))
+        elif isinstance(command, HangUpLeg):
+            status = "completed" if data is None else data.draw(st.sampled_from(("completed", "canceled")))
+            self.provider.pending.append(HangUpAnswer(command.conference_id, command.leg_id, status, command.reason))
+
+    def dial_reports(self, data: st.DataObject | None, command: DialLeg) -> list[LegStatusChanged]:
+        """A forward run of progress, perhaps an ending, numbered as the provider sends them."""
+        if data is None:
+            return []
+        # Mostly a leg that gets somewhere: calls that die at once find nothing.
+        steps = [s for s in PROGRESS if data.draw(st.sampled_from((True, True, False)), label=f"reports {s}")]
+        ending = data.draw(st.sampled_from((None, None, None, None, *ENDINGS)), label="ending")
+        steps += [ending] if ending is not None else []
+        return [
+            LegStatusChanged(
+                conference_id=command.conference_id,
+                leg_id=command.leg_id,
+                status=status,
+                sequence=self.provider.number(command.leg_id),
+                reason=None if status in PROGRESS else "timeout",
+            )
+            for status in steps
+        ]
+
+    def deliver(self, data: st.DataObject | None, pending: Pending) -> None:
+        if isinstance(pending, HangUpAnswer):
+            pending = LegStatusChanged(
+                conference_id=pending.conference_id,
+                leg_id=pending.leg_id,
+                status=pending.status,
+                sequence=self.provider.number(pending.leg_id),
+                reason=pending.reason,
+            )
+        self.apply(data, pending.conference_id, pending)
+
+    def answer_hang_ups(self, data: st.DataObject | None) -> None:
+        while self.provider.hang_ups_pending():
+            answer = next(p for p in self.provider.pending if isinstance(p, HangUpAnswer))
+            self.provider.pending.remove(answer)
+            self.deliver(data, answer)
+
+    def no_one_left_alone(self) -> None:
+        for conference in self.conferences.values():
+            self.check_not_alone(conference)
+
+    @staticmethod
+    def check_not_alone(conference: Conference) -> None:
+        """The chair alone, or one guest whose chair has gone: the rules must have ended it."""
+        live = conference.live_legs()
+        assert conference.ended or len(live) >= 2, f"left alone: {conference}"
+
+    # --- choices ---------------------------------------------------------------------------
+
+    def room_for_a_call(self) -> bool:
+        live = [c for c in self.conferences.values() if not c.ended]
+        return len(live) < LIVE_CONFERENCES and len(self.conferences) < ALL_CONFERENCES
+
+    def some_conference(self, data: st.DataObject) -> str:
+        """Any conference, a live one more often: an ended one answers everything with nothing."""
+        live = [c.id for c in self.conferences.values() if not c.ended]
+        return data.draw(st.sampled_from(sorted([*self.conferences, *live, *live])), label="conference")
+
+    def someone(self, data: st.DataObject, conference_id: str) -> str:
+        """Anyone with a page, those on the conference (its chair most) more often.
+
+        A telephone has no page: it never hangs up, adds or rejoins through one
+        (its hanging up is a provider report).
+        """
+        conference = self.conferences.get(conference_id)
+        on_it = [leg.destination for leg in conference.legs] if conference else []
+        chair = [conference.chair.destination] * 2 if conference else []
+        people = [name for name in (*USERS, *on_it, *chair) if is_client_name(name)]
+        return data.draw(st.sampled_from(people), label="user")
+
+    def some_leg(self, data: st.DataObject, conference_id: str) -> str:
+        """Any leg of any conference (of this one more often), or one nobody has heard of."""
+        known = sorted(leg.id for c in self.conferences.values() for leg in c.legs)
+        conference = self.conferences.get(conference_id)
+        own = [leg.id for leg in conference.legs] if conference else []
+        return data.draw(st.sampled_from([*known, *own, *own, "l-nowhere"]), label="leg")
+
+
+def check_step(before: Conference | None, given: RuleInput, decision: Decision, dialled: set[str]) -> None:
+    """What must hold of any one decision, whatever came before it."""
+    after = decision.conference
+    if before is not None and (before.ended or isinstance(given, StartCall | IncomingCall)):
+        assert decision == Decision(before), "an ended conference, or a call started again, changes nothing"
+    if isinstance(given, LegStatusChanged):
+        check_report(before, given, decision)
+    if before is not None:
+        assert after is not None
+        check_history_kept(before, after, given, dialled)
+    if after is not None:
+        check_commands(after, decision, dialled)
+    check_published(before, after, decision)
+
+
+def check_report(before: Conference | None, report: LegStatusChanged, decision: Decision) -> None:
+    """A repeated, late or misdirected report changes nothing; an accepted one sets the leg."""
+    leg = before.leg(report.leg_id) if before is not None and before.has_leg(report.leg_id) else None
+    stale = (
+        leg is None
+        or before is None
+        or report.conference_id != before.id
+        or leg.ended
+        or report.sequence <= leg.sequence
+        or RANK[report.status] < RANK[leg.status]
+    )
+    if stale:
+        assert decision == Decision(before), f"a stale report changed something: {report}"
+        return
+    assert decision.conference is not None
+    now = decision.conference.leg(report.leg_id)
+    assert (now.status, now.sequence) == (report.status, report.sequence)
+
+
+def check_history_kept(before: Conference, after: Conference, given: RuleInput, dialled: set[str]) -> None:
+    """Legs are only ever added; an ended leg never changes; a leg never goes backwards."""
+    assert after.id == before.id
+    assert [leg.id for leg in after.legs[: len(before.legs)]] == [leg.id for leg in before.legs]
+    reported = given.leg_id if isinstance(given, LegStatusChanged) else None
+    for old, new in zip(before.legs, after.legs, strict=False):
+        if old.ended:
+            assert new == old, f"an ended leg came back to life: {old} -> {new}"
+        assert RANK[new.status] >= RANK[old.status], f"a leg went backwards: {old} -> {new}"
+        if new.ended and not old.ended and new.id != reported:
+            # The rules may only end by themselves a leg the provider never had.
+            assert new.id not in dialled, f"a dialled leg ended without the provider: {new}"
+
+
+def check_commands(after: Conference, decision: Decision, dialled: set[str]) -> None:
+    """Commands name this conference's live legs; each leg is dialled once, and only while queued."""
+    for command in decision.commands:
+        if isinstance(command, DialLeg | HangUpLeg | MuteLeg):
+            assert command.conference_id == after.id
+            assert after.has_leg(command.leg_id), command
+            assert not after.leg(command.leg_id).ended, f"a command for an ended leg: {command}"
+        if isinstance(command, DialLeg):
+            leg = after.leg(command.leg_id)
+            assert command.leg_id not in dialled, f"dialled twice: {command}"
+            assert leg.status == "queued", command
+            assert leg.hang_up_reason is None, f"dialled while being hung up: {command}"
+
+
+def check_published(before: Conference | None, after: Conference | None, decision: Decision) -> None:
+    """One ConferenceUpdated whenever what the pages see changed, and it is the state returned.
+
+    (Bookkeeping the pages never see, such as why Talkbox asked a leg to hang up,
+    may change without one.)
+    """
+    updates = [c.event for c in decision.commands if isinstance(c, Publish) and isinstance(c.event, ConferenceUpdated)]
+    seen = after is not None and (before is None or after.view() != before.view())
+    assert len(updates) == 1 if seen else len(updates) <= 1, (before, after, decision.commands)
+    for update in updates:
+        assert after is not None
+        assert update.conference == after.view()
+        assert update.users == after.users()
+    for command in decision.commands:
+        if isinstance(command, Publish) and isinstance(command.event, CallRefused):
+            assert after == before or before is None, "a refusal changes nothing"
+
+
+TestCallRules = CallRules.TestCase
+TestCallRules.settings = settings(
+    max_examples=300,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
