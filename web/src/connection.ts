@@ -4,6 +4,8 @@ import type { Model } from "./model";
 
 /** Close code for a service restart: Talkbox stopping gracefully (SIGTERM). */
 export const CLOSE_SERVICE_RESTART = 1012;
+/** Close code for the server's cap on one user's open pages. */
+export const CLOSE_TOO_MANY_PAGES = 4429;
 
 export interface ConnectionLine {
   /** `open`, `connecting` or `closed`: the dot's colour. */
@@ -19,6 +21,7 @@ export function connectionLine(
     return { state: "open", text: model.me ? `Connected as ${model.me}` : "Connected" };
   }
   // Between attempts and during them, say why the socket went.
+  if (model.closeCode === CLOSE_TOO_MANY_PAGES) return { state: "closed", text: "Not connected: too many pages open" };
   if (model.closeCode !== null) {
     const text =
       model.closeCode === CLOSE_SERVICE_RESTART

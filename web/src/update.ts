@@ -3,7 +3,7 @@
 
 import type { Effect, IncomingCall, MediaState, Model, Msg } from "./model";
 import { NO_MEDIA, SETTLE_MS, reconnectDelay } from "./model";
-import { CLOSE_SERVICE_RESTART } from "./connection";
+import { CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
 import { dialMode, mySide } from "./call";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
 import type { Conference, Leg, OfferMessage, ServerMessage } from "./protocol";
@@ -24,6 +24,8 @@ export function providerCarriesMedia(model: Pick<Model, "provider">): boolean {
 
 /** Close code the server uses for a bad or missing identity. */
 export const CLOSE_UNAUTHORIZED = 4401;
+// The server's cap on one user's open pages: retrying would only be refused again.
+export { CLOSE_TOO_MANY_PAGES } from "./connection";
 
 export type Update = [Model, Effect[]];
 
@@ -182,6 +184,10 @@ function socketClosed(model: Model, code: number, reason: string): Update {
   if (code === CLOSE_UNAUTHORIZED) {
     const why = reason || "the server did not accept this identity";
     return [{ ...withNotice(next, `Not signed in: ${why}`), authFailed: true }, effects];
+  }
+  if (code === CLOSE_TOO_MANY_PAGES) {
+    const why = reason || "too many pages are open for this user";
+    return [withNotice(next, `Not connected: ${why}. Close another page and reload this one.`), effects];
   }
   effects.push({ type: "reconnect-later", delayMs: reconnectDelay(model.reconnectAttempt) });
   return [{ ...next, reconnectAttempt: model.reconnectAttempt + 1 }, effects];

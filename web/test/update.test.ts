@@ -1,3 +1,4 @@
+import { connectionLine } from "../src/connection";
 import { describe, expect, it } from "vitest";
 import type { Effect, Model } from "../src/model";
 import { initialModel, reconnectDelay } from "../src/model";
@@ -45,6 +46,17 @@ describe("connection", () => {
       expect(model.connection).toBe("connecting");
     }
     expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 10000, 10000]);
+  });
+
+  it("does not reconnect when the server says too many pages are open (4429)", () => {
+    const [next, effects] = update(connectedAs("alice"), {
+      type: "socket-closed",
+      code: 4429,
+      reason: "too many open sockets for alice",
+    });
+    expect(effects.some((effect) => effect.type === "reconnect-later")).toBe(false);
+    expect(next.notice).toContain("too many open sockets for alice");
+    expect(connectionLine(next).text).toBe("Not connected: too many pages open");
   });
 
   it("a successful open resets the backoff", () => {

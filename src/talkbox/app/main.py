@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, HTTPException, Query, Request
 
 from talkbox.app.settings import Settings
 from talkbox.callbacks.twilio_routes import twilio_router
@@ -132,8 +133,13 @@ def create_app(
         return {"status": "ok", "provider": talkbox.provider.name}
 
     @app.get("/api/dead-letters")
-    async def dead_letters(limit: int = Query(DEAD_LETTERS_SHOWN, ge=0, le=1000)) -> dict[str, Any]:
-        """What the handlers gave up on after their retries, newest first (no payloads)."""
+    async def dead_letters(request: Request, limit: int = Query(DEAD_LETTERS_SHOWN, ge=0, le=1000)) -> dict[str, Any]:
+        """What the handlers gave up on after their retries, newest first (no payloads).
+
+        For the operator on the machine itself: it names users, so only loopback may ask.
+        """
+        if request.client is None or not _is_loopback(request.client.host):
+            raise HTTPException(status_code=403, detail="dead letters are served to loopback only")
         letters = talkbox.router.dead_letters
         return {"total": letters.total, "dead_letters": [letter.as_json() for letter in letters.recent(limit)]}
 
@@ -143,3 +149,10 @@ def create_app(
 
     app.router.routes.extend(page.routes())
     return app
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
