@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from talkbox.events.names import is_client_name
 from talkbox.telephony.provider import Provider, ResumeLeg
 from talkbox.telephony.rules import (
     AddParticipant,
+    Command,
     DialLeg,
     HangUp,
     HangUpLeg,
@@ -40,6 +43,7 @@ from talkbox.telephony.rules import (
 )
 from talkbox.telephony.store import ConferenceStore, active_for
 
+log = logging.getLogger(__name__)
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
@@ -123,14 +127,36 @@ class CallHandler:
             # Stored before acting, so a crash never leaves a leg the store does not know.
             await self.store.put(decision.conference, describe(given))
         for command in decision.commands:
-            if isinstance(command, Publish):
-                await self.publish(command.event)
-            elif isinstance(command, DialLeg):
-                await self._dial(command)
-            elif isinstance(command, HangUpLeg):
-                await self.provider.hang_up(command)
-            elif isinstance(command, MuteLeg):
-                await self.provider.mute(command)
+            # Each command on its own: the state is stored, so a retry of this event would
+            # decide nothing new, and a command that raised would never be carried out.
+            try:
+                await self._carry_out(command)
+            except Exception:
+                log.exception("could not carry out %s", command)
+                if isinstance(command, DialLeg):
+                    await self._report_failed(command)
+
+    async def _carry_out(self, command: Command) -> None:
+        if isinstance(command, Publish):
+            await self.publish(command.event)
+        elif isinstance(command, DialLeg):
+            await self._dial(command)
+        elif isinstance(command, HangUpLeg):
+            await self.provider.hang_up(command)
+        elif isinstance(command, MuteLeg):
+            await self.provider.mute(command)
+
+    async def _report_failed(self, command: DialLeg) -> None:
+        """A leg the provider could not place must not wait in the conference for ever."""
+        await self.publish(
+            LegStatusChanged(
+                conference_id=command.conference_id,
+                leg_id=command.leg_id,
+                status="failed",
+                sequence=time.time_ns() // 1000,
+                reason="provider-error",
+            )
+        )
 
     async def _send_state(self, user: str) -> None:
         """A page that (re)connects gets every conference its user is on, or may rejoin."""

@@ -1,0 +1,40 @@
+"""The shell around the rules: a provider that fails does not leave a leg hanging."""
+
+from __future__ import annotations
+
+from talkbox.events.models import Event, LegStatusChanged, UserRequestsCall
+from talkbox.telephony.handler import CallHandler
+from talkbox.telephony.provider import ResumeLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
+from talkbox.telephony.store import MemoryStore
+
+
+class BrokenProvider:
+    name = "broken"
+
+    async def dial(self, command: DialLeg) -> None:
+        raise ConnectionError("the provider is down")
+
+    async def hang_up(self, command: HangUpLeg) -> None: ...
+
+    async def mute(self, command: MuteLeg) -> None: ...
+
+    async def resume(self, command: ResumeLeg) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+async def test_a_dial_that_raises_becomes_a_failed_leg_the_rules_hear_of() -> None:
+    published: list[Event] = []
+
+    async def publish(event: Event) -> None:
+        published.append(event)
+
+    handler = CallHandler(store=MemoryStore(), provider=BrokenProvider(), publish=publish)
+    await handler.handle(UserRequestsCall(user="alice", to="bob"))
+    failure = next(e for e in published if isinstance(e, LegStatusChanged))
+    assert (failure.status, failure.reason) == ("failed", "provider-error")
+    await handler.handle(failure)
+    conference = (await handler.store.active()) or [await handler.store.get(failure.conference_id)]
+    assert conference[0] is not None and conference[0].ended
+    assert conference[0].end_reason == "chair-unreachable"
