@@ -153,6 +153,19 @@ async def test_hundreds_of_sockets_at_once_cannot_slip_under_the_cap() -> None:
             await socket.close()
 
 
+async def test_one_address_cannot_open_sockets_under_ever_new_names() -> None:
+    async with running_server(max_sockets_per_address=4) as url:
+        base = url.replace("http", "ws")
+        sockets = [await welcomed(f"{base}/ws?client_name=name{i}") for i in range(4)]
+        close = await closed_with(f"{base}/ws?client_name=name99")
+        assert close.code == 4429 and "address" in close.reason
+        await sockets.pop().close()
+        await asyncio.sleep(0.1)
+        sockets.append(await welcomed(f"{base}/ws?client_name=name99"))
+        for socket in sockets:
+            await socket.close()
+
+
 async def first_frame(socket: websockets.ClientConnection) -> str | int:
     """The type of the first message, or the close code if the socket was closed instead."""
     try:
@@ -200,4 +213,4 @@ def test_the_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     settings = Settings()
     assert (settings.max_sockets_per_user, settings.max_calls_per_minute) == (4, 7)
     gateway = create_app(settings.model_copy(update={"database": ":memory:"})).state.talkbox.gateway
-    assert gateway.limits == Limits(max_sockets_per_user=4, max_calls_per_minute=7)
+    assert gateway.limits == Limits(max_sockets_per_user=4, max_sockets_per_address=200, max_calls_per_minute=7)

@@ -89,7 +89,11 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
         identity=Identity(settings.auth, settings.secret),
         provider_name=provider.name,
         max_message_bytes=settings.max_message_bytes,
-        limits=Limits(settings.max_sockets_per_user, settings.max_calls_per_minute),
+        limits=Limits(
+            max_sockets_per_user=settings.max_sockets_per_user,
+            max_sockets_per_address=settings.max_sockets_per_address,
+            max_calls_per_minute=settings.max_calls_per_minute,
+        ),
     )
     # The provider first: it learns from a report (a CallSid, an answer) before the
     # rules, handling the same report, ask it to act on that leg.

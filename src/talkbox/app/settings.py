@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
     # Bad input: a page opening sockets in a loop, a user dialling in a loop.
     max_sockets_per_user: int = Field(20, ge=1, le=10_000)
+    max_sockets_per_address: int = Field(200, ge=1, le=100_000)
     max_calls_per_minute: int = Field(30, ge=1, le=10_000)
     log_level: str = "info"
 

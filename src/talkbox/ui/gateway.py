@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -61,6 +61,8 @@ class Limits:
     """Per-user limits on bad input (a page opening sockets or dialling in a loop), from settings."""
 
     max_sockets_per_user: int = 20
+    # In open mode one page could claim a new name for every socket: the address caps that too.
+    max_sockets_per_address: int = 200
     max_calls_per_minute: int = 30
 
 
@@ -99,6 +101,7 @@ class Gateway:
     max_message_bytes: int = 16 * 1024
     limits: Limits = field(default_factory=Limits)
     sockets: dict[str, set[WebSocket]] = field(default_factory=lambda: defaultdict(set))
+    per_address: Counter[str] = field(default_factory=Counter)
     calls: RateLimit = field(init=False)
 
     handles = (ConferenceUpdated, LegOffered, CallRefused)
@@ -114,12 +117,18 @@ class Gateway:
         except IdentityError as error:
             await _close_at_once(websocket, CLOSE_UNAUTHORISED, str(error))
             return
+        address = websocket.client.host if websocket.client else "unknown"
+        if self.per_address[address] >= self.limits.max_sockets_per_address:
+            limit = self.limits.max_sockets_per_address
+            await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, f"at most {limit} connections per address")
+            return
         if len(self.sockets.get(user, ())) >= self.limits.max_sockets_per_user:
             limit = self.limits.max_sockets_per_user
             await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, f"at most {limit} connections per user")
             return
         # Counted before the first await: hundreds opened at once cannot all slip under the cap.
         self.sockets[user].add(websocket)
+        self.per_address[address] += 1
         online = False
         try:
             await websocket.accept()
@@ -131,6 +140,9 @@ class Gateway:
             pass
         finally:
             self._forget(user, websocket)
+            self.per_address[address] -= 1
+            if self.per_address[address] <= 0:
+                del self.per_address[address]
             if online:
                 await self.publish(PresenceChanged(user=user, online=False))
 
