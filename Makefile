@@ -35,5 +35,10 @@ test-python:
 lint:
 	$(UV) run ruff check src tests
 
+# `make bench ONLY=router,signalling RUNS=3`: see bench/README.md. Janus (for ONLY=janus) comes from bench/setup.sh.
+bench: deps web
+	bench/setup.sh
+	$(UV) run python -m bench $(if $(ONLY),--only $(ONLY)) $(if $(RUNS),--runs $(RUNS))
+
 screenshot: deps web system
 	$(UV) run python scripts/screenshot.py

@@ -1,0 +1,152 @@
+"""What every bench shares: summaries (median and spread), tables, CPU time, the server process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SERVER_CORE = "0"
+CLIENT_CORE = "1"
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(values: Sequence[float]) -> dict[str, Any]:
+    """The median of several runs and their spread (min, max, and max-min as a share of the median)."""
+    values = [v for v in values if v == v]  # drop NaN
+    if not values:
+        return {"median": None, "min": None, "max": None, "runs": 0, "values": []}
+    median = statistics.median(values)
+    return {
+        "median": median,
+        "min": min(values),
+        "max": max(values),
+        "spread": (max(values) - min(values)) / median if median else 0.0,
+        "runs": len(values),
+        "values": values,
+    }
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    if value is None or value != value:
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def cell(s: dict[str, Any], digits: int = 1) -> str:
+    """`median (min–max)`."""
+    if not s.get("runs"):
+        return "-"
+    if s["runs"] == 1:
+        return fmt(s["median"], digits)
+    return f"{fmt(s['median'], digits)} ({fmt(s['min'], digits)}–{fmt(s['max'], digits)})"
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub-flavoured markdown table, so the README can take it as printed."""
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def core_busy_seconds() -> dict[int, float]:
+    """Per core: seconds spent not idle (user, nice, system, irq, softirq, steal), from /proc/stat."""
+    out = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            v = [int(x) for x in values]
+            out[int(name[3:])] = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLOCK_TICKS
+    return out
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+
+
+def pinned(core: str) -> list[str]:
+    """`taskset -c CORE` when the machine has that core."""
+    return ["taskset", "-c", core] if os.cpu_count() and os.cpu_count() > int(core) else []
+
+
+def pin_self(core: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if (os.cpu_count() or 1) > int(core):
+            os.sched_setaffinity(0, {int(core)})
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[bytes]
+    url: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@contextlib.contextmanager
+def server(mode: str = "builtin", *, core: str = SERVER_CORE, extra: Sequence[str] = ()) -> Iterator[ServerProcess]:
+    """A Talkbox server in its own process (bench/server.py), pinned to `core`, on a free loopback port."""
+    port = free_port()
+    command = [*pinned(core), sys.executable, "-m", "bench.server", "--port", str(port), "--mode", mode, *extra]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().decode()
+        if not line.startswith("ready"):
+            raise RuntimeError(f"bench server did not start: {line!r}")
+        yield ServerProcess(process, f"http://127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    box: list[float] = []
+    start = time.perf_counter()
+    yield box
+    box.append(time.perf_counter() - start)

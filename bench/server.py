@@ -1,0 +1,121 @@
+"""A Talkbox server for the benches: the real app (create_app), plus what a bench needs.
+
+`python -m bench.server --port P --mode builtin|null|twilio`
+
+- builtin: the real built-in engine.
+- null: the built-in provider with its media left out (no RTCPeerConnection): an offer is a
+  placeholder SDP and an answer counts as connected at once. Everything else (gateway,
+  router, rules, store) is the real code: the signalling bench measures that.
+- twilio: Twilio mode with the tests' settings (signed webhooks); REST calls go to a closed port.
+
+It adds one route of its own, GET /bench/stats: the mixers' tick counters (read from the
+engine's Mixer objects in this process; src/ has no debug hook and is not changed) and the
+process's CPU time. Prints `ready` on stdout once it serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+
+import uvicorn
+
+from talkbox.app import main as app_main
+from talkbox.app.settings import Settings
+from talkbox.events.models import LegOffered
+from talkbox.providers.builtin.engine import BuiltinProvider, MediaLeg
+
+NO_MEDIA_SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+class NoMediaProvider(BuiltinProvider):
+    """The built-in provider's signalling with its media left out."""
+
+    async def _offer(self, leg: MediaLeg, auto_answer: bool) -> bool:
+        leg.answered = False
+        command = leg.command
+        leg.offer = LegOffered(
+            user=command.destination,
+            conference_id=command.conference_id,
+            leg_id=command.leg_id,
+            caller=command.caller,
+            sdp=NO_MEDIA_SDP,
+            auto_answer=auto_answer,
+        )
+        await self.publish(leg.offer)
+        return True
+
+    async def _answer(self, leg: MediaLeg, sdp: str) -> None:
+        leg.answered = True
+        self._disarm(leg)
+        if not leg.connected:
+            leg.connected = True
+            await self._report(leg.command, "in-progress")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--mode", choices=("builtin", "null", "twilio"), default="builtin")
+    args = parser.parse_args()
+
+    settings = Settings(
+        port=args.port,
+        database=":memory:",
+        ring_timeout=600,
+        connect_timeout=120,
+        log_level="warning",
+        max_legs=10,
+        # The benches measure capacity, not the abuse limits: one loopback address opens
+        # thousands of sockets, and a caller places calls back to back.
+        max_sockets_per_address=100_000,
+        max_calls_per_minute=10_000,
+    )
+    twilio = None
+    api_url = None
+    if args.mode == "null":
+        app_main.BuiltinProvider = NoMediaProvider  # type: ignore[misc]
+    elif args.mode == "twilio":
+        from tests.twilio.twilio_requests import settings as twilio_settings
+
+        twilio = twilio_settings()
+        api_url = "http://127.0.0.1:9"
+    app = app_main.create_app(settings, twilio, twilio_api_url=api_url)
+    talkbox = app.state.talkbox
+
+    @app.get("/bench/stats")
+    async def stats() -> dict[str, object]:
+        times = os.times()
+        mixers = getattr(talkbox.provider, "mixers", {})
+        return {
+            "cpu": times.user + times.system,
+            "wall": time.monotonic(),
+            "ticks": sum(m.ticks for m in mixers.values()),
+            "late_ticks": sum(m.late_ticks for m in mixers.values()),
+            "mixers": len(mixers),
+            "legs": len(getattr(talkbox.provider, "legs", {})),
+        }
+
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=args.port, log_level="warning", ws_max_size=2 * settings.max_message_bytes
+    )
+    server = uvicorn.Server(config)
+
+    async def serve() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        print("ready", flush=True)
+        await task
+
+    asyncio.run(serve())
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
