@@ -1,6 +1,7 @@
 """`python -m bench [--only router,signalling,...] [--runs N]`: run benches, print tables, write JSON.
 
-Benches, cheapest first: router, signalling, webhooks, latency, media (capacity), janus, profile.
+Benches, cheapest first: router, signalling, webhooks, latency, browser-latency (Chromium), media (capacity),
+janus, profile.
 With media and janus in the same run, the capacity ratio Talkbox / Janus is printed too.
 Results go to bench/results/<UTC time>.json, with the machine, its load and the git commit.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 from bench.common import ROOT, table
 
-BENCHES = ("router", "signalling", "webhooks", "latency", "media", "janus", "profile")
+BENCHES = ("router", "signalling", "webhooks", "latency", "browser-latency", "media", "janus", "profile")
 DEFAULT = ("router", "signalling", "webhooks", "latency", "media")
 
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# Talkbox benchmarks, {document['started']}, {document['machine']['cpu']}, "
           f"{document['machine']['cores']} cores, load {' '.join(document['machine']['loadavg_at_start'])}\n")
     for name in chosen:
-        module = importlib.import_module(f"bench.{name}")
+        module = importlib.import_module(f"bench.{name.replace('-', '_')}")
         print(f"## {name} ...", flush=True)
         began = time.monotonic()
         result = module.run(args.runs, **options)

@@ -17,7 +17,7 @@ def main(paths: list[str]) -> None:
         print(f"<!-- {Path(path).name}: {document['started']}, {machine['cpu']}, {machine['cores']} cores, "
               f"load at start {' '.join(machine['loadavg_at_start'])}, runs {document['runs']} -->\n")
         for name, result in document["results"].items():
-            module = importlib.import_module(f"bench.{name}")
+            module = importlib.import_module(f"bench.{name.replace('-', '_')}")
             for title, header, rows in module.tables(result):
                 print(table(title, header, rows))
             print(f"<!-- {name}: {result['seconds']} s, load after {' '.join(result['loadavg_after'])} -->\n")
