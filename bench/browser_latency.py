@@ -32,6 +32,8 @@ import time
 import urllib.request
 from typing import Any
 
+from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS, FAKE_MICROPHONE
+
 from bench.common import (
     CLIENT_CORE,
     SERVER_CORE,
@@ -44,19 +46,7 @@ from bench.common import (
     summary,
 )
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [  # tests/e2e/conftest.py CHROMIUM_FLAGS, plus the fake device
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
+FLAGS = [*CHROMIUM_FLAGS, FAKE_MICROPHONE]
 BURSTS = 30
 WARMUP = 3
 PERIOD = 1.0  # s between bursts

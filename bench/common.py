@@ -136,12 +136,17 @@ def server(mode: str = "builtin", *, core: str = SERVER_CORE, extra: Sequence[st
             raise RuntimeError(f"bench server did not start: {line!r}")
         yield ServerProcess(process, f"http://127.0.0.1:{port}")
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if it has not gone within 10 s: a bench never leaves a process behind."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextlib.contextmanager

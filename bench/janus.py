@@ -33,7 +33,7 @@ import httpx
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from bench.common import SERVER_CORE, cpu_seconds, free_port, pinned
+from bench.common import SERVER_CORE, cpu_seconds, free_port, pinned, stop
 
 LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
 OTHER_PLUGINS = "echotest videoroom videocall sip nosip streaming recordplay textroom voicemail lua duktape"
@@ -76,10 +76,10 @@ def write_config(folder: Path, port: int, interface: str) -> None:
     (folder / "janus.jcfg").write_text(
         f"""general: {{
     configs_folder = "{folder}"
-    plugins_folder = "{LIB / 'plugins'}"
-    transports_folder = "{LIB / 'transports'}"
-    events_folder = "{LIB / 'events'}"
-    loggers_folder = "{LIB / 'loggers'}"
+    plugins_folder = "{LIB / "plugins"}"
+    transports_folder = "{LIB / "transports"}"
+    events_folder = "{LIB / "events"}"
+    loggers_folder = "{LIB / "loggers"}"
     debug_level = 2
     session_timeout = 300
 }}
@@ -136,12 +136,7 @@ def running(core: str = SERVER_CORE) -> Iterator[Janus]:
                     time.sleep(0.1)
             yield Janus(process, url, address)
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
             log.close()
 
 
@@ -221,8 +216,9 @@ class JanusLeg:
         self._record = BenchPeer._record.__get__(self)
         self.inbound = BenchPeer.inbound.__get__(self)
 
-    async def join(self, session: Session, room: int, track: MediaStreamTrack | None = None,
-                   on_track: Any = None) -> None:
+    async def join(
+        self, session: Session, room: int, track: MediaStreamTrack | None = None, on_track: Any = None
+    ) -> None:
         from bench.clients import PacketTrack, encoded_tone
 
         handle = await session.attach()
@@ -268,8 +264,9 @@ _rooms = itertools.count(1)
 
 async def create_room(session: Session, room: int) -> None:
     handle = await session.attach()
-    answer = await session.message(handle, {"request": "create", "room": room, "sampling_rate": 48000,
-                                            "audiolevel_event": False})
+    answer = await session.message(
+        handle, {"request": "create", "room": room, "sampling_rate": 48000, "audiolevel_event": False}
+    )
     data = answer.get("plugindata", {}).get("data", {})
     if data.get("audiobridge") != "created":
         raise RuntimeError(f"janus did not create room {room}: {answer}")
@@ -329,5 +326,11 @@ def tables(result: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
 
     if "missing" in result:
         return [("Janus", ["missing"], [[result["missing"]]])]
-    return [(title.replace("Media capacity", "Janus AudioBridge capacity").replace("the built-in engine", "Janus"),
-             header, rows) for title, header, rows in media.tables(result)]
+    return [
+        (
+            title.replace("Media capacity", "Janus AudioBridge capacity").replace("the built-in engine", "Janus"),
+            header,
+            rows,
+        )
+        for title, header, rows in media.tables(result)
+    ]

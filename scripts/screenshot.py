@@ -14,8 +14,9 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS, TalkboxProcess
+from tests.e2e.conftest import TalkboxProcess
 from tests.support.audio import write_tone_wav
+from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS, FAKE_MICROPHONE
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
 
@@ -32,7 +33,7 @@ def main() -> None:
                     executable_path=CHROMIUM,
                     args=[
                         *CHROMIUM_FLAGS,
-                        "--use-fake-device-for-media-stream",
+                        FAKE_MICROPHONE,
                         f"--use-file-for-fake-audio-capture={wav}",
                     ],
                 )

@@ -21,20 +21,9 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from tests.support.audio import write_tone_wav
+from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS, FAKE_MICROPHONE
 from tests.support.server import free_port
 
-CHROMIUM = os.environ.get("TALKBOX_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream",
-]
 TIMINGS: dict[str, list[float]] = {}
 
 
@@ -131,7 +120,7 @@ def open_page(
     def open_as(name: str, tone_hz: float | None, *, query: str | None = None, connected: bool = True) -> Page:
         flags = list(CHROMIUM_FLAGS)
         if tone_hz is not None:  # None: a machine with no microphone at all
-            flags += ["--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={tones(tone_hz)}"]
+            flags += [FAKE_MICROPHONE, f"--use-file-for-fake-audio-capture={tones(tone_hz)}"]
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
         browsers.append(browser)
         page = browser.new_page()

@@ -139,17 +139,18 @@ class Gateway:
         except WebSocketDisconnect:
             pass
         finally:
-            self._forget(user, websocket)
-            self.per_address[address] -= 1
-            if self.per_address[address] <= 0:
-                del self.per_address[address]
+            self._forget(user, address, websocket)
             if online:
                 await self.publish(PresenceChanged(user=user, online=False))
 
-    def _forget(self, user: str, websocket: WebSocket) -> None:
+    def _forget(self, user: str, address: str, websocket: WebSocket) -> None:
+        """Undo what admitting the socket counted, so the tables never grow with names seen."""
         self.sockets[user].discard(websocket)
         if not self.sockets[user]:
             del self.sockets[user]
+        self.per_address[address] -= 1
+        if self.per_address[address] <= 0:
+            del self.per_address[address]
 
     async def _serve(self, websocket: WebSocket, user: str) -> None:
         """Every frame gets an answer; only the client going away ends the loop."""
