@@ -1,0 +1,1 @@
+"""The media plane: packets between the network and the mixer."""
