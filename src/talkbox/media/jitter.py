@@ -193,7 +193,9 @@ class JitterBuffer:
         if self._seqs[slot] == ext:
             self.stats.duplicates += 1
             return
-        self._learn(transit, now)
+        jitter = self._floor_from(transit, now)
+        if self._running:  # a packet that comes back after the buffer gave up on an outage says nothing of jitter
+            self._count(jitter)
         if ext < self._floor or self._high - ext >= self._size:
             self.stats.late += 1
             return
@@ -227,15 +229,17 @@ class JitterBuffer:
         self._accept(*stray)
         self._accept(sequence, timestamp, payload, now)
 
-    def _learn(self, transit: float, now: float) -> None:
-        """Move the transit floor and add this packet's jitter to the histogram."""
+    def _floor_from(self, transit: float, now: float) -> float:
+        """Move the transit floor; this packet's jitter is how far above it the packet came."""
         transits = self._transits
         while transits and transits[-1][1] >= transit:
             transits.pop()
         transits.append((now, transit))
         while now - transits[0][0] > FLOOR_WINDOW:
             transits.popleft()
-        jitter = transit - transits[0][1]
+        return transit - transits[0][1]
+
+    def _count(self, jitter: float) -> None:
         self._weight *= self._grow  # growing new weight instead of shrinking all old weight: same ratios, O(1)
         bucket = min(int(jitter / BUCKET), len(self._buckets) - 1)
         self._buckets[bucket] += self._weight
@@ -314,13 +318,10 @@ class JitterBuffer:
 
     def _resume(self, now: float) -> Frame | None:
         """Start playing again once the oldest packet back has waited the target delay, skipping stale ones."""
-        seq = self._lo if self._holds(self._lo) else self._first_held(self._lo + 1)
+        first = self._lo if self._holds(self._lo) else self._first_held(self._lo + 1)
+        seq = self._first_fresh(first, now, self._target + self._slack())
         if seq is None:
             return None
-        later = self._first_held(seq + 1)
-        while later is not None and self._delay(seq, now) > self._target + self._packet / self._rate:
-            self._drop(seq)
-            seq, later = later, self._first_held(later + 1)
         self._lo = seq
         if self._delay(seq, now) < self._target:
             return None
@@ -328,14 +329,13 @@ class JitterBuffer:
         self._over = 0
         return self._deliver(seq, now)
 
-    def _deliver(self, seq: int, now: float) -> Frame:
-        delay = self._delay(seq, now)
+    def _deliver(self, seq: int, now: float) -> Frame | Lost | None:
+        fresh = self._first_fresh(seq, now, self._max)
+        if fresh is None:
+            return self._conceal(self._tick, None)
+        seq, delay = fresh, self._delay(fresh, now)
         following = self._first_held(seq + 1)
-        while following is not None and delay > self._max:
-            self._drop(seq)
-            seq, following = following, self._first_held(following + 1)
-            delay = self._delay(seq, now)
-        self._over = self._over + 1 if delay >= self._target + self._packet / self._rate else 0
+        self._over = self._over + 1 if delay >= self._target + self._slack() else 0
         if self._over >= SHRINK_HOLD and following is not None:
             self._over = 0
             self._drop(seq)
@@ -353,6 +353,17 @@ class JitterBuffer:
         self.stats.delay_ms = delay * 1000
         return Frame(payload)
 
+    def _first_fresh(self, seq: int | None, now: float, limit: float) -> int | None:
+        """The first held packet from `seq` that would play at most `limit` late, dropping older ones; the last one
+        held may play up to max_delay late, and none later than that."""
+        while seq is not None:
+            later = self._first_held(seq + 1)
+            if self._delay(seq, now) <= (limit if later is not None else self._max):
+                return seq
+            self._drop(seq)
+            seq = later
+        return None
+
     def _conceal(self, samples: int, fec: bytes | None) -> Lost | None:
         if self._run >= self._max_conceal:
             self._idle(None)
@@ -368,6 +379,10 @@ class JitterBuffer:
         self._running = False
         if resume_at is not None:
             self._lo = self._floor = resume_at
+
+    def _slack(self) -> float:
+        """How far above the target the delay may sit: playout starts on a tick, so it lands up to a tick late."""
+        return max(self._packet, self._tick) / self._rate
 
     def _delay(self, seq: int, now: float) -> float:
         """How long after its best-case arrival this packet plays if played now."""
