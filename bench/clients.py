@@ -26,10 +26,10 @@ from aiortc.codecs.opus import OpusEncoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpreceiver import StreamStatistics
 from av import AudioFrame, Packet
+from tests.support.audio import to_mono
 from tests.support.peer import Peer
 
-from talkbox.providers.builtin.ice import restrict_host_candidates
-from talkbox.providers.builtin.mixer import to_mono
+from talkbox.media.ice import restrict_host_candidates
 
 RATE = 48_000
 FRAME = 960

@@ -286,7 +286,7 @@ async def conference(session: Session, tag: str, size: int, amplitude: float, ch
 async def latency(gateway: Janus) -> dict[str, list[float]]:
     """bench/latency.py's burst measure through an AudioBridge room of two."""
     from bench.latency import TONE, Bursts
-    from talkbox.providers.builtin.ice import restrict_host_candidates
+    from talkbox.media.ice import restrict_host_candidates
 
     restrict_host_candidates(gateway.media_address)
     sending, hearing = Bursts(), Bursts()

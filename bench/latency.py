@@ -145,7 +145,7 @@ class BurstPeer(BenchPeer):
 
 
 async def through_talkbox(url: str) -> dict[str, list[float]]:
-    from talkbox.providers.builtin.ice import restrict_host_candidates
+    from talkbox.media.ice import restrict_host_candidates
 
     restrict_host_candidates("127.0.0.1")
     sending, hearing = Bursts(), Bursts()

@@ -26,7 +26,7 @@ import uvicorn
 from talkbox.app import main as app_main
 from talkbox.app.settings import Settings
 from talkbox.events.models import LegOffered
-from talkbox.providers.builtin.engine import BuiltinProvider, MediaLeg
+from talkbox.providers.builtin.provider import BuiltinProvider, MediaLeg
 
 NO_MEDIA_SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
@@ -48,7 +48,7 @@ class NoMediaProvider(BuiltinProvider):
         await self.publish(leg.offer)
         return True
 
-    async def _answer(self, leg: MediaLeg, sdp: str) -> None:
+    async def _answer(self, leg: MediaLeg, sdp: str, offering: int) -> None:
         leg.answered = True
         self._disarm(leg)
         if not leg.connected:
@@ -89,13 +89,13 @@ def main() -> None:
     @app.get("/bench/stats")
     async def stats() -> dict[str, object]:
         times = os.times()
-        mixers = getattr(talkbox.provider, "mixers", {})
+        media = getattr(talkbox.provider, "media", None)
         return {
             "cpu": times.user + times.system,
             "wall": time.monotonic(),
-            "ticks": sum(m.ticks for m in mixers.values()),
-            "late_ticks": sum(m.late_ticks for m in mixers.values()),
-            "mixers": len(mixers),
+            "ticks": media.ticks if media else 0,
+            "late_ticks": media.late_ticks if media else 0,
+            "mixers": len(media.conferences) if media else 0,
             "legs": len(getattr(talkbox.provider, "legs", {})),
         }
 

@@ -103,7 +103,13 @@ async def test_the_size_limit_refuses_one_more() -> None:
 
 
 async def test_ten_legs_in_one_conference_all_receive_the_mix() -> None:
-    """Ten aiortc pages in this process; each must hear all nine others and not itself."""
+    """Ten aiortc pages in this process; each must hear all nine others and not itself.
+
+    The tones are 100 Hz apart, inside one Opus band of each other, so the codec's
+    noise from the neighbours always lands on a page's own frequency (about -50 dB,
+    measured with the mix-minus exact). Hearing oneself would put one's tone as
+    loud as the others; its absence is judged against them.
+    """
     frequencies = [400.0 + 100 * i for i in range(10)]
     async with running_server() as url, contextlib.AsyncExitStack() as stack:
         peers = [
@@ -118,4 +124,5 @@ async def test_ten_legs_in_one_conference_all_receive_the_mix() -> None:
         for peer in peers:
             others = [f for f in frequencies if f != peer.frequency]
             await peer.wait_for(lambda peer=peer, others=others: all(peer.level(f) > -40 for f in others), timeout=15)
-            assert peer.level(peer.frequency) < SILENT, peer.name
+            quietest = min(peer.level(f) for f in others)
+            assert peer.level(peer.frequency) < quietest - 20, peer.name

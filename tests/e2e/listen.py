@@ -63,6 +63,9 @@ async ({frequencies, untilHeard, timeoutMs, heardDb}) => {
 
 HEARD_DB = -50.0  # the test tones read about -20 dB after Opus and the mixer
 SILENT_DB = -80.0
+# An unheard tone beside heard ones: this far below the loudest of them, and never louder than OWN_TONE_DB.
+NOT_HEARD_BELOW_DB = 50.0
+OWN_TONE_DB = -70.0
 
 
 def _probe(page: Page, frequencies: tuple[float, ...], until_heard: bool, timeout: float) -> dict:
@@ -100,6 +103,12 @@ def assert_hears_only(page: Page, heard: float | list[float], own: float | list[
 
     Judged on the median of several readings over a second: the moment audio
     starts, its onset splatters energy over every frequency for a reading or two.
+
+    "Not heard" is judged against the loudest tone that is heard. Each page's
+    Opus encoder (Chromium's, at its default bitrate) leaves noise between two
+    loud tones at about 55-60 dB below them (measured: -75 to -83 dB at 700 Hz
+    beside tones at 440 and 1000 Hz of -21 dB); the mixer cannot remove noise that
+    arrives in its input. One's own voice coming back would sit near the others.
     """
     loud = heard if isinstance(heard, list) else [heard]
     quiet = own if isinstance(own, list) else [own]
@@ -110,5 +119,6 @@ def assert_hears_only(page: Page, heard: float | list[float], own: float | list[
     median = {f: statistics.median(r[f] for r in readings) for f in (*loud, *quiet)}
     for frequency in loud:
         assert median[frequency] > HEARD_DB, f"{frequency} Hz not heard: {readings}"
+    ceiling = max(median[f] for f in loud) - NOT_HEARD_BELOW_DB if loud else SILENT_DB
     for frequency in quiet:
-        assert median[frequency] < SILENT_DB, f"{frequency} Hz should not be heard: {readings}"
+        assert median[frequency] < min(ceiling, OWN_TONE_DB), f"{frequency} Hz should not be heard: {readings}"

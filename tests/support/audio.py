@@ -6,6 +6,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+from av import AudioFrame
 
 RATE = 48_000
 
@@ -38,3 +39,11 @@ def level_at(samples: np.ndarray, frequency: float, rate: int = RATE) -> float:
     freqs = np.fft.rfftfreq(len(samples), 1 / rate)
     band = (freqs > frequency - 10) & (freqs < frequency + 10)
     return float(20 * np.log10(spectrum[band].max() / full_scale + 1e-6))
+
+
+def to_mono(frame: AudioFrame) -> np.ndarray:
+    """aiortc decodes to interleaved s16 stereo; the left channel is the voice."""
+    samples = frame.to_ndarray().reshape(-1)
+    if frame.layout.name == "stereo" or len(samples) == 2 * frame.samples:
+        samples = samples[::2]
+    return samples.astype(np.int16, copy=False)

@@ -19,8 +19,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-from talkbox.providers.builtin.mixer import to_mono
-from tests.support.audio import RATE, level_at
+from tests.support.audio import RATE, level_at, to_mono
 
 FRAME = 960
 

@@ -17,7 +17,7 @@ from talkbox.app.settings import Settings
 from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events import InProcessBus
 from talkbox.providers.builtin import BuiltinProvider
-from talkbox.providers.builtin.engine import EngineSettings
+from talkbox.providers.builtin.provider import EngineSettings
 from talkbox.providers.twilio.provider import TwilioProvider
 from talkbox.providers.twilio.rest import rest_client
 from talkbox.providers.twilio.settings import TwilioSettings, twilio_settings

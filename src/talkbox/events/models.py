@@ -139,6 +139,14 @@ class PresenceChanged(_Event):
 # --- reports from providers --------------------------------------------------
 
 
+class SpeakingChanged(_Event):
+    """Who is speaking in a conference now, from the media engine's levels (at most a few a second)."""
+
+    type: Literal["speaking_changed"] = "speaking_changed"
+    conference_id: str
+    legs: tuple[str, ...]
+
+
 class LegStatusChanged(_Event):
     """A provider's report on one leg; `sequence` orders reports of the same leg."""
 
@@ -223,6 +231,7 @@ Event = Annotated[
     | ClientLegFailed
     | PresenceChanged
     | LegStatusChanged
+    | SpeakingChanged
     | IncomingPhoneCall
     | ConferenceStatusChanged
     | LegOffered

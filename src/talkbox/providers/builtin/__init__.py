@@ -1,5 +1,5 @@
-"""The built-in media engine: WebRTC legs to browsers on aiortc, a mixer per conference."""
+"""Signalling for browser legs on the built-in media engine: offers, answers, ring and connect timers."""
 
-from talkbox.providers.builtin.engine import BuiltinProvider
+from talkbox.providers.builtin.provider import BuiltinProvider
 
 __all__ = ["BuiltinProvider"]

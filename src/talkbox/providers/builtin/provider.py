@@ -1,23 +1,21 @@
-"""The built-in provider: one RTCPeerConnection per browser leg, a Mixer per conference.
+"""The built-in provider: signalling for browser legs whose media the engine in `talkbox.media` carries.
 
 It carries out the rules' commands (dial, hang up, mute) and hears the pages'
 answers through the bus; what happens to a leg goes back as LegStatusChanged.
-A leg outlives its peer connection: a reloaded page, or a page after a server
-restart, gets a fresh one for the same leg (`resume`).
+A leg outlives its media endpoint: a reloaded page, or a page after a server
+restart, gets a fresh one for the same leg (`resume`). A leg whose media is lost
+(the page vanished: killed, closed, offline) ends `failed` with reason `lost`
+unless a page offers again within the resume grace.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from talkbox.events.models import (
     ClientAnsweredLeg,
@@ -29,10 +27,10 @@ from talkbox.events.models import (
     LegStatus,
     LegStatusChanged,
     PresenceChanged,
+    SpeakingChanged,
 )
 from talkbox.events.names import is_client_name
-from talkbox.providers.builtin.ice import advertise, restrict_host_candidates
-from talkbox.providers.builtin.mixer import Mixer, to_mono
+from talkbox.media.engine import MediaEngine, MediaSettings
 from talkbox.telephony.provider import ResumeLeg
 from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
 
@@ -52,13 +50,12 @@ class EngineSettings:
 @dataclass
 class MediaLeg:
     command: DialLeg
-    pc: RTCPeerConnection | None = None
     offer: LegOffered | None = None
+    offering: int = 0  # which offer is the latest: an answer to an older one is not used
     answered: bool = False
-    connected: bool = False  # reported in-progress; stays so across a new peer connection
+    connected: bool = False  # reported in-progress; stays so across a new endpoint
     ended: bool = False
     timer: asyncio.TimerHandle | None = None
-    reader: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -79,24 +76,29 @@ class BuiltinProvider:
     name: str = "builtin"
     online: Counter[str] = field(default_factory=Counter)
     legs: dict[str, MediaLeg] = field(default_factory=dict)
-    mixers: dict[str, Mixer] = field(default_factory=dict)
     sequence: Sequence = field(default_factory=Sequence)
+    media: MediaEngine = field(init=False)
 
     handles = (PresenceChanged, ClientAnsweredLeg, ClientRejectedLeg, ClientLegFailed, ClientResumesLeg)
 
     def __post_init__(self) -> None:
-        restrict_host_candidates(self.settings.media_host)
+        self.media = MediaEngine(
+            on_state=self._media_state,
+            on_speaking=self._speaking,
+            settings=MediaSettings(
+                media_host=self.settings.media_host,
+                public_address=self.settings.public_address,
+                ice_servers=self.settings.ice_servers,
+            ),
+        )
 
     async def close(self) -> None:
         """Drop all media without ending any leg: the store keeps them live for the next boot."""
         for leg in list(self.legs.values()):
             leg.ended = True
             self._disarm(leg)
-            await self._drop_media(leg)
         self.legs.clear()
-        for mixer in self.mixers.values():
-            await mixer.close()
-        self.mixers.clear()
+        await self.media.close()
 
     # --- commands from the rules -----------------------------------------------
 
@@ -135,7 +137,7 @@ class BuiltinProvider:
         await self._end(leg, "completed" if leg.connected else "canceled", command.reason)
 
     async def mute(self, command: MuteLeg) -> None:
-        self._mixer(command.conference_id).mute(command.leg_id, command.muted)
+        self.media.mute(command.conference_id, command.leg_id, command.muted)
 
     async def resume(self, command: ResumeLeg) -> None:
         dial = DialLeg(command.conference_id, command.leg_id, command.destination, command.destination, True)
@@ -144,7 +146,7 @@ class BuiltinProvider:
             return
         leg = MediaLeg(dial, answered=True, connected=True)
         self.legs[command.leg_id] = leg
-        self._mixer(command.conference_id).mute(command.leg_id, command.muted)
+        self.media.join(command.conference_id, command.leg_id, command.muted)
         self._arm(leg, self.settings.resume_grace, "failed", "lost")
 
     # --- events from the pages ---------------------------------------------------
@@ -164,7 +166,7 @@ class BuiltinProvider:
         if leg.answered:
             return  # already taken, by another page of the same user
         if isinstance(event, ClientAnsweredLeg):
-            await self._answer(leg, event.sdp)
+            await self._answer(leg, event.sdp, leg.offering)
         elif isinstance(event, ClientRejectedLeg):
             await self._end(leg, "busy", "rejected")
         elif isinstance(event, ClientLegFailed):
@@ -180,82 +182,56 @@ class BuiltinProvider:
                 if leg.command.destination == event.user and leg.offer is not None and not leg.answered:
                     await self.publish(leg.offer)
 
-    async def _answer(self, leg: MediaLeg, sdp: str) -> None:
-        assert leg.pc is not None
+    async def _answer(self, leg: MediaLeg, sdp: str, offering: int) -> None:
         leg.answered = True
         self._arm(leg, self.settings.connect_timeout, "failed", "lost" if leg.connected else "media")
         try:
-            await leg.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            await self.media.accept(leg.command.leg_id, sdp)
         except Exception:
-            log.warning("unusable SDP answer for leg %s", leg.command.leg_id, exc_info=True)
+            if leg.offering != offering:
+                return  # a newer offer replaced the one this answered
+            log.warning("unusable SDP answer for leg %s", leg.command.leg_id)
             await self._end(leg, "completed" if leg.connected else "failed", "media")
 
-    # --- the peer connection -----------------------------------------------------
+    # --- the media ------------------------------------------------------------------
 
     async def _offer(self, leg: MediaLeg, auto_answer: bool) -> bool:
-        """A new peer connection for the leg (replacing any old one) and its offer to the user."""
-        await self._drop_media(leg)
-        pc = self._peer_connection()
-        leg.pc, leg.answered = pc, False
-        self._watch(leg, pc)
-        pc.addTransceiver(self._mixer(leg.command.conference_id).add(leg.command.leg_id), direction="sendrecv")
-        await pc.setLocalDescription(await pc.createOffer())
-        if leg.ended or leg.pc is not pc:  # hung up, or replaced, while the offer was made
-            return False
+        """A new endpoint for the leg (replacing any old one) and its offer to the user."""
+        leg.offering += 1
+        offering = leg.offering
+        leg.answered = False
         command = leg.command
+        sdp = await self.media.offer(command.conference_id, command.leg_id)
+        if leg.ended or leg.offering != offering:  # hung up, or replaced, while the offer was made
+            return False
         leg.offer = LegOffered(
             user=command.destination,
             conference_id=command.conference_id,
             leg_id=command.leg_id,
             caller=command.caller,
-            sdp=advertise(pc.localDescription.sdp, self.settings.media_host, self.settings.public_address),
+            sdp=sdp,
             auto_answer=auto_answer,
         )
         await self.publish(leg.offer)
         return True
 
-    def _peer_connection(self) -> RTCPeerConnection:
-        # An explicit list, even empty: left unset, aiortc asks a public STUN server.
-        servers = [RTCIceServer(urls=url) for url in self.settings.ice_servers]
-        return RTCPeerConnection(RTCConfiguration(iceServers=servers))
+    def _media_state(self, leg_id: str, state: str) -> None:
+        leg = self.legs.get(leg_id)
+        if leg is None or leg.ended:
+            return
+        if state == "connected":
+            self._disarm(leg)
+            if not leg.connected:
+                leg.connected = True
+                asyncio.ensure_future(self._report(leg.command, "in-progress"))
+        elif leg.connected:
+            # The page may come back (a reload, a network change) and offer again: wait the grace.
+            self._arm(leg, self.settings.resume_grace, "failed", "lost")
+        else:
+            asyncio.ensure_future(self._end(leg, "failed", "media"))
 
-    def _watch(self, leg: MediaLeg, pc: RTCPeerConnection) -> None:
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio" and leg.pc is pc:
-                leg.reader = asyncio.create_task(self._read(leg, track))
-
-        @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            if leg.pc is not pc or leg.ended:
-                return  # an old connection of a resumed leg
-            if pc.connectionState == "connected":
-                self._disarm(leg)
-                if not leg.connected:
-                    leg.connected = True
-                    await self._report(leg.command, "in-progress")
-            elif pc.connectionState == "failed":
-                await self._end(leg, "completed" if leg.connected else "failed", "media")
-
-    async def _read(self, leg: MediaLeg, track: MediaStreamTrack) -> None:
-        mixer = self._mixer(leg.command.conference_id)
-        with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
-            while True:
-                frame = await track.recv()
-                mixer.feed(leg.command.leg_id, to_mono(frame))
-
-    async def _drop_media(self, leg: MediaLeg) -> None:
-        pc, leg.pc = leg.pc, None
-        if leg.reader is not None:
-            leg.reader.cancel()
-            leg.reader = None
-        if pc is not None:
-            await pc.close()
-
-    def _mixer(self, conference_id: str) -> Mixer:
-        if conference_id not in self.mixers:
-            self.mixers[conference_id] = Mixer(conference_id)
-        return self.mixers[conference_id]
+    def _speaking(self, conference_id: str, legs: frozenset[str]) -> None:
+        asyncio.ensure_future(self.publish(SpeakingChanged(conference_id=conference_id, legs=tuple(sorted(legs)))))
 
     def _arm(self, leg: MediaLeg, seconds: float, status: LegStatus, reason: str) -> None:
         self._disarm(leg)
@@ -273,14 +249,7 @@ class BuiltinProvider:
         leg.ended = True
         self._disarm(leg)
         self.legs.pop(leg.command.leg_id, None)
-        conference_id = leg.command.conference_id
-        mixer = self.mixers.get(conference_id)
-        if mixer is not None:
-            mixer.remove(leg.command.leg_id)
-            if mixer.empty:
-                del self.mixers[conference_id]
-                await mixer.close()
-        await self._drop_media(leg)
+        await self.media.remove(leg.command.conference_id, leg.command.leg_id)
         await self._report(leg.command, status, reason)
 
     async def _report(self, command: DialLeg, status: LegStatus, reason: str | None = None) -> None:

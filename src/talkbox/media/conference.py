@@ -1,0 +1,229 @@
+"""One conference's audio: forwarded while two people talk, mixed when it takes more.
+
+A call of two is forwarded: each packet goes to the other leg as it arrives,
+never decoded, with sequence numbers and timestamps moved onto the stream
+Talkbox has been sending that leg, so the browser cannot tell when the
+conference switches between forwarding and mixing.
+
+Everything else is mixed on the engine's 20 ms tick. Every leg's packets wait
+in its own adaptive jitter buffer; only the legs that are actually speaking
+(the loudest ten at most) (by the RFC 6464 level Chromium puts on each packet) are decoded. Every
+listener gets the same packet from one shared encode of the whole mix; each
+decoded speaker gets the mix without their own voice, from their own encoder.
+Mute is applied here, on the server.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from talkbox.media import rtp
+from talkbox.media.jitter import Frame, JitterBuffer, Lost
+from talkbox.media.opus import FRAME_SAMPLES, SAMPLE_RATE, Decoder, Encoder
+
+# At most this many voices, the loudest, are decoded into a mix: it bounds what a big noisy room costs,
+# and more voices at once than this are noise to every listener anyway.
+MAX_SPEAKERS = 10
+# -dBov (RFC 6464): a packet louder than -50 dBov counts as speech.
+SPEAKING_LEVEL = 50
+# Speech keeps a leg in the mix this long after its last loud packet, so pauses between words don't cut.
+HANGOVER = 0.4
+SPEAKING_INTERVAL = 0.25
+# Longer than this between two packets of a stream is a pause, not timer jitter.
+PAUSE = 0.1
+# A forwarded sequence number this far from the stream's last is a restarted sender, not reordering.
+MAX_FORWARD_JUMP = 100
+# Further behind than this is not a straggler but a sender that restarted its numbering.
+MAX_STRAGGLER = 1000
+
+# (payload, sequence, timestamp, marker): what a leg's endpoint sends.
+Sink = Callable[[bytes, int, int, bool], None]
+SpeakingSink = Callable[[frozenset[str]], None]
+
+
+@dataclass
+class Output:
+    """The one stream Talkbox sends a leg, whatever feeds it: its sequence numbers and timestamps."""
+
+    sequence: int = field(default_factory=lambda: random.getrandbits(16))
+    timestamp: int = field(default_factory=lambda: random.getrandbits(32))
+    last_at: float | None = None
+    forwarding: bool = False
+    source: int | None = None  # the SSRC being forwarded: a new one (a reloaded page) re-anchors
+    _sequence_offset: int = 0
+    _timestamp_offset: int = 0
+
+    def next_mixed(self, now: float) -> tuple[int, int]:
+        self.forwarding, self.source = False, None
+        return self._advance(now, FRAME_SAMPLES)
+
+    def next_forwarded(self, ssrc: int, sequence: int, timestamp: int, now: float) -> tuple[int, int] | None:
+        """The forwarded packet's place in this stream: the sender's gaps (loss, reordering) are kept.
+
+        None for a packet too old to send: SRTP refuses an index far behind the last.
+        """
+        out_sequence = (sequence + self._sequence_offset) & 0xFFFF
+        behind = (self.sequence - out_sequence) & 0xFFFF
+        jumped = MAX_FORWARD_JUMP < behind < 0x10000 - MAX_FORWARD_JUMP
+        if not self.forwarding or ssrc != self.source or jumped:
+            if self.forwarding and ssrc == self.source and behind < MAX_STRAGGLER:
+                return None  # a straggler from well before the last packet
+            self.forwarding, self.source = True, ssrc
+            next_sequence, next_timestamp = self._advance(now, FRAME_SAMPLES)
+            self._sequence_offset = next_sequence - sequence
+            self._timestamp_offset = next_timestamp - timestamp
+            return next_sequence, next_timestamp
+        out_timestamp = (timestamp + self._timestamp_offset) & 0xFFFFFFFF
+        if behind == 0 or behind >= 0x8000:
+            self.sequence, self.timestamp, self.last_at = out_sequence, out_timestamp, now
+        return out_sequence, out_timestamp
+
+    def _advance(self, now: float, least: int) -> tuple[int, int]:
+        """One packet on. A tick is one frame whatever the timer's jitter; only a real pause
+        (the stream was idle, or forwarded packets stopped) moves the timestamp by the clock."""
+        step = least
+        if self.last_at is not None and now - self.last_at > PAUSE:
+            step = round((now - self.last_at) * SAMPLE_RATE / FRAME_SAMPLES) * FRAME_SAMPLES
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        self.timestamp = (self.timestamp + step) & 0xFFFFFFFF
+        self.last_at = now
+        return self.sequence, self.timestamp
+
+
+@dataclass
+class Member:
+    leg_id: str
+    sink: Sink
+    output: Output = field(default_factory=Output)
+    buffer: JitterBuffer = field(default_factory=JitterBuffer)
+    decoder: Decoder = field(default_factory=Decoder)
+    encoder: Encoder | None = None  # made the first time this leg is a speaker
+    muted: bool = False
+    has_levels: bool = False
+    loud_until: float = 0.0
+    loudness: float = float(rtp.NO_LEVEL)  # smoothed -dBov, lower is louder
+
+    def heard(self, packet: rtp.RtpPacket, now: float) -> None:
+        if packet.level != rtp.NO_LEVEL or packet.voice:
+            self.has_levels = True
+        self.loudness += (packet.level - self.loudness) * 0.3
+        if packet.level < SPEAKING_LEVEL:
+            self.loud_until = now + HANGOVER
+
+    def speaking(self, now: float) -> bool:
+        return not self.muted and (now < self.loud_until or not self.has_levels)
+
+
+@dataclass
+class ConferenceMedia:
+    conference_id: str
+    on_speaking: SpeakingSink = lambda _legs: None
+    members: dict[str, Member] = field(default_factory=dict)
+    muted: set[str] = field(default_factory=set)
+    shared: Encoder = field(default_factory=Encoder)
+    speaking_now: frozenset[str] = frozenset()
+    spoken_at: float = float("-inf")
+    ticks: int = 0
+
+    # --- membership ---------------------------------------------------------------
+
+    def add(self, leg_id: str, sink: Sink) -> None:
+        """A leg's (new) endpoint: a resumed leg keeps its stream's numbering and its mute."""
+        member = self.members.get(leg_id)
+        if member is None:
+            self.members[leg_id] = Member(leg_id, sink, muted=leg_id in self.muted)
+        else:
+            member.sink = sink
+            member.buffer = JitterBuffer()
+
+    def remove(self, leg_id: str) -> None:
+        self.members.pop(leg_id, None)
+        self.muted.discard(leg_id)
+
+    def mute(self, leg_id: str, muted: bool) -> None:
+        (self.muted.add if muted else self.muted.discard)(leg_id)
+        if leg_id in self.members:
+            self.members[leg_id].muted = muted
+
+    @property
+    def empty(self) -> bool:
+        return not self.members
+
+    @property
+    def forwarding(self) -> bool:
+        return len(self.members) == 2 and not self.muted
+
+    # --- the audio ----------------------------------------------------------------
+
+    def receive(self, leg_id: str, packet: rtp.RtpPacket, now: float) -> None:
+        member = self.members.get(leg_id)
+        if member is None:
+            return
+        member.heard(packet, now)
+        if self.forwarding:
+            for other in self.members.values():
+                if other is not member:
+                    place = other.output.next_forwarded(packet.ssrc, packet.sequence, packet.timestamp, now)
+                    if place is not None:
+                        other.sink(packet.payload, place[0], place[1], packet.marker)
+            return
+        member.buffer.put(packet.ssrc, packet.sequence, packet.timestamp, packet.payload, now)
+
+    def tick(self, now: float) -> None:
+        """One 20 ms frame of the mix, for a conference that is not forwarding."""
+        self.ticks += 1
+        voices = self._voices(now)
+        total = np.zeros(FRAME_SAMPLES, dtype=np.int32)
+        for pcm in voices.values():
+            total += pcm
+        shared: bytes | None = None
+        for member in self.members.values():
+            own = voices.get(member.leg_id)
+            if own is None:
+                if shared is None:
+                    shared = self.shared.encode(_clip(total))
+                payload = shared
+            else:
+                if member.encoder is None:
+                    member.encoder = Encoder()
+                payload = member.encoder.encode(_clip(total - own))
+            sequence, timestamp = member.output.next_mixed(now)
+            member.sink(payload, sequence, timestamp, False)
+        self._report_speaking(frozenset(voices), now)
+
+    def _voices(self, now: float) -> dict[str, np.ndarray]:
+        """Each buffer gives up this tick's frame; the loudest few speakers are decoded."""
+        ready: list[tuple[float, Member, Frame | Lost]] = []
+        for member in self.members.values():
+            slot = member.buffer.pop(now)
+            if slot is not None and member.speaking(now):
+                ready.append((member.loudness, member, slot))
+        ready.sort(key=lambda entry: entry[0])
+        voices: dict[str, np.ndarray] = {}
+        for _loudness, member, slot in ready[:MAX_SPEAKERS]:
+            if isinstance(slot, Frame):
+                pcm = member.decoder.decode(slot.payload)
+            else:
+                pcm = member.decoder.conceal(slot.fec, slot.samples)
+            if len(pcm) == FRAME_SAMPLES:
+                voices[member.leg_id] = pcm.astype(np.int32)
+        return voices
+
+    def forwarded_speaking(self, now: float) -> None:
+        """Speaking indicators while forwarding, from the levels alone (nothing is decoded)."""
+        legs = frozenset(m.leg_id for m in self.members.values() if m.has_levels and m.speaking(now))
+        self._report_speaking(legs, now)
+
+    def _report_speaking(self, legs: frozenset[str], now: float) -> None:
+        # Called every tick; a change waits for the interval, so the page hears at most a few a second.
+        if legs != self.speaking_now and now - self.spoken_at >= SPEAKING_INTERVAL:
+            self.speaking_now, self.spoken_at = legs, now
+            self.on_speaking(legs)
+
+
+def _clip(samples: np.ndarray) -> np.ndarray:
+    return np.clip(samples, -32768, 32767).astype(np.int16)

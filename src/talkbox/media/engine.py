@@ -1,0 +1,160 @@
+"""The media engine of one process: endpoints, the conferences they belong to, and one clock.
+
+The providers keep the signalling; they ask the engine for an offer, hand it
+the page's answer, and hear back when a leg's media is up or lost and who is
+speaking. Everything here runs on one event loop with no threads: packets
+arrive in the datagram callbacks and one 20 ms timer drives every mixing
+conference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from talkbox.media.conference import ConferenceMedia
+from talkbox.media.endpoint import WebRtcEndpoint
+from talkbox.media.ice import restrict_host_candidates
+from talkbox.media.opus import FRAME_SAMPLES, SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+TICK = FRAME_SAMPLES / SAMPLE_RATE
+FORWARDED_SPEAKING_TICKS = 5
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    media_host: str = "127.0.0.1"
+    public_address: str | None = None
+    ice_servers: tuple[str, ...] = ()
+
+
+StateSink = Callable[[str, str], None]  # (leg id, "connected" | "lost")
+SpeakingSink = Callable[[str, frozenset[str]], None]  # (conference id, leg ids speaking)
+
+
+@dataclass
+class Placement:
+    conference_id: str
+    endpoint: WebRtcEndpoint
+
+
+@dataclass
+class MediaEngine:
+    on_state: StateSink
+    on_speaking: SpeakingSink = lambda _conference, _legs: None
+    settings: MediaSettings = field(default_factory=MediaSettings)
+    legs: dict[str, Placement] = field(default_factory=dict)
+    conferences: dict[str, ConferenceMedia] = field(default_factory=dict)
+    ticks: int = 0
+    late_ticks: int = 0
+    _tick: asyncio.TimerHandle | None = None
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        restrict_host_candidates(self.settings.media_host)
+
+    async def offer(self, conference_id: str, leg_id: str) -> str:
+        """A fresh endpoint for the leg (replacing any old one, as for a reloaded page) and its SDP offer."""
+        await self.drop(leg_id)
+        endpoint = WebRtcEndpoint(
+            on_packet=lambda _packet, _now: None,
+            on_state=lambda _state: None,
+            ice_servers=self.settings.ice_servers,
+            media_host=self.settings.media_host,
+            public_address=self.settings.public_address,
+        )
+        endpoint.on_state = lambda state: self._state(leg_id, endpoint, state)
+        self.legs[leg_id] = Placement(conference_id, endpoint)
+        conference = self._conference(conference_id)
+        conference.add(leg_id, endpoint.send)
+        endpoint.on_packet = lambda packet, now: conference.receive(leg_id, packet, now)
+        return await endpoint.offer()
+
+    async def accept(self, leg_id: str, sdp: str) -> None:
+        placement = self.legs.get(leg_id)
+        if placement is None:
+            raise KeyError(leg_id)
+        await placement.endpoint.accept(sdp)
+
+    def join(self, conference_id: str, leg_id: str, muted: bool) -> None:
+        """A leg that belongs to the conference's mix before it has an endpoint (a resumed leg's mute)."""
+        self._conference(conference_id).mute(leg_id, muted)
+
+    def mute(self, conference_id: str, leg_id: str, muted: bool) -> None:
+        self._conference(conference_id).mute(leg_id, muted)
+
+    async def drop(self, leg_id: str) -> None:
+        """Close the leg's endpoint; it stays in its conference (a page may offer again)."""
+        placement = self.legs.pop(leg_id, None)
+        if placement is not None:
+            await placement.endpoint.close()
+
+    async def remove(self, conference_id: str, leg_id: str) -> None:
+        await self.drop(leg_id)
+        conference = self.conferences.get(conference_id)
+        if conference is None:
+            return
+        conference.remove(leg_id)
+        if conference.empty and not conference.muted:
+            del self.conferences[conference_id]
+
+    async def close(self) -> None:
+        for leg_id in list(self.legs):
+            await self.drop(leg_id)
+        self.conferences.clear()
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+
+    def endpoint(self, leg_id: str) -> WebRtcEndpoint | None:
+        placement = self.legs.get(leg_id)
+        return placement.endpoint if placement is not None else None
+
+    # --- inside -------------------------------------------------------------------
+
+    def _conference(self, conference_id: str) -> ConferenceMedia:
+        conference = self.conferences.get(conference_id)
+        if conference is None:
+            conference = ConferenceMedia(conference_id, on_speaking=lambda legs: self.on_speaking(conference_id, legs))
+            self.conferences[conference_id] = conference
+            self._start_clock()
+        return conference
+
+    def _state(self, leg_id: str, endpoint: WebRtcEndpoint, state: str) -> None:
+        placement = self.legs.get(leg_id)
+        if placement is None or placement.endpoint is not endpoint:
+            return  # an old endpoint of a leg that has a new one
+        self.on_state(leg_id, state)
+
+    def _start_clock(self) -> None:
+        if self._tick is None:
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.time() + TICK
+            self._tick = loop.call_at(self._deadline, self._run_tick)
+
+    def _run_tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self.ticks += 1
+        for conference in list(self.conferences.values()):
+            try:
+                if conference.forwarding:
+                    if self.ticks % FORWARDED_SPEAKING_TICKS == 0:
+                        conference.forwarded_speaking(now)
+                elif conference.members:
+                    conference.tick(now)
+            except Exception:
+                log.exception("mixing conference %s failed a tick", conference.conference_id)
+        if not self.conferences:
+            self._tick = None
+            return
+        self._deadline += TICK
+        if self._deadline < now:
+            self.late_ticks += 1
+            if now - self._deadline > 10 * TICK:
+                self._deadline = now + TICK  # fell far behind: resync rather than burst
+        self._tick = loop.call_at(self._deadline, self._run_tick)
