@@ -13,6 +13,7 @@ test: deps web system lint test-web test-python
 
 deps:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	scripts/ensure-system-packages.sh libopus0:libopus.so.0
 	$(UV) sync --frozen
 
 web/node_modules/.package-lock.json: web/package-lock.json

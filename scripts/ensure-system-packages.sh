@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests need, only when a command is missing.
 # Usage: ensure-system-packages.sh PACKAGE[:COMMAND] ...
+# A COMMAND that names a shared library (libopus.so.0) is looked up with ldconfig instead.
 set -euo pipefail
 
 missing=()
 for spec in "$@"; do
   package=${spec%%:*}
   command=${spec#*:}
-  command -v "$command" >/dev/null 2>&1 || missing+=("$package")
+  case "$command" in
+    lib*.so*) ldconfig -p | grep -qF "$command" || missing+=("$package") ;;
+    *) command -v "$command" >/dev/null 2>&1 || missing+=("$package") ;;
+  esac
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
