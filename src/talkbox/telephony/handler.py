@@ -74,7 +74,7 @@ class CallHandler:
     # The clients a call from a telephone rings (TALKBOX_TWILIO_RING with Twilio).
     ring: tuple[str, ...] = ()
     unsaved: Backlog = field(default_factory=Backlog)
-    _retries: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _retries: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False, repr=False)
 
     handles = (
         UserRequestsCall,
