@@ -41,7 +41,8 @@ async def test_sqlite_brings_back_live_conferences_and_the_log(tmp_path: Path) -
     await first.put(conference("c-1", "queued", "queued"), {"input": "StartCall"})
     await first.put(live, {"input": "LegStatusChanged", "sequence": 7})
     await first.put(conference("c-2", "completed", "completed"), {"input": "HangUp"})
-    # No close(): as if the process had been killed.
+    # Reopened after a kill -9: tests/security/test_store_lock.py.
+    first.close()
     second = SqliteStore(path)
     assert await second.active() == [live]
     assert await second.get("c-2") is not None

@@ -79,6 +79,8 @@ export interface Model {
   outcome: string | null;
   /** The last refusal, error or failure, in words. */
   notice: string | null;
+  /** The conference whose unsaved request the notice is about (`retrying`): its next frame clears it. */
+  retrying: string | null;
   media: MediaState;
   /** Whether the ringtone is (meant to be) sounding. */
   ringing: boolean;
@@ -117,6 +119,7 @@ export function initialModel(options: InitOptions = {}): Model {
     incoming: null,
     outcome: null,
     notice: null,
+    retrying: null,
     media: NO_MEDIA,
     ringing: false,
   };

@@ -192,7 +192,7 @@ export interface OfferMessage {
 /**
  * Known codes: `self_call`, `invalid_destination`, `already_in_call` (for
  * `call`); `not_chair`, `already_in_conference`, `conference_full` (for `add`,
- * `remove`, `mute`).
+ * `remove`, `mute`); `store_unavailable` (for `call`: the server could not save it).
  */
 export interface RefusedMessage {
   type: "refused";
@@ -206,12 +206,25 @@ export interface ErrorMessage {
   message: string;
 }
 
+/**
+ * A request the server took but could not save yet (its disk is full, say):
+ * it keeps trying. `request` is the frame it was (`hang_up`, `add`, `remove`,
+ * `mute`, `rejoin`). A hang-up's media is already stopped on the server.
+ */
+export interface RetryingMessage {
+  type: "retrying";
+  conference_id: string;
+  request: string;
+  message: string;
+}
+
 export type ServerMessage =
   | WelcomeMessage
   | ConferenceMessage
   | OfferMessage
   | RefusedMessage
-  | ErrorMessage;
+  | ErrorMessage
+  | RetryingMessage;
 
 // ---------------------------------------------------------------------------
 // Parsing
@@ -298,6 +311,11 @@ export function parseServerFrame(frame: unknown): ServerMessage | null {
       }
       if (typeof auto_answer !== "boolean") return null;
       return { type: "offer", conference_id, leg_id, caller, sdp, auto_answer };
+    }
+    case "retrying": {
+      const { conference_id, request, message } = data;
+      if (!isString(conference_id) || !isString(request)) return null;
+      return { type: "retrying", conference_id, request, message: isString(message) ? message : "" };
     }
     case "refused":
     case "error": {

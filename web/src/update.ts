@@ -6,7 +6,7 @@ import { NO_MEDIA, SETTLE_MS, reconnectDelay } from "./model";
 import { CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
 import { dialMode, mySide } from "./call";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
-import type { Conference, Leg, OfferMessage, ServerMessage } from "./protocol";
+import type { Conference, Leg, OfferMessage, RetryingMessage, ServerMessage } from "./protocol";
 import { isPendingLeg, isTerminalLeg } from "./protocol";
 
 /** Media providers this page has an adapter for. */
@@ -217,6 +217,8 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       return [withNotice({ ...model, placing: null }, refusalText(message.code, message.message)), []];
     case "error":
       return [withNotice({ ...model, placing: null }, errorText(message.code, message.message)), []];
+    case "retrying":
+      return retrying(model, message);
     case "offer":
       return message.auto_answer ? ownLegOffered(model, message) : incomingOffered(model, message);
     case "conference":
@@ -224,10 +226,32 @@ function serverMessage(model: Model, message: ServerMessage): Update {
   }
 }
 
+const RETRYING: Record<string, string> = {
+  hang_up: "Could not hang up yet: Talkbox could not save it. Retrying…",
+};
+
+/**
+ * The server took a request but could not save it yet, and keeps trying. For
+ * a hang-up the call is over as far as I am concerned: my media goes now (the
+ * server has already stopped its side), so nothing is heard or resumed while
+ * the panel waits for the server to confirm the end.
+ */
+function retrying(model: Model, message: RetryingMessage): Update {
+  const text =
+    message.message.trim() || RETRYING[message.request] || `Could not save that yet (${message.request}). Retrying…`;
+  const next: Model = { ...withNotice(model, text), retrying: message.conference_id };
+  const { media } = model;
+  if (message.request !== "hang_up" || media.legId === null || media.conferenceId !== message.conference_id) {
+    return [next, []];
+  }
+  return [{ ...next, media: NO_MEDIA }, [{ type: "stop-media", legId: media.legId }]];
+}
+
 const REFUSALS: Record<string, string> = {
   self_call: "You cannot call yourself",
   invalid_destination: "That is not a name or a phone number",
   already_in_call: "You are already in a call",
+  store_unavailable: "Could not place the call: Talkbox could not save it. Try again shortly.",
 };
 
 /** The server's message when it gave one, else words for the code. */
@@ -316,6 +340,8 @@ function incomingOffered(model: Model, offer: OfferMessage): Update {
 }
 
 function conferenceChanged(model: Model, conference: Conference): Update {
+  // The server saved what it was retrying: its notice has done its job.
+  if (model.retrying === conference.id) model = { ...model, retrying: null, notice: null };
   // The first frame of a conference on this connection is the state on connect.
   const first = model.known[conference.id] === undefined;
   const known = { ...model.known };
@@ -646,9 +672,9 @@ function withItem(list: string[], item: string): string[] {
 
 /** The status line shows the latest of outcome and notice: setting one clears the other. */
 function withNotice(model: Model, notice: string): Model {
-  return { ...model, notice, outcome: null };
+  return { ...model, notice, outcome: null, retrying: null };
 }
 
 function withOutcome(model: Model, outcome: string): Model {
-  return { ...model, outcome, notice: null };
+  return { ...model, outcome, notice: null, retrying: null };
 }

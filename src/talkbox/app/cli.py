@@ -10,6 +10,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from talkbox.app.settings import Settings, SettingsError
+from talkbox.telephony.store import StoreError
 from talkbox.ui.identity import issue_token
 
 
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             print(issue_token(settings.secret, args.name, args.ttl))
             return 0
         return serve_forever(settings)
-    except (SettingsError, ValidationError, ValueError) as error:
+    except (SettingsError, StoreError, ValidationError, ValueError) as error:
         print(f"talkbox: {error}", file=sys.stderr)
         return 2
 

@@ -123,6 +123,7 @@ def create_app(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(talkbox.bus.drained(), SHUTDOWN_DRAIN_SECONDS)
             await talkbox.router.stop()
+            await talkbox.calls.stop()
             await talkbox.provider.close()
             log.info("stopped: %d calls kept for the next start", len(await talkbox.store.active()))
             talkbox.store.close()

@@ -218,6 +218,26 @@ class CallRefused(_Event):
     message: str
 
 
+class ChangeNotSaved(_Event):
+    """What `user` asked of a conference could not be stored yet (a full disk): it is being retried.
+
+    `request` is the page's message type (`hang_up`, `mute`, ...).
+    """
+
+    type: Literal["change_not_saved"] = "change_not_saved"
+    user: str
+    conference_id: str
+    request: str
+    message: str
+
+
+class UnsavedChangesDue(_Event):
+    """Time to offer a conference's unsaved changes to the store again (in the conference's order)."""
+
+    type: Literal["unsaved_changes_due"] = "unsaved_changes_due"
+    conference_id: str
+
+
 Event = Annotated[
     UserRequestsCall
     | UserHangsUp
@@ -236,7 +256,9 @@ Event = Annotated[
     | ConferenceStatusChanged
     | LegOffered
     | ConferenceUpdated
-    | CallRefused,
+    | CallRefused
+    | ChangeNotSaved
+    | UnsavedChangesDue,
     Field(discriminator="type"),
 ]
 

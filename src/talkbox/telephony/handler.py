@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from talkbox.events.models import (
+    CallRefused,
+    ChangeNotSaved,
     ConferenceUpdated,
     Event,
     IncomingPhoneCall,
     LegStatusChanged,
     PresenceChanged,
+    UnsavedChangesDue,
     UserAddsParticipant,
     UserHangsUp,
     UserMutesLeg,
@@ -24,6 +28,7 @@ from talkbox.events.models import (
     UserRequestsCall,
 )
 from talkbox.events.names import is_client_name
+from talkbox.telephony.model import Conference
 from talkbox.telephony.provider import Provider, ResumeLeg
 from talkbox.telephony.rules import (
     AddParticipant,
@@ -41,9 +46,20 @@ from talkbox.telephony.rules import (
     StartCall,
     decide,
 )
-from talkbox.telephony.store import ConferenceStore, active_for
+from talkbox.telephony.store import ConferenceStore, StoreUnavailable, active_for
+from talkbox.telephony.unsaved import Backlog, Unsaved
 
 log = logging.getLogger(__name__)
+
+# The user requests whose change can wait for the store, as the page names them and in words.
+_REQUESTS: dict[type[Event], tuple[str, str]] = {
+    UserHangsUp: ("hang_up", "hang up"),
+    UserAddsParticipant: ("add", "add them"),
+    UserRemovesParticipant: ("remove", "remove them"),
+    UserMutesLeg: ("mute", "change the mute"),
+    UserRejoins: ("rejoin", "rejoin"),
+}
+
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
@@ -57,6 +73,8 @@ class CallHandler:
     max_legs: int = 10
     # The clients a call from a telephone rings (TALKBOX_TWILIO_RING with Twilio).
     ring: tuple[str, ...] = ()
+    unsaved: Backlog = field(default_factory=Backlog)
+    _retries: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False, repr=False)
 
     handles = (
         UserRequestsCall,
@@ -68,6 +86,7 @@ class CallHandler:
         UserRejoins,
         LegStatusChanged,
         PresenceChanged,
+        UnsavedChangesDue,
     )
 
     async def recover(self) -> None:
@@ -80,17 +99,32 @@ class CallHandler:
                     )
                 )
 
+    async def stop(self) -> None:
+        """At shutdown: one last offer of what is unsaved to the store; what it still refuses is lost."""
+        for task in self._retries.values():
+            task.cancel()
+        self._retries.clear()
+        for conference_id in self.unsaved.conferences():
+            await self._save_unsaved(conference_id)
+        for task in self._retries.values():
+            task.cancel()
+        if self.unsaved:
+            log.error("stopping with %d changes the store would not take: they are lost", len(self.unsaved))
+
     async def handle(self, event: Event) -> None:
         if isinstance(event, PresenceChanged):
             if event.online:
                 await self._send_state(event.user)
             return
+        if isinstance(event, UnsavedChangesDue):
+            await self._save_unsaved(event.conference_id)
+            return
         if isinstance(event, UserRequestsCall):
-            await self._apply(None, await self._start_call(event))
+            await self._apply(None, await self._start_call(event), event)
             return
         given = self._rule_input(event)
         if given is not None:
-            await self._apply(event.conference_id, given)  # type: ignore[union-attr]
+            await self._apply(event.conference_id, given, event)  # type: ignore[union-attr]
 
     def _rule_input(self, event: Event) -> RuleInput | None:
         if isinstance(event, UserHangsUp):
@@ -120,13 +154,92 @@ class CallHandler:
             caller_in_call=bool(await active_for(self.store, event.user)),
         )
 
-    async def _apply(self, conference_id: str | None, given: RuleInput) -> None:
-        before = await self.store.get(conference_id) if conference_id else None
+    async def _apply(self, conference_id: str | None, given: RuleInput, event: Event) -> None:
+        if conference_id in self.unsaved:
+            await self._save_unsaved(conference_id)  # the store may be back: the older changes go first
+        if conference_id in self.unsaved:
+            before: Conference | None = self.unsaved.latest(conference_id)
+        else:
+            before = await self.store.get(conference_id) if conference_id else None
         decision = decide(before, given)
-        if decision.conference is not None and decision.conference != before:
-            # Stored before acting, so a crash never leaves a leg the store does not know.
-            await self.store.put(decision.conference, describe(given))
-        for command in decision.commands:
+        changed = decision.conference
+        if changed is None or changed == before:
+            await self._carry_out_all(decision.commands)
+            return
+        if changed.id not in self.unsaved:
+            try:
+                # Stored before acting, so a crash never leaves a leg the store does not know.
+                await self.store.put(changed, describe(given))
+            except StoreUnavailable as error:
+                log.warning("%s: holding the change until the store takes it", error)
+            else:
+                await self._carry_out_all(decision.commands)
+                return
+        await self._hold(changed, given, decision.commands, event)
+
+    async def _hold(self, changed: Conference, given: RuleInput, commands: tuple[Command, ...], event: Event) -> None:
+        """A change the store did not take (a full disk): what is safe now, the rest once it is stored.
+
+        The order is what makes it safe:
+        1. Hang-ups are carried out at once. A user who ended a call must not stay
+           on the air, and ending media the store still thinks live is safe: after a
+           crash, boot hands that leg to the provider, which finds no media and ends
+           it (`lost`). Nothing else runs yet: a dial the store does not know would
+           outlive a crash, and an update would show the pages a state not kept.
+        2. The change is queued, and later changes to the conference are decided
+           against it and queued behind it, so the store gets them in order.
+        3. The user who asked is told (`retrying` on the page).
+        4. A retry is due: when the store takes the change, its held commands run
+           (a dial only if its leg is still live by then).
+        A new call is refused instead: nothing existed, so nothing is lost by saying no.
+        """
+        if isinstance(given, StartCall):
+            message = "Could not place the call: Talkbox could not save it. Try again shortly."
+            await self.publish(CallRefused(user=given.caller, code="store_unavailable", message=message))
+            return
+        self.unsaved.add(Unsaved(changed, describe(given), tuple(c for c in commands if not _ends_media(c))))
+        await self._carry_out_all(tuple(c for c in commands if _ends_media(c)))
+        request = _REQUESTS.get(type(event))
+        if request is not None:
+            name, words = request
+            message = f"Could not {words} yet: Talkbox could not save it. Retrying…"
+            await self.publish(
+                ChangeNotSaved(user=event.user, conference_id=changed.id, request=name, message=message)  # type: ignore[union-attr]
+            )
+        self._retry_later(changed.id)
+
+    async def _save_unsaved(self, conference_id: str) -> None:
+        """Offer the conference's unsaved changes to the store, oldest first, until it refuses one."""
+        if conference_id not in self.unsaved:
+            return
+        latest = self.unsaved.latest(conference_id)
+        while (change := self.unsaved.first(conference_id)) is not None:
+            try:
+                await self.store.put(change.conference, change.cause)
+            except StoreUnavailable as error:
+                log.debug("still unsaved: %s", error)
+                self._retry_later(conference_id)
+                return
+            self.unsaved.saved(conference_id)
+            await self._carry_out_all(tuple(c for c in change.held if _still_due(c, latest)))
+        log.info("the store took the held changes of %s", conference_id)
+
+    def _retry_later(self, conference_id: str) -> None:
+        """Through the bus, so the retry runs on the conference's worker, in order with its events."""
+        if conference_id in self._retries:
+            return
+        delay = self.unsaved.next_delay(conference_id)
+        self._retries[conference_id] = asyncio.create_task(self._retry_after(conference_id, delay))
+
+    async def _retry_after(self, conference_id: str, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._retries.pop(conference_id, None)
+        await self.publish(UnsavedChangesDue(conference_id=conference_id))
+
+    async def _carry_out_all(self, commands: tuple[Command, ...]) -> None:
+        for command in commands:
             # Each command on its own: the state is stored, so a retry of this event would
             # decide nothing new, and a command that raised would never be carried out.
             try:
@@ -180,6 +293,17 @@ class CallHandler:
                 )
                 return
         await self.provider.dial(command)
+
+
+def _ends_media(command: Command) -> bool:
+    return isinstance(command, HangUpLeg)
+
+
+def _still_due(command: Command, latest: Conference) -> bool:
+    """A held dial whose leg later changes ended meanwhile is not placed after all."""
+    if not isinstance(command, DialLeg):
+        return True
+    return latest.has_leg(command.leg_id) and not latest.leg(command.leg_id).ended
 
 
 def describe(given: RuleInput) -> dict[str, Any]:

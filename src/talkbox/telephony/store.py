@@ -4,25 +4,47 @@ The embedded default is a SQLite file: every change is written (with the input
 that caused it) before any command is carried out, so a crash never leaves a
 conference the store does not know. Active conferences are also kept in memory:
 reads never touch the disk.
+
+What can go wrong with the file has a name here, so the shell can act on it:
+`StoreError` when it cannot be opened at all (in use by another server, not a
+database), `StoreUnavailable` when it will not take a write (a full disk); a
+row that cannot be read is moved to the `quarantine` table and the rest goes on.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from talkbox.telephony.model import Conference, Leg
+from pydantic import TypeAdapter
+
+from talkbox.telephony.lockfile import LockFile, LockHeld
+from talkbox.telephony.model import Conference
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(Exception):
+    """The store cannot be opened; the message names the file and what to do about it."""
+
+
+class StoreUnavailable(Exception):
+    """The store would not take a write (a full disk, an I/O error): nothing of it was stored."""
 
 
 class ConferenceStore(Protocol):
     async def get(self, conference_id: str) -> Conference | None: ...
 
     async def put(self, conference: Conference, cause: dict[str, Any]) -> None:
-        """Save `conference` and log `cause`, the input that changed it, in one step."""
+        """Save `conference` and log `cause`, the input that changed it, in one step.
+
+        Raises StoreUnavailable when the change could not be stored; then nothing of it was.
+        """
         ...
 
     async def active(self) -> list[Conference]: ...
@@ -39,11 +61,15 @@ def to_json(conference: Conference) -> str:
     return json.dumps(asdict(conference), separators=(",", ":"))
 
 
-def from_json(text: str) -> Conference:
-    data = json.loads(text)
-    return Conference(
-        **{**data, "legs": tuple(Leg(**leg) for leg in data["legs"]), "ring_group": tuple(data.get("ring_group", ()))}
-    )
+_conference = TypeAdapter(Conference)
+
+
+def from_json(text: str | bytes) -> Conference:
+    """A stored conference, checked field by field: a bad row raises ValueError, never loads half-formed."""
+    conference = _conference.validate_json(text)
+    if not conference.has_leg(conference.chair_leg_id):
+        raise ValueError(f"its chair leg {conference.chair_leg_id!r} is not one of its legs")
+    return conference
 
 
 @dataclass
@@ -81,42 +107,64 @@ CREATE TABLE IF NOT EXISTS event_log (
     conference_id TEXT NOT NULL,
     cause TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS quarantine (
+    id TEXT,
+    data BLOB,
+    error TEXT NOT NULL,
+    at REAL NOT NULL
+);
 """
 
 
 class SqliteStore:
-    """A write-through store on one SQLite file (WAL: a killed process loses nothing written)."""
+    """A write-through store on one SQLite file (WAL: a killed process loses nothing written).
+
+    The file is this process's alone while the store is open (`lockfile`).
+    `db` is the connection; only the store writes through it.
+    """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        rows = self._db.execute("SELECT data FROM conferences WHERE active = 1").fetchall()
-        self._active = {c.id: c for c in (from_json(data) for (data,) in rows)}
+        self._lock = _lock(self.path)
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA)
+            rows = self.db.execute("SELECT rowid, id, data FROM conferences WHERE active = 1").fetchall()
+        except sqlite3.DatabaseError as error:
+            self._lock.release()
+            raise StoreError(
+                f"{self.path} is not a usable Talkbox database ({error}). Move it aside (keep it to inspect "
+                "or restore from a backup) and start again: Talkbox creates a new, empty one."
+            ) from error
+        readable = (self._read(*row) for row in rows)
+        self._active = {c.id: c for c in readable if c is not None}
 
     async def get(self, conference_id: str) -> Conference | None:
         if conference_id in self._active:
             return self._active[conference_id]
-        row = self._db.execute("SELECT data FROM conferences WHERE id = ?", (conference_id,)).fetchone()
-        return from_json(row[0]) if row else None
+        row = self.db.execute("SELECT rowid, id, data FROM conferences WHERE id = ?", (conference_id,)).fetchone()
+        return self._read(*row) if row else None
 
     async def put(self, conference: Conference, cause: dict[str, Any]) -> None:
         now = time.time()
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.execute(
-                "INSERT INTO event_log (at, conference_id, cause) VALUES (?, ?, ?)",
-                (now, conference.id, json.dumps(cause, separators=(",", ":"))),
-            )
-            self._db.execute(
-                "INSERT INTO conferences (id, active, data, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET active = excluded.active, data = excluded.data, "
-                "updated_at = excluded.updated_at",
-                (conference.id, int(not conference.ended), to_json(conference), now),
-            )
+        try:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.execute(
+                    "INSERT INTO event_log (at, conference_id, cause) VALUES (?, ?, ?)",
+                    (now, conference.id, json.dumps(cause, separators=(",", ":"))),
+                )
+                self.db.execute(
+                    "INSERT INTO conferences (id, active, data, updated_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET active = excluded.active, data = excluded.data, "
+                    "updated_at = excluded.updated_at",
+                    (conference.id, int(not conference.ended), to_json(conference), now),
+                )
+        except sqlite3.DatabaseError as error:
+            raise StoreUnavailable(f"{self.path} did not take the change to {conference.id}: {error}") from error
         if conference.ended:
             self._active.pop(conference.id, None)
         else:
@@ -127,10 +175,53 @@ class SqliteStore:
 
     def events_of(self, conference_id: str) -> list[dict[str, Any]]:
         """The logged causes of one conference, oldest first."""
-        rows = self._db.execute(
+        rows = self.db.execute(
             "SELECT cause FROM event_log WHERE conference_id = ? ORDER BY seq", (conference_id,)
         ).fetchall()
         return [json.loads(cause) for (cause,) in rows]
 
     def close(self) -> None:
-        self._db.close()
+        self.db.close()
+        self._lock.release()
+
+    def _read(self, rowid: int, conference_id: object, data: str | bytes) -> Conference | None:
+        """A stored row, or None when it cannot be read: then it is quarantined, so one bad row stops nothing."""
+        try:
+            return from_json(data)
+        except ValueError as error:
+            self._quarantine(rowid, conference_id, data, error)
+            return None
+
+    def _quarantine(self, rowid: int, conference_id: object, data: str | bytes, error: ValueError) -> None:
+        why = " ".join(str(error).split())[:300]
+        try:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.execute(
+                    "INSERT INTO quarantine (id, data, error, at) VALUES (?, ?, ?, ?)",
+                    (str(conference_id), data, why, time.time()),
+                )
+                self.db.execute("DELETE FROM conferences WHERE rowid = ?", (rowid,))
+        except sqlite3.DatabaseError as failure:
+            log.error(
+                "conference %r in %s cannot be read (%s) nor quarantined (%s): skipped",
+                conference_id,
+                self.path,
+                why,
+                failure,
+            )
+            return
+        log.error(
+            "conference %r in %s cannot be read (%s): moved to its quarantine table", conference_id, self.path, why
+        )
+
+
+def _lock(path: Path) -> LockFile:
+    try:
+        return LockFile.take(path.with_name(path.name + ".lock"))
+    except LockHeld as held:
+        who = f"another Talkbox (pid {held.holder})" if held.holder else "another process"
+        raise StoreError(
+            f"{path} is in use by {who}, which holds {held.path}. Two servers on one database end each "
+            "other's calls: stop that one first, or give this one its own TALKBOX_DATABASE."
+        ) from None

@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from talkbox.events.models import (
     CallRefused,
+    ChangeNotSaved,
     ClientAnsweredLeg,
     ClientLegFailed,
     ClientRejectedLeg,
@@ -45,6 +46,7 @@ from talkbox.ui.protocol import (
     RejoinMessage,
     Remove,
     Resume,
+    Retrying,
     ServerMessage,
     Welcome,
     parse_frame,
@@ -104,7 +106,7 @@ class Gateway:
     per_address: Counter[str] = field(default_factory=Counter)
     calls: RateLimit = field(init=False)
 
-    handles = (ConferenceUpdated, LegOffered, CallRefused)
+    handles = (ConferenceUpdated, LegOffered, CallRefused, ChangeNotSaved)
 
     def __post_init__(self) -> None:
         self.calls = RateLimit(self.limits.max_calls_per_minute)
@@ -192,6 +194,9 @@ class Gateway:
             )
         elif isinstance(event, CallRefused):
             await self.send_to(event.user, Refused(code=event.code, message=event.message))
+        elif isinstance(event, ChangeNotSaved):
+            message = Retrying(conference_id=event.conference_id, request=event.request, message=event.message)
+            await self.send_to(event.user, message)
 
     async def send_to(self, user: str, message: ServerMessage) -> None:
         for websocket in list(self.sockets.get(user, ())):

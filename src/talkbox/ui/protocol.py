@@ -121,7 +121,19 @@ class Error(_Message):
     message: str
 
 
-ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error
+class Retrying(_Message):
+    """A request the server took but could not save yet (its disk is full, say): it keeps trying.
+
+    `request` is the page message it was (`hang_up`, `add`, `remove`, `mute`, `rejoin`).
+    """
+
+    type: Literal["retrying"] = "retrying"
+    conference_id: str
+    request: str
+    message: str
+
+
+ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error | Retrying
 
 # --- reading a frame ------------------------------------------------------------
 
