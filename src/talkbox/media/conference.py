@@ -105,11 +105,12 @@ class Member:
     muted: bool = False
     has_levels: bool = False
     loud_until: float = 0.0
-    loudness: float = float(rtp.NO_LEVEL)  # smoothed -dBov, lower is louder
+    loudness: float = float(rtp.SILENCE)  # smoothed -dBov, lower is louder
 
     def heard(self, packet: rtp.RtpPacket, now: float) -> None:
-        if packet.level != rtp.NO_LEVEL or packet.voice:
-            self.has_levels = True
+        if packet.level is None:
+            return  # a sender without RFC 6464: it is always decoded
+        self.has_levels = True
         self.loudness += (packet.level - self.loudness) * 0.3
         if packet.level < SPEAKING_LEVEL:
             self.loud_until = now + HANGOVER

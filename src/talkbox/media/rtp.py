@@ -13,7 +13,7 @@ from dataclasses import dataclass
 _HEADER = struct.Struct("!BBHII")
 HEADER_SIZE = _HEADER.size
 ONE_BYTE_PROFILE = 0xBEDE
-NO_LEVEL = 127  # -127 dBov: silence, and what a packet without the extension counts as
+SILENCE = 127  # -127 dBov
 
 
 class RtpError(ValueError):
@@ -28,7 +28,7 @@ class RtpPacket:
     timestamp: int
     ssrc: int
     payload: bytes
-    level: int = NO_LEVEL  # -dBov, 0 loudest, from RFC 6464 when present
+    level: int | None = None  # -dBov, 0 loudest, from RFC 6464; None when the packet has no level
     voice: bool = False  # the extension's V bit
 
 
@@ -40,7 +40,8 @@ def parse(data: bytes, level_id: int = 0) -> RtpPacket:
     if first >> 6 != 2:
         raise RtpError("not RTP version 2")
     offset = HEADER_SIZE + 4 * (first & 0x0F)
-    level, voice = NO_LEVEL, False
+    level: int | None = None
+    voice = False
     if first & 0x10:
         if len(data) < offset + 4:
             raise RtpError("truncated header extension")
@@ -61,7 +62,7 @@ def parse(data: bytes, level_id: int = 0) -> RtpPacket:
     return RtpPacket(second & 0x7F, bool(second & 0x80), sequence, timestamp, ssrc, data[offset:end], level, voice)
 
 
-def _audio_level(data: bytes, start: int, end: int, wanted: int) -> tuple[int, bool]:
+def _audio_level(data: bytes, start: int, end: int, wanted: int) -> tuple[int | None, bool]:
     index = start
     while index < end:
         byte = data[index]
@@ -75,7 +76,7 @@ def _audio_level(data: bytes, start: int, end: int, wanted: int) -> tuple[int, b
             value = data[index + 1]
             return value & 0x7F, bool(value & 0x80)
         index += 1 + length
-    return NO_LEVEL, False
+    return None, False
 
 
 def header(payload_type: int, sequence: int, timestamp: int, ssrc: int, marker: bool = False) -> bytes:
