@@ -101,6 +101,7 @@ class WebRtcEndpoint:
     received: rtcp.ReceiveStats = field(default_factory=rtcp.ReceiveStats)
     budget: Budget = field(default_factory=Budget)
     last_packet_at: float = 0.0
+    silent: bool = False  # reported lost for silence; a packet again reports it connected
     closed: bool = False
     _timer: asyncio.TimerHandle | None = None
 
@@ -165,7 +166,8 @@ class WebRtcEndpoint:
         now = _now()
         received = self.received if self.received.received else None
         self._send_rtcp(rtcp.report(self.wire.ssrc, self.cname, self.sent, received, time.time(), now, CLOCK_RATE))
-        if self.last_packet_at and now - self.last_packet_at > SILENCE_IS_LOSS:
+        if self.last_packet_at and now - self.last_packet_at > SILENCE_IS_LOSS and not self.silent:
+            self.silent = True
             self.on_state("lost")
         self._timer = asyncio.get_running_loop().call_later(RTCP_INTERVAL * random.uniform(0.5, 1.5), self._report)
 
@@ -199,6 +201,9 @@ class WebRtcEndpoint:
             return  # comfort noise or a codec Talkbox did not offer
         self.counters.received += 1
         self.last_packet_at = now
+        if self.silent:
+            self.silent = False
+            self.on_state("connected")
         self.received.packet(packet.ssrc, packet.sequence, packet.timestamp, now)
         self.on_packet(packet, now)
 

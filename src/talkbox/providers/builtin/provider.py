@@ -225,8 +225,10 @@ class BuiltinProvider:
                 leg.connected = True
                 asyncio.ensure_future(self._report(leg.command, "in-progress"))
         elif leg.connected:
-            # The page may come back (a reload, a network change) and offer again: wait the grace.
-            self._arm(leg, self.settings.resume_grace, "failed", "lost")
+            # The page may come back (a reload, a network change) and offer again: wait the grace,
+            # counted from the first sign of loss.
+            if leg.timer is None:
+                self._arm(leg, self.settings.resume_grace, "failed", "lost")
         else:
             asyncio.ensure_future(self._end(leg, "failed", "media"))
 
