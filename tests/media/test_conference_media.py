@@ -42,7 +42,8 @@ class Talker:
         t = (self.phase + np.arange(FRAME_SAMPLES)) / 48_000
         self.phase += FRAME_SAMPLES
         pcm = (0.3 * 32767 * np.sin(2 * np.pi * self.frequency * t)).astype(np.int16)
-        packet = rtp.RtpPacket(111, False, self.sequence, self.timestamp, self.ssrc, self.encoder.encode(pcm), self.level)
+        payload = self.encoder.encode(pcm)
+        packet = rtp.RtpPacket(111, False, self.sequence, self.timestamp, self.ssrc, payload, self.level)
         self.sequence = (self.sequence + 1) & 0xFFFF
         self.timestamp = (self.timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
         return packet
