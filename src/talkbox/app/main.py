@@ -16,6 +16,8 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from talkbox.app.settings import Settings
 from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events import InProcessBus
+from talkbox.media.engine import MediaSettings
+from talkbox.media.workers import media_factory
 from talkbox.providers.builtin import BuiltinProvider
 from talkbox.providers.builtin.provider import EngineSettings
 from talkbox.providers.twilio.provider import TwilioProvider
@@ -65,12 +67,15 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
             ring_timeout=settings.ring_timeout,
         )
     else:
+        media = MediaSettings(
+            media_host=settings.media_address,
+            public_address=settings.media_public_address,
+            ice_servers=tuple(settings.ice_servers),
+        )
         provider = BuiltinProvider(
             publish=bus.publish,
+            make_media=media_factory(media, workers=settings.media_processes),
             settings=EngineSettings(
-                media_host=settings.media_address,
-                public_address=settings.media_public_address,
-                ice_servers=tuple(settings.ice_servers),
                 ring_timeout=settings.ring_timeout,
                 connect_timeout=settings.connect_timeout,
                 resume_grace=settings.resume_grace,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -34,6 +35,8 @@ class Settings(BaseSettings):
     media_host: str | None = None
     media_public_address: str | None = None
     ice_servers: list[str] = Field(default_factory=list)
+    # Media worker processes; unset, one per core; 0 runs the media in the server's own process.
+    media_workers: int | None = Field(None, ge=0, le=64)
     router_workers: int = Field(4, ge=1, le=256)
     # A handler that raises gets the event again, this many times in all, then it is a dead letter.
     router_attempts: int = Field(3, ge=1, le=10)
@@ -56,6 +59,10 @@ class Settings(BaseSettings):
         if self.media_host:
             return self.media_host
         return "127.0.0.1" if self.host == "localhost" else self.host
+
+    @property
+    def media_processes(self) -> int:
+        return self.media_workers if self.media_workers is not None else (os.cpu_count() or 1)
 
     @property
     def on_loopback(self) -> bool:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from talkbox.media.conference import ConferenceMedia
 from talkbox.media.endpoint import WebRtcEndpoint
@@ -32,8 +33,23 @@ class MediaSettings:
     ice_servers: tuple[str, ...] = ()
 
 
-StateSink = Callable[[str, str], None]  # (leg id, "connected" | "lost")
+StateSink = Callable[[str, str], None]  # (leg id, "connected" | "lost" | "restarted")
 SpeakingSink = Callable[[str, frozenset[str]], None]  # (conference id, leg ids speaking)
+
+
+class Media(Protocol):
+    """What a provider asks of the media plane: this engine in-process, or a pool of worker processes."""
+
+    async def offer(self, conference_id: str, leg_id: str) -> str: ...
+    async def accept(self, leg_id: str, sdp: str) -> None: ...
+    def join(self, conference_id: str, leg_id: str, muted: bool) -> None: ...
+    def mute(self, conference_id: str, leg_id: str, muted: bool) -> None: ...
+    async def drop(self, leg_id: str) -> None: ...
+    async def remove(self, conference_id: str, leg_id: str) -> None: ...
+    async def close(self) -> None: ...
+
+
+MediaFactory = Callable[[StateSink, SpeakingSink], Media]
 
 
 @dataclass
@@ -109,6 +125,15 @@ class MediaEngine:
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None
+
+    def stats(self) -> dict[str, int]:
+        """Counters for the benchmarks and the operator: ticks, and packets dropped by kind."""
+        totals = {"ticks": self.ticks, "late_ticks": self.late_ticks, "conferences": len(self.conferences)}
+        totals["legs"] = len(self.legs)
+        for placement in self.legs.values():
+            for name, value in vars(placement.endpoint.counters).items():
+                totals[name] = totals.get(name, 0) + value
+        return totals
 
     def endpoint(self, leg_id: str) -> WebRtcEndpoint | None:
         placement = self.legs.get(leg_id)

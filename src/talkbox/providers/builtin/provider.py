@@ -30,7 +30,8 @@ from talkbox.events.models import (
     SpeakingChanged,
 )
 from talkbox.events.names import is_client_name
-from talkbox.media.engine import MediaEngine, MediaSettings
+from talkbox.media.engine import Media, MediaFactory, MediaSettings
+from talkbox.media.workers import media_factory
 from talkbox.telephony.provider import ResumeLeg
 from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
 
@@ -39,9 +40,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EngineSettings:
-    media_host: str = "127.0.0.1"
-    public_address: str | None = None
-    ice_servers: tuple[str, ...] = ()
+    """The signalling's timers; where the media binds is the media factory's business."""
+
     ring_timeout: float = 30.0
     connect_timeout: float = 15.0
     resume_grace: float = 30.0
@@ -77,20 +77,15 @@ class BuiltinProvider:
     online: Counter[str] = field(default_factory=Counter)
     legs: dict[str, MediaLeg] = field(default_factory=dict)
     sequence: Sequence = field(default_factory=Sequence)
-    media: MediaEngine = field(init=False)
+    # How the media is built: in this process by default; the app may give worker processes.
+    make_media: MediaFactory | None = None
+    media: Media = field(init=False)
 
     handles = (PresenceChanged, ClientAnsweredLeg, ClientRejectedLeg, ClientLegFailed, ClientResumesLeg)
 
     def __post_init__(self) -> None:
-        self.media = MediaEngine(
-            on_state=self._media_state,
-            on_speaking=self._speaking,
-            settings=MediaSettings(
-                media_host=self.settings.media_host,
-                public_address=self.settings.public_address,
-                ice_servers=self.settings.ice_servers,
-            ),
-        )
+        make = self.make_media or media_factory(MediaSettings(), workers=0)
+        self.media = make(self._media_state, self._speaking)
 
     async def close(self) -> None:
         """Drop all media without ending any leg: the store keeps them live for the next boot."""
@@ -219,7 +214,10 @@ class BuiltinProvider:
         leg = self.legs.get(leg_id)
         if leg is None or leg.ended:
             return
-        if state == "connected":
+        if state == "restarted":
+            # Its media worker died: offer the leg again on a new one; the page answers by itself.
+            asyncio.ensure_future(self._reoffer(leg))
+        elif state == "connected":
             self._disarm(leg)
             if not leg.connected:
                 leg.connected = True
@@ -231,6 +229,14 @@ class BuiltinProvider:
                 self._arm(leg, self.settings.resume_grace, "failed", "lost")
         else:
             asyncio.ensure_future(self._end(leg, "failed", "media"))
+
+    async def _reoffer(self, leg: MediaLeg) -> None:
+        if not leg.connected:
+            await self._offer(leg, leg.command.auto_answer)
+            return
+        if leg.timer is None:
+            self._arm(leg, self.settings.resume_grace, "failed", "lost")
+        await self._offer(leg, auto_answer=True)
 
     def _speaking(self, conference_id: str, legs: frozenset[str]) -> None:
         asyncio.ensure_future(self.publish(SpeakingChanged(conference_id=conference_id, legs=tuple(sorted(legs)))))

@@ -1,0 +1,78 @@
+"""A media worker process: one MediaEngine on its own event loop, driven over stdin and stdout.
+
+`python -m talkbox.media.worker SETTINGS_JSON`. One JSON object
+a line each way: requests carry an `id` and get a reply with the same `id`;
+what the engine reports (a leg's media up or lost, who is speaking) comes
+unasked as an `event`. JSON over a pipe, not pickles: a worker that is killed
+or corrupt can send nothing the main process would execute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+from talkbox.media.engine import MediaEngine, MediaSettings
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: MediaSettings) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+    def write(message: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(message, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+    engine = MediaEngine(
+        on_state=lambda leg_id, state: write({"event": "state", "leg_id": leg_id, "state": state}),
+        on_speaking=lambda conference_id, legs: write(
+            {"event": "speaking", "conference_id": conference_id, "legs": sorted(legs)}
+        ),
+        settings=settings,
+    )
+    try:
+        while line := await reader.readline():
+            request = json.loads(line)
+            try:
+                reply = {"id": request["id"], "ok": True, **(await _run(engine, request))}
+            except Exception as error:  # the caller decides; the worker goes on
+                reply = {"id": request["id"], "ok": False, "error": type(error).__name__}
+            write(reply)
+    finally:
+        await engine.close()
+
+
+async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
+    op = request["op"]
+    if op == "offer":
+        return {"sdp": await engine.offer(request["conference_id"], request["leg_id"])}
+    if op == "accept":
+        await engine.accept(request["leg_id"], request["sdp"])
+    elif op == "mute":
+        engine.mute(request["conference_id"], request["leg_id"], request["muted"])
+    elif op == "drop":
+        await engine.drop(request["leg_id"])
+    elif op == "remove":
+        await engine.remove(request["conference_id"], request["leg_id"])
+    elif op == "stats":
+        return {"stats": engine.stats()}
+    else:
+        raise ValueError(op)
+    return {}
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    given = json.loads(sys.argv[1])
+    settings = MediaSettings(**{**given, "ice_servers": tuple(given.get("ice_servers", ()))})
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""Media in worker processes: the same interface as MediaEngine, carried out by children.
+
+A conference lives on one worker, placed by load (the fewest legs) when its
+first leg is offered; signalling stays in the main process. The pool keeps what
+it needs to place a conference again (each leg's conference and mute), so a
+worker that dies is started again and its legs are reported `restarted`: the
+provider offers them again, the pages answer on their own, and the rules hear
+nothing of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from talkbox.media.engine import Media, MediaEngine, MediaFactory, MediaSettings, SpeakingSink, StateSink
+
+log = logging.getLogger(__name__)
+
+REPLY_TIMEOUT = 10.0
+
+
+class WorkerError(RuntimeError):
+    """A worker refused a request, or died before it answered."""
+
+
+@dataclass
+class Worker:
+    index: int
+    process: asyncio.subprocess.Process
+    pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    legs: set[str] = field(default_factory=set)
+    reader: asyncio.Task[None] | None = None
+
+
+@dataclass
+class LegPlace:
+    conference_id: str
+    muted: bool = False
+
+
+@dataclass
+class WorkerPool:
+    size: int
+    on_state: StateSink = lambda _leg, _state: None
+    on_speaking: SpeakingSink = lambda _conference, _legs: None
+    settings: MediaSettings = field(default_factory=MediaSettings)
+    command: Callable[[str], list[str]] = lambda settings: [sys.executable, "-m", "talkbox.media.worker", settings]
+    workers: dict[int, Worker] = field(default_factory=dict)
+    conferences: dict[str, int] = field(default_factory=dict)  # conference id -> worker index
+    legs: dict[str, LegPlace] = field(default_factory=dict)
+    restarts: int = 0
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+    _starting: dict[int, asyncio.Task[Worker]] = field(default_factory=dict)
+    _closing: bool = False
+
+    # --- the MediaEngine interface --------------------------------------------------
+
+    async def offer(self, conference_id: str, leg_id: str) -> str:
+        place = self.legs.setdefault(leg_id, LegPlace(conference_id))
+        worker = await self._worker_for(conference_id)
+        worker.legs.add(leg_id)
+        if place.muted:
+            await self._ask(worker, op="mute", conference_id=conference_id, leg_id=leg_id, muted=True)
+        reply = await self._ask(worker, op="offer", conference_id=conference_id, leg_id=leg_id)
+        return str(reply["sdp"])
+
+    async def accept(self, leg_id: str, sdp: str) -> None:
+        place = self.legs.get(leg_id)
+        if place is None:
+            raise KeyError(leg_id)
+        await self._ask(await self._worker_for(place.conference_id), op="accept", leg_id=leg_id, sdp=sdp)
+
+    def join(self, conference_id: str, leg_id: str, muted: bool) -> None:
+        self.legs[leg_id] = LegPlace(conference_id, muted)
+
+    def mute(self, conference_id: str, leg_id: str, muted: bool) -> None:
+        self.legs.setdefault(leg_id, LegPlace(conference_id)).muted = muted
+        index = self.conferences.get(conference_id)
+        if index is not None and index in self.workers:
+            self._tell(self.workers[index], op="mute", conference_id=conference_id, leg_id=leg_id, muted=muted)
+
+    async def drop(self, leg_id: str) -> None:
+        place = self.legs.get(leg_id)
+        worker = self._placed(place.conference_id) if place else None
+        if worker is not None:
+            with contextlib.suppress(WorkerError):
+                await self._ask(worker, op="drop", leg_id=leg_id)
+
+    async def remove(self, conference_id: str, leg_id: str) -> None:
+        self.legs.pop(leg_id, None)
+        worker = self._placed(conference_id)
+        if worker is None:
+            return
+        worker.legs.discard(leg_id)
+        with contextlib.suppress(WorkerError):
+            await self._ask(worker, op="remove", conference_id=conference_id, leg_id=leg_id)
+        if not any(place.conference_id == conference_id for place in self.legs.values()):
+            self.conferences.pop(conference_id, None)
+
+    async def close(self) -> None:
+        self._closing = True
+        for worker in list(self.workers.values()):
+            await self._stop(worker)
+        self.workers.clear()
+
+    async def stats(self) -> dict[str, int]:
+        totals: dict[str, int] = {"workers": len(self.workers), "restarts": self.restarts}
+        for worker in list(self.workers.values()):
+            with contextlib.suppress(WorkerError):
+                for name, value in (await self._ask(worker, op="stats"))["stats"].items():
+                    totals[name] = totals.get(name, 0) + value
+        return totals
+
+    # --- placement ------------------------------------------------------------------
+
+    def _placed(self, conference_id: str) -> Worker | None:
+        index = self.conferences.get(conference_id)
+        return self.workers.get(index) if index is not None else None
+
+    async def _worker_for(self, conference_id: str) -> Worker:
+        index = self.conferences.get(conference_id)
+        if index is None:
+            index = min(range(self.size), key=lambda i: len(self.workers[i].legs) if i in self.workers else 0)
+            self.conferences[conference_id] = index
+        return await self._started(index)
+
+    async def _started(self, index: int) -> Worker:
+        if index in self.workers:
+            return self.workers[index]
+        if index not in self._starting:
+            self._starting[index] = asyncio.ensure_future(self._spawn(index))
+        try:
+            return await asyncio.shield(self._starting[index])
+        finally:
+            if self._starting.get(index) is not None and self._starting[index].done():
+                del self._starting[index]
+
+    async def _spawn(self, index: int) -> Worker:
+        settings = json.dumps(dataclasses.asdict(self.settings))
+        process = await asyncio.create_subprocess_exec(
+            *self.command(settings), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 20
+        )
+        worker = Worker(index, process)
+        worker.reader = asyncio.ensure_future(self._read(worker))
+        self.workers[index] = worker
+        return worker
+
+    # --- the pipe -------------------------------------------------------------------
+
+    def _tell(self, worker: Worker, **request: Any) -> asyncio.Future[dict[str, Any]]:
+        request_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        worker.pending[request_id] = future
+        stdin = worker.process.stdin
+        if stdin is None or stdin.is_closing():
+            future.set_exception(WorkerError("worker is gone"))
+        else:
+            stdin.write((json.dumps({"id": request_id, **request}) + "\n").encode())
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a told request's error is not news
+        return future
+
+    async def _ask(self, worker: Worker, **request: Any) -> dict[str, Any]:
+        reply = await asyncio.wait_for(self._tell(worker, **request), REPLY_TIMEOUT)
+        if not reply.get("ok"):
+            raise WorkerError(f"{request['op']} refused: {reply.get('error')}")
+        return reply
+
+    async def _read(self, worker: Worker) -> None:
+        stdout = worker.process.stdout
+        assert stdout is not None
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+            while line := await stdout.readline():
+                self._message(worker, json.loads(line))
+        for future in worker.pending.values():
+            if not future.done():
+                future.set_exception(WorkerError("worker died"))
+        worker.pending.clear()
+        if not self._closing and self.workers.get(worker.index) is worker:
+            await self._restart(worker)
+
+    def _message(self, worker: Worker, message: dict[str, Any]) -> None:
+        if "id" in message:
+            future = worker.pending.pop(message["id"], None)
+            if future is not None and not future.done():
+                future.set_result(message)
+        elif message.get("event") == "state":
+            self.on_state(message["leg_id"], message["state"])
+        elif message.get("event") == "speaking":
+            self.on_speaking(message["conference_id"], frozenset(message["legs"]))
+
+    async def _restart(self, worker: Worker) -> None:
+        """A worker died: a fresh one takes its index, and each of its legs is offered again."""
+        code = await worker.process.wait()
+        log.warning("media worker %d exited (%s); starting it again", worker.index, code)
+        self.restarts += 1
+        del self.workers[worker.index]
+        for leg_id in sorted(worker.legs):
+            if leg_id in self.legs:
+                self.on_state(leg_id, "restarted")
+
+    async def _stop(self, worker: Worker) -> None:
+        if worker.process.stdin is not None:
+            worker.process.stdin.close()
+        try:
+            await asyncio.wait_for(worker.process.wait(), 5)
+        except TimeoutError:
+            worker.process.kill()
+            await worker.process.wait()
+        if worker.reader is not None:
+            worker.reader.cancel()
+
+
+def media_factory(settings: MediaSettings, workers: int) -> MediaFactory:
+    """What the provider builds its media with: `workers` processes, or (0) the engine in this process."""
+
+    def make(on_state: StateSink, on_speaking: SpeakingSink) -> Media:
+        if workers > 0:
+            return WorkerPool(workers, on_state=on_state, on_speaking=on_speaking, settings=settings)
+        return MediaEngine(on_state=on_state, on_speaking=on_speaking, settings=settings)
+
+    return make
