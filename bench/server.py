@@ -56,6 +56,23 @@ class NoMediaProvider(BuiltinProvider):
             await self._report(leg.command, "in-progress")
 
 
+def _children_cpu() -> float:
+    """CPU seconds of the media workers (they are this process's children), from /proc."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -90,12 +107,13 @@ def main() -> None:
     async def stats() -> dict[str, object]:
         times = os.times()
         media = getattr(talkbox.provider, "media", None)
+        counters = await media.stats() if media is not None else {}
         return {
-            "cpu": times.user + times.system,
+            "cpu": times.user + times.system + _children_cpu(),
             "wall": time.monotonic(),
-            "ticks": media.ticks if media else 0,
-            "late_ticks": media.late_ticks if media else 0,
-            "mixers": len(media.conferences) if media else 0,
+            "ticks": counters.get("ticks", 0),
+            "late_ticks": counters.get("late_ticks", 0),
+            "mixers": counters.get("conferences", 0),
             "legs": len(getattr(talkbox.provider, "legs", {})),
         }
 

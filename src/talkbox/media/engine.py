@@ -47,6 +47,7 @@ class Media(Protocol):
     async def drop(self, leg_id: str) -> None: ...
     async def remove(self, conference_id: str, leg_id: str) -> None: ...
     async def close(self) -> None: ...
+    async def stats(self) -> dict[str, int]: ...
 
 
 MediaFactory = Callable[[StateSink, SpeakingSink], Media]
@@ -126,7 +127,7 @@ class MediaEngine:
             self._tick.cancel()
             self._tick = None
 
-    def stats(self) -> dict[str, int]:
+    async def stats(self) -> dict[str, int]:
         """Counters for the benchmarks and the operator: ticks, and packets dropped by kind."""
         totals = {"ticks": self.ticks, "late_ticks": self.late_ticks, "conferences": len(self.conferences)}
         totals["legs"] = len(self.legs)

@@ -61,7 +61,7 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
     elif op == "remove":
         await engine.remove(request["conference_id"], request["leg_id"])
     elif op == "stats":
-        return {"stats": engine.stats()}
+        return {"stats": await engine.stats()}
     else:
         raise ValueError(op)
     return {}
