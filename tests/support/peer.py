@@ -65,6 +65,7 @@ class Peer:
         self.conferences: dict[str, dict[str, Any]] = {}
         self.offers: dict[str, dict[str, Any]] = {}
         self.heard: deque[np.ndarray] = deque(maxlen=50)  # the last second
+        self.frames = 0  # every frame heard, for rates
         self.pcs: dict[str, RTCPeerConnection] = {}
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -172,4 +173,5 @@ class Peer:
         with contextlib.suppress(MediaStreamError):
             while True:
                 self.heard.append(to_mono(await track.recv()))
+                self.frames += 1
                 self._changed.set()

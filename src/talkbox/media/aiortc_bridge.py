@@ -24,6 +24,7 @@ from aiortc import RTCPeerConnection
 from pylibsrtp import Session
 
 COMPONENT_RTP = 1
+MAX_DATAGRAM = 2048
 # Called with (protocol, datagram, source address) for every datagram in RTP's first-byte range.
 MediaHook = Callable[[StunProtocol, bytes, tuple[str, int]], None]
 
@@ -86,6 +87,11 @@ async def take_over(pc: RTCPeerConnection, hook: MediaHook) -> Wire:
 
 
 def _hook(protocol: StunProtocol, hook: MediaHook, wire: Wire) -> None:
+    transport = getattr(protocol, "transport", None)
+    if transport is not None and hasattr(transport, "max_size"):
+        # asyncio's own datagram transport reads into 256 KiB per datagram (an mmap each time);
+        # nothing Talkbox accepts is larger than an MTU. uvloop has no such attribute.
+        transport.max_size = MAX_DATAGRAM
     original = protocol.datagram_received
 
     def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
