@@ -148,7 +148,14 @@ def create_app(
         return {"total": letters.total, "dead_letters": [letter.as_json() for letter in letters.recent(limit)]}
 
     if talkbox.twilio is not None:
-        app.include_router(twilio_router(talkbox.twilio.auth_token, talkbox.twilio.public_url, talkbox.bus.publish))
+        app.include_router(
+            twilio_router(
+                talkbox.twilio.auth_token,
+                talkbox.twilio.public_url,
+                talkbox.bus.publish,
+                max_parameters=settings.max_form_parameters,
+            )
+        )
         app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint))
 
     app.router.routes.extend(page.routes())

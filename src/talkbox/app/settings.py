@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     max_sockets_per_user: int = Field(20, ge=1, le=10_000)
     max_sockets_per_address: int = Field(200, ge=1, le=100_000)
     max_calls_per_minute: int = Field(30, ge=1, le=10_000)
+    # The HTTP edge (docs/security.md): what an unauthenticated request may cost.
+    max_form_parameters: int = Field(256, ge=16, le=100_000)
     log_level: str = "info"
 
     @model_validator(mode="after")
