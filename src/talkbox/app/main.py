@@ -26,6 +26,7 @@ from talkbox.router import Router
 from talkbox.telephony.handler import CallHandler
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore
 from talkbox.ui import page
+from talkbox.ui.edge import BodyLimit
 from talkbox.ui.gateway import Gateway, Limits
 from talkbox.ui.identity import Identity
 from talkbox.ui.voice_token import voice_token_router
@@ -159,6 +160,7 @@ def create_app(
         app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint))
 
     app.router.routes.extend(page.routes())
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 
 

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     max_calls_per_minute: int = Field(30, ge=1, le=10_000)
     # The HTTP edge (docs/security.md): what an unauthenticated request may cost.
     max_form_parameters: int = Field(256, ge=16, le=100_000)
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=64 * 1024 * 1024)
     log_level: str = "info"
 
     @model_validator(mode="after")
