@@ -28,6 +28,7 @@ from talkbox.events.models import (
     UserRemovesParticipant,
     UserRequestsCall,
 )
+from talkbox.ui.client_address import ClientAddresses
 from talkbox.ui.identity import Identity, IdentityError
 from talkbox.ui.protocol import (
     Add,
@@ -98,6 +99,7 @@ class Gateway:
     publish: Callable[[Event], Awaitable[None]]
     identity: Identity
     provider_name: str
+    addresses: ClientAddresses = field(default_factory=ClientAddresses)
     max_message_bytes: int = 16 * 1024
     limits: Limits = field(default_factory=Limits)
     sockets: dict[str, set[WebSocket]] = field(default_factory=lambda: defaultdict(set))
@@ -117,7 +119,7 @@ class Gateway:
         except IdentityError as error:
             await _close_at_once(websocket, CLOSE_UNAUTHORISED, str(error))
             return
-        address = websocket.client.host if websocket.client else "unknown"
+        address = self.addresses.of(websocket)
         if self.per_address[address] >= self.limits.max_sockets_per_address:
             limit = self.limits.max_sockets_per_address
             await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, f"at most {limit} connections per address")
