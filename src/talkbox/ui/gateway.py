@@ -55,6 +55,23 @@ log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORISED = 4401
 CLOSE_TOO_MANY_SOCKETS = 4429
+# The page offers Talkbox's subprotocol, and its token as a second one: a URL ends
+# up in access logs and proxies' logs, a handshake header does not (docs/protocol.md).
+SUBPROTOCOL = "talkbox"
+TOKEN_SUBPROTOCOL = "talkbox.token."
+
+
+def offered_token(websocket: WebSocket) -> str | None:
+    """The token from the subprotocols, else from `?token=` (for clients that cannot set headers)."""
+    for protocol in websocket.scope.get("subprotocols", ()):
+        if protocol.startswith(TOKEN_SUBPROTOCOL):
+            return protocol[len(TOKEN_SUBPROTOCOL) :]
+    return websocket.query_params.get("token")
+
+
+def chosen_subprotocol(websocket: WebSocket) -> str | None:
+    """A browser that offered subprotocols drops a socket that names none back."""
+    return SUBPROTOCOL if SUBPROTOCOL in websocket.scope.get("subprotocols", ()) else None
 
 
 @dataclass(frozen=True)
@@ -113,9 +130,7 @@ class Gateway:
 
     async def endpoint(self, websocket: WebSocket) -> None:
         try:
-            user = self.identity.user_for(
-                websocket.query_params.get("client_name"), websocket.query_params.get("token")
-            )
+            user = self.identity.user_for(websocket.query_params.get("client_name"), offered_token(websocket))
         except IdentityError as error:
             await _close_at_once(websocket, CLOSE_UNAUTHORISED, str(error))
             return
@@ -133,7 +148,7 @@ class Gateway:
         self.per_address[address] += 1
         online = False
         try:
-            await websocket.accept()
+            await websocket.accept(subprotocol=chosen_subprotocol(websocket))
             await self.publish(PresenceChanged(user=user, online=True))
             online = True
             await self._send(websocket, Welcome(user=user, provider=self.provider_name))
@@ -208,7 +223,7 @@ class Gateway:
 
 async def _close_at_once(websocket: WebSocket, code: int, reason: str) -> None:
     """Accepted first, so the page sees why: a refused handshake reaches it as a bare 1006."""
-    await websocket.accept()
+    await websocket.accept(subprotocol=chosen_subprotocol(websocket))
     await websocket.close(code=code, reason=reason[:120])
 
 
