@@ -27,7 +27,7 @@ from talkbox.telephony.handler import CallHandler
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore
 from talkbox.ui import page
 from talkbox.ui.client_address import ClientAddresses
-from talkbox.ui.edge import AllowedHosts, AllowedOrigins, BodyLimit, Gatekeeper
+from talkbox.ui.edge import AllowedHosts, AllowedOrigins, BodyLimit, Gatekeeper, SecurityHeaders
 from talkbox.ui.gateway import Gateway, Limits
 from talkbox.ui.identity import Identity
 from talkbox.ui.voice_token import voice_token_router
@@ -172,6 +172,7 @@ def create_app(
         origins=AllowedOrigins.of(settings.allowed_origins),
         loopback_only=settings.auth == "open" and not settings.allow_open_mode,
     )
+    app.add_middleware(SecurityHeaders, headers=page.security_headers(talkbox.provider.name))
     return app
 
 

@@ -203,3 +203,23 @@ class Gatekeeper:
             await _refuse_scope(scope, send, 403, "this Origin may not connect (TALKBOX_ALLOWED_ORIGINS)")
         else:
             await self.app(scope, receive, send)
+
+
+@dataclass
+class SecurityHeaders:
+    """Adds `headers` to every HTTP response, refusals from the other middleware included."""
+
+    app: ASGIApp
+    headers: list[tuple[bytes, bytes]]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.headers]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
