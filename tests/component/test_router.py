@@ -214,11 +214,11 @@ async def test_dead_letters_are_served_newest_first_without_payloads() -> None:
     router.dead_letters.add(PresenceChanged(user="alice", online=True), "Gateway", KeyError("gone"), 3)
     router.dead_letters.add(report("c-x", 7), "CallHandler", RuntimeError("store down"), 3)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://talkbox") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         answer = (await client.get("/api/dead-letters")).json()
         one = (await client.get("/api/dead-letters", params={"limit": 1})).json()
     from_afar = httpx.ASGITransport(app=app, client=("192.0.2.7", 50000))
-    async with httpx.AsyncClient(transport=from_afar, base_url="http://talkbox") as client:
+    async with httpx.AsyncClient(transport=from_afar, base_url="http://127.0.0.1") as client:
         assert (await client.get("/api/dead-letters")).status_code == 403
     assert answer["total"] == 2
     assert [(d["event_type"], d["handler"], d["key"]) for d in answer["dead_letters"]] == [

@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 
+from talkbox.app.cli import server_config
 from talkbox.app.main import create_app
 from talkbox.app.settings import Settings
 
@@ -25,11 +26,7 @@ async def running_server(*, app_options: dict[str, Any] | None = None, **overrid
     """`overrides` are Settings; `app_options` go to create_app (e.g. Twilio's settings)."""
     settings = Settings(**{"port": free_port(), "database": ":memory:", **overrides})
     app = create_app(settings, **(app_options or {}))
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="warning", ws_max_size=2 * settings.max_message_bytes
-        )
-    )
+    server = uvicorn.Server(server_config(app, settings.model_copy(update={"log_level": "warning"})))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -4,9 +4,9 @@ import type { Effect, Model, Msg } from "./model";
 import { initialModel } from "./model";
 import type { MediaAdapter, MediaEvent, ProviderEvent } from "./media";
 import { BuiltinMedia, MediaCanceled, MediaFailure, audioConstraints } from "./media";
-import { TwilioMedia, voiceTokenUrl } from "./twilio-media";
+import { TwilioMedia, voiceTokenRequest } from "./twilio-media";
 import { Ringtone } from "./ringtone";
-import { Connection, hasIdentity, socketUrl } from "./socket";
+import { Connection, hasIdentity, socketProtocols, socketUrl } from "./socket";
 import { update } from "./update";
 import { mountView } from "./view";
 
@@ -29,7 +29,7 @@ function start(): void {
   function twilioMedia(): Promise<TwilioMedia> {
     twilio ??= import("./twilio-device").then(({ createTwilioDevice }) => {
       const adapter = new TwilioMedia({
-        tokenUrl: voiceTokenUrl(window.location.search),
+        tokenRequest: voiceTokenRequest(window.location.search),
         createDevice: createTwilioDevice,
         audio: audioConstraints(window.location.search),
       });
@@ -70,7 +70,9 @@ function start(): void {
 
   const ringtone = new Ringtone();
   const view = mountView(document, (msg) => dispatch(msg));
-  const connection = new Connection(socketUrl(window.location), (msg) => dispatch(msg));
+  const connection = new Connection(socketUrl(window.location), socketProtocols(window.location.search), (msg) =>
+    dispatch(msg),
+  );
 
   // Messages dispatched while effects run are queued, so each update sees
   // the model left by the previous one and renders stay in order.

@@ -1,34 +1,53 @@
-// The websocket to Talkbox: opens /ws with the page's identity, turns what
+// The websocket to Talkbox: opens /ws with the page's identity (its name in
+// the URL, its token in a subprotocol, never in the URL), turns what
 // happens on it into Msgs, and sends frames.
 
 import type { Msg } from "./model";
 import type { ClientFrame } from "./protocol";
 import { encodeClientFrame, parseServerFrame } from "./protocol";
 
-/** The identity query parameters passed through from the page URL to /ws. */
+/** The page URL's identity parameters: `client_name` (open mode) or `token` (token mode). */
 export const IDENTITY_PARAMS = ["token", "client_name"] as const;
 
+/** The websocket subprotocol Talkbox speaks; the server names it back when it accepts. */
+export const SOCKET_PROTOCOL = "talkbox";
+/** A second offered subprotocol carries the token: headers stay out of access logs, URLs do not. */
+export const TOKEN_PROTOCOL_PREFIX = "talkbox.token.";
+
+function param(search: string, name: (typeof IDENTITY_PARAMS)[number]): string | null {
+  const value = new URLSearchParams(search).get(name);
+  return value === null || value === "" ? null : value;
+}
+
 export function hasIdentity(search: string): boolean {
-  const params = new URLSearchParams(search);
-  return IDENTITY_PARAMS.some((name) => (params.get(name) ?? "") !== "");
+  return IDENTITY_PARAMS.some((name) => param(search, name) !== null);
 }
 
-/** The page URL's identity (its token or client_name) as a query string, `?…` or "". */
-export function identityQuery(search: string): string {
-  const page = new URLSearchParams(search);
-  const query = new URLSearchParams();
-  for (const name of IDENTITY_PARAMS) {
-    const value = page.get(name);
-    if (value !== null && value !== "") query.set(name, value);
-  }
-  const qs = query.toString();
-  return qs ? `?${qs}` : "";
+/**
+ * The page's `client_name` as a query string, `?client_name=…` or "". A name is
+ * no secret; the token never goes into a URL the page builds (see socketProtocols).
+ */
+export function nameQuery(search: string): string {
+  const name = param(search, "client_name");
+  return name === null ? "" : `?${new URLSearchParams({ client_name: name }).toString()}`;
 }
 
-/** `ws(s)://<host>/ws?…` for a page at `location`, carrying its token or client_name. */
+/** `ws(s)://<host>/ws`, with the page's client_name if it has one. */
 export function socketUrl(location: Pick<Location, "protocol" | "host" | "search">): string {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/ws${identityQuery(location.search)}`;
+  return `${scheme}//${location.host}/ws${nameQuery(location.search)}`;
+}
+
+/** The subprotocols to offer: Talkbox's own, and the page's token if it has one. */
+export function socketProtocols(search: string): string[] {
+  const token = param(search, "token");
+  return token === null ? [SOCKET_PROTOCOL] : [SOCKET_PROTOCOL, `${TOKEN_PROTOCOL_PREFIX}${token}`];
+}
+
+/** The page's token as an Authorization header for its HTTP requests ({} without one). */
+export function identityHeaders(search: string): Record<string, string> {
+  const token = param(search, "token");
+  return token === null ? {} : { Authorization: `Bearer ${token}` };
 }
 
 /** A random factor in [0.5, 1) applied to backoff delays, so pages do not reconnect in step. */
@@ -42,6 +61,7 @@ export class Connection {
 
   constructor(
     private readonly url: string,
+    private readonly protocols: string[],
     private readonly dispatch: (msg: Msg) => void,
   ) {}
 
@@ -49,7 +69,7 @@ export class Connection {
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     this.dispatch({ type: "socket-connecting" });
-    const socket = new WebSocket(this.url);
+    const socket = new WebSocket(this.url, this.protocols);
     this.socket = socket;
     socket.onopen = () => {
       if (this.socket === socket) this.dispatch({ type: "socket-opened" });

@@ -15,13 +15,20 @@
 import type { DeviceState, MediaAdapter, MediaEvent, ProviderEvent } from "./media";
 import { MediaCanceled, MediaFailure } from "./media";
 import type { LegFailedReason } from "./protocol";
-import { identityQuery } from "./socket";
+import { identityHeaders, nameQuery } from "./socket";
 
 export const TOKEN_PATH = "/api/twilio/token";
 
-/** The token endpoint with the page's own identity (its client_name or token), as the websocket has it. */
-export function voiceTokenUrl(search: string): string {
-  return `${TOKEN_PATH}${identityQuery(search)}`;
+/** How to ask the token endpoint, with the page's own identity as the websocket has it. */
+export interface TokenRequest {
+  /** The path, with the page's client_name (open mode). */
+  url: string;
+  /** The page's token (token mode), as `Authorization: Bearer`: never in the URL. */
+  headers: Record<string, string>;
+}
+
+export function voiceTokenRequest(search: string): TokenRequest {
+  return { url: `${TOKEN_PATH}${nameQuery(search)}`, headers: identityHeaders(search) };
 }
 
 /** What the Device is built with. */
@@ -67,8 +74,8 @@ export interface TokenResponse {
 export type Fetch = (url: string, init: RequestInit) => Promise<TokenResponse>;
 
 export interface TwilioMediaOptions {
-  /** `voiceTokenUrl(location.search)`. */
-  tokenUrl: string;
+  /** `voiceTokenRequest(location.search)`. */
+  tokenRequest: TokenRequest;
   createDevice: CreateDevice;
   /** The `audio` constraints for the microphone (see audioConstraints). */
   audio: MediaTrackConstraints | boolean;
@@ -252,9 +259,10 @@ export class TwilioMedia implements MediaAdapter {
   }
 
   private async fetchToken(): Promise<string> {
-    const response = await this.fetch(this.options.tokenUrl, {
+    const { url, headers } = this.options.tokenRequest;
+    const response = await this.fetch(url, {
       cache: "no-store",
-      headers: { Accept: "application/json" },
+      headers: { Accept: "application/json", ...headers },
     });
     if (!response.ok) throw new Error(`${TOKEN_PATH} answered ${response.status}`);
     const body = await response.json();

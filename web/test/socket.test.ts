@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { audioConstraints } from "../src/media";
-import { hasIdentity, jitter, socketUrl } from "../src/socket";
+import { hasIdentity, identityHeaders, jitter, socketProtocols, socketUrl } from "../src/socket";
 
 describe("socketUrl", () => {
   it("passes client_name through on http", () => {
@@ -9,10 +9,21 @@ describe("socketUrl", () => {
     );
   });
 
-  it("passes a token through on https as wss", () => {
+  it("never puts the token in the URL, on https as wss", () => {
     expect(socketUrl({ protocol: "https:", host: "talk.example", search: "?token=a.b.c&x=1" })).toBe(
-      "wss://talk.example/ws?token=a.b.c",
+      "wss://talk.example/ws",
     );
+  });
+
+  it("offers the token as a subprotocol after Talkbox's own", () => {
+    expect(socketProtocols("?token=eyJ.eyJ.sig&client_name=mallory")).toEqual(["talkbox", "talkbox.token.eyJ.eyJ.sig"]);
+    expect(socketProtocols("?client_name=alice")).toEqual(["talkbox"]);
+    expect(socketProtocols("?token=")).toEqual(["talkbox"]);
+  });
+
+  it("sends the token to HTTP endpoints as a bearer header", () => {
+    expect(identityHeaders("?token=a.b.c")).toEqual({ Authorization: "Bearer a.b.c" });
+    expect(identityHeaders("?client_name=alice")).toEqual({});
   });
 
   it("drops other parameters and has no query without an identity", () => {

@@ -7,7 +7,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { MediaEvent, ProviderEvent } from "../src/media";
 import { MediaFailure } from "../src/media";
 import type { Fetch, TwilioDeviceOptions } from "../src/twilio-media";
-import { TwilioMedia, describeError, failureReason, talkboxLeg, voiceTokenUrl } from "../src/twilio-media";
+import { TwilioMedia, describeError, failureReason, talkboxLeg, voiceTokenRequest } from "../src/twilio-media";
 
 type Listener = (...args: unknown[]) => void;
 
@@ -75,7 +75,7 @@ function legParams(legId: string, autoAnswer: boolean, caller = "alice"): Record
   return { conference_id: "c-1", leg_id: legId, caller, auto_answer: autoAnswer ? "true" : "false" };
 }
 
-function setUp(responses: Array<{ status: number; body?: unknown }> = []) {
+function setUp(responses: Array<{ status: number; body?: unknown }> = [], search = "?client_name=alice&audio_processing=off") {
   const requests: Array<{ url: string; init: RequestInit }> = [];
   let served = 0;
   const fetch: Fetch = async (url, init) => {
@@ -89,7 +89,7 @@ function setUp(responses: Array<{ status: number; body?: unknown }> = []) {
   };
   const devices: FakeDevice[] = [];
   const media = new TwilioMedia({
-    tokenUrl: voiceTokenUrl("?client_name=alice&audio_processing=off"),
+    tokenRequest: voiceTokenRequest(search),
     createDevice: (token, options) => {
       const device = new FakeDevice(token, options);
       devices.push(device);
@@ -121,10 +121,23 @@ const device = (devices: FakeDevice[]): FakeDevice => {
 };
 
 describe("the token and the Device", () => {
-  it("the token URL carries the page's own identity, nothing else", () => {
-    expect(voiceTokenUrl("?client_name=alice&audio_processing=off")).toBe("/api/twilio/token?client_name=alice");
-    expect(voiceTokenUrl("?token=abc.def")).toBe("/api/twilio/token?token=abc.def");
-    expect(voiceTokenUrl("")).toBe("/api/twilio/token");
+  it("the token request carries the page's own identity, nothing else, and a token only in a header", () => {
+    expect(voiceTokenRequest("?client_name=alice&audio_processing=off")).toEqual({
+      url: "/api/twilio/token?client_name=alice",
+      headers: {},
+    });
+    expect(voiceTokenRequest("?token=abc.def")).toEqual({
+      url: "/api/twilio/token",
+      headers: { Authorization: "Bearer abc.def" },
+    });
+    expect(voiceTokenRequest("")).toEqual({ url: "/api/twilio/token", headers: {} });
+  });
+
+  it("in token mode sends the page's token in a header and nowhere in the URL", async () => {
+    const { media, requests } = setUp([], "?token=abc.def");
+    await media.start();
+    expect(requests[0]?.url).toBe("/api/twilio/token");
+    expect(requests[0]?.init.headers).toEqual({ Accept: "application/json", Authorization: "Bearer abc.def" });
   });
 
   it("fetches a token, builds the Device with Opus then PCMU and close protection, and registers it", async () => {

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 import uvicorn
 from pydantic import ValidationError
+from starlette.types import ASGIApp
 
+from talkbox.app.logs import configure_logging
 from talkbox.app.settings import Settings, SettingsError
 from talkbox.telephony.store import StoreError
 from talkbox.ui.identity import issue_token
@@ -42,14 +43,23 @@ def main(argv: list[str] | None = None) -> int:
 def serve_forever(settings: Settings) -> int:
     from talkbox.app.main import create_app
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
-    # Frames past twice our own cap are cut off by the server itself.
-    uvicorn.run(
+    configure_logging(settings.log_level)
+    uvicorn.Server(server_config(create_app(settings), settings)).run()
+    return 0
+
+
+def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    """How Talkbox runs under uvicorn, for `talkbox serve` and for the tests' servers alike."""
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        # Frames past twice our own cap are cut off by the server itself.
         ws_max_size=2 * settings.max_message_bytes,
         log_level=settings.log_level,
+        # Uvicorn's loggers go to the root handler, which redacts secrets (app/logs.py).
+        log_config=None,
+        # Uvicorn would believe X-Forwarded-For from 127.0.0.1; Talkbox decides whom to
+        # believe itself (TALKBOX_TRUSTED_PROXIES, ui/client_address.py).
+        proxy_headers=False,
     )
-    return 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import ipaddress
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, HTTPException, Query, Request
 
@@ -28,6 +28,8 @@ from talkbox.router import Router
 from talkbox.telephony.handler import CallHandler
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore
 from talkbox.ui import page
+from talkbox.ui.client_address import ClientAddresses
+from talkbox.ui.edge import AllowedHosts, AllowedOrigins, BodyLimit, Gatekeeper, SecurityHeaders
 from talkbox.ui.gateway import Gateway, Limits
 from talkbox.ui.identity import Identity
 from talkbox.ui.voice_token import voice_token_router
@@ -50,6 +52,7 @@ class Talkbox:
     calls: CallHandler
     store: ConferenceStore
     twilio: TwilioSettings | None = None
+    addresses: ClientAddresses = field(default_factory=ClientAddresses)
 
 
 def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_api_url: str | None = None) -> Talkbox:
@@ -89,8 +92,10 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
         max_legs=settings.max_legs,
         ring=twilio.ring if twilio is not None else (),
     )
+    addresses = ClientAddresses.trusting(settings.trusted_proxies)
     gateway = Gateway(
         publish=bus.publish,
+        addresses=addresses,
         identity=Identity(settings.auth, settings.secret),
         provider_name=provider.name,
         max_message_bytes=settings.max_message_bytes,
@@ -105,7 +110,7 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
     router = Router(
         bus, handlers=(provider, calls, gateway), size=settings.router_workers, attempts=settings.router_attempts
     )
-    return Talkbox(settings, bus, provider, gateway, router, calls, store, twilio)
+    return Talkbox(settings, bus, provider, gateway, router, calls, store, twilio, addresses)
 
 
 def create_app(
@@ -148,21 +153,36 @@ def create_app(
 
         For the operator on the machine itself: it names users, so only loopback may ask.
         """
-        if request.client is None or not _is_loopback(request.client.host):
+        if not talkbox.addresses.is_local(request):
             raise HTTPException(status_code=403, detail="dead letters are served to loopback only")
         letters = talkbox.router.dead_letters
         return {"total": letters.total, "dead_letters": [letter.as_json() for letter in letters.recent(limit)]}
 
     if talkbox.twilio is not None:
-        app.include_router(twilio_router(talkbox.twilio.auth_token, talkbox.twilio.public_url, talkbox.bus.publish))
+        app.include_router(
+            twilio_router(
+                talkbox.twilio.auth_token,
+                talkbox.twilio.public_url,
+                talkbox.bus.publish,
+                max_parameters=settings.max_form_parameters,
+            )
+        )
         app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint))
 
     app.router.routes.extend(page.routes())
+    # The last added runs first: refuse a stranger's Host before counting its body.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        Gatekeeper,
+        hosts=AllowedHosts.of(settings.allowed_hosts, bound_host=settings.host, also=_public_hosts(talkbox)),
+        origins=AllowedOrigins.of(settings.allowed_origins),
+        loopback_only=settings.auth == "open" and not settings.allow_open_mode,
+    )
+    app.add_middleware(SecurityHeaders, headers=page.security_headers(talkbox.provider.name))
     return app
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+def _public_hosts(talkbox: Talkbox) -> list[str | None]:
+    """Names this node is reached by besides its bound host: the media's public address, Twilio's URL."""
+    public_url = urlsplit(talkbox.twilio.public_url).hostname if talkbox.twilio is not None else None
+    return [talkbox.settings.media_public_address, public_url]

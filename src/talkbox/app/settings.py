@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,30 @@ class Settings(BaseSettings):
     max_sockets_per_user: int = Field(20, ge=1, le=10_000)
     max_sockets_per_address: int = Field(200, ge=1, le=100_000)
     max_calls_per_minute: int = Field(30, ge=1, le=10_000)
+    # The HTTP edge (docs/security.md): what an unauthenticated request may cost.
+    max_form_parameters: int = Field(256, ge=16, le=100_000)
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Comma lists. Hosts: empty means the bound host, loopback and the public addresses; "*" any.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Origins besides the page's own that may open the websocket, e.g. https://app.example.org.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Peers whose X-Forwarded-For is believed: addresses or networks (10.0.0.0/8).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "info"
+
+    @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            ipaddress.ip_network(proxy, strict=False)  # a ValueError names the bad one
+        return value
 
     @model_validator(mode="after")
     def _token_needs_secret(self) -> Settings:

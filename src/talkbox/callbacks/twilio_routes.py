@@ -20,7 +20,7 @@ from starlette.datastructures import MultiDict
 from starlette.responses import Response
 
 import talkbox.providers.twilio.twiml as twiml
-from talkbox.callbacks.signature import TwilioSignature
+from talkbox.callbacks.signature import MAX_PARAMETERS, TwilioSignature
 from talkbox.callbacks.statuses import end_reason, leg_status, sequence
 from talkbox.callbacks.twilio_params import CallParams, ConferenceParams, form_body
 from talkbox.events.models import (
@@ -41,7 +41,10 @@ WITHHELD = "(withheld)"
 
 TWIML = {200: {"description": "TwiML", "content": {"text/xml": {}}}}
 NO_CONTENT = {204: {"description": "Accepted (or ignored: a call or conference Talkbox does not know)"}}
-REFUSED = {403: {"description": "X-Twilio-Signature missing or wrong: nothing is published"}}
+REFUSED = {
+    403: {"description": "X-Twilio-Signature missing or wrong: nothing is published"},
+    413: {"description": "Too many form parameters (TALKBOX_MAX_FORM_PARAMETERS) or too large a body"},
+}
 
 
 def _xml(document: str) -> Response:
@@ -62,10 +65,16 @@ def _known(*ids: str | None) -> bool:
     return all(value is not None and ID.fullmatch(value) for value in ids)
 
 
-def twilio_router(auth_token: str, public_url: str, publish: Callable[[Event], Awaitable[None]]) -> APIRouter:
+def twilio_router(
+    auth_token: str,
+    public_url: str,
+    publish: Callable[[Event], Awaitable[None]],
+    *,
+    max_parameters: int = MAX_PARAMETERS,
+) -> APIRouter:
     webhooks = twiml.Webhooks(public_url)
     router = APIRouter(tags=["Twilio webhooks"], responses=REFUSED)
-    signed = Depends(TwilioSignature(auth_token, public_url))
+    signed = Depends(TwilioSignature(auth_token, public_url, max_parameters))
 
     @router.post(
         twiml.VOICE_PATH,

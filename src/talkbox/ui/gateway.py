@@ -29,6 +29,7 @@ from talkbox.events.models import (
     UserRemovesParticipant,
     UserRequestsCall,
 )
+from talkbox.ui.client_address import ClientAddresses
 from talkbox.ui.identity import Identity, IdentityError
 from talkbox.ui.protocol import (
     Add,
@@ -56,6 +57,23 @@ log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORISED = 4401
 CLOSE_TOO_MANY_SOCKETS = 4429
+# The page offers Talkbox's subprotocol, and its token as a second one: a URL ends
+# up in access logs and proxies' logs, a handshake header does not (docs/protocol.md).
+SUBPROTOCOL = "talkbox"
+TOKEN_SUBPROTOCOL = "talkbox.token."
+
+
+def offered_token(websocket: WebSocket) -> str | None:
+    """The token from the subprotocols, else from `?token=` (for clients that cannot set headers)."""
+    for protocol in websocket.scope.get("subprotocols", ()):
+        if protocol.startswith(TOKEN_SUBPROTOCOL):
+            return protocol[len(TOKEN_SUBPROTOCOL) :]
+    return websocket.query_params.get("token")
+
+
+def chosen_subprotocol(websocket: WebSocket) -> str | None:
+    """A browser that offered subprotocols drops a socket that names none back."""
+    return SUBPROTOCOL if SUBPROTOCOL in websocket.scope.get("subprotocols", ()) else None
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,7 @@ class Gateway:
     publish: Callable[[Event], Awaitable[None]]
     identity: Identity
     provider_name: str
+    addresses: ClientAddresses = field(default_factory=ClientAddresses)
     max_message_bytes: int = 16 * 1024
     limits: Limits = field(default_factory=Limits)
     sockets: dict[str, set[WebSocket]] = field(default_factory=lambda: defaultdict(set))
@@ -113,13 +132,11 @@ class Gateway:
 
     async def endpoint(self, websocket: WebSocket) -> None:
         try:
-            user = self.identity.user_for(
-                websocket.query_params.get("client_name"), websocket.query_params.get("token")
-            )
+            user = self.identity.user_for(websocket.query_params.get("client_name"), offered_token(websocket))
         except IdentityError as error:
             await _close_at_once(websocket, CLOSE_UNAUTHORISED, str(error))
             return
-        address = websocket.client.host if websocket.client else "unknown"
+        address = self.addresses.of(websocket)
         if self.per_address[address] >= self.limits.max_sockets_per_address:
             limit = self.limits.max_sockets_per_address
             await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, f"at most {limit} connections per address")
@@ -133,7 +150,7 @@ class Gateway:
         self.per_address[address] += 1
         online = False
         try:
-            await websocket.accept()
+            await websocket.accept(subprotocol=chosen_subprotocol(websocket))
             await self.publish(PresenceChanged(user=user, online=True))
             online = True
             await self._send(websocket, Welcome(user=user, provider=self.provider_name))
@@ -211,7 +228,7 @@ class Gateway:
 
 async def _close_at_once(websocket: WebSocket, code: int, reason: str) -> None:
     """Accepted first, so the page sees why: a refused handshake reaches it as a bare 1006."""
-    await websocket.accept()
+    await websocket.accept(subprotocol=chosen_subprotocol(websocket))
     await websocket.close(code=code, reason=reason[:120])
 
 
