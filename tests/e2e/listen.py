@@ -126,8 +126,9 @@ def assert_hears_only(page: Page, heard: float | list[float], own: float | list[
 
 # Fine-grained: an AudioWorklet measures each tone in every BLOCK_MS of what the page plays, on the audio clock,
 # so a gap of a few tens of milliseconds shows (an analyser read from a timer cannot promise 10 ms under load).
-# Each block is Blackman-Harris windowed (its sidelobes keep a tone 400 Hz away out) and measured at the tone's own frequency (Goertzel); the level is the tone's
-# amplitude in dBFS. If the page swaps the <audio> element's stream, the recorder follows it.
+# Each block is Blackman-Harris windowed (its sidelobes keep out a tone 400 Hz away) and measured at the tone's
+# own frequency (Goertzel); the level is the tone's amplitude in dBFS.
+# If the page swaps the <audio> element's stream, the recorder follows it.
 BLOCK_MS = 10.0
 
 _RECORDER_WORKLET = """
@@ -210,7 +211,8 @@ async () => {
 
 def start_recording(page: Page, *frequencies: float) -> None:
     """Begin measuring each frequency in every BLOCK_MS of the page's remote audio."""
-    page.evaluate(_START_RECORDING_JS, {"code": _RECORDER_WORKLET, "frequencies": list(frequencies), "blockMs": BLOCK_MS})
+    options = {"code": _RECORDER_WORKLET, "frequencies": list(frequencies), "blockMs": BLOCK_MS}
+    page.evaluate(_START_RECORDING_JS, options)
 
 
 def stop_recording(page: Page, *frequencies: float) -> dict[float, list[float]]:

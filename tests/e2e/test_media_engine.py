@@ -42,9 +42,7 @@ def heard_blocks(recording: list[float]) -> str:
 
 
 @pytest.mark.udp_loss(3)
-def test_a_call_of_two_under_three_percent_loss_keeps_both_tones_audible(
-    open_page: OpenPage, network: Network
-) -> None:
+def test_a_call_of_two_under_three_percent_loss_keeps_both_tones_audible(open_page: OpenPage, network: Network) -> None:
     alice, bob = open_page("alice", ALICE_HZ), open_page("bob", BOB_HZ)
     connect(alice, bob)
     dropped_before = network.dropped()
