@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from tests.support.audio import write_tone_wav
 from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS, FAKE_MICROPHONE
+from tests.support.lossy_network import Network, lossy_loopback
 from tests.support.server import free_port
 
 TIMINGS: dict[str, list[float]] = {}
@@ -90,7 +91,18 @@ class TalkboxProcess:
 
 
 @pytest.fixture
-def talkbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TalkboxProcess]:
+def network(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Network]:
+    """The machine's network, or with @pytest.mark.udp_loss(percent) a private loopback that loses UDP."""
+    marker = request.node.get_closest_marker("udp_loss")
+    if marker is None:
+        yield Network()
+        return
+    with lossy_loopback(marker.args[0], tmp_path) as lossy:
+        yield lossy
+
+
+@pytest.fixture
+def talkbox(request: pytest.FixtureRequest, tmp_path: Path, network: Network) -> Iterator[TalkboxProcess]:
     marker = request.node.get_closest_marker("talkbox_env")
     server = TalkboxProcess(marker.args[0] if marker else {}, tmp_path / "talkbox.sqlite3")
     yield server
@@ -112,16 +124,16 @@ def tones(tmp_path_factory: pytest.TempPathFactory) -> Callable[[float], Path]:
 
 @pytest.fixture
 def open_page(
-    playwright: Playwright, talkbox: TalkboxProcess, tones: Callable[[float], Path]
+    playwright: Playwright, talkbox: TalkboxProcess, tones: Callable[[float], Path], network: Network
 ) -> Iterator[Callable[..., Page]]:
     """open_page("alice", 440) -> alice's page, her microphone playing 440 Hz."""
     browsers: list[Browser] = []
 
     def open_as(name: str, tone_hz: float | None, *, query: str | None = None, connected: bool = True) -> Page:
-        flags = list(CHROMIUM_FLAGS)
+        flags = [*CHROMIUM_FLAGS, *network.flags]
         if tone_hz is not None:  # None: a machine with no microphone at all
             flags += [FAKE_MICROPHONE, f"--use-file-for-fake-audio-capture={tones(tone_hz)}"]
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
+        browser = playwright.chromium.launch(executable_path=network.chromium, args=flags)
         browsers.append(browser)
         page = browser.new_page()
         page.goto(f"{talkbox.url}/?{query or f'client_name={name}'}&audio_processing=off")

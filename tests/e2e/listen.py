@@ -122,3 +122,113 @@ def assert_hears_only(page: Page, heard: float | list[float], own: float | list[
     ceiling = max(median[f] for f in loud) - NOT_HEARD_BELOW_DB if loud else SILENT_DB
     for frequency in quiet:
         assert median[frequency] < min(ceiling, OWN_TONE_DB), f"{frequency} Hz should not be heard: {readings}"
+
+
+# Fine-grained: an AudioWorklet measures each tone in every BLOCK_MS of what the page plays, on the audio clock,
+# so a gap of a few tens of milliseconds shows (an analyser read from a timer cannot promise 10 ms under load).
+# Each block is Blackman-Harris windowed (its sidelobes keep out a tone 400 Hz away) and measured at the tone's
+# own frequency (Goertzel); the level is the tone's amplitude in dBFS.
+# If the page swaps the <audio> element's stream, the recorder follows it.
+BLOCK_MS = 10.0
+
+_RECORDER_WORKLET = """
+class ToneLevels extends AudioWorkletProcessor {
+  constructor(options) {
+    super();
+    const {frequencies, blockMs} = options.processorOptions;
+    this.frequencies = frequencies;
+    this.size = Math.round(sampleRate * blockMs / 1000);
+    const x = (i, k) => Math.cos(2 * Math.PI * k * i / this.size);
+    this.window = Float32Array.from(
+      {length: this.size}, (_, i) => 0.35875 - 0.48829 * x(i, 1) + 0.14128 * x(i, 2) - 0.01168 * x(i, 3));
+    this.gain = this.window.reduce((a, b) => a + b, 0) / 2;
+    this.block = new Float32Array(this.size);
+    this.filled = 0;
+  }
+  level(f) {
+    const coefficient = 2 * Math.cos(2 * Math.PI * f / sampleRate);
+    let s1 = 0, s2 = 0;
+    for (let i = 0; i < this.size; i++) {
+      const s0 = this.block[i] * this.window[i] + coefficient * s1 - s2;
+      s2 = s1; s1 = s0;
+    }
+    const power = Math.max(s1 * s1 + s2 * s2 - coefficient * s1 * s2, 0);
+    return 20 * Math.log10(Math.sqrt(power) / this.gain + 1e-10);
+  }
+  process(inputs) {
+    const channel = inputs[0] && inputs[0][0];
+    const samples = channel || new Float32Array(128);
+    for (let i = 0; i < samples.length; i++) {
+      this.block[this.filled++] = samples[i];
+      if (this.filled === this.size) {
+        this.port.postMessage(this.frequencies.map((f) => this.level(f)));
+        this.filled = 0;
+      }
+    }
+    return true;
+  }
+}
+registerProcessor('tone-levels', ToneLevels);
+"""
+
+_START_RECORDING_JS = """
+async ({code, frequencies, blockMs}) => {
+  const element = document.getElementById('remote-audio');
+  const context = new AudioContext();
+  await context.audioWorklet.addModule(URL.createObjectURL(new Blob([code], {type: 'application/javascript'})));
+  const node = new AudioWorkletNode(context, 'tone-levels', {processorOptions: {frequencies, blockMs}});
+  const sink = context.createGain();
+  sink.gain.value = 0;
+  node.connect(sink).connect(context.destination);
+  const recording = {blocks: [], streams: 0, stream: null, source: null};
+  node.port.onmessage = (event) => recording.blocks.push(event.data);
+  const follow = () => {
+    const stream = element.srcObject;
+    if (stream === recording.stream || !stream || stream.getAudioTracks().length === 0) return;
+    if (recording.source) recording.source.disconnect();
+    recording.stream = stream;
+    recording.source = context.createMediaStreamSource(stream);
+    recording.source.connect(node);
+    recording.streams++;
+  };
+  follow();
+  recording.timer = setInterval(follow, 5);
+  recording.context = context;
+  await context.resume();
+  window.__recording = recording;
+}
+"""
+
+_STOP_RECORDING_JS = """
+async () => {
+  const recording = window.__recording;
+  clearInterval(recording.timer);
+  await recording.context.close();
+  return {blocks: recording.blocks, streams: recording.streams};
+}
+"""
+
+
+def start_recording(page: Page, *frequencies: float) -> None:
+    """Begin measuring each frequency in every BLOCK_MS of the page's remote audio."""
+    options = {"code": _RECORDER_WORKLET, "frequencies": list(frequencies), "blockMs": BLOCK_MS}
+    page.evaluate(_START_RECORDING_JS, options)
+
+
+def stop_recording(page: Page, *frequencies: float) -> dict[float, list[float]]:
+    """The dBFS of each frequency, block by block, from the first block any is heard (frequencies as started)."""
+    result = page.evaluate(_STOP_RECORDING_JS)
+    assert result["streams"] >= 1, "the page never played a remote stream while recording"
+    # The blocks before a freshly connected source delivers its first samples are the recorder's, not the call's.
+    blocks = result["blocks"]
+    first = next((n for n, block in enumerate(blocks) if max(block) >= HEARD_DB), len(blocks))
+    return {f: [block[i] for block in blocks[first:]] for i, f in enumerate(frequencies)}
+
+
+def longest_below(levels: list[float], threshold_db: float) -> float:
+    """Milliseconds of the longest run of consecutive blocks quieter than threshold_db."""
+    longest = run = 0
+    for level in levels:
+        run = run + 1 if level < threshold_db else 0
+        longest = max(longest, run)
+    return longest * BLOCK_MS
