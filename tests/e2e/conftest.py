@@ -129,13 +129,17 @@ def open_page(
     """open_page("alice", 440) -> alice's page, her microphone playing 440 Hz."""
     browsers: list[Browser] = []
 
-    def open_as(name: str, tone_hz: float | None, *, query: str | None = None, connected: bool = True) -> Page:
+    def open_as(
+        name: str, tone_hz: float | None, *, query: str | None = None, connected: bool = True, recorder: bool = False
+    ) -> Page:
         flags = [*CHROMIUM_FLAGS, *network.flags]
         if tone_hz is not None:  # None: a machine with no microphone at all
             flags += [FAKE_MICROPHONE, f"--use-file-for-fake-audio-capture={tones(tone_hz)}"]
         browser = playwright.chromium.launch(executable_path=network.chromium, args=flags)
         browsers.append(browser)
-        page = browser.new_page()
+        # The page's CSP allows no blob: scripts; the tests' fine-grained recorder (an AudioWorklet
+        # from a blob) is let in only where a test asks for it, and the page's own code is unchanged.
+        page = browser.new_page(bypass_csp=recorder)
         page.goto(f"{talkbox.url}/?{query or f'client_name={name}'}&audio_processing=off")
         if connected:
             page.locator('#connection[data-state="open"]').wait_for()

@@ -43,7 +43,7 @@ def heard_blocks(recording: list[float]) -> str:
 
 @pytest.mark.udp_loss(3)
 def test_a_call_of_two_under_three_percent_loss_keeps_both_tones_audible(open_page: OpenPage, network: Network) -> None:
-    alice, bob = open_page("alice", ALICE_HZ), open_page("bob", BOB_HZ)
+    alice, bob = open_page("alice", ALICE_HZ, recorder=True), open_page("bob", BOB_HZ, recorder=True)
     connect(alice, bob)
     dropped_before = network.dropped()
     readings: list[tuple[float, float]] = []
@@ -58,7 +58,9 @@ def test_a_call_of_two_under_three_percent_loss_keeps_both_tones_audible(open_pa
 
 
 def test_carol_joining_a_forwarded_call_leaves_no_gap_in_what_bob_hears_of_alice(open_page: OpenPage) -> None:
-    alice, bob, carol = open_page("alice", ALICE_HZ), open_page("bob", BOB_HZ), open_page("carol", CAROL_HZ)
+    alice, bob, carol = (
+        open_page(name, hz, recorder=True) for name, hz in (("alice", ALICE_HZ), ("bob", BOB_HZ), ("carol", CAROL_HZ))
+    )
     connect(alice, bob)
     start_recording(bob, ALICE_HZ, CAROL_HZ)
     time.sleep(1)
@@ -76,7 +78,7 @@ def test_carol_joining_a_forwarded_call_leaves_no_gap_in_what_bob_hears_of_alice
 
 
 def test_mute_and_unmute_in_a_forwarded_call_of_two(open_page: OpenPage) -> None:
-    alice, bob = open_page("alice", ALICE_HZ), open_page("bob", BOB_HZ)
+    alice, bob = open_page("alice", ALICE_HZ, recorder=True), open_page("bob", BOB_HZ, recorder=True)
     connect(alice, bob)
     start_recording(alice, BOB_HZ)
 
