@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     max_sockets_per_user: int = Field(20, ge=1, le=10_000)
     max_sockets_per_address: int = Field(200, ge=1, le=100_000)
     max_calls_per_minute: int = Field(30, ge=1, le=10_000)
+    # Frames of one type in any second, from one page and from all of a user's pages (ui/limits.py).
+    max_messages_per_second: int = Field(10, ge=1, le=100_000)
+    max_user_messages_per_second: int = Field(20, ge=1, le=100_000)
+    # Messages a socket may fall behind before it is closed as too slow (4408; ui/outbox.py).
+    max_queued_messages: int = Field(256, ge=8, le=100_000)
     log_level: str = "info"
 
     @model_validator(mode="after")
