@@ -87,7 +87,7 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
     )
     gateway = Gateway(
         publish=bus.publish,
-        identity=Identity(settings.auth, settings.secret),
+        identity=Identity(settings.auth, settings.secret, max_ttl=settings.max_token_ttl),
         provider_name=provider.name,
         max_message_bytes=settings.max_message_bytes,
         limits=Limits(

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
 
+MIN_SECRET_BYTES = 32
+
 
 class SettingsError(Exception):
     """Settings that Talkbox refuses to run with."""
@@ -23,6 +25,8 @@ class Settings(BaseSettings):
     port: int = Field(5000, ge=0, le=65535)
     auth: Literal["open", "token"] = "open"
     secret: str | None = None
+    # The longest a token may be valid for (exp - iat): a leaked token stops working within it.
+    max_token_ttl: float = Field(24 * 3600, gt=0)
     # Open mode trusts the name the page sends: only ever on loopback unless said out loud.
     allow_open_mode: bool = False
     ring_timeout: float = Field(30.0, gt=0)
@@ -53,6 +57,11 @@ class Settings(BaseSettings):
     def _token_needs_secret(self) -> Settings:
         if self.auth == "token" and not self.secret:
             raise ValueError("TALKBOX_AUTH=token needs TALKBOX_SECRET")
+        # HS256 is as strong as its key: a short one is guessed offline from any one token.
+        if self.secret is not None and len(self.secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"TALKBOX_SECRET must be at least {MIN_SECRET_BYTES} bytes; make one with: openssl rand -hex 32"
+            )
         return self
 
     @property
