@@ -90,6 +90,8 @@ def main() -> None:
         # thousands of sockets, and a caller places calls back to back.
         max_sockets_per_address=100_000,
         max_calls_per_minute=10_000,
+        max_messages_per_second=100_000,
+        max_user_messages_per_second=100_000,
     )
     twilio = None
     api_url = None

@@ -11,8 +11,8 @@ import websockets
 
 from talkbox.app.main import create_app
 from talkbox.app.settings import Settings
-from talkbox.ui.gateway import Limits, RateLimit
 from talkbox.ui.identity import issue_token
+from talkbox.ui.limits import Limits, RateLimit
 from tests.support.server import running_server
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"

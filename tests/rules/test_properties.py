@@ -417,7 +417,9 @@ def check_published(before: Conference | None, after: Conference | None, decisio
     for update in updates:
         assert after is not None
         assert update.conference == after.view()
-        assert update.users == after.users()
+        # The members after, and those before: a user whose leg just ended is told so, and no more.
+        members = before.members() if before is not None else ()
+        assert set(update.users) == set(members) | set(after.members())
     for command in decision.commands:
         if isinstance(command, Publish) and isinstance(command.event, CallRefused):
             assert after == before or before is None, "a refusal changes nothing"

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from talkbox.app.cli import server_config
 from talkbox.app.main import create_app
@@ -24,6 +25,15 @@ def free_port() -> int:
 @contextlib.asynccontextmanager
 async def running_server(*, app_options: dict[str, Any] | None = None, **overrides: Any) -> AsyncIterator[str]:
     """`overrides` are Settings; `app_options` go to create_app (e.g. Twilio's settings)."""
+    async with running_app(app_options=app_options, **overrides) as (url, _app):
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def running_app(
+    *, app_options: dict[str, Any] | None = None, **overrides: Any
+) -> AsyncIterator[tuple[str, FastAPI]]:
+    """As running_server, with the app too, for a test that reaches its parts (`app.state.talkbox`)."""
     settings = Settings(**{"port": free_port(), "database": ":memory:", **overrides})
     app = create_app(settings, **(app_options or {}))
     server = uvicorn.Server(server_config(app, settings.model_copy(update={"log_level": "warning"})))
@@ -33,7 +43,7 @@ async def running_server(*, app_options: dict[str, Any] | None = None, **overrid
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield f"http://{settings.host}:{settings.port}"
+        yield f"http://{settings.host}:{settings.port}", app
     finally:
         server.should_exit = True
         await task

@@ -6,6 +6,8 @@ import type { Model } from "./model";
 export const CLOSE_SERVICE_RESTART = 1012;
 /** Close code for the server's cap on one user's open pages. */
 export const CLOSE_TOO_MANY_PAGES = 4429;
+/** Close code for a page that fell too far behind reading its messages: it reconnects for the whole state. */
+export const CLOSE_TOO_SLOW = 4408;
 
 export interface ConnectionLine {
   /** `open`, `connecting` or `closed`: the dot's colour. */
@@ -26,7 +28,9 @@ export function connectionLine(
     const text =
       model.closeCode === CLOSE_SERVICE_RESTART
         ? "Talkbox is restarting — reconnecting…"
-        : "Disconnected — reconnecting…";
+        : model.closeCode === CLOSE_TOO_SLOW
+          ? "Fell behind the server — reconnecting…"
+          : "Disconnected — reconnecting…";
     return { state: model.connection, text };
   }
   return { state: model.connection, text: "Connecting…" };

@@ -199,7 +199,11 @@ export interface RefusedMessage {
   code: string;
   message: string;
 }
-/** Known codes: `too_large`, `invalid_json`, `unknown_type`, `invalid_message`, `not_yours`. */
+/**
+ * Known codes (talkbox/ui/protocol.py, ErrorCode): `too_large`, `invalid_json`,
+ * `unknown_type`, `invalid_message`, `not_text`, `rate_limited` (too many
+ * frames of one type: the frame was dropped; see docs/protocol.md, Limits).
+ */
 export interface ErrorMessage {
   type: "error";
   code: string;

@@ -259,8 +259,13 @@ export function refusalText(code: string, message: string): string {
   return message.trim() || REFUSALS[code] || `The call was refused (${code})`;
 }
 
+const ERRORS: Record<string, string> = {
+  rate_limited: "Too many requests: wait a moment and try again",
+};
+
+/** The server's message when it gave one, else words for the code. */
 export function errorText(code: string, message: string): string {
-  return message.trim() || `The server did not accept a request (${code})`;
+  return message.trim() || ERRORS[code] || `The server did not accept a request (${code})`;
 }
 
 /**

@@ -59,6 +59,19 @@ describe("connection", () => {
     expect(connectionLine(next).text).toBe("Not connected: too many pages open");
   });
 
+  it("reconnects, for the whole state again, when the server closed it as too slow to read (4408)", () => {
+    const [next, effects] = update(connectedAs("alice"), {
+      type: "socket-closed",
+      code: 4408,
+      reason: "too slow to read its messages; reconnect",
+    });
+    expect(effects).toEqual([{ type: "reconnect-later", delayMs: 500 }]);
+    expect(connectionLine(next).text).toBe("Fell behind the server — reconnecting…");
+    const [reopened] = update(update(next, { type: "socket-connecting" })[0], { type: "socket-opened" });
+    expect(reopened.known).toEqual({}); // the snapshot that follows rebuilds the page
+    expect(connectionLine(reopened).text).toBe("Connected as alice");
+  });
+
   it("a successful open resets the backoff", () => {
     const { model, effects } = run(connectedAs("alice"), [
       { type: "socket-closed", code: 1006, reason: "" },
@@ -159,6 +172,17 @@ describe("refusals and errors", () => {
   it("a refusal without a message gets words for its code", () => {
     const [model] = update(connectedAs("alice"), server({ type: "refused", code: "self_call", message: "" }));
     expect(model.notice).toBe("You cannot call yourself");
+  });
+
+  it("rate_limited shows the server's words and changes nothing else", () => {
+    const before = connectedAs("alice");
+    const message = "Too many requests: at most 10 'mute' messages a second per page. Wait a moment and try again.";
+    const [model, effects] = update(before, server({ type: "error", code: "rate_limited", message }));
+    expect(statusText(model)).toBe(message);
+    expect({ ...model, notice: before.notice }).toEqual(before);
+    expect(effects).toEqual([]);
+    const [bare] = update(before, server({ type: "error", code: "rate_limited", message: "" }));
+    expect(bare.notice).toBe("Too many requests: wait a moment and try again");
   });
 
   it("an error shows its message", () => {

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 from talkbox.app.logs import configure_logging
 from talkbox.app.settings import Settings, SettingsError
 from talkbox.telephony.store import StoreError
-from talkbox.ui.identity import issue_token
+from talkbox.ui.identity import DEFAULT_TOKEN_TTL, issue_token
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="port to bind (TALKBOX_PORT, default 5000)")
     token = commands.add_parser("token", help="print a signed token for a user (needs TALKBOX_SECRET)")
     token.add_argument("name")
-    token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds it stays valid")
+    token.add_argument(
+        "--ttl", type=int, help="seconds it stays valid (default 12 hours, at most TALKBOX_MAX_TOKEN_TTL)"
+    )
     args = parser.parse_args(argv)
 
     overrides = {key: value for key in ("host", "port") if (value := getattr(args, key, None)) is not None}
@@ -32,12 +34,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "token":
             if not settings.secret:
                 raise SettingsError("set TALKBOX_SECRET to sign tokens")
-            print(issue_token(settings.secret, args.name, args.ttl))
+            print(issue_token(settings.secret, args.name, token_ttl(args.ttl, settings.max_token_ttl)))
             return 0
         return serve_forever(settings)
     except (SettingsError, StoreError, ValidationError, ValueError) as error:
         print(f"talkbox: {error}", file=sys.stderr)
         return 2
+
+
+def token_ttl(asked: int | None, most: float) -> int:
+    """The ttl to sign for: never an expired token, nor one the server would refuse as too long-lived."""
+    if asked is None:
+        return int(min(DEFAULT_TOKEN_TTL, most))
+    if asked <= 0:
+        raise SettingsError(f"--ttl must be a positive number of seconds, not {asked}")
+    if asked > most:
+        raise SettingsError(
+            f"--ttl {asked} is longer than TALKBOX_MAX_TOKEN_TTL ({most:.0f} s): the server would refuse it"
+        )
+    return asked
 
 
 def serve_forever(settings: Settings) -> int:

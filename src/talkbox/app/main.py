@@ -30,8 +30,9 @@ from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore
 from talkbox.ui import page
 from talkbox.ui.client_address import ClientAddresses
 from talkbox.ui.edge import AllowedHosts, AllowedOrigins, BodyLimit, Gatekeeper, SecurityHeaders
-from talkbox.ui.gateway import Gateway, Limits
+from talkbox.ui.gateway import Gateway
 from talkbox.ui.identity import Identity
+from talkbox.ui.limits import Limits
 from talkbox.ui.voice_token import voice_token_router
 
 log = logging.getLogger(__name__)
@@ -96,13 +97,16 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
     gateway = Gateway(
         publish=bus.publish,
         addresses=addresses,
-        identity=Identity(settings.auth, settings.secret),
+        identity=Identity(settings.auth, settings.secret, max_ttl=settings.max_token_ttl),
         provider_name=provider.name,
         max_message_bytes=settings.max_message_bytes,
         limits=Limits(
             max_sockets_per_user=settings.max_sockets_per_user,
             max_sockets_per_address=settings.max_sockets_per_address,
             max_calls_per_minute=settings.max_calls_per_minute,
+            max_messages_per_second=settings.max_messages_per_second,
+            max_user_messages_per_second=settings.max_user_messages_per_second,
+            max_queued_messages=settings.max_queued_messages,
         ),
     )
     # The provider first: it learns from a report (a CallSid, an answer) before the

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
 
+MIN_SECRET_BYTES = 32
+
 
 class SettingsError(Exception):
     """Settings that Talkbox refuses to run with."""
@@ -24,6 +26,8 @@ class Settings(BaseSettings):
     port: int = Field(5000, ge=0, le=65535)
     auth: Literal["open", "token"] = "open"
     secret: str | None = None
+    # The longest a token may be valid for (exp - iat): a leaked token stops working within it.
+    max_token_ttl: float = Field(24 * 3600, gt=0)
     # Open mode trusts the name the page sends: only ever on loopback unless said out loud.
     allow_open_mode: bool = False
     ring_timeout: float = Field(30.0, gt=0)
@@ -54,6 +58,11 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Peers whose X-Forwarded-For is believed: addresses or networks (10.0.0.0/8).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Frames of one type in any second, from one page and from all of a user's pages (ui/limits.py).
+    max_messages_per_second: int = Field(10, ge=1, le=100_000)
+    max_user_messages_per_second: int = Field(20, ge=1, le=100_000)
+    # Messages a socket may fall behind before it is closed as too slow (4408; ui/outbox.py).
+    max_queued_messages: int = Field(256, ge=8, le=100_000)
     log_level: str = "info"
 
     @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
@@ -74,6 +83,11 @@ class Settings(BaseSettings):
     def _token_needs_secret(self) -> Settings:
         if self.auth == "token" and not self.secret:
             raise ValueError("TALKBOX_AUTH=token needs TALKBOX_SECRET")
+        # HS256 is as strong as its key: a short one is guessed offline from any one token.
+        if self.secret is not None and len(self.secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"TALKBOX_SECRET must be at least {MIN_SECRET_BYTES} bytes; make one with: openssl rand -hex 32"
+            )
         return self
 
     @property

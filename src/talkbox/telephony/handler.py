@@ -274,7 +274,7 @@ class CallHandler:
     async def _send_state(self, user: str) -> None:
         """A page that (re)connects gets every conference its user is on, or may rejoin."""
         for conference in await self.store.active():
-            if conference.live_leg_of(user) is not None or conference.chair.destination == user:
+            if user in conference.members():
                 await self.publish(ConferenceUpdated(conference=conference.view(), users=(user,)))
 
     async def _dial(self, command: DialLeg) -> None:

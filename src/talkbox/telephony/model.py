@@ -62,14 +62,17 @@ class Conference:
     def with_leg(self, new: Leg) -> Conference:
         return replace(self, legs=tuple(new if leg.id == new.id else leg for leg in self.legs))
 
-    def users(self) -> tuple[str, ...]:
-        """The browser users to keep informed: the chair, and whoever has been dialled.
+    def members(self) -> tuple[str, ...]:
+        """The browser users on this conference: the chair, and whoever has a live leg that was rung.
 
-        A leg the provider has never reported on was never dialled; its user has
-        not been rung and learns nothing of the call.
+        A leg the provider has never reported on was never dialled: its user has
+        not been rung and learns nothing of the call. A user whose leg has ended
+        (removed, rejected, hung up) is no longer a member; the rules tell them of
+        that end, and nothing after it. The chair stays one while the conference
+        goes on, having dropped or not: a dropped chair may rejoin.
         """
-        told = (leg.destination for leg in self.legs if leg.id == self.chair_leg_id or leg.sequence > 0)
-        return tuple(dict.fromkeys(name for name in told if is_client_name(name)))
+        rung = (leg.destination for leg in self.live_legs() if leg.sequence > 0)
+        return tuple(dict.fromkeys(name for name in (self.chair.destination, *rung) if is_client_name(name)))
 
     def view(self) -> ConferenceView:
         return ConferenceView(

@@ -127,7 +127,7 @@ class Decision:
 
 
 def decide(conference: Conference | None, given: RuleInput) -> Decision:
-    return _remember_dials(_remember_hang_ups(_decide(conference, given)))
+    return _addressed(conference, _remember_dials(_remember_hang_ups(_decide(conference, given))))
 
 
 def _decide(conference: Conference | None, given: RuleInput) -> Decision:
@@ -418,4 +418,18 @@ def _remember_dials(decision: Decision) -> Decision:
 
 
 def _updated(conference: Conference) -> Publish:
-    return Publish(ConferenceUpdated(conference=conference.view(), users=conference.users()))
+    return Publish(ConferenceUpdated(conference=conference.view(), users=conference.members()))
+
+
+def _addressed(before: Conference | None, decision: Decision) -> Decision:
+    """Each update goes to the members after it and those before it: whoever just left hears how, once."""
+    if before is None:
+        return decision
+    left = before.members()
+    commands = tuple(
+        Publish(command.event.model_copy(update={"users": tuple(dict.fromkeys((*left, *command.event.users)))}))
+        if isinstance(command, Publish) and isinstance(command.event, ConferenceUpdated)
+        else command
+        for command in decision.commands
+    )
+    return replace(decision, commands=commands)

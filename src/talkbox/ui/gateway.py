@@ -3,9 +3,9 @@ messages to every socket that user has open."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -31,6 +31,8 @@ from talkbox.events.models import (
 )
 from talkbox.ui.client_address import ClientAddresses
 from talkbox.ui.identity import Identity, IdentityError
+from talkbox.ui.limits import Limits, RateLimit
+from talkbox.ui.outbox import Outbox
 from talkbox.ui.protocol import (
     Add,
     Answer,
@@ -76,41 +78,16 @@ def chosen_subprotocol(websocket: WebSocket) -> str | None:
     return SUBPROTOCOL if SUBPROTOCOL in websocket.scope.get("subprotocols", ()) else None
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Per-user limits on bad input (a page opening sockets or dialling in a loop), from settings."""
-
-    max_sockets_per_user: int = 20
-    # In open mode one page could claim a new name for every socket: the address caps that too.
-    max_sockets_per_address: int = 200
-    max_calls_per_minute: int = 30
-
-
 @dataclass
-class RateLimit:
-    """At most `limit` requests per user in any `window` seconds (a sliding window)."""
+class Connection:
+    """One open socket: whose it is, where from, its outbox and its own message budget."""
 
-    limit: int
-    window: float = 60.0
-    clock: Callable[[], float] = time.monotonic
-    _times: dict[str, deque[float]] = field(default_factory=dict)
-
-    def allow(self, user: str) -> bool:
-        now = self.clock()
-        if len(self._times) > 1024:
-            self._forget_idle(now)
-        times = self._times.setdefault(user, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if len(times) >= self.limit:
-            return False
-        times.append(now)
-        return True
-
-    def _forget_idle(self, now: float) -> None:
-        """Users with nothing in the window: so the table cannot grow with every name ever seen."""
-        for user in [u for u, times in self._times.items() if not times or times[-1] <= now - self.window]:
-            del self._times[user]
+    user: str
+    address: str
+    outbox: Outbox
+    messages: RateLimit
+    # Told it is rate limited at most once a second per message type: a storm's answer is no storm.
+    told: RateLimit = field(default_factory=lambda: RateLimit(1, window=1.0))
 
 
 @dataclass
@@ -121,14 +98,17 @@ class Gateway:
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
     max_message_bytes: int = 16 * 1024
     limits: Limits = field(default_factory=Limits)
-    sockets: dict[str, set[WebSocket]] = field(default_factory=lambda: defaultdict(set))
-    per_address: Counter[str] = field(default_factory=Counter)
+    sockets: dict[str, dict[WebSocket, Connection]] = field(default_factory=lambda: defaultdict(dict))
+    # Per address, how many sockets each name has open from it.
+    per_address: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     calls: RateLimit = field(init=False)
+    messages: RateLimit = field(init=False)
 
     handles = (ConferenceUpdated, LegOffered, CallRefused, ChangeNotSaved)
 
     def __post_init__(self) -> None:
         self.calls = RateLimit(self.limits.max_calls_per_minute)
+        self.messages = RateLimit(self.limits.max_user_messages_per_second, window=1.0)
 
     async def endpoint(self, websocket: WebSocket) -> None:
         try:
@@ -137,41 +117,75 @@ class Gateway:
             await _close_at_once(websocket, CLOSE_UNAUTHORISED, str(error))
             return
         address = self.addresses.of(websocket)
-        if self.per_address[address] >= self.limits.max_sockets_per_address:
-            limit = self.limits.max_sockets_per_address
-            await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, f"at most {limit} connections per address")
-            return
-        if len(self.sockets.get(user, ())) >= self.limits.max_sockets_per_user:
-            limit = self.limits.max_sockets_per_user
-            await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, f"at most {limit} connections per user")
+        refusal = self._refusal(user, address)
+        if refusal is not None:
+            await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, refusal)
             return
         # Counted before the first await: hundreds opened at once cannot all slip under the cap.
-        self.sockets[user].add(websocket)
-        self.per_address[address] += 1
+        connection = Connection(
+            user,
+            address,
+            Outbox(websocket, self.limits.max_queued_messages),
+            RateLimit(self.limits.max_messages_per_second, window=1.0),
+        )
+        self.sockets[user][websocket] = connection
+        self.per_address[address][user] += 1
         online = False
+        sender: asyncio.Task[None] | None = None
         try:
             await websocket.accept(subprotocol=chosen_subprotocol(websocket))
+            sender = asyncio.create_task(connection.outbox.run())
+            # Queued first: the state the presence brings (ui/outbox.py keeps the order) follows it.
+            self._send(connection, Welcome(user=user, provider=self.provider_name))
             await self.publish(PresenceChanged(user=user, online=True))
             online = True
-            await self._send(websocket, Welcome(user=user, provider=self.provider_name))
-            await self._serve(websocket, user)
+            await self._serve(websocket, connection)
         except WebSocketDisconnect:
             pass
         finally:
-            self._forget(user, address, websocket)
+            if sender is not None:
+                sender.cancel()
+            self._forget(connection, websocket)
             if online:
                 await self.publish(PresenceChanged(user=user, online=False))
 
-    def _forget(self, user: str, address: str, websocket: WebSocket) -> None:
+    def _refusal(self, user: str, address: str) -> str | None:
+        """Why this socket may not be opened, if it may not.
+
+        The per-user cap holds in both modes. The per-address cap holds in open
+        mode only, and never against a name that already has a socket open from
+        that address. In token mode every name is proven, so an address says
+        nothing about who is behind it: a whole office behind one NAT, or every
+        user behind a proxy, would be locked out together by the tabs of a few.
+        In open mode names cost nothing and the address is all that bounds one
+        machine; a page making up names can then fill its address's slots for
+        new names, but cannot push out the users already connected from there
+        (their reloads and new tabs still get in, up to the per-user cap).
+        Tokens are the fix for anyone who needs more than that.
+        """
+        if len(self.sockets.get(user, ())) >= self.limits.max_sockets_per_user:
+            return f"at most {self.limits.max_sockets_per_user} connections per user"
+        names = self.per_address.get(address)
+        if self.identity.mode != "open" or names is None or names[user] > 0:
+            return None
+        if names.total() >= self.limits.max_sockets_per_address:
+            return f"at most {self.limits.max_sockets_per_address} connections per address"
+        return None
+
+    def _forget(self, connection: Connection, websocket: WebSocket) -> None:
         """Undo what admitting the socket counted, so the tables never grow with names seen."""
-        self.sockets[user].discard(websocket)
+        user, address = connection.user, connection.address
+        self.sockets[user].pop(websocket, None)
         if not self.sockets[user]:
             del self.sockets[user]
-        self.per_address[address] -= 1
-        if self.per_address[address] <= 0:
+        names = self.per_address[address]
+        names[user] -= 1
+        if names[user] <= 0:
+            del names[user]
+        if not names:
             del self.per_address[address]
 
-    async def _serve(self, websocket: WebSocket, user: str) -> None:
+    async def _serve(self, websocket: WebSocket, connection: Connection) -> None:
         """Every frame gets an answer; only the client going away ends the loop."""
         while True:
             frame = await websocket.receive()
@@ -179,27 +193,47 @@ class Gateway:
                 raise WebSocketDisconnect(frame.get("code", 1000))
             text = frame.get("text")
             if text is None:  # a binary frame: not ours to guess at
-                await self._send(websocket, Error(code="not_text", message="frames must be JSON text, not binary"))
+                self._send(connection, Error(code="not_text", message="frames must be JSON text, not binary"))
                 continue
-            await self._receive(websocket, user, text)
+            await self._receive(connection, text)
 
-    async def _receive(self, websocket: WebSocket, user: str, text: str) -> None:
+    async def _receive(self, connection: Connection, text: str) -> None:
         message = parse_frame(text, self.max_message_bytes)
-        if isinstance(message, Error):
-            await self._send(websocket, message)
-            return
-        if isinstance(message, Call | Add) and not self.calls.allow(user):
-            limit = self.limits.max_calls_per_minute
-            await self._send(websocket, Refused(code="rate_limited", message=f"at most {limit} calls a minute"))
-            return
-        await self.publish(to_event(user, message))
+        # Frames that fail to parse are counted too: answering them is work.
+        kind = "invalid" if isinstance(message, Error) else message.type
+        limited = self._rate_limited(connection, kind, message)
+        if limited is not None:
+            if connection.told.allow(kind):
+                self._send(connection, limited)
+        elif isinstance(message, Error):
+            self._send(connection, message)
+        else:
+            await self.publish(to_event(connection.user, message))
+
+    def _rate_limited(self, connection: Connection, kind: str, message: PageMessage | Error) -> Error | None:
+        """The answer to a frame past one of its sender's budgets, or None to go ahead.
+
+        Every type has its own budget, per socket and per user (all their sockets
+        together), so a storm of one kind cannot crowd out a hang-up; calls and
+        adds also have their own per-minute budget, being what costs others most.
+        """
+        limits = self.limits
+        if not connection.messages.allow(kind):
+            return _rate_limited(f"at most {limits.max_messages_per_second} {kind!r} messages a second per page")
+        if not self.messages.allow((connection.user, kind)):
+            return _rate_limited(f"at most {limits.max_user_messages_per_second} {kind!r} messages a second per user")
+        if isinstance(message, Call | Add) and not self.calls.allow(connection.user):
+            return _rate_limited(f"at most {limits.max_calls_per_minute} calls a minute")
+        return None
 
     async def handle(self, event: Event) -> None:
+        """Never waits on a socket: each message is queued for that socket's own sender."""
         if isinstance(event, ConferenceUpdated):
+            message: ServerMessage = ConferenceMessage(conference=event.conference)
             for user in event.users:
-                await self.send_to(user, ConferenceMessage(conference=event.conference))
+                self.send_to(user, message)
         elif isinstance(event, LegOffered):
-            await self.send_to(
+            self.send_to(
                 event.user,
                 Offer(
                     conference_id=event.conference_id,
@@ -210,20 +244,25 @@ class Gateway:
                 ),
             )
         elif isinstance(event, CallRefused):
-            await self.send_to(event.user, Refused(code=event.code, message=event.message))
+            self.send_to(event.user, Refused(code=event.code, message=event.message))
         elif isinstance(event, ChangeNotSaved):
             message = Retrying(conference_id=event.conference_id, request=event.request, message=event.message)
-            await self.send_to(event.user, message)
+            self.send_to(event.user, message)
 
-    async def send_to(self, user: str, message: ServerMessage) -> None:
-        for websocket in list(self.sockets.get(user, ())):
-            await self._send(websocket, message)
+    def send_to(self, user: str, message: ServerMessage) -> None:
+        connections = self.sockets.get(user)
+        if not connections:
+            return
+        text = message.model_dump_json()
+        for connection in connections.values():
+            connection.outbox.put(text)
 
-    async def _send(self, websocket: WebSocket, message: ServerMessage) -> None:
-        try:
-            await websocket.send_text(message.model_dump_json())
-        except Exception:  # the socket went away mid-send; its endpoint cleans up
-            log.debug("dropped a message to a closing socket", exc_info=True)
+    def _send(self, connection: Connection, message: ServerMessage) -> None:
+        connection.outbox.put(message.model_dump_json())
+
+
+def _rate_limited(message: str) -> Error:
+    return Error(code="rate_limited", message=f"Too many requests: {message}. Wait a moment and try again.")
 
 
 async def _close_at_once(websocket: WebSocket, code: int, reason: str) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import jwt
 
@@ -17,10 +18,17 @@ class IdentityError(Exception):
     pass
 
 
+DEFAULT_MAX_TTL = 24 * 3600
+DEFAULT_TOKEN_TTL = 12 * 3600
+
+
 @dataclass(frozen=True)
 class Identity:
     mode: AuthMode
     secret: str | None = None
+    # A token valid for longer than this (exp - iat, or exp - now) is refused: it was minted past policy.
+    max_ttl: float = DEFAULT_MAX_TTL
+    clock: Callable[[], float] = time.time
 
     def user_for(self, client_name: str | None, token: str | None) -> str:
         if self.mode == "token":
@@ -36,14 +44,26 @@ class Identity:
             claims = jwt.decode(token, self.secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
         except jwt.PyJWTError as error:
             raise IdentityError(f"invalid token: {error}") from error
+        self._check_lifetime(claims)
         user = claims["sub"]
         if not isinstance(user, str) or not is_client_name(user):
             raise IdentityError("the token names no valid user")
         return user
 
+    def _check_lifetime(self, claims: dict[str, Any]) -> None:
+        """Both measures: an `iat` set in the future must not stretch a token's life."""
+        exp, iat = claims["exp"], claims.get("iat")
+        longest = exp - self.clock()
+        if isinstance(iat, int | float):
+            longest = max(longest, exp - iat)
+        if longest > self.max_ttl:
+            raise IdentityError(f"invalid token: valid for longer than the {self.max_ttl:.0f} s this server allows")
 
-def issue_token(secret: str, user: str, ttl_seconds: int = 12 * 3600) -> str:
+
+def issue_token(secret: str, user: str, ttl_seconds: int = DEFAULT_TOKEN_TTL) -> str:
     if not is_client_name(user):
         raise ValueError(f"{user!r} is not a valid name")
+    if ttl_seconds <= 0:
+        raise ValueError(f"a token's ttl must be a positive number of seconds, not {ttl_seconds}")
     now = int(time.time())
     return jwt.encode({"sub": user, "iat": now, "exp": now + ttl_seconds}, secret, algorithm="HS256")

@@ -20,59 +20,64 @@ class _Message(BaseModel):
 # --- page -> server -----------------------------------------------------------
 
 
-class Call(_Message):
+class _PageMessage(_Message):
+    # Strict: JSON's own types only, so `"muted": 1` or `"yes"` is refused rather than read as true.
+    model_config = ConfigDict(strict=True)
+
+
+class Call(_PageMessage):
     type: Literal["call"]
     # Checked by the call rules, so a bad name is refused with a reason rather than an error.
     to: Annotated[str, StringConstraints(max_length=200)]
 
 
-class HangUpMessage(_Message):
+class HangUpMessage(_PageMessage):
     type: Literal["hang_up"]
     conference_id: Id
 
 
-class Answer(_Message):
+class Answer(_PageMessage):
     type: Literal["answer"]
     leg_id: Id
     sdp: Sdp
 
 
-class Reject(_Message):
+class Reject(_PageMessage):
     type: Literal["reject"]
     leg_id: Id
 
 
-class LegFailed(_Message):
+class LegFailed(_PageMessage):
     type: Literal["leg_failed"]
     leg_id: Id
     reason: Literal["microphone", "media"]
 
 
-class Add(_Message):
+class Add(_PageMessage):
     type: Literal["add"]
     conference_id: Id
     to: Annotated[str, StringConstraints(max_length=200)]
 
 
-class Remove(_Message):
+class Remove(_PageMessage):
     type: Literal["remove"]
     conference_id: Id
     leg_id: Id
 
 
-class MuteMessage(_Message):
+class MuteMessage(_PageMessage):
     type: Literal["mute"]
     conference_id: Id
     leg_id: Id
     muted: bool
 
 
-class RejoinMessage(_Message):
+class RejoinMessage(_PageMessage):
     type: Literal["rejoin"]
     conference_id: Id
 
 
-class Resume(_Message):
+class Resume(_PageMessage):
     type: Literal["resume"]
     leg_id: Id
 
@@ -115,9 +120,13 @@ class Refused(_Message):
     message: str
 
 
+# Why a frame was not accepted: the whole vocabulary (docs/protocol.md, "Limits").
+ErrorCode = Literal["too_large", "invalid_json", "unknown_type", "invalid_message", "not_text", "rate_limited"]
+
+
 class Error(_Message):
     type: Literal["error"] = "error"
-    code: str
+    code: ErrorCode
     message: str
 
 

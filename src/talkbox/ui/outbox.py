@@ -1,0 +1,81 @@
+"""One socket's outgoing messages: a bounded queue, sent by the socket's own task.
+
+The router hands a message for a user to every socket of that user. If that
+meant awaiting each socket's send, one page that stops reading (a stuck tab, a
+hostile client, a dead network path whose TCP window is shut) would hold up the
+router worker, and with it every conference hashed to that worker. So a
+message is only ever put on the socket's queue, which never waits; the
+socket's sender task does the waiting. A socket that falls `capacity` messages
+behind is too slow to be worth catching up: it is closed with CLOSE_TOO_SLOW,
+and its page reconnects and is sent the whole state again (the snapshot on
+connect), which is all it needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from starlette.websockets import WebSocket
+
+log = logging.getLogger(__name__)
+
+# 4000-4999 are the application's own; 4408 mirrors HTTP 408 as 4401 and 4429 mirror 401 and 429.
+CLOSE_TOO_SLOW = 4408
+
+
+@dataclass
+class Outbox:
+    websocket: WebSocket
+    capacity: int = 256
+    _queue: asyncio.Queue[str] = field(init=False)
+    _overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._queue = asyncio.Queue(self.capacity)
+
+    @property
+    def overflowed(self) -> bool:
+        return self._overflowed.is_set()
+
+    def put(self, text: str) -> None:
+        """Queue one frame; never waits. Past the capacity the socket is given up on, not the frame."""
+        if self.overflowed:
+            return
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("closing a socket that fell %d messages behind", self.capacity)
+            self._overflowed.set()
+
+    async def run(self) -> None:
+        """The socket's sender: in order, one at a time, until the socket goes or falls too far behind."""
+        sending = asyncio.create_task(self._send_all())
+        overflowed = asyncio.create_task(self._overflowed.wait())
+        try:
+            await asyncio.wait((sending, overflowed), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sending.cancel()
+            overflowed.cancel()
+        if self.overflowed:
+            await self._close_too_slow()
+
+    async def _send_all(self) -> None:
+        try:
+            while True:
+                await self.websocket.send_text(await self._queue.get())
+        except Exception:  # the socket went away mid-send; its endpoint cleans up
+            log.debug("stopped sending to a closed socket", exc_info=True)
+
+    async def _close_too_slow(self) -> None:
+        """Delivered once the page reads its backlog; a page that never does keeps only its own slot.
+
+        The close waits for the socket to be writable like any frame, so it runs
+        here, in the socket's own task, and the endpoint's receive loop sees the
+        disconnect when the page answers it (or drops the connection).
+        """
+        try:
+            await self.websocket.close(code=CLOSE_TOO_SLOW, reason="too slow to read its messages; reconnect")
+        except Exception:
+            log.debug("could not close a slow socket", exc_info=True)
