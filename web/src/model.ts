@@ -84,6 +84,8 @@ export interface Model {
   media: MediaState;
   /** Whether the ringtone is (meant to be) sounding. */
   ringing: boolean;
+  /** Legs of my current conference the server last said are speaking. */
+  speaking: string[];
 }
 
 /** How the page's Twilio Device stands, and the last error it reported (kept until it registers). */
@@ -122,6 +124,7 @@ export function initialModel(options: InitOptions = {}): Model {
     retrying: null,
     media: NO_MEDIA,
     ringing: false,
+    speaking: [],
   };
 }
 

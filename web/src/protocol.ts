@@ -215,6 +215,13 @@ export interface ErrorMessage {
  * it keeps trying. `request` is the frame it was (`hang_up`, `add`, `remove`,
  * `mute`, `rejoin`). A hang-up's media is already stopped on the server.
  */
+/** Who is speaking in a conference (leg ids), from the engine's levels: at most a few a second. */
+export interface SpeakingMessage {
+  type: "speaking";
+  conference_id: string;
+  legs: string[];
+}
+
 export interface RetryingMessage {
   type: "retrying";
   conference_id: string;
@@ -228,7 +235,8 @@ export type ServerMessage =
   | OfferMessage
   | RefusedMessage
   | ErrorMessage
-  | RetryingMessage;
+  | RetryingMessage
+  | SpeakingMessage;
 
 // ---------------------------------------------------------------------------
 // Parsing
@@ -320,6 +328,11 @@ export function parseServerFrame(frame: unknown): ServerMessage | null {
       const { conference_id, request, message } = data;
       if (!isString(conference_id) || !isString(request)) return null;
       return { type: "retrying", conference_id, request, message: isString(message) ? message : "" };
+    }
+    case "speaking": {
+      const { conference_id, legs } = data;
+      if (!isString(conference_id) || !Array.isArray(legs) || !legs.every(isString)) return null;
+      return { type: "speaking", conference_id, legs };
     }
     case "refused":
     case "error": {

@@ -223,6 +223,9 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       return message.auto_answer ? ownLegOffered(model, message) : incomingOffered(model, message);
     case "conference":
       return conferenceChanged(model, message.conference);
+    case "speaking":
+      if (model.conference?.id !== message.conference_id) return [model, []];
+      return [{ ...model, speaking: message.legs }, []];
   }
 }
 
@@ -360,6 +363,7 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   if (!claims(model, conference, first)) return [model, []];
 
   const previous = model.conference?.id === conference.id ? model.conference : null;
+  if (previous === null || conference.status === "ended") model = { ...model, speaking: [] };
   const couldRejoin = previous !== null && mySide(model, previous).canRejoin;
   const side = mySide(model, conference);
   const effects: Effect[] = [];

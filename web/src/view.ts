@@ -45,6 +45,7 @@ interface LegRow {
   name: HTMLSpanElement;
   status: HTMLSpanElement;
   muted: HTMLSpanElement;
+  speaking: HTMLSpanElement;
   actions: HTMLSpanElement;
   mute: HTMLButtonElement;
   remove: HTMLButtonElement;
@@ -186,7 +187,7 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   // Buttons that need the server wait for the socket; the panel stays.
   const online = model.connection === "open";
 
-  renderLegs(el.legs, doc, rows, conference, side, online);
+  renderLegs(el.legs, doc, rows, conference, side, online, new Set(model.speaking));
 
   const myLeg = side.myLeg;
   const canMute = myLeg !== undefined && myLeg.status === "in-progress";
@@ -226,6 +227,7 @@ function renderLegs(
   conference: Conference,
   side: MySide,
   online: boolean,
+  speaking: Set<string>,
 ): void {
   const seen = new Set<string>();
   const chairOnCall = side.chair && side.onCall;
@@ -250,6 +252,9 @@ function renderLegs(
     setText(row.name, mine ? `${leg.destination} (you)` : leg.destination);
     setText(row.status, describeLegStatus(leg));
     setHidden(row.muted, !(leg.muted && live));
+    const talking = String(live && !leg.muted && speaking.has(leg.id));
+    if (row.item.dataset.speaking !== talking) row.item.dataset.speaking = talking;
+    setHidden(row.speaking, talking !== "true");
     // The chair may mute and remove the others (removing one that rings
     // cancels it); my own mute is the panel's Mute button.
     const others = chairOnCall && !mine && live;
@@ -281,6 +286,10 @@ function legRow(doc: Document, legId: string): LegRow {
   const muted = doc.createElement("span");
   muted.className = "leg-muted";
   muted.textContent = "muted";
+  const speaking = doc.createElement("span");
+  speaking.className = "leg-speaking";
+  speaking.textContent = "speaking";
+  speaking.hidden = true;
   const actions = doc.createElement("span");
   actions.className = "leg-actions";
   const mute = doc.createElement("button");
@@ -293,8 +302,8 @@ function legRow(doc: Document, legId: string): LegRow {
   remove.dataset.action = "remove";
   remove.dataset.legId = legId;
   actions.append(mute, remove);
-  item.append(name, status, muted, actions);
-  return { item, name, status, muted, actions, mute, remove };
+  item.append(name, status, muted, speaking, actions);
+  return { item, name, status, muted, speaking, actions, mute, remove };
 }
 
 function setMuteButton(button: HTMLButtonElement, leg: Leg, label: string): void {

@@ -784,3 +784,35 @@ describe("rejoin", () => {
     expect(done.outcome).toBe("Call canceled");
   });
 });
+
+describe("speaking", () => {
+  const call = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")]);
+
+  it("keeps who speaks in my conference and ignores other conferences", () => {
+    const { model } = run(connectedAs("alice"), [
+      conf(call),
+      server({ type: "speaking", conference_id: "c-1", legs: ["l-b"] }),
+      server({ type: "speaking", conference_id: "c-other", legs: ["l-x"] }),
+    ]);
+    expect(model.speaking).toEqual(["l-b"]);
+  });
+
+  it("forgets it when the call ends", () => {
+    const { model } = run(connectedAs("alice"), [
+      conf(call),
+      server({ type: "speaking", conference_id: "c-1", legs: ["l-b"] }),
+      conf(ended([leg("l-a", "alice", "completed"), leg("l-b", "bob", "completed")], "hung-up")),
+    ]);
+    expect(model.speaking).toEqual([]);
+  });
+
+  it("parses only a well-formed frame", async () => {
+    const { parseServerFrame } = await import("../src/protocol");
+    expect(parseServerFrame('{"type":"speaking","conference_id":"c-1","legs":["l-b"]}')).toEqual({
+      type: "speaking",
+      conference_id: "c-1",
+      legs: ["l-b"],
+    });
+    expect(parseServerFrame('{"type":"speaking","conference_id":"c-1","legs":[1]}')).toBeNull();
+  });
+});

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from talkbox.events.models import (
+    TERMINAL_STATUSES,
     CallRefused,
     ChangeNotSaved,
     ClientAnsweredLeg,
@@ -19,9 +20,11 @@ from talkbox.events.models import (
     ClientRejectedLeg,
     ClientResumesLeg,
     ConferenceUpdated,
+    ConferenceView,
     Event,
     LegOffered,
     PresenceChanged,
+    SpeakingChanged,
     UserAddsParticipant,
     UserHangsUp,
     UserMutesLeg,
@@ -51,6 +54,7 @@ from talkbox.ui.protocol import (
     Resume,
     Retrying,
     ServerMessage,
+    Speaking,
     Welcome,
     parse_frame,
 )
@@ -99,12 +103,13 @@ class Gateway:
     max_message_bytes: int = 16 * 1024
     limits: Limits = field(default_factory=Limits)
     sockets: dict[str, dict[WebSocket, Connection]] = field(default_factory=lambda: defaultdict(dict))
+    listeners: dict[str, frozenset[str]] = field(default_factory=dict)  # conference id -> users on live legs
     # Per address, how many sockets each name has open from it.
     per_address: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     calls: RateLimit = field(init=False)
     messages: RateLimit = field(init=False)
 
-    handles = (ConferenceUpdated, LegOffered, CallRefused, ChangeNotSaved)
+    handles = (ConferenceUpdated, LegOffered, CallRefused, ChangeNotSaved, SpeakingChanged)
 
     def __post_init__(self) -> None:
         self.calls = RateLimit(self.limits.max_calls_per_minute)
@@ -232,6 +237,11 @@ class Gateway:
             message: ServerMessage = ConferenceMessage(conference=event.conference)
             for user in event.users:
                 self.send_to(user, message)
+            self._remember_listeners(event.conference)
+        elif isinstance(event, SpeakingChanged):
+            speaking = Speaking(conference_id=event.conference_id, legs=event.legs)
+            for user in self.listeners.get(event.conference_id, ()):
+                self.send_to(user, speaking)
         elif isinstance(event, LegOffered):
             self.send_to(
                 event.user,
@@ -248,6 +258,14 @@ class Gateway:
         elif isinstance(event, ChangeNotSaved):
             message = Retrying(conference_id=event.conference_id, request=event.request, message=event.message)
             self.send_to(event.user, message)
+
+    def _remember_listeners(self, conference: ConferenceView) -> None:
+        """Who hears who is speaking: the users on a live leg, from the conference's latest frame."""
+        live = {leg.destination for leg in conference.legs if leg.status not in TERMINAL_STATUSES}
+        if conference.status == "ended" or not live:
+            self.listeners.pop(conference.id, None)
+        else:
+            self.listeners[conference.id] = frozenset(live)
 
     def send_to(self, user: str, message: ServerMessage) -> None:
         connections = self.sockets.get(user)

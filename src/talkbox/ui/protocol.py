@@ -142,7 +142,15 @@ class Retrying(_Message):
     message: str
 
 
-ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error | Retrying
+class Speaking(_Message):
+    """Who is speaking in a conference, from the media engine's levels: at most four a second."""
+
+    type: Literal["speaking"] = "speaking"
+    conference_id: str
+    legs: tuple[str, ...]
+
+
+ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error | Retrying | Speaking
 
 # --- reading a frame ------------------------------------------------------------
 
