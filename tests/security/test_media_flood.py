@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Awaitable
 
-from tests.support.peer import Peer
+from tests.support.peer import Peer, connect
 from tests.support.server import running_server
 
 ALICE_HZ, BOB_HZ, CAROL_HZ, DAVE_HZ = 440.0, 880.0, 660.0, 550.0
@@ -47,16 +47,6 @@ async def frame_rates(peers: tuple[Peer, ...], period: Awaitable[object]) -> lis
     return [round((peer.frames - count) / elapsed, 1) for peer, count in zip(peers, before, strict=True)]
 
 
-async def call(caller: Peer, callee: Peer) -> str:
-    await caller.call(callee.name)
-    await callee.wait_for(lambda: callee.offers)
-    sdp = next(iter(callee.offers.values()))["sdp"]
-    await callee.accept()
-    await caller.wait_for(lambda: caller.level(callee.frequency) > -20)
-    await callee.wait_for(lambda: callee.level(caller.frequency) > -20)
-    return sdp
-
-
 async def test_bystanders_keep_their_audio_while_a_leg_is_flooded() -> None:
     async with (
         running_server(media_workers=1) as url,
@@ -65,8 +55,8 @@ async def test_bystanders_keep_their_audio_while_a_leg_is_flooded() -> None:
         Peer(url, "carol", CAROL_HZ) as carol,
         Peer(url, "dave", DAVE_HZ) as dave,
     ):
-        victim_sdp = await call(alice, bob)
-        await call(carol, dave)
+        victim_sdp = await connect(alice, bob)
+        await connect(carol, dave)
         port = int(re.search(r"a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 (\d+) typ host", victim_sdp).group(1))
 
         quiet = await frame_rates((carol, dave), asyncio.sleep(4.0))

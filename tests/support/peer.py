@@ -175,3 +175,14 @@ class Peer:
                 self.heard.append(to_mono(await track.recv()))
                 self.frames += 1
                 self._changed.set()
+
+
+async def connect(caller: Peer, callee: Peer) -> str:
+    """caller calls callee, who accepts; both hear each other. Returns the SDP the callee was offered."""
+    await caller.call(callee.name)
+    await callee.wait_for(lambda: callee.offers)
+    sdp = next(iter(callee.offers.values()))["sdp"]
+    await callee.accept()
+    await caller.wait_for(lambda: caller.level(callee.frequency) > -20)
+    await callee.wait_for(lambda: callee.level(caller.frequency) > -20)
+    return sdp
