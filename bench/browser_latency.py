@@ -6,7 +6,8 @@ do not drive the app's UI: each is opened on the server's origin (`/api/health`)
 module's script, which speaks the websocket protocol (docs/protocol.md) itself: it opens
 `/ws?client_name=NAME` and answers every `offer` with an RTCPeerConnection whose outgoing track
 is a Web Audio MediaStreamDestination (no microphone in the audio path). Alice calls bob; the
-call goes through the mixer like any call of two.
+call of two is forwarded by the engine. Path `conference3` adds a third page, carol, whose track
+stays silent: the conference is then mixed, and alice's burst reaches bob through the mix.
 
 Alice's track is silence, and every PERIOD a BURST of a 1 kHz tone (a GainNode switched on and
 off on the AudioContext clock). Bob's remote stream plays in a muted <audio> element (without
@@ -54,6 +55,11 @@ BURST = 0.03  # s of tone
 LEVEL = 0.5  # the tone's amplitude at the sender
 AMPLITUDE = 0.02  # a sample over this starts a burst...
 QUIET_QUANTA = 40  # ...after this many quiet quanta (~107 ms at 48 kHz)
+PATHS = {
+    "direct": "direct (no server)",
+    "talkbox": "call of two through Talkbox (forwarded)",
+    "conference3": "conference of three through Talkbox (mixed; carol silent)",
+}
 MATCH_MS = 950  # a detection this long after a burst at most is that burst's (bursts are 1 s apart)
 
 WORKLET = """
@@ -167,7 +173,7 @@ async ({name, worklet}) => {
 }
 """
 
-LIVE = """() => S.conference && S.conference.status === 'active' && S.conference.legs.length === 2
+LIVE = """(legs) => S.conference && S.conference.status === 'active' && S.conference.legs.length === legs
   && S.conference.legs.every((l) => l.status === 'in-progress') && S.tracks > 0
   && S.pcs.some((pc) => pc.connectionState === 'connected')"""
 
@@ -200,18 +206,26 @@ def once(url: str, path: str, pid: int) -> dict[str, Any]:
             context = browser.new_context()
             context.grant_permissions(["microphone"], origin=url)
             pages = {}
-            for name in ("alice", "bob"):
+            names = ("alice", "bob", "carol") if path == "conference3" else ("alice", "bob")
+            for name in names:
                 page = context.new_page()
                 page.goto(f"{url}/api/health")
                 page.evaluate(PAGE, {"name": name, "worklet": worklet})
                 page.wait_for_function("() => S.welcome", timeout=10_000)
                 pages[name] = page
             alice, bob = pages["alice"], pages["bob"]
-            if path == "talkbox":
+            if path in ("talkbox", "conference3"):
                 alice.evaluate("() => S.ws.send(JSON.stringify({type: 'call', to: 'bob'}))")
                 # bob answers his ringing leg (his page answers every offer), alice her own.
                 for page in (alice, bob):
-                    page.wait_for_function(LIVE, timeout=30_000)
+                    page.wait_for_function(LIVE, arg=2, timeout=30_000)
+                if path == "conference3":
+                    # carol joins silent: the conference is mixed, alice's burst reaches bob in the mix.
+                    alice.evaluate(
+                        "() => S.ws.send(JSON.stringify({type: 'add', conference_id: S.conference.id, to: 'carol'}))"
+                    )
+                    for page in pages.values():
+                        page.wait_for_function(LIVE, arg=3, timeout=30_000)
             else:  # direct: alice's page offers, bob's answers, the bench carries the SDP
                 answer = bob.evaluate("sdp => answerOffer(sdp)", alice.evaluate("() => directOffer()"))
                 alice.evaluate("sdp => directAnswer(sdp)", answer)
@@ -282,7 +296,7 @@ def run(runs: int, **_: Any) -> dict[str, Any]:
     result: dict[str, Any] = {
         "setup": f"{BURSTS} bursts of {BURST * 1000:.0f} ms, one every {PERIOD * 1000:.0f} ms, after {WARMUP} uncounted"
     }
-    for path in ("direct", "talkbox"):
+    for path in PATHS:
         samples = []
         for _ in range(runs):
             # The direct path needs no server but its pages need an origin: the same server serves it.
@@ -290,15 +304,20 @@ def run(runs: int, **_: Any) -> dict[str, Any]:
                 samples.append(once(s.url, path, s.pid))
             print(path, json.dumps({k: v for k, v in samples[-1].items() if k != "latencies_ms"}), flush=True)
         result[path] = stats(samples)
-    a, b = result["talkbox"]["p50_ms"]["median"], result["direct"]["p50_ms"]["median"]
-    result["added_ms"] = a - b if a is not None and b is not None else None
+    direct = result["direct"]["p50_ms"]["median"]
+    for path in list(PATHS)[1:]:
+        p50 = result[path]["p50_ms"]["median"]
+        result[f"added_ms_{path}"] = p50 - direct if p50 is not None and direct is not None else None
     return result
 
 
 def tables(result: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     rows = []
-    for path, label in (("direct", "direct (no server)"), ("talkbox", "through the Talkbox mixer")):
+    for path, label in PATHS.items():
+        if path not in result:
+            continue  # a result saved before the path existed
         r = result[path]
+        added = result.get(f"added_ms_{path}", result.get("added_ms"))
         rows.append(
             [
                 label,
@@ -307,7 +326,7 @@ def tables(result: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                 cell(r["min_ms"]),
                 cell(summary([percentile(x["latencies_ms"][-10:], 0.5) for x in r["samples"]])),
                 cell(r["jitter_buffer_ms"]),
-                "-" if path == "direct" else f"{result['added_ms']:.0f}",
+                "-" if path == "direct" or added is None else f"{added:.0f}",
                 f"{sum(r['heard'])} of {sum(r['sent'])}",
             ]
         )

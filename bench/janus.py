@@ -198,28 +198,27 @@ class Session:
 
 
 class JanusLeg:
-    """A leg in an AudioBridge room, with the same counters as bench/clients.py's BenchPeer."""
+    """A leg in an AudioBridge room: the same light media (`bench.clients.Media`) as Talkbox's legs.
 
-    def __init__(self, name: str, frequency: int, amplitude: float, checker: bool) -> None:
-        from bench.clients import BenchPeer, Counter
+    `join(..., track=, on_track=)` instead keeps aiortc's own media (the latency bench's legs)."""
+
+    def __init__(self, name: str, frequency: int, amplitude: float, checker: bool, pacer: Any = None) -> None:
+        from bench.clients import Media, encoded_tone, tone_level
 
         self.name = name
         self.frequency = frequency
         self.amplitude = amplitude
         self.checker = checker
-        self.counter = Counter()
-        self.recording = False
-        self.frames: list[Any] = []
+        self.pacer = pacer
+        self.media = Media(encoded_tone(frequency, amplitude), tone_level(amplitude), checker)
         self.pc: RTCPeerConnection | None = None
         self.pcs: dict[str, RTCPeerConnection] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._record = BenchPeer._record.__get__(self)
-        self.inbound = BenchPeer.inbound.__get__(self)
 
     async def join(
         self, session: Session, room: int, track: MediaStreamTrack | None = None, on_track: Any = None
     ) -> None:
-        from bench.clients import PacketTrack, encoded_tone
+        from bench.clients import SilentTrack, connected
 
         handle = await session.attach()
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -230,13 +229,8 @@ class JanusLeg:
         def got_track(remote: MediaStreamTrack) -> None:
             if on_track is not None:
                 self._tasks.append(asyncio.create_task(on_track(remote)))
-            elif self.checker:
-                self._tasks.append(asyncio.create_task(self._record(remote)))
 
-        pc.addTrack(track or PacketTrack(encoded_tone(self.frequency, self.amplitude)))
-        if not self.checker and on_track is None:
-            for transceiver in pc.getTransceivers():
-                transceiver.receiver._handle_rtp_packet = self.counter.handle  # type: ignore[method-assign]
+        pc.addTrack(track or SilentTrack())
         await pc.setLocalDescription(await pc.createOffer())
         await session.message(
             handle,
@@ -249,8 +243,10 @@ class JanusLeg:
                 if "jsep" in event:
                     await pc.setRemoteDescription(RTCSessionDescription(event["jsep"]["sdp"], "answer"))
                     break
-            while pc.connectionState != "connected":
-                await asyncio.sleep(0.05)
+        await connected(pc)
+        if track is None:
+            await self.media.attach(pc)
+            self.pacer.add(self.media)
 
     async def __aexit__(self, *_: object) -> None:
         for task in self._tasks:
@@ -272,12 +268,14 @@ async def create_room(session: Session, room: int) -> None:
         raise RuntimeError(f"janus did not create room {room}: {answer}")
 
 
-async def conference(session: Session, tag: str, size: int, amplitude: float, checker: bool) -> list[JanusLeg]:
+async def conference(
+    session: Session, tag: str, size: int, amplitude: float, checker: bool, pacer: Any
+) -> list[JanusLeg]:
     from bench.clients import frequency_for
 
     room = abs(hash(tag)) % 2**31
     await create_room(session, room)
-    legs = [JanusLeg(f"{tag}p{i}", frequency_for(i), amplitude, checker and i == 0) for i in range(size)]
+    legs = [JanusLeg(f"{tag}p{i}", frequency_for(i), amplitude, checker and i == 0, pacer) for i in range(size)]
     for leg in legs:
         await leg.join(session, room)
     return legs

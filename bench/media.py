@@ -6,7 +6,7 @@ up N legs through the websocket protocol, lets them run WARMUP seconds, then mea
 MEASURE seconds:
 
 - CPU per leg: the server process's CPU time over the window / wall time / N (share of a core);
-- late ticks: the share of the mixers' 20 ms ticks that ran late (Mixer.ticks / late_ticks,
+- late ticks: the share of the engine's 20 ms ticks that ran late (MediaEngine.ticks / late_ticks,
   read in the server process through bench/server.py's /bench/stats);
 - received audio: every leg counts the packets it gets (rate against the 50/s it should get),
   the ones lost (sequence gaps) and RFC 3550 jitter; the checker legs (the chair of up to

@@ -21,22 +21,21 @@ from bench.common import ROOT
 
 # (category, substrings of a frame), innermost match wins.
 CATEGORIES = [
-    ("Opus encode", ("OpusEncoder.encode",)),
-    ("Opus decode", ("OpusDecoder.decode", "decoder_worker")),
-    ("SRTP protect/unprotect (pylibsrtp)", ("pylibsrtp",)),
-    ("audio level of each sent frame (aiortc rtp.py)", ("compute_audio_level_dbov",)),
-    ("mixer tick (numpy, talkbox mixer.py)", ("Mixer.tick", "Mixer._run")),
-    ("MixedTrack.recv: frame building (talkbox mixer.py)", ("MixedTrack.recv",)),
-    ("reading decoded frames into the mixer (engine._read, to_mono)", ("BuiltinProvider._read", "to_mono")),
-    ("hand-off to the encoder thread (run_in_executor, futures)", ("ThreadPoolExecutor.submit", "concurrent/futures",
-                                                                   "Condition.notify", "futures.py")),
-    ("RTP sender (aiortc rtcrtpsender.py)", ("rtcrtpsender.py",)),
-    ("RTP receiver + jitter buffer (aiortc)", ("rtcrtpreceiver.py", "jitterbuffer.py")),
-    ("RTP/RTCP parse and build (aiortc rtp.py)", ("aiortc/rtp.py",)),
+    ("Opus encode (talkbox opus.py, libopus)", ("Encoder.encode",)),
+    ("Opus decode and concealment (talkbox opus.py, libopus)", ("Decoder.decode", "Decoder.conceal", "Decoder._run")),
+    ("SRTP protect/unprotect (pylibsrtp)", ("pylibsrtp", "protect")),
+    ("jitter buffers (talkbox jitter.py)", ("media/jitter.py",)),
+    ("mixing and forwarding (talkbox conference.py)", ("media/conference.py",)),
+    ("RTP parse and build (talkbox rtp.py)", ("media/rtp.py",)),
+    ("RTCP reports (talkbox rtcp.py)", ("media/rtcp.py",)),
+    ("the engine's clock (talkbox engine.py)", ("media/engine.py",)),
+    ("endpoints: datagram checks, send (talkbox endpoint.py, aiortc_bridge.py)",
+     ("media/endpoint.py", "aiortc_bridge.py")),
     ("DTLS transport (aiortc)", ("rtcdtlstransport.py",)),
     ("ICE / UDP (aioice)", ("aioice",)),
-    ("asyncio event loop itself", ("asyncio/",)),
-    ("uvicorn / websockets", ("uvicorn", "websockets", "starlette")),
+    ("other aiortc", ("aiortc/",)),
+    ("asyncio event loop itself", ("asyncio/", "uvloop")),
+    ("uvicorn / websockets / the app's signalling", ("uvicorn", "websockets", "starlette", "talkbox/")),
 ]
 
 
@@ -51,11 +50,7 @@ def categorise(stack: list[str]) -> str:
 def thread_group(name: str) -> str:
     if name.startswith("MainThread"):
         return "event loop (MainThread)"
-    if name.startswith("audio-decoder"):
-        return "decoder threads (one per leg)"
-    if name.startswith("asyncio_"):
-        return "executor threads (Opus encode)"
-    return "other threads"
+    return "other threads (the engine starts none)"
 
 
 def summarise(raw: Path, seconds: float) -> dict[str, Any]:
@@ -84,7 +79,7 @@ def summarise(raw: Path, seconds: float) -> dict[str, Any]:
     }
 
 
-def run(runs: int, size: int = 2, legs: int = 30, **_: Any) -> dict[str, Any]:
+def run(runs: int, size: int = 2, legs: int = 150, **_: Any) -> dict[str, Any]:
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = out_dir / f"profile-{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}-size{size}-legs{legs}.txt"
@@ -114,7 +109,7 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=2)
-    parser.add_argument("--legs", type=int, default=30)
+    parser.add_argument("--legs", type=int, default=150)
     args = parser.parse_args()
     result = run(1, args.size, args.legs)
     for t, h, rows in tables(result):

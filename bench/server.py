@@ -9,7 +9,7 @@
 - twilio: Twilio mode with the tests' settings (signed webhooks); REST calls go to a closed port.
 
 It adds one route of its own, GET /bench/stats: the mixers' tick counters (read from the
-engine's Mixer objects in this process; src/ has no debug hook and is not changed) and the
+MediaEngine, talkbox.provider.media, in this process; src/ has no debug hook and is not changed) and the
 process's CPU time. Prints `ready` on stdout once it serves.
 """
 
