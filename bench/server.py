@@ -77,6 +77,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode", choices=("builtin", "null", "twilio"), default="builtin")
+    # One worker by default: the capacity benches pin the server to one core and report per core.
+    parser.add_argument("--media-workers", type=int, default=1)
     args = parser.parse_args()
 
     settings = Settings(
@@ -86,6 +88,7 @@ def main() -> None:
         connect_timeout=120,
         log_level="warning",
         max_legs=10,
+        media_workers=args.media_workers,
         # The benches measure capacity, not the abuse limits: one loopback address opens
         # thousands of sockets, and a caller places calls back to back.
         max_sockets_per_address=100_000,

@@ -74,7 +74,13 @@ async def ring_time(caller: Peer, callee: Peer) -> float:
 async def mallorys_call(url: str, mallory: Page) -> tuple[str, str]:
     """Mallory calls a page that never answers: her own leg is live and hers to mute (conference, leg)."""
     await mallory.socket.send(json.dumps({"type": "call", "to": "trent"}))
-    await mallory.wait_for(lambda: bool(mallory.conferences()))
+
+    def own_leg_ringing() -> bool:
+        # Settled: her leg is offered (a media worker may take a moment to start) and waits for her page.
+        legs = mallory.conferences()[-1]["legs"] if mallory.conferences() else []
+        return any(leg["destination"] == "mallory" and leg["status"] == "ringing" for leg in legs)
+
+    await mallory.wait_for(own_leg_ringing)
     conference = mallory.conferences()[-1]
     leg = next(leg for leg in conference["legs"] if leg["destination"] == "mallory")
     return conference["id"], leg["id"]
