@@ -48,10 +48,10 @@ import numpy as np
 import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-
-from bench.common import ROOT, fmt, free_port, percentile, pin_self, pinned, rss_bytes
 from tests.support.audio import level_at, to_mono
 from tests.support.peer import ToneTrack
+
+from bench.common import ROOT, fmt, free_port, percentile, pin_self, pinned, rss_bytes
 
 # The criteria.
 RING_P99_LIMIT = 1.0
@@ -549,7 +549,8 @@ async def storm(url: str, deadline: float, config: Config, figures: Figures) -> 
         offer = await victim.next_offer()
         await media[1].answer(victim, offer)
         conference_id = offer["conference_id"]
-        await mallory.until(lambda: leg_of(mallory.conferences[conference_id], "stormvictim")["status"] == "in-progress")
+        answered = lambda: leg_of(mallory.conferences[conference_id], "stormvictim")["status"] == "in-progress"  # noqa: E731
+        await mallory.until(answered)
         leg_id = own["leg_id"]
         sent, muted, rotated = 0, False, time.monotonic()
         while time.monotonic() < deadline and mallory.closed is None:
@@ -636,8 +637,12 @@ async def soak(config: Config) -> dict[str, Any]:
             sampler = asyncio.create_task(sample_rss(server.process.pid, figures, config.sample_every, started))
             async with udp_flood(config.flood_rate, figures) as flood:
                 tasks = [
-                    *(good_pair(server.url, i, config, deadline, figures, flood if i == 0 and config.attacks else None)
-                      for i in range(config.pairs)),
+                    *(
+                        good_pair(
+                            server.url, i, config, deadline, figures, flood if i == 0 and config.attacks else None
+                        )
+                        for i in range(config.pairs)
+                    ),
                 ]
                 if config.attacks:
                     tasks += [
@@ -721,8 +726,14 @@ def tables(result: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]
             f"Soak: good calls ({result['seconds']:.0f} s, {config['pairs']} pairs, "
             f"{config['media_pairs']} with tones checked)",
             ["attempted", "completed", "dropped", "ring p50 (ms)", "p95 (ms)", "p99 (ms)", "max (ms)"],
-            [[calls["attempted"], calls["completed"], calls["dropped"],
-              *(fmt(ring[k]) for k in ("p50", "p95", "p99", "max"))]],
+            [
+                [
+                    calls["attempted"],
+                    calls["completed"],
+                    calls["dropped"],
+                    *(fmt(ring[k]) for k in ("p50", "p95", "p99", "max")),
+                ]
+            ],
         ),
         (
             f"Soak: server RSS (MiB, every {config['sample_every']:.0f} s)",
