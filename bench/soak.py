@@ -136,7 +136,7 @@ class Server:
 async def talkbox(directory: Path, core: str | None) -> AsyncIterator[Server]:
     port = free_port()
     database, log = directory / "soak.sqlite3", directory / "server.log"
-    env = os.environ | {"TALKBOX_DATABASE": str(database), "TALKBOX_LOG_LEVEL": "warning"}
+    env = os.environ | {"TALKBOX_DATABASE": str(database), "TALKBOX_LOG_LEVEL": os.environ.get("TALKBOX_LOG_LEVEL", "warning")}
     command = [*(pinned(core) if core else []), sys.executable, "-m", "talkbox", "serve", "--port", str(port)]
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -215,12 +215,15 @@ class Page:
         await self.socket.send(json.dumps(message))
 
     async def until(self, predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+        """Checked on every message and every 0.1 s: a predicate on what a page hears changes without one."""
         async with asyncio.timeout(timeout):
             while not predicate():
                 if self.closed is not None:
                     raise ConnectionError(f"{self.name}'s socket was closed: {self.closed}")
                 self._changed.clear()
-                await self._changed.wait()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.1):
+                        await self._changed.wait()
 
     async def next_offer(self, conference_id: str | None = None) -> dict[str, Any]:
         async with asyncio.timeout(TIMEOUT):
@@ -256,6 +259,7 @@ class Media:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.frequency = frequency
         self.heard: collections.deque[np.ndarray] = collections.deque(maxlen=25)
+        self.frames = 0
         self._tasks: list[asyncio.Task[None]] = []
         self.pc.on("track", lambda track: self._tasks.append(asyncio.create_task(self._hear(track))))
 
@@ -277,6 +281,7 @@ class Media:
         with contextlib.suppress(MediaStreamError):
             while True:
                 self.heard.append(to_mono(await track.recv()))
+                self.frames += 1
 
 
 def media_port(sdp: str) -> int:
@@ -356,7 +361,11 @@ async def good_call(
         step = "each to hear the other's tone"
         if checked:
             for mine, theirs in ((0, 1), (1, 0)):
-                await pages[mine].until(lambda m=mine, t=theirs: media[m].level(tones[t]) > HEARD_DB)
+                try:
+                    await pages[mine].until(lambda m=mine, t=theirs: media[m].level(tones[t]) > HEARD_DB)
+                except TimeoutError:
+                    heard = f"{media[mine].level(tones[theirs]):.0f} dB, {media[mine].frames} frames"
+                    raise Dropped(f"{pages[mine].name} never heard {pages[theirs].name} ({heard})") from None
         while time.monotonic() < stay:
             await asyncio.sleep(0.5)
             for page in pages:

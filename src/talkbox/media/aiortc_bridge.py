@@ -65,12 +65,46 @@ async def _discard(_packets: Any) -> None:
     """Stands in for the sender's RTCP: its BYE on stop would end the stream Talkbox goes on sending."""
 
 
-async def take_over(pc: RTCPeerConnection, hook: MediaHook) -> Wire:
+@dataclass
+class Gate:
+    """What judges every datagram at a leg's sockets, from its offer on.
+
+    Before the engine takes over there is no SRTP to expect, so anything in RTP's
+    range is dropped, and DTLS is let through only from an address ICE is checking:
+    a flood during set-up never reaches aiortc's unbounded receive queue, where it
+    would hold up the handshake behind it.
+    """
+
+    connection: Connection
+    on_refused: Callable[[], None]
+    hook: MediaHook | None = None
+    wire: Wire | None = None
+
+    def admits(self, protocol: StunProtocol, source: tuple[str, int]) -> bool:
+        """Whether a datagram that is not media may reach aioice and aiortc."""
+        if self.wire is not None:
+            # Connected: STUN and DTLS come only from the selected peer; a stranger's
+            # binding request is not worth even an error response.
+            selected = self.wire.selected()
+            return selected is None or (protocol is selected[0] and source == selected[1])
+        return True
+
+    def checked(self, source: tuple[str, int]) -> bool:
+        return any(pair.remote_addr == source for pair in self.connection._check_list)
+
+
+def guard(pc: RTCPeerConnection, on_refused: Callable[[], None]) -> Gate:
+    """Put a gate on the sockets of a peer connection whose offer is made (its candidates are gathered)."""
+    dtls = _only_transceiver(pc).sender.transport
+    gate = Gate(connection=dtls.transport._connection, on_refused=on_refused)
+    for protocol in gate.connection._protocols:
+        _hook(protocol, gate)
+    return gate
+
+
+async def take_over(pc: RTCPeerConnection, gate: Gate, hook: MediaHook) -> Wire:
     """Stop aiortc's media pipeline on a connected peer connection and route its packets to `hook`."""
-    transceivers = pc.getTransceivers()
-    if len(transceivers) != 1:
-        raise BridgeError("one audio transceiver expected")
-    transceiver = transceivers[0]
+    transceiver = _only_transceiver(pc)
     sender, receiver = transceiver.sender, transceiver.receiver
     dtls = sender.transport
     rx, tx = getattr(dtls, "_rx_srtp", None), getattr(dtls, "_tx_srtp", None)
@@ -79,14 +113,19 @@ async def take_over(pc: RTCPeerConnection, hook: MediaHook) -> Wire:
     sender._send_rtcp = _discard  # type: ignore[method-assign]
     await sender.stop()
     await receiver.stop()
-    connection: Connection = dtls.transport._connection
-    wire = Wire(connection=connection, rx=rx, tx=tx, ssrc=sender._ssrc)
-    for protocol in connection._protocols:
-        _hook(protocol, hook, wire)
-    return wire
+    gate.wire = Wire(connection=gate.connection, rx=rx, tx=tx, ssrc=sender._ssrc)
+    gate.hook = hook
+    return gate.wire
 
 
-def _hook(protocol: StunProtocol, hook: MediaHook, wire: Wire) -> None:
+def _only_transceiver(pc: RTCPeerConnection) -> Any:
+    transceivers = pc.getTransceivers()
+    if len(transceivers) != 1:
+        raise BridgeError("one audio transceiver expected")
+    return transceivers[0]
+
+
+def _hook(protocol: StunProtocol, gate: Gate) -> None:
     transport = getattr(protocol, "transport", None)
     if transport is not None and hasattr(transport, "max_size"):
         # asyncio's own datagram transport reads into 256 KiB per datagram (an mmap each time);
@@ -96,13 +135,20 @@ def _hook(protocol: StunProtocol, hook: MediaHook, wire: Wire) -> None:
 
     def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
         source = (addr[0], addr[1])
-        if isinstance(data, bytes) and data and 127 < data[0] < 192:
-            hook(protocol, data, source)
+        first = data[0] if isinstance(data, bytes) and data else 0
+        if 127 < first < 192:
+            if gate.hook is not None:
+                gate.hook(protocol, data, source)  # type: ignore[arg-type]
+            else:
+                gate.on_refused()
             return
-        selected = wire.selected()
-        # Once connected, STUN and DTLS come only from the selected peer: a stranger's
-        # binding request is not worth even an error response.
-        if selected is None or (protocol is selected[0] and source == selected[1]):
+        if first < 4:  # STUN: aioice answers only requests with the leg's credentials
+            admitted = gate.admits(protocol, source)
+        else:  # DTLS, or junk
+            admitted = gate.admits(protocol, source) and (gate.wire is not None or gate.checked(source))
+        if admitted:
             original(data, addr)
+        else:
+            gate.on_refused()
 
     protocol.datagram_received = datagram_received  # type: ignore[method-assign]

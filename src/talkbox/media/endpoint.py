@@ -22,7 +22,7 @@ from aioice.ice import StunProtocol
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from talkbox.media import rtcp, rtp
-from talkbox.media.aiortc_bridge import Wire, take_over
+from talkbox.media.aiortc_bridge import Gate, Wire, guard, take_over
 from talkbox.media.ice import advertise
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class WebRtcEndpoint:
     counters: Counters = field(default_factory=Counters)
     quality: PeerQuality = field(default_factory=PeerQuality)
     pc: RTCPeerConnection = field(init=False)
+    gate: Gate | None = None
     wire: Wire | None = None
     payload_type: int = 111
     level_id: int = 0
@@ -114,6 +115,7 @@ class WebRtcEndpoint:
     async def offer(self) -> str:
         self.pc.addTransceiver("audio", direction="sendrecv")
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.gate = guard(self.pc, self._refused)
         sdp = self.pc.localDescription.sdp
         opus = _OPUS.search(sdp)
         if opus:
@@ -173,6 +175,9 @@ class WebRtcEndpoint:
 
     # --- receiving ----------------------------------------------------------------
 
+    def _refused(self) -> None:
+        self.counters.strangers += 1
+
     def _datagram(self, protocol: StunProtocol, data: bytes, source: tuple[str, int]) -> None:
         wire = self.wire
         selected = wire.selected() if wire is not None else None
@@ -223,7 +228,8 @@ class WebRtcEndpoint:
         state = self.pc.connectionState
         if state == "connected" and self.wire is None:
             try:
-                self.wire = await take_over(self.pc, self._datagram)
+                assert self.gate is not None
+                self.wire = await take_over(self.pc, self.gate, self._datagram)
             except Exception:
                 log.exception("could not take over the media of a peer connection")
                 self.on_state("lost")
