@@ -136,7 +136,7 @@ class Server:
 async def talkbox(directory: Path, core: str | None) -> AsyncIterator[Server]:
     port = free_port()
     database, log = directory / "soak.sqlite3", directory / "server.log"
-    env = os.environ | {"TALKBOX_DATABASE": str(database), "TALKBOX_LOG_LEVEL": os.environ.get("TALKBOX_LOG_LEVEL", "warning")}
+    env = {"TALKBOX_LOG_LEVEL": "warning"} | os.environ | {"TALKBOX_DATABASE": str(database)}
     command = [*(pinned(core) if core else []), sys.executable, "-m", "talkbox", "serve", "--port", str(port)]
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
