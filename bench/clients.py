@@ -42,7 +42,7 @@ from av import AudioFrame, Packet
 from tests.support.peer import Peer
 
 from talkbox.media import rtp
-from talkbox.media.aiortc_bridge import Wire, take_over
+from talkbox.media.aiortc_bridge import Wire, guard, take_over
 from talkbox.media.ice import restrict_host_candidates
 from talkbox.media.opus import Decoder
 
@@ -201,7 +201,8 @@ class Media:
         self.level_id = int(level.group(1)) if level else 0
         if self.checker:
             self._decoder = Decoder()
-        self.wire = await take_over(pc, self._datagram)
+        # Gated only now, once connected: a load generator needs no protection during set-up.
+        self.wire = await take_over(pc, guard(pc, lambda: None), self._datagram)
 
     def send_next(self) -> None:
         wire = self.wire
