@@ -18,13 +18,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import uvicorn
 
-from talkbox.app.main import Talkbox, create_app
-from talkbox.app.settings import Settings
+from talkbox.app.main import Talkbox
 from talkbox.telephony.store import SqliteStore
-from tests.support.peer import Peer
-from tests.support.server import free_port
+from tests.support.peer import Peer, connect
+from tests.support.server import running_app
 
 ALICE_HZ, BOB_HZ = 440.0, 880.0
 
@@ -51,19 +49,8 @@ def free_disk(db: sqlite3.Connection) -> None:
 
 @contextlib.asynccontextmanager
 async def serving(database: Path) -> AsyncIterator[tuple[str, Talkbox]]:
-    settings = Settings(port=free_port(), database=str(database))
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://{settings.host}:{settings.port}", app.state.talkbox
-    finally:
-        server.should_exit = True
-        await task
+    async with running_app(database=str(database)) as (url, app):
+        yield url, app.state.talkbox
 
 
 async def level_from_now(peer: Peer, frequency: float, seconds: float = 1.5) -> float:
@@ -79,11 +66,7 @@ def notices(peer: Peer, request: str) -> list[dict[str, object]]:
 
 
 async def in_a_call(alice: Peer, bob: Peer) -> str:
-    await alice.call("bob")
-    await bob.wait_for(lambda: bob.offers)
-    await bob.accept()
-    await alice.wait_for(lambda: alice.level(BOB_HZ) > -20)
-    await bob.wait_for(lambda: bob.level(ALICE_HZ) > -20)
+    await connect(alice, bob)
     return alice.active_conference()["id"]
 
 

@@ -42,7 +42,6 @@ _OPUS = re.compile(r"a=rtpmap:(\d+) opus/48000", re.IGNORECASE)
 @dataclass
 class Counters:
     received: int = 0
-    sent: int = 0
     strangers: int = 0
     over_budget: int = 0
     unauthenticated: int = 0
@@ -152,7 +151,6 @@ class WebRtcEndpoint:
             self.counters.unsendable += 1
             return
         if wire.send(protected):
-            self.counters.sent += 1
             self.sent.packets += 1
             self.sent.octets += len(payload)
             self.sent.last_timestamp, self.sent.last_sent_at = timestamp & 0xFFFFFFFF, _now()

@@ -42,7 +42,6 @@ class Media(Protocol):
 
     async def offer(self, conference_id: str, leg_id: str) -> str: ...
     async def accept(self, leg_id: str, sdp: str) -> None: ...
-    def join(self, conference_id: str, leg_id: str, muted: bool) -> None: ...
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None: ...
     async def drop(self, leg_id: str) -> None: ...
     async def remove(self, conference_id: str, leg_id: str) -> None: ...
@@ -97,11 +96,8 @@ class MediaEngine:
             raise KeyError(leg_id)
         await placement.endpoint.accept(sdp)
 
-    def join(self, conference_id: str, leg_id: str, muted: bool) -> None:
-        """A leg that belongs to the conference's mix before it has an endpoint (a resumed leg's mute)."""
-        self._conference(conference_id).mute(leg_id, muted)
-
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None:
+        """Also for a leg with no endpoint yet (a resumed leg): the mute waits for it."""
         self._conference(conference_id).mute(leg_id, muted)
 
     async def drop(self, leg_id: str) -> None:
@@ -135,10 +131,6 @@ class MediaEngine:
             for name, value in vars(placement.endpoint.counters).items():
                 totals[name] = totals.get(name, 0) + value
         return totals
-
-    def endpoint(self, leg_id: str) -> WebRtcEndpoint | None:
-        placement = self.legs.get(leg_id)
-        return placement.endpoint if placement is not None else None
 
     # --- inside -------------------------------------------------------------------
 

@@ -79,9 +79,6 @@ class WorkerPool:
             raise KeyError(leg_id)
         await self._ask(await self._worker_for(place.conference_id), op="accept", leg_id=leg_id, sdp=sdp)
 
-    def join(self, conference_id: str, leg_id: str, muted: bool) -> None:
-        self.legs[leg_id] = LegPlace(conference_id, muted)
-
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None:
         self.legs.setdefault(leg_id, LegPlace(conference_id)).muted = muted
         index = self.conferences.get(conference_id)

@@ -141,7 +141,7 @@ class BuiltinProvider:
             return
         leg = MediaLeg(dial, answered=True, connected=True)
         self.legs[command.leg_id] = leg
-        self.media.join(command.conference_id, command.leg_id, command.muted)
+        self.media.mute(command.conference_id, command.leg_id, command.muted)
         self._arm(leg, self.settings.resume_grace, "failed", "lost")
 
     # --- events from the pages ---------------------------------------------------
