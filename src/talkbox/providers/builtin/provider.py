@@ -231,7 +231,12 @@ class BuiltinProvider:
             asyncio.ensure_future(self._end(leg, "failed", "media"))
 
     async def _reoffer(self, leg: MediaLeg) -> None:
-        if not leg.connected:
+        """A leg whose worker died gets an offer on a new one: ringing if it still rings, else answered at once.
+
+        A user who has accepted has answered the call, connected or not: their
+        page answers the new offer by itself, and is never rung a second time.
+        """
+        if not leg.connected and not leg.answered:
             await self._offer(leg, leg.command.auto_answer)
             return
         if leg.timer is None:
