@@ -22,7 +22,10 @@ from typing import Any
 
 from bench.common import ROOT, table
 
-BENCHES = ("router", "signalling", "webhooks", "latency", "browser-latency", "media", "janus", "profile", "soak")
+BENCHES = (
+    "router", "signalling", "webhooks", "latency", "browser-latency", "browser-loss",
+    "media", "janus", "profile", "soak",
+)
 DEFAULT = ("router", "signalling", "webhooks", "latency", "media")
 
 
@@ -58,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         "--steps", default=os.environ.get("STEPS") or "",
         help="media, janus: numbers of legs to try, rising (env STEPS; default: each bench's own)",
     )
+    parser.add_argument(
+        "--cores", type=int, default=int(os.environ.get("CORES") or 1),
+        help="media, janus: 1 = one server core, clients on the other; 2 = the whole node, 2 media workers (env CORES)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -70,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "runs": args.runs, "results": {}}
     options: dict[str, Any] = {
         "sizes": tuple(int(s) for s in args.sizes.split(",")),
+        "cores": args.cores,
     }
     if args.steps:
         options["steps"] = tuple(int(s) for s in args.steps.split(","))
@@ -97,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             ratios[size] = ratio
             rows.append([size, mine or "-", theirs or "-", f"{ratio:.2f}" if ratio else "-"])
         document["capacity_ratio_talkbox_to_janus"] = ratios
-        print(table("Capacity: Talkbox / Janus (largest N holding quality, one core)",
+        where = results["media"].get("placement", "one server core")
+        print(table(f"Capacity: Talkbox / Janus (largest N holding quality, {where})",
                     ["conference size", "Talkbox", "Janus", "ratio"], rows))
 
     args.out.mkdir(parents=True, exist_ok=True)

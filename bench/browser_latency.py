@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Sequence
 from typing import Any
 
 from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS, FAKE_MICROPHONE
@@ -196,12 +197,13 @@ def server_stats(url: str) -> dict[str, Any]:
         return json.loads(response.read())
 
 
-def once(url: str, path: str, pid: int) -> dict[str, Any]:
+def once(url: str, path: str, pid: int, chromium: str = CHROMIUM, flags: Sequence[str] = ()) -> dict[str, Any]:
+    """One path's bursts. `chromium` and `flags` let browser_loss.py launch it inside a lossy namespace."""
     from playwright.sync_api import sync_playwright
 
     worklet = WORKLET.replace("QUIET_QUANTA", str(QUIET_QUANTA)).replace("AMPLITUDE", str(AMPLITUDE))
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=[*FLAGS, *flags])
         try:
             context = browser.new_context()
             context.grant_permissions(["microphone"], origin=url)
@@ -268,6 +270,8 @@ def once(url: str, path: str, pid: int) -> dict[str, Any]:
         buffer_ms = 1000 * stats["jitterBufferDelay"] / stats["jitterBufferEmittedCount"]
     return {
         "latencies_ms": latencies,
+        "sent_at": sent[WARMUP:],
+        "heard_at": heard,
         "sent": len(sent) - WARMUP,
         "heard": len(latencies),
         "detections": len(heard),
@@ -302,7 +306,8 @@ def run(runs: int, **_: Any) -> dict[str, Any]:
             # The direct path needs no server but its pages need an origin: the same server serves it.
             with server("builtin") as s:
                 samples.append(once(s.url, path, s.pid))
-            print(path, json.dumps({k: v for k, v in samples[-1].items() if k != "latencies_ms"}), flush=True)
+            shown = {k: v for k, v in samples[-1].items() if k not in ("latencies_ms", "sent_at", "heard_at")}
+            print(path, json.dumps(shown), flush=True)
         result[path] = stats(samples)
     direct = result["direct"]["p50_ms"]["median"]
     for path in list(PATHS)[1:]:

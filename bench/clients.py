@@ -41,6 +41,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame, Packet
 from tests.support.peer import Peer
 
+from bench.common import pin_self
 from talkbox.media import rtp
 from talkbox.media.aiortc_bridge import Wire, guard, take_over
 from talkbox.media.ice import restrict_host_candidates
@@ -362,8 +363,7 @@ def client_main(
     media_address: str = "127.0.0.1",
 ) -> None:
     """One client process: sets up its conferences, then measures between `start` and `stop`."""
-    with contextlib.suppress(OSError):
-        os.sched_setaffinity(0, {int(core)})
+    pin_self(core)
     restrict_host_candidates(media_address)
     # uvloop, as uvicorn gives the server: the per-datagram cost of the loop is most of a light leg's.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

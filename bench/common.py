@@ -102,15 +102,20 @@ def loadavg() -> str:
     return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
 
 
-def pinned(core: str) -> list[str]:
-    """`taskset -c CORE` when the machine has that core."""
-    return ["taskset", "-c", core] if os.cpu_count() and os.cpu_count() > int(core) else []
+def cores_of(spec: str) -> set[int]:
+    """The cores a taskset-style list names ("0", "0,1"), those this machine has."""
+    return {int(c) for c in spec.split(",") if int(c) < (os.cpu_count() or 1)}
 
 
-def pin_self(core: str) -> None:
+def pinned(cores: str) -> list[str]:
+    """`taskset -c CORES` when the machine has those cores."""
+    return ["taskset", "-c", cores] if cores_of(cores) == {int(c) for c in cores.split(",")} else []
+
+
+def pin_self(cores: str) -> None:
     with contextlib.suppress(OSError, ValueError):
-        if (os.cpu_count() or 1) > int(core):
-            os.sched_setaffinity(0, {int(core)})
+        if wanted := cores_of(cores):
+            os.sched_setaffinity(0, wanted)
 
 
 @dataclass
