@@ -111,11 +111,16 @@ def one_step(
             processes.append(process)
         try:
             setup_start = time.monotonic()
-            for pipe in pipes:
-                if not pipe.poll(240):
-                    raise TimeoutError("client set-up took over 240 s")
-                kind, count = pipe.recv()
-                assert kind == "ready", kind
+            try:
+                for pipe in pipes:
+                    if not pipe.poll(240):
+                        raise TimeoutError("client set-up took over 240 s")
+                    kind, count = pipe.recv()
+                    assert kind == "ready", kind
+            except (EOFError, TimeoutError) as error:
+                # An overloaded server can fail to set the legs up at all (a client gave up
+                # waiting and exited): that step breaks; the sweep goes on.
+                return unset(size, legs, target, placement, time.monotonic() - setup_start, repr(error))
             setup_s = time.monotonic() - setup_start
             time.sleep(WARMUP)
             before = s.stats()
@@ -167,6 +172,33 @@ def one_step(
         step["other_on_client_core"] = max(0.0, busy(placement.clients) - step["client_cpu"])
     step["contended"] = step["other_on_server_core"] > 0.10 or step["other_on_client_core"] > 0.10
     return step
+
+
+def unset(size: int, legs: int, target: str, placement: Placement, setup_s: float, error: str) -> dict[str, Any]:
+    """A step whose legs never all came up: it breaks on set-up, with nothing measured."""
+    nan = float("nan")
+    return {
+        "size": size,
+        "legs": legs,
+        "setup_s": setup_s,
+        "setup_error": error,
+        "target": target,
+        "placement": placement.label,
+        "server_cpu": nan,
+        "cpu_per_leg_pct": nan,
+        "late_ticks_pct": None,
+        "received_pct": nan,
+        "lost_pct": nan,
+        "jitter_p95_ms": nan,
+        "tones_present_pct": None,
+        "client_cpu": nan,
+        "other_on_server_core": 0.0,
+        "other_on_client_core": 0.0,
+        "client_bound": False,
+        "contended": False,
+        "holds": False,
+        "problems": ["setup"],
+    }
 
 
 def _client_entry(*args: Any) -> None:
