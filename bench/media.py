@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.processes import media_workers
+
 from bench.common import CLIENT_CORE, SERVER_CORE, cell, core_busy_seconds, cores_of, percentile, server, summary
 
 CLIENT_PROCESSES = 3
@@ -129,10 +131,12 @@ def one_step(
                 pipe.send("start")
             spy = None
             if profile:
-                # py-spy samples the server from outside (100 Hz, not pausing it; Python frames only).
+                # py-spy samples the server from outside (100 Hz, not pausing it; Python frames only):
+                # its media worker, where the audio is, when it has one.
                 spy_binary = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+                sampled = ([*media_workers(s.pid), s.pid])[0]
                 spy = subprocess.Popen(
-                    [spy_binary, "record", "-p", str(s.pid), "-d", str(int(MEASURE)), "-r", "100",
+                    [spy_binary, "record", "-p", str(sampled), "-d", str(int(MEASURE)), "-r", "100",
                      "--nonblocking", "--threads", "--format", "raw", "-o", profile],
                     stdout=subprocess.DEVNULL,
                 )
