@@ -39,7 +39,7 @@ lint:
 # `make bench ONLY=router,signalling RUNS=3`: see bench/README.md. Janus (for ONLY=janus) comes from bench/setup.sh.
 bench: deps web
 	bench/setup.sh
-	$(UV) run python -m bench $(if $(ONLY),--only $(ONLY)) $(if $(RUNS),--runs $(RUNS))
+	$(UV) run python -m bench $(if $(ONLY),--only $(ONLY)) $(if $(RUNS),--runs $(RUNS)) $(if $(CORES),--cores $(CORES))
 
 screenshot: deps web system
 	$(UV) run python scripts/screenshot.py
