@@ -60,10 +60,24 @@ PROGRESS = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
 
 @dataclass(frozen=True)
 class Room:
-    """A live Twilio conference found at boot: its ConferenceSid and CallSid -> muted of its participants."""
+    """A live Twilio conference found at boot: its ConferenceSid, status and CallSid -> muted of its participants.
+
+    The participants of a conference still in `init` are not listed: Twilio's
+    Participants subresource "only manages active participants of in-progress
+    Conferences".
+    """
 
     sid: str
+    status: str
     participants: dict[str, bool]
+
+    def has(self, call_sid: str) -> bool:
+        """Whether the call is in this conference, as far as Twilio can say.
+
+        In `init` nobody is listed, so a call answered into it (a telephone caller
+        waiting for a client to answer) counts as in it.
+        """
+        return call_sid in self.participants or self.status == "init"
 
 
 @dataclass
@@ -249,7 +263,7 @@ class TwilioProvider:
             return
         if status == "in-progress":
             room = await self._room(command.conference_id)
-            if room is None or sid not in room.participants:
+            if room is None or not room.has(sid):
                 # Answered, yet not in its conference: nobody hears it, and nothing would end it.
                 log.info("call %s of leg %s is no longer in conference %s", sid, command.leg_id, command.conference_id)
                 await self._update(sid, "completed")
@@ -258,7 +272,7 @@ class TwilioProvider:
             leg = self.legs.get(command.leg_id)
             if leg is not None:
                 leg.answered = True
-            if room.participants[sid] != command.muted:
+            if sid in room.participants and room.participants[sid] != command.muted:
                 await self.client.conferences(room.sid).participants(sid).update_async(muted=command.muted)
         if PROGRESS[status] > PROGRESS.get(command.status, len(PROGRESS)):
             # Twilio's report of that step was lost while Talkbox was down. The number is
@@ -276,17 +290,25 @@ class TwilioProvider:
             return self._rooms[conference_id]
 
     async def _look_up_room(self, conference_id: str) -> Room | None:
-        # "init": a caller from a telephone waits there, with music, for a client to answer.
+        found = await self._live_conference(conference_id)
+        if found is None:
+            return None
+        sid, status = found
+        participants = await self.client.conferences(sid).participants.list_async() if status == "in-progress" else []
+        return Room(sid, status, {p.call_sid: bool(p.muted) for p in participants})
+
+    async def _live_conference(self, conference_id: str) -> tuple[str, str] | None:
+        """The ConferenceSid and status of the live Twilio conference named for `conference_id`.
+
+        Not only `in-progress`: a conference stays in `init` until it starts (a
+        telephone caller waits there, with music, for a client to answer).
+        """
         for status in ("in-progress", "init"):
             found = await self.client.conferences.list_async(friendly_name=conference_id, status=status, limit=1)
             if found:
-                break
-        else:
-            return None
-        sid = found[0].sid
-        participants = await self.client.conferences(sid).participants.list_async()
-        self.conferences[conference_id] = sid
-        return Room(sid, {p.call_sid: bool(p.muted) for p in participants})
+                self.conferences[conference_id] = found[0].sid
+                return found[0].sid, status
+        return None
 
     async def _end_lost(self, command: ResumeLeg, status: LegStatus) -> None:
         """The leg ended while Talkbox was down, or Twilio has lost it: nobody saw why."""
