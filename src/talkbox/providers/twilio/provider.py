@@ -171,6 +171,12 @@ class TwilioProvider:
         }
 
     async def hang_up(self, command: HangUpLeg) -> None:
+        """Cancel a call not yet answered, complete one that is; report an end Twilio has already reached.
+
+        Twilio fires no status callback for a call canceled "while still in
+        `queued` status", so a final status in Twilio's answer is reported here
+        rather than awaited (a later callback for the same end changes nothing).
+        """
         leg = self.legs.get(command.leg_id)
         if leg is None:
             # Never placed, or Twilio has already reported its end: tell the rules it is over.
@@ -179,7 +185,11 @@ class TwilioProvider:
         status = "in-progress" if leg.answered else await self._update(leg.call_sid, "canceled")
         # "canceled" does nothing to a call answered meanwhile; then it must be completed.
         if status is None or status == "in-progress":
-            await self._update(leg.call_sid, "completed")
+            status = await self._update(leg.call_sid, "completed")
+        if status in TERMINAL_STATUSES:
+            self.legs.pop(command.leg_id, None)
+            final = cast(LegStatus, status)
+            await self._report(command.conference_id, command.leg_id, final, command.reason, provider_id=leg.call_sid)
 
     async def mute(self, command: MuteLeg) -> None:
         leg = self.legs.get(command.leg_id)
