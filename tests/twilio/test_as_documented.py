@@ -7,9 +7,16 @@ only the callbacks Twilio would send.
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from tests.twilio.page import Page, leg_id, legs
-from tests.twilio.test_rest_api import P, summary, talkbox_on_twilio
+from tests.twilio.test_reconcile import looked_up
+from tests.twilio.test_rest_api import P, Twilio, summary, talkbox_on_twilio
+from tests.twilio.test_webhooks import conference_of
 from tests.twilio.twilio_requests import TWILIO_NUMBER, incoming_call, post_signed
+
+CONFERENCE_SID = "CF" + "9" * 32
 
 
 async def test_a_leg_canceled_while_queued_ends_without_a_callback() -> None:
@@ -40,3 +47,131 @@ async def test_a_leg_canceled_while_queued_ends_without_a_callback() -> None:
         placed = await carol.conference(lambda c: c["chair"] == "carol", timeout=3)
         assert leg_id(placed, "carol")
         assert not [m for m in carol.messages if m["type"] == "refused"]
+
+
+async def ringing_guest(url: str, twilio: Twilio, alice: Page, *, joined_reported: bool = True) -> dict[str, str]:
+    """alice calls bob; alice is answered and in the conference (still `init`), bob's call rings.
+
+    Without `joined_reported`, Twilio's callback that alice joined has not reached Talkbox.
+    """
+    await alice.send(type="call", to="bob")
+    conference = await alice.conference(lambda c: True)
+    cid, alice_leg, bob_leg = conference["id"], leg_id(conference, "alice"), leg_id(conference, "bob")
+    alice_sid = twilio.sid_of((await twilio.requests(1))[0])
+    await twilio.answer(alice_sid, cid, alice_leg, to="client:alice")
+    if joined_reported:
+        await twilio.conference(CONFERENCE_SID, cid, "participant-join", 0, call_sid=alice_sid, label=alice_leg)
+    else:
+        twilio.api.conferences[cid] = CONFERENCE_SID
+        twilio.api.conference_status[cid] = "init"
+        twilio.api.participants[CONFERENCE_SID] = {alice_sid: False}
+    bob_sid = twilio.sid_of((await twilio.requests(2))[1])
+    for status in ("initiated", "ringing"):
+        await twilio.report(bob_sid, status, cid, bob_leg)
+    await alice.conference(lambda c: legs(c).get("bob") == "ringing")
+    return {"id": cid, "alice": alice_leg, "bob": bob_leg, "alice_sid": alice_sid, "bob_sid": bob_sid}
+
+
+def muted_legs(conference: dict[str, Any]) -> dict[str, bool]:
+    return {leg["destination"]: leg["muted"] for leg in conference["legs"]}
+
+
+async def test_a_guest_muted_while_ringing_joins_muted() -> None:
+    """The Participants subresource "only manages active participants of in-progress Conferences".
+
+    A guest muted before they join is not yet a participant, so nothing can be
+    asked of Twilio then; the mute goes into the `<Conference muted="true">` they
+    join with, and Twilio has them muted from their first moment in the call.
+    """
+    async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice, Page(url, "bob") as bob:
+        call = await ringing_guest(url, twilio, alice)
+        await alice.send(type="mute", conference_id=call["id"], leg_id=call["bob"], muted=True)
+        await alice.conference(lambda c: muted_legs(c)["bob"])
+        joined = await twilio.answer(call["bob_sid"], call["id"], call["bob"])
+        assert conference_of(joined).attrib["muted"] == "true"
+        await twilio.conference(
+            CONFERENCE_SID, call["id"], "participant-join", 1, call_sid=call["bob_sid"], label=call["bob"], muted=True
+        )
+        await twilio.conference(CONFERENCE_SID, call["id"], "conference-start", 2)
+        shown = await bob.conference(lambda c: legs(c) == {"alice": P, "bob": P})
+        assert muted_legs(shown) == {"alice": False, "bob": True}
+        assert twilio.api.participants[CONFERENCE_SID] == {call["alice_sid"]: False, call["bob_sid"]: True}
+        assert [r for r in await twilio.settled() if "/Conferences" in r.path] == []
+
+
+async def test_a_mute_twilio_could_not_apply_yet_is_applied_when_the_guest_joins() -> None:
+    """The Participants subresource "only manages active participants of in-progress Conferences".
+
+    bob answered and fetched the TwiML (unmuted then); alice mutes him before
+    Twilio has him in the conference, and the update is refused (404). When
+    Twilio reports him joined, unmuted, Talkbox mutes him.
+    """
+    async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice:
+        call = await ringing_guest(url, twilio, alice)
+        await twilio.answer(call["bob_sid"], call["id"], call["bob"])
+        await alice.conference(lambda c: legs(c) == {"alice": P, "bob": P})
+        before = len(twilio.api.requests)
+        await alice.send(type="mute", conference_id=call["id"], leg_id=call["bob"], muted=True)
+        await alice.conference(lambda c: muted_legs(c)["bob"])
+        update = ("POST", f"/Conferences/{CONFERENCE_SID}/Participants/{call['bob_sid']}.json", {"Muted": ["true"]})
+        assert summary((await twilio.requests(before + 1))[before:]) == [update]
+        assert call["bob_sid"] not in twilio.api.participants[CONFERENCE_SID]  # refused: not a participant yet
+
+        await twilio.conference(
+            CONFERENCE_SID, call["id"], "participant-join", 1, call_sid=call["bob_sid"], label=call["bob"]
+        )
+        await twilio.conference(CONFERENCE_SID, call["id"], "conference-start", 2)
+        assert summary((await twilio.requests(before + 2))[before + 1 :]) == [update]
+        assert twilio.api.participants[CONFERENCE_SID][call["bob_sid"]] is True
+        assert len(await twilio.settled()) == before + 2
+        assert muted_legs(alice.messages[-1]["conference"]) == {"alice": False, "bob": True}
+
+
+async def test_a_chair_who_mutes_alone_in_a_conference_not_yet_started_is_muted_once_it_starts() -> None:
+    """A conference with one participant is in `init`; Participants "only manages active participants of
+    in-progress Conferences".
+
+    alice, alone while bob rings, mutes herself. Talkbox finds the conference
+    in `init` (not only `in-progress`), Twilio refuses the update, and when the
+    conference starts Talkbox mutes her.
+    """
+    async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice:
+        call = await ringing_guest(url, twilio, alice, joined_reported=False)
+        before = len(twilio.api.requests)
+        await alice.send(type="mute", conference_id=call["id"], leg_id=call["alice"], muted=True)
+        update = ("POST", f"/Conferences/{CONFERENCE_SID}/Participants/{call['alice_sid']}.json", {"Muted": ["true"]})
+        assert summary((await twilio.requests(before + 3))[before:]) == [
+            looked_up(call["id"], "in-progress"),
+            looked_up(call["id"], "init"),
+            update,
+        ]
+        assert twilio.api.participants[CONFERENCE_SID][call["alice_sid"]] is False
+
+        await twilio.answer(call["bob_sid"], call["id"], call["bob"])
+        await twilio.conference(
+            CONFERENCE_SID, call["id"], "participant-join", 1, call_sid=call["bob_sid"], label=call["bob"]
+        )
+        await twilio.conference(CONFERENCE_SID, call["id"], "conference-start", 2)
+        assert summary((await twilio.requests(before + 4))[before + 3 :]) == [update]
+        assert twilio.api.participants[CONFERENCE_SID] == {call["alice_sid"]: True, call["bob_sid"]: False}
+        shown = await alice.conference(lambda c: legs(c) == {"alice": P, "bob": P})
+        assert muted_legs(shown) == {"alice": True, "bob": False}
+
+
+async def test_a_mute_twilio_refuses_is_not_shown() -> None:
+    """A participant update can fail (here Twilio answers 500): then the page must not show a mute Twilio lacks."""
+    async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice, Page(url, "bob") as bob:
+        call = await ringing_guest(url, twilio, alice)
+        await twilio.answer(call["bob_sid"], call["id"], call["bob"])
+        await twilio.conference(
+            CONFERENCE_SID, call["id"], "participant-join", 1, call_sid=call["bob_sid"], label=call["bob"]
+        )
+        await twilio.conference(CONFERENCE_SID, call["id"], "conference-start", 2)
+        await bob.conference(lambda c: legs(c) == {"alice": P, "bob": P})
+        twilio.api.broken.add(CONFERENCE_SID)
+        await alice.send(type="mute", conference_id=call["id"], leg_id=call["bob"], muted=True)
+        await bob.conference(lambda c: muted_legs(c)["bob"])
+        async with asyncio.timeout(3):
+            while muted_legs(bob.messages[-1]["conference"])["bob"]:
+                await asyncio.sleep(0.01)
+        assert twilio.api.participants[CONFERENCE_SID][call["bob_sid"]] is False

@@ -176,19 +176,19 @@ async def test_a_conference_callback_tells_the_conference_sid(hooks: Webhooks) -
     await post_signed(
         hooks.http, path, conference_status(CONF, "c-1", "participant-join", 1, call_sid=CALL, label="l-bob")
     )
+    await post_signed(
+        hooks.http,
+        path,
+        conference_status(CONF, "c-1", "participant-join", 2, call_sid=CALL, label="l-carol", muted=True),
+    )
+    joined = {"conference_id": "c-1", "provider_id": CONF, "status": "participant-join", "call_provider_id": CALL}
     assert hooks.published == [
         ConferenceStatusChanged(conference_id="c-1", provider_id=CONF, status="conference-start", sequence=1),
-        ConferenceStatusChanged(
-            conference_id="c-1",
-            provider_id=CONF,
-            status="participant-join",
-            sequence=2,
-            leg_id="l-bob",
-            call_provider_id=CALL,
-        ),
+        ConferenceStatusChanged(**joined, sequence=2, leg_id="l-bob", muted=False),
+        ConferenceStatusChanged(**joined, sequence=3, leg_id="l-carol", muted=True),
     ]
     response = await post_signed(hooks.http, "/twilio/conference", conference_status(CONF, "x", "conference-end", 2))
-    assert response.status_code == 204 and len(hooks.published) == 2
+    assert response.status_code == 204 and len(hooks.published) == 3
 
 
 async def test_a_call_from_a_telephone_waits_in_a_new_conference(hooks: Webhooks) -> None:

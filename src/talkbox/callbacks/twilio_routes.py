@@ -65,13 +65,19 @@ def _known(*ids: str | None) -> bool:
     return all(value is not None and ID.fullmatch(value) for value in ids)
 
 
+async def _nobody_muted(_conference_id: str, _leg_id: str) -> bool:
+    return False
+
+
 def twilio_router(
     auth_token: str,
     public_url: str,
     publish: Callable[[Event], Awaitable[None]],
     *,
     max_parameters: int = MAX_PARAMETERS,
+    muted: Callable[[str, str], Awaitable[bool]] = _nobody_muted,
 ) -> APIRouter:
+    """The webhooks; `muted(conference_id, leg_id)` says whether a leg was muted before it joined (the store)."""
     webhooks = twiml.Webhooks(public_url)
     router = APIRouter(tags=["Twilio webhooks"], responses=REFUSED)
     signed = Depends(TwilioSignature(auth_token, public_url, max_parameters))
@@ -90,7 +96,7 @@ def twilio_router(
         if not _known(conference_id, leg_id) or _parse(CallParams, params) is None:
             return _xml(twiml.empty())
         assert conference_id is not None and leg_id is not None
-        return _xml(twiml.join_conference(webhooks, conference_id, leg_id))
+        return _xml(twiml.join_conference(webhooks, conference_id, leg_id, muted=await muted(conference_id, leg_id)))
 
     @router.post(
         twiml.STATUS_PATH,
@@ -131,6 +137,7 @@ def twilio_router(
                     sequence=sequence(event.SequenceNumber),
                     leg_id=event.ParticipantLabel if _known(event.ParticipantLabel) else None,
                     call_provider_id=event.CallSid,
+                    muted={"true": True, "false": False}.get((event.Muted or "").lower()),
                 )
             )
         return Response(status_code=204)

@@ -33,6 +33,7 @@ from talkbox.events.models import (
     ConferenceStatusChanged,
     Event,
     IncomingPhoneCall,
+    LegMuteChanged,
     LegStatus,
     LegStatusChanged,
 )
@@ -87,6 +88,10 @@ class TwilioLeg:
     # The client it rings, if it rings one: only that user's pages may reject it.
     user: str | None = None
     answered: bool = False
+    # The mute Talkbox wants, and whether Twilio has yet to get it: Participants "only manages
+    # active participants of in-progress Conferences", so a mute before that waits for it.
+    muted: bool = False
+    mute_pending: bool = False
 
 
 @dataclass
@@ -192,19 +197,60 @@ class TwilioProvider:
             await self._report(command.conference_id, command.leg_id, final, command.reason, provider_id=leg.call_sid)
 
     async def mute(self, command: MuteLeg) -> None:
+        """Mute the participant now if Twilio has one, else when it joins or its conference starts.
+
+        A leg not yet answered joins with the stored mute in its TwiML; one
+        answered but not yet a participant of an in-progress conference is muted
+        when Twilio reports it joined or the conference started.
+        """
         leg = self.legs.get(command.leg_id)
-        conference_sid = None
-        if leg is not None:
-            conference_sid = self.conferences.get(command.conference_id) or await self._find_conference(
-                command.conference_id
-            )
-        if leg is None or conference_sid is None:
-            log.warning("cannot mute leg %s: not in a Twilio conference yet", command.leg_id)
+        if leg is None:
+            log.warning("cannot mute leg %s: Twilio has no call for it", command.leg_id)
             return
+        leg.muted = command.muted
+        leg.mute_pending = True
+        if leg.answered:
+            await self._apply_mute(command.leg_id, leg)
+
+    async def _apply_mute(self, leg_id: str, leg: TwilioLeg) -> None:
+        """Give Twilio the leg's mute; if Twilio refuses it for good, tell the rules what Twilio has."""
         try:
-            await self.client.conferences(conference_sid).participants(leg.call_sid).update_async(muted=command.muted)
-        except TWILIO_ERRORS as error:
-            log.warning("Twilio would not mute leg %s: %s", command.leg_id, error)
+            found = self.conferences.get(leg.conference_id) or await self._find_conference(leg.conference_id)
+            if found is None:
+                return  # no conference yet: the join or its start will apply it
+            await self.client.conferences(found).participants(leg.call_sid).update_async(muted=leg.muted)
+        except TwilioRestException as error:
+            if error.status == 404:
+                log.info("leg %s is not yet an active participant: its mute waits for the conference", leg_id)
+                return
+            await self._mute_refused(leg_id, leg, error)
+            return
+        except (ClientError, TimeoutError) as error:
+            await self._mute_refused(leg_id, leg, error)
+            return
+        leg.mute_pending = False
+
+    async def _mute_refused(self, leg_id: str, leg: TwilioLeg, error: Exception) -> None:
+        log.warning("Twilio would not set the mute of leg %s: %s", leg_id, error)
+        leg.muted, leg.mute_pending = not leg.muted, False
+        await self.publish(LegMuteChanged(conference_id=leg.conference_id, leg_id=leg_id, muted=leg.muted))
+
+    async def _conference_changed(self, event: ConferenceStatusChanged) -> None:
+        """Learn the ConferenceSid; apply a mute that had to wait for the participant or the start."""
+        if event.status == "conference-end":
+            self.conferences.pop(event.conference_id, None)
+            return
+        self.conferences[event.conference_id] = event.provider_id
+        if event.status == "participant-join" and event.leg_id in self.legs:
+            leg = self.legs[event.leg_id]
+            # Joined as Twilio says: with the mute its TwiML carried, or without one asked for since.
+            leg.mute_pending = leg.muted != bool(event.muted)
+            if leg.mute_pending:
+                await self._apply_mute(event.leg_id, leg)
+        elif event.status == "conference-start":
+            for leg_id, leg in list(self.legs.items()):
+                if leg.conference_id == event.conference_id and leg.mute_pending and leg.answered:
+                    await self._apply_mute(leg_id, leg)
 
     async def resume(self, command: ResumeLeg) -> None:
         """After a restart: take the leg back as the store has it, then check it with Twilio.
@@ -221,7 +267,9 @@ class TwilioProvider:
             return
         user = command.destination if is_client_name(command.destination) else None
         answered = command.status == "in-progress"
-        self.legs[command.leg_id] = TwilioLeg(command.conference_id, command.provider_id, user, answered)
+        self.legs[command.leg_id] = TwilioLeg(
+            command.conference_id, command.provider_id, user, answered, muted=command.muted
+        )
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.reconcile_concurrency)
         task = asyncio.create_task(self._reconcile(command), name=f"reconcile {command.leg_id}")
@@ -352,10 +400,7 @@ class TwilioProvider:
             elif event.status == "in-progress":
                 leg.answered = True
         elif isinstance(event, ConferenceStatusChanged):
-            if event.status == "conference-end":
-                self.conferences.pop(event.conference_id, None)
-            else:
-                self.conferences[event.conference_id] = event.provider_id
+            await self._conference_changed(event)
 
     async def _refused(self, event: ClientRejectedLeg | ClientLegFailed) -> None:
         """A page declined a leg over the websocket (as with the built-in engine), not through the SDK.
@@ -386,15 +431,8 @@ class TwilioProvider:
 
     async def _find_conference(self, conference_id: str) -> str | None:
         """The ConferenceSid, when its callback has not reached us yet: look it up by name."""
-        try:
-            found = await self.client.conferences.list_async(friendly_name=conference_id, status="in-progress", limit=1)
-        except TWILIO_ERRORS as error:
-            log.warning("Twilio conference lookup failed: %s", error)
-            return None
-        if not found:
-            return None
-        self.conferences[conference_id] = found[0].sid
-        return found[0].sid
+        found = await self._live_conference(conference_id)
+        return None if found is None else found[0]
 
     async def _report(
         self,

@@ -53,19 +53,23 @@ def incoming_ids(call_sid: str) -> tuple[str, str]:
     return f"c-{call_sid}", f"l-{call_sid}"
 
 
-def join_conference(webhooks: Webhooks, conference_id: str, leg_id: str, *, start: bool = True) -> str:
+def join_conference(
+    webhooks: Webhooks, conference_id: str, leg_id: str, *, start: bool = True, muted: bool = False
+) -> str:
     """Put an answered leg into the conference named for `conference_id`.
 
     Nobody ends the conference by leaving (endConferenceOnExit is false): the
     rules decide when a call is over and hang up the legs still in it, and
     Twilio ends a conference once it is empty. `start=False` is for a phone
     caller waiting for a client to answer: Twilio plays its wait music until
-    someone who starts the conference joins.
+    someone who starts the conference joins. `muted`: the leg was muted before
+    it joined, when Twilio could not yet mute it as a participant.
     """
     response = VoiceResponse()
     dial = Dial()
     dial.conference(
         conference_id,
+        muted=True if muted else None,
         start_conference_on_enter=start,
         end_conference_on_exit=False,
         beep=False,
