@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from twilio.request_validator import RequestValidator
 
 from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events.models import (
@@ -40,10 +41,10 @@ VOICE = "/twilio/voice?conference_id=c-1&leg_id=l-bob"
 
 
 class Webhooks:
-    def __init__(self) -> None:
+    def __init__(self, signing_key: str | None = None) -> None:
         self.published: list[Event] = []
         app = FastAPI()
-        app.include_router(twilio_router(AUTH_TOKEN, PUBLIC_URL, self.publish))
+        app.include_router(twilio_router(AUTH_TOKEN, PUBLIC_URL, self.publish, signing_key=signing_key))
         self.app = app
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://talkbox.internal")
 
@@ -274,3 +275,71 @@ async def test_the_webhooks_are_in_the_openapi_document(hooks: Webhooks) -> None
         "schema"
     ]
     assert {"CallSid", "CallStatus", "SequenceNumber"} <= set(schema["properties"])
+
+
+# --- shared-key signatures (a Webhook Rule) ---------------------------------------------
+
+SIGNING_KEY = "shared-key-secret-for-tests-0123456789"
+
+
+@pytest.fixture
+async def keyed_hooks() -> AsyncIterator[Webhooks]:
+    webhooks = Webhooks(signing_key=SIGNING_KEY)
+    async with webhooks.http:
+        yield webhooks
+
+
+def shared_key_headers(params: dict[str, str], algorithm: str, secret: str = SIGNING_KEY) -> dict[str, str]:
+    """What Twilio sends when a Webhook Rule signs the request: the Setting's key and algorithm."""
+    signature = RequestValidator(secret).compute_signature(PUBLIC_URL + STATUS, params, algorithm)
+    return {
+        "X-Twilio-Signature": signature,
+        "X-Twilio-Webhooks-Signature-Settings": f"key=webhooks_sharedkey_01example,algorithm={algorithm}",
+    }
+
+
+@pytest.mark.parametrize("algorithm", ["HMAC_SHA256", "HMAC_SHA1"])
+async def test_a_webhook_signed_with_a_shared_key_is_accepted(keyed_hooks: Webhooks, algorithm: str) -> None:
+    """Twilio: "A SharedKey replaces that token with a signing key you create and control."
+
+    When a Webhook Rule matches the URL, Twilio signs "with the Setting's SharedKey
+    and algorithm instead" and says which in `X-Twilio-Webhooks-Signature-Settings`
+    (`key=…,algorithm=HMAC_SHA256`); "the signed string is still the full URL
+    followed by the sorted POST parameters".
+    """
+    params = call_status(CALL, "ringing", 1)
+    response = await keyed_hooks.http.post(STATUS, data=params, headers=shared_key_headers(params, algorithm))
+    assert response.status_code == 204
+    assert [event.status for event in keyed_hooks.published] == ["ringing"]  # type: ignore[union-attr]
+    # Requests without the header keep the auth-token scheme.
+    assert (await post_signed(keyed_hooks.http, STATUS, call_status(CALL, "in-progress", 2))).status_code == 204
+    assert len(keyed_hooks.published) == 2
+
+
+@pytest.mark.parametrize(
+    ("secret", "algorithm"),
+    [
+        (AUTH_TOKEN, "HMAC_SHA256"),  # the header says shared key: the auth token is not it
+        ("another-shared-key-secret-0123456789", "HMAC_SHA256"),
+        (SIGNING_KEY, "HMAC_SHA512"),  # an algorithm RequestValidator does not know
+    ],
+)
+async def test_a_shared_key_signature_that_does_not_hold_is_refused(
+    keyed_hooks: Webhooks, secret: str, algorithm: str
+) -> None:
+    params = call_status(CALL, "ringing", 1)
+    if algorithm == "HMAC_SHA512":
+        headers = shared_key_headers(params, "HMAC_SHA256", secret)
+        headers["X-Twilio-Webhooks-Signature-Settings"] = f"key=webhooks_sharedkey_01example,algorithm={algorithm}"
+    else:
+        headers = shared_key_headers(params, algorithm, secret)
+    response = await keyed_hooks.http.post(STATUS, data=params, headers=headers)
+    assert response.status_code == 403
+    assert keyed_hooks.published == []
+
+
+async def test_a_shared_key_signature_without_a_configured_key_is_refused(hooks: Webhooks) -> None:
+    params = call_status(CALL, "ringing", 1)
+    response = await hooks.http.post(STATUS, data=params, headers=shared_key_headers(params, "HMAC_SHA256"))
+    assert response.status_code == 403
+    assert hooks.published == []

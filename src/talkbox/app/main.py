@@ -169,6 +169,7 @@ def create_app(
                 talkbox.twilio.public_url,
                 talkbox.bus.publish,
                 max_parameters=settings.max_form_parameters,
+                signing_key=talkbox.twilio.webhook_signing_key,
                 muted=functools.partial(leg_muted, talkbox.store),
             )
         )

@@ -75,12 +75,16 @@ def twilio_router(
     publish: Callable[[Event], Awaitable[None]],
     *,
     max_parameters: int = MAX_PARAMETERS,
+    signing_key: str | None = None,
     muted: Callable[[str, str], Awaitable[bool]] = _nobody_muted,
 ) -> APIRouter:
-    """The webhooks; `muted(conference_id, leg_id)` says whether a leg was muted before it joined (the store)."""
+    """The webhooks, signed with `auth_token` or a Webhook Rule's `signing_key`.
+
+    `muted(conference_id, leg_id)` says whether a leg was muted before it joined (the store).
+    """
     webhooks = twiml.Webhooks(public_url)
     router = APIRouter(tags=["Twilio webhooks"], responses=REFUSED)
-    signed = Depends(TwilioSignature(auth_token, public_url, max_parameters))
+    signed = Depends(TwilioSignature(auth_token, public_url, max_parameters, signing_key))
 
     @router.post(
         twiml.VOICE_PATH,
