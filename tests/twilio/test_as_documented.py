@@ -175,3 +175,26 @@ async def test_a_mute_twilio_refuses_is_not_shown() -> None:
             while muted_legs(bob.messages[-1]["conference"])["bob"]:
                 await asyncio.sleep(0.01)
         assert twilio.api.participants[CONFERENCE_SID][call["bob_sid"]] is False
+
+
+async def test_the_chair_waits_to_ringback_and_a_telephone_caller_to_twilios_music() -> None:
+    """`<Conference>`: a participant alone waits for the conference to start, to the `waitUrl`.
+
+    The chair waits while the guests ring, so it hears ringback Talkbox serves;
+    a telephone caller waits for a browser to answer and keeps Twilio's music.
+    """
+    async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice:
+        await alice.send(type="call", to="bob")
+        conference = await alice.conference(lambda c: True)
+        alice_sid = twilio.sid_of((await twilio.requests(1))[0])
+        joined = await twilio.answer(alice_sid, conference["id"], leg_id(conference, "alice"), to="client:alice")
+        assert conference_of(joined).attrib["waitUrl"] == "https://talkbox.example.org/twilio/wait"
+        wait = await post_signed(twilio.http, "/twilio/wait", {"CallSid": alice_sid, "AccountSid": "AC"})
+        assert "https://talkbox.example.org/twilio/ringback.wav</Play>" in wait.text
+        tone = await twilio.http.get("/twilio/ringback.wav")
+        assert tone.status_code == 200 and tone.content.startswith(b"RIFF")
+
+        phone_sid = "CA" + "f" * 32
+        twilio.api.calls[phone_sid] = P
+        caller = await post_signed(twilio.http, "/twilio/incoming", incoming_call(phone_sid))
+        assert "waitUrl" not in conference_of(caller.text).attrib

@@ -8,10 +8,13 @@ use the public one.
 
 from __future__ import annotations
 
+import io
+import wave
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from twilio.request_validator import RequestValidator
@@ -71,6 +74,11 @@ def conference_of(document: str) -> ET.Element:
 
 
 async def test_an_answered_leg_is_put_in_its_conference(hooks: Webhooks) -> None:
+    """A lone participant hears the conference's wait music until it starts: for a leg Talkbox placed, ringback.
+
+    `<Conference>`: with `waitUrl`, Twilio requests it before the conference starts, and
+    "if you specify `waitUrl`, the default method is `POST`".
+    """
     response = await post_signed(hooks.http, VOICE, voice_request(CALL))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/xml")
@@ -84,8 +92,45 @@ async def test_an_answered_leg_is_put_in_its_conference(hooks: Webhooks) -> None
         "statusCallback": f"{PUBLIC_URL}/twilio/conference?conference_id=c-1",
         "statusCallbackEvent": "start end join leave mute",
         "statusCallbackMethod": "POST",
+        "waitUrl": f"{PUBLIC_URL}/twilio/wait",
+        "waitMethod": "POST",
     }
     assert hooks.published == []  # TwiML only: the status callback reports the answer
+
+
+async def test_the_wait_url_plays_talkboxs_own_ringback_tone(hooks: Webhooks) -> None:
+    """Twilio: "The TwiML that executes via the waitUrl, holdUrl, or announceUrl can only contain Say, Play,
+    Pause, and Redirect verbs."
+
+    So the wait URL answers one `<Play>` of the ringback tone Talkbox serves,
+    looped (`loop="0"`) until the conference starts. The tone is North American
+    ringback: 440 Hz and 480 Hz together, two seconds on, four off.
+    """
+    response = await post_signed(hooks.http, "/twilio/wait", voice_request(CALL))
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/xml")
+    root = ET.fromstring(response.text)
+    (play,) = list(root)
+    assert (root.tag, play.tag, play.attrib, play.text) == (
+        "Response",
+        "Play",
+        {"loop": "0"},
+        f"{PUBLIC_URL}/twilio/ringback.wav",
+    )
+    assert (await hooks.http.post("/twilio/wait", data=voice_request(CALL))).status_code == 403
+
+    audio = await hooks.http.get("/twilio/ringback.wav")
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
+    with wave.open(io.BytesIO(audio.content)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 8000)
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(float)
+    assert len(samples) == 6 * 8000
+    tone, silence = samples[: 2 * 8000], samples[2 * 8000 :]
+    assert not silence.any()
+    spectrum = np.abs(np.fft.rfft(tone)) / len(tone)
+    frequencies = np.fft.rfftfreq(len(tone), 1 / 8000)
+    loudest = sorted(frequencies[np.argsort(spectrum)[-2:]])
+    assert loudest == [440.0, 480.0]
+    assert 0.05 * 32768 < np.sqrt(np.mean(tone**2)) < 0.5 * 32768  # clearly heard, far from clipping
 
 
 @pytest.mark.parametrize(
@@ -198,7 +243,7 @@ async def test_a_call_from_a_telephone_waits_in_a_new_conference(hooks: Webhooks
     conference = conference_of(response.text)
     assert conference.text == f"c-{CALL}"
     assert conference.attrib == {
-        # The caller hears Twilio's wait music until a client who starts the conference joins.
+        # The caller hears Twilio's wait music (no waitUrl) until a client who starts the conference joins.
         "startConferenceOnEnter": "false",
         "endConferenceOnExit": "false",
         "beep": "false",

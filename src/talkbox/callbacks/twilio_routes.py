@@ -20,6 +20,7 @@ from starlette.datastructures import MultiDict
 from starlette.responses import Response
 
 import talkbox.providers.twilio.twiml as twiml
+from talkbox.callbacks.ringback import ringback_wav
 from talkbox.callbacks.signature import MAX_PARAMETERS, TwilioSignature
 from talkbox.callbacks.statuses import end_reason, leg_status, sequence
 from talkbox.callbacks.twilio_params import CallParams, ConferenceParams, form_body
@@ -145,6 +146,29 @@ def twilio_router(
                 )
             )
         return Response(status_code=204)
+
+    @router.post(
+        twiml.WAIT_PATH,
+        summary="Where a lone participant waits for the conference to start (the conference's waitUrl)",
+        response_class=Response,
+        responses=TWIML,
+        openapi_extra=form_body(CallParams),
+    )
+    async def wait(_params: MultiDict = signed) -> Response:
+        """Ringback while the people called are rung, instead of Twilio's hold music."""
+        return _xml(twiml.ringback(webhooks))
+
+    tone = ringback_wav()
+
+    @router.get(
+        twiml.RINGBACK_PATH,
+        summary="The ringback tone the wait URL plays",
+        response_class=Response,
+        responses={200: {"description": "WAV, 8 kHz mono", "content": {"audio/wav": {}}}},
+    )
+    async def ringback() -> Response:
+        # Unsigned: Twilio fetches what <Play> names as a plain GET, and the tone is no secret.
+        return Response(tone, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
 
     @router.post(
         twiml.INCOMING_PATH,
