@@ -151,8 +151,9 @@ async def test_a_call_talkbox_did_not_place_gets_an_empty_response(hooks: Webhoo
         ("in-progress", "in-progress", None),
         ("answered", "in-progress", None),
         ("completed", "completed", "hung-up"),
-        ("busy", "busy", "rejected"),
-        ("no-answer", "no-answer", "timeout"),
+        # Twilio's words: busy "received a busy signal"; no-answer "no answer or the call was rejected".
+        ("busy", "busy", "busy-signal"),
+        ("no-answer", "no-answer", "not-answered"),
         ("failed", "failed", "unavailable"),
         ("canceled", "canceled", "caller-canceled"),
     ],
