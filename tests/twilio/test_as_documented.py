@@ -8,13 +8,16 @@ only the callbacks Twilio would send.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from tests.twilio.page import Page, leg_id, legs
 from tests.twilio.test_reconcile import looked_up
 from tests.twilio.test_rest_api import P, Twilio, summary, talkbox_on_twilio
 from tests.twilio.test_webhooks import conference_of
-from tests.twilio.twilio_requests import TWILIO_NUMBER, incoming_call, post_signed
+from tests.twilio.twilio_requests import PHONE, TWILIO_NUMBER, incoming_call, post_signed
 
 CONFERENCE_SID = "CF" + "9" * 32
 
@@ -198,3 +201,38 @@ async def test_the_chair_waits_to_ringback_and_a_telephone_caller_to_twilios_mus
         twilio.api.calls[phone_sid] = P
         caller = await post_signed(twilio.http, "/twilio/incoming", incoming_call(phone_sid))
         assert "waitUrl" not in conference_of(caller.text).attrib
+
+
+SDK_PARSER = Path(__file__).parents[2] / "web/node_modules/@twilio/voice-sdk/es5/twilio/util.js"
+
+
+def parsed_by_the_sdk(query: str) -> dict[str, str]:
+    """The custom parameters @twilio/voice-sdk makes of a query: its own `queryToJson`, run by node."""
+    assert SDK_PARSER.exists(), f"{SDK_PARSER} is missing: run `make web` (npm ci) first"
+    script = "process.stdout.write(JSON.stringify(require(process.argv[1]).queryToJson(process.argv[2])))"
+    result = subprocess.run(
+        ["node", "-e", script, str(SDK_PARSER), query], capture_output=True, text=True, timeout=30, check=True
+    )
+    return json.loads(result.stdout)
+
+
+async def test_a_telephone_callers_number_reaches_the_page_with_its_plus() -> None:
+    """@twilio/voice-sdk reads custom parameters with `decodeURIComponent(value.replace(/\\+/g, '%20'))`.
+
+    So a bare `+` would reach the page as a space; the `+` of the caller's
+    number must travel as `%2B`. Parsed by the SDK's own function, the
+    parameters of the call that rings bob name the caller `+441234567890`.
+    """
+    async with talkbox_on_twilio(ring=("bob",)) as (_url, twilio):
+        phone_sid = "CA" + "f" * 32
+        twilio.api.calls[phone_sid] = P
+        await post_signed(twilio.http, "/twilio/incoming", incoming_call(phone_sid))
+        (create_bob,) = await twilio.requests(1)
+        to = create_bob.one("To")
+        assert to.startswith("client:bob?")
+        parameters = parsed_by_the_sdk(to.split("?", 1)[1])
+        assert parameters["caller"] == PHONE == "+441234567890"
+        assert parameters["auto_answer"] == "false"
+        assert parameters["conference_id"] == f"c-{phone_sid}"
+    # And the parser itself is the one that needs it: a bare + would be a space.
+    assert parsed_by_the_sdk("caller=+441234567890") == {"caller": " 441234567890"}
