@@ -236,3 +236,26 @@ async def test_a_telephone_callers_number_reaches_the_page_with_its_plus() -> No
         assert parameters["conference_id"] == f"c-{phone_sid}"
     # And the parser itself is the one that needs it: a bare + would be a space.
     assert parsed_by_the_sdk("caller=+441234567890") == {"caller": " 441234567890"}
+
+
+async def test_a_guest_muted_before_being_dialled_joins_muted_and_stays_muted() -> None:
+    """The chair mutes a guest still waiting to be dialled: no Twilio call exists to mute, so the
+    `<Conference muted="true">` of the join carries it, and Twilio's report of that join changes nothing."""
+    async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice:
+        await alice.send(type="call", to="bob")
+        conference = await alice.conference(lambda c: True)
+        cid, alice_leg, bob_leg = conference["id"], leg_id(conference, "alice"), leg_id(conference, "bob")
+        await alice.send(type="mute", conference_id=cid, leg_id=bob_leg, muted=True)
+        await alice.conference(lambda c: muted_legs(c)["bob"])
+        alice_sid = twilio.sid_of((await twilio.requests(1))[0])
+        await twilio.answer(alice_sid, cid, alice_leg, to="client:alice")
+        await twilio.conference(CONFERENCE_SID, cid, "participant-join", 0, call_sid=alice_sid, label=alice_leg)
+        bob_sid = twilio.sid_of((await twilio.requests(2))[1])
+        joined = await twilio.answer(bob_sid, cid, bob_leg)
+        assert conference_of(joined).attrib["muted"] == "true"
+        await twilio.conference(CONFERENCE_SID, cid, "participant-join", 1, call_sid=bob_sid, label=bob_leg, muted=True)
+        await twilio.conference(CONFERENCE_SID, cid, "conference-start", 2)
+        await alice.conference(lambda c: legs(c) == {"alice": P, "bob": P})
+        assert [r for r in await twilio.settled() if "/Conferences" in r.path] == []
+        assert twilio.api.participants[CONFERENCE_SID] == {alice_sid: False, bob_sid: True}
+        assert muted_legs(alice.messages[-1]["conference"]) == {"alice": False, "bob": True}

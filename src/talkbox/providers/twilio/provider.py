@@ -243,10 +243,12 @@ class TwilioProvider:
         self.conferences[event.conference_id] = event.provider_id
         if event.status == "participant-join" and event.leg_id in self.legs:
             leg = self.legs[event.leg_id]
-            # Joined as Twilio says: with the mute its TwiML carried, or without one asked for since.
-            leg.mute_pending = leg.muted != bool(event.muted)
-            if leg.mute_pending:
-                await self._apply_mute(event.leg_id, leg)
+            if leg.mute_pending and leg.muted != bool(event.muted):
+                await self._apply_mute(event.leg_id, leg)  # asked for after its TwiML was served
+            else:
+                # Joined with the mute its TwiML carried, from the store: the one that holds,
+                # even if it was asked for before this leg was dialled (and so never reached us).
+                leg.muted, leg.mute_pending = bool(event.muted), False
         elif event.status == "conference-start":
             for leg_id, leg in list(self.legs.items()):
                 if leg.conference_id == event.conference_id and leg.mute_pending and leg.answered:
@@ -330,6 +332,8 @@ class TwilioProvider:
             leg = self.legs.get(command.leg_id)
             if leg is not None:
                 leg.answered = True
+                # Not listed (the conference is still `init`): its mute waits for the start.
+                leg.mute_pending = sid not in room.participants and command.muted
             if sid in room.participants and room.participants[sid] != command.muted:
                 await self.client.conferences(room.sid).participants(sid).update_async(muted=command.muted)
         if PROGRESS[status] > PROGRESS.get(command.status, len(PROGRESS)):
