@@ -80,7 +80,8 @@ function legParams(legId: string, autoAnswer: boolean, caller = "alice"): Record
 function setUp(
   responses: Array<{ status: number; body?: unknown }> = [],
   search = "?client_name=alice&audio_processing=off",
-  refreshRetryMs: number | undefined = 1,
+  // null: the adapter's own default.
+  refreshRetryMs: number | null = 1,
 ) {
   const requests: Array<{ url: string; init: RequestInit }> = [];
   let served = 0;
@@ -103,7 +104,7 @@ function setUp(
     },
     audio: { echoCancellation: false },
     fetch,
-    refreshRetryMs,
+    refreshRetryMs: refreshRetryMs ?? undefined,
   });
   const events: MediaEvent[] = [];
   const provider: ProviderEvent[] = [];
@@ -158,6 +159,7 @@ describe("the token and the Device", () => {
       codecPreferences: ["opus", "pcmu"],
       closeProtection: true,
       allowIncomingWhileBusy: true,
+      tokenRefreshMs: 60_000,
     });
     expect(built.incomingSound).toBe(false); // the page rings itself
     expect(built.registered).toBe(1);
@@ -231,7 +233,7 @@ describe("the token's refresh window", () => {
     vi.useFakeTimers();
     try {
       const failures = Array.from({ length: 6 }, () => ({ status: 503 }));
-      const { media, devices } = setUp([{ status: 200, body: { token: "jwt-1" } }, ...failures], undefined, undefined);
+      const { media, devices } = setUp([{ status: 200, body: { token: "jwt-1" } }, ...failures], undefined, null);
       await media.start();
       expect(device(devices).options.tokenRefreshMs).toBe(60_000);
       const warned = Date.now();
@@ -246,11 +248,11 @@ describe("the token's refresh window", () => {
     }
   });
 
-  it("gives up only when the token has expired", async () => {
+  it("tries every 5 s while the old token holds, and no longer", async () => {
     vi.useFakeTimers();
     try {
       const failures = Array.from({ length: 100 }, () => ({ status: 503 }));
-      const { media, requests } = setUp([{ status: 200, body: { token: "jwt-1" } }, ...failures], undefined, undefined);
+      const { media, requests } = setUp([{ status: 200, body: { token: "jwt-1" } }, ...failures], undefined, null);
       await media.start();
       await media.refreshToken();
       await vi.advanceTimersByTimeAsync(600_000);
