@@ -205,7 +205,8 @@ class TwilioProvider:
         """
         leg = self.legs.get(command.leg_id)
         if leg is None:
-            log.warning("cannot mute leg %s: Twilio has no call for it", command.leg_id)
+            # Not dialled yet: the TwiML it will join with carries the stored mute.
+            log.info("leg %s has no Twilio call yet: it will join with its mute", command.leg_id)
             return
         leg.muted = command.muted
         leg.mute_pending = True

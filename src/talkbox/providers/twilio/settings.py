@@ -1,8 +1,8 @@
 """Twilio's settings: TWILIO_* as in the original, plus where Twilio reaches Talkbox.
 
 Talkbox uses Twilio when TWILIO_ACCOUNT_SID is set; from then on every other
-setting below (but the ring list and the webhook signing key) is required, and a missing one stops the
-start with a message that names them all.
+setting below (but the ring list and the webhook signing key) is required, and
+a missing one stops the start with a message that names them all.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def join_conference(
     dial = Dial()
     dial.conference(
         conference_id,
-        muted=True if muted else None,
+        muted=True if muted else None,  # absent, as Twilio's default, unless muted
         start_conference_on_enter=start,
         end_conference_on_exit=False,
         beep=False,
