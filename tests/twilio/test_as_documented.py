@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.twilio.page import Page, leg_id, legs
-from tests.twilio.test_reconcile import looked_up
+from tests.twilio.test_reconcile import in_any_order, looked_up
 from tests.twilio.test_rest_api import P, Twilio, summary, talkbox_on_twilio
 from tests.twilio.test_webhooks import conference_of
-from tests.twilio.twilio_requests import PHONE, TWILIO_NUMBER, incoming_call, post_signed
+from tests.twilio.twilio_requests import PHONE, TWILIO_NUMBER, call_status, incoming_call, post_signed
 
 CONFERENCE_SID = "CF" + "9" * 32
 
@@ -50,6 +50,31 @@ async def test_a_leg_canceled_while_queued_ends_without_a_callback() -> None:
         placed = await carol.conference(lambda c: c["chair"] == "carol", timeout=3)
         assert leg_id(placed, "carol")
         assert not [m for m in carol.messages if m["type"] == "refused"]
+
+
+async def test_a_ring_group_still_queued_when_the_caller_gives_up_ends_without_callbacks() -> None:
+    """The Call resource: "If the call is canceled while still in `queued` status, no status callbacks are fired."
+
+    The telephone hangs up while both calls it rang are still queued: both are
+    canceled, Twilio says nothing more, and the conference ends.
+    """
+    async with talkbox_on_twilio() as (url, twilio), Page(url, "bob") as bob:
+        phone_sid = "CA" + "f" * 32
+        twilio.api.calls[phone_sid] = P
+        await post_signed(twilio.http, "/twilio/incoming", incoming_call(phone_sid))
+        create_bob, create_carol = await twilio.requests(2)
+        hung_up = call_status(phone_sid, "completed", 0, to=TWILIO_NUMBER, from_=PHONE, direction="inbound")
+        assert (await post_signed(twilio.http, "/twilio/status", hung_up)).status_code == 204
+        cancels = [
+            ("POST", f"/Calls/{twilio.sid_of(r)}.json", {"Status": ["canceled"]}) for r in (create_bob, create_carol)
+        ]
+        assert in_any_order(summary((await twilio.requests(4))[2:])) == in_any_order(cancels)
+        # Neither stays `already_in_call`: both legs ended, so both may place calls.
+        async with Page(url, "carol") as carol:
+            await carol.send(type="call", to="alice")
+            await carol.conference(lambda c: c["chair"] == "carol", timeout=3)
+        await bob.send(type="call", to="alice")
+        await bob.conference(lambda c: c["chair"] == "bob", timeout=3)
 
 
 async def ringing_guest(url: str, twilio: Twilio, alice: Page, *, joined_reported: bool = True) -> dict[str, str]:
