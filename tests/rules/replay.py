@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from talkbox.events.models import CallRefused, ConferenceUpdated, LegStatusChanged
+from talkbox.events.models import CallRefused, ConferenceUpdated, LegMuteChanged, LegStatusChanged
 from talkbox.telephony.model import Conference
 from talkbox.telephony.rules import (
     AddParticipant,
@@ -68,6 +68,11 @@ def remove(who: str, by: str = "alice") -> RemoveParticipant:
 
 def mute(who: str, by: str, muted: bool = True) -> Mute:
     return Mute(by, LEG_OF[who], muted)
+
+
+def mute_reported(who: str, muted: bool) -> LegMuteChanged:
+    """The provider's word that it could not apply a mute."""
+    return LegMuteChanged(conference_id=CONFERENCE, leg_id=LEG_OF[who], muted=muted)
 
 
 def rejoin(user: str = "alice") -> Rejoin:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.rules.replay import Reports, add, call, hang_up, mute, rejoin, remove, replay
+from tests.rules.replay import Reports, add, call, hang_up, mute, mute_reported, rejoin, remove, replay
 from tests.rules.test_two_party import connected_call
 
 Q, I, R, P = "queued", "initiated", "ringing", "in-progress"
@@ -122,6 +122,29 @@ def test_mute_yourself_or_as_chair_anyone_but_not_others_as_a_guest() -> None:
                 mute("bob", by="bob", muted=False),
                 [("updated", "active", {"alice": P, "bob": P, "carol": P + " muted"}), ("unmute", "bob")],
             ),
+        ]
+    )
+
+
+def test_a_mute_the_provider_could_not_apply_is_shown_as_the_provider_has_it() -> None:
+    report = Reports()
+    replay(
+        three_people(report)
+        + [
+            (
+                mute("bob", by="alice"),
+                [("updated", "active", {"alice": P, "bob": P + " muted", "carol": P}), ("mute", "bob")],
+            ),
+            # Twilio refused it: bob is audible, so the pages show him unmuted, and nothing is asked again.
+            (mute_reported("bob", muted=False), [("updated", "active", {"alice": P, "bob": P, "carol": P})]),
+            (mute_reported("bob", muted=False), []),  # delivered again
+            (mute_reported("dave", muted=True), []),  # no such leg
+            (hang_up("carol"), [("hang_up", "carol", "hung-up")]),
+            (
+                report("carol", "completed"),
+                [("updated", "active", {"alice": P, "bob": P, "carol": "completed:hung-up"})],
+            ),
+            (mute_reported("carol", muted=True), []),  # an ended leg stays as it ended
         ]
     )
 

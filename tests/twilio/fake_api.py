@@ -2,6 +2,9 @@
 
 The provider talks to it through the real `twilio` REST client (only the base
 URL changes), so the tests see the exact requests Talkbox would send Twilio.
+Where Twilio's documentation says how a resource behaves, the stand-in behaves
+so (each rule is quoted where it is kept); it sends no callbacks itself: the
+tests play those, and leave out the ones Twilio says it does not send.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ class FakeTwilioApi:
     # A conference's status when not "in-progress" ("init": a caller waits for someone who starts it).
     conference_status: dict[str, str] = field(default_factory=dict)  # FriendlyName -> status
     participants: dict[str, dict[str, bool]] = field(default_factory=dict)  # ConferenceSid -> CallSid -> muted
-    # Calls whose fetch fails with a 500, and calls whose fetch is never answered (until the stand-in stops).
+    # Calls whose fetch (and conferences whose participant updates) fail with a 500,
+    # and calls whose fetch is never answered (until the stand-in stops).
     broken: set[str] = field(default_factory=set)
     stalled: set[str] = field(default_factory=set)
     release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -105,7 +109,8 @@ class FakeTwilioApi:
         if sid not in self.calls:
             return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
         wanted = recorded.one("Status")
-        # Twilio's rule: "canceled" ends only a call that is queued or ringing.
+        # Twilio's rule: "canceled" ends only a call that is queued or ringing. The Call resource
+        # adds: "If the call is canceled while still in `queued` status, no status callbacks are fired."
         if wanted == "completed" or self.calls[sid] in ("queued", "initiated", "ringing"):
             self.calls[sid] = wanted
         return JSONResponse(self._call(sid))
@@ -133,9 +138,15 @@ class FakeTwilioApi:
         meta = {"key": "conferences", "page": 0, "page_size": 1, "next_page_url": None}
         return JSONResponse({"conferences": found, "meta": meta, "next_page_uri": None})
 
+    def _in_progress(self, conference_sid: str) -> bool:
+        """The Participants subresource "only manages active participants of in-progress Conferences"."""
+        names = [name for name, sid in self.conferences.items() if sid == conference_sid]
+        return any(self.conference_status.get(name, "in-progress") == "in-progress" for name in names)
+
     async def list_participants(self, request: Request) -> JSONResponse:
         await self._record(request)
         conference = request.path_params["conference"]
+        listed = self.participants.get(conference, {}) if self._in_progress(conference) else {}
         found = [
             {
                 "account_sid": ACCOUNT,
@@ -145,19 +156,26 @@ class FakeTwilioApi:
                 "hold": False,
                 "status": "connected",
             }
-            for call, muted in self.participants.get(conference, {}).items()
+            for call, muted in listed.items()
         ]
         meta = {"key": "participants", "page": 0, "page_size": 50, "next_page_url": None}
         return JSONResponse({"participants": found, "meta": meta, "next_page_uri": None})
 
     async def update_participant(self, request: Request) -> JSONResponse:
         recorded = await self._record(request)
+        conference, call = request.path_params["conference"], request.path_params["call"]
+        if conference in self.broken:
+            return JSONResponse({"code": 20500, "message": "Internal Server Error", "status": 500}, status_code=500)
+        if not self._in_progress(conference) or call not in self.participants.get(conference, {}):
+            return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
+        muted = recorded.one("Muted") == "true"
+        self.participants[conference][call] = muted
         return JSONResponse(
             {
                 "account_sid": ACCOUNT,
-                "call_sid": request.path_params["call"],
-                "conference_sid": request.path_params["conference"],
-                "muted": recorded.one("Muted") == "true",
+                "call_sid": call,
+                "conference_sid": conference,
+                "muted": muted,
                 "status": "connected",
             }
         )

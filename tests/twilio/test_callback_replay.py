@@ -144,8 +144,8 @@ async def test_a_call_with_callbacks_late_out_of_order_and_repeated(replay: Repl
 @pytest.mark.parametrize(
     ("outcome", "leg", "ended"),
     [
-        ("busy", "busy:rejected", "ended:busy"),
-        ("no-answer", "no-answer:timeout", "ended:no-answer"),
+        ("busy", "busy:busy-signal", "ended:busy"),
+        ("no-answer", "no-answer:not-answered", "ended:no-answer"),
         ("failed", "failed:unavailable", "ended:unavailable"),
     ],
 )
@@ -183,7 +183,7 @@ async def test_alice_never_takes_her_own_leg_so_bob_is_never_rung(replay: Replay
     assert await replay.callback("alice", "no-answer", 2) == []
     assert (replay.state(), replay.legs()) == (
         "ended:chair-unreachable",
-        {"alice": "no-answer:timeout", "bob": "canceled:chair-unreachable"},
+        {"alice": "no-answer:not-answered", "bob": "canceled:chair-unreachable"},
     )
 
 

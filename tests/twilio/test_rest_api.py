@@ -81,10 +81,22 @@ class Twilio:
             await self.report(call_sid, status, conference_id, leg, **call)
         return response.text
 
-    async def conference(self, conference_sid: str, conference_id: str, event: str, sequence: int, **kw: str) -> None:
+    async def conference(
+        self, conference_sid: str, conference_id: str, event: str, sequence: int, *, muted: bool = False, **kw: str
+    ) -> None:
+        """A conference status callback, after the change it reports has happened at Twilio."""
+        self.api.conferences[conference_id] = conference_sid
+        self.api.conference_status.setdefault(conference_id, "init")
+        present = self.api.participants.setdefault(conference_sid, {})
+        if event == "conference-start":
+            self.api.conference_status[conference_id] = "in-progress"
+        elif event == "participant-join":
+            present[kw["call_sid"]] = muted
+        elif event == "participant-leave":
+            present.pop(kw["call_sid"], None)
         path = f"/twilio/conference?conference_id={conference_id}"
         response = await post_signed(
-            self.http, path, conference_status(conference_sid, conference_id, event, sequence, **kw)
+            self.http, path, conference_status(conference_sid, conference_id, event, sequence, muted=muted, **kw)
         )
         assert response.status_code == 204
 
@@ -150,6 +162,7 @@ async def test_call_add_mute_remove_and_hang_up_make_exactly_these_api_calls() -
         await twilio.conference(
             conference_sid, cid, "participant-join", 1, call_sid=call["alice_sid"], label=call["alice"]
         )
+        await twilio.conference(conference_sid, cid, "participant-join", 2, call_sid=call["bob_sid"], label=call["bob"])
 
         await alice.send(type="add", conference_id=cid, to="carol")
         conference = await alice.conference(lambda c: "carol" in legs(c))
@@ -291,6 +304,7 @@ async def test_muting_before_the_conference_reported_looks_it_up_by_name() -> No
     async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice, Page(url, "bob") as bob:
         call = await connected_call(url, twilio, alice, bob)
         twilio.api.conferences[call["id"]] = "CF" + "e" * 32
+        twilio.api.participants["CF" + "e" * 32] = {call["alice_sid"]: False, call["bob_sid"]: False}
         await bob.send(type="mute", conference_id=call["id"], leg_id=call["bob"], muted=True)
         await twilio.requests(4)
         await bob.send(type="mute", conference_id=call["id"], leg_id=call["bob"], muted=False)

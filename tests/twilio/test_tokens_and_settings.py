@@ -10,6 +10,7 @@ import httpx
 import jwt
 import pytest
 import websockets
+from twilio.request_validator import RequestValidator
 
 from talkbox.app.main import create_app
 from talkbox.app.settings import Settings
@@ -17,7 +18,7 @@ from talkbox.providers.twilio.settings import TwilioSettingsError, twilio_settin
 from talkbox.ui.identity import issue_token
 from tests.support.server import running_server
 from tests.twilio.fake_api import ACCOUNT
-from tests.twilio.twilio_requests import AUTH_TOKEN, PUBLIC_URL, TWILIO_NUMBER, settings
+from tests.twilio.twilio_requests import AUTH_TOKEN, PUBLIC_URL, TWILIO_NUMBER, call_status, post_signed, settings
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 ENVIRONMENT = {
@@ -97,10 +98,32 @@ async def test_twilio_settings_in_the_environment_choose_twilio(monkeypatch: pyt
         } <= set(paths)
 
 
+async def test_a_webhook_signing_key_in_the_environment_checks_shared_key_signatures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a Webhook Rule, Twilio signs with its shared key and says so in X-Twilio-Webhooks-Signature-Settings."""
+    key = "shared-key-secret-for-tests-0123456789"
+    for name, value in (ENVIRONMENT | {"TWILIO_WEBHOOK_SIGNING_KEY": key}).items():
+        monkeypatch.setenv(name, value)
+    params = call_status("CA" + "1" * 32, "ringing", 1)
+    path = "/twilio/status?conference_id=c-1&leg_id=l-1"
+    async with running_server() as url, httpx.AsyncClient(base_url=url) as http:
+        for secret, expected in ((key, 204), (AUTH_TOKEN, 403)):
+            headers = {
+                "X-Twilio-Signature": RequestValidator(secret).compute_signature(
+                    PUBLIC_URL + path, params, "HMAC_SHA256"
+                ),
+                "X-Twilio-Webhooks-Signature-Settings": "key=webhooks_sharedkey_01example,algorithm=HMAC_SHA256",
+            }
+            assert (await http.post(path, data=params, headers=headers)).status_code == expected
+        assert (await post_signed(http, path, params)).status_code == 204  # the auth token, without the header
+
+
 def test_settings_come_from_the_environment_and_the_ring_list_is_comma_separated() -> None:
     loaded = twilio_settings(ENVIRONMENT)
     assert loaded is not None
     assert loaded.ring == ("bob", "carol") and loaded.public_url == PUBLIC_URL
+    assert loaded.webhook_signing_key is None  # optional: only for a Webhook Rule's shared key
     assert twilio_settings({"TALKBOX_TWILIO_RING": "bob"}) is None
     assert twilio_settings({**ENVIRONMENT, "TALKBOX_TWILIO_RING": ""}).ring == ()  # type: ignore[union-attr]
 

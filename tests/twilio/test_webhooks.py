@@ -8,12 +8,16 @@ use the public one.
 
 from __future__ import annotations
 
+import io
+import wave
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
+from twilio.request_validator import RequestValidator
 
 from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events.models import (
@@ -40,10 +44,10 @@ VOICE = "/twilio/voice?conference_id=c-1&leg_id=l-bob"
 
 
 class Webhooks:
-    def __init__(self) -> None:
+    def __init__(self, signing_key: str | None = None) -> None:
         self.published: list[Event] = []
         app = FastAPI()
-        app.include_router(twilio_router(AUTH_TOKEN, PUBLIC_URL, self.publish))
+        app.include_router(twilio_router(AUTH_TOKEN, PUBLIC_URL, self.publish, signing_key=signing_key))
         self.app = app
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://talkbox.internal")
 
@@ -70,6 +74,11 @@ def conference_of(document: str) -> ET.Element:
 
 
 async def test_an_answered_leg_is_put_in_its_conference(hooks: Webhooks) -> None:
+    """A lone participant hears the conference's wait music until it starts: for a leg Talkbox placed, ringback.
+
+    `<Conference>`: with `waitUrl`, Twilio requests it before the conference starts, and
+    "if you specify `waitUrl`, the default method is `POST`".
+    """
     response = await post_signed(hooks.http, VOICE, voice_request(CALL))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/xml")
@@ -83,8 +92,45 @@ async def test_an_answered_leg_is_put_in_its_conference(hooks: Webhooks) -> None
         "statusCallback": f"{PUBLIC_URL}/twilio/conference?conference_id=c-1",
         "statusCallbackEvent": "start end join leave mute",
         "statusCallbackMethod": "POST",
+        "waitUrl": f"{PUBLIC_URL}/twilio/wait",
+        "waitMethod": "POST",
     }
     assert hooks.published == []  # TwiML only: the status callback reports the answer
+
+
+async def test_the_wait_url_plays_talkboxs_own_ringback_tone(hooks: Webhooks) -> None:
+    """Twilio: "The TwiML that executes via the waitUrl, holdUrl, or announceUrl can only contain Say, Play,
+    Pause, and Redirect verbs."
+
+    So the wait URL answers one `<Play>` of the ringback tone Talkbox serves,
+    looped (`loop="0"`) until the conference starts. The tone is North American
+    ringback: 440 Hz and 480 Hz together, two seconds on, four off.
+    """
+    response = await post_signed(hooks.http, "/twilio/wait", voice_request(CALL))
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/xml")
+    root = ET.fromstring(response.text)
+    (play,) = list(root)
+    assert (root.tag, play.tag, play.attrib, play.text) == (
+        "Response",
+        "Play",
+        {"loop": "0"},
+        f"{PUBLIC_URL}/twilio/ringback.wav",
+    )
+    assert (await hooks.http.post("/twilio/wait", data=voice_request(CALL))).status_code == 403
+
+    audio = await hooks.http.get("/twilio/ringback.wav")
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
+    with wave.open(io.BytesIO(audio.content)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 8000)
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(float)
+    assert len(samples) == 6 * 8000
+    tone, silence = samples[: 2 * 8000], samples[2 * 8000 :]
+    assert not silence.any()
+    spectrum = np.abs(np.fft.rfft(tone)) / len(tone)
+    frequencies = np.fft.rfftfreq(len(tone), 1 / 8000)
+    loudest = sorted(frequencies[np.argsort(spectrum)[-2:]])
+    assert loudest == [440.0, 480.0]
+    assert 0.05 * 32768 < np.sqrt(np.mean(tone**2)) < 0.5 * 32768  # clearly heard, far from clipping
 
 
 @pytest.mark.parametrize(
@@ -105,8 +151,9 @@ async def test_a_call_talkbox_did_not_place_gets_an_empty_response(hooks: Webhoo
         ("in-progress", "in-progress", None),
         ("answered", "in-progress", None),
         ("completed", "completed", "hung-up"),
-        ("busy", "busy", "rejected"),
-        ("no-answer", "no-answer", "timeout"),
+        # Twilio's words: busy "received a busy signal"; no-answer "no answer or the call was rejected".
+        ("busy", "busy", "busy-signal"),
+        ("no-answer", "no-answer", "not-answered"),
         ("failed", "failed", "unavailable"),
         ("canceled", "canceled", "caller-canceled"),
     ],
@@ -176,19 +223,19 @@ async def test_a_conference_callback_tells_the_conference_sid(hooks: Webhooks) -
     await post_signed(
         hooks.http, path, conference_status(CONF, "c-1", "participant-join", 1, call_sid=CALL, label="l-bob")
     )
+    await post_signed(
+        hooks.http,
+        path,
+        conference_status(CONF, "c-1", "participant-join", 2, call_sid=CALL, label="l-carol", muted=True),
+    )
+    joined = {"conference_id": "c-1", "provider_id": CONF, "status": "participant-join", "call_provider_id": CALL}
     assert hooks.published == [
         ConferenceStatusChanged(conference_id="c-1", provider_id=CONF, status="conference-start", sequence=1),
-        ConferenceStatusChanged(
-            conference_id="c-1",
-            provider_id=CONF,
-            status="participant-join",
-            sequence=2,
-            leg_id="l-bob",
-            call_provider_id=CALL,
-        ),
+        ConferenceStatusChanged(**joined, sequence=2, leg_id="l-bob", muted=False),
+        ConferenceStatusChanged(**joined, sequence=3, leg_id="l-carol", muted=True),
     ]
     response = await post_signed(hooks.http, "/twilio/conference", conference_status(CONF, "x", "conference-end", 2))
-    assert response.status_code == 204 and len(hooks.published) == 2
+    assert response.status_code == 204 and len(hooks.published) == 3
 
 
 async def test_a_call_from_a_telephone_waits_in_a_new_conference(hooks: Webhooks) -> None:
@@ -197,7 +244,7 @@ async def test_a_call_from_a_telephone_waits_in_a_new_conference(hooks: Webhooks
     conference = conference_of(response.text)
     assert conference.text == f"c-{CALL}"
     assert conference.attrib == {
-        # The caller hears Twilio's wait music until a client who starts the conference joins.
+        # The caller hears Twilio's wait music (no waitUrl) until a client who starts the conference joins.
         "startConferenceOnEnter": "false",
         "endConferenceOnExit": "false",
         "beep": "false",
@@ -274,3 +321,71 @@ async def test_the_webhooks_are_in_the_openapi_document(hooks: Webhooks) -> None
         "schema"
     ]
     assert {"CallSid", "CallStatus", "SequenceNumber"} <= set(schema["properties"])
+
+
+# --- shared-key signatures (a Webhook Rule) ---------------------------------------------
+
+SIGNING_KEY = "shared-key-secret-for-tests-0123456789"
+
+
+@pytest.fixture
+async def keyed_hooks() -> AsyncIterator[Webhooks]:
+    webhooks = Webhooks(signing_key=SIGNING_KEY)
+    async with webhooks.http:
+        yield webhooks
+
+
+def shared_key_headers(params: dict[str, str], algorithm: str, secret: str = SIGNING_KEY) -> dict[str, str]:
+    """What Twilio sends when a Webhook Rule signs the request: the Setting's key and algorithm."""
+    signature = RequestValidator(secret).compute_signature(PUBLIC_URL + STATUS, params, algorithm)
+    return {
+        "X-Twilio-Signature": signature,
+        "X-Twilio-Webhooks-Signature-Settings": f"key=webhooks_sharedkey_01example,algorithm={algorithm}",
+    }
+
+
+@pytest.mark.parametrize("algorithm", ["HMAC_SHA256", "HMAC_SHA1"])
+async def test_a_webhook_signed_with_a_shared_key_is_accepted(keyed_hooks: Webhooks, algorithm: str) -> None:
+    """Twilio: "A SharedKey replaces that token with a signing key you create and control."
+
+    When a Webhook Rule matches the URL, Twilio signs "with the Setting's SharedKey
+    and algorithm instead" and says which in `X-Twilio-Webhooks-Signature-Settings`
+    (`key=…,algorithm=HMAC_SHA256`); "the signed string is still the full URL
+    followed by the sorted POST parameters".
+    """
+    params = call_status(CALL, "ringing", 1)
+    response = await keyed_hooks.http.post(STATUS, data=params, headers=shared_key_headers(params, algorithm))
+    assert response.status_code == 204
+    assert [event.status for event in keyed_hooks.published] == ["ringing"]  # type: ignore[union-attr]
+    # Requests without the header keep the auth-token scheme.
+    assert (await post_signed(keyed_hooks.http, STATUS, call_status(CALL, "in-progress", 2))).status_code == 204
+    assert len(keyed_hooks.published) == 2
+
+
+@pytest.mark.parametrize(
+    ("secret", "algorithm"),
+    [
+        (AUTH_TOKEN, "HMAC_SHA256"),  # the header says shared key: the auth token is not it
+        ("another-shared-key-secret-0123456789", "HMAC_SHA256"),
+        (SIGNING_KEY, "HMAC_SHA512"),  # an algorithm RequestValidator does not know
+    ],
+)
+async def test_a_shared_key_signature_that_does_not_hold_is_refused(
+    keyed_hooks: Webhooks, secret: str, algorithm: str
+) -> None:
+    params = call_status(CALL, "ringing", 1)
+    if algorithm == "HMAC_SHA512":
+        headers = shared_key_headers(params, "HMAC_SHA256", secret)
+        headers["X-Twilio-Webhooks-Signature-Settings"] = f"key=webhooks_sharedkey_01example,algorithm={algorithm}"
+    else:
+        headers = shared_key_headers(params, algorithm, secret)
+    response = await keyed_hooks.http.post(STATUS, data=params, headers=headers)
+    assert response.status_code == 403
+    assert keyed_hooks.published == []
+
+
+async def test_a_shared_key_signature_without_a_configured_key_is_refused(hooks: Webhooks) -> None:
+    params = call_status(CALL, "ringing", 1)
+    response = await hooks.http.post(STATUS, data=params, headers=shared_key_headers(params, "HMAC_SHA256"))
+    assert response.status_code == 403
+    assert hooks.published == []

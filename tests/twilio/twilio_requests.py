@@ -122,7 +122,14 @@ def incoming_call(call_sid: str, *, from_: str = PHONE) -> dict[str, str]:
 
 
 def conference_status(
-    conference_sid: str, name: str, event: str, sequence: int, *, call_sid: str | None = None, label: str | None = None
+    conference_sid: str,
+    name: str,
+    event: str,
+    sequence: int,
+    *,
+    call_sid: str | None = None,
+    label: str | None = None,
+    muted: bool = False,
 ) -> dict[str, str]:
     """A conference status callback (conference-start, participant-join, participant-leave, ...)."""
     params = {
@@ -136,7 +143,7 @@ def conference_status(
     if call_sid is not None:
         params |= {
             "CallSid": call_sid,
-            "Muted": "false",
+            "Muted": "true" if muted else "false",
             "Hold": "false",
             "Coaching": "false",
             "EndConferenceOnExit": "false",

@@ -65,6 +65,9 @@ const REASON_WORDS: Record<KnownLegEndReason, string> = {
   "chair-unreachable": "never rung",
   lost: "lost when Talkbox restarted",
   "server-restart": "cut off by a restart",
+  // Twilio's words: "received a busy signal"; "no answer or the call was rejected".
+  "busy-signal": "busy",
+  "not-answered": "not answered",
 };
 
 /** A live leg whose page never came back after a restart of Talkbox. */
@@ -97,10 +100,12 @@ export function describeDeparture(conference: Conference, me: string | null, leg
       return chair ? `You removed ${name} from the call` : `${chairName(conference)} removed ${name} from the call`;
     }
     case "rejected":
+    case "busy-signal":
       return `${name} is busy`;
     case "in-another-call":
       return `${name} is busy on another call`;
     case "timeout":
+    case "not-answered":
       return `${name} did not answer`;
     case "unavailable":
       return `${name} is unavailable`;
@@ -259,9 +264,11 @@ function calleeOutcome(reason: Reason, caller: string, myLeg: Leg | undefined, o
       return `${caller} ended the call before it could be connected`;
     case "busy":
       if (mine === "in-another-call") return `Missed call from ${caller} (you were on another call)`;
+      if (mine === "busy-signal") return `Missed call from ${caller} (the line was busy)`;
       if (myLeg === undefined || myLeg.status === "busy") return "You rejected the call";
       return `${nameOf(explaining(others, ["rejected"], ["busy"]), others)} is busy`;
     case "no-answer":
+      if (mine === "not-answered") return `The call from ${caller} was not answered`;
       if (myLeg === undefined || myLeg.status === "no-answer") return `Missed call from ${caller}`;
       return `${nameOf(explaining(others, ["timeout"], ["no-answer"]), others)} did not answer`;
     case "unavailable":
@@ -308,6 +315,10 @@ function fromMyLegAsCallee(caller: string, myLeg: Leg | undefined): string {
       return "You rejected the call";
     case "in-another-call":
       return `Missed call from ${caller} (you were on another call)`;
+    case "busy-signal":
+      return `Missed call from ${caller} (the line was busy)`;
+    case "not-answered":
+      return `The call from ${caller} was not answered`;
     case "timeout":
     case "unavailable":
       return `Missed call from ${caller}`;

@@ -53,6 +53,8 @@ export const LEG_END_REASONS = [
   "chair-unreachable",
   "lost",
   "server-restart",
+  "busy-signal",
+  "not-answered",
 ] as const;
 export type KnownLegEndReason = (typeof LEG_END_REASONS)[number];
 /**

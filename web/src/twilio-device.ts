@@ -14,5 +14,6 @@ export function createTwilioDevice(token: string, options: TwilioDeviceOptions):
     codecPreferences: options.codecPreferences.map((codec) => CODECS[codec]),
     closeProtection: options.closeProtection,
     allowIncomingWhileBusy: options.allowIncomingWhileBusy,
+    tokenRefreshMs: options.tokenRefreshMs,
   });
 }

@@ -18,6 +18,14 @@ import type { LegFailedReason } from "./protocol";
 import { identityHeaders, nameQuery } from "./socket";
 
 export const TOKEN_PATH = "/api/twilio/token";
+/**
+ * How long before the token expires the SDK emits `tokenWillExpire`. Its own
+ * default, 10 s, leaves room for one retry at most; a minute leaves room for a
+ * dozen, so one failed fetch never leaves the Device with an expired token.
+ */
+export const TOKEN_REFRESH_MS = 60_000;
+/** The wait between attempts to fetch a new token, while the old one still holds. */
+export const REFRESH_RETRY_MS = 5_000;
 
 /** How to ask the token endpoint, with the page's own identity as the websocket has it. */
 export interface TokenRequest {
@@ -38,10 +46,17 @@ export interface TwilioDeviceOptions {
   closeProtection: boolean;
   /** Talkbox, not the SDK, decides who is busy: let a leg ring while another is up. */
   allowIncomingWhileBusy: boolean;
+  /** How long before the token expires `tokenWillExpire` fires. */
+  tokenRefreshMs: number;
 }
 
 export function deviceOptions(): TwilioDeviceOptions {
-  return { codecPreferences: ["opus", "pcmu"], closeProtection: true, allowIncomingWhileBusy: true };
+  return {
+    codecPreferences: ["opus", "pcmu"],
+    closeProtection: true,
+    allowIncomingWhileBusy: true,
+    tokenRefreshMs: TOKEN_REFRESH_MS,
+  };
 }
 
 type Listener = (...args: any[]) => void;
@@ -150,7 +165,7 @@ export class TwilioMedia implements MediaAdapter {
 
   constructor(private readonly options: TwilioMediaOptions) {
     this.fetch = options.fetch ?? ((url, init) => globalThis.fetch(url, init));
-    this.refreshRetryMs = options.refreshRetryMs ?? 5000;
+    this.refreshRetryMs = options.refreshRetryMs ?? REFRESH_RETRY_MS;
   }
 
   onEvent(listener: (event: MediaEvent) => void): () => void {
@@ -181,7 +196,11 @@ export class TwilioMedia implements MediaAdapter {
     return this.starting;
   }
 
-  /** On the SDK's `tokenWillExpire`: a new token for the Device, tried again a few times if it fails. */
+  /**
+   * On the SDK's `tokenWillExpire`: a new token for the Device. A failed fetch
+   * is tried again every `refreshRetryMs` while the old token still holds
+   * (`TOKEN_REFRESH_MS` from the warning); after that a new one would come too late.
+   */
   async refreshToken(attempt = 0): Promise<void> {
     const device = this.device;
     if (device === null) return;
@@ -191,7 +210,9 @@ export class TwilioMedia implements MediaAdapter {
     } catch (err) {
       console.warn("Talkbox: could not refresh the Twilio token", err);
       this.deviceChanged(this.state, `token refresh failed: ${describeError(err)}`);
-      if (attempt < 3) setTimeout(() => void this.refreshToken(attempt + 1), this.refreshRetryMs * (attempt + 1));
+      if ((attempt + 1) * this.refreshRetryMs < TOKEN_REFRESH_MS) {
+        setTimeout(() => void this.refreshToken(attempt + 1), this.refreshRetryMs);
+      }
     }
   }
 

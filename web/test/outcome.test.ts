@@ -45,6 +45,13 @@ describe("outcome: busy / rejected", () => {
   });
 });
 
+describe("outcome: busy / busy-signal (Twilio: \"received a busy signal\")", () => {
+  it("caller sees busy; callee is not told they rejected it", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "busy", "busy-signal")], "busy");
+    expect(bothSides(c)).toEqual({ caller: "bob is busy", callee: "Missed call from alice (the line was busy)" });
+  });
+});
+
 describe("outcome: busy / in-another-call", () => {
   it("caller: busy on another call; callee: missed while on another call", () => {
     const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "busy", "in-another-call")], "busy");
@@ -99,6 +106,13 @@ describe("outcome: no-answer / timeout", () => {
   it("caller: not answered; callee: missed call", () => {
     const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "no-answer", "timeout")], "no-answer");
     expect(bothSides(c)).toEqual({ caller: "bob did not answer", callee: "Missed call from alice" });
+  });
+});
+
+describe("outcome: no-answer / not-answered (Twilio: \"no answer or the call was rejected\")", () => {
+  it("caller: not answered; callee: neither a missed call nor a rejection is claimed", () => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "no-answer", "not-answered")], "no-answer");
+    expect(bothSides(c)).toEqual({ caller: "bob did not answer", callee: "The call from alice was not answered" });
   });
 });
 
@@ -213,6 +227,8 @@ describe("leg status words", () => {
     [leg("x", "bob", "completed", "ended"), "left (call over)"],
     [leg("x", "bob", "busy", "rejected"), "left (busy, rejected)"],
     [leg("x", "bob", "busy", "in-another-call"), "left (busy on another call)"],
+    [leg("x", "bob", "busy", "busy-signal"), "left (busy)"],
+    [leg("x", "bob", "no-answer", "not-answered"), "left (not answered)"],
     [leg("x", "bob", "completed", "removed"), "left (removed)"],
     [leg("x", "bob", "canceled", "removed"), "left (removed)"],
     [leg("x", "bob", "no-answer", "timeout"), "left (no answer)"],
@@ -238,6 +254,8 @@ describe("someone else leaves a call that goes on", () => {
     [leg("l-c", "carol", "busy", "rejected"), "carol is busy", "carol is busy"],
     [leg("l-c", "carol", "busy", "in-another-call"), "carol is busy on another call", "carol is busy on another call"],
     [leg("l-c", "carol", "no-answer", "timeout"), "carol did not answer", "carol did not answer"],
+    [leg("l-c", "carol", "busy", "busy-signal"), "carol is busy", "carol is busy"],
+    [leg("l-c", "carol", "no-answer", "not-answered"), "carol did not answer", "carol did not answer"],
     [leg("l-c", "carol", "failed", "unavailable"), "carol is unavailable", "carol is unavailable"],
     [leg("l-c", "carol", "failed", "media"), "The call to carol could not be connected", "The call to carol could not be connected"],
     [leg("l-c", "+441234567890", "failed", "unsupported"), "+441234567890 cannot be reached", "+441234567890 cannot be reached"],

@@ -66,8 +66,10 @@ class FakeDevice extends FakeEmitter {
     this.emit("registering");
     return new Promise(() => undefined); // Twilio's signalling is not reachable here
   }
+  refreshedAt = 0;
   updateToken(token: string): void {
     this.tokens.push(token);
+    this.refreshedAt = Date.now();
   }
 }
 
@@ -75,7 +77,12 @@ function legParams(legId: string, autoAnswer: boolean, caller = "alice"): Record
   return { conference_id: "c-1", leg_id: legId, caller, auto_answer: autoAnswer ? "true" : "false" };
 }
 
-function setUp(responses: Array<{ status: number; body?: unknown }> = [], search = "?client_name=alice&audio_processing=off") {
+function setUp(
+  responses: Array<{ status: number; body?: unknown }> = [],
+  search = "?client_name=alice&audio_processing=off",
+  // null: the adapter's own default.
+  refreshRetryMs: number | null = 1,
+) {
   const requests: Array<{ url: string; init: RequestInit }> = [];
   let served = 0;
   const fetch: Fetch = async (url, init) => {
@@ -97,7 +104,7 @@ function setUp(responses: Array<{ status: number; body?: unknown }> = [], search
     },
     audio: { echoCancellation: false },
     fetch,
-    refreshRetryMs: 1,
+    refreshRetryMs: refreshRetryMs ?? undefined,
   });
   const events: MediaEvent[] = [];
   const provider: ProviderEvent[] = [];
@@ -152,6 +159,7 @@ describe("the token and the Device", () => {
       codecPreferences: ["opus", "pcmu"],
       closeProtection: true,
       allowIncomingWhileBusy: true,
+      tokenRefreshMs: 60_000,
     });
     expect(built.incomingSound).toBe(false); // the page rings itself
     expect(built.registered).toBe(1);
@@ -213,6 +221,44 @@ describe("the token and the Device", () => {
       expect(last(provider)).toMatchObject({ type: "device", detail: "token refresh failed: /api/twilio/token answered 503" });
       await vi.advanceTimersByTimeAsync(10);
       expect(device(devices).tokens).toEqual(["jwt-1", "jwt-3"]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe("the token's refresh window", () => {
+  // The SDK emits tokenWillExpire `tokenRefreshMs` before the token expires (its default: 10 s).
+  it("the Device warns a minute ahead, and a refresh that keeps failing is retried within that minute", async () => {
+    vi.useFakeTimers();
+    try {
+      const failures = Array.from({ length: 6 }, () => ({ status: 503 }));
+      const { media, devices } = setUp([{ status: 200, body: { token: "jwt-1" } }, ...failures], undefined, null);
+      await media.start();
+      expect(device(devices).options.tokenRefreshMs).toBe(60_000);
+      const warned = Date.now();
+      await media.refreshToken();
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(device(devices).tokens).toEqual(["jwt-1", "jwt-8"]);
+      expect(device(devices).refreshedAt - warned).toBeLessThan(60_000);
+      await vi.advanceTimersByTimeAsync(600_000);
+      expect(device(devices).tokens).toEqual(["jwt-1", "jwt-8"]); // and no more fetches once it worked
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("tries every 5 s while the old token holds, and no longer", async () => {
+    vi.useFakeTimers();
+    try {
+      const failures = Array.from({ length: 100 }, () => ({ status: 503 }));
+      const { media, requests } = setUp([{ status: 200, body: { token: "jwt-1" } }, ...failures], undefined, null);
+      await media.start();
+      await media.refreshToken();
+      await vi.advanceTimersByTimeAsync(600_000);
+      const attempts = requests.length - 1;
+      expect(attempts).toBeGreaterThanOrEqual(10); // one every 5 s
+      expect(attempts).toBeLessThanOrEqual(12);
     } finally {
       vi.useRealTimers();
     }

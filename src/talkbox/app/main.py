@@ -26,7 +26,7 @@ from talkbox.providers.twilio.settings import TwilioSettings, twilio_settings
 from talkbox.providers.twilio.tokens import VoiceTokens
 from talkbox.router import Router
 from talkbox.telephony.handler import CallHandler
-from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore
+from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore, leg_muted
 from talkbox.ui import page
 from talkbox.ui.client_address import ClientAddresses
 from talkbox.ui.edge import AllowedHosts, AllowedOrigins, BodyLimit, Gatekeeper, SecurityHeaders
@@ -169,6 +169,8 @@ def create_app(
                 talkbox.twilio.public_url,
                 talkbox.bus.publish,
                 max_parameters=settings.max_form_parameters,
+                signing_key=talkbox.twilio.webhook_signing_key,
+                muted=functools.partial(leg_muted, talkbox.store),
             )
         )
         app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint))

@@ -17,12 +17,14 @@ STATUSES: dict[str, LegStatus] = {
     "failed": "failed",
 }
 
-# Twilio says how a call ended, not why; these are the likeliest reasons. When
-# Talkbox itself hung a leg up, the rules keep the reason it gave instead.
+# Twilio says how a call ended, not why; these say no more than Twilio's own
+# words: busy "received a busy signal", no-answer "no answer or the call was
+# rejected" (so neither is a rejection, nor a timeout, Talkbox can vouch for).
+# When Talkbox itself hung a leg up, the rules keep the reason it gave instead.
 END_REASONS: dict[str, str] = {
     "completed": "hung-up",
-    "busy": "rejected",
-    "no-answer": "timeout",
+    "busy": "busy-signal",
+    "no-answer": "not-answered",
     "failed": "unavailable",
     "canceled": "caller-canceled",
 }

@@ -20,6 +20,7 @@ from starlette.datastructures import MultiDict
 from starlette.responses import Response
 
 import talkbox.providers.twilio.twiml as twiml
+from talkbox.callbacks.ringback import ringback_wav
 from talkbox.callbacks.signature import MAX_PARAMETERS, TwilioSignature
 from talkbox.callbacks.statuses import end_reason, leg_status, sequence
 from talkbox.callbacks.twilio_params import CallParams, ConferenceParams, form_body
@@ -65,16 +66,26 @@ def _known(*ids: str | None) -> bool:
     return all(value is not None and ID.fullmatch(value) for value in ids)
 
 
+async def _nobody_muted(_conference_id: str, _leg_id: str) -> bool:
+    return False
+
+
 def twilio_router(
     auth_token: str,
     public_url: str,
     publish: Callable[[Event], Awaitable[None]],
     *,
     max_parameters: int = MAX_PARAMETERS,
+    signing_key: str | None = None,
+    muted: Callable[[str, str], Awaitable[bool]] = _nobody_muted,
 ) -> APIRouter:
+    """The webhooks, signed with `auth_token` or a Webhook Rule's `signing_key`.
+
+    `muted(conference_id, leg_id)` says whether a leg was muted before it joined (the store).
+    """
     webhooks = twiml.Webhooks(public_url)
     router = APIRouter(tags=["Twilio webhooks"], responses=REFUSED)
-    signed = Depends(TwilioSignature(auth_token, public_url, max_parameters))
+    signed = Depends(TwilioSignature(auth_token, public_url, max_parameters, signing_key))
 
     @router.post(
         twiml.VOICE_PATH,
@@ -90,7 +101,7 @@ def twilio_router(
         if not _known(conference_id, leg_id) or _parse(CallParams, params) is None:
             return _xml(twiml.empty())
         assert conference_id is not None and leg_id is not None
-        return _xml(twiml.join_conference(webhooks, conference_id, leg_id))
+        return _xml(twiml.join_conference(webhooks, conference_id, leg_id, muted=await muted(conference_id, leg_id)))
 
     @router.post(
         twiml.STATUS_PATH,
@@ -131,9 +142,33 @@ def twilio_router(
                     sequence=sequence(event.SequenceNumber),
                     leg_id=event.ParticipantLabel if _known(event.ParticipantLabel) else None,
                     call_provider_id=event.CallSid,
+                    muted={"true": True, "false": False}.get((event.Muted or "").lower()),
                 )
             )
         return Response(status_code=204)
+
+    @router.post(
+        twiml.WAIT_PATH,
+        summary="Where a lone participant waits for the conference to start (the conference's waitUrl)",
+        response_class=Response,
+        responses=TWIML,
+        openapi_extra=form_body(CallParams),
+    )
+    async def wait(_params: MultiDict = signed) -> Response:
+        """Ringback while the people called are rung, instead of Twilio's hold music."""
+        return _xml(twiml.ringback(webhooks))
+
+    tone = ringback_wav()
+
+    @router.get(
+        twiml.RINGBACK_PATH,
+        summary="The ringback tone the wait URL plays",
+        response_class=Response,
+        responses={200: {"description": "WAV, 8 kHz mono", "content": {"audio/wav": {}}}},
+    )
+    async def ringback() -> Response:
+        # Unsigned: Twilio fetches what <Play> names as a plain GET, and the tone is no secret.
+        return Response(tone, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
 
     @router.post(
         twiml.INCOMING_PATH,

@@ -188,6 +188,20 @@ class ConferenceStatusChanged(_Event):
     sequence: int
     leg_id: str | None = None
     call_provider_id: str | None = None
+    # A participant's mute as the provider has it (Twilio's `Muted` on participant events).
+    muted: bool | None = None
+
+
+class LegMuteChanged(_Event):
+    """A provider's word that a leg's mute is not what was asked: it could not be applied.
+
+    The rules take it as the leg's mute, so no page shows a mute the provider does not have.
+    """
+
+    type: Literal["leg_mute_changed"] = "leg_mute_changed"
+    conference_id: str
+    leg_id: str
+    muted: bool
 
 
 class LegOffered(_Event):
@@ -254,6 +268,7 @@ Event = Annotated[
     | SpeakingChanged
     | IncomingPhoneCall
     | ConferenceStatusChanged
+    | LegMuteChanged
     | LegOffered
     | ConferenceUpdated
     | CallRefused

@@ -17,6 +17,7 @@ from talkbox.events.models import (
     ConferenceUpdated,
     Event,
     IncomingPhoneCall,
+    LegMuteChanged,
     LegStatusChanged,
     PresenceChanged,
     UnsavedChangesDue,
@@ -85,6 +86,7 @@ class CallHandler:
         UserMutesLeg,
         UserRejoins,
         LegStatusChanged,
+        LegMuteChanged,
         PresenceChanged,
         UnsavedChangesDue,
     )
@@ -137,7 +139,7 @@ class CallHandler:
             return Mute(event.user, event.leg_id, event.muted)
         if isinstance(event, UserRejoins):
             return Rejoin(event.user, new_id("l"))
-        if isinstance(event, LegStatusChanged):
+        if isinstance(event, (LegStatusChanged, LegMuteChanged)):
             return event
         if isinstance(event, IncomingPhoneCall):
             ring = tuple((new_id("l"), name) for name in self.ring)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from talkbox.events.models import CallRefused, ConferenceUpdated, LegStatusChanged
+from talkbox.events.models import CallRefused, ConferenceUpdated, LegMuteChanged, LegStatusChanged
 from talkbox.events.names import is_client_name, is_valid_destination
 from talkbox.telephony.model import Conference, Leg
 
@@ -80,7 +80,15 @@ class IncomingCall:
 
 
 RuleInput = (
-    StartCall | IncomingCall | HangUp | AddParticipant | RemoveParticipant | Mute | Rejoin | LegStatusChanged
+    StartCall
+    | IncomingCall
+    | HangUp
+    | AddParticipant
+    | RemoveParticipant
+    | Mute
+    | Rejoin
+    | LegStatusChanged
+    | LegMuteChanged
 )
 
 # --- commands ------------------------------------------------------------------
@@ -149,6 +157,8 @@ def _decide(conference: Conference | None, given: RuleInput) -> Decision:
         return _mute(conference, given)
     if isinstance(given, Rejoin):
         return _rejoin(conference, given)
+    if isinstance(given, LegMuteChanged):
+        return _mute_reported(conference, given)
     return _leg_status(conference, given)
 
 
@@ -259,6 +269,16 @@ def _mute(conference: Conference, given: Mute) -> Decision:
         return Decision(conference, _refuse(given.user, "not_chair", "Only the chairperson can mute others"))
     conference = conference.with_leg(replace(leg, muted=given.muted))
     return _settle(conference, (MuteLeg(conference.id, leg.id, given.muted),))
+
+
+def _mute_reported(conference: Conference, report: LegMuteChanged) -> Decision:
+    """The provider could not apply a mute: the leg shows what the provider has, and nothing is asked of it."""
+    if not conference.has_leg(report.leg_id):
+        return Decision(conference)
+    leg = conference.leg(report.leg_id)
+    if leg.ended or leg.muted == report.muted:
+        return Decision(conference)
+    return _settle(conference.with_leg(replace(leg, muted=report.muted)), ())
 
 
 def _rejoin(conference: Conference, given: Rejoin) -> Decision:

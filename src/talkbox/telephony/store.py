@@ -57,6 +57,12 @@ async def active_for(store: ConferenceStore, user: str) -> list[Conference]:
     return [c for c in await store.active() if c.live_leg_of(user) is not None]
 
 
+async def leg_muted(store: ConferenceStore, conference_id: str, leg_id: str) -> bool:
+    """Whether the leg is muted as stored: a provider that joins it to its conference late needs to know."""
+    conference = await store.get(conference_id)
+    return conference is not None and conference.has_leg(leg_id) and conference.leg(leg_id).muted
+
+
 def to_json(conference: Conference) -> str:
     return json.dumps(asdict(conference), separators=(",", ":"))
 

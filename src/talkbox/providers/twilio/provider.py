@@ -33,6 +33,7 @@ from talkbox.events.models import (
     ConferenceStatusChanged,
     Event,
     IncomingPhoneCall,
+    LegMuteChanged,
     LegStatus,
     LegStatusChanged,
 )
@@ -60,10 +61,24 @@ PROGRESS = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
 
 @dataclass(frozen=True)
 class Room:
-    """A live Twilio conference found at boot: its ConferenceSid and CallSid -> muted of its participants."""
+    """A live Twilio conference found at boot: its ConferenceSid, status and CallSid -> muted of its participants.
+
+    The participants of a conference still in `init` are not listed: Twilio's
+    Participants subresource "only manages active participants of in-progress
+    Conferences".
+    """
 
     sid: str
+    status: str
     participants: dict[str, bool]
+
+    def has(self, call_sid: str) -> bool:
+        """Whether the call is in this conference, as far as Twilio can say.
+
+        In `init` nobody is listed, so a call answered into it (a telephone caller
+        waiting for a client to answer) counts as in it.
+        """
+        return call_sid in self.participants or self.status == "init"
 
 
 @dataclass
@@ -73,6 +88,10 @@ class TwilioLeg:
     # The client it rings, if it rings one: only that user's pages may reject it.
     user: str | None = None
     answered: bool = False
+    # The mute Talkbox wants, and whether Twilio has yet to get it: Participants "only manages
+    # active participants of in-progress Conferences", so a mute before that waits for it.
+    muted: bool = False
+    mute_pending: bool = False
 
 
 @dataclass
@@ -157,6 +176,12 @@ class TwilioProvider:
         }
 
     async def hang_up(self, command: HangUpLeg) -> None:
+        """Cancel a call not yet answered, complete one that is; report an end Twilio has already reached.
+
+        Twilio fires no status callback for a call canceled "while still in
+        `queued` status", so a final status in Twilio's answer is reported here
+        rather than awaited (a later callback for the same end changes nothing).
+        """
         leg = self.legs.get(command.leg_id)
         if leg is None:
             # Never placed, or Twilio has already reported its end: tell the rules it is over.
@@ -165,22 +190,70 @@ class TwilioProvider:
         status = "in-progress" if leg.answered else await self._update(leg.call_sid, "canceled")
         # "canceled" does nothing to a call answered meanwhile; then it must be completed.
         if status is None or status == "in-progress":
-            await self._update(leg.call_sid, "completed")
+            status = await self._update(leg.call_sid, "completed")
+        if status in TERMINAL_STATUSES:
+            self.legs.pop(command.leg_id, None)
+            final = cast(LegStatus, status)
+            await self._report(command.conference_id, command.leg_id, final, command.reason, provider_id=leg.call_sid)
 
     async def mute(self, command: MuteLeg) -> None:
+        """Mute the participant now if Twilio has one, else when it joins or its conference starts.
+
+        A leg not yet answered joins with the stored mute in its TwiML; one
+        answered but not yet a participant of an in-progress conference is muted
+        when Twilio reports it joined or the conference started.
+        """
         leg = self.legs.get(command.leg_id)
-        conference_sid = None
-        if leg is not None:
-            conference_sid = self.conferences.get(command.conference_id) or await self._find_conference(
-                command.conference_id
-            )
-        if leg is None or conference_sid is None:
-            log.warning("cannot mute leg %s: not in a Twilio conference yet", command.leg_id)
+        if leg is None:
+            # Not dialled yet: the TwiML it will join with carries the stored mute.
+            log.info("leg %s has no Twilio call yet: it will join with its mute", command.leg_id)
             return
+        leg.muted = command.muted
+        leg.mute_pending = True
+        if leg.answered:
+            await self._apply_mute(command.leg_id, leg)
+
+    async def _apply_mute(self, leg_id: str, leg: TwilioLeg) -> None:
+        """Give Twilio the leg's mute; if Twilio refuses it for good, tell the rules what Twilio has."""
         try:
-            await self.client.conferences(conference_sid).participants(leg.call_sid).update_async(muted=command.muted)
-        except TWILIO_ERRORS as error:
-            log.warning("Twilio would not mute leg %s: %s", command.leg_id, error)
+            found = self.conferences.get(leg.conference_id) or await self._find_conference(leg.conference_id)
+            if found is None:
+                return  # no conference yet: the join or its start will apply it
+            await self.client.conferences(found).participants(leg.call_sid).update_async(muted=leg.muted)
+        except TwilioRestException as error:
+            if error.status == 404:
+                log.info("leg %s is not yet an active participant: its mute waits for the conference", leg_id)
+                return
+            await self._mute_refused(leg_id, leg, error)
+            return
+        except (ClientError, TimeoutError) as error:
+            await self._mute_refused(leg_id, leg, error)
+            return
+        leg.mute_pending = False
+
+    async def _mute_refused(self, leg_id: str, leg: TwilioLeg, error: Exception) -> None:
+        log.warning("Twilio would not set the mute of leg %s: %s", leg_id, error)
+        leg.muted, leg.mute_pending = not leg.muted, False
+        await self.publish(LegMuteChanged(conference_id=leg.conference_id, leg_id=leg_id, muted=leg.muted))
+
+    async def _conference_changed(self, event: ConferenceStatusChanged) -> None:
+        """Learn the ConferenceSid; apply a mute that had to wait for the participant or the start."""
+        if event.status == "conference-end":
+            self.conferences.pop(event.conference_id, None)
+            return
+        self.conferences[event.conference_id] = event.provider_id
+        if event.status == "participant-join" and event.leg_id in self.legs:
+            leg = self.legs[event.leg_id]
+            if leg.mute_pending and leg.muted != bool(event.muted):
+                await self._apply_mute(event.leg_id, leg)  # asked for after its TwiML was served
+            else:
+                # Joined with the mute its TwiML carried, from the store: the one that holds,
+                # even if it was asked for before this leg was dialled (and so never reached us).
+                leg.muted, leg.mute_pending = bool(event.muted), False
+        elif event.status == "conference-start":
+            for leg_id, leg in list(self.legs.items()):
+                if leg.conference_id == event.conference_id and leg.mute_pending and leg.answered:
+                    await self._apply_mute(leg_id, leg)
 
     async def resume(self, command: ResumeLeg) -> None:
         """After a restart: take the leg back as the store has it, then check it with Twilio.
@@ -197,7 +270,9 @@ class TwilioProvider:
             return
         user = command.destination if is_client_name(command.destination) else None
         answered = command.status == "in-progress"
-        self.legs[command.leg_id] = TwilioLeg(command.conference_id, command.provider_id, user, answered)
+        self.legs[command.leg_id] = TwilioLeg(
+            command.conference_id, command.provider_id, user, answered, muted=command.muted
+        )
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.reconcile_concurrency)
         task = asyncio.create_task(self._reconcile(command), name=f"reconcile {command.leg_id}")
@@ -249,7 +324,7 @@ class TwilioProvider:
             return
         if status == "in-progress":
             room = await self._room(command.conference_id)
-            if room is None or sid not in room.participants:
+            if room is None or not room.has(sid):
                 # Answered, yet not in its conference: nobody hears it, and nothing would end it.
                 log.info("call %s of leg %s is no longer in conference %s", sid, command.leg_id, command.conference_id)
                 await self._update(sid, "completed")
@@ -258,7 +333,9 @@ class TwilioProvider:
             leg = self.legs.get(command.leg_id)
             if leg is not None:
                 leg.answered = True
-            if room.participants[sid] != command.muted:
+                # Not listed (the conference is still `init`): its mute waits for the start.
+                leg.mute_pending = sid not in room.participants and command.muted
+            if sid in room.participants and room.participants[sid] != command.muted:
                 await self.client.conferences(room.sid).participants(sid).update_async(muted=command.muted)
         if PROGRESS[status] > PROGRESS.get(command.status, len(PROGRESS)):
             # Twilio's report of that step was lost while Talkbox was down. The number is
@@ -276,17 +353,25 @@ class TwilioProvider:
             return self._rooms[conference_id]
 
     async def _look_up_room(self, conference_id: str) -> Room | None:
-        # "init": a caller from a telephone waits there, with music, for a client to answer.
+        found = await self._live_conference(conference_id)
+        if found is None:
+            return None
+        sid, status = found
+        participants = await self.client.conferences(sid).participants.list_async() if status == "in-progress" else []
+        return Room(sid, status, {p.call_sid: bool(p.muted) for p in participants})
+
+    async def _live_conference(self, conference_id: str) -> tuple[str, str] | None:
+        """The ConferenceSid and status of the live Twilio conference named for `conference_id`.
+
+        Not only `in-progress`: a conference stays in `init` until it starts (a
+        telephone caller waits there, with music, for a client to answer).
+        """
         for status in ("in-progress", "init"):
             found = await self.client.conferences.list_async(friendly_name=conference_id, status=status, limit=1)
             if found:
-                break
-        else:
-            return None
-        sid = found[0].sid
-        participants = await self.client.conferences(sid).participants.list_async()
-        self.conferences[conference_id] = sid
-        return Room(sid, {p.call_sid: bool(p.muted) for p in participants})
+                self.conferences[conference_id] = found[0].sid
+                return found[0].sid, status
+        return None
 
     async def _end_lost(self, command: ResumeLeg, status: LegStatus) -> None:
         """The leg ended while Talkbox was down, or Twilio has lost it: nobody saw why."""
@@ -320,10 +405,7 @@ class TwilioProvider:
             elif event.status == "in-progress":
                 leg.answered = True
         elif isinstance(event, ConferenceStatusChanged):
-            if event.status == "conference-end":
-                self.conferences.pop(event.conference_id, None)
-            else:
-                self.conferences[event.conference_id] = event.provider_id
+            await self._conference_changed(event)
 
     async def _refused(self, event: ClientRejectedLeg | ClientLegFailed) -> None:
         """A page declined a leg over the websocket (as with the built-in engine), not through the SDK.
@@ -354,15 +436,8 @@ class TwilioProvider:
 
     async def _find_conference(self, conference_id: str) -> str | None:
         """The ConferenceSid, when its callback has not reached us yet: look it up by name."""
-        try:
-            found = await self.client.conferences.list_async(friendly_name=conference_id, status="in-progress", limit=1)
-        except TWILIO_ERRORS as error:
-            log.warning("Twilio conference lookup failed: %s", error)
-            return None
-        if not found:
-            return None
-        self.conferences[conference_id] = found[0].sid
-        return found[0].sid
+        found = await self._live_conference(conference_id)
+        return None if found is None else found[0]
 
     async def _report(
         self,

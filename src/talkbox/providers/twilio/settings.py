@@ -1,8 +1,8 @@
 """Twilio's settings: TWILIO_* as in the original, plus where Twilio reaches Talkbox.
 
 Talkbox uses Twilio when TWILIO_ACCOUNT_SID is set; from then on every other
-setting below (but the ring list) is required, and a missing one stops the
-start with a message that names them all.
+setting below (but the ring list and the webhook signing key) is required, and
+a missing one stops the start with a message that names them all.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ class TwilioSettings(BaseModel):
     caller_id: str = Field(alias="TWILIO_CALLER_ID")
     public_url: str = Field(alias="TALKBOX_PUBLIC_URL")
     ring: tuple[str, ...] = Field((), alias="TALKBOX_TWILIO_RING")
+    # The secret of a Webhook Rule's shared key, for webhooks that say they are signed with one.
+    webhook_signing_key: str | None = Field(None, alias="TWILIO_WEBHOOK_SIGNING_KEY")
 
     @model_validator(mode="before")
     @classmethod
@@ -94,7 +96,7 @@ def twilio_settings(environ: Mapping[str, str] | None = None) -> TwilioSettings 
     environ = os.environ if environ is None else environ
     if not environ.get("TWILIO_ACCOUNT_SID"):
         return None
-    names = {*REQUIRED.values(), "TALKBOX_TWILIO_RING"}
+    names = {*REQUIRED.values(), "TALKBOX_TWILIO_RING", "TWILIO_WEBHOOK_SIGNING_KEY"}
     try:
         return TwilioSettings(**{name: environ[name] for name in names if name in environ})
     except ValidationError as error:

@@ -17,6 +17,9 @@ VOICE_PATH = "/twilio/voice"
 STATUS_PATH = "/twilio/status"
 CONFERENCE_PATH = "/twilio/conference"
 INCOMING_PATH = "/twilio/incoming"
+# Where a lone participant waits for the conference to start: Talkbox's ringback, not Twilio's music.
+WAIT_PATH = "/twilio/wait"
+RINGBACK_PATH = "/twilio/ringback.wav"
 
 # Every call-progress event, so each status reaches the rules.
 CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
@@ -42,6 +45,12 @@ class Webhooks:
     def conference(self, conference_id: str) -> str:
         return self.url(CONFERENCE_PATH, conference_id=conference_id)
 
+    def wait(self) -> str:
+        return self.url(WAIT_PATH)
+
+    def ringback(self) -> str:
+        return self.url(RINGBACK_PATH)
+
 
 def incoming_ids(call_sid: str) -> tuple[str, str]:
     """The conference and leg ids of a call from a telephone, derived from its CallSid.
@@ -53,19 +62,26 @@ def incoming_ids(call_sid: str) -> tuple[str, str]:
     return f"c-{call_sid}", f"l-{call_sid}"
 
 
-def join_conference(webhooks: Webhooks, conference_id: str, leg_id: str, *, start: bool = True) -> str:
+def join_conference(
+    webhooks: Webhooks, conference_id: str, leg_id: str, *, start: bool = True, muted: bool = False
+) -> str:
     """Put an answered leg into the conference named for `conference_id`.
 
     Nobody ends the conference by leaving (endConferenceOnExit is false): the
     rules decide when a call is over and hang up the legs still in it, and
-    Twilio ends a conference once it is empty. `start=False` is for a phone
-    caller waiting for a client to answer: Twilio plays its wait music until
-    someone who starts the conference joins.
+    Twilio ends a conference once it is empty, and starts it only once a second
+    participant joins. Until then the leg hears the wait URL: ringback for a
+    leg Talkbox placed (its caller waits for the people it called). `start=False`
+    is for a phone caller waiting for a client to answer: Twilio's own wait
+    music, until someone who starts the conference joins. `muted`: the leg was
+    muted before it joined, when Twilio could not yet mute it as a participant.
     """
+    wait = {"wait_url": webhooks.wait(), "wait_method": "POST"} if start else {}
     response = VoiceResponse()
     dial = Dial()
     dial.conference(
         conference_id,
+        muted=True if muted else None,  # absent, as Twilio's default, unless muted
         start_conference_on_enter=start,
         end_conference_on_exit=False,
         beep=False,
@@ -73,8 +89,16 @@ def join_conference(webhooks: Webhooks, conference_id: str, leg_id: str, *, star
         status_callback=webhooks.conference(conference_id),
         status_callback_event=CONFERENCE_EVENTS,
         status_callback_method="POST",
+        **wait,
     )
     response.append(dial)
+    return str(response)
+
+
+def ringback(webhooks: Webhooks) -> str:
+    """What the wait URL answers: the ringback tone, looped until the conference starts."""
+    response = VoiceResponse()
+    response.play(webhooks.ringback(), loop=0)
     return str(response)
 
 
