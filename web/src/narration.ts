@@ -148,11 +148,16 @@ function spoken(before: Model, after: Model): string[] {
     const text = read(after);
     if (text !== "" && text !== read(before)) lines.push(text);
   };
-  changed((model) => connectionLine(model).text);
+  changed(connectionSpoken);
   changed(callSummary);
   changed(audioSummary);
   lines.push(...muteChanges(before.conference, after.conference, after));
   return lines;
+}
+
+/** The connection line, but for the moment between the socket opening and the server saying who I am. */
+function connectionSpoken(model: Model): string {
+  return model.connection === "open" && model.me === null ? "" : connectionLine(model).text;
 }
 
 /** The call or its audio changed: a notice about the moment before is stale. */

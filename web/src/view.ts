@@ -150,7 +150,7 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
   };
   let spoken = 0;
   let focused = 0;
-  // A request for a control not shown yet (Accept before the call's first frame) waits for it.
+  // A request for a control not shown yet (Hang up, accepted before the call's first frame) waits for it.
   let pendingFocus: FocusRequest | null = null;
 
   return {
@@ -166,6 +166,8 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
       setHidden(el.dialer, signedOut || mode === "hidden");
       setText(el.dialLabel, dialLabel(mode));
       setHidden(el.dialHint, mode !== "add");
+      // A description is read even when hidden: it is linked only while shown.
+      setAttribute(el.dial, "aria-describedby", mode === "add" ? el.dialHint.id : null);
       setText(el.call, dialButtonLabel(mode));
       const placeholder = dialPlaceholder(model, mode);
       if (el.dial.placeholder !== placeholder) el.dial.placeholder = placeholder;
@@ -212,13 +214,18 @@ function speak(doc: Document, region: HTMLElement, announcement: Announcement): 
 }
 
 /**
- * Focuses `target` once it is shown; true when done (or given up on because
- * the user is typing in another text box: taking it away would lose keystrokes).
+ * Focuses `target` once it is shown; true when done, or given up on because
+ * the user is typing in another text box (one with text in it): taking it
+ * away would lose keystrokes, and an incoming call is announced anyway.
  */
 function moveFocus(doc: Document, target: HTMLElement): boolean {
   if (target.closest("[hidden]") !== null) return false;
   const active = doc.activeElement;
-  const typing = active instanceof HTMLInputElement && active !== target && active.closest("[hidden]") === null;
+  const typing =
+    active instanceof HTMLInputElement &&
+    active !== target &&
+    active.value !== "" &&
+    active.closest("[hidden]") === null;
   if (!typing) target.focus();
   return true;
 }
@@ -229,11 +236,7 @@ function renderSignIn(el: Elements, model: Model): void {
   if (name !== "" && el.signInName.value === "") el.signInName.value = name;
   setText(el.signInProblem, problem ?? "");
   setHidden(el.signInProblem, problem === null);
-  const invalid = problem === null ? null : "true";
-  if (el.signInName.getAttribute("aria-invalid") !== invalid) {
-    if (invalid === null) el.signInName.removeAttribute("aria-invalid");
-    else el.signInName.setAttribute("aria-invalid", invalid);
-  }
+  setAttribute(el.signInName, "aria-invalid", problem === null ? null : "true");
 }
 
 function renderConnection(el: Elements, model: Model): void {
@@ -378,10 +381,14 @@ function setMuteButton(button: HTMLButtonElement, leg: Leg, label: string): void
 
 /** aria-disabled, not disabled: the control keeps its place in the Tab order and still says why it cannot act. */
 function setUnavailable(button: HTMLButtonElement, unavailable: boolean): void {
-  const value = unavailable ? "true" : null;
-  if (button.getAttribute("aria-disabled") === value) return;
-  if (value === null) button.removeAttribute("aria-disabled");
-  else button.setAttribute("aria-disabled", value);
+  setAttribute(button, "aria-disabled", unavailable ? "true" : null);
+}
+
+/** Sets an attribute, or removes it for null; untouched when it already is so. */
+function setAttribute(element: HTMLElement, name: string, value: string | null): void {
+  if (element.getAttribute(name) === value) return;
+  if (value === null) element.removeAttribute(name);
+  else element.setAttribute(name, value);
 }
 
 function setHidden(element: HTMLElement, hidden: boolean): void {

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { Effect, Model, Msg } from "../src/model";
 import { initialModel } from "../src/model";
 import { dialLabel, dialPlaceholder } from "../src/call";
-import { nameProblem } from "../src/names";
+import { NAME_RULE, nameProblem } from "../src/names";
 import { pageTitle } from "../src/narration";
 import { pageIdentity, signInQuery } from "../src/socket";
 import { update } from "../src/update";
@@ -50,7 +50,10 @@ const queued = conference([leg("l-a", "alice", "queued"), leg("l-b", "bob", "que
 const chairUp = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "initiated")]);
 const ringingBob = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "ringing")]);
 const live = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")]);
-const bobHungUp = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "completed", "hung-up")], "hung-up");
+const bobHungUp = ended(
+  [leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "completed", "hung-up")],
+  "hung-up",
+);
 
 /** The caller's whole call, from typing bob to bob hanging up. */
 const aliceCalls: Msg[] = [
@@ -98,7 +101,8 @@ describe("the caller is told each step once, politely, and the title follows", (
   });
 
   it("the same frame twice says nothing the second time", () => {
-    const { steps } = narrate(aliceInCall(), [conf(live), conf(live), server({ type: "speaking", conference_id: "c-1", legs: ["l-b"] })]);
+    const speaking = server({ type: "speaking", conference_id: "c-1", legs: ["l-b"] });
+    const { steps } = narrate(aliceInCall(), [conf(live), conf(live), speaking]);
     expect(spoken(steps)).toEqual([]);
   });
 
@@ -107,7 +111,8 @@ describe("the caller is told each step once, politely, and the title follows", (
     const carolIn = conference([...live.legs, leg("l-c", "carol", "in-progress")]);
     const carolMuted = conference([...live.legs, { ...leg("l-c", "carol", "in-progress"), muted: true }]);
     const meMuted = conference([{ ...leg("l-a", "alice", "in-progress"), muted: true }, ...carolMuted.legs.slice(1)]);
-    const { steps } = narrate(aliceInCall(), [conf(carolRinging), conf(carolIn), conf(carolMuted), conf(meMuted), conf(carolIn)]);
+    const frames = [carolRinging, carolIn, carolMuted, meMuted, carolIn].map(conf);
+    const { steps } = narrate(aliceInCall(), frames);
     expect(spoken(steps)).toEqual([
       "In call with bob; ringing carol…",
       "In call with bob and carol.",
@@ -159,6 +164,19 @@ describe("the callee", () => {
       conf(ended([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "completed", "ended")], "hung-up")),
     ]);
     expect(focuses(steps)).toEqual(["accept", "hang-up", "dial"]);
+  });
+});
+
+describe("the connection", () => {
+  it("is announced once it knows who I am, and again when it drops", () => {
+    const { steps } = narrate(initialModel(), [
+      { type: "socket-opened" },
+      server({ type: "welcome", user: "alice", provider: "builtin" }),
+      { type: "socket-closed", code: 1006, reason: "" },
+      { type: "socket-connecting" },
+    ]);
+    expect(spoken(steps)).toEqual(["Connected as alice.", "Disconnected — reconnecting…"]);
+    expect(steps[3]?.title).toBe("Disconnected — reconnecting… — Talkbox");
   });
 });
 
@@ -227,7 +245,8 @@ describe("the dial box in a call", () => {
 
   it("a refusal goes once the call moves on", () => {
     const ringingCall = narrate(connectedAs("alice"), aliceCalls.slice(0, 9)).model;
-    const [refused] = update(ringingCall, server({ type: "refused", code: "already_in_call", message: "bob is already on the call" }));
+    const refusal = server({ type: "refused", code: "already_in_call", message: "bob is already on the call" });
+    const [refused] = update(ringingCall, refusal);
     expect(refused.notice).toBe("bob is already on the call");
     const [connected] = update(refused, conf(live));
     expect(connected.notice).toBeNull();
@@ -246,8 +265,7 @@ describe("the first visit", () => {
   it("a name that cannot be used is explained in people's words, said, and focus stays on it", () => {
     const start = initialModel({ identityMissing: true });
     const { model, steps } = narrate(start, [{ type: "sign-in-submitted", name: "bob smith" }]);
-    const problem =
-      "A name cannot contain spaces: use only letters, digits, dots (.), dashes (-) and underscores (_), up to 64 characters";
+    const problem = `A name cannot contain spaces: use only ${NAME_RULE}`;
     expect(model.signIn).toEqual({ name: "bob smith", problem });
     expect(steps[0]).toMatchObject({ said: problem, focus: "sign-in", effects: [] });
     // Pressing Sign in again says it again.
@@ -264,7 +282,7 @@ describe("the first visit", () => {
     expect(pageIdentity("?client_name=b%3Cb%3E")).toEqual({
       identityMissing: true,
       signInName: "b<b>",
-      signInProblem: "A name cannot contain “<” and “>”: use only letters, digits, dots (.), dashes (-) and underscores (_), up to 64 characters",
+      signInProblem: `A name cannot contain “<” and “>”: use only ${NAME_RULE}`,
     });
     expect(pageIdentity("?client_name=bob")).toEqual({ identityMissing: false });
     expect(pageIdentity("")).toEqual({ identityMissing: true });
