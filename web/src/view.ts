@@ -26,6 +26,7 @@ interface Elements {
   signInForm: HTMLFormElement;
   signInName: HTMLInputElement;
   signInProblem: HTMLElement;
+  signInHint: HTMLElement;
   dialer: HTMLElement;
   dialForm: HTMLFormElement;
   dialLabel: HTMLElement;
@@ -78,6 +79,7 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     signInForm: byId(doc, "sign-in-form", HTMLFormElement),
     signInName: byId(doc, "sign-in-name", HTMLInputElement),
     signInProblem: byId(doc, "sign-in-problem", HTMLElement),
+    signInHint: byId(doc, "sign-in-hint", HTMLElement),
     dialer: byId(doc, "dialer", HTMLElement),
     dialForm: byId(doc, "dial-form", HTMLFormElement),
     dialLabel: byId(doc, "dial-label", HTMLElement),
@@ -235,7 +237,10 @@ function renderSignIn(el: Elements, model: Model): void {
   const { name, problem } = model.signIn;
   if (name !== "" && el.signInName.value === "") el.signInName.value = name;
   setText(el.signInProblem, problem ?? "");
+  // The problem states the rule too: it takes the hint's place, on screen and as the description.
   setHidden(el.signInProblem, problem === null);
+  setHidden(el.signInHint, problem !== null);
+  setAttribute(el.signInName, "aria-describedby", problem === null ? el.signInHint.id : el.signInProblem.id);
   setAttribute(el.signInName, "aria-invalid", problem === null ? null : "true");
 }
 
