@@ -429,8 +429,12 @@ def test_a_whole_call_with_the_keyboard_alone(open_page: OpenPage) -> None:
     bob.keyboard.press("Space")
     expect(bob.get_by_role("button", name="Mute", exact=True)).to_be_focused(timeout=10_000)
 
-    # Alice's focus stayed in the dial box (now Add to the call); from there Tab reaches Hang up.
+    # Alice's focus stayed in the dial box, now empty and saying what it does; from there Tab reaches Hang up.
     expect_focus(alice, "dial")
+    expect(alice.get_by_role("textbox", name="Add to the call")).to_have_value("")
+    expect(alice.get_by_role("textbox", name="Add to the call")).to_have_accessible_description(
+        "Whoever you add joins this call, and everyone hears everyone."
+    )
     tab_to(alice, "hang-up")
     assert_focus_ring(alice)
     alice.keyboard.press("Enter")
