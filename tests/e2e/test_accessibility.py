@@ -482,3 +482,12 @@ def test_while_talkbox_is_away_the_controls_stay_reachable_and_hang_up_leaves(
     expect(bob.locator("#call-panel")).to_be_hidden(timeout=30_000)
     expect(bob.get_by_role("status")).to_contain_text(re.compile("alice hung up|ended"))
     expect(alice.locator("#call-panel")).to_be_hidden()
+
+
+@pytest.mark.talkbox_env({"TALKBOX_AUTH": "token", "TALKBOX_SECRET": "e2e-secret-0123456789abcdef0123456789"})
+def test_a_server_that_signs_in_by_token_says_so_and_offers_no_name_form(open_page: OpenPage) -> None:
+    page = open_page("bob", BOB_HZ, query="client_name=bob", connected=False)
+    expect(page.get_by_role("status")).to_contain_text("a link that carries a token; ask for a new link")
+    expect(page.locator("#sign-in")).to_be_hidden()
+    expect(page).to_have_title("Not signed in — Talkbox")
+    assert_accessible(page, "refused, token mode")

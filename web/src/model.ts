@@ -69,6 +69,8 @@ export interface Model {
   reconnectAttempt: number;
   /** Set when the server closed with 4401: reconnecting would not help. */
   authFailed: boolean;
+  /** The 4401 said only a token signs in here: the name form would not help. */
+  tokenRequired: boolean;
   /** The text in the dial box: who to call, or (the chair, on a call) who to add. */
   dialText: string;
   /** Destination of a `call` sent and not yet answered by a conference or refusal. */
@@ -127,6 +129,7 @@ export function initialModel(options: InitOptions = {}): Model {
     ownConferences: [],
     reconnectAttempt: 0,
     authFailed: false,
+    tokenRequired: false,
     dialText: "",
     placing: null,
     conference: null,
@@ -230,6 +233,11 @@ export type Effect =
   | { type: "reconnect-later"; delayMs: number }
   /** Dispatch `state-settled` with this session after `delayMs`. */
   | { type: "settle-later"; delayMs: number; session: number };
+
+/** Whether the page offers its sign-in form: no identity yet, or a name the server refused. */
+export function signInOffered(model: Pick<Model, "identityMissing" | "authFailed" | "tokenRequired">): boolean {
+  return model.identityMissing || (model.authFailed && !model.tokenRequired);
+}
 
 /** How long after `welcome` the state the server sends on connect is taken as complete. */
 export const SETTLE_MS = 3000;

@@ -9,6 +9,7 @@
 import { mySide } from "./call";
 import { connectionLine } from "./connection";
 import type { MediaPhase, Model } from "./model";
+import { signInOffered } from "./model";
 import { listOf } from "./names";
 import type { Conference, Leg } from "./protocol";
 import { isTerminalLeg } from "./protocol";
@@ -93,7 +94,8 @@ export function pageTitle(model: Model): string {
 }
 
 function titleLine(model: Model): string {
-  if (model.identityMissing || model.authFailed) return "Sign in";
+  if (signInOffered(model)) return "Sign in";
+  if (model.authFailed) return "Not signed in";
   const caller = ringingFrom(model);
   if (caller !== null) return `${caller} is calling`;
   const call = callSummary(model);
@@ -104,7 +106,7 @@ function titleLine(model: Model): string {
 
 /** Where the user's next action is. */
 export function nextAction(model: Model): FocusTarget {
-  if (model.identityMissing || model.authFailed) return "sign-in";
+  if (signInOffered(model)) return "sign-in";
   if (ringingFrom(model) !== null) return "accept";
   if (model.conference !== null) {
     const side = mySide(model, model.conference);

@@ -51,6 +51,7 @@ function step(model: Model, msg: Msg): Update {
           connection: "open",
           reconnectAttempt: 0,
           authFailed: false,
+          tokenRequired: false,
           closeCode: null,
           session: model.session + 1,
           known: {},
@@ -197,7 +198,11 @@ function socketClosed(model: Model, code: number, reason: string): Update {
     effects.push({ type: "stop-ringtone" });
   }
   if (code === CLOSE_UNAUTHORIZED) {
-    return [{ ...withNotice(next, `Not signed in: ${signInRefusal(reason)}`), authFailed: true }, effects];
+    const tokenRequired = reason.includes("token") && !reason.startsWith("client_name");
+    return [
+      { ...withNotice(next, `Not signed in: ${signInRefusal(reason)}`), authFailed: true, tokenRequired },
+      effects,
+    ];
   }
   if (code === CLOSE_TOO_MANY_PAGES) {
     const why = reason || "too many pages are open for this user";

@@ -6,6 +6,7 @@
 import type { MySide } from "./call";
 import { dialButtonLabel, dialLabel, dialMode, dialPlaceholder, mySide } from "./call";
 import type { Model, Msg } from "./model";
+import { signInOffered } from "./model";
 import { connectionLine, providerLine } from "./connection";
 import type { Announcement, FocusRequest, FocusTarget } from "./narration";
 import { audioSummary, callNote, callSummary, pageTitle, ringingFrom } from "./narration";
@@ -233,7 +234,7 @@ function moveFocus(doc: Document, target: HTMLElement): boolean {
 }
 
 function renderSignIn(el: Elements, model: Model): void {
-  setHidden(el.signIn, !(model.identityMissing || model.authFailed));
+  setHidden(el.signIn, !signInOffered(model));
   const { name, problem } = model.signIn;
   if (name !== "" && el.signInName.value === "") el.signInName.value = name;
   setText(el.signInProblem, problem ?? "");

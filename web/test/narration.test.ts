@@ -7,7 +7,7 @@ import type { Effect, Model, Msg } from "../src/model";
 import { initialModel } from "../src/model";
 import { dialLabel, dialPlaceholder } from "../src/call";
 import { NAME_RULE, nameProblem } from "../src/names";
-import { pageTitle } from "../src/narration";
+import { nextAction, pageTitle } from "../src/narration";
 import { pageIdentity, signInQuery } from "../src/socket";
 import { update } from "../src/update";
 import { conf, conference, connectedAs, ended, leg, offer, server } from "./fixtures";
@@ -290,6 +290,15 @@ describe("the first visit", () => {
     expect(model.connection).toBe("closed");
     expect(model.focus?.target).toBe("sign-in");
     expect(pageTitle(model)).toBe("Sign in — Talkbox");
+  });
+
+  it("a server that signs in by token only does not offer the name form", () => {
+    const [byToken] = update(initialModel(), { type: "socket-closed", code: 4401, reason: "a token is required" });
+    expect(nextAction(byToken)).toBe("dial");
+    expect(pageTitle(byToken)).toBe("Not signed in — Talkbox");
+    const [byName] = update(initialModel(), { type: "socket-closed", code: 4401, reason: "client_name must be …" });
+    expect(nextAction(byName)).toBe("sign-in");
+    expect(pageTitle(byName)).toBe("Sign in — Talkbox");
   });
 
   it("names: empty, too long", () => {
