@@ -198,11 +198,9 @@ function socketClosed(model: Model, code: number, reason: string): Update {
     effects.push({ type: "stop-ringtone" });
   }
   if (code === CLOSE_UNAUTHORIZED) {
-    const tokenRequired = reason.includes("token") && !reason.startsWith("client_name");
-    return [
-      { ...withNotice(next, `Not signed in: ${signInRefusal(reason)}`), authFailed: true, tokenRequired },
-      effects,
-    ];
+    const refused = refusedIdentity(reason);
+    const notice = `Not signed in: ${SIGN_IN_REFUSALS[refused]}`;
+    return [{ ...withNotice(next, notice), authFailed: true, tokenRequired: refused === "token" }, effects];
   }
   if (code === CLOSE_TOO_MANY_PAGES) {
     const why = reason || "too many pages are open for this user";
@@ -212,14 +210,18 @@ function socketClosed(model: Model, code: number, reason: string): Update {
   return [{ ...next, reconnectAttempt: model.reconnectAttempt + 1 }, effects];
 }
 
-/** The server's reason for refusing an identity, in the words of the person it refused. */
-function signInRefusal(reason: string): string {
-  if (reason.startsWith("client_name")) return `that name cannot be used. Use only ${NAME_RULE}.`;
-  if (reason.includes("token")) {
-    return "this server signs people in with a link that carries a token; ask for a new link";
-  }
-  return "Talkbox did not accept who this page says you are";
+/** What the server's 4401 refused: the name, the token (or its absence), or something else. */
+function refusedIdentity(reason: string): "name" | "token" | "identity" {
+  if (reason.startsWith("client_name")) return "name";
+  return reason.includes("token") ? "token" : "identity";
 }
+
+/** Each refusal in the words of the person refused, rather than the server's. */
+const SIGN_IN_REFUSALS: Record<ReturnType<typeof refusedIdentity>, string> = {
+  name: `that name cannot be used. Use only ${NAME_RULE}.`,
+  token: "this server signs people in with a link that carries a token; ask for a new link",
+  identity: "Talkbox did not accept who this page says you are",
+};
 
 // ---------------------------------------------------------------------------
 // Server messages
