@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     max_user_messages_per_second: int = Field(20, ge=1, le=100_000)
     # Messages a socket may fall behind before it is closed as too slow (4408; ui/outbox.py).
     max_queued_messages: int = Field(256, ge=8, le=100_000)
+    # Requests a second each HTTP API key may make; past it, 429 with Retry-After (docs/api.md).
+    api_requests_per_second: int = Field(200, ge=1, le=1_000_000)
     log_level: str = "info"
 
     @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
