@@ -15,6 +15,7 @@ from fastapi import FastAPI, HTTPException, Query, Request, Response
 
 from talkbox.api.keys import ApiKeys
 from talkbox.api.routes import ApiDeps, api_router
+from talkbox.api.webhooks import WebhookQueue, Webhooks
 from talkbox.app.cli import token_ttl
 from talkbox.app.metrics import CONTENT_TYPE, Levels, Metrics
 from talkbox.app.settings import Settings, SettingsError
@@ -60,6 +61,7 @@ class Talkbox:
     metrics: Metrics
     twilio: TwilioSettings | None = None
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
+    webhooks: Webhooks | None = None
 
 
 def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_api_url: str | None = None) -> Talkbox:
@@ -122,17 +124,36 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
             media_stats=provider.media.stats if isinstance(provider, BuiltinProvider) else None,
         )
     )
+    webhooks = _webhooks(settings)
     # The provider first: it learns from a report (a CallSid, an answer) before the
     # rules, handling the same report, ask it to act on that leg.
     router = Router(
         bus,
-        handlers=(provider, calls, gateway, metrics),
+        handlers=(provider, calls, gateway, metrics, *([webhooks] if webhooks else [])),
         size=settings.router_workers,
         attempts=settings.router_attempts,
     )
     return Talkbox(
-        settings, bus, provider, gateway, router, calls, store, ApiKeys(settings.database), metrics, twilio, addresses
+        settings,
+        bus,
+        provider,
+        gateway,
+        router,
+        calls,
+        store,
+        ApiKeys(settings.database),
+        metrics,
+        twilio,
+        addresses,
+        webhooks,
     )
+
+
+def _webhooks(settings: Settings) -> Webhooks | None:
+    if not settings.webhook_url or not settings.webhook_secret:
+        return None
+    queue = WebhookQueue(settings.database)
+    return Webhooks(settings.webhook_url, settings.webhook_secret, queue, backoff=settings.webhook_backoff)
 
 
 def _api(talkbox: Talkbox) -> ApiDeps:
@@ -168,6 +189,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         talkbox.router.start()
+        if talkbox.webhooks is not None:
+            talkbox.webhooks.start()
         await talkbox.calls.recover()
         try:
             yield
@@ -178,6 +201,8 @@ def create_app(
                 await asyncio.wait_for(talkbox.bus.drained(), SHUTDOWN_DRAIN_SECONDS)
             await talkbox.router.stop()
             await talkbox.calls.stop()
+            if talkbox.webhooks is not None:
+                await talkbox.webhooks.stop()
             await talkbox.provider.close()
             log.info("stopped: %d calls kept for the next start", len(await talkbox.store.active()))
             talkbox.store.close()
