@@ -71,6 +71,9 @@ class WebhookQueue:
     def __post_init__(self) -> None:
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA busy_timeout=5000")
+        # As the conference store has it: WAL, no fsync per write (a killed process loses nothing written).
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
 
     def add(self, conference_id: str, payload: dict[str, object]) -> None:
