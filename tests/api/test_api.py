@@ -134,3 +134,17 @@ async def test_the_api_is_described_in_openapi_json() -> None:
         for path in ("/api/v1/calls", "/api/v1/calls/{call_id}", "/api/v1/conferences", "/api/v1/tokens"):
             assert path in paths
         assert "application/problem+json" in paths["/api/v1/calls"]["post"]["responses"]["429"]["content"]
+
+
+async def test_an_ended_call_takes_no_more_changes_and_ending_it_again_is_harmless() -> None:
+    async with api() as server:
+        # No page is open for alice: her leg fails and the call ends at once.
+        call_id = (await server.http.post("/api/v1/calls", json={"from": "alice", "to": ["bob"]})).json()["id"]
+        await server.app.state.talkbox.bus.drained()
+        call = (await server.http.get(f"/api/v1/calls/{call_id}")).json()
+        assert (call["status"], call["end_reason"]) == ("ended", "chair-unreachable")
+        added = await server.http.post(f"/api/v1/calls/{call_id}/participants", json={"to": "carol"})
+        assert added.status_code == 409 and problem_type(added) == "call-ended"
+        assert (await server.http.delete(f"/api/v1/calls/{call_id}")).status_code == 202
+        await server.app.state.talkbox.bus.drained()
+        assert (await server.http.get(f"/api/v1/calls/{call_id}")).json() == call

@@ -67,7 +67,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, description in (
         (401, "No key, or one unknown or revoked (`unauthorized`)"),
         (404, "No such call or participant (`call-not-found`, `participant-not-found`)"),
-        (409, "An Idempotency-Key reused with another request (`idempotency-key-reused`)"),
+        (409, "An Idempotency-Key reused with another body, a change to an ended call (`call-ended`)"),
         (422, "Bad input (`invalid-request`), each field at fault in `errors`"),
         (429, "Too many requests for this key (`rate-limited`); see Retry-After"),
     )

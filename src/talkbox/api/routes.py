@@ -65,7 +65,10 @@ class CallRequest(_Body):
         min_length=1, max_length=100, description="users or E.164 numbers; more than one: a conference"
     )
 
-    _check_to = field_validator("to")(lambda cls, value: [_destination(item) for item in value])
+    @field_validator("to")
+    @classmethod
+    def _destinations(cls, value: list[str]) -> list[str]:
+        return [_destination(item) for item in value]
 
 
 class CallAccepted(BaseModel):
@@ -77,7 +80,10 @@ class CallAccepted(BaseModel):
 class ParticipantRequest(_Body):
     to: str
 
-    _check_to = field_validator("to")(lambda cls, value: _destination(value))
+    @field_validator("to")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        return _destination(value)
 
 
 class MuteRequest(_Body):
@@ -135,6 +141,13 @@ def api_router(deps: ApiDeps) -> APIRouter:
             raise Problem(404, "call-not-found", "No such call", f"no call {call_id!r}")
         return conference
 
+    async def live_call_of(call_id: Id) -> Conference:
+        """A call to change: one that has ended takes no more changes (the rules would refuse them to its chair)."""
+        conference = await call_of(call_id)
+        if conference.ended:
+            raise Problem(409, "call-ended", "The call has ended", f"call {call_id!r} ended: {conference.end_reason}")
+        return conference
+
     @router.post("/tokens", response_model=TokenAnswer, summary="A client token for one of your users")
     async def token(body: TokenRequest, response: Response) -> TokenAnswer:
         if deps.mint is None:
@@ -173,6 +186,8 @@ def api_router(deps: ApiDeps) -> APIRouter:
 
     @router.delete("/calls/{call_id}", status_code=202, summary="End the call for everyone")
     async def end_call(conference: Annotated[Conference, Depends(call_of)]) -> None:
+        if conference.ended:
+            return  # ending it again changes nothing
         chair = conference.chair.destination
         for leg in conference.live_legs():
             if leg.id != conference.chair_leg_id:
@@ -180,12 +195,12 @@ def api_router(deps: ApiDeps) -> APIRouter:
         await deps.publish(UserHangsUp(user=chair, conference_id=conference.id))
 
     @router.post("/calls/{call_id}/participants", status_code=202, summary="Add someone to the call")
-    async def add(body: ParticipantRequest, conference: Annotated[Conference, Depends(call_of)]) -> None:
+    async def add(body: ParticipantRequest, conference: Annotated[Conference, Depends(live_call_of)]) -> None:
         chair = conference.chair.destination
         await deps.publish(UserAddsParticipant(user=chair, conference_id=conference.id, to=body.to))
 
     @router.patch("/calls/{call_id}/participants/{leg_id}", status_code=202, summary="Mute or unmute a participant")
-    async def mute(body: MuteRequest, leg_id: Id, conference: Annotated[Conference, Depends(call_of)]) -> None:
+    async def mute(body: MuteRequest, leg_id: Id, conference: Annotated[Conference, Depends(live_call_of)]) -> None:
         _live_leg(conference, leg_id)
         event = UserMutesLeg(
             user=conference.chair.destination, conference_id=conference.id, leg_id=leg_id, muted=body.muted
@@ -193,7 +208,7 @@ def api_router(deps: ApiDeps) -> APIRouter:
         await deps.publish(event)
 
     @router.delete("/calls/{call_id}/participants/{leg_id}", status_code=202, summary="Hang up a participant")
-    async def remove(leg_id: Id, conference: Annotated[Conference, Depends(call_of)]) -> None:
+    async def remove(leg_id: Id, conference: Annotated[Conference, Depends(live_call_of)]) -> None:
         _live_leg(conference, leg_id)
         chair = conference.chair.destination
         if leg_id == conference.chair_leg_id:
