@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from talkbox.app.settings import Settings
 from tests.support.peer import Peer
 from tests.support.server import free_port, running_app
 
@@ -112,3 +114,9 @@ async def test_changes_queued_while_the_receiver_is_down_arrive_after_a_restart(
         sequences = receiver.sequences(call_id)
         assert sequences == list(range(1, len(sequences) + 1))
         assert receiver.got[-1]["conference"]["end_reason"] == "chair-unreachable"
+
+
+def test_a_webhook_url_without_a_strong_secret_is_refused() -> None:
+    for secret in (None, "short"):
+        with pytest.raises(ValueError, match="TALKBOX_WEBHOOK_SECRET"):
+            Settings(webhook_url="https://app.example.org/hooks", webhook_secret=secret)
