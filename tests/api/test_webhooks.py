@@ -77,7 +77,7 @@ async def test_each_change_is_signed_and_numbered_in_order_and_a_500_is_retried(
         receiving(receiver, port) as hooks,
         running_app(
             database=str(tmp_path / "db.sqlite3"), webhook_url=hooks, webhook_secret=SECRET, webhook_backoff=0.05
-        ) as (url, _app),
+        ) as (url, app),
         Peer(url, "alice", 440.0) as alice,
         Peer(url, "bob", 880.0) as bob,
     ):
@@ -94,6 +94,23 @@ async def test_each_change_is_signed_and_numbered_in_order_and_a_500_is_retried(
         statuses = [{leg["destination"]: leg["status"] for leg in p["conference"]["legs"]} for p in receiver.got]
         assert {"alice": "in-progress", "bob": "ringing"} in statuses
         assert receiver.got[-1]["conference"]["end_reason"] == "busy"
+        changes = [change["event"] for p in receiver.got for change in p["changes"]]
+        assert changes[0] == "conference.created" and changes[-1] == "conference.ended"
+        assert {"leg.ringing", "leg.answered", "leg.ended"} <= set(changes)
+        assert receiver.got[-1]["changes"][-1]["reason"] == "busy"
+
+        key = app.state.talkbox.api_keys.create("tests")
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
+            read_back = (await http.get("/api/v1/webhooks/deliveries")).json()
+        assert read_back["enabled"] is True
+        first = read_back["deliveries"][-1]
+        assert (first["conference_id"], first["sequence"], first["attempts"], first["outcome"]) == (
+            call_id,
+            1,
+            3,
+            "204",
+        )
+        assert all(d["done_at"] is not None for d in read_back["deliveries"])
 
 
 async def test_changes_queued_while_the_receiver_is_down_arrive_after_a_restart(tmp_path: Path) -> None:

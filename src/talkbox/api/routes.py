@@ -12,9 +12,9 @@ with GET (or seen by the pages, pushed as for any call).
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from talkbox.api.keys import ApiKeys
@@ -94,6 +94,21 @@ class Conferences(BaseModel):
     conferences: list[ConferenceView]
 
 
+class Delivery(BaseModel):
+    id: int
+    conference_id: str
+    sequence: int
+    created_at: float
+    attempts: int
+    done_at: float | None = Field(description="when it was answered 2xx or given up on; null while still tried")
+    outcome: str | None = Field(description="the last answer's status code, an error's name, or gave-up:…")
+
+
+class Deliveries(BaseModel):
+    enabled: bool
+    deliveries: list[Delivery]
+
+
 @dataclass(frozen=True)
 class ApiDeps:
     """What the API is given by the composition root (app/main.py)."""
@@ -106,6 +121,8 @@ class ApiDeps:
     retry_after: int
     # Mints a client token for (user, ttl seconds or None); None when the server has no secret.
     mint: Callable[[str, int | None], tuple[str, int]] | None
+    # The latest webhook deliveries, newest first; None when no TALKBOX_WEBHOOK_URL is set.
+    deliveries: Callable[[int], list[dict[str, Any]]] | None = None
 
 
 def api_router(deps: ApiDeps) -> APIRouter:
@@ -219,6 +236,12 @@ def api_router(deps: ApiDeps) -> APIRouter:
     @router.get("/conferences", response_model=Conferences, summary="The conferences going on now")
     async def conferences() -> Conferences:
         return Conferences(conferences=[c.view() for c in await deps.store.active()])
+
+    @router.get("/webhooks/deliveries", response_model=Deliveries, summary="The latest webhook POSTs and their answers")
+    async def deliveries(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Deliveries:
+        if deps.deliveries is None:
+            return Deliveries(enabled=False, deliveries=[])
+        return Deliveries(enabled=True, deliveries=[Delivery(**row) for row in deps.deliveries(limit)])
 
     return router
 

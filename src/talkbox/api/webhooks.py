@@ -22,10 +22,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from talkbox.events.models import ConferenceUpdated, Event
+from talkbox.events.models import TERMINAL_STATUSES, ConferenceUpdated, Event
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,32 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
+def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, Any]]:
+    """What happened between two states of a conference, in words an application switches on.
+
+    `conference.created`, `leg.ringing`, `leg.answered` (in progress), `leg.ended` (with
+    its status and reason), `leg.muted` / `leg.unmuted`, `conference.ended` (with its reason).
+    """
+    out: list[dict[str, Any]] = []
+    if before is None:
+        out.append({"event": "conference.created"})
+    old = {leg["id"]: leg for leg in (before or {}).get("legs", ())}
+    for leg in after["legs"]:
+        was = old.get(leg["id"], {})
+        if leg["status"] != was.get("status"):
+            event = _LEG_EVENTS.get(leg["status"], "leg.ended" if leg["status"] in TERMINAL_STATUSES else None)
+            if event is not None:
+                out.append({"event": event, "leg_id": leg["id"], "status": leg["status"], "reason": leg["end_reason"]})
+        if was and leg["muted"] != was.get("muted"):
+            out.append({"event": "leg.muted" if leg["muted"] else "leg.unmuted", "leg_id": leg["id"]})
+    if after["status"] == "ended" and (before or {}).get("status") != "ended":
+        out.append({"event": "conference.ended", "reason": after["end_reason"]})
+    return out
+
+
+_LEG_EVENTS = {"ringing": "leg.ringing", "in-progress": "leg.answered"}
+
+
 @dataclass(frozen=True)
 class Due:
     id: int
@@ -76,19 +103,34 @@ class WebhookQueue:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
 
-    def add(self, conference_id: str, payload: dict[str, object]) -> None:
+    def add(self, conference: dict[str, Any]) -> None:
+        """Queue a conference's new state, numbered after its last, with what changed since that one."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            (last,) = self.db.execute(
-                "SELECT COALESCE(MAX(sequence), 0) FROM webhook_deliveries WHERE conference_id = ?", (conference_id,)
+            last = self.db.execute(
+                "SELECT sequence, body FROM webhook_deliveries WHERE conference_id = ? ORDER BY sequence DESC LIMIT 1",
+                (conference["id"],),
             ).fetchone()
-            body = json.dumps({**payload, "sequence": last + 1}, separators=(",", ":"))
+            sequence = last[0] + 1 if last else 1
+            before = json.loads(last[1])["conference"] if last else None
+            payload = {"type": "conference.updated", "sequence": sequence, "changes": changes(before, conference)}
+            body = json.dumps({**payload, "conference": conference}, separators=(",", ":"))
             now = self.clock()
             self.db.execute(
                 "INSERT INTO webhook_deliveries (conference_id, sequence, body, created_at, next_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (conference_id, last + 1, body, now, now),
+                (conference["id"], sequence, body, now, now),
             )
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The latest deliveries, newest first, with how they went (not their bodies)."""
+        rows = self.db.execute(
+            "SELECT id, conference_id, sequence, created_at, attempts, done_at, outcome FROM webhook_deliveries "
+            "ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        names = ("id", "conference_id", "sequence", "created_at", "attempts", "done_at", "outcome")
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def due(self) -> list[Due]:
         """Each conference's oldest undone delivery, if its time has come: never a later one before it."""
@@ -135,8 +177,7 @@ class Webhooks:
 
     async def handle(self, event: Event) -> None:
         assert isinstance(event, ConferenceUpdated)
-        view = event.conference
-        self.queue.add(view.id, {"type": "conference.updated", "conference": view.model_dump(mode="json")})
+        self.queue.add(event.conference.model_dump(mode="json"))
         self._wake.set()
 
     def start(self) -> None:

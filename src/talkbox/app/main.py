@@ -166,6 +166,7 @@ def _api(talkbox: Talkbox) -> ApiDeps:
         allow=budget.allow,
         retry_after=1,
         mint=functools.partial(_mint, settings.secret, settings.max_token_ttl) if settings.secret else None,
+        deliveries=talkbox.webhooks.queue.recent if talkbox.webhooks is not None else None,
     )
 
 
