@@ -102,6 +102,7 @@ async def test_each_change_is_signed_and_numbered_in_order_and_a_500_is_retried(
         key = app.state.talkbox.api_keys.create("tests")
         async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
             read_back = (await http.get("/api/v1/webhooks/deliveries")).json()
+            metrics = (await http.get("/metrics")).text
         assert read_back["enabled"] is True
         first = read_back["deliveries"][-1]
         assert (first["conference_id"], first["sequence"], first["attempts"], first["outcome"]) == (
@@ -111,6 +112,8 @@ async def test_each_change_is_signed_and_numbered_in_order_and_a_500_is_retried(
             "204",
         )
         assert all(d["done_at"] is not None for d in read_back["deliveries"])
+        assert f'talkbox_webhook_deliveries{{state="delivered"}} {len(receiver.got)}.0' in metrics
+        assert "talkbox_webhook_failures_total 2.0" in metrics
 
 
 async def test_changes_queued_while_the_receiver_is_down_arrive_after_a_restart(tmp_path: Path) -> None:

@@ -132,6 +132,20 @@ class WebhookQueue:
         names = ("id", "conference_id", "sequence", "created_at", "attempts", "done_at", "outcome")
         return [dict(zip(names, row, strict=True)) for row in rows]
 
+    def counts(self) -> dict[str, int]:
+        """Deliveries by state (`pending`: still being tried, `delivered`, `given_up`), and failed tries."""
+        counts = {"pending": 0, "delivered": 0, "given_up": 0, "failed_tries": 0}
+        rows = self.db.execute(
+            "SELECT done_at IS NULL, COALESCE(outcome LIKE 'gave-up:%', 0), COUNT(*), SUM(attempts) "
+            "FROM webhook_deliveries GROUP BY 1, 2"
+        ).fetchall()
+        for pending, given_up, count, attempts in rows:
+            state = "pending" if pending else "given_up" if given_up else "delivered"
+            counts[state] += count
+            # Every try of a delivered POST but its last failed; every try of the others did.
+            counts["failed_tries"] += attempts - (count if state == "delivered" else 0)
+        return counts
+
     def due(self) -> list[Due]:
         """Each conference's oldest undone delivery, if its time has come: never a later one before it."""
         rows = self.db.execute(

@@ -117,14 +117,15 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
             max_queued_messages=settings.max_queued_messages,
         ),
     )
+    webhooks = _webhooks(settings)
     metrics = Metrics(
         Levels(
             active=store.active,
             sockets=lambda: sum(len(sockets) for sockets in gateway.sockets.values()),
             media_stats=provider.media.stats if isinstance(provider, BuiltinProvider) else None,
+            webhooks=webhooks.queue.counts if webhooks is not None else None,
         )
     )
-    webhooks = _webhooks(settings)
     # The provider first: it learns from a report (a CallSid, an answer) before the
     # rules, handling the same report, ask it to act on that leg.
     router = Router(

@@ -31,6 +31,8 @@ class Levels:
     active: Callable[[], Awaitable[list[Conference]]]
     sockets: Callable[[], int]
     media_stats: Callable[[], Awaitable[dict[str, int]]] | None
+    # Webhook deliveries by state (api/webhooks.py), None without TALKBOX_WEBHOOK_URL.
+    webhooks: Callable[[], dict[str, int]] | None = None
 
 
 class _Snapshot(Collector):
@@ -105,6 +107,14 @@ class Metrics:
             media_legs = GaugeMetricFamily("talkbox_media_legs", "Legs with media on this node's engine")
             media_legs.add_metric([], stats.get("legs", 0))
             families.append(media_legs)
+        if self.levels.webhooks is not None:
+            counts = self.levels.webhooks()
+            deliveries = GaugeMetricFamily("talkbox_webhook_deliveries", "Webhook POSTs by state", labels=["state"])
+            for state in ("pending", "delivered", "given_up"):
+                deliveries.add_metric([state], counts[state])
+            failures = CounterMetricFamily("talkbox_webhook_failures", "Webhook tries answered other than 2xx, or not")
+            failures.add_metric([], counts["failed_tries"])
+            families += [deliveries, failures]
         return families
 
 
