@@ -79,11 +79,14 @@ def main() -> None:
     parser.add_argument("--mode", choices=("builtin", "null", "twilio"), default="builtin")
     # One worker by default: the capacity benches pin the server to one core and report per core.
     parser.add_argument("--media-workers", type=int, default=1)
+    # The API bench: an API key is made and written here.
+    parser.add_argument("--api-key-file")
+    parser.add_argument("--database", default=":memory:")
     args = parser.parse_args()
 
     settings = Settings(
         port=args.port,
-        database=":memory:",
+        database=args.database,
         ring_timeout=600,
         connect_timeout=120,
         log_level="warning",
@@ -95,6 +98,7 @@ def main() -> None:
         max_calls_per_minute=10_000,
         max_messages_per_second=100_000,
         max_user_messages_per_second=100_000,
+        api_requests_per_second=1_000_000,
     )
     twilio = None
     api_url = None
@@ -107,6 +111,9 @@ def main() -> None:
         api_url = "http://127.0.0.1:9"
     app = app_main.create_app(settings, twilio, twilio_api_url=api_url)
     talkbox = app.state.talkbox
+    if args.api_key_file:
+        with open(args.api_key_file, "w") as key_file:
+            key_file.write(talkbox.api_keys.create("bench"))
 
     @app.get("/bench/stats")
     async def stats() -> dict[str, object]:

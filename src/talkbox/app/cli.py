@@ -1,14 +1,16 @@
-"""`talkbox serve` and `talkbox token NAME`."""
+"""`talkbox serve`, `talkbox token NAME` and `talkbox apikey create|list|revoke`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 import uvicorn
 from pydantic import ValidationError
 from starlette.types import ASGIApp
 
+from talkbox.api.keys import ApiKeyError, ApiKeys
 from talkbox.app.logs import configure_logging
 from talkbox.app.settings import Settings, SettingsError
 from talkbox.telephony.store import StoreError
@@ -26,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument(
         "--ttl", type=int, help="seconds it stays valid (default 12 hours, at most TALKBOX_MAX_TOKEN_TTL)"
     )
+    apikey = commands.add_parser("apikey", help="create, list or revoke the HTTP API's keys (in TALKBOX_DATABASE)")
+    apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True)
+    apikey_commands.add_parser("create", help="make a key and print it, this once").add_argument("name")
+    apikey_commands.add_parser("list", help="the keys' names and when they were made or revoked")
+    apikey_commands.add_parser("revoke", help="refuse the key from now on").add_argument("name")
     args = parser.parse_args(argv)
 
     overrides = {key: value for key in ("host", "port") if (value := getattr(args, key, None)) is not None}
@@ -36,10 +43,32 @@ def main(argv: list[str] | None = None) -> int:
                 raise SettingsError("set TALKBOX_SECRET to sign tokens")
             print(issue_token(settings.secret, args.name, token_ttl(args.ttl, settings.max_token_ttl)))
             return 0
+        if args.command == "apikey":
+            return manage_keys(ApiKeys(settings.database), args)
         return serve_forever(settings)
-    except (SettingsError, StoreError, ValidationError, ValueError) as error:
+    except (SettingsError, StoreError, ApiKeyError, ValidationError, ValueError) as error:
         print(f"talkbox: {error}", file=sys.stderr)
         return 2
+
+
+def manage_keys(keys: ApiKeys, args: argparse.Namespace) -> int:
+    try:
+        if args.apikey_command == "create":
+            print(keys.create(args.name))
+        elif args.apikey_command == "revoke":
+            keys.revoke(args.name)
+            print(f"revoked {args.name}")
+        else:
+            for key in keys.list():
+                state = "active" if key.active else f"revoked {_when(key.revoked_at)}"
+                print(f"{key.name}\tcreated {_when(key.created_at)}\t{state}")
+        return 0
+    finally:
+        keys.close()
+
+
+def _when(at: float | None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at or 0))
 
 
 def token_ttl(asked: int | None, most: float) -> int:

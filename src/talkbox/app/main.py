@@ -11,9 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request, Response
 
-from talkbox.app.settings import Settings
+from talkbox.api.keys import ApiKeys
+from talkbox.api.routes import ApiDeps, api_router
+from talkbox.api.webhooks import WebhookQueue, Webhooks
+from talkbox.app.cli import token_ttl
+from talkbox.app.metrics import CONTENT_TYPE, Levels, Metrics
+from talkbox.app.settings import Settings, SettingsError
 from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events import InProcessBus
 from talkbox.media.engine import MediaSettings
@@ -31,8 +36,8 @@ from talkbox.ui import page
 from talkbox.ui.client_address import ClientAddresses
 from talkbox.ui.edge import AllowedHosts, AllowedOrigins, BodyLimit, Gatekeeper, SecurityHeaders
 from talkbox.ui.gateway import Gateway
-from talkbox.ui.identity import Identity
-from talkbox.ui.limits import Limits
+from talkbox.ui.identity import Identity, issue_token
+from talkbox.ui.limits import Limits, RateLimit
 from talkbox.ui.voice_token import voice_token_router
 
 log = logging.getLogger(__name__)
@@ -52,8 +57,11 @@ class Talkbox:
     router: Router
     calls: CallHandler
     store: ConferenceStore
+    api_keys: ApiKeys
+    metrics: Metrics
     twilio: TwilioSettings | None = None
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
+    webhooks: Webhooks | None = None
 
 
 def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_api_url: str | None = None) -> Talkbox:
@@ -109,12 +117,67 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
             max_queued_messages=settings.max_queued_messages,
         ),
     )
+    webhooks = _webhooks(settings)
+    metrics = Metrics(
+        Levels(
+            active=store.active,
+            sockets=lambda: sum(len(sockets) for sockets in gateway.sockets.values()),
+            media_stats=provider.media.stats if isinstance(provider, BuiltinProvider) else None,
+            webhooks=webhooks.queue.counts if webhooks is not None else None,
+        )
+    )
     # The provider first: it learns from a report (a CallSid, an answer) before the
     # rules, handling the same report, ask it to act on that leg.
     router = Router(
-        bus, handlers=(provider, calls, gateway), size=settings.router_workers, attempts=settings.router_attempts
+        bus,
+        handlers=(provider, calls, gateway, metrics, *([webhooks] if webhooks else [])),
+        size=settings.router_workers,
+        attempts=settings.router_attempts,
     )
-    return Talkbox(settings, bus, provider, gateway, router, calls, store, twilio, addresses)
+    return Talkbox(
+        settings,
+        bus,
+        provider,
+        gateway,
+        router,
+        calls,
+        store,
+        ApiKeys(settings.database),
+        metrics,
+        twilio,
+        addresses,
+        webhooks,
+    )
+
+
+def _webhooks(settings: Settings) -> Webhooks | None:
+    if not settings.webhook_url or not settings.webhook_secret:
+        return None
+    queue = WebhookQueue(settings.database)
+    return Webhooks(settings.webhook_url, settings.webhook_secret, queue, backoff=settings.webhook_backoff)
+
+
+def _api(talkbox: Talkbox) -> ApiDeps:
+    settings = talkbox.settings
+    budget = RateLimit(settings.api_requests_per_second, window=1.0)
+    return ApiDeps(
+        keys=talkbox.api_keys,
+        store=talkbox.store,
+        publish=talkbox.bus.publish,
+        allow=budget.allow,
+        retry_after=1,
+        mint=functools.partial(_mint, settings.secret, settings.max_token_ttl) if settings.secret else None,
+        deliveries=talkbox.webhooks.queue.recent if talkbox.webhooks is not None else None,
+    )
+
+
+def _mint(secret: str, most: float, user: str, ttl: int | None) -> tuple[str, int]:
+    """What `talkbox token` prints, for the API: the same ttl rules."""
+    try:
+        seconds = token_ttl(ttl, most)
+    except SettingsError as error:
+        raise ValueError(str(error).replace("--ttl", "ttl")) from error
+    return issue_token(secret, user, seconds), seconds
 
 
 def create_app(
@@ -128,6 +191,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         talkbox.router.start()
+        if talkbox.webhooks is not None:
+            talkbox.webhooks.start()
         await talkbox.calls.recover()
         try:
             yield
@@ -138,9 +203,12 @@ def create_app(
                 await asyncio.wait_for(talkbox.bus.drained(), SHUTDOWN_DRAIN_SECONDS)
             await talkbox.router.stop()
             await talkbox.calls.stop()
+            if talkbox.webhooks is not None:
+                await talkbox.webhooks.stop()
             await talkbox.provider.close()
             log.info("stopped: %d calls kept for the next start", len(await talkbox.store.active()))
             talkbox.store.close()
+            talkbox.api_keys.close()
 
     # No /docs or /redoc: they load from a CDN. The OpenAPI document stays at /openapi.json.
     app = FastAPI(title="Talkbox", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -161,6 +229,12 @@ def create_app(
             raise HTTPException(status_code=403, detail="dead letters are served to loopback only")
         letters = talkbox.router.dead_letters
         return {"total": letters.total, "dead_letters": [letter.as_json() for letter in letters.recent(limit)]}
+
+    app.include_router(api_router(_api(talkbox)))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(await talkbox.metrics.render(), media_type=CONTENT_TYPE)
 
     if talkbox.twilio is not None:
         app.include_router(

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     max_user_messages_per_second: int = Field(20, ge=1, le=100_000)
     # Messages a socket may fall behind before it is closed as too slow (4408; ui/outbox.py).
     max_queued_messages: int = Field(256, ge=8, le=100_000)
+    # Requests a second each HTTP API key may make; past it, 429 with Retry-After (docs/api.md).
+    api_requests_per_second: int = Field(200, ge=1, le=1_000_000)
+    # Every conference change is POSTed here, signed with the secret (docs/api.md, "Webhooks").
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    # Seconds before the first retry of a failed POST, doubling after (at most an hour apart, for 24 h).
+    webhook_backoff: float = Field(1.0, gt=0)
     log_level: str = "info"
 
     @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
@@ -87,6 +94,11 @@ class Settings(BaseSettings):
         if self.secret is not None and len(self.secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(
                 f"TALKBOX_SECRET must be at least {MIN_SECRET_BYTES} bytes; make one with: openssl rand -hex 32"
+            )
+        if self.webhook_url and (not self.webhook_secret or len(self.webhook_secret.encode()) < MIN_SECRET_BYTES):
+            raise ValueError(
+                f"TALKBOX_WEBHOOK_URL needs TALKBOX_WEBHOOK_SECRET of at least {MIN_SECRET_BYTES} bytes "
+                "to sign with; make one with: openssl rand -hex 32"
             )
         return self
 

@@ -60,6 +60,11 @@ class UserRequestsCall(_Event):
     type: Literal["user_requests_call"] = "user_requests_call"
     user: str
     to: str
+    # The conference id chosen by who asked (the HTTP API answers with it before the call exists);
+    # None: telephony makes one. Not named conference_id: a user's calls stay in that user's order.
+    call_id: str | None = None
+    # More people to add once the call exists: a conference of several in one request.
+    also: tuple[str, ...] = ()
 
 
 class UserHangsUp(_Event):

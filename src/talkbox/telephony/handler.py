@@ -122,7 +122,7 @@ class CallHandler:
             await self._save_unsaved(event.conference_id)
             return
         if isinstance(event, UserRequestsCall):
-            await self._apply(None, await self._start_call(event), event)
+            await self._request_call(event)
             return
         given = self._rule_input(event)
         if given is not None:
@@ -146,9 +146,19 @@ class CallHandler:
             return IncomingCall(event.conference_id, event.leg_id, event.caller, event.provider_id, ring)
         return None
 
+    async def _request_call(self, event: UserRequestsCall) -> None:
+        if event.call_id is not None and await self.store.get(event.call_id) is not None:
+            return  # delivered again: that call exists already
+        start = await self._start_call(event)
+        await self._apply(None, start, event)
+        if event.also and await self.store.get(start.conference_id) is not None:
+            # Published, not applied here: the conference's own events are handled in its order.
+            for to in event.also:
+                await self.publish(UserAddsParticipant(user=event.user, conference_id=start.conference_id, to=to))
+
     async def _start_call(self, event: UserRequestsCall) -> StartCall:
         return StartCall(
-            conference_id=new_id("c"),
+            conference_id=event.call_id or new_id("c"),
             chair_leg_id=new_id("l"),
             callee_leg_id=new_id("l"),
             caller=event.user,

@@ -1,0 +1,105 @@
+"""(15) The HTTP API: call creations per second, media left out, and answer times.
+
+The server runs in null mode (bench/server.py: the real gateway, router, rules and store,
+on a SQLite file, no RTCPeerConnection) in its own process on core 0, with an API key it writes to a file
+for the bench and no per-key rate limit in the way. Each request is POST /api/v1/calls
+with that key and its own Idempotency-Key, from one of CALLERS users to another: the API
+validates, claims the Idempotency-Key in SQLite, publishes UserRequestsCall and answers
+202; the router then runs the rules and stores the conference (whose chair has no page,
+so it ends unreachable). Requests are built ahead of time and sent over CONNECTIONS
+keep-alive connections by the webhooks bench's minimal client on core 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench.common import cell, percentile, pin_self, server, summary
+from bench.webhooks import read_response
+
+CONNECTIONS = 16
+REQUESTS = 6000
+CALLERS = 500
+
+
+def requests(host: str, key: str) -> list[bytes]:
+    out = []
+    for i in range(REQUESTS):
+        body = json.dumps({"from": f"u{i % CALLERS}", "to": [f"v{i % CALLERS}"]}).encode()
+        head = (
+            f"POST /api/v1/calls HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+            f"Idempotency-Key: bench-{i}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        out.append(head.encode() + body)
+    return out
+
+
+async def load(url: str, batch: list[bytes]) -> dict[str, float]:
+    parts = urlsplit(url)
+    times: list[float] = []
+    statuses: dict[int, int] = {}
+    queue = list(reversed(batch))
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            while queue:
+                request = queue.pop()
+                sent = time.perf_counter()
+                writer.write(request)
+                status = await read_response(reader)
+                times.append(time.perf_counter() - sent)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    async with asyncio.timeout(120):
+        await asyncio.gather(*(connection() for _ in range(CONNECTIONS)))
+    elapsed = time.perf_counter() - start
+    if set(statuses) != {202}:
+        raise RuntimeError(f"unexpected answers: {statuses}")
+    return {
+        "creations_per_s": REQUESTS / elapsed,
+        "answer_p50_ms": percentile(times, 0.5) * 1e3,
+        "answer_p99_ms": percentile(times, 0.99) * 1e3,
+    }
+
+
+def run(runs: int, **_: Any) -> dict[str, Any]:
+    pin_self("1")
+    samples = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as folder:
+            key_file = Path(folder) / "key"
+            # A real SQLite file, as `talkbox serve` has: the memory store scans every call it ever held.
+            extra = ("--api-key-file", str(key_file), "--database", str(Path(folder) / "talkbox.sqlite3"))
+            with server("null", extra=extra) as s:
+                batch = requests(urlsplit(s.url).netloc, key_file.read_text().strip())
+                samples.append(asyncio.run(load(s.url, batch)))
+    return {"setup": f"{REQUESTS} POST /api/v1/calls, {CONNECTIONS} keep-alive connections"} | {
+        key: summary([s[key] for s in samples]) for key in samples[0]
+    }
+
+
+def tables(result: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    return [
+        (
+            "HTTP API: call creations (media left out)",
+            ["setup", "creations/s", "answer p50 (ms)", "answer p99 (ms)"],
+            [
+                [
+                    result["setup"],
+                    cell(result["creations_per_s"], 0),
+                    cell(result["answer_p50_ms"]),
+                    cell(result["answer_p99_ms"]),
+                ]
+            ],
+        )
+    ]

@@ -1,0 +1,1 @@
+"""The HTTP API for applications, under /api/v1 (docs/api.md)."""

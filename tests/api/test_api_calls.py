@@ -1,0 +1,76 @@
+"""Calls placed and controlled through /api/v1 ring real pages (aiortc stand-ins), which hear each other."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tests.api.conftest import Api, api_server
+from tests.support.peer import Peer
+
+ALICE_HZ, BOB_HZ, CAROL_HZ = 440.0, 880.0, 660.0
+
+
+@contextlib.asynccontextmanager
+async def api(**overrides: Any) -> AsyncIterator[Api]:
+    async for server in api_server(**overrides):
+        yield server
+
+
+async def leg_statuses(server: Api, call_id: str) -> dict[str, str]:
+    call = (await server.http.get(f"/api/v1/calls/{call_id}")).json()
+    return {leg["destination"]: leg["status"] for leg in call["legs"]}
+
+
+async def test_a_call_created_through_the_api_rings_the_page_and_both_hear_each_other() -> None:
+    async with api() as server, Peer(server.url, "alice", ALICE_HZ) as alice, Peer(server.url, "bob", BOB_HZ) as bob:
+        created = await server.http.post("/api/v1/calls", json={"from": "alice", "to": ["bob"]})
+        assert created.status_code == 202
+        call_id = created.json()["id"]
+
+        await bob.wait_for(lambda: bob.offers)
+        assert next(iter(bob.offers.values()))["caller"] == "alice"
+        assert await leg_statuses(server, call_id) == {"alice": "in-progress", "bob": "ringing"}
+        await bob.accept()
+        await alice.wait_for(lambda: alice.level(BOB_HZ) > -20)
+        await bob.wait_for(lambda: bob.level(ALICE_HZ) > -20)
+        assert await leg_statuses(server, call_id) == {"alice": "in-progress", "bob": "in-progress"}
+        listed = (await server.http.get("/api/v1/conferences")).json()["conferences"]
+        assert [c["id"] for c in listed] == [call_id]
+
+        bob_leg = next(leg["id"] for leg in listed[0]["legs"] if leg["destination"] == "bob")
+        muted = await server.http.patch(f"/api/v1/calls/{call_id}/participants/{bob_leg}", json={"muted": True})
+        assert muted.status_code == 202
+        await alice.wait_for(lambda: alice.level(BOB_HZ) < -50)
+        assert bob.my_leg(bob.active_conference())["muted"] is True
+
+        assert (await server.http.delete(f"/api/v1/calls/{call_id}")).status_code == 202
+        await alice.wait_for(lambda: alice.conferences[call_id]["status"] == "ended")
+        # Bob was removed first: told his leg ended, and nothing after.
+        await bob.wait_for(lambda: bob.my_leg(bob.conferences[call_id])["status"] == "completed")
+        assert (await server.http.get("/api/v1/conferences")).json()["conferences"] == []
+
+
+async def test_a_conference_of_several_in_one_request_and_a_participant_hung_up() -> None:
+    async with (
+        api() as server,
+        Peer(server.url, "alice", ALICE_HZ) as alice,
+        Peer(server.url, "bob", BOB_HZ, auto_accept=True) as bob,
+        Peer(server.url, "carol", CAROL_HZ, auto_accept=True) as carol,
+    ):
+        created = await server.http.post("/api/v1/calls", json={"from": "alice", "to": ["bob", "carol"]})
+        call_id = created.json()["id"]
+        await alice.wait_for(lambda: alice.level(BOB_HZ) > -20 and alice.level(CAROL_HZ) > -20, timeout=15)
+        await carol.wait_for(lambda: carol.level(BOB_HZ) > -20)
+        await bob.wait_for(lambda: bob.level(CAROL_HZ) > -20)
+
+        carol_leg = next(leg["id"] for leg in carol.conferences[call_id]["legs"] if leg["destination"] == "carol")
+        removed = await server.http.delete(f"/api/v1/calls/{call_id}/participants/{carol_leg}")
+        assert removed.status_code == 202
+        await carol.wait_for(lambda: carol.my_leg(carol.conferences[call_id])["status"] == "completed")
+        assert (await leg_statuses(server, call_id))["bob"] == "in-progress"
+        await bob.wait_for(lambda: bob.level(CAROL_HZ) < -50)
+        assert bob.level(ALICE_HZ) > -20
+        gone = await server.http.delete(f"/api/v1/calls/{call_id}/participants/{carol_leg}")
+        assert gone.status_code == 404 and gone.json()["type"].endswith("/participant-not-found")
