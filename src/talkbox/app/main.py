@@ -88,7 +88,7 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
     store = MemoryStore() if settings.database == ":memory:" else SqliteStore(settings.database)
     calls = CallHandler(
         store=store,
-        provider=provider,
+        providers={"browser": provider, "twilio": provider} if twilio is not None else {"browser": provider},
         publish=bus.publish,
         max_legs=settings.max_legs,
         ring=twilio.ring if twilio is not None else (),

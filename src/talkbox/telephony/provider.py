@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from talkbox.events.models import LegKind
 from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
 
 
@@ -25,6 +26,7 @@ class ResumeLeg:
     provider_id: str | None = None
     # The sequence number of the last report the rules accepted for the leg.
     sequence: int = 0
+    kind: LegKind = "browser"
 
 
 class Provider(Protocol):

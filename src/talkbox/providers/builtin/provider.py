@@ -29,7 +29,6 @@ from talkbox.events.models import (
     PresenceChanged,
     SpeakingChanged,
 )
-from talkbox.events.names import is_client_name
 from talkbox.media.engine import Media, MediaFactory, MediaSettings
 from talkbox.media.workers import media_factory
 from talkbox.telephony.provider import ResumeLeg
@@ -99,9 +98,6 @@ class BuiltinProvider:
 
     async def dial(self, command: DialLeg) -> None:
         await self._report(command, "initiated")
-        if not is_client_name(command.destination):
-            await self._report(command, "failed", "unsupported")
-            return
         if not self.online[command.destination]:
             await self._report(command, "failed", "unavailable")
             return
@@ -136,7 +132,7 @@ class BuiltinProvider:
 
     async def resume(self, command: ResumeLeg) -> None:
         dial = DialLeg(command.conference_id, command.leg_id, command.destination, command.destination, True)
-        if command.status != "in-progress" or not is_client_name(command.destination):
+        if command.status != "in-progress":
             await self._report(dial, "failed", "server-restart")
             return
         leg = MediaLeg(dial, answered=True, connected=True)
