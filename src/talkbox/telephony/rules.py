@@ -83,9 +83,7 @@ class IncomingCall:
     caller_kind: PhoneKind = "twilio"
 
 
-RuleInput = (
-    StartCall | IncomingCall | HangUp | AddParticipant | RemoveParticipant | Mute | Rejoin | LegStatusChanged
-)
+RuleInput = StartCall | IncomingCall | HangUp | AddParticipant | RemoveParticipant | Mute | Rejoin | LegStatusChanged
 
 # --- commands ------------------------------------------------------------------
 
