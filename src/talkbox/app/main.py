@@ -16,16 +16,21 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from talkbox.app.settings import Settings
 from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events import InProcessBus
-from talkbox.media.engine import MediaSettings
+from talkbox.events.models import LegKind
+from talkbox.media.engine import MediaSettings, SpeakingSink, StateSink
 from talkbox.media.workers import media_factory
 from talkbox.providers.builtin import BuiltinProvider
 from talkbox.providers.builtin.provider import EngineSettings
+from talkbox.providers.sip.provider import SipProvider
+from talkbox.providers.sip.settings import SipSettings
+from talkbox.providers.sip.stack import SipStack
 from talkbox.providers.twilio.provider import TwilioProvider
 from talkbox.providers.twilio.rest import rest_client
 from talkbox.providers.twilio.settings import TwilioSettings, twilio_settings
 from talkbox.providers.twilio.tokens import VoiceTokens
 from talkbox.router import Router
 from talkbox.telephony.handler import CallHandler
+from talkbox.telephony.provider import Provider
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore
 from talkbox.ui import page
 from talkbox.ui.client_address import ClientAddresses
@@ -54,15 +59,43 @@ class Talkbox:
     store: ConferenceStore
     twilio: TwilioSettings | None = None
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
+    # SIP telephones, on the built-in engine when TALKBOX_SIP_LISTEN is set.
+    sip: SipStack | None = None
+    sip_provider: SipProvider | None = None
 
 
-def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_api_url: str | None = None) -> Talkbox:
-    """With Twilio settings, Twilio is the provider; without, the built-in engine.
+@dataclass
+class MediaReports:
+    """The media plane's reports, for both providers that share it: each ignores the legs it does not carry."""
+
+    states: list[StateSink] = field(default_factory=list)
+    speaking: SpeakingSink = lambda _conference, _legs: None
+
+    def state(self, leg_id: str, state: str) -> None:
+        for sink in self.states:
+            sink(leg_id, state)
+
+    def speaking_changed(self, conference_id: str, legs: frozenset[str]) -> None:
+        self.speaking(conference_id, legs)
+
+
+def build(
+    settings: Settings,
+    twilio: TwilioSettings | None = None,
+    sip: SipSettings | None = None,
+    *,
+    twilio_api_url: str | None = None,
+) -> Talkbox:
+    """With Twilio settings, Twilio is the provider; without, the built-in engine, and SIP if it listens.
 
     `twilio_api_url` replaces Twilio's REST API address (the tests' recorder).
     """
     bus = InProcessBus()
     provider: BuiltinProvider | TwilioProvider
+    providers: dict[LegKind, Provider]
+    sip_stack, sip_provider = None, None
+    if twilio is not None and sip is not None and sip.enabled:
+        raise ValueError("TALKBOX_SIP_LISTEN and TWILIO_ACCOUNT_SID are both set: choose SIP or Twilio")
     if twilio is not None:
         provider = TwilioProvider(
             settings=twilio,
@@ -70,29 +103,40 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
             make_client=functools.partial(rest_client, twilio, twilio_api_url),
             ring_timeout=settings.ring_timeout,
         )
+        providers = {"browser": provider, "twilio": provider}
+        ring = twilio.ring
     else:
-        media = MediaSettings(
-            media_host=settings.media_address,
-            public_address=settings.media_public_address,
-            ice_servers=tuple(settings.ice_servers),
+        reports = MediaReports()
+        make_media = media_factory(
+            MediaSettings(
+                media_host=settings.media_address,
+                public_address=settings.media_public_address,
+                ice_servers=tuple(settings.ice_servers),
+            ),
+            workers=settings.media_processes,
         )
+        media = make_media(reports.state, reports.speaking_changed)
         provider = BuiltinProvider(
             publish=bus.publish,
-            make_media=media_factory(media, workers=settings.media_processes),
+            media=media,
             settings=EngineSettings(
                 ring_timeout=settings.ring_timeout,
                 connect_timeout=settings.connect_timeout,
                 resume_grace=settings.resume_grace,
             ),
         )
+        reports.states.append(provider.media_state)
+        reports.speaking = provider.speaking
+        providers = {"browser": provider}
+        ring = ()
+        if sip is not None and sip.enabled:
+            sip_stack = SipStack(sip)
+            sip_provider = SipProvider(sip, sip_stack.ua, media, bus.publish, ring_timeout=settings.ring_timeout)  # type: ignore[arg-type]
+            reports.states.append(sip_provider.media_state)
+            providers["sip"] = sip_provider
+            ring = sip.ring
     store = MemoryStore() if settings.database == ":memory:" else SqliteStore(settings.database)
-    calls = CallHandler(
-        store=store,
-        providers={"browser": provider, "twilio": provider} if twilio is not None else {"browser": provider},
-        publish=bus.publish,
-        max_legs=settings.max_legs,
-        ring=twilio.ring if twilio is not None else (),
-    )
+    calls = CallHandler(store=store, providers=providers, publish=bus.publish, max_legs=settings.max_legs, ring=ring)
     addresses = ClientAddresses.trusting(settings.trusted_proxies)
     gateway = Gateway(
         publish=bus.publish,
@@ -111,23 +155,33 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
     )
     # The provider first: it learns from a report (a CallSid, an answer) before the
     # rules, handling the same report, ask it to act on that leg.
-    router = Router(
-        bus, handlers=(provider, calls, gateway), size=settings.router_workers, attempts=settings.router_attempts
-    )
-    return Talkbox(settings, bus, provider, gateway, router, calls, store, twilio, addresses)
+    handlers = (provider, sip_provider, calls, gateway) if sip_provider is not None else (provider, calls, gateway)
+    router = Router(bus, handlers=handlers, size=settings.router_workers, attempts=settings.router_attempts)
+    return Talkbox(settings, bus, provider, gateway, router, calls, store, twilio, addresses, sip_stack, sip_provider)
 
 
 def create_app(
-    settings: Settings | None = None, twilio: TwilioSettings | None = None, *, twilio_api_url: str | None = None
+    settings: Settings | None = None,
+    twilio: TwilioSettings | None = None,
+    sip: SipSettings | None = None,
+    *,
+    twilio_api_url: str | None = None,
 ) -> FastAPI:
-    """`twilio` defaults to what the environment says (TWILIO_ACCOUNT_SID and the rest)."""
+    """`twilio` and `sip` default to what the environment says (TWILIO_ACCOUNT_SID, TALKBOX_SIP_*)."""
     settings = settings or Settings()
     settings.check_exposure()
-    talkbox = build(settings, twilio if twilio is not None else twilio_settings(), twilio_api_url=twilio_api_url)
+    talkbox = build(
+        settings,
+        twilio if twilio is not None else twilio_settings(),
+        sip if sip is not None else SipSettings(),
+        twilio_api_url=twilio_api_url,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         talkbox.router.start()
+        if talkbox.sip is not None:
+            await talkbox.sip.start()
         await talkbox.calls.recover()
         try:
             yield
@@ -139,6 +193,9 @@ def create_app(
             await talkbox.router.stop()
             await talkbox.calls.stop()
             await talkbox.provider.close()
+            if talkbox.sip_provider is not None and talkbox.sip is not None:
+                await talkbox.sip_provider.close()
+                await talkbox.sip.close()
             log.info("stopped: %d calls kept for the next start", len(await talkbox.store.active()))
             talkbox.store.close()
 
@@ -161,6 +218,15 @@ def create_app(
             raise HTTPException(status_code=403, detail="dead letters are served to loopback only")
         letters = talkbox.router.dead_letters
         return {"total": letters.total, "dead_letters": [letter.as_json() for letter in letters.recent(limit)]}
+
+    @app.get("/api/sip")
+    async def sip_status(request: Request) -> dict[str, Any]:
+        """Whether SIP listens, and whether the trunk has us registered. Loopback only: it names the trunk."""
+        if not talkbox.addresses.is_local(request):
+            raise HTTPException(status_code=403, detail="SIP status is served to loopback only")
+        if talkbox.sip is None:
+            return {"enabled": False}
+        return {"enabled": True, **talkbox.sip.status()}
 
     if talkbox.twilio is not None:
         app.include_router(
