@@ -20,7 +20,7 @@ from talkbox.providers.sip.access import Access
 log = logging.getLogger(__name__)
 
 Protocol = Literal["udp", "tcp"]
-CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 TCP_IDLE_SECONDS = 120.0
 
 

@@ -1,0 +1,85 @@
+"""Debian's sipp (package sip-tester) as a real SIP peer: a telephone calling in, or a trunk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Sipp:
+    process: asyncio.subprocess.Process
+    port: int
+    errors: Path
+
+    async def finished(self, timeout: float = 20.0) -> int:
+        """sipp's exit code: 0 when every call went as its scenario says."""
+        async with asyncio.timeout(timeout):
+            return await self.process.wait()
+
+    def error_log(self) -> str:
+        """What went wrong, and the messages that led there: for the assertion's message."""
+        messages = self.errors.with_name("sipp-messages.log")
+        log = self.errors.read_text(errors="replace") if self.errors.exists() else ""
+        return log + ("\n" + messages.read_text(errors="replace")[-6000:] if messages.exists() else "")
+
+
+@contextlib.asynccontextmanager
+async def sipp(*args: str, workdir: Path, tcp: bool = False) -> AsyncIterator[Sipp]:
+    """Start sipp on loopback with `args` (a scenario, -set values, a remote host); killed at the end."""
+    binary = shutil.which("sipp")
+    assert binary is not None, "sipp is missing: `make system` installs Debian's sip-tester"
+    port = free_udp_port()
+    errors = workdir / "sipp-errors.log"
+    command = [
+        binary,
+        *args,
+        "-i", "127.0.0.1",
+        "-p", str(port),
+        "-mi", "127.0.0.1",
+        "-mp", str(free_udp_port()),
+        "-m", "1",
+        "-nostdin",
+        "-timeout", "20s",
+        "-timeout_error",
+        "-trace_err",
+        "-error_file", str(errors),
+        "-trace_msg", "-message_file", str(workdir / "sipp-messages.log"),
+        *(["-t", "t1"] if tcp else []),
+    ]  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=workdir, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        yield Sipp(process, port, errors)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def scenario(name: str) -> str:
+    return str(SCENARIOS / name)
+
+
+def scenario_with(name: str, workdir: Path, **values: str) -> str:
+    """A scenario with @NAME@ placeholders filled in, written next to the test's logs."""
+    text = (SCENARIOS / name).read_text()
+    for key, value in values.items():
+        text = text.replace(f"@{key.upper()}@", value)
+    path = workdir / name
+    path.write_text(text)
+    return str(path)
