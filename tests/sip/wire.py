@@ -61,6 +61,10 @@ class Wire:
     def port(self) -> int:
         return self.transport.get_extra_info("sockname")[1]
 
+    @property
+    def host(self) -> str:
+        return self.transport.get_extra_info("sockname")[0]
+
     def send(self, text: str, body: str = "") -> None:
         message = text.strip("\n").replace("\n", "\r\n") + "\r\n"
         message += f"Content-Length: {len(body.encode())}\r\n\r\n" + body
@@ -84,10 +88,11 @@ class Wire:
 
 
 @contextlib.asynccontextmanager
-async def wire_to(target: tuple[str, int]) -> AsyncIterator[Wire]:
+async def wire_to(target: tuple[str, int], host: str = "127.0.0.1") -> AsyncIterator[Wire]:
+    """A socket on `host` (any of 127.0.0.0/8: a different source address for Talkbox)."""
     wire = Wire(target)
     transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-        lambda: _Socket(wire), local_addr=("127.0.0.1", 0)
+        lambda: _Socket(wire), local_addr=(host, 0)
     )
     wire.transport = transport  # type: ignore[assignment]
     try:
@@ -112,7 +117,7 @@ def request(
     to = f"<sip:{user}@{host}>" + (f";tag={to_tag}" if to_tag else "")
     lines = [
         f"{method} sip:{user}@{host}:{port} SIP/2.0",
-        f"Via: SIP/2.0/UDP 127.0.0.1:{wire.port};branch={branch};rport",
+        f"Via: SIP/2.0/UDP {wire.host}:{wire.port};branch={branch};rport",
         "Max-Forwards: 70",
         f"From: <sip:+15551234567@127.0.0.1>;tag=phone-{call_id}",
         f"To: {to}",

@@ -99,12 +99,13 @@ def can_answer(data: bytes) -> Request | None:
     """A malformed request we can still send a 400 back to (it has a Via to route it), if it is one."""
     try:
         message = Message.parse(data)
-        if isinstance(message, Request) and message.method != "ACK" and message.via and message.headers.get("CSeq"):
-            message.cseq  # noqa: B018
-            return message
+        if not isinstance(message, Request) or message.method == "ACK":
+            return None  # never answer a response or an ACK
+        if any(message.headers.get(name) is None for name in MANDATORY) or not message.via:
+            return None  # a 400 copies these: without them there is nothing to send it back by
+        return message
     except Exception:
         return None
-    return None
 
 
 def response(
