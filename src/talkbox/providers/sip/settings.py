@@ -26,11 +26,14 @@ class Listen:
     port: int
 
 
+LOOPBACK = "127.0.0.1"
+
+
 def _listen(spec: str) -> Listen:
-    """`udp:0.0.0.0:5060`, `tcp:[::1]:5060`, or `127.0.0.1:5060` (UDP)."""
+    """`udp:0.0.0.0:5060`, `tcp:[::1]:5060`, `127.0.0.1:5060` (UDP), or just `udp:5060` / `5060` (loopback)."""
     protocol, _, rest = spec.partition(":") if spec.split(":", 1)[0] in ("udp", "tcp") else ("udp", "", spec)
     host, _, port = rest.rpartition(":")
-    host = host.strip("[]")
+    host = host.strip("[]") or LOOPBACK
     ipaddress.ip_address(host)  # a ValueError names a host that is not an address
     number = int(port)
     if not 0 <= number <= 65535:
