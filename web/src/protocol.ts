@@ -53,6 +53,10 @@ export const LEG_END_REASONS = [
   "chair-unreachable",
   "lost",
   "server-restart",
+  "forbidden",
+  "not-found",
+  "address-incomplete",
+  "not-allowed",
 ] as const;
 export type KnownLegEndReason = (typeof LEG_END_REASONS)[number];
 /**
