@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -9,12 +10,13 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from talkbox.app.cli import main
 from talkbox.app.main import create_app
 from talkbox.app.settings import Settings
 from talkbox.providers.sip.settings import SipSettings
 from tests.sip.sipp import scenario, sipp
 from tests.sip.wire import request, wire_to
-from tests.support.server import running_app
+from tests.support.server import free_port, running_app
 from tests.twilio.twilio_requests import settings as twilio_settings
 
 
@@ -91,3 +93,13 @@ async def test_registration_is_answered_kept_alive_and_shown_and_the_password_ne
                 await prober.next("SIP/2.0 200")
     assert not any("pa55-w0rd" in record.getMessage() for record in caplog.records)
     assert "pa55-w0rd" not in repr(sip)
+
+
+async def test_talkbox_sip_status_asks_the_running_server(capsys: pytest.CaptureFixture[str]) -> None:
+    async with running_app(app_options={"sip": SipSettings(listen="udp:127.0.0.1:0")}) as (url, _app):
+        port = url.rsplit(":", 1)[1]
+        code = await asyncio.to_thread(main, ["sip", "status", "--port", port])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert '"enabled": true' in printed and "udp:127.0.0.1:" in printed
+    assert main(["sip", "status", "--port", str(free_port())]) == 2  # nobody there: said so, not a traceback
