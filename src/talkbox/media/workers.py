@@ -21,7 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from talkbox.media.engine import Media, MediaEngine, MediaFactory, MediaSettings, SpeakingSink, StateSink
+from talkbox.media.engine import (
+    DtmfSink,
+    Media,
+    MediaEngine,
+    MediaFactory,
+    MediaSettings,
+    SpeakingSink,
+    StateSink,
+    no_dtmf,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,7 @@ class WorkerPool:
     on_state: StateSink = lambda _leg, _state: None
     on_speaking: SpeakingSink = lambda _conference, _legs: None
     settings: MediaSettings = field(default_factory=MediaSettings)
+    on_dtmf: DtmfSink = no_dtmf
     command: Callable[[str], list[str]] = lambda settings: [sys.executable, "-m", "talkbox.media.worker", settings]
     workers: dict[int, Worker] = field(default_factory=dict)
     conferences: dict[str, int] = field(default_factory=dict)  # conference id -> worker index
@@ -65,19 +75,25 @@ class WorkerPool:
     # --- the MediaEngine interface --------------------------------------------------
 
     async def offer(self, conference_id: str, leg_id: str) -> str:
-        place = self.legs.setdefault(leg_id, LegPlace(conference_id))
-        worker = await self._worker_for(conference_id)
-        worker.legs.add(leg_id)
-        if place.muted:
-            await self._ask(worker, op="mute", conference_id=conference_id, leg_id=leg_id, muted=True)
-        reply = await self._ask(worker, op="offer", conference_id=conference_id, leg_id=leg_id)
-        return str(reply["sdp"])
+        return await self._new_endpoint(conference_id, leg_id, op="offer")
 
     async def accept(self, leg_id: str, sdp: str) -> None:
-        place = self.legs.get(leg_id)
-        if place is None:
-            raise KeyError(leg_id)
-        await self._ask(await self._worker_for(place.conference_id), op="accept", leg_id=leg_id, sdp=sdp)
+        await self._ask(await self._worker_of(leg_id), op="accept", leg_id=leg_id, sdp=sdp)
+
+    async def rtp_offer(self, conference_id: str, leg_id: str) -> str:
+        return await self._new_endpoint(conference_id, leg_id, op="rtp_offer")
+
+    async def rtp_answer(self, conference_id: str, leg_id: str, offer: str) -> str:
+        return await self._new_endpoint(conference_id, leg_id, op="rtp_answer", sdp=offer)
+
+    async def rtp_accept(self, leg_id: str, sdp: str) -> None:
+        await self._ask(await self._worker_of(leg_id), op="rtp_accept", leg_id=leg_id, sdp=sdp)
+
+    async def rtp_update(self, leg_id: str, offer: str) -> str:
+        return str((await self._ask(await self._worker_of(leg_id), op="rtp_update", leg_id=leg_id, sdp=offer))["sdp"])
+
+    async def send_dtmf(self, leg_id: str, digits: str) -> None:
+        await self._ask(await self._worker_of(leg_id), op="send_dtmf", leg_id=leg_id, digits=digits)
 
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None:
         self.legs.setdefault(leg_id, LegPlace(conference_id)).muted = muted
@@ -118,6 +134,21 @@ class WorkerPool:
         return totals
 
     # --- placement ------------------------------------------------------------------
+
+    async def _new_endpoint(self, conference_id: str, leg_id: str, **request: Any) -> str:
+        place = self.legs.setdefault(leg_id, LegPlace(conference_id))
+        worker = await self._worker_for(conference_id)
+        worker.legs.add(leg_id)
+        if place.muted:
+            await self._ask(worker, op="mute", conference_id=conference_id, leg_id=leg_id, muted=True)
+        reply = await self._ask(worker, conference_id=conference_id, leg_id=leg_id, **request)
+        return str(reply["sdp"])
+
+    async def _worker_of(self, leg_id: str) -> Worker:
+        place = self.legs.get(leg_id)
+        if place is None:
+            raise KeyError(leg_id)
+        return await self._worker_for(place.conference_id)
 
     def _placed(self, conference_id: str) -> Worker | None:
         index = self.conferences.get(conference_id)
@@ -167,6 +198,8 @@ class WorkerPool:
 
     async def _ask(self, worker: Worker, **request: Any) -> dict[str, Any]:
         reply = await asyncio.wait_for(self._tell(worker, **request), REPLY_TIMEOUT)
+        if reply.get("error") == "ValueError":
+            raise ValueError(str(reply.get("message", "")))  # the same refusal as the engine's own
         if not reply.get("ok"):
             raise WorkerError(f"{request['op']} refused: {reply.get('error')}")
         return reply
@@ -193,6 +226,8 @@ class WorkerPool:
             self.on_state(message["leg_id"], message["state"])
         elif message.get("event") == "speaking":
             self.on_speaking(message["conference_id"], frozenset(message["legs"]))
+        elif message.get("event") == "dtmf":
+            self.on_dtmf(message["conference_id"], message["leg_id"], message["digit"])
 
     async def _restart(self, worker: Worker) -> None:
         """A worker died: a fresh one takes its index, and each of its legs is offered again."""
@@ -219,9 +254,9 @@ class WorkerPool:
 def media_factory(settings: MediaSettings, workers: int) -> MediaFactory:
     """What the provider builds its media with: `workers` processes, or (0) the engine in this process."""
 
-    def make(on_state: StateSink, on_speaking: SpeakingSink) -> Media:
+    def make(on_state: StateSink, on_speaking: SpeakingSink, on_dtmf: DtmfSink = no_dtmf) -> Media:
         if workers > 0:
-            return WorkerPool(workers, on_state=on_state, on_speaking=on_speaking, settings=settings)
-        return MediaEngine(on_state=on_state, on_speaking=on_speaking, settings=settings)
+            return WorkerPool(workers, on_state=on_state, on_speaking=on_speaking, settings=settings, on_dtmf=on_dtmf)
+        return MediaEngine(on_state=on_state, on_speaking=on_speaking, settings=settings, on_dtmf=on_dtmf)
 
     return make
