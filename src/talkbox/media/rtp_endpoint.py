@@ -37,6 +37,11 @@ BIND_ATTEMPTS = 64
 class _Socket(asyncio.DatagramProtocol):
     def __init__(self, receive: Callable[[bytes, Address], None]) -> None:
         self.receive = receive
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         self.receive(data, (addr[0], addr[1]))  # an IPv6 source has four fields: compare host and port
@@ -56,6 +61,8 @@ class RtpEndpoint:
     public_address: str | None = None
     ports: tuple[int, int] | None = None  # an inclusive range to take an even port from; None: any free one
     latch: bool = False
+    silence_is_loss: float = SILENCE_IS_LOSS
+    rtcp_interval: float = RTCP_INTERVAL
     counters: Counters = field(default_factory=Counters)
     quality: PeerQuality = field(default_factory=PeerQuality)
     budget: Budget = field(default_factory=Budget)
@@ -78,13 +85,14 @@ class RtpEndpoint:
     _rtp: asyncio.DatagramTransport | None = None
     _rtcp: asyncio.DatagramTransport | None = None
     _timer: asyncio.TimerHandle | None = None
+    _sockets: list[_Socket] = field(default_factory=list)
 
     async def open(self) -> None:
         """Bind an even port for RTP and the odd one above it for RTCP (RFC 3550 11)."""
         loop = asyncio.get_running_loop()
         for wanted in self._candidates():
             try:
-                rtp_socket, _ = await loop.create_datagram_endpoint(
+                rtp_socket, rtp_protocol = await loop.create_datagram_endpoint(
                     lambda: _Socket(self._datagram), local_addr=(self.host, wanted)
                 )
             except OSError:
@@ -94,13 +102,14 @@ class RtpEndpoint:
                 rtp_socket.close()
                 continue
             try:
-                rtcp_socket, _ = await loop.create_datagram_endpoint(
+                rtcp_socket, rtcp_protocol = await loop.create_datagram_endpoint(
                     lambda: _Socket(self._rtcp_datagram), local_addr=(self.host, port + 1)
                 )
             except OSError:
                 rtp_socket.close()
                 continue
             self._rtp, self._rtcp, self.port = rtp_socket, rtcp_socket, port
+            self._sockets = [rtp_protocol, rtcp_protocol]
             self._origin = sdp.Origin(self.public_address or self.host)
             return
         raise OSError("no free pair of RTP ports")
@@ -139,10 +148,10 @@ class RtpEndpoint:
         if before is None or (before.host, before.port) != (peer.host, peer.port):
             self._source, self._latched = (peer.host, peer.port), False
             self._rtcp_peer = (peer.host, peer.port if peer.rtcp_mux else peer.rtcp_port)
-        if before is not None and not before.sending and peer.sending and self.last_packet_at:
+        if before is not None and not before.two_way and peer.two_way and self.last_packet_at:
             self.last_packet_at = _now()  # back from a hold: the silence clock starts again
         if self._timer is None and not self.closed:
-            self._timer = asyncio.get_running_loop().call_later(RTCP_INTERVAL, self._report)
+            self._timer = asyncio.get_running_loop().call_later(self.rtcp_interval, self._report)
 
     # --- sending ----------------------------------------------------------------------
 
@@ -183,10 +192,11 @@ class RtpEndpoint:
         # Also while on hold (RFC 3264 8.4): RTCP is how a carrier knows the call is still there.
         received = self.received if self.received.received else None
         self._send_rtcp(rtcp.report(self.ssrc, self.cname, self.sent, received, time.time(), now, g711.RATE))
-        if peer.sending and self.connected and now - self.last_packet_at > SILENCE_IS_LOSS:
+        if peer.two_way and self.connected and now - self.last_packet_at > self.silence_is_loss:
             self.connected = False
             self.on_state("lost")
-        self._timer = asyncio.get_running_loop().call_later(RTCP_INTERVAL * random.uniform(0.5, 1.5), self._report)
+        interval = self.rtcp_interval * random.uniform(0.5, 1.5)  # RFC 3550 6.2: never in step with others
+        self._timer = asyncio.get_running_loop().call_later(interval, self._report)
 
     def _send_rtcp(self, packet: bytes) -> None:
         peer, to = self.peer, self._rtcp_peer
@@ -283,6 +293,8 @@ class RtpEndpoint:
         for transport in (self._rtp, self._rtcp):
             if transport is not None:
                 transport.close()
+        for socket in self._sockets:
+            await socket.closed  # a socket closes on the loop's next turn: then its port is free again
 
 
 def _now() -> float:

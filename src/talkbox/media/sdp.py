@@ -76,9 +76,9 @@ class Remote:
         return self.direction in ("sendonly", "inactive") or unspecified(self.host)
 
     @property
-    def sending(self) -> bool:
-        """The peer says it sends: its silence may then mean it is gone (not so on either kind of hold)."""
-        return self.direction in ("sendrecv", "sendonly") and not unspecified(self.host)
+    def two_way(self) -> bool:
+        """Neither held nor listening only: the peer's silence may then mean it has gone."""
+        return self.direction == "sendrecv" and not unspecified(self.host)
 
 
 def parse(text: str) -> Description:
