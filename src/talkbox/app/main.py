@@ -75,6 +75,8 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
             media_host=settings.media_address,
             public_address=settings.media_public_address,
             ice_servers=tuple(settings.ice_servers),
+            rtp_ports=settings.rtp_ports,
+            sip_latch=settings.sip_latch,
         )
         provider = BuiltinProvider(
             publish=bus.publish,
