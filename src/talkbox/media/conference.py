@@ -211,7 +211,7 @@ class ConferenceMedia:
         member = self.members.get(leg_id)
         muted = leg_id in self.muted
         if member is None or (member.line is not None) != telephone:
-            self.remove_member(leg_id)
+            self._remove_member(leg_id)
             member = Member.telephone(leg_id, sink, muted) if telephone else Member(leg_id, sink, muted=muted)
             self.members[leg_id] = member
             self.lines += telephone
@@ -220,10 +220,10 @@ class ConferenceMedia:
             member.line = Line() if telephone else None
 
     def remove(self, leg_id: str) -> None:
-        self.remove_member(leg_id)
+        self._remove_member(leg_id)
         self.muted.discard(leg_id)
 
-    def remove_member(self, leg_id: str) -> None:
+    def _remove_member(self, leg_id: str) -> None:
         member = self.members.pop(leg_id, None)
         if member is not None and member.line is not None:
             self.lines -= 1
