@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from talkbox.media import sdp
 
@@ -146,3 +148,14 @@ def test_an_ipv6_peer_is_read_and_answered() -> None:
 def test_an_oversized_description_is_refused_unread() -> None:
     with pytest.raises(ValueError, match="too long"):
         sdp.check(SIPP + "a=x\r\n" * 10_000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(SIPP.splitlines() + CARRIER.splitlines()), max_size=20), st.text(max_size=60))
+def test_hostile_descriptions_are_answered_or_refused_never_crash(lines: list[str], noise: str) -> None:
+    """Lines of real descriptions in any order, with anything spliced in: an answer, or a ValueError."""
+    text = "\r\n".join([*lines[: len(lines) // 2], noise, *lines[len(lines) // 2 :]])
+    try:
+        answer_to(text)
+    except ValueError:
+        return

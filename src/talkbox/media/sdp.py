@@ -50,6 +50,11 @@ class MediaLine:
     rtcp_port: int | None = None
     rtcp_mux: bool = False
 
+    @property
+    def payload_types(self) -> list[int]:
+        """The formats that are RTP payload types, in the peer's order of preference."""
+        return [number for text in self.formats if (number := _number(text)) is not None]
+
 
 @dataclass(frozen=True)
 class Description:
@@ -119,9 +124,15 @@ def _media_start(value: str) -> MediaLine:
     if len(parts) < 4:
         raise SdpError("an m-line without formats")
     kind, port, proto = parts[0], parts[1].split("/")[0], parts[2]
-    if not port.isdigit() or int(port) > 65535:
+    number = _number(port)
+    if number is None or number > 65535:
         raise SdpError("an m-line with a bad port")
-    return MediaLine(kind, int(port), proto, tuple(parts[3:]))
+    return MediaLine(kind, number, proto, tuple(parts[3:]))
+
+
+def _number(text: str) -> int | None:
+    """A decimal number as SDP writes one (str.isdigit alone lets through digits int() refuses, like '²')."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
 
 
 def _connection(value: str) -> str:
@@ -139,12 +150,13 @@ def _connection(value: str) -> str:
 def _attribute(line: MediaLine, name: str, rest: str) -> None:
     if name == "rtpmap":
         number, _, codec = rest.partition(" ")
-        if number.isdigit():
-            line.rtpmap[int(number)] = codec.strip().lower()
+        payload_type = _number(number)
+        if payload_type is not None:
+            line.rtpmap[payload_type] = codec.strip().lower()
     elif name == "rtcp":
-        port = rest.split()[0] if rest.split() else ""
-        if port.isdigit() and 0 < int(port) <= 65535:
-            line.rtcp_port = int(port)
+        port = _number(rest.split()[0]) if rest.split() else None
+        if port is not None and 0 < port <= 65535:
+            line.rtcp_port = port
     elif name == "rtcp-mux":
         line.rtcp_mux = True
 
@@ -181,15 +193,11 @@ def remote(description: Description) -> tuple[int, Remote]:
         if host is None:
             refusal = "the audio stream has no connection address"
             continue
-        laws = [law for number in line.formats if number.isdigit() and (law := _law(line, int(number)))]
+        laws = [law for number in line.payload_types if (law := _law(line, number))]
         if not laws:
             refusal = "no codec in common: Talkbox takes PCMU and PCMA"
             continue
-        events = [
-            int(number)
-            for number in line.formats
-            if number.isdigit() and line.rtpmap.get(int(number)) == "telephone-event/8000"
-        ]
+        events = [number for number in line.payload_types if line.rtpmap.get(number) == "telephone-event/8000"]
         direction = line.direction if line.direction != "sendrecv" else description.direction
         rtcp = line.port + 1 if line.rtcp_port is None else line.rtcp_port
         return index, Remote(host, line.port, rtcp, line.rtcp_mux, laws[0], events[0] if events else None, direction)
@@ -242,7 +250,7 @@ def answer(origin: Origin, port: int, description: Description, chosen: int, pee
         if index != chosen:
             lines.append(f"m={line.kind} 0 {line.proto} {line.formats[0]}")
             continue
-        number = next(n for n in line.formats if n.isdigit() and _law(line, int(n)) == peer.law)
+        number = next(n for n in line.payload_types if _law(line, n) == peer.law)
         formats = number if peer.telephone_event is None else f"{number} {peer.telephone_event}"
         lines += [f"m=audio {port} RTP/AVP {formats}", f"a=rtpmap:{number} {peer.law}/8000"]
         if peer.telephone_event is not None:
