@@ -23,7 +23,9 @@ from typing import Any
 
 from bench.common import ROOT, table
 
-BENCHES = ("router", "signalling", "webhooks", "latency", "browser-latency", "media", "telephones", "janus", "profile", "soak")
+BENCHES = (
+    "router", "signalling", "webhooks", "latency", "browser-latency", "media", "telephones", "janus", "profile", "soak"
+)
 DEFAULT = ("router", "signalling", "webhooks", "latency", "media")
 
 
