@@ -104,6 +104,28 @@ async def test_sipp_s_recorded_speech_reaches_the_browser_at_its_level() -> None
         assert engine.legs["phone"].endpoint.counters.malformed == 0
 
 
+async def test_a_telephone_leg_is_muted_dropped_and_removed_like_a_browser_leg() -> None:
+    async with engine_and_phone() as (engine, phone, _heard):
+        port = media_port(await engine.rtp_answer("c", "phone", phone.description()))
+        to_alice = Sent()
+        engine.conferences["c"].add("alice", to_alice)
+        engine.mute("c", "phone", True)
+        await talk(engine, 30, lambda: phone.send(phone.tone_packet(PHONE_HZ), port), Talker(ALICE_HZ, 1))
+        assert level_at(to_alice.heard(), PHONE_HZ) < -60, "a muted telephone is heard"
+        engine.mute("c", "phone", False)
+        await talk(engine, 30, lambda: phone.send(phone.tone_packet(PHONE_HZ), port), Talker(ALICE_HZ, 2))
+        assert level_at(to_alice.heard(), PHONE_HZ) > -20
+        await engine.drop("phone")
+        assert "phone" in engine.conferences["c"].members, "dropped: the leg keeps its place for a new endpoint"
+        before = len(phone.received)
+        await talk(engine, 5, None)
+        assert len(phone.received) == before, "a dropped endpoint still sends"
+        await engine.remove("c", "phone")
+        assert "phone" not in engine.conferences["c"].members
+        rebound = await udp([], port)  # the port is free again
+        rebound.close()
+
+
 async def test_rtp_from_anywhere_but_the_address_in_the_sdp_is_dropped() -> None:
     async with engine_and_phone() as (engine, phone, heard):
         port = media_port(await engine.rtp_answer("c", "phone", phone.description()))
