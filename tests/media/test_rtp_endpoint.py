@@ -359,3 +359,16 @@ async def test_rtcp_reports_go_to_the_next_port_and_any_rtcp_back_is_read_safely
             assert endpoint.counters.received == 20, "the endpoint stopped taking audio"
     finally:
         phone.close()
+
+
+async def test_rtcp_goes_to_the_rtp_port_when_the_telephone_muxes() -> None:
+    phone = await Phone.open()
+    try:
+        async with endpoint_for(phone, silence=5.0) as (endpoint, _states):
+            assert "a=rtcp-mux" in endpoint.answer(phone.description() + "a=rtcp-mux\r\n")
+            await send_for(phone, endpoint.port, 15, endpoint)
+            muxed = [data for data, _ in phone.received if rtp.is_rtcp(data)]
+            assert muxed and rtcp.read(muxed[0], 0, 0.0).sender_ntp is not None
+            assert not phone.rtcp_received
+    finally:
+        phone.close()

@@ -147,6 +147,7 @@ class RtpEndpoint:
         self.peer = peer
         if before is None or (before.host, before.port) != (peer.host, peer.port):
             self._source, self._latched = (peer.host, peer.port), False
+        if before is None or before.host != peer.host or not self.latch:
             self._rtcp_peer = (peer.host, peer.port if peer.rtcp_mux else peer.rtcp_port)
         if before is not None and not before.two_way and peer.two_way and self.last_packet_at:
             self.last_packet_at = _now()  # back from a hold: the silence clock starts again
