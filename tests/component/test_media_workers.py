@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from talkbox.media.workers import WorkerPool
+from tests.support.audio import level_at
 from tests.support.peer import Peer, connect
 from tests.support.phone import Phone, media_port
 from tests.support.processes import media_workers
@@ -96,5 +97,39 @@ async def test_telephone_legs_are_carried_to_a_worker_and_their_digits_and_state
             await pool.rtp_accept("nobody", called.description())
     finally:
         phone.close()
+        called.close()
+        await pool.close()
+
+
+async def test_telephones_on_a_killed_worker_are_put_back_on_their_ports_and_never_notice() -> None:
+    states: list[tuple[str, str]] = []
+    pool = WorkerPool(1, on_state=lambda leg, state: states.append((leg, state)))
+    caller, called = await Phone.open(), await Phone.open()
+    try:
+        caller_port = media_port(await pool.rtp_answer("c", "caller", caller.description("0 101")))
+        called_port = media_port(await pool.rtp_offer("c", "called"))
+        await pool.rtp_accept("called", called.description("8 101"))
+
+        async def both_talk(packets: int) -> None:
+            for _ in range(packets):
+                caller.send(caller.tone_packet(1000.0), caller_port)
+                called.send(called.tone_packet(440.0, "PCMA"), called_port)
+                await asyncio.sleep(0.02)
+
+        await both_talk(40)
+        assert level_at(called.heard(), 1000.0, 8000) > -20 and level_at(caller.heard(), 440.0, 8000) > -20
+        [worker] = pool.workers.values()
+        os.kill(worker.process.pid, signal.SIGKILL)
+        await until(lambda: pool.restarts == 1 and 0 in pool.workers and pool.workers[0] is not worker)
+        caller.received.clear()
+        called.received.clear()
+        await both_talk(50)
+        assert level_at(called.heard(), 1000.0, 8000) > -20, "the called telephone no longer hears the caller"
+        assert level_at(caller.heard(), 440.0, 8000) > -20, "the caller no longer hears the called telephone"
+        assert {p.payload_type for p in called.packets()} == {8}, "the restored leg forgot its codec"
+        assert ("caller", "restarted") not in states and ("called", "restarted") not in states
+        assert ("caller", "lost") not in states and ("called", "lost") not in states
+    finally:
+        caller.close()
         called.close()
         await pool.close()

@@ -139,6 +139,14 @@ class MediaEngine:
         """Keypad digits to the telephone as RFC 4733 events, one after the other."""
         self._rtp(leg_id).send_digits(digits)
 
+    async def rtp_restore(self, conference_id: str, leg_id: str, port: int, remote: str | None) -> None:
+        """A telephone leg of a worker that died, again on its port with the telephone's latest description:
+        the telephone goes on sending there and never hears of it (a browser can offer again; a trunk would
+        need a re-INVITE)."""
+        endpoint = await self._rtp_endpoint(conference_id, leg_id, ports=(port, port + 1))
+        if remote is not None:
+            endpoint.accept(remote)
+
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None:
         """Also for a leg with no endpoint yet (a resumed leg): the mute waits for it."""
         self._conference(conference_id).mute(leg_id, muted)
@@ -177,14 +185,14 @@ class MediaEngine:
 
     # --- inside -------------------------------------------------------------------
 
-    async def _rtp_endpoint(self, conference_id: str, leg_id: str) -> RtpEndpoint:
+    async def _rtp_endpoint(self, conference_id: str, leg_id: str, ports: tuple[int, int] | None = None) -> RtpEndpoint:
         await self.drop(leg_id)
         endpoint = RtpEndpoint(
             on_packet=lambda _packet, _now: None,
             on_state=lambda _state: None,
             host=self.settings.media_host,
             public_address=self.settings.public_address,
-            ports=self.settings.rtp_ports,
+            ports=ports or self.settings.rtp_ports,
             latch=self.settings.sip_latch,
         )
         await endpoint.open()

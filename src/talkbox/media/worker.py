@@ -71,6 +71,8 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
         await engine.rtp_accept(request["leg_id"], request["sdp"])
     elif op == "send_dtmf":
         await engine.send_dtmf(request["leg_id"], request["digits"])
+    elif op == "rtp_restore":
+        await engine.rtp_restore(request["conference_id"], request["leg_id"], request["port"], request["sdp"])
     elif op == "mute":
         engine.mute(request["conference_id"], request["leg_id"], request["muted"])
     elif op == "drop":

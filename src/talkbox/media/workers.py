@@ -5,7 +5,10 @@ first leg is offered; signalling stays in the main process. The pool keeps what
 it needs to place a conference again (each leg's conference and mute), so a
 worker that dies is started again and its legs are reported `restarted`: the
 provider offers them again, the pages answer on their own, and the rules hear
-nothing of it.
+nothing of it. A telephone cannot be offered again without a re-INVITE, so the
+pool also keeps each telephone leg's port and the telephone's latest SDP, and
+puts the leg back on the fresh worker itself, on the same port: the telephone
+never notices, and is not reported `restarted`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from talkbox.media import sdp
 from talkbox.media.engine import (
     DtmfSink,
     Media,
@@ -51,9 +55,18 @@ class Worker:
 
 
 @dataclass
+class Telephone:
+    """What puts a telephone leg back on a fresh worker: its port, and the telephone's latest description."""
+
+    port: int
+    remote: str | None = None
+
+
+@dataclass
 class LegPlace:
     conference_id: str
     muted: bool = False
+    telephone: Telephone | None = None
 
 
 @dataclass
@@ -81,16 +94,23 @@ class WorkerPool:
         await self._ask(await self._worker_of(leg_id), op="accept", leg_id=leg_id, sdp=sdp)
 
     async def rtp_offer(self, conference_id: str, leg_id: str) -> str:
-        return await self._new_endpoint(conference_id, leg_id, op="rtp_offer")
+        offer = await self._new_endpoint(conference_id, leg_id, op="rtp_offer")
+        self.legs[leg_id].telephone = Telephone(_port(offer))
+        return offer
 
     async def rtp_answer(self, conference_id: str, leg_id: str, offer: str) -> str:
-        return await self._new_endpoint(conference_id, leg_id, op="rtp_answer", sdp=offer)
+        answer = await self._new_endpoint(conference_id, leg_id, op="rtp_answer", sdp=offer)
+        self.legs[leg_id].telephone = Telephone(_port(answer), offer)
+        return answer
 
     async def rtp_accept(self, leg_id: str, sdp: str) -> None:
         await self._ask(await self._worker_of(leg_id), op="rtp_accept", leg_id=leg_id, sdp=sdp)
+        self._remember(leg_id, sdp)
 
     async def rtp_update(self, leg_id: str, offer: str) -> str:
-        return str((await self._ask(await self._worker_of(leg_id), op="rtp_update", leg_id=leg_id, sdp=offer))["sdp"])
+        answer = await self._ask(await self._worker_of(leg_id), op="rtp_update", leg_id=leg_id, sdp=offer)
+        self._remember(leg_id, offer)
+        return str(answer["sdp"])
 
     async def send_dtmf(self, leg_id: str, digits: str) -> None:
         await self._ask(await self._worker_of(leg_id), op="send_dtmf", leg_id=leg_id, digits=digits)
@@ -103,6 +123,8 @@ class WorkerPool:
 
     async def drop(self, leg_id: str) -> None:
         place = self.legs.get(leg_id)
+        if place is not None:
+            place.telephone = None
         worker = self._placed(place.conference_id) if place else None
         if worker is not None:
             with contextlib.suppress(WorkerError):
@@ -143,6 +165,11 @@ class WorkerPool:
             await self._ask(worker, op="mute", conference_id=conference_id, leg_id=leg_id, muted=True)
         reply = await self._ask(worker, conference_id=conference_id, leg_id=leg_id, **request)
         return str(reply["sdp"])
+
+    def _remember(self, leg_id: str, remote: str) -> None:
+        place = self.legs.get(leg_id)
+        if place is not None and place.telephone is not None:
+            place.telephone.remote = remote
 
     async def _worker_of(self, leg_id: str) -> Worker:
         place = self.legs.get(leg_id)
@@ -236,8 +263,28 @@ class WorkerPool:
         self.restarts += 1
         del self.workers[worker.index]
         for leg_id in sorted(worker.legs):
-            if leg_id in self.legs:
+            place = self.legs.get(leg_id)
+            if place is None:
+                continue
+            if place.telephone is None:
                 self.on_state(leg_id, "restarted")
+            elif not await self._restore(leg_id, place, place.telephone):
+                self.on_state(leg_id, "lost")  # its port is taken: the signalling ends the call
+
+    async def _restore(self, leg_id: str, place: LegPlace, telephone: Telephone) -> bool:
+        try:
+            fresh = await self._worker_for(place.conference_id)
+            fresh.legs.add(leg_id)
+            if place.muted:
+                await self._ask(fresh, op="mute", conference_id=place.conference_id, leg_id=leg_id, muted=True)
+            await self._ask(
+                fresh, op="rtp_restore", conference_id=place.conference_id, leg_id=leg_id,
+                port=telephone.port, sdp=telephone.remote,
+            )  # fmt: skip
+        except (WorkerError, TimeoutError, OSError):
+            log.warning("could not put telephone leg %s back on a media worker", leg_id)
+            return False
+        return True
 
     async def _stop(self, worker: Worker) -> None:
         if worker.process.stdin is not None:
@@ -249,6 +296,11 @@ class WorkerPool:
             await worker.process.wait()
         if worker.reader is not None:
             worker.reader.cancel()
+
+
+def _port(description: str) -> int:
+    """The port of the audio stream in a description the engine wrote."""
+    return next(line.port for line in sdp.parse(description).media if line.port)
 
 
 def media_factory(settings: MediaSettings, workers: int) -> MediaFactory:
