@@ -372,3 +372,13 @@ async def test_rtcp_goes_to_the_rtp_port_when_the_telephone_muxes() -> None:
             assert not phone.rtcp_received
     finally:
         phone.close()
+
+
+async def test_bound_to_every_interface_the_offer_names_a_real_address_not_a_hold() -> None:
+    endpoint = RtpEndpoint(on_packet=lambda _packet, _now: None, on_state=lambda _state: None, host="0.0.0.0")
+    await endpoint.open()
+    try:
+        [connection] = [line for line in endpoint.offer().splitlines() if line.startswith("c=")]
+        assert connection != "c=IN IP4 0.0.0.0" and connection.startswith("c=IN IP4 ")
+    finally:
+        await endpoint.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ class RtpEndpoint:
                 continue
             self._rtp, self._rtcp, self.port = rtp_socket, rtcp_socket, port
             self._sockets = [rtp_protocol, rtcp_protocol]
-            self._origin = sdp.Origin(self.public_address or self.host)
+            self._origin = sdp.Origin(self.public_address or _advertised(self.host))
             return
         raise OSError("no free pair of RTP ports")
 
@@ -294,8 +295,22 @@ class RtpEndpoint:
         for transport in (self._rtp, self._rtcp):
             if transport is not None:
                 transport.close()
-        for socket in self._sockets:
-            await socket.closed  # a socket closes on the loop's next turn: then its port is free again
+        for receiver in self._sockets:
+            await receiver.closed  # a socket closes on the loop's next turn: then its port is free again
+
+
+def _advertised(host: str) -> str:
+    """The address to put in our SDP: the bound one, or for a wildcard the one the default route leaves from
+    (c=0.0.0.0 would put the call on hold). Connecting a UDP socket sends nothing."""
+    if not sdp.unspecified(host):
+        return host
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("2001:db8::1" if family == socket.AF_INET6 else "192.0.2.1", 9))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "::1" if family == socket.AF_INET6 else "127.0.0.1"
 
 
 def _now() -> float:
