@@ -1,6 +1,7 @@
 """`python -m bench [--only router,signalling,...] [--runs N]`: run benches, print tables, write JSON.
 
 Benches, cheapest first: router, signalling, webhooks, latency, browser-latency (Chromium), media (capacity),
+telephones (calls of a telephone and a browser),
 janus, profile, soak (5 min of good calls under every attack of issue 10).
 With media and janus in the same run, the capacity ratio Talkbox / Janus is printed too.
 Results go to bench/results/<UTC time>.json, with the machine, its load and the git commit.
@@ -22,7 +23,9 @@ from typing import Any
 
 from bench.common import ROOT, table
 
-BENCHES = ("router", "signalling", "webhooks", "latency", "browser-latency", "media", "janus", "profile", "soak")
+BENCHES = (
+    "router", "signalling", "webhooks", "latency", "browser-latency", "media", "telephones", "janus", "profile", "soak"
+)
 DEFAULT = ("router", "signalling", "webhooks", "latency", "media")
 
 

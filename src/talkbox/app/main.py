@@ -17,7 +17,7 @@ from talkbox.app.settings import Settings
 from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events import InProcessBus
 from talkbox.events.models import LegKind
-from talkbox.media.engine import MediaSettings, SpeakingSink, StateSink
+from talkbox.media.engine import DtmfSink, MediaSettings, SpeakingSink, StateSink, no_dtmf
 from talkbox.media.workers import media_factory
 from talkbox.providers.builtin import BuiltinProvider
 from talkbox.providers.builtin.provider import EngineSettings
@@ -70,10 +70,14 @@ class MediaReports:
 
     states: list[StateSink] = field(default_factory=list)
     speaking: SpeakingSink = lambda _conference, _legs: None
+    digits: DtmfSink = no_dtmf
 
     def state(self, leg_id: str, state: str) -> None:
         for sink in self.states:
             sink(leg_id, state)
+
+    def dtmf(self, conference_id: str, leg_id: str, digit: str) -> None:
+        self.digits(conference_id, leg_id, digit)
 
     def speaking_changed(self, conference_id: str, legs: frozenset[str]) -> None:
         self.speaking(conference_id, legs)
@@ -112,10 +116,12 @@ def build(
                 media_host=settings.media_address,
                 public_address=settings.media_public_address,
                 ice_servers=tuple(settings.ice_servers),
+                rtp_ports=settings.rtp_ports,
+                sip_latch=settings.sip_latch,
             ),
             workers=settings.media_processes,
         )
-        media = make_media(reports.state, reports.speaking_changed)
+        media = make_media(reports.state, reports.speaking_changed, reports.dtmf)
         provider = BuiltinProvider(
             publish=bus.publish,
             media=media,
@@ -131,8 +137,9 @@ def build(
         ring = ()
         if sip is not None and sip.enabled:
             sip_stack = SipStack(sip)
-            sip_provider = SipProvider(sip, sip_stack.ua, media, bus.publish, ring_timeout=settings.ring_timeout)  # type: ignore[arg-type]
+            sip_provider = SipProvider(sip, sip_stack.ua, media, bus.publish, ring_timeout=settings.ring_timeout)
             reports.states.append(sip_provider.media_state)
+            reports.digits = sip_provider.media_dtmf
             providers["sip"] = sip_provider
             ring = sip.ring
     store = MemoryStore() if settings.database == ":memory:" else SqliteStore(settings.database)

@@ -165,6 +165,15 @@ class LegStatusChanged(_Event):
     provider_id: str | None = None
 
 
+class DigitPressed(_Event):
+    """A key pressed on a telephone on a conference (RFC 4733), for its pages to show."""
+
+    type: Literal["digit_pressed"] = "digit_pressed"
+    conference_id: str
+    leg_id: str
+    digit: str
+
+
 class IncomingPhoneCall(_Event):
     """A telephone called in and its leg is already answered (Twilio) or is being answered (SIP).
 
@@ -260,6 +269,7 @@ Event = Annotated[
     | PresenceChanged
     | LegStatusChanged
     | SpeakingChanged
+    | DigitPressed
     | IncomingPhoneCall
     | ConferenceStatusChanged
     | LegOffered

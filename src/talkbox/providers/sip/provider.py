@@ -23,12 +23,19 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from sipmessage import URI, Address, Request, Response
 
-from talkbox.events.models import ConferenceUpdated, Event, IncomingPhoneCall, LegStatus, LegStatusChanged
+from talkbox.events.models import (
+    ConferenceUpdated,
+    DigitPressed,
+    Event,
+    IncomingPhoneCall,
+    LegStatus,
+    LegStatusChanged,
+)
 from talkbox.events.names import is_client_name
+from talkbox.media.engine import Media
 from talkbox.providers.sip.dialog import Dialog
 from talkbox.providers.sip.message import ALLOW, new_call_id, new_tag, response, tag_of
 from talkbox.providers.sip.settings import SipSettings
@@ -60,17 +67,6 @@ REFUSALS = {"caller-canceled": 487, "answered-elsewhere": 487, "rejected": 486, 
 NUMBER_USER = re.compile(r"\+?[0-9]+")
 
 
-class TelephoneMedia(Protocol):
-    """What the SIP provider asks of the media plane for a plain-RTP leg."""
-
-    async def rtp_offer(self, conference_id: str, leg_id: str) -> str: ...
-    async def rtp_answer(self, conference_id: str, leg_id: str, offer_sdp: str) -> str: ...
-    async def rtp_accept(self, leg_id: str, answer_sdp: str) -> None: ...
-    async def rtp_update(self, leg_id: str, offer_sdp: str) -> str: ...
-    def mute(self, conference_id: str, leg_id: str, muted: bool) -> None: ...
-    async def remove(self, conference_id: str, leg_id: str) -> None: ...
-
-
 @dataclass
 class SipCall:
     conference_id: str
@@ -97,7 +93,7 @@ class SipCall:
 class SipProvider:
     settings: SipSettings
     ua: UserAgent
-    media: TelephoneMedia
+    media: Media
     publish: Callable[[Event], Awaitable[None]]
     ring_timeout: float = 30.0
     name: str = "sip"
@@ -180,6 +176,11 @@ class SipProvider:
                 self._accept(call)
 
     # --- media reports -------------------------------------------------------------
+
+    def media_dtmf(self, conference_id: str, leg_id: str, digit: str) -> None:
+        """A key pressed on the telephone (RFC 4733): for the pages of the call to show."""
+        if leg_id in self.calls:
+            self._spawn(self.publish(DigitPressed(conference_id=conference_id, leg_id=leg_id, digit=digit)))
 
     def media_state(self, leg_id: str, state: str) -> None:
         call = self.calls.get(leg_id)
