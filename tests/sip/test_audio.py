@@ -1,0 +1,62 @@
+"""Telephones and browsers hear each other through Talkbox: baresip as the telephone, aiortc as the page.
+
+The SIP is Talkbox's (providers/sip), the RTP the media engine's (plain RTP, G.711,
+mixed with the WebRTC legs), the telephone a real one from Debian.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from talkbox.providers.sip.settings import SipSettings
+from tests.sip.baresip import PHONE_RATE, baresip
+from tests.support.audio import level_at
+from tests.support.peer import Peer
+from tests.support.server import running_app
+
+PAGE_HZ, PHONE_HZ = 440.0, 1000.0
+
+
+async def test_a_telephone_calls_a_page_and_each_hears_the_other(tmp_path: Path) -> None:
+    sip = SipSettings(listen="udp:127.0.0.1:0", ring=("alice",), allow=["127.0.0.0/8"])
+    async with (
+        running_app(app_options={"sip": sip}, media_workers=0) as (url, app),
+        Peer(url, "alice", PAGE_HZ) as alice,
+    ):
+        _, port = app.state.talkbox.sip.transports.local["udp"]
+        async with baresip(tmp_path / "phone", PHONE_HZ, seconds=8, dial=f"sip:+15005550006@127.0.0.1:{port}") as phone:
+            await alice.wait_for(lambda: alice.offers, timeout=10)
+            assert next(iter(alice.offers.values()))["caller"] == "phone"
+            await alice.accept()
+            await alice.wait_for(lambda: alice.level(PHONE_HZ) > -30, timeout=10)
+            assert alice.level(PAGE_HZ) < -50  # never her own voice
+            # The telephone's file runs out: it hangs up.
+            await alice.wait_for(lambda: alice.last_conference()["status"] == "ended", timeout=15)
+        heard = phone.heard()
+        assert len(heard) > PHONE_RATE, phone.log()
+        assert level_at(heard[-4 * PHONE_RATE :], PAGE_HZ, rate=PHONE_RATE) > -30, phone.log()
+        assert level_at(heard[-4 * PHONE_RATE :], PHONE_HZ, rate=PHONE_RATE) < -50
+    legs = {leg["destination"]: (leg["status"], leg["end_reason"]) for leg in alice.last_conference()["legs"]}
+    assert legs["phone"] == ("completed", "hung-up")
+
+
+async def test_a_page_calls_a_telephone_through_the_trunk_and_each_hears_the_other(tmp_path: Path) -> None:
+    async with baresip(tmp_path / "trunk", PHONE_HZ, seconds=20, user="+441234567890") as trunk:  # answers at once
+        sip = SipSettings(listen="udp:127.0.0.1:0", trunk=f"sip:127.0.0.1:{trunk.port}")
+        async with (
+            running_app(app_options={"sip": sip}, media_workers=0) as (url, _app),
+            Peer(url, "alice", PAGE_HZ) as alice,
+        ):
+            await alice.call("+441234567890")
+            await alice.wait_for(lambda: alice.level(PHONE_HZ) > -30, timeout=15)
+            assert alice.level(PAGE_HZ) < -50
+            await asyncio.sleep(3)  # for the telephone to hear her: its recording is read once the call is over
+            await alice.hang_up()
+            await alice.wait_for(lambda: alice.last_conference()["status"] == "ended", timeout=10)
+        await asyncio.sleep(0.5)  # the dump is closed when the call ends
+        heard = trunk.heard()
+        assert level_at(heard[-3 * PHONE_RATE :], PAGE_HZ, rate=PHONE_RATE) > -30, trunk.log()
+        assert "terminated" in trunk.log()  # by our BYE
+    legs = {leg["destination"]: (leg["status"], leg["end_reason"]) for leg in alice.last_conference()["legs"]}
+    assert legs["+441234567890"] == ("completed", "ended")
