@@ -11,6 +11,7 @@ from pathlib import Path
 
 from talkbox.providers.sip.settings import SipSettings
 from tests.sip.baresip import PHONE_RATE, baresip
+from tests.sip.sipp import scenario, sipp
 from tests.support.audio import level_at
 from tests.support.peer import Peer
 from tests.support.server import running_app
@@ -60,3 +61,19 @@ async def test_a_page_calls_a_telephone_through_the_trunk_and_each_hears_the_oth
         assert "terminated" in trunk.log()  # by our BYE
     legs = {leg["destination"]: (leg["status"], leg["end_reason"]) for leg in alice.last_conference()["legs"]}
     assert legs["+441234567890"] == ("completed", "ended")
+
+
+async def test_a_key_pressed_on_the_telephone_shows_on_the_page(tmp_path: Path) -> None:
+    sip = SipSettings(listen="udp:127.0.0.1:0", ring=("alice",), allow=["127.0.0.0/8"])
+    async with (
+        running_app(app_options={"sip": sip}, media_workers=0) as (url, app),
+        Peer(url, "alice", PAGE_HZ, auto_accept=True) as alice,
+    ):
+        host, port = app.state.talkbox.sip.transports.local["udp"]
+        args = (f"{host}:{port}", "-sf", scenario("phone_presses_5.xml"), "-s", "+15005550006")
+        async with sipp(*args, workdir=tmp_path) as phone:
+            await alice.wait_for(lambda: any(m["type"] == "digit" for m in alice.messages), timeout=15)
+            assert await phone.finished() == 0, phone.error_log()
+    digits = [m for m in alice.messages if m["type"] == "digit"]
+    phone_leg = next(leg["id"] for leg in alice.last_conference()["legs"] if leg["destination"] == "+15551234567")
+    assert [(m["leg_id"], m["digit"]) for m in digits] == [(phone_leg, "5")]

@@ -86,6 +86,8 @@ export interface Model {
   ringing: boolean;
   /** Legs of my current conference the server last said are speaking. */
   speaking: string[];
+  /** Keys pressed on the telephones of my current conference, by leg (the last few). */
+  digits: Record<string, string>;
 }
 
 /** How the page's Twilio Device stands, and the last error it reported (kept until it registers). */
@@ -125,6 +127,7 @@ export function initialModel(options: InitOptions = {}): Model {
     media: NO_MEDIA,
     ringing: false,
     speaking: [],
+    digits: {},
   };
 }
 
