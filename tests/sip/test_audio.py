@@ -77,3 +77,39 @@ async def test_a_key_pressed_on_the_telephone_shows_on_the_page(tmp_path: Path) 
     digits = [m for m in alice.messages if m["type"] == "digit"]
     phone_leg = next(leg["id"] for leg in alice.last_conference()["legs"] if leg["destination"] == "+15551234567")
     assert [(m["leg_id"], m["digit"]) for m in digits] == [(phone_leg, "5")]
+
+
+async def test_two_pages_and_a_telephone_hear_each_other_and_the_chair_mutes_and_removes_it(tmp_path: Path) -> None:
+    bob_hz = 660.0
+    async with baresip(tmp_path / "trunk", PHONE_HZ, seconds=30, user="+441234567890") as trunk:
+        sip = SipSettings(listen="udp:127.0.0.1:0", trunk=f"sip:127.0.0.1:{trunk.port}")
+        # On a media worker process, as Talkbox runs by default.
+        async with (
+            running_app(app_options={"sip": sip}, media_workers=1) as (url, _app),
+            Peer(url, "alice", PAGE_HZ) as alice,
+            Peer(url, "bob", bob_hz, auto_accept=True) as bob,
+        ):
+            await alice.call("bob")
+            await alice.wait_for(lambda: alice.level(bob_hz) > -30, timeout=15)
+            await alice.add("+441234567890")
+            await alice.wait_for(lambda: alice.level(PHONE_HZ) > -30, timeout=15)
+            await bob.wait_for(lambda: bob.level(PHONE_HZ) > -30 and bob.level(PAGE_HZ) > -30, timeout=10)
+            phone = next(leg for leg in alice.active_conference()["legs"] if leg["destination"] == "+441234567890")
+            assert phone["kind"] == "sip"
+            await asyncio.sleep(3)  # for the telephone to hear both of them (its recording is read at the end)
+            await alice.mute("+441234567890")
+            await bob.wait_for(lambda: bob.level(PHONE_HZ) < -50, timeout=10)
+            assert bob.level(PAGE_HZ) > -30
+            await alice.remove("+441234567890")
+            await alice.wait_for(
+                lambda: any(
+                    leg["destination"] == "+441234567890" and leg["status"] == "completed"
+                    for leg in alice.last_conference()["legs"]
+                ),
+                timeout=10,
+            )
+        await asyncio.sleep(0.5)
+        heard = trunk.heard()
+        assert level_at(heard[-3 * PHONE_RATE :], PAGE_HZ, rate=PHONE_RATE) > -35, trunk.log()
+        assert level_at(heard[-3 * PHONE_RATE :], bob_hz, rate=PHONE_RATE) > -35
+        assert level_at(heard[-3 * PHONE_RATE :], PHONE_HZ, rate=PHONE_RATE) < -45
