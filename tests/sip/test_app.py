@@ -103,3 +103,14 @@ async def test_talkbox_sip_status_asks_the_running_server(capsys: pytest.Capture
     assert code == 0
     assert '"enabled": true' in printed and "udp:127.0.0.1:" in printed
     assert main(["sip", "status", "--port", str(free_port())]) == 2  # nobody there: said so, not a traceback
+
+
+async def test_listening_on_every_address_advertises_the_one_the_trunk_reaches() -> None:
+    from talkbox.providers.sip.stack import SipStack
+
+    stack = SipStack(SipSettings(listen="udp:0.0.0.0:0", trunk="sip:127.0.0.1:5999"))
+    await stack.start()
+    try:
+        assert stack.ua.contact("udp").startswith("<sip:talkbox@127.0.0.1:")
+    finally:
+        await stack.close()

@@ -48,10 +48,13 @@ class SipStack:
             host, port = await self.transports.listen(listen.protocol, listen.host, listen.port)
             log.info("SIP listening on %s:%s:%d", listen.protocol, host, port)
         trunk = self.settings.trunk_uri
+        addresses = await _resolve(trunk.host, trunk.port or 5060) if trunk is not None else []
+        if self.ua.advertise is None and any(_wildcard(host) for host, _port in self.transports.local.values()):
+            # 0.0.0.0 in a Contact would send the far end's BYE nowhere: say the address the trunk reaches.
+            self.ua.advertise = _outward_address(addresses[0] if addresses else "192.0.2.1")
         if trunk is None:
             return
         protocol = "tcp" if str(trunk.parameters.get("transport") or "").lower() == "tcp" else "udp"
-        addresses = await _resolve(trunk.host, trunk.port or 5060)
         if not addresses:
             log.error("cannot resolve the SIP trunk %s: calls out fail until a restart", trunk.host)
             return
@@ -86,3 +89,18 @@ async def _resolve(host: str, port: int) -> list[str]:
     except OSError:
         return []
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _wildcard(host: str) -> bool:
+    return host in ("0.0.0.0", "::")
+
+
+def _outward_address(towards: str) -> str:
+    """The local address packets to `towards` leave from (a UDP connect sends nothing)."""
+    family = socket.AF_INET6 if ":" in towards else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((towards, 9))
+        except OSError:
+            return "127.0.0.1"
+        return str(probe.getsockname()[0])
