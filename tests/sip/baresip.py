@@ -34,6 +34,15 @@ def write_phone_wav(path: Path, frequency: float, seconds: float) -> Path:
     return path
 
 
+def recorded(folder: Path) -> np.ndarray:
+    """What the telephone heard (the decoded audio sndfile dumped when the call ended), as 8 kHz samples."""
+    dumps = sorted(folder.glob("dump-*-dec.wav"))
+    if not dumps:
+        return np.zeros(0, dtype=np.int16)
+    with wave.open(str(dumps[-1])) as dump:
+        return np.frombuffer(dump.readframes(dump.getnframes()), dtype=np.int16)
+
+
 @dataclass
 class Baresip:
     process: asyncio.subprocess.Process
@@ -41,12 +50,7 @@ class Baresip:
     folder: Path
 
     def heard(self) -> np.ndarray:
-        """What the telephone heard (the decoded audio sndfile dumped), as 8 kHz samples."""
-        dumps = sorted(self.folder.glob("dump-*-dec.wav"))
-        if not dumps:
-            return np.zeros(0, dtype=np.int16)
-        with wave.open(str(dumps[-1])) as dump:
-            return np.frombuffer(dump.readframes(dump.getnframes()), dtype=np.int16)
+        return recorded(self.folder)
 
     def log(self) -> str:
         path = self.folder / "baresip.log"
@@ -57,22 +61,14 @@ class Baresip:
             return await self.process.wait()
 
 
-@contextlib.asynccontextmanager
-async def baresip(
-    folder: Path,
-    frequency: float,
-    seconds: float,
-    *,
-    dial: str | None = None,
-    user: str = "phone",
-    lifetime: int = 30,
-) -> AsyncIterator[Baresip]:
-    """A telephone named `user` (as a trunk: the number it answers, which baresip matches to its account)."""
+def configure(
+    folder: Path, frequency: float, seconds: float, *, dial: str | None, user: str, port: int, lifetime: int
+) -> list[str]:
+    """Write baresip's config and account into `folder`; the command line that runs it."""
     binary = shutil.which("baresip")
     assert binary is not None, "baresip is missing: `make system` installs Debian's baresip-core"
     folder.mkdir(parents=True, exist_ok=True)
     tone = write_phone_wav(folder / "tone.wav", frequency, seconds)
-    port = free_udp_port()
     rtp = free_udp_port() // 2 * 2
     (folder / "config").write_text(
         "\n".join(
@@ -99,9 +95,24 @@ async def baresip(
         )
     )
     (folder / "accounts").write_text(f"<sip:{user}@127.0.0.1:{port}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n")
-    args = [binary, "-f", str(folder), "-t", str(lifetime), "-s"]
-    if dial:
-        args += ["-e", f"/dial {dial}"]
+    # -s: its SIP trace goes into baresip.log, for the assertion messages.
+    return [binary, "-f", str(folder), "-t", str(lifetime), "-s", *(["-e", f"/dial {dial}"] if dial else [])]
+
+
+@contextlib.asynccontextmanager
+async def baresip(
+    folder: Path,
+    frequency: float,
+    seconds: float,
+    *,
+    dial: str | None = None,
+    user: str = "phone",
+    port: int | None = None,
+    lifetime: int = 30,
+) -> AsyncIterator[Baresip]:
+    """A telephone named `user` (as a trunk: the number it answers, which baresip matches to its account)."""
+    port = port or free_udp_port()
+    args = configure(folder, frequency, seconds, dial=dial, user=user, port=port, lifetime=lifetime)
     with open(folder / "baresip.log", "wb") as log:
         process = await asyncio.create_subprocess_exec(
             *args, cwd=folder, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
