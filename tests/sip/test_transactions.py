@@ -197,3 +197,24 @@ def _call_request() -> UserRequestsCall:
 
 def _hang_up(side: SipSide) -> UserHangsUp:
     return UserHangsUp(user="alice", conference_id=side.last_conference().id)
+
+
+async def test_a_proxy_on_the_path_stays_on_it_record_route_is_kept_and_our_bye_follows_it() -> None:
+    proxy = "<sip:proxy.carrier.example;lr>"
+    async with sip_side() as side, wire_to(side.udp) as phone:
+        text = request("INVITE", phone, branch="z9hG4bK-rr", user="+15005550006", extra=SDP_HEADERS)
+        phone.send(text + f"\nRecord-Route: {proxy}", sdp(50000))
+        ok = await phone.next("SIP/2.0 200")
+        assert ok.header("Record-Route") == proxy
+        to_tag = (ok.header("To") or "").split("tag=")[1]
+        phone.send(request("ACK", phone, branch="z9hG4bK-rr-ack", to_tag=to_tag))
+        await side.wait_for(lambda: side.leg_status("+15551234567") == ("in-progress", None))
+        taker = next(
+            leg.destination
+            for leg in side.last_conference().legs
+            if leg.kind == "browser" and leg.status == "in-progress"
+        )
+        await side.bus.publish(UserHangsUp(user=taker, conference_id=side.last_conference().id))
+        bye = await phone.next("BYE")
+        assert bye.header("Route") == proxy
+        assert bye.first_line.startswith(f"BYE sip:phone@127.0.0.1:{phone.port}")  # its Contact, the remote target

@@ -236,6 +236,9 @@ class SipProvider:
         answer = response(call.invite, 200, to_tag=call.local_tag, body=call.answer_sdp.encode(), content_type=SDP)
         answer.headers.set("Contact", contact)
         answer.headers.set("Allow", ALLOW)
+        record_route = call.invite.headers.getlist("Record-Route")
+        if record_route:
+            answer.headers.setlist("Record-Route", list(record_route))  # the proxies stay on the path (12.1.1)
         call.dialog = Dialog.as_uas(call.invite, call.local_tag, call.peer, contact)
         call.connected = True
         self.ua.answer_invite(call.server, answer)
