@@ -38,8 +38,11 @@ class Sipp:
 
 
 @contextlib.asynccontextmanager
-async def sipp(*args: str, workdir: Path, tcp: bool = False) -> AsyncIterator[Sipp]:
-    """Start sipp on loopback with `args` (a scenario, -set values, a remote host); killed at the end."""
+async def sipp(*args: str, workdir: Path, tcp: bool = False, count: bool = True) -> AsyncIterator[Sipp]:
+    """Start sipp on loopback with `args` (a scenario, -set values, a remote host); killed at the end.
+
+    `count=False` leaves the number of calls (-m) and the message trace to `args`: for the bench.
+    """
     binary = shutil.which("sipp")
     assert binary is not None, "sipp is missing: `make system` installs Debian's sip-tester"
     port = free_udp_port()
@@ -51,13 +54,12 @@ async def sipp(*args: str, workdir: Path, tcp: bool = False) -> AsyncIterator[Si
         "-p", str(port),
         "-mi", "127.0.0.1",
         "-mp", str(free_udp_port()),
-        "-m", "1",
+        *(["-m", "1", "-timeout", "20s", "-trace_msg", "-message_file", str(workdir / "sipp-messages.log")]
+          if count else []),
         "-nostdin",
-        "-timeout", "20s",
         "-timeout_error",
         "-trace_err",
         "-error_file", str(errors),
-        "-trace_msg", "-message_file", str(workdir / "sipp-messages.log"),
         *(["-t", "t1"] if tcp else []),
     ]  # fmt: skip
     process = await asyncio.create_subprocess_exec(
