@@ -118,8 +118,9 @@ async def test_a_flood_of_hostile_messages_leaves_a_call_up_and_the_stack_answer
 
 
 async def test_a_flood_from_one_address_is_cut_off_and_other_addresses_still_get_through() -> None:
+    # Strangers all (no trunk, no TALKBOX_SIP_ALLOW): they are counted; the trusted are not.
     async with (
-        sip_side(max_messages_per_second=20) as side,
+        sip_side(max_messages_per_second=20, allow=[]) as side,
         wire_to(side.udp) as flood,
         wire_to(side.udp, "127.0.0.2") as other,
     ):
@@ -130,3 +131,11 @@ async def test_a_flood_from_one_address_is_cut_off_and_other_addresses_still_get
         assert side.stack.transports.dropped > 100  # (the kernel may drop some of the burst before we count it)
         other.send(request("OPTIONS", other, branch="z9hG4bK-other"))
         await other.next("SIP/2.0 200")
+
+
+async def test_the_trunk_is_never_cut_off_however_busy() -> None:
+    async with sip_side(max_messages_per_second=20, allow=["127.0.0.1/32"]) as side, wire_to(side.udp) as trunk:
+        for n in range(100):
+            trunk.send(request("OPTIONS", trunk, branch=f"z9hG4bK-busy-{n}"))
+        await side.wait_for(lambda: trunk.count("SIP/2.0 200") == 100)
+        assert side.stack.transports.dropped == 0

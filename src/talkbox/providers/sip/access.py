@@ -31,7 +31,13 @@ class Access:
         return cls(tuple(ipaddress.ip_network(n, strict=False) for n in networks), max_per_second=max_per_second)
 
     def admit(self, host: str) -> bool:
-        """Counts a message from `host`: False once it has sent more than its share this second."""
+        """Counts a message from `host`: False once it has sent more than its share this second.
+
+        The trunk and TALKBOX_SIP_ALLOW are not counted: a busy trunk sends far more than any
+        one stranger may, and its calls must not be dropped for it.
+        """
+        if self.may_call(host):
+            return True
         second = int(self.clock())
         counting, count = self._window.get(host, (second, 0))
         if counting != second:

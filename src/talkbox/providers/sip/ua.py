@@ -192,8 +192,8 @@ class UserAgent:
         transaction = self.clients.get(key)
         if transaction is not None:
             transaction.received(answer)
-        # A 2xx to an INVITE whose transaction has gone is still ACKed by the core's owner of the
-        # dialog (it came again because our ACK was lost); anything else late is dropped.
+        # Anything else is late: a 2xx resent after timer M (64*T1 of absorbing them) ended its
+        # transaction, or a response to nothing of ours. Dropped.
 
     def _core(self) -> Core:
         assert self.core is not None, "the user agent has no core"
