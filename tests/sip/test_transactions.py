@@ -218,3 +218,26 @@ async def test_a_proxy_on_the_path_stays_on_it_record_route_is_kept_and_our_bye_
         bye = await phone.next("BYE")
         assert bye.header("Route") == proxy
         assert bye.first_line.startswith(f"BYE sip:phone@127.0.0.1:{phone.port}")  # its Contact, the remote target
+
+
+async def test_after_a_restart_a_sip_leg_the_store_has_live_ends_as_server_restart() -> None:
+    from talkbox.telephony.model import Conference, Leg
+
+    async with sip_side() as side:
+        phone = Leg("l-phone", "+15551234567", "in-progress", sequence=3, dialled=True, kind="sip")
+        alice = Leg("l-alice", "alice", "in-progress", sequence=3, dialled=True)
+        await side.calls.store.put(Conference("c-old", "l-phone", (phone, alice)), {"input": "test"})
+        await side.calls.recover()
+        await side.wait_for(lambda: side.leg_status("+15551234567") == ("failed", "server-restart"))
+
+
+async def test_stopping_ends_every_sip_call_with_a_bye() -> None:
+    async with sip_side() as side, wire_to(side.udp) as phone:
+        phone.send(*invite(phone))
+        ok = await phone.next("SIP/2.0 200")
+        to_tag = (ok.header("To") or "").split("tag=")[1]
+        phone.send(request("ACK", phone, branch="z9hG4bK-ack", to_tag=to_tag))
+        await side.wait_for(lambda: side.leg_status("+15551234567") == ("in-progress", None))
+        await side.provider.close()  # a dialog cannot outlive the process: the phone must not wait on dead air
+        bye = await phone.next("BYE")
+        assert "call-1" in (bye.header("Call-ID") or "")
