@@ -38,9 +38,12 @@ class Sipp:
 
 
 @contextlib.asynccontextmanager
-async def sipp(*args: str, workdir: Path, tcp: bool = False, count: bool = True) -> AsyncIterator[Sipp]:
+async def sipp(
+    *args: str, workdir: Path, tcp: bool = False, serving: bool = False, count: bool = True
+) -> AsyncIterator[Sipp]:
     """Start sipp on loopback with `args` (a scenario, -set values, a remote host); killed at the end.
 
+    `serving`: sipp waits for calls (a trunk), so over TCP it must be listening before Talkbox dials.
     `count=False` leaves the number of calls (-m) and the message trace to `args`: for the bench.
     """
     binary = shutil.which("sipp")
@@ -65,6 +68,8 @@ async def sipp(*args: str, workdir: Path, tcp: bool = False, count: bool = True)
     process = await asyncio.create_subprocess_exec(
         *command, cwd=workdir, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )
+    if tcp and serving:
+        await _listening(port)  # a trunk over TCP: nothing retransmits a connection refused at start
     try:
         yield Sipp(process, port, errors)
     finally:
@@ -85,3 +90,14 @@ def scenario_with(name: str, workdir: Path, **values: str) -> str:
     path = workdir / name
     path.write_text(text)
     return str(path)
+
+
+async def _listening(port: int, timeout: float = 5.0) -> None:
+    """Until something accepts TCP on `port` (read from /proc, so sipp sees no stray connection)."""
+    wanted = f":{port:04X} "
+    async with asyncio.timeout(timeout):
+        while not any(
+            wanted in line and line.split()[3] == "0A"  # state LISTEN
+            for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        ):
+            await asyncio.sleep(0.02)

@@ -15,18 +15,21 @@ from typing import Any
 import pytest
 
 from talkbox.events.models import UserHangsUp, UserRequestsCall
-from tests.sip.sipp import Sipp, scenario, scenario_with, sipp
+from tests.sip.sipp import Sipp, free_udp_port, scenario, scenario_with, sipp
 from tests.sip.talkbox_sip import SipSide, sip_side
 
 NUMBER = "+441234567890"
 
 
 @contextlib.asynccontextmanager
-async def through_trunk(tmp_path: Path, *args: str, **settings: Any) -> AsyncIterator[tuple[Sipp, SipSide]]:
+async def through_trunk(
+    tmp_path: Path, *args: str, tcp: bool = False, **settings: Any
+) -> AsyncIterator[tuple[Sipp, SipSide]]:
     """sipp as the trunk (its scenario and `args`), and Talkbox's SIP side pointed at it."""
+    transport = ";transport=tcp" if tcp else ""
     async with (
-        sipp(*args, workdir=tmp_path) as trunk,
-        sip_side(trunk=f"sip:127.0.0.1:{trunk.port}", **settings) as side,
+        sipp(*args, workdir=tmp_path, tcp=tcp, serving=True) as trunk,
+        sip_side(trunk=f"sip:127.0.0.1:{trunk.port}{transport}", **settings) as side,
     ):
         yield trunk, side
 
@@ -146,3 +149,18 @@ async def test_a_number_outside_dial_allow_is_never_dialled(tmp_path: Path) -> N
         await side.wait_for(lambda: side.leg_status("+19005550100") == ("failed", "not-allowed"))
         await asyncio.sleep(0.3)
         assert trunk.process.returncode is None  # still waiting: no INVITE came
+
+
+async def test_a_call_out_over_tcp(tmp_path: Path) -> None:
+    async with through_trunk(tmp_path, "-sf", scenario("trunk_answers.xml"), tcp=True) as (trunk, side):
+        await call_out(side)
+        await side.wait_for(lambda: side.leg_status(NUMBER) == ("in-progress", None))
+        await side.bus.publish(UserHangsUp(user="alice", conference_id=side.last_conference().id))
+        assert await trunk.finished() == 0, trunk.error_log()
+        await side.wait_for(lambda: side.leg_status(NUMBER) == ("completed", "ended"))
+
+
+async def test_a_trunk_that_refuses_the_tcp_connection_fails_the_call_at_once() -> None:
+    async with sip_side(trunk=f"sip:127.0.0.1:{free_udp_port()};transport=tcp") as side:
+        await call_out(side)
+        await side.wait_for(lambda: side.leg_status(NUMBER) == ("failed", "unavailable"), timeout=3)

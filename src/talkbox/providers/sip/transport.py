@@ -56,6 +56,8 @@ class Transports:
     receive: Receiver
     access: Access
     max_bytes: int = 8192
+    # A TCP peer that cannot be reached: its requests fail now, not at their timeout.
+    unreachable: Callable[[Peer], None] = lambda _peer: None
     _udp: dict[tuple[str, int], asyncio.DatagramTransport] = field(default_factory=dict)
     _servers: list[asyncio.Server] = field(default_factory=list)
     _streams: dict[Peer, asyncio.StreamWriter] = field(default_factory=dict)
@@ -132,7 +134,8 @@ class Transports:
             )
         except (OSError, TimeoutError) as error:
             log.warning("SIP over TCP: cannot reach %s:%d: %s", peer.host, peer.port, error)
-            return  # the transaction's timer turns this into a timeout
+            self.unreachable(peer)
+            return
         writer.write(data)
         await self._read(reader, writer, peer)
 

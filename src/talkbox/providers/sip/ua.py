@@ -94,6 +94,14 @@ class UserAgent:
     malformed: int = 0
     refused: int = 0
 
+    def __post_init__(self) -> None:
+        self.transports.unreachable = self._unreachable
+
+    def _unreachable(self, peer: Peer) -> None:
+        for transaction in list(self.clients.values()):
+            if transaction.peer == peer:
+                transaction.transport_failed()  # a 503 of its own for the owner (RFC 3261 8.1.3.1)
+
     # --- addresses ----------------------------------------------------------------
 
     def sent_by(self, protocol: str) -> str:
