@@ -24,7 +24,6 @@ class Dialog:
     remote_cseq: int
     # In-dialog requests go back where the dialog's messages come from: the trunk (what a NATed trunk needs).
     peer: Peer
-    secure: bool = False
     contact: str = field(default="", repr=False)
 
     @property

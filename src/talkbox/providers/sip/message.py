@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from sipmessage import CSeq, Message, Request, Response, Via
+from sipmessage import Message, Request, Response
 
 # RFC 3261's magic cookie: a branch that starts with it is unique in space and time.
 BRANCH_COOKIE = "z9hG4bK"
@@ -143,16 +143,8 @@ def finish(message: Request | Response, user_agent: str = "Talkbox") -> bytes:
     return bytes(message)
 
 
-def top_via(message: Request | Response) -> Via:
-    return message.via[0]
-
-
 def branch_of(message: Request | Response) -> str:
-    return str(top_via(message).parameters.get("branch"))
-
-
-def cseq_of(message: Request | Response) -> CSeq:
-    return message.cseq
+    return str(message.via[0].parameters.get("branch"))
 
 
 def tag_of(header_value: str) -> str | None:

@@ -79,7 +79,6 @@ class SipCall:
     dialog: Dialog | None = None
     answer_sdp: str = ""  # the media plane's answer to their offer, sent with our 200
     ringing: bool = False
-    connected: bool = False
     ended: bool = False
     cancel_sent: bool = False
     authenticated: bool = False
@@ -184,8 +183,8 @@ class SipProvider:
 
     def media_state(self, leg_id: str, state: str) -> None:
         call = self.calls.get(leg_id)
-        if call is None or call.ended or state != "lost":
-            return
+        if call is None or call.ended or call.dialog is None or state != "lost":
+            return  # before the answer a telephone may well send nothing: its ringing ends by the rules
         # No RTP from the telephone for too long: the far end is gone without a BYE.
         self._spawn(self._bye(call, "lost"))
 
@@ -240,7 +239,6 @@ class SipProvider:
         if record_route:
             answer.headers.setlist("Record-Route", list(record_route))  # the proxies stay on the path (12.1.1)
         call.dialog = Dialog.as_uas(call.invite, call.local_tag, call.peer, contact)
-        call.connected = True
         self.ua.answer_invite(call.server, answer)
 
     def canceled(self, transaction: ServerTransaction) -> None:
@@ -366,7 +364,6 @@ class SipProvider:
         body = answer.body.decode(errors="replace")
         if body and body != call.early_sdp:
             await self._accept_sdp(call, body)
-        call.connected = True
         await self._report(call.conference_id, call.leg_id, "in-progress")
 
     async def _accept_sdp(self, call: SipCall, sdp: str) -> None:
