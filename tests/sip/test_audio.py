@@ -12,8 +12,10 @@ from pathlib import Path
 from talkbox.providers.sip.settings import SipSettings
 from tests.sip.baresip import PHONE_RATE, baresip
 from tests.sip.sipp import scenario, sipp
+from tests.sip.wire import request, wire_to
 from tests.support.audio import level_at
 from tests.support.peer import Peer
+from tests.support.phone import Phone
 from tests.support.server import running_app
 
 PAGE_HZ, PHONE_HZ = 440.0, 1000.0
@@ -113,3 +115,31 @@ async def test_two_pages_and_a_telephone_hear_each_other_and_the_chair_mutes_and
         assert level_at(heard[-3 * PHONE_RATE :], PAGE_HZ, rate=PHONE_RATE) > -35, trunk.log()
         assert level_at(heard[-3 * PHONE_RATE :], bob_hz, rate=PHONE_RATE) > -35
         assert level_at(heard[-3 * PHONE_RATE :], PHONE_HZ, rate=PHONE_RATE) < -45
+
+
+async def test_a_telephone_that_goes_silent_without_a_bye_is_hung_up(tmp_path: Path) -> None:
+    sip = SipSettings(listen="udp:127.0.0.1:0", ring=("alice",), allow=["127.0.0.0/8"])
+    async with (
+        running_app(app_options={"sip": sip}, media_workers=0) as (url, app),
+        Peer(url, "alice", PAGE_HZ, auto_accept=True) as alice,
+    ):
+        phone = await Phone.open()
+        try:
+            async with wire_to(app.state.talkbox.sip.transports.local["udp"]) as signalling:
+                invite = request("INVITE", signalling, branch="z9hG4bK-silent", user="+15005550006",
+                                 extra="Content-Type: application/sdp")  # fmt: skip
+                signalling.send(invite, phone.description("0 101"))
+                ok = await signalling.next("SIP/2.0 200", timeout=10)
+                to_tag = (ok.header("To") or "").split("tag=")[1]
+                signalling.send(request("ACK", signalling, branch="z9hG4bK-silent-ack", to_tag=to_tag))
+                port = int(ok.text.split("m=audio ")[1].split()[0])
+                for _ in range(50):  # a second of tone, then the line goes dead
+                    phone.send(phone.tone_packet(PHONE_HZ), port)
+                    await asyncio.sleep(0.02)
+                bye = await signalling.next("BYE", timeout=15)
+                assert "call-1" in (bye.header("Call-ID") or "")
+        finally:
+            phone.close()
+        await alice.wait_for(lambda: alice.last_conference()["status"] == "ended", timeout=5)
+    legs = {leg["destination"]: (leg["status"], leg["end_reason"]) for leg in alice.last_conference()["legs"]}
+    assert legs["+15551234567"] == ("completed", "lost")
