@@ -241,3 +241,24 @@ async def test_stopping_ends_every_sip_call_with_a_bye() -> None:
         await side.provider.close()  # a dialog cannot outlive the process: the phone must not wait on dead air
         bye = await phone.next("BYE")
         assert "call-1" in (bye.header("Call-ID") or "")
+
+
+async def test_our_bye_is_retransmitted_on_timer_e_capped_at_t2() -> None:
+    async with sip_side() as side, wire_to(side.udp) as phone:
+        phone.send(*invite(phone))
+        ok = await phone.next("SIP/2.0 200")
+        to_tag = (ok.header("To") or "").split("tag=")[1]
+        phone.send(request("ACK", phone, branch="z9hG4bK-ack", to_tag=to_tag))
+        await side.wait_for(lambda: side.leg_status("+15551234567") == ("in-progress", None))
+        taker = next(
+            leg.destination
+            for leg in side.last_conference().legs
+            if leg.kind == "browser" and leg.status == "in-progress"
+        )
+        await side.bus.publish(UserHangsUp(user=taker, conference_id=side.last_conference().id))
+        await side.wait_for(lambda: phone.count("BYE") >= 6, timeout=4)  # the phone never answers
+        byes = [m for m in phone.inbox if m.method == "BYE"]
+        gaps = [b.at - a.at for a, b in zip(byes, byes[1:], strict=False)]
+        assert gaps[0] < gaps[2]  # doubling...
+        assert max(gaps) < FAST.t2 * 1.6  # ...up to T2
+        assert len({m.header("Via") for m in byes}) == 1  # the same transaction each time
