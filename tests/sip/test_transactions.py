@@ -262,3 +262,13 @@ async def test_our_bye_is_retransmitted_on_timer_e_capped_at_t2() -> None:
         assert gaps[0] < gaps[2]  # doubling...
         assert max(gaps) < FAST.t2 * 1.6  # ...up to T2
         assert len({m.header("Via") for m in byes}) == 1  # the same transaction each time
+
+
+async def test_an_extension_it_does_not_support_is_refused_with_420() -> None:
+    async with sip_side() as side, wire_to(side.udp) as phone:
+        text = request("INVITE", phone, branch="z9hG4bK-100rel", user="+15005550006", extra=SDP_HEADERS)
+        phone.send(text + "\nRequire: 100rel", sdp(50000))
+        refused = await phone.next("SIP/2.0 420")
+        assert refused.header("Unsupported") == "100rel"
+        await asyncio.sleep(0.1)
+        assert side.pages.dialled == []

@@ -29,6 +29,7 @@ PHRASES = {
     407: "Proxy Authentication Required",
     408: "Request Timeout",
     415: "Unsupported Media Type",
+    420: "Bad Extension",
     480: "Temporarily Unavailable",
     481: "Call/Transaction Does Not Exist",
     482: "Loop Detected",

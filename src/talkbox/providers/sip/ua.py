@@ -146,6 +146,13 @@ class UserAgent:
             known.retransmitted()
             return
         transaction = self._server(request, peer)
+        required = [option.strip() for option in (request.headers.get("Require") or "").split(",") if option.strip()]
+        if required and request.method not in ("CANCEL", "ACK"):
+            # We support no extension (100rel, timer...): say which, rather than half-work (8.2.2.3).
+            refusal = response(request, 420, to_tag=_random_tag())
+            refusal.headers.set("Unsupported", ", ".join(required))
+            transaction.respond(refusal)
+            return
         if request.method == "CANCEL":
             self._cancel(request, transaction, branch, sent_by)
         elif request.method == "OPTIONS":
