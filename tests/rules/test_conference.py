@@ -290,9 +290,16 @@ def test_the_chair_adds_a_telephone_which_is_a_sip_leg_and_refused_where_none_ca
     report = Reports()
     number = "+441234567890"
     log = connected_call(report) + [
-        (AddParticipant("alice", number, "l-other", 10, "sip"), [("updated", "active", {"alice": P, "bob": P, number: "queued"}), ("dial", number)]),
+        (
+            AddParticipant("alice", number, "l-other", 10, "sip"),
+            [("updated", "active", {"alice": P, "bob": P, number: "queued"}), ("dial", number)],
+        ),
         (AddParticipant("alice", "+15551234567", "l-x", 10, None), [("refused", "no_telephones")]),
     ]
     conference = replay(log)
     assert conference is not None
-    assert {leg.destination: leg.kind for leg in conference.legs} == {"alice": "browser", "bob": "browser", number: "sip"}
+    assert {leg.destination: leg.kind for leg in conference.legs} == {
+        "alice": "browser",
+        "bob": "browser",
+        number: "sip",
+    }
