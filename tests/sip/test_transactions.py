@@ -272,3 +272,15 @@ async def test_an_extension_it_does_not_support_is_refused_with_420() -> None:
         assert refused.header("Unsupported") == "100rel"
         await asyncio.sleep(0.1)
         assert side.pages.dialled == []
+
+
+async def test_an_invite_to_our_trunk_account_rings_the_group_and_to_a_name_rings_that_client() -> None:
+    nobody_answers = {"alice": "none", "bob": "none", "carol": "none"}
+    async with sip_side(answers=nobody_answers, username="line1") as side, wire_to(side.udp) as phone:
+        phone.send(*invite(phone, user="line1"))
+        await phone.next("SIP/2.0 180")
+        await side.wait_for(lambda: len(side.pages.dialled) == 2)
+        assert sorted(d.destination for d in side.pages.dialled) == ["alice", "bob"]
+        phone.send(*invite(phone, branch="z9hG4bK-2", call_id="call-2", user="carol"))
+        await side.wait_for(lambda: len(side.pages.dialled) == 3)
+        assert side.pages.dialled[-1].destination == "carol"

@@ -202,7 +202,7 @@ class SipProvider:
             # A late offer (no SDP in the INVITE) is not supported: the carrier falls back to another route.
             transaction.respond(response(request, 488 if not request.body else 415, to_tag=new_tag()))
             return
-        target = _ring_target(request.uri)
+        target = _ring_target(request.uri, self.settings.username)
         if target is None and not self.settings.ring:
             transaction.respond(response(request, 480, to_tag=new_tag()))
             return
@@ -468,10 +468,11 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(8)}"
 
 
-def _ring_target(uri: URI) -> str | None:
-    """The client an INVITE names (sip:bob@...), or None for the number or anyone else: the ring group."""
+def _ring_target(uri: URI, account: str | None) -> str | None:
+    """The client an INVITE names (sip:bob@...), or None for the ring group: the number, our trunk account
+    (carriers put it in the Request-URI of a registered line), or a user that is no client name."""
     user = uri.user or ""
-    if NUMBER_USER.fullmatch(user) or not is_client_name(user):
+    if NUMBER_USER.fullmatch(user) or user == account or not is_client_name(user):
         return None
     return user
 
