@@ -111,10 +111,11 @@ async def test_telephones_on_a_killed_worker_are_put_back_on_their_ports_and_nev
         await pool.rtp_accept("called", called.description("8 101"))
 
         async def both_talk(packets: int) -> None:
-            for _ in range(packets):
+            start = asyncio.get_running_loop().time()
+            for sent in range(1, packets + 1):  # paced from a deadline, as a phone's clock would
                 caller.send(caller.tone_packet(1000.0), caller_port)
                 called.send(called.tone_packet(440.0, "PCMA"), called_port)
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(max(0.0, start + sent * 0.02 - asyncio.get_running_loop().time()))
 
         await both_talk(40)
         assert level_at(called.heard(), 1000.0, 8000) > -20 and level_at(caller.heard(), 440.0, 8000) > -20
