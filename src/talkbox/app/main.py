@@ -95,55 +95,23 @@ def build(
     `twilio_api_url` replaces Twilio's REST API address (the tests' recorder).
     """
     bus = InProcessBus()
-    provider: BuiltinProvider | TwilioProvider
-    providers: dict[LegKind, Provider]
-    sip_stack, sip_provider = None, None
     if twilio is not None and sip is not None and sip.enabled:
         raise ValueError("TALKBOX_SIP_LISTEN and TWILIO_ACCOUNT_SID are both set: choose SIP or Twilio")
     if twilio is not None:
-        provider = TwilioProvider(
+        twilio_provider = TwilioProvider(
             settings=twilio,
             publish=bus.publish,
             make_client=functools.partial(rest_client, twilio, twilio_api_url),
             ring_timeout=settings.ring_timeout,
         )
-        providers = {"browser": provider, "twilio": provider}
-        ring = twilio.ring
+        chosen = Providers(twilio_provider, {"browser": twilio_provider, "twilio": twilio_provider}, twilio.ring)
     else:
-        reports = MediaReports()
-        make_media = media_factory(
-            MediaSettings(
-                media_host=settings.media_address,
-                public_address=settings.media_public_address,
-                ice_servers=tuple(settings.ice_servers),
-                rtp_ports=settings.rtp_ports,
-                sip_latch=settings.sip_latch,
-            ),
-            workers=settings.media_processes,
-        )
-        media = make_media(reports.state, reports.speaking_changed, reports.dtmf)
-        provider = BuiltinProvider(
-            publish=bus.publish,
-            media=media,
-            settings=EngineSettings(
-                ring_timeout=settings.ring_timeout,
-                connect_timeout=settings.connect_timeout,
-                resume_grace=settings.resume_grace,
-            ),
-        )
-        reports.states.append(provider.media_state)
-        reports.speaking = provider.speaking
-        providers = {"browser": provider}
-        ring = ()
-        if sip is not None and sip.enabled:
-            sip_stack = SipStack(sip)
-            sip_provider = SipProvider(sip, sip_stack.ua, media, bus.publish, ring_timeout=settings.ring_timeout)
-            reports.states.append(sip_provider.media_state)
-            reports.digits = sip_provider.media_dtmf
-            providers["sip"] = sip_provider
-            ring = sip.ring
+        chosen = _engine(settings, sip if sip is not None and sip.enabled else None, bus)
+    provider, sip_provider = chosen.browsers, chosen.sip_provider
     store = MemoryStore() if settings.database == ":memory:" else SqliteStore(settings.database)
-    calls = CallHandler(store=store, providers=providers, publish=bus.publish, max_legs=settings.max_legs, ring=ring)
+    calls = CallHandler(
+        store=store, providers=chosen.by_kind, publish=bus.publish, max_legs=settings.max_legs, ring=chosen.ring
+    )
     addresses = ClientAddresses.trusting(settings.trusted_proxies)
     gateway = Gateway(
         publish=bus.publish,
@@ -164,7 +132,54 @@ def build(
     # rules, handling the same report, ask it to act on that leg.
     handlers = (provider, sip_provider, calls, gateway) if sip_provider is not None else (provider, calls, gateway)
     router = Router(bus, handlers=handlers, size=settings.router_workers, attempts=settings.router_attempts)
-    return Talkbox(settings, bus, provider, gateway, router, calls, store, twilio, addresses, sip_stack, sip_provider)
+    return Talkbox(
+        settings, bus, provider, gateway, router, calls, store, twilio, addresses, chosen.sip, chosen.sip_provider
+    )
+
+
+@dataclass
+class Providers:
+    """Who carries which legs: the browsers' provider, every kind's, and the ring group for telephones."""
+
+    browsers: BuiltinProvider | TwilioProvider
+    by_kind: dict[LegKind, Provider]
+    ring: tuple[str, ...] = ()
+    sip: SipStack | None = None
+    sip_provider: SipProvider | None = None
+
+
+def _engine(settings: Settings, sip: SipSettings | None, bus: InProcessBus) -> Providers:
+    """The built-in engine: one media plane, shared by the browsers' provider and (if SIP listens) SIP's."""
+    reports = MediaReports()
+    make_media = media_factory(
+        MediaSettings(
+            media_host=settings.media_address,
+            public_address=settings.media_public_address,
+            ice_servers=tuple(settings.ice_servers),
+            rtp_ports=settings.rtp_ports,
+            sip_latch=settings.sip_latch,
+        ),
+        workers=settings.media_processes,
+    )
+    media = make_media(reports.state, reports.speaking_changed, reports.dtmf)
+    browsers = BuiltinProvider(
+        publish=bus.publish,
+        media=media,
+        settings=EngineSettings(
+            ring_timeout=settings.ring_timeout,
+            connect_timeout=settings.connect_timeout,
+            resume_grace=settings.resume_grace,
+        ),
+    )
+    reports.states.append(browsers.media_state)
+    reports.speaking = browsers.speaking
+    if sip is None:
+        return Providers(browsers, {"browser": browsers})
+    stack = SipStack(sip)
+    telephones = SipProvider(sip, stack.ua, media, bus.publish, ring_timeout=settings.ring_timeout)
+    reports.states.append(telephones.media_state)
+    reports.digits = telephones.media_dtmf
+    return Providers(browsers, {"browser": browsers, "sip": telephones}, sip.ring, stack, telephones)
 
 
 def create_app(
