@@ -284,3 +284,14 @@ async def test_an_invite_to_our_trunk_account_rings_the_group_and_to_a_name_ring
         phone.send(*invite(phone, branch="z9hG4bK-2", call_id="call-2", user="carol"))
         await side.wait_for(lambda: len(side.pages.dialled) == 3)
         assert side.pages.dialled[-1].destination == "carol"
+
+
+async def test_a_late_offer_gets_our_offer_in_the_200_and_the_answer_from_the_ack() -> None:
+    async with sip_side() as side, wire_to(side.udp) as phone:
+        phone.send(request("INVITE", phone, branch="z9hG4bK-late", user="+15005550006"))  # no SDP
+        ok = await phone.next("SIP/2.0 200")
+        assert "m=audio 41000" in ok.text  # the media plane's offer
+        to_tag = (ok.header("To") or "").split("tag=")[1]
+        ack = request("ACK", phone, branch="z9hG4bK-late-ack", to_tag=to_tag, extra=SDP_HEADERS)
+        phone.send(ack, sdp(50000))
+        await side.wait_for(lambda: any("m=audio 50000" in answer for _leg, answer in side.media.accepted))

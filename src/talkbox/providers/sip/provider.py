@@ -82,6 +82,7 @@ class SipCall:
     ended: bool = False
     cancel_sent: bool = False
     authenticated: bool = False
+    late_offer: bool = False  # a call in whose INVITE had no SDP: the answer comes in the ACK
     early_sdp: str | None = None
     # A call in: the To tag of every response we send to its INVITE.
     local_tag: str = field(default_factory=new_tag)
@@ -198,17 +199,21 @@ class SipProvider:
             transaction.respond(response(request, 503, to_tag=new_tag()))
             return
         content_type = request.headers.get("Content-Type", "") or ""
-        if not request.body or not content_type.lower().startswith(SDP):
-            # A late offer (no SDP in the INVITE) is not supported: the carrier falls back to another route.
-            transaction.respond(response(request, 488 if not request.body else 415, to_tag=new_tag()))
+        if request.body and not content_type.lower().startswith(SDP):
+            transaction.respond(response(request, 415, to_tag=new_tag()))
             return
         target = _ring_target(request.uri, self.settings.username)
         if target is None and not self.settings.ring:
             transaction.respond(response(request, 480, to_tag=new_tag()))
             return
         call = SipCall(_new_id("c"), _new_id("l"), True, request, peer, server=transaction)
+        call.late_offer = not request.body
         try:
-            call.answer_sdp = await self.media.rtp_answer(call.conference_id, call.leg_id, request.body.decode())
+            if call.late_offer:
+                # No SDP in the INVITE (a late offer, 13.2.1): our offer goes in the 200, their answer in the ACK.
+                call.answer_sdp = await self.media.rtp_offer(call.conference_id, call.leg_id)
+            else:
+                call.answer_sdp = await self.media.rtp_answer(call.conference_id, call.leg_id, request.body.decode())
         except (ValueError, UnicodeDecodeError):
             transaction.respond(response(request, 488, to_tag=new_tag()))
             await self.media.remove(call.conference_id, call.leg_id)
@@ -248,7 +253,15 @@ class SipProvider:
             self._spawn(self._ended(call, "completed", "caller-canceled"))
 
     def acknowledged(self, request: Request) -> None:
-        pass  # the 2xx is no longer resent; the call is up since the 200
+        """The ACK of our 200: after a late offer it carries the telephone's answer."""
+        call = self._by_dialog(request.call_id)
+        if call is None or not call.late_offer or call.ended:
+            return
+        call.late_offer = False
+        if not request.body:
+            self._spawn(self._bye(call, "media"))  # an ACK without the answer we asked for: no media to speak
+            return
+        self._spawn(self._accept_sdp(call, request.body.decode(errors="replace")))
 
     def not_acknowledged(self, request: Request) -> None:
         call = self._by_dialog(request.call_id)
