@@ -106,7 +106,8 @@ async def test_telephones_on_a_killed_worker_are_put_back_on_their_ports_and_nev
     pool = WorkerPool(1, on_state=lambda leg, state: states.append((leg, state)))
     caller, called = await Phone.open(), await Phone.open()
     try:
-        caller_port = media_port(await pool.rtp_answer("c", "caller", caller.description("0 101")))
+        first_answer = await pool.rtp_answer("c", "caller", caller.description("0 101"))
+        caller_port = media_port(first_answer)
         called_port = media_port(await pool.rtp_offer("c", "called"))
         await pool.rtp_accept("called", called.description("8 101"))
 
@@ -130,6 +131,12 @@ async def test_telephones_on_a_killed_worker_are_put_back_on_their_ports_and_nev
         assert {p.payload_type for p in called.packets()} == {8}, "the restored leg forgot its codec"
         assert ("caller", "restarted") not in states and ("called", "restarted") not in states
         assert ("caller", "lost") not in states and ("called", "lost") not in states
+        # A re-INVITE after it: answered on the same port, the o= line carrying on (same session, newer version).
+        again = await pool.rtp_update("caller", caller.description("0 101"))
+        assert media_port(again) == caller_port
+        [before] = [line.split() for line in first_answer.splitlines() if line.startswith("o=")]
+        [after] = [line.split() for line in again.splitlines() if line.startswith("o=")]
+        assert after[1] == before[1] and int(after[2]) > int(before[2])
     finally:
         caller.close()
         called.close()

@@ -20,6 +20,7 @@ from talkbox.media.endpoint import WebRtcEndpoint
 from talkbox.media.ice import restrict_host_candidates
 from talkbox.media.opus import FRAME_SAMPLES, SAMPLE_RATE
 from talkbox.media.rtp_endpoint import RtpEndpoint
+from talkbox.media.sdp import Origin, port_of
 from talkbox.media.sdp import check as check_sdp
 
 log = logging.getLogger(__name__)
@@ -139,11 +140,12 @@ class MediaEngine:
         """Keypad digits to the telephone as RFC 4733 events, one after the other."""
         self._rtp(leg_id).send_digits(digits)
 
-    async def rtp_restore(self, conference_id: str, leg_id: str, port: int, remote: str | None) -> None:
-        """A telephone leg of a worker that died, again on its port with the telephone's latest description:
-        the telephone goes on sending there and never hears of it (a browser can offer again; a trunk would
-        need a re-INVITE)."""
-        endpoint = await self._rtp_endpoint(conference_id, leg_id, ports=(port, port + 1))
+    async def rtp_restore(self, conference_id: str, leg_id: str, ours: str, remote: str | None) -> None:
+        """A telephone leg of a worker that died, again on the port of `ours` (our last description) with the
+        telephone's latest description: the telephone goes on sending there and never hears of it (a browser can
+        offer again; a trunk would need a re-INVITE), and our next description carries on our o= line."""
+        port = port_of(ours)
+        endpoint = await self._rtp_endpoint(conference_id, leg_id, ports=(port, port + 1), origin=Origin.of(ours))
         if remote is not None:
             endpoint.accept(remote)
 
@@ -185,7 +187,13 @@ class MediaEngine:
 
     # --- inside -------------------------------------------------------------------
 
-    async def _rtp_endpoint(self, conference_id: str, leg_id: str, ports: tuple[int, int] | None = None) -> RtpEndpoint:
+    async def _rtp_endpoint(
+        self,
+        conference_id: str,
+        leg_id: str,
+        ports: tuple[int, int] | None = None,
+        origin: tuple[int, int] | None = None,
+    ) -> RtpEndpoint:
         await self.drop(leg_id)
         endpoint = RtpEndpoint(
             on_packet=lambda _packet, _now: None,
@@ -194,6 +202,7 @@ class MediaEngine:
             public_address=self.settings.public_address,
             ports=ports or self.settings.rtp_ports,
             latch=self.settings.sip_latch,
+            origin=origin,
         )
         await endpoint.open()
         endpoint.on_state = lambda state: self._state(leg_id, endpoint, state)

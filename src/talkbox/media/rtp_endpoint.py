@@ -62,6 +62,7 @@ class RtpEndpoint:
     public_address: str | None = None
     ports: tuple[int, int] | None = None  # an inclusive range to take an even port from; None: any free one
     latch: bool = False
+    origin: tuple[int, int] | None = None  # (session id, version) to carry on from: a leg put back on its port
     silence_is_loss: float = SILENCE_IS_LOSS
     rtcp_interval: float = RTCP_INTERVAL
     counters: Counters = field(default_factory=Counters)
@@ -111,7 +112,7 @@ class RtpEndpoint:
                 continue
             self._rtp, self._rtcp, self.port = rtp_socket, rtcp_socket, port
             self._sockets = [rtp_protocol, rtcp_protocol]
-            self._origin = sdp.Origin(self.public_address or _advertised(self.host))
+            self._origin = sdp.Origin(self.public_address or _advertised(self.host), *(self.origin or ()))
             return
         raise OSError("no free pair of RTP ports")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -204,6 +205,11 @@ def remote(description: Description) -> tuple[int, Remote]:
     raise SdpError(refusal)
 
 
+def port_of(description: str) -> int:
+    """The port of the audio stream in a description the engine wrote."""
+    return next(line.port for line in parse(description).media if line.port)
+
+
 def check(text: str) -> None:
     """SdpError unless the description has an audio stream this engine can use."""
     remote(parse(text))
@@ -220,6 +226,14 @@ class Origin:
     def next(self) -> str:
         self.version += 1
         return f"o=talkbox {self.session} {self.version} IN {_family(self.host)} {self.host}"
+
+    @staticmethod
+    def of(description: str) -> tuple[int, int]:
+        """The session id and version of a description we wrote, for an endpoint that carries on after it."""
+        found = re.search(r"^o=talkbox (\d+) (\d+) ", description, re.MULTILINE)
+        if found is None:
+            raise SdpError("not a description of ours")
+        return int(found.group(1)), int(found.group(2))
 
 
 def _family(host: str) -> str:

@@ -72,7 +72,7 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
     elif op == "send_dtmf":
         await engine.send_dtmf(request["leg_id"], request["digits"])
     elif op == "rtp_restore":
-        await engine.rtp_restore(request["conference_id"], request["leg_id"], request["port"], request["sdp"])
+        await engine.rtp_restore(request["conference_id"], request["leg_id"], request["ours"], request["sdp"])
     elif op == "mute":
         engine.mute(request["conference_id"], request["leg_id"], request["muted"])
     elif op == "drop":

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from talkbox.media import sdp
 from talkbox.media.engine import (
     DtmfSink,
     Media,
@@ -56,9 +55,9 @@ class Worker:
 
 @dataclass
 class Telephone:
-    """What puts a telephone leg back on a fresh worker: its port, and the telephone's latest description."""
+    """What puts a telephone leg back on a fresh worker: our latest description and the telephone's."""
 
-    port: int
+    ours: str
     remote: str | None = None
 
 
@@ -95,22 +94,22 @@ class WorkerPool:
 
     async def rtp_offer(self, conference_id: str, leg_id: str) -> str:
         offer = await self._new_endpoint(conference_id, leg_id, op="rtp_offer")
-        self.legs[leg_id].telephone = Telephone(_port(offer))
+        self.legs[leg_id].telephone = Telephone(offer)
         return offer
 
     async def rtp_answer(self, conference_id: str, leg_id: str, offer: str) -> str:
         answer = await self._new_endpoint(conference_id, leg_id, op="rtp_answer", sdp=offer)
-        self.legs[leg_id].telephone = Telephone(_port(answer), offer)
+        self.legs[leg_id].telephone = Telephone(answer, offer)
         return answer
 
     async def rtp_accept(self, leg_id: str, sdp: str) -> None:
         await self._ask(await self._worker_of(leg_id), op="rtp_accept", leg_id=leg_id, sdp=sdp)
-        self._remember(leg_id, sdp)
+        self._remember(leg_id, remote=sdp)
 
     async def rtp_update(self, leg_id: str, offer: str) -> str:
-        answer = await self._ask(await self._worker_of(leg_id), op="rtp_update", leg_id=leg_id, sdp=offer)
-        self._remember(leg_id, offer)
-        return str(answer["sdp"])
+        answer = str((await self._ask(await self._worker_of(leg_id), op="rtp_update", leg_id=leg_id, sdp=offer))["sdp"])
+        self._remember(leg_id, remote=offer, ours=answer)
+        return answer
 
     async def send_dtmf(self, leg_id: str, digits: str) -> None:
         await self._ask(await self._worker_of(leg_id), op="send_dtmf", leg_id=leg_id, digits=digits)
@@ -166,10 +165,11 @@ class WorkerPool:
         reply = await self._ask(worker, conference_id=conference_id, leg_id=leg_id, **request)
         return str(reply["sdp"])
 
-    def _remember(self, leg_id: str, remote: str) -> None:
+    def _remember(self, leg_id: str, remote: str, ours: str | None = None) -> None:
         place = self.legs.get(leg_id)
         if place is not None and place.telephone is not None:
             place.telephone.remote = remote
+            place.telephone.ours = ours or place.telephone.ours
 
     async def _worker_of(self, leg_id: str) -> Worker:
         place = self.legs.get(leg_id)
@@ -279,7 +279,7 @@ class WorkerPool:
                 await self._ask(fresh, op="mute", conference_id=place.conference_id, leg_id=leg_id, muted=True)
             await self._ask(
                 fresh, op="rtp_restore", conference_id=place.conference_id, leg_id=leg_id,
-                port=telephone.port, sdp=telephone.remote,
+                ours=telephone.ours, sdp=telephone.remote,
             )  # fmt: skip
         except (WorkerError, TimeoutError, OSError):
             log.warning("could not put telephone leg %s back on a media worker", leg_id)
@@ -296,11 +296,6 @@ class WorkerPool:
             await worker.process.wait()
         if worker.reader is not None:
             worker.reader.cancel()
-
-
-def _port(description: str) -> int:
-    """The port of the audio stream in a description the engine wrote."""
-    return next(line.port for line in sdp.parse(description).media if line.port)
 
 
 def media_factory(settings: MediaSettings, workers: int) -> MediaFactory:
