@@ -52,7 +52,7 @@ async def test_our_200_is_resent_until_acked_then_stops() -> None:
         first = await phone.next("SIP/2.0 200")
         await side.wait_for(lambda: phone.count("SIP/2.0 200") >= 3)  # no ACK: resent at T1, 2*T1...
         second = next(m for m in phone.inbox if m.code == 200 and m is not first)
-        assert 0.04 <= second.at - first.at <= 0.2
+        assert 0.04 <= second.at - first.at <= 0.4  # T1 (50 ms here), with slack for a busy machine
         to_tag = (first.header("To") or "").split("tag=")[1]
         phone.send(request("ACK", phone, branch="z9hG4bK-ack1", to_tag=to_tag))
         await asyncio.sleep(0.1)
@@ -111,9 +111,8 @@ async def test_our_invite_is_retransmitted_on_timer_a_and_times_out_on_timer_b()
         await side.wait_for(lambda: trunk.count("INVITE") >= 4, timeout=2)
         invites = [m for m in trunk.inbox if m.method == "INVITE"]
         gaps = [b.at - a.at for a, b in zip(invites, invites[1:], strict=False)]
-        # A doubles: T1, 2*T1, 4*T1 (with some slack for a busy machine).
-        assert gaps[0] < gaps[1] < gaps[2]
-        assert 0.04 <= gaps[0] <= 0.15
+        assert gaps[0] < gaps[2]  # A doubles: T1, 2*T1, 4*T1 (a busy machine's delays only add)
+        assert 0.04 <= gaps[0] <= 0.3
         assert first.header("Call-ID") == invites[-1].header("Call-ID")
         await side.wait_for(lambda: side.leg_status("+441234567890") == ("no-answer", "timeout"), timeout=6)
 
@@ -260,7 +259,7 @@ async def test_our_bye_is_retransmitted_on_timer_e_capped_at_t2() -> None:
         byes = [m for m in phone.inbox if m.method == "BYE"]
         gaps = [b.at - a.at for a, b in zip(byes, byes[1:], strict=False)]
         assert gaps[0] < gaps[2]  # doubling...
-        assert max(gaps) < FAST.t2 * 1.6  # ...up to T2
+        assert max(gaps) < FAST.t2 * 1.75  # ...up to T2 = 8*T1, not on to 16*T1 (slack for a busy machine)
         assert len({m.header("Via") for m in byes}) == 1  # the same transaction each time
 
 
