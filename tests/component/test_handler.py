@@ -30,7 +30,7 @@ async def test_a_dial_that_raises_becomes_a_failed_leg_the_rules_hear_of() -> No
     async def publish(event: Event) -> None:
         published.append(event)
 
-    handler = CallHandler(store=MemoryStore(), provider=BrokenProvider(), publish=publish)
+    handler = CallHandler(store=MemoryStore(), providers={"browser": BrokenProvider()}, publish=publish)
     await handler.handle(UserRequestsCall(user="alice", to="bob"))
     failure = next(e for e in published if isinstance(e, LegStatusChanged))
     assert (failure.status, failure.reason) == ("failed", "provider-error")

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+from talkbox.media.workers import WorkerPool
+from tests.support.audio import level_at
 from tests.support.peer import Peer, ToneTrack, connect
+from tests.support.phone import Phone, media_port
 from tests.support.processes import media_workers
 from tests.support.server import running_server
 
@@ -94,3 +101,91 @@ async def test_a_call_accepted_but_not_yet_connected_when_its_worker_dies_is_nev
 
 def offers_for(peer: Peer, leg_id: str) -> list[dict[str, Any]]:
     return [m for m in peer.messages if m["type"] == "offer" and m["leg_id"] == leg_id]
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_telephone_legs_are_carried_to_a_worker_and_their_digits_and_states_come_back() -> None:
+    states: list[tuple[str, str]] = []
+    digits: list[tuple[str, str, str]] = []
+    pool = WorkerPool(
+        1,
+        on_state=lambda leg, state: states.append((leg, state)),
+        on_dtmf=lambda conference, leg, digit: digits.append((conference, leg, digit)),
+    )
+    phone, called = await Phone.open(), await Phone.open()
+    try:
+        with pytest.raises(ValueError, match="no codec in common"):
+            await pool.rtp_answer("c", "phone", phone.description("18 101"))
+        port = media_port(await pool.rtp_answer("c", "phone", phone.description("0 101")))
+        for _ in range(10):
+            phone.send(phone.tone_packet(1000.0), port)
+            await asyncio.sleep(0.02)
+        keypad = json.loads((Path(__file__).parent.parent / "media" / "fixtures" / "sipp-dtmf.json").read_text())
+        for packet in keypad["digits"]["5"]["rtp"]:
+            phone.send(bytes.fromhex(packet), port)
+        await until(lambda: ("c", "phone", "5") in digits)
+        assert states == [("phone", "connected")] and digits == [("c", "phone", "5")]
+
+        await pool.send_dtmf("phone", "9")
+        await until(lambda: any(p.payload_type == 101 and p.payload[0] == 9 for p in phone.packets()))
+        update = await pool.rtp_update("phone", phone.description("0 101", direction="inactive"))
+        assert "a=inactive" in update.splitlines() and media_port(update) == port, "a re-INVITE keeps the port"
+
+        offer = await pool.rtp_offer("c", "called")  # a call out, into the same conference on the same worker
+        assert "RTP/AVP 0 8 101" in offer
+        await pool.rtp_accept("called", called.description("8 101"))
+        await until(lambda: len(called.packets()) > 5)
+        assert {p.payload_type for p in called.packets()} == {8}
+        assert (await pool.stats())["legs"] == 2
+        with pytest.raises(KeyError):
+            await pool.rtp_accept("nobody", called.description())
+    finally:
+        phone.close()
+        called.close()
+        await pool.close()
+
+
+async def test_telephones_on_a_killed_worker_are_put_back_on_their_ports_and_never_notice() -> None:
+    states: list[tuple[str, str]] = []
+    pool = WorkerPool(1, on_state=lambda leg, state: states.append((leg, state)))
+    caller, called = await Phone.open(), await Phone.open()
+    try:
+        first_answer = await pool.rtp_answer("c", "caller", caller.description("0 101"))
+        caller_port = media_port(first_answer)
+        called_port = media_port(await pool.rtp_offer("c", "called"))
+        await pool.rtp_accept("called", called.description("8 101"))
+
+        async def both_talk(packets: int) -> None:
+            start = asyncio.get_running_loop().time()
+            for sent in range(1, packets + 1):  # paced from a deadline, as a phone's clock would
+                caller.send(caller.tone_packet(1000.0), caller_port)
+                called.send(called.tone_packet(440.0, "PCMA"), called_port)
+                await asyncio.sleep(max(0.0, start + sent * 0.02 - asyncio.get_running_loop().time()))
+
+        await both_talk(40)
+        assert level_at(called.heard(), 1000.0, 8000) > -20 and level_at(caller.heard(), 440.0, 8000) > -20
+        [worker] = pool.workers.values()
+        os.kill(worker.process.pid, signal.SIGKILL)
+        await until(lambda: pool.restarts == 1 and 0 in pool.workers and pool.workers[0] is not worker)
+        caller.received.clear()
+        called.received.clear()
+        await both_talk(50)
+        assert level_at(called.heard(), 1000.0, 8000) > -20, "the called telephone no longer hears the caller"
+        assert level_at(caller.heard(), 440.0, 8000) > -20, "the caller no longer hears the called telephone"
+        assert {p.payload_type for p in called.packets()} == {8}, "the restored leg forgot its codec"
+        assert ("caller", "restarted") not in states and ("called", "restarted") not in states
+        assert ("caller", "lost") not in states and ("called", "lost") not in states
+        # A re-INVITE after it: answered on the same port, the o= line carrying on (same session, newer version).
+        again = await pool.rtp_update("caller", caller.description("0 101"))
+        assert media_port(again) == caller_port
+        [before] = [line.split() for line in first_answer.splitlines() if line.startswith("o=")]
+        [after] = [line.split() for line in again.splitlines() if line.startswith("o=")]
+        assert after[1] == before[1] and int(after[2]) > int(before[2])
+    finally:
+        caller.close()
+        called.close()
+        await pool.close()

@@ -32,6 +32,16 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert (settings.port, settings.ring_timeout) == (5099, 12.5)
 
 
+def test_telephone_rtp_ports_and_latching_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TALKBOX_RTP_PORTS", "20000-20099")
+    monkeypatch.setenv("TALKBOX_SIP_LATCH", "1")
+    settings = Settings()
+    assert (settings.rtp_ports, settings.sip_latch) == ((20000, 20099), True)
+    for bad in ("20000", "20000-", "9-99", "30000-20000", "20000-70000"):
+        with pytest.raises(ValueError, match="TALKBOX_RTP_PORTS"):
+            Settings(rtp_ports=bad)
+
+
 def test_token_mode_needs_a_secret() -> None:
     with pytest.raises(ValueError, match="TALKBOX_SECRET"):
         Settings(auth="token")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from talkbox.events.models import CallRefused, ConferenceUpdated, LegMuteChanged, LegStatusChanged
+from talkbox.events.models import CallRefused, ConferenceUpdated, LegMuteChanged, LegStatusChanged, PhoneKind
 from talkbox.telephony.model import Conference
 from talkbox.telephony.rules import (
     AddParticipant,
@@ -32,8 +32,10 @@ CONFERENCE = "c-1"
 LEG_OF = {"alice": "l-alice", "bob": "l-callee", "carol": "l-carol", "dave": "l-dave", "alice again": "l-alice-2"}
 
 
-def call(caller: str = "alice", to: str = "bob", *, caller_in_call: bool = False) -> StartCall:
-    return StartCall(CONFERENCE, LEG_OF[caller], "l-callee", caller, to, caller_in_call)
+def call(
+    caller: str = "alice", to: str = "bob", *, caller_in_call: bool = False, telephones: PhoneKind | None = None
+) -> StartCall:
+    return StartCall(CONFERENCE, LEG_OF[caller], "l-callee", caller, to, caller_in_call, telephones)
 
 
 class Reports:

@@ -305,3 +305,24 @@ def test_a_call_an_add_or_a_rejoin_delivered_again_changes_nothing() -> None:
             (rejoin("alice"), []),  # the same leg id again
         ]
     )
+
+
+def test_the_chair_adds_a_telephone_which_is_a_sip_leg_and_refused_where_none_can_be_reached() -> None:
+    from talkbox.telephony.rules import AddParticipant
+
+    report = Reports()
+    number = "+441234567890"
+    log = connected_call(report) + [
+        (
+            AddParticipant("alice", number, "l-other", 10, "sip"),
+            [("updated", "active", {"alice": P, "bob": P, number: "queued"}), ("dial", number)],
+        ),
+        (AddParticipant("alice", "+15551234567", "l-x", 10, None), [("refused", "no_telephones")]),
+    ]
+    conference = replay(log)
+    assert conference is not None
+    assert {leg.destination: leg.kind for leg in conference.legs} == {
+        "alice": "browser",
+        "bob": "browser",
+        number: "sip",
+    }

@@ -9,7 +9,7 @@ hang-up Talkbox asked for is still reported by Twilio as plain "completed" or
 from __future__ import annotations
 
 from talkbox.events.models import LegStatusChanged
-from talkbox.telephony.rules import HangUp, IncomingCall
+from talkbox.telephony.rules import DialLeg, HangUp, HangUpLeg, IncomingCall, decide
 from tests.rules.replay import replay
 
 CONFERENCE = "c-CA1"
@@ -209,3 +209,18 @@ def test_a_repeated_webhook_and_bad_or_repeated_names_ring_nobody_twice() -> Non
             (incoming("bob", "carol"), []),
         ]
     )
+
+
+def test_a_call_over_sip_is_a_sip_leg_and_its_ring_group_are_browsers() -> None:
+    given = IncomingCall(CONFERENCE, LEGS[PHONE], PHONE, "call-id@trunk", (("l-bob", "bob"),), caller_kind="sip")
+    decision = decide(None, given)
+    assert decision.conference is not None
+    assert [(leg.destination, leg.kind) for leg in decision.conference.legs] == [(PHONE, "sip"), ("bob", "browser")]
+    dial = next(c for c in decision.commands if isinstance(c, DialLeg))
+    assert (dial.destination, dial.kind, dial.caller, dial.caller_kind) == ("bob", "browser", PHONE, "sip")
+    ringing = decide(decision.conference, report("bob", "ringing", sequence=2))
+    # Only the browser is told of the call: a telephone has no page.
+    assert ringing.conference is not None and ringing.conference.members() == ("bob",)
+    hung_up = decide(ringing.conference, report(PHONE, "completed", sequence=2))
+    stop = next(c for c in hung_up.commands if isinstance(c, HangUpLeg))
+    assert (stop.leg_id, stop.kind, stop.reason) == ("l-bob", "browser", "caller-canceled")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from talkbox.telephony.rules import DialLeg, HangUp, HangUpLeg, decide
 from tests.rules.replay import Reports, call, hang_up, replay
 
 Q, I, R, P = "queued", "initiated", "ringing", "in-progress"
@@ -183,9 +184,36 @@ def test_calls_that_are_refused() -> None:
 
 
 def test_a_telephone_number_is_a_valid_destination() -> None:
-    replay(
-        [(call("alice", "+441234567890"), [("updated", "active", {"alice": Q, "+441234567890": Q}), ("dial", "alice")])]
+    report = Reports()
+    conference = replay(
+        [
+            (
+                call("alice", "+441234567890", telephones="sip"),
+                [("updated", "active", {"alice": Q, "+441234567890": Q}), ("dial", "alice")],
+            ),
+            (report("alice", P), [("updated", "active", {"alice": P, "+441234567890": Q}), ("dial", "+441234567890")]),
+        ]
     )
+    assert conference is not None
+    assert [leg.kind for leg in conference.legs] == ["browser", "sip"]
+    assert [leg.kind for leg in conference.view().legs] == ["browser", "sip"]
+
+
+def test_a_number_is_refused_where_no_provider_reaches_telephones() -> None:
+    replay([(call("alice", "+441234567890"), [("refused", "no_telephones")])])
+
+
+def test_the_commands_for_a_telephone_leg_say_what_it_is() -> None:
+    report = Reports()
+    decision = decide(None, call("alice", "+441234567890", telephones="twilio"))
+    assert decision.conference is not None
+    connected = decide(decision.conference, report("alice", P))
+    dial = next(c for c in connected.commands if isinstance(c, DialLeg))
+    assert (dial.kind, dial.caller_kind) == ("twilio", "browser")
+    ended = decide(connected.conference, HangUp("alice"))
+    hang_up = next(c for c in ended.commands if isinstance(c, HangUpLeg))
+    assert hang_up.kind == "browser"
+    assert connected.conference is not None and connected.conference.members() == ("alice",)
 
 
 def test_late_and_repeated_reports_change_nothing() -> None:

@@ -42,7 +42,9 @@ class Replay:
 
     def __init__(self) -> None:
         self.store = MemoryStore()
-        self.calls = CallHandler(store=self.store, provider=self, publish=self.publish, ring=("bob", "carol"))
+        self.calls = CallHandler(
+            store=self.store, providers={"browser": self, "twilio": self}, publish=self.publish, ring=("bob", "carol")
+        )
         self.commands: list[tuple[Any, ...]] = []
         self.view: dict[str, Any] | None = None
         app = FastAPI()

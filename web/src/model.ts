@@ -97,6 +97,8 @@ export interface Model {
   announcement: Announcement | null;
   /** Where focus was last sent (narration.ts): the view moves it once per id. */
   focus: FocusRequest | null;
+  /** Keys pressed on the telephones of my current conference, by leg (the last few). */
+  digits: Record<string, string>;
 }
 
 /** How the page's Twilio Device stands, and the last error it reported (kept until it registers). */
@@ -145,6 +147,7 @@ export function initialModel(options: InitOptions = {}): Model {
     announcement: null,
     // A name from the URL that cannot be used: the form, and its problem, are where to start.
     focus: options.signInProblem ? { id: 1, target: "sign-in" } : null,
+    digits: {},
   };
 }
 

@@ -68,6 +68,10 @@ const REASON_WORDS: Record<KnownLegEndReason, string> = {
   // Twilio's words: "received a busy signal"; "no answer or the call was rejected".
   "busy-signal": "busy",
   "not-answered": "not answered",
+  forbidden: "refused by the carrier",
+  "not-found": "no such number",
+  "address-incomplete": "number incomplete",
+  "not-allowed": "not allowed from here",
 };
 
 /** A live leg whose page never came back after a restart of Talkbox. */
@@ -218,7 +222,11 @@ function callerOutcome(reason: Reason, myLeg: Leg | undefined, others: Leg[]): s
       return `${nameOf(explaining(others, ["unavailable"]), others)} is unavailable`;
     case "failed":
       return calleeFailedForCaller(
-        explaining(others, ["media", "microphone", "unsupported", "unavailable"], ["failed"]),
+        explaining(
+          others,
+          ["media", "microphone", "unsupported", "unavailable", "forbidden", "not-found", "address-incomplete", "not-allowed"],
+          ["failed"],
+        ),
         others,
         myLeg,
       );
@@ -240,6 +248,14 @@ function calleeFailedForCaller(leg: Leg | undefined, others: Leg[], myLeg: Leg |
       return `The call to ${name} could not be connected (no microphone at their end)`;
     case "unsupported":
       return `${name} cannot be reached`;
+    case "forbidden":
+      return `The carrier refused the call to ${name}`;
+    case "not-found":
+      return `${name} is not a number in service`;
+    case "address-incomplete":
+      return `${name} is incomplete`;
+    case "not-allowed":
+      return `${name} may not be dialled from this Talkbox`;
     default:
       return `The call to ${name} could not be connected`;
   }

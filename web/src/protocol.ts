@@ -55,6 +55,10 @@ export const LEG_END_REASONS = [
   "server-restart",
   "busy-signal",
   "not-answered",
+  "forbidden",
+  "not-found",
+  "address-incomplete",
+  "not-allowed",
 ] as const;
 export type KnownLegEndReason = (typeof LEG_END_REASONS)[number];
 /**
@@ -224,6 +228,14 @@ export interface SpeakingMessage {
   legs: string[];
 }
 
+/** A key pressed on a telephone on the conference (RFC 4733), one message per key. */
+export interface DigitMessage {
+  type: "digit";
+  conference_id: string;
+  leg_id: string;
+  digit: string;
+}
+
 export interface RetryingMessage {
   type: "retrying";
   conference_id: string;
@@ -238,7 +250,8 @@ export type ServerMessage =
   | RefusedMessage
   | ErrorMessage
   | RetryingMessage
-  | SpeakingMessage;
+  | SpeakingMessage
+  | DigitMessage;
 
 // ---------------------------------------------------------------------------
 // Parsing
@@ -335,6 +348,11 @@ export function parseServerFrame(frame: unknown): ServerMessage | null {
       const { conference_id, legs } = data;
       if (!isString(conference_id) || !Array.isArray(legs) || !legs.every(isString)) return null;
       return { type: "speaking", conference_id, legs };
+    }
+    case "digit": {
+      const { conference_id, leg_id, digit } = data;
+      if (!isString(conference_id) || !isString(leg_id) || !isString(digit) || !/^[0-9*#A-D]$/.test(digit)) return null;
+      return { type: "digit", conference_id, leg_id, digit };
     }
     case "refused":
     case "error": {

@@ -256,8 +256,16 @@ function serverMessage(model: Model, message: ServerMessage): Update {
     case "speaking":
       if (model.conference?.id !== message.conference_id) return [model, []];
       return [{ ...model, speaking: message.legs }, []];
+    case "digit": {
+      if (model.conference?.id !== message.conference_id) return [model, []];
+      const pressed = ((model.digits[message.leg_id] ?? "") + message.digit).slice(-DIGITS_SHOWN);
+      return [{ ...model, digits: { ...model.digits, [message.leg_id]: pressed } }, []];
+    }
   }
 }
+
+/** How many of a telephone's last keys the page shows. */
+const DIGITS_SHOWN = 16;
 
 const RETRYING: Record<string, string> = {
   hang_up: "Could not hang up yet: Talkbox could not save it. Retrying…",
@@ -394,7 +402,7 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   if (!claims(model, conference, first)) return [model, []];
 
   const previous = model.conference?.id === conference.id ? model.conference : null;
-  if (previous === null || conference.status === "ended") model = { ...model, speaking: [] };
+  if (previous === null || conference.status === "ended") model = { ...model, speaking: [], digits: {} };
   const couldRejoin = previous !== null && mySide(model, previous).canRejoin;
   const side = mySide(model, conference);
   const effects: Effect[] = [];

@@ -59,6 +59,7 @@ interface LegRow {
   status: HTMLSpanElement;
   muted: HTMLSpanElement;
   speaking: HTMLSpanElement;
+  digits: HTMLSpanElement;
   actions: HTMLSpanElement;
   mute: HTMLButtonElement;
   remove: HTMLButtonElement;
@@ -278,7 +279,7 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   // Tab order (update explains a press); Hang up then leaves on this page.
   const online = model.connection === "open";
 
-  renderLegs(el.legs, doc, rows, conference, side, online, new Set(model.speaking));
+  renderLegs(el.legs, doc, rows, conference, side, online, new Set(model.speaking), model.digits);
 
   const myLeg = side.myLeg;
   const canMute = myLeg !== undefined && myLeg.status === "in-progress";
@@ -299,6 +300,7 @@ function renderLegs(
   side: MySide,
   online: boolean,
   speaking: Set<string>,
+  digits: Record<string, string>,
 ): void {
   const seen = new Set<string>();
   const chairOnCall = side.chair && side.onCall;
@@ -326,6 +328,9 @@ function renderLegs(
     const talking = String(live && !leg.muted && speaking.has(leg.id));
     if (row.item.dataset.speaking !== talking) row.item.dataset.speaking = talking;
     setHidden(row.speaking, talking !== "true");
+    const pressed = digits[leg.id] ?? "";
+    setText(row.digits, pressed ? `pressed ${pressed}` : "");
+    setHidden(row.digits, !pressed);
     // The chair may mute and remove the others (removing one that rings
     // cancels it); my own mute is the panel's Mute button.
     const others = chairOnCall && !mine && live;
@@ -361,6 +366,9 @@ function legRow(doc: Document, legId: string): LegRow {
   speaking.className = "leg-speaking";
   speaking.textContent = "speaking";
   speaking.hidden = true;
+  const digits = doc.createElement("span");
+  digits.className = "leg-digits";
+  digits.hidden = true;
   const actions = doc.createElement("span");
   actions.className = "leg-actions";
   const mute = doc.createElement("button");
@@ -373,8 +381,8 @@ function legRow(doc: Document, legId: string): LegRow {
   remove.dataset.action = "remove";
   remove.dataset.legId = legId;
   actions.append(mute, remove);
-  item.append(name, status, muted, speaking, actions);
-  return { item, name, status, muted, speaking, actions, mute, remove };
+  item.append(name, status, muted, speaking, digits, actions);
+  return { item, name, status, muted, speaking, digits, actions, mute, remove };
 }
 
 function setMuteButton(button: HTMLButtonElement, leg: Leg, label: string): void {

@@ -169,6 +169,19 @@ describe("outcome: failed / unsupported", () => {
   });
 });
 
+describe("outcome: failed with a SIP trunk's reason", () => {
+  it.each([
+    ["forbidden", "The carrier refused the call to +441234567890"],
+    ["not-found", "+441234567890 is not a number in service"],
+    ["address-incomplete", "+441234567890 is incomplete"],
+    ["not-allowed", "+441234567890 may not be dialled from this Talkbox"],
+  ])("%s", (reason, words) => {
+    const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-t", "+441234567890", "failed", reason)], "failed");
+    expect(describeOutcome(c, "alice")).toBe(words);
+    expect(describeLegStatus({ status: "failed", end_reason: reason })).not.toBe("left (failed)");
+  });
+});
+
 describe("outcome: canceled / caller-canceled", () => {
   it("the caller hung up before it was answered", () => {
     const c = ended([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "canceled", "caller-canceled")], "canceled");

@@ -104,7 +104,7 @@ function setUp(
     },
     audio: { echoCancellation: false },
     fetch,
-    refreshRetryMs: refreshRetryMs ?? undefined,
+    ...(refreshRetryMs === null ? {} : { refreshRetryMs }),
   });
   const events: MediaEvent[] = [];
   const provider: ProviderEvent[] = [];

@@ -826,3 +826,37 @@ describe("speaking", () => {
     expect(parseServerFrame('{"type":"speaking","conference_id":"c-1","legs":[1]}')).toBeNull();
   });
 });
+
+describe("digits from a telephone", () => {
+  const call = conference([leg("l-a", "alice", "in-progress"), leg("l-t", "+15551234567", "in-progress")]);
+
+  it("keeps the keys a telephone on my conference pressed, and ignores other conferences", () => {
+    const { model } = run(connectedAs("alice"), [
+      conf(call),
+      server({ type: "digit", conference_id: "c-1", leg_id: "l-t", digit: "5" }),
+      server({ type: "digit", conference_id: "c-1", leg_id: "l-t", digit: "#" }),
+      server({ type: "digit", conference_id: "c-other", leg_id: "l-x", digit: "1" }),
+    ]);
+    expect(model.digits).toEqual({ "l-t": "5#" });
+  });
+
+  it("forgets them when the call ends", () => {
+    const { model } = run(connectedAs("alice"), [
+      conf(call),
+      server({ type: "digit", conference_id: "c-1", leg_id: "l-t", digit: "5" }),
+      conf(ended([leg("l-a", "alice", "completed"), leg("l-t", "+15551234567", "completed")], "hung-up")),
+    ]);
+    expect(model.digits).toEqual({});
+  });
+
+  it("parses only a single keypad key", async () => {
+    const { parseServerFrame } = await import("../src/protocol");
+    expect(parseServerFrame('{"type":"digit","conference_id":"c-1","leg_id":"l-t","digit":"9"}')).toEqual({
+      type: "digit",
+      conference_id: "c-1",
+      leg_id: "l-t",
+      digit: "9",
+    });
+    expect(parseServerFrame('{"type":"digit","conference_id":"c-1","leg_id":"l-t","digit":"<b>"}')).toBeNull();
+  });
+});

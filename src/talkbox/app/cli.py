@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import uvicorn
 from pydantic import ValidationError
@@ -33,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     apikey_commands.add_parser("create", help="make a key and print it, this once").add_argument("name")
     apikey_commands.add_parser("list", help="the keys' names and when they were made or revoked")
     apikey_commands.add_parser("revoke", help="refuse the key from now on").add_argument("name")
+    sip = commands.add_parser("sip", help="ask the running server about SIP")
+    sip.add_argument("what", choices=["status"], help="status: listening addresses and registration")
+    sip.add_argument("--host", help="the server's address (TALKBOX_HOST, default 127.0.0.1)")
+    sip.add_argument("--port", type=int, help="the server's port (TALKBOX_PORT, default 5000)")
     args = parser.parse_args(argv)
 
     overrides = {key: value for key in ("host", "port") if (value := getattr(args, key, None)) is not None}
@@ -45,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "apikey":
             return manage_keys(ApiKeys(settings.database), args)
+        if args.command == "sip":
+            return sip_status(settings)
         return serve_forever(settings)
     except (SettingsError, StoreError, ApiKeyError, ValidationError, ValueError) as error:
         print(f"talkbox: {error}", file=sys.stderr)
@@ -82,6 +91,21 @@ def token_ttl(asked: int | None, most: float) -> int:
             f"--ttl {asked} is longer than TALKBOX_MAX_TOKEN_TTL ({most:.0f} s): the server would refuse it"
         )
     return asked
+
+
+def sip_status(settings: Settings) -> int:
+    """What `GET /api/sip` of the server on this machine says; 1 when SIP is on but not registered."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "localhost") else settings.host
+    url = f"http://{host}:{settings.port}/api/sip"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            status = json.load(answer)
+    except (urllib.error.URLError, OSError) as error:
+        print(f"talkbox: cannot ask {url}: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(status, indent=2))
+    registration = status.get("registration")
+    return 1 if registration is not None and not registration.get("registered") else 0
 
 
 def serve_forever(settings: Settings) -> int:

@@ -21,16 +21,21 @@ from talkbox.app.metrics import CONTENT_TYPE, Levels, Metrics
 from talkbox.app.settings import Settings, SettingsError
 from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events import InProcessBus
-from talkbox.media.engine import MediaSettings
+from talkbox.events.models import LegKind
+from talkbox.media.engine import DtmfSink, MediaSettings, SpeakingSink, StateSink, no_dtmf
 from talkbox.media.workers import media_factory
 from talkbox.providers.builtin import BuiltinProvider
 from talkbox.providers.builtin.provider import EngineSettings
+from talkbox.providers.sip.provider import SipProvider
+from talkbox.providers.sip.settings import SipSettings
+from talkbox.providers.sip.stack import SipStack
 from talkbox.providers.twilio.provider import TwilioProvider
 from talkbox.providers.twilio.rest import rest_client
 from talkbox.providers.twilio.settings import TwilioSettings, twilio_settings
 from talkbox.providers.twilio.tokens import VoiceTokens
 from talkbox.router import Router
 from talkbox.telephony.handler import CallHandler
+from talkbox.telephony.provider import Provider
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore, leg_muted
 from talkbox.ui import page
 from talkbox.ui.client_address import ClientAddresses
@@ -62,44 +67,58 @@ class Talkbox:
     twilio: TwilioSettings | None = None
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
     webhooks: Webhooks | None = None
+    # SIP telephones, on the built-in engine when TALKBOX_SIP_LISTEN is set.
+    sip: SipStack | None = None
+    sip_provider: SipProvider | None = None
 
 
-def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_api_url: str | None = None) -> Talkbox:
-    """With Twilio settings, Twilio is the provider; without, the built-in engine.
+@dataclass
+class MediaReports:
+    """The media plane's reports, for both providers that share it: each ignores the legs it does not carry."""
+
+    states: list[StateSink] = field(default_factory=list)
+    speaking: SpeakingSink = lambda _conference, _legs: None
+    digits: DtmfSink = no_dtmf
+
+    def state(self, leg_id: str, state: str) -> None:
+        for sink in self.states:
+            sink(leg_id, state)
+
+    def dtmf(self, conference_id: str, leg_id: str, digit: str) -> None:
+        self.digits(conference_id, leg_id, digit)
+
+    def speaking_changed(self, conference_id: str, legs: frozenset[str]) -> None:
+        self.speaking(conference_id, legs)
+
+
+def build(
+    settings: Settings,
+    twilio: TwilioSettings | None = None,
+    sip: SipSettings | None = None,
+    *,
+    twilio_api_url: str | None = None,
+) -> Talkbox:
+    """With Twilio settings, Twilio is the provider; without, the built-in engine, and SIP if it listens.
 
     `twilio_api_url` replaces Twilio's REST API address (the tests' recorder).
     """
     bus = InProcessBus()
-    provider: BuiltinProvider | TwilioProvider
+    if twilio is not None and sip is not None and sip.enabled:
+        raise ValueError("TALKBOX_SIP_LISTEN and TWILIO_ACCOUNT_SID are both set: choose SIP or Twilio")
     if twilio is not None:
-        provider = TwilioProvider(
+        twilio_provider = TwilioProvider(
             settings=twilio,
             publish=bus.publish,
             make_client=functools.partial(rest_client, twilio, twilio_api_url),
             ring_timeout=settings.ring_timeout,
         )
+        chosen = Providers(twilio_provider, {"browser": twilio_provider, "twilio": twilio_provider}, twilio.ring)
     else:
-        media = MediaSettings(
-            media_host=settings.media_address,
-            public_address=settings.media_public_address,
-            ice_servers=tuple(settings.ice_servers),
-        )
-        provider = BuiltinProvider(
-            publish=bus.publish,
-            make_media=media_factory(media, workers=settings.media_processes),
-            settings=EngineSettings(
-                ring_timeout=settings.ring_timeout,
-                connect_timeout=settings.connect_timeout,
-                resume_grace=settings.resume_grace,
-            ),
-        )
+        chosen = _engine(settings, sip if sip is not None and sip.enabled else None, bus)
+    provider, sip_provider = chosen.browsers, chosen.sip_provider
     store = MemoryStore() if settings.database == ":memory:" else SqliteStore(settings.database)
     calls = CallHandler(
-        store=store,
-        provider=provider,
-        publish=bus.publish,
-        max_legs=settings.max_legs,
-        ring=twilio.ring if twilio is not None else (),
+        store=store, providers=chosen.by_kind, publish=bus.publish, max_legs=settings.max_legs, ring=chosen.ring
     )
     addresses = ClientAddresses.trusting(settings.trusted_proxies)
     gateway = Gateway(
@@ -128,9 +147,10 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
     )
     # The provider first: it learns from a report (a CallSid, an answer) before the
     # rules, handling the same report, ask it to act on that leg.
+    telephones = (sip_provider,) if sip_provider is not None else ()
     router = Router(
         bus,
-        handlers=(provider, calls, gateway, metrics, *([webhooks] if webhooks else [])),
+        handlers=(provider, *telephones, calls, gateway, metrics, *([webhooks] if webhooks else [])),
         size=settings.router_workers,
         attempts=settings.router_attempts,
     )
@@ -147,6 +167,8 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
         twilio,
         addresses,
         webhooks,
+        chosen.sip,
+        chosen.sip_provider,
     )
 
 
@@ -180,19 +202,76 @@ def _mint(secret: str, most: float, user: str, ttl: int | None) -> tuple[str, in
     return issue_token(secret, user, seconds), seconds
 
 
+
+@dataclass
+class Providers:
+    """Who carries which legs: the browsers' provider, every kind's, and the ring group for telephones."""
+
+    browsers: BuiltinProvider | TwilioProvider
+    by_kind: dict[LegKind, Provider]
+    ring: tuple[str, ...] = ()
+    sip: SipStack | None = None
+    sip_provider: SipProvider | None = None
+
+
+def _engine(settings: Settings, sip: SipSettings | None, bus: InProcessBus) -> Providers:
+    """The built-in engine: one media plane, shared by the browsers' provider and (if SIP listens) SIP's."""
+    reports = MediaReports()
+    make_media = media_factory(
+        MediaSettings(
+            media_host=settings.media_address,
+            public_address=settings.media_public_address,
+            ice_servers=tuple(settings.ice_servers),
+            rtp_ports=settings.rtp_ports,
+            sip_latch=settings.sip_latch,
+        ),
+        workers=settings.media_processes,
+    )
+    media = make_media(reports.state, reports.speaking_changed, reports.dtmf)
+    browsers = BuiltinProvider(
+        publish=bus.publish,
+        media=media,
+        settings=EngineSettings(
+            ring_timeout=settings.ring_timeout,
+            connect_timeout=settings.connect_timeout,
+            resume_grace=settings.resume_grace,
+        ),
+    )
+    reports.states.append(browsers.media_state)
+    reports.speaking = browsers.speaking
+    if sip is None:
+        return Providers(browsers, {"browser": browsers})
+    stack = SipStack(sip)
+    telephones = SipProvider(sip, stack.ua, media, bus.publish, ring_timeout=settings.ring_timeout)
+    reports.states.append(telephones.media_state)
+    reports.digits = telephones.media_dtmf
+    return Providers(browsers, {"browser": browsers, "sip": telephones}, sip.ring, stack, telephones)
+
+
 def create_app(
-    settings: Settings | None = None, twilio: TwilioSettings | None = None, *, twilio_api_url: str | None = None
+    settings: Settings | None = None,
+    twilio: TwilioSettings | None = None,
+    sip: SipSettings | None = None,
+    *,
+    twilio_api_url: str | None = None,
 ) -> FastAPI:
-    """`twilio` defaults to what the environment says (TWILIO_ACCOUNT_SID and the rest)."""
+    """`twilio` and `sip` default to what the environment says (TWILIO_ACCOUNT_SID, TALKBOX_SIP_*)."""
     settings = settings or Settings()
     settings.check_exposure()
-    talkbox = build(settings, twilio if twilio is not None else twilio_settings(), twilio_api_url=twilio_api_url)
+    talkbox = build(
+        settings,
+        twilio if twilio is not None else twilio_settings(),
+        sip if sip is not None else SipSettings(),
+        twilio_api_url=twilio_api_url,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         talkbox.router.start()
         if talkbox.webhooks is not None:
             talkbox.webhooks.start()
+        if talkbox.sip is not None:
+            await talkbox.sip.start()
         await talkbox.calls.recover()
         try:
             yield
@@ -206,6 +285,9 @@ def create_app(
             if talkbox.webhooks is not None:
                 await talkbox.webhooks.stop()
             await talkbox.provider.close()
+            if talkbox.sip_provider is not None and talkbox.sip is not None:
+                await talkbox.sip_provider.close()
+                await talkbox.sip.close()
             log.info("stopped: %d calls kept for the next start", len(await talkbox.store.active()))
             talkbox.store.close()
             talkbox.api_keys.close()
@@ -235,6 +317,14 @@ def create_app(
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(await talkbox.metrics.render(), media_type=CONTENT_TYPE)
+    @app.get("/api/sip")
+    async def sip_status(request: Request) -> dict[str, Any]:
+        """Whether SIP listens, and whether the trunk has us registered. Loopback only: it names the trunk."""
+        if not talkbox.addresses.is_local(request):
+            raise HTTPException(status_code=403, detail="SIP status is served to loopback only")
+        if talkbox.sip is None:
+            return {"enabled": False}
+        return {"enabled": True, **talkbox.sip.status()}
 
     if talkbox.twilio is not None:
         app.include_router(

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     ice_servers: list[str] = Field(default_factory=list)
     # Media worker processes; unset, one per core; 0 runs the media in the server's own process.
     media_workers: int | None = Field(None, ge=0, le=64)
+    # Telephone legs: RTP ports from this range ("10000-20000"; unset, any free port), and RTP taken from wherever
+    # a trunk's first packet comes from rather than its SDP's address (for trunks behind NAT; off: anyone may latch).
+    rtp_ports: Annotated[tuple[int, int] | None, NoDecode] = None
+    sip_latch: bool = False
     router_workers: int = Field(4, ge=1, le=256)
     # A handler that raises gets the event again, this many times in all, then it is a dead letter.
     router_attempts: int = Field(3, ge=1, le=10)
@@ -77,6 +81,24 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("rtp_ports", mode="before")
+    @classmethod
+    def _port_range(cls, value: object) -> object:
+        if isinstance(value, str):
+            low, dash, high = value.partition("-")
+            if not dash or not low.strip().isdigit() or not high.strip().isdigit():
+                raise ValueError("TALKBOX_RTP_PORTS is a range of ports, like 10000-20000")
+            return (int(low), int(high))
+        return value
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _port_pairs(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        # Each leg takes an even port and the odd one above it.
+        if value is not None and not 1024 <= value[0] < value[1] <= 65535:
+            raise ValueError("TALKBOX_RTP_PORTS must lie within 1024-65535, its low end first, room for a pair")
         return value
 
     @field_validator("trusted_proxies")

@@ -27,6 +27,10 @@ LegStatus = Literal[
     "failed",
 ]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
+# What is at the end of a leg: a person on the page, or a telephone reached over SIP or through Twilio.
+# Set where the leg is created; the handler picks the leg's provider by it.
+LegKind = Literal["browser", "sip", "twilio"]
+PhoneKind = Literal["sip", "twilio"]
 
 
 class LegView(BaseModel):
@@ -37,6 +41,7 @@ class LegView(BaseModel):
     id: str
     destination: str
     status: LegStatus
+    kind: LegKind = "browser"
     muted: bool = False
     end_reason: str | None = None
 
@@ -165,11 +170,21 @@ class LegStatusChanged(_Event):
     provider_id: str | None = None
 
 
-class IncomingPhoneCall(_Event):
-    """A telephone called the provider's number and its leg is already answered.
+class DigitPressed(_Event):
+    """A key pressed on a telephone on a conference (RFC 4733), for its pages to show."""
 
-    The provider's webhook names the conference and the caller's leg (it must
-    answer the call at once with where to put it); telephony does the rest.
+    type: Literal["digit_pressed"] = "digit_pressed"
+    conference_id: str
+    leg_id: str
+    digit: str
+
+
+class IncomingPhoneCall(_Event):
+    """A telephone called in and its leg is already answered (Twilio) or is being answered (SIP).
+
+    The provider names the conference and the caller's leg (Twilio's webhook must
+    answer the call at once with where to put it); telephony does the rest: it
+    rings `to` when the telephone asked for a client by name, else the ring group.
     """
 
     type: Literal["incoming_phone_call"] = "incoming_phone_call"
@@ -177,6 +192,8 @@ class IncomingPhoneCall(_Event):
     leg_id: str
     caller: str
     provider_id: str
+    kind: PhoneKind = "twilio"
+    to: str | None = None
 
 
 class ConferenceStatusChanged(_Event):
@@ -271,6 +288,7 @@ Event = Annotated[
     | PresenceChanged
     | LegStatusChanged
     | SpeakingChanged
+    | DigitPressed
     | IncomingPhoneCall
     | ConferenceStatusChanged
     | LegMuteChanged

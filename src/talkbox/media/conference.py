@@ -11,6 +11,11 @@ in its own adaptive jitter buffer; only the legs that are actually speaking
 listener gets the same packet from one shared encode of the whole mix; each
 decoded speaker gets the mix without their own voice, from their own encoder.
 Mute is applied here, on the server.
+
+A telephone leg (`Line`) is a mixer input and output with its own codec: its endpoint hands over linear 8 kHz
+samples, which wait in the same jitter buffer (at 8 kHz), are resampled to 48 kHz and measured for speech here,
+and it gets its mix (minus itself when it speaks) back at 8 kHz. G.711 cannot be forwarded to a browser, so a
+conference with a telephone in it always mixes; a call of two browsers still forwards.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from talkbox.media import rtp
+from talkbox.media import g711, rtp
 from talkbox.media.jitter import Frame, JitterBuffer, Lost
 from talkbox.media.opus import FRAME_SAMPLES, SAMPLE_RATE, Decoder, Encoder
 
@@ -49,6 +54,8 @@ SpeakingSink = Callable[[frozenset[str]], None]
 class Output:
     """The one stream Talkbox sends a leg, whatever feeds it: its sequence numbers and timestamps."""
 
+    rate: int = SAMPLE_RATE
+    frame: int = FRAME_SAMPLES  # one tick in `rate`'s units
     sequence: int = field(default_factory=lambda: random.getrandbits(16))
     timestamp: int = field(default_factory=lambda: random.getrandbits(32))
     last_at: float | None = None
@@ -59,7 +66,7 @@ class Output:
 
     def next_mixed(self, now: float) -> tuple[int, int]:
         self.forwarding, self.source = False, None
-        return self._advance(now, FRAME_SAMPLES)
+        return self._advance(now, self.frame)
 
     def next_forwarded(self, ssrc: int, sequence: int, timestamp: int, now: float) -> tuple[int, int] | None:
         """The forwarded packet's place in this stream: the sender's gaps (loss, reordering) are kept.
@@ -87,11 +94,61 @@ class Output:
         (the stream was idle, or forwarded packets stopped) moves the timestamp by the clock."""
         step = least
         if self.last_at is not None and now - self.last_at > PAUSE:
-            step = round((now - self.last_at) * SAMPLE_RATE / FRAME_SAMPLES) * FRAME_SAMPLES
+            step = round((now - self.last_at) * self.rate / self.frame) * self.frame
         self.sequence = (self.sequence + 1) & 0xFFFF
         self.timestamp = (self.timestamp + step) & 0xFFFFFFFF
         self.last_at = now
         return self.sequence, self.timestamp
+
+
+TELEPHONE_FRAME = g711.RATE * FRAME_SAMPLES // SAMPLE_RATE  # one tick at 8 kHz
+# A lost G.711 frame is its predecessor again, each repeat this much quieter (G.711 has no concealment of its own).
+FADE = 0.5
+
+
+@dataclass
+class Line:
+    """A telephone's side of the mixer: 8 kHz linear samples in and out, resampled to and from the mix."""
+
+    up: g711.Upsampler = field(default_factory=g711.Upsampler)
+    down: g711.Downsampler = field(default_factory=g711.Downsampler)
+    pending: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))  # 48 kHz, not mixed yet
+    last: np.ndarray | None = None  # the last frame heard, at 8 kHz, for concealment
+    fade: float = 1.0
+
+    def next(self, buffer: JitterBuffer, now: float) -> np.ndarray | None:
+        """This tick's 20 ms at 48 kHz, whatever the telephone's packet time; None when it has nothing."""
+        while len(self.pending) < FRAME_SAMPLES:
+            slot = buffer.pop(now)
+            if slot is None:
+                break
+            self.pending = np.concatenate((self.pending, self.up.process(self._narrow(slot))))
+        if not len(self.pending):
+            return None
+        if len(self.pending) < FRAME_SAMPLES:  # the stream stopped mid-frame: finish it with silence
+            self.pending = np.concatenate((self.pending, np.zeros(FRAME_SAMPLES - len(self.pending), np.int16)))
+        frame, self.pending = self.pending[:FRAME_SAMPLES], self.pending[FRAME_SAMPLES:]
+        return frame
+
+    def _narrow(self, slot: Frame | Lost) -> np.ndarray:
+        if isinstance(slot, Frame):
+            self.last, self.fade = np.frombuffer(slot.payload, dtype=np.int16), 1.0
+            return self.last
+        self.fade *= FADE
+        if self.last is None or not len(self.last):
+            return np.zeros(slot.samples, dtype=np.int16)
+        return (np.resize(self.last, slot.samples) * self.fade).astype(np.int16)
+
+    def encode(self, mix: np.ndarray) -> bytes:
+        return self.down.process(mix).tobytes()
+
+
+def level(pcm: np.ndarray) -> int:
+    """RFC 6464's measure of a frame: -dBov, 0 the loudest, 127 silence."""
+    power = float(np.mean(np.square(pcm, dtype=np.float64)))
+    if power <= 0.0:
+        return rtp.SILENCE
+    return int(min(rtp.SILENCE, max(0.0, -10 * np.log10(power / 32768.0**2))))
 
 
 @dataclass
@@ -100,20 +157,41 @@ class Member:
     sink: Sink
     output: Output = field(default_factory=Output)
     buffer: JitterBuffer = field(default_factory=JitterBuffer)
-    decoder: Decoder = field(default_factory=Decoder)
+    decoder: Decoder | None = None  # made the first time this leg's Opus is decoded
     encoder: Encoder | None = None  # made the first time this leg is a speaker
+    line: Line | None = None  # a telephone: G.711 at 8 kHz rather than Opus
     muted: bool = False
     has_levels: bool = False
     loud_until: float = 0.0
     loudness: float = float(rtp.SILENCE)  # smoothed -dBov, lower is louder
 
+    @classmethod
+    def telephone(cls, leg_id: str, sink: Sink, muted: bool) -> Member:
+        output = Output(rate=g711.RATE, frame=TELEPHONE_FRAME)
+        return cls(leg_id, sink, output, _buffer(telephone=True), line=Line(), muted=muted)
+
     def heard(self, packet: rtp.RtpPacket, now: float) -> None:
+        # Inlined rather than calling heard_level: this runs for every packet of every browser leg.
         if packet.level is None:
             return  # a sender without RFC 6464: it is always decoded
         self.has_levels = True
         self.loudness += (packet.level - self.loudness) * 0.3
         if packet.level < SPEAKING_LEVEL:
             self.loud_until = now + HANGOVER
+
+    def heard_level(self, level: int, now: float) -> None:
+        """A level measured here (a telephone's samples) rather than carried by the packet."""
+        self.has_levels = True
+        self.loudness += (level - self.loudness) * 0.3
+        if level < SPEAKING_LEVEL:
+            self.loud_until = now + HANGOVER
+
+    def decode(self, slot: Frame | Lost) -> np.ndarray:
+        if self.decoder is None:
+            self.decoder = Decoder()
+        if isinstance(slot, Frame):
+            return self.decoder.decode(slot.payload)
+        return self.decoder.conceal(slot.fec, slot.samples)
 
     def speaking(self, now: float) -> bool:
         return not self.muted and (now < self.loud_until or not self.has_levels)
@@ -129,21 +207,31 @@ class ConferenceMedia:
     speaking_now: frozenset[str] = frozenset()
     spoken_at: float = float("-inf")
     ticks: int = 0
+    lines: int = 0  # telephones among the members: with any, the conference mixes
 
     # --- membership ---------------------------------------------------------------
 
-    def add(self, leg_id: str, sink: Sink) -> None:
+    def add(self, leg_id: str, sink: Sink, telephone: bool = False) -> None:
         """A leg's (new) endpoint: a resumed leg keeps its stream's numbering and its mute."""
         member = self.members.get(leg_id)
-        if member is None:
-            self.members[leg_id] = Member(leg_id, sink, muted=leg_id in self.muted)
+        muted = leg_id in self.muted
+        if member is None or (member.line is not None) != telephone:
+            self._remove_member(leg_id)
+            member = Member.telephone(leg_id, sink, muted) if telephone else Member(leg_id, sink, muted=muted)
+            self.members[leg_id] = member
+            self.lines += telephone
         else:
-            member.sink = sink
-            member.buffer = JitterBuffer()
+            member.sink, member.buffer = sink, _buffer(telephone)
+            member.line = Line() if telephone else None
 
     def remove(self, leg_id: str) -> None:
-        self.members.pop(leg_id, None)
+        self._remove_member(leg_id)
         self.muted.discard(leg_id)
+
+    def _remove_member(self, leg_id: str) -> None:
+        member = self.members.pop(leg_id, None)
+        if member is not None and member.line is not None:
+            self.lines -= 1
 
     def mute(self, leg_id: str, muted: bool) -> None:
         (self.muted.add if muted else self.muted.discard)(leg_id)
@@ -156,7 +244,7 @@ class ConferenceMedia:
 
     @property
     def forwarding(self) -> bool:
-        return len(self.members) == 2 and not self.muted
+        return len(self.members) == 2 and not self.muted and not self.lines
 
     # --- the audio ----------------------------------------------------------------
 
@@ -184,9 +272,14 @@ class ConferenceMedia:
         total = stack.sum(axis=0) if stack is not None else np.zeros(FRAME_SAMPLES, dtype=np.int32)
         minus = dict(zip(speakers, _clip(total - stack), strict=True)) if stack is not None else {}
         shared: bytes | None = None
+        everyone: np.ndarray | None = None
         for member in self.members.values():
             own_mix = minus.get(member.leg_id)
-            if own_mix is None:
+            if member.line is not None:
+                if own_mix is None:
+                    everyone = _clip(total) if everyone is None else everyone
+                payload = member.line.encode(own_mix if own_mix is not None else everyone)
+            elif own_mix is None:
                 if shared is None:
                     shared = self.shared.encode(_clip(total))
                 payload = shared
@@ -200,18 +293,21 @@ class ConferenceMedia:
 
     def _voices(self, now: float) -> dict[str, np.ndarray]:
         """Each buffer gives up this tick's frame; the loudest few speakers are decoded."""
-        ready: list[tuple[float, Member, Frame | Lost]] = []
+        ready: list[tuple[float, Member, Frame | Lost | np.ndarray]] = []
         for member in self.members.values():
-            slot = member.buffer.pop(now)
+            if member.line is not None:
+                # G.711 costs next to nothing to decode: its level is measured rather than sent.
+                slot: Frame | Lost | np.ndarray | None = member.line.next(member.buffer, now)
+                if slot is not None:
+                    member.heard_level(level(slot), now)
+            else:
+                slot = member.buffer.pop(now)
             if slot is not None and member.speaking(now):
                 ready.append((member.loudness, member, slot))
         ready.sort(key=lambda entry: entry[0])
         voices: dict[str, np.ndarray] = {}
         for _loudness, member, slot in ready[:MAX_SPEAKERS]:
-            if isinstance(slot, Frame):
-                pcm = member.decoder.decode(slot.payload)
-            else:
-                pcm = member.decoder.conceal(slot.fec, slot.samples)
+            pcm = slot if isinstance(slot, np.ndarray) else member.decode(slot)
             if len(pcm) == FRAME_SAMPLES:
                 voices[member.leg_id] = pcm
         return voices
@@ -226,6 +322,10 @@ class ConferenceMedia:
         if legs != self.speaking_now and now - self.spoken_at >= SPEAKING_INTERVAL:
             self.speaking_now, self.spoken_at = legs, now
             self.on_speaking(legs)
+
+
+def _buffer(telephone: bool) -> JitterBuffer:
+    return JitterBuffer(clock_rate=g711.RATE, frame_samples=TELEPHONE_FRAME) if telephone else JitterBuffer()
 
 
 def _clip(samples: np.ndarray) -> np.ndarray:

@@ -19,6 +19,9 @@ from talkbox.media.conference import ConferenceMedia
 from talkbox.media.endpoint import WebRtcEndpoint
 from talkbox.media.ice import restrict_host_candidates
 from talkbox.media.opus import FRAME_SAMPLES, SAMPLE_RATE
+from talkbox.media.rtp_endpoint import RtpEndpoint
+from talkbox.media.sdp import Origin, port_of
+from talkbox.media.sdp import check as check_sdp
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +34,31 @@ class MediaSettings:
     media_host: str = "127.0.0.1"
     public_address: str | None = None
     ice_servers: tuple[str, ...] = ()
+    # Telephone legs: an inclusive range to take RTP ports from (None: any free port), and whether RTP is
+    # taken from wherever the first packet comes (trunks behind NAT) rather than only from the SDP's address.
+    rtp_ports: tuple[int, int] | None = None
+    sip_latch: bool = False
 
 
 StateSink = Callable[[str, str], None]  # (leg id, "connected" | "lost" | "restarted")
 SpeakingSink = Callable[[str, frozenset[str]], None]  # (conference id, leg ids speaking)
+DtmfSink = Callable[[str, str, str], None]  # (conference id, leg id, keypad digit)
 
 
 class Media(Protocol):
-    """What a provider asks of the media plane: this engine in-process, or a pool of worker processes."""
+    """What a provider asks of the media plane: this engine in-process, or a pool of worker processes.
+
+    `offer`/`accept` are a browser leg (WebRTC); the `rtp_` ones a telephone leg (plain RTP, G.711). An SDP
+    the engine cannot use raises ValueError, whose message says why (the signalling answers 488).
+    """
 
     async def offer(self, conference_id: str, leg_id: str) -> str: ...
     async def accept(self, leg_id: str, sdp: str) -> None: ...
+    async def rtp_offer(self, conference_id: str, leg_id: str) -> str: ...
+    async def rtp_answer(self, conference_id: str, leg_id: str, offer: str) -> str: ...
+    async def rtp_accept(self, leg_id: str, sdp: str) -> None: ...
+    async def rtp_update(self, leg_id: str, offer: str) -> str: ...
+    async def send_dtmf(self, leg_id: str, digits: str) -> None: ...
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None: ...
     async def drop(self, leg_id: str) -> None: ...
     async def remove(self, conference_id: str, leg_id: str) -> None: ...
@@ -49,13 +66,18 @@ class Media(Protocol):
     async def stats(self) -> dict[str, int]: ...
 
 
-MediaFactory = Callable[[StateSink, SpeakingSink], Media]
+class MediaFactory(Protocol):
+    def __call__(self, on_state: StateSink, on_speaking: SpeakingSink, on_dtmf: DtmfSink = ...) -> Media: ...
+
+
+def no_dtmf(_conference_id: str, _leg_id: str, _digit: str) -> None:
+    """For a provider that has no telephones."""
 
 
 @dataclass
 class Placement:
     conference_id: str
-    endpoint: WebRtcEndpoint
+    endpoint: WebRtcEndpoint | RtpEndpoint
 
 
 @dataclass
@@ -63,6 +85,7 @@ class MediaEngine:
     on_state: StateSink
     on_speaking: SpeakingSink = lambda _conference, _legs: None
     settings: MediaSettings = field(default_factory=MediaSettings)
+    on_dtmf: DtmfSink = no_dtmf
     legs: dict[str, Placement] = field(default_factory=dict)
     conferences: dict[str, ConferenceMedia] = field(default_factory=dict)
     ticks: int = 0
@@ -92,9 +115,39 @@ class MediaEngine:
 
     async def accept(self, leg_id: str, sdp: str) -> None:
         placement = self.legs.get(leg_id)
-        if placement is None:
+        if placement is None or not isinstance(placement.endpoint, WebRtcEndpoint):
             raise KeyError(leg_id)
         await placement.endpoint.accept(sdp)
+
+    async def rtp_offer(self, conference_id: str, leg_id: str) -> str:
+        """A fresh plain-RTP endpoint for a telephone (replacing any old one) and its offer, for a call out."""
+        return (await self._rtp_endpoint(conference_id, leg_id)).offer()
+
+    async def rtp_answer(self, conference_id: str, leg_id: str, offer: str) -> str:
+        """A fresh endpoint answering a telephone's offer, for a call in; ValueError when nothing in it fits."""
+        check_sdp(offer)  # refused before a port is taken or an old endpoint let go
+        return (await self._rtp_endpoint(conference_id, leg_id)).answer(offer)
+
+    async def rtp_accept(self, leg_id: str, sdp: str) -> None:
+        """The telephone's answer to `rtp_offer` (from a 183, a 200, or again later): the latest wins."""
+        self._rtp(leg_id).accept(sdp)
+
+    async def rtp_update(self, leg_id: str, offer: str) -> str:
+        """A re-INVITE's offer (hold, unhold, a new address or codec) answered on the leg's existing port."""
+        return self._rtp(leg_id).answer(offer)
+
+    async def send_dtmf(self, leg_id: str, digits: str) -> None:
+        """Keypad digits to the telephone as RFC 4733 events, one after the other."""
+        self._rtp(leg_id).send_digits(digits)
+
+    async def rtp_restore(self, conference_id: str, leg_id: str, ours: str, remote: str | None) -> None:
+        """A telephone leg of a worker that died, again on the port of `ours` (our last description) with the
+        telephone's latest description: the telephone goes on sending there and never hears of it (a browser can
+        offer again; a trunk would need a re-INVITE), and our next description carries on our o= line."""
+        port = port_of(ours)
+        endpoint = await self._rtp_endpoint(conference_id, leg_id, ports=(port, port + 1), origin=Origin.of(ours))
+        if remote is not None:
+            endpoint.accept(remote)
 
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None:
         """Also for a leg with no endpoint yet (a resumed leg): the mute waits for it."""
@@ -134,6 +187,43 @@ class MediaEngine:
 
     # --- inside -------------------------------------------------------------------
 
+    async def _rtp_endpoint(
+        self,
+        conference_id: str,
+        leg_id: str,
+        ports: tuple[int, int] | None = None,
+        origin: tuple[int, int] | None = None,
+    ) -> RtpEndpoint:
+        await self.drop(leg_id)
+        endpoint = RtpEndpoint(
+            on_packet=lambda _packet, _now: None,
+            on_state=lambda _state: None,
+            host=self.settings.media_host,
+            public_address=self.settings.public_address,
+            ports=ports or self.settings.rtp_ports,
+            latch=self.settings.sip_latch,
+            origin=origin,
+        )
+        await endpoint.open()
+        endpoint.on_state = lambda state: self._state(leg_id, endpoint, state)
+        endpoint.on_digit = lambda digit: self._digit(conference_id, leg_id, endpoint, digit)
+        self.legs[leg_id] = Placement(conference_id, endpoint)
+        conference = self._conference(conference_id)
+        conference.add(leg_id, endpoint.send, telephone=True)
+        endpoint.on_packet = lambda packet, now: conference.receive(leg_id, packet, now)
+        return endpoint
+
+    def _rtp(self, leg_id: str) -> RtpEndpoint:
+        placement = self.legs.get(leg_id)
+        if placement is None or not isinstance(placement.endpoint, RtpEndpoint):
+            raise KeyError(leg_id)
+        return placement.endpoint
+
+    def _digit(self, conference_id: str, leg_id: str, endpoint: RtpEndpoint, digit: str) -> None:
+        placement = self.legs.get(leg_id)
+        if placement is not None and placement.endpoint is endpoint:
+            self.on_dtmf(conference_id, leg_id, digit)
+
     def _conference(self, conference_id: str) -> ConferenceMedia:
         conference = self.conferences.get(conference_id)
         if conference is None:
@@ -142,7 +232,7 @@ class MediaEngine:
             self._start_clock()
         return conference
 
-    def _state(self, leg_id: str, endpoint: WebRtcEndpoint, state: str) -> None:
+    def _state(self, leg_id: str, endpoint: WebRtcEndpoint | RtpEndpoint, state: str) -> None:
         placement = self.legs.get(leg_id)
         if placement is None or placement.endpoint is not endpoint:
             return  # an old endpoint of a leg that has a new one

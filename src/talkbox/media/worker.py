@@ -36,6 +36,9 @@ async def serve(settings: MediaSettings) -> None:
         on_speaking=lambda conference_id, legs: write(
             {"event": "speaking", "conference_id": conference_id, "legs": sorted(legs)}
         ),
+        on_dtmf=lambda conference_id, leg_id, digit: write(
+            {"event": "dtmf", "conference_id": conference_id, "leg_id": leg_id, "digit": digit}
+        ),
         settings=settings,
     )
     try:
@@ -43,6 +46,8 @@ async def serve(settings: MediaSettings) -> None:
             request = json.loads(line)
             try:
                 reply = {"id": request["id"], "ok": True, **(await _run(engine, request))}
+            except ValueError as error:  # an SDP or digits it cannot use: the message says why, never the SDP
+                reply = {"id": request["id"], "ok": False, "error": "ValueError", "message": str(error)}
             except Exception as error:  # the caller decides; the worker goes on
                 reply = {"id": request["id"], "ok": False, "error": type(error).__name__}
             write(reply)
@@ -54,8 +59,20 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
     op = request["op"]
     if op == "offer":
         return {"sdp": await engine.offer(request["conference_id"], request["leg_id"])}
+    if op == "rtp_offer":
+        return {"sdp": await engine.rtp_offer(request["conference_id"], request["leg_id"])}
+    if op == "rtp_answer":
+        return {"sdp": await engine.rtp_answer(request["conference_id"], request["leg_id"], request["sdp"])}
+    if op == "rtp_update":
+        return {"sdp": await engine.rtp_update(request["leg_id"], request["sdp"])}
     if op == "accept":
         await engine.accept(request["leg_id"], request["sdp"])
+    elif op == "rtp_accept":
+        await engine.rtp_accept(request["leg_id"], request["sdp"])
+    elif op == "send_dtmf":
+        await engine.send_dtmf(request["leg_id"], request["digits"])
+    elif op == "rtp_restore":
+        await engine.rtp_restore(request["conference_id"], request["leg_id"], request["ours"], request["sdp"])
     elif op == "mute":
         engine.mute(request["conference_id"], request["leg_id"], request["muted"])
     elif op == "drop":
@@ -72,7 +89,10 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     given = json.loads(sys.argv[1])
-    settings = MediaSettings(**{**given, "ice_servers": tuple(given.get("ice_servers", ()))})
+    ports = given.get("rtp_ports")
+    settings = MediaSettings(
+        **{**given, "ice_servers": tuple(given.get("ice_servers", ())), "rtp_ports": tuple(ports) if ports else None}
+    )
     uvloop.install()  # a third of asyncio's cost per datagram, which is what a media worker does most
     asyncio.run(serve(settings))
 

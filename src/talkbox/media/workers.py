@@ -5,7 +5,10 @@ first leg is offered; signalling stays in the main process. The pool keeps what
 it needs to place a conference again (each leg's conference and mute), so a
 worker that dies is started again and its legs are reported `restarted`: the
 provider offers them again, the pages answer on their own, and the rules hear
-nothing of it.
+nothing of it. A telephone cannot be offered again without a re-INVITE, so the
+pool also keeps each telephone leg's port and the telephone's latest SDP, and
+puts the leg back on the fresh worker itself, on the same port: the telephone
+never notices, and is not reported `restarted`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from talkbox.media.engine import Media, MediaEngine, MediaFactory, MediaSettings, SpeakingSink, StateSink
+from talkbox.media.engine import (
+    DtmfSink,
+    Media,
+    MediaEngine,
+    MediaFactory,
+    MediaSettings,
+    SpeakingSink,
+    StateSink,
+    no_dtmf,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +54,18 @@ class Worker:
 
 
 @dataclass
+class Telephone:
+    """What puts a telephone leg back on a fresh worker: our latest description and the telephone's."""
+
+    ours: str
+    remote: str | None = None
+
+
+@dataclass
 class LegPlace:
     conference_id: str
     muted: bool = False
+    telephone: Telephone | None = None
 
 
 @dataclass
@@ -53,6 +74,7 @@ class WorkerPool:
     on_state: StateSink = lambda _leg, _state: None
     on_speaking: SpeakingSink = lambda _conference, _legs: None
     settings: MediaSettings = field(default_factory=MediaSettings)
+    on_dtmf: DtmfSink = no_dtmf
     command: Callable[[str], list[str]] = lambda settings: [sys.executable, "-m", "talkbox.media.worker", settings]
     workers: dict[int, Worker] = field(default_factory=dict)
     conferences: dict[str, int] = field(default_factory=dict)  # conference id -> worker index
@@ -65,19 +87,32 @@ class WorkerPool:
     # --- the MediaEngine interface --------------------------------------------------
 
     async def offer(self, conference_id: str, leg_id: str) -> str:
-        place = self.legs.setdefault(leg_id, LegPlace(conference_id))
-        worker = await self._worker_for(conference_id)
-        worker.legs.add(leg_id)
-        if place.muted:
-            await self._ask(worker, op="mute", conference_id=conference_id, leg_id=leg_id, muted=True)
-        reply = await self._ask(worker, op="offer", conference_id=conference_id, leg_id=leg_id)
-        return str(reply["sdp"])
+        return await self._new_endpoint(conference_id, leg_id, op="offer")
 
     async def accept(self, leg_id: str, sdp: str) -> None:
-        place = self.legs.get(leg_id)
-        if place is None:
-            raise KeyError(leg_id)
-        await self._ask(await self._worker_for(place.conference_id), op="accept", leg_id=leg_id, sdp=sdp)
+        await self._ask(await self._worker_of(leg_id), op="accept", leg_id=leg_id, sdp=sdp)
+
+    async def rtp_offer(self, conference_id: str, leg_id: str) -> str:
+        offer = await self._new_endpoint(conference_id, leg_id, op="rtp_offer")
+        self.legs[leg_id].telephone = Telephone(offer)
+        return offer
+
+    async def rtp_answer(self, conference_id: str, leg_id: str, offer: str) -> str:
+        answer = await self._new_endpoint(conference_id, leg_id, op="rtp_answer", sdp=offer)
+        self.legs[leg_id].telephone = Telephone(answer, offer)
+        return answer
+
+    async def rtp_accept(self, leg_id: str, sdp: str) -> None:
+        await self._ask(await self._worker_of(leg_id), op="rtp_accept", leg_id=leg_id, sdp=sdp)
+        self._remember(leg_id, remote=sdp)
+
+    async def rtp_update(self, leg_id: str, offer: str) -> str:
+        answer = str((await self._ask(await self._worker_of(leg_id), op="rtp_update", leg_id=leg_id, sdp=offer))["sdp"])
+        self._remember(leg_id, remote=offer, ours=answer)
+        return answer
+
+    async def send_dtmf(self, leg_id: str, digits: str) -> None:
+        await self._ask(await self._worker_of(leg_id), op="send_dtmf", leg_id=leg_id, digits=digits)
 
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None:
         self.legs.setdefault(leg_id, LegPlace(conference_id)).muted = muted
@@ -87,6 +122,8 @@ class WorkerPool:
 
     async def drop(self, leg_id: str) -> None:
         place = self.legs.get(leg_id)
+        if place is not None:
+            place.telephone = None
         worker = self._placed(place.conference_id) if place else None
         if worker is not None:
             with contextlib.suppress(WorkerError):
@@ -118,6 +155,27 @@ class WorkerPool:
         return totals
 
     # --- placement ------------------------------------------------------------------
+
+    async def _new_endpoint(self, conference_id: str, leg_id: str, **request: Any) -> str:
+        place = self.legs.setdefault(leg_id, LegPlace(conference_id))
+        worker = await self._worker_for(conference_id)
+        worker.legs.add(leg_id)
+        if place.muted:
+            await self._ask(worker, op="mute", conference_id=conference_id, leg_id=leg_id, muted=True)
+        reply = await self._ask(worker, conference_id=conference_id, leg_id=leg_id, **request)
+        return str(reply["sdp"])
+
+    def _remember(self, leg_id: str, remote: str, ours: str | None = None) -> None:
+        place = self.legs.get(leg_id)
+        if place is not None and place.telephone is not None:
+            place.telephone.remote = remote
+            place.telephone.ours = ours or place.telephone.ours
+
+    async def _worker_of(self, leg_id: str) -> Worker:
+        place = self.legs.get(leg_id)
+        if place is None:
+            raise KeyError(leg_id)
+        return await self._worker_for(place.conference_id)
 
     def _placed(self, conference_id: str) -> Worker | None:
         index = self.conferences.get(conference_id)
@@ -167,6 +225,8 @@ class WorkerPool:
 
     async def _ask(self, worker: Worker, **request: Any) -> dict[str, Any]:
         reply = await asyncio.wait_for(self._tell(worker, **request), REPLY_TIMEOUT)
+        if reply.get("error") == "ValueError":
+            raise ValueError(str(reply.get("message", "")))  # the same refusal as the engine's own
         if not reply.get("ok"):
             raise WorkerError(f"{request['op']} refused: {reply.get('error')}")
         return reply
@@ -193,6 +253,8 @@ class WorkerPool:
             self.on_state(message["leg_id"], message["state"])
         elif message.get("event") == "speaking":
             self.on_speaking(message["conference_id"], frozenset(message["legs"]))
+        elif message.get("event") == "dtmf":
+            self.on_dtmf(message["conference_id"], message["leg_id"], message["digit"])
 
     async def _restart(self, worker: Worker) -> None:
         """A worker died: a fresh one takes its index, and each of its legs is offered again."""
@@ -201,8 +263,28 @@ class WorkerPool:
         self.restarts += 1
         del self.workers[worker.index]
         for leg_id in sorted(worker.legs):
-            if leg_id in self.legs:
+            place = self.legs.get(leg_id)
+            if place is None:
+                continue
+            if place.telephone is None:
                 self.on_state(leg_id, "restarted")
+            elif not await self._restore(leg_id, place, place.telephone):
+                self.on_state(leg_id, "lost")  # its port is taken: the signalling ends the call
+
+    async def _restore(self, leg_id: str, place: LegPlace, telephone: Telephone) -> bool:
+        try:
+            fresh = await self._worker_for(place.conference_id)
+            fresh.legs.add(leg_id)
+            if place.muted:
+                await self._ask(fresh, op="mute", conference_id=place.conference_id, leg_id=leg_id, muted=True)
+            await self._ask(
+                fresh, op="rtp_restore", conference_id=place.conference_id, leg_id=leg_id,
+                ours=telephone.ours, sdp=telephone.remote,
+            )  # fmt: skip
+        except (WorkerError, TimeoutError, OSError):
+            log.warning("could not put telephone leg %s back on a media worker", leg_id)
+            return False
+        return True
 
     async def _stop(self, worker: Worker) -> None:
         if worker.process.stdin is not None:
@@ -219,9 +301,9 @@ class WorkerPool:
 def media_factory(settings: MediaSettings, workers: int) -> MediaFactory:
     """What the provider builds its media with: `workers` processes, or (0) the engine in this process."""
 
-    def make(on_state: StateSink, on_speaking: SpeakingSink) -> Media:
+    def make(on_state: StateSink, on_speaking: SpeakingSink, on_dtmf: DtmfSink = no_dtmf) -> Media:
         if workers > 0:
-            return WorkerPool(workers, on_state=on_state, on_speaking=on_speaking, settings=settings)
-        return MediaEngine(on_state=on_state, on_speaking=on_speaking, settings=settings)
+            return WorkerPool(workers, on_state=on_state, on_speaking=on_speaking, settings=settings, on_dtmf=on_dtmf)
+        return MediaEngine(on_state=on_state, on_speaking=on_speaking, settings=settings, on_dtmf=on_dtmf)
 
     return make

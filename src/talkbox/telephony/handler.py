@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +17,10 @@ from talkbox.events.models import (
     ConferenceUpdated,
     Event,
     IncomingPhoneCall,
+    LegKind,
     LegMuteChanged,
     LegStatusChanged,
+    PhoneKind,
     PresenceChanged,
     UnsavedChangesDue,
     UserAddsParticipant,
@@ -28,7 +30,6 @@ from talkbox.events.models import (
     UserRemovesParticipant,
     UserRequestsCall,
 )
-from talkbox.events.names import is_client_name
 from talkbox.telephony.model import Conference
 from talkbox.telephony.provider import Provider, ResumeLeg
 from talkbox.telephony.rules import (
@@ -69,10 +70,11 @@ def new_id(prefix: str) -> str:
 @dataclass
 class CallHandler:
     store: ConferenceStore
-    provider: Provider
+    # Who carries each kind of leg: the built-in engine browsers and SIP telephones, or Twilio both.
+    providers: Mapping[LegKind, Provider]
     publish: Callable[[Event], Awaitable[None]]
     max_legs: int = 10
-    # The clients a call from a telephone rings (TALKBOX_TWILIO_RING with Twilio).
+    # The ring group: the clients a call from a telephone rings (TALKBOX_SIP_RING or TALKBOX_TWILIO_RING).
     ring: tuple[str, ...] = ()
     unsaved: Backlog = field(default_factory=Backlog)
     _retries: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False, repr=False)
@@ -91,13 +93,29 @@ class CallHandler:
         UnsavedChangesDue,
     )
 
+    @property
+    def telephones(self) -> PhoneKind | None:
+        """How numbers are dialled here, if at all."""
+        return "sip" if "sip" in self.providers else "twilio" if "twilio" in self.providers else None
+
     async def recover(self) -> None:
-        """At boot: hand every live leg the store knows back to the provider."""
+        """At boot: hand every live leg the store knows back to its provider."""
         for conference in await self.store.active():
             for leg in conference.live_legs():
-                await self.provider.resume(
+                provider = self.providers.get(leg.kind)
+                if provider is None:  # a SIP leg after SIP was switched off
+                    await self._report_failed(conference.id, leg.id, "server-restart")
+                    continue
+                await provider.resume(
                     ResumeLeg(
-                        conference.id, leg.id, leg.destination, leg.status, leg.muted, leg.provider_id, leg.sequence
+                        conference.id,
+                        leg.id,
+                        leg.destination,
+                        leg.status,
+                        leg.muted,
+                        leg.provider_id,
+                        leg.sequence,
+                        leg.kind,
                     )
                 )
 
@@ -132,7 +150,7 @@ class CallHandler:
         if isinstance(event, UserHangsUp):
             return HangUp(event.user)
         if isinstance(event, UserAddsParticipant):
-            return AddParticipant(event.user, event.to, new_id("l"), self.max_legs)
+            return AddParticipant(event.user, event.to, new_id("l"), self.max_legs, self.telephones)
         if isinstance(event, UserRemovesParticipant):
             return RemoveParticipant(event.user, event.leg_id)
         if isinstance(event, UserMutesLeg):
@@ -142,8 +160,8 @@ class CallHandler:
         if isinstance(event, (LegStatusChanged, LegMuteChanged)):
             return event
         if isinstance(event, IncomingPhoneCall):
-            ring = tuple((new_id("l"), name) for name in self.ring)
-            return IncomingCall(event.conference_id, event.leg_id, event.caller, event.provider_id, ring)
+            ring = tuple((new_id("l"), name) for name in ((event.to,) if event.to else self.ring))
+            return IncomingCall(event.conference_id, event.leg_id, event.caller, event.provider_id, ring, event.kind)
         return None
 
     async def _request_call(self, event: UserRequestsCall) -> None:
@@ -164,6 +182,7 @@ class CallHandler:
             caller=event.user,
             to=event.to,
             caller_in_call=bool(await active_for(self.store, event.user)),
+            telephones=self.telephones,
         )
 
     async def _apply(self, conference_id: str | None, given: RuleInput, event: Event) -> None:
@@ -259,7 +278,7 @@ class CallHandler:
             except Exception:
                 log.exception("could not carry out %s", command)
                 if isinstance(command, DialLeg):
-                    await self._report_failed(command)
+                    await self._report_failed(command.conference_id, command.leg_id, "provider-error")
 
     async def _carry_out(self, command: Command) -> None:
         if isinstance(command, Publish):
@@ -267,19 +286,19 @@ class CallHandler:
         elif isinstance(command, DialLeg):
             await self._dial(command)
         elif isinstance(command, HangUpLeg):
-            await self.provider.hang_up(command)
+            await self.providers[command.kind].hang_up(command)
         elif isinstance(command, MuteLeg):
-            await self.provider.mute(command)
+            await self.providers[command.kind].mute(command)
 
-    async def _report_failed(self, command: DialLeg) -> None:
-        """A leg the provider could not place must not wait in the conference for ever."""
+    async def _report_failed(self, conference_id: str, leg_id: str, reason: str) -> None:
+        """A leg no provider can place (or take back) must not wait in the conference for ever."""
         await self.publish(
             LegStatusChanged(
-                conference_id=command.conference_id,
-                leg_id=command.leg_id,
+                conference_id=conference_id,
+                leg_id=leg_id,
                 status="failed",
                 sequence=time.time_ns() // 1000,
-                reason="provider-error",
+                reason=reason,
             )
         )
 
@@ -291,7 +310,7 @@ class CallHandler:
 
     async def _dial(self, command: DialLeg) -> None:
         """Someone already on another call is busy, whatever the provider would say."""
-        if not command.auto_answer and is_client_name(command.destination):
+        if not command.auto_answer and command.kind == "browser":
             elsewhere = [c for c in await active_for(self.store, command.destination) if c.id != command.conference_id]
             if elsewhere:
                 await self.publish(
@@ -304,7 +323,7 @@ class CallHandler:
                     )
                 )
                 return
-        await self.provider.dial(command)
+        await self.providers[command.kind].dial(command)
 
 
 def _ends_media(command: Command) -> bool:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from talkbox.events.models import TERMINAL_STATUSES, ConferenceView, LegStatus, LegView
-from talkbox.events.names import is_client_name
+from talkbox.events.models import TERMINAL_STATUSES, ConferenceView, LegKind, LegStatus, LegView
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,8 @@ class Leg:
     # Talkbox has asked the provider to dial it. A leg is dialled once, and a leg the
     # provider has had ends only by the provider's report (else its phone rings on).
     dialled: bool = False
+    # A browser (its destination is a user's name) or a telephone (an E.164 number) over SIP or Twilio.
+    kind: LegKind = "browser"
 
     @property
     def ended(self) -> bool:
@@ -71,8 +72,8 @@ class Conference:
         that end, and nothing after it. The chair stays one while the conference
         goes on, having dropped or not: a dropped chair may rejoin.
         """
-        rung = (leg.destination for leg in self.live_legs() if leg.sequence > 0)
-        return tuple(dict.fromkeys(name for name in (self.chair.destination, *rung) if is_client_name(name)))
+        rung = (leg for leg in self.live_legs() if leg.sequence > 0)
+        return tuple(dict.fromkeys(leg.destination for leg in (self.chair, *rung) if leg.kind == "browser"))
 
     def view(self) -> ConferenceView:
         return ConferenceView(
@@ -85,6 +86,7 @@ class Conference:
                     id=leg.id,
                     destination=leg.destination,
                     status=leg.status,
+                    kind=leg.kind,
                     muted=leg.muted,
                     end_reason=leg.end_reason,
                 )

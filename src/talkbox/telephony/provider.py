@@ -6,9 +6,11 @@ LegStatusChanged on the bus; it never calls back into telephony.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from talkbox.events.models import LegKind
 from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
 
 
@@ -25,6 +27,7 @@ class ResumeLeg:
     provider_id: str | None = None
     # The sequence number of the last report the rules accepted for the leg.
     sequence: int = 0
+    kind: LegKind = "browser"
 
 
 class Provider(Protocol):
@@ -45,3 +48,14 @@ class Provider(Protocol):
     async def close(self) -> None:
         """Let go of every leg without ending any: the next boot resumes them."""
         ...
+
+
+@dataclass
+class Sequence:
+    """A provider's report numbers: microseconds of wall time, made unique, so they keep growing across restarts."""
+
+    last: int = 0
+
+    def next(self) -> int:
+        self.last = max(self.last + 1, time.time_ns() // 1000)
+        return self.last

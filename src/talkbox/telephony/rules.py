@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from talkbox.events.models import CallRefused, ConferenceUpdated, LegMuteChanged, LegStatusChanged
-from talkbox.events.names import is_client_name, is_valid_destination
+from talkbox.events.models import CallRefused, ConferenceUpdated, LegKind, LegMuteChanged, LegStatusChanged, PhoneKind
+from talkbox.events.names import is_client_name, is_e164, is_valid_destination
 from talkbox.telephony.model import Conference, Leg
 
 # --- inputs ------------------------------------------------------------------
@@ -25,6 +25,8 @@ class StartCall:
     caller: str
     to: str
     caller_in_call: bool = False
+    # How this Talkbox reaches telephones (None: it cannot): the kind a number's leg gets.
+    telephones: PhoneKind | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class AddParticipant:
     to: str
     leg_id: str
     limit: int
+    telephones: PhoneKind | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class IncomingCall:
     caller: str
     provider_id: str | None
     ring: tuple[tuple[str, str], ...]
+    caller_kind: PhoneKind = "twilio"
 
 
 RuleInput = (
@@ -101,6 +105,10 @@ class DialLeg:
     destination: str
     caller: str
     auto_answer: bool
+    # The leg's kind, and its caller's (the chair's): a provider places a call from a number or a name.
+    # The rules fill both in from the conference (`_kinded`), so no command is built without them.
+    kind: LegKind = "browser"
+    caller_kind: LegKind = "browser"
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,7 @@ class HangUpLeg:
     conference_id: str
     leg_id: str
     reason: str
+    kind: LegKind = "browser"
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,7 @@ class MuteLeg:
     conference_id: str
     leg_id: str
     muted: bool
+    kind: LegKind = "browser"
 
 
 @dataclass(frozen=True)
@@ -135,7 +145,7 @@ class Decision:
 
 
 def decide(conference: Conference | None, given: RuleInput) -> Decision:
-    return _addressed(conference, _remember_dials(_remember_hang_ups(_decide(conference, given))))
+    return _addressed(conference, _kinded(_remember_dials(_remember_hang_ups(_decide(conference, given)))))
 
 
 def _decide(conference: Conference | None, given: RuleInput) -> Decision:
@@ -173,15 +183,24 @@ def _start_call(given: StartCall) -> Decision:
     conference = Conference(
         id=given.conference_id,
         chair_leg_id=given.chair_leg_id,
-        legs=(Leg(given.chair_leg_id, given.caller), Leg(given.callee_leg_id, given.to)),
+        legs=(Leg(given.chair_leg_id, given.caller), _new_leg(given.callee_leg_id, given.to, given.telephones)),
     )
     # The chair's own leg first: nobody is rung into an empty conference.
     dial = DialLeg(conference.id, given.chair_leg_id, given.caller, given.caller, auto_answer=True)
     return Decision(conference, (_updated(conference), dial))
 
 
+def _new_leg(leg_id: str, to: str, telephones: PhoneKind | None) -> Leg:
+    """The one place a destination says what a leg is: a number is a telephone, a name a browser."""
+    if is_e164(to) and telephones is not None:
+        return Leg(leg_id, to, kind=telephones)
+    return Leg(leg_id, to)
+
+
 def _incoming_call(given: IncomingCall) -> Decision:
-    caller = Leg(given.caller_leg_id, given.caller, status="in-progress", provider_id=given.provider_id)
+    caller = Leg(
+        given.caller_leg_id, given.caller, status="in-progress", kind=given.caller_kind, provider_id=given.provider_id
+    )
     ring: dict[str, Leg] = {}
     for leg_id, name in given.ring:
         if is_client_name(name) and name not in ring:
@@ -201,6 +220,8 @@ def _incoming_call(given: IncomingCall) -> Decision:
 def _refusal(given: StartCall) -> tuple[str, str] | None:
     if not is_valid_destination(given.to):
         return "invalid_destination", f"{given.to!r} is not a name or an E.164 number"
+    if is_e164(given.to) and given.telephones is None:
+        return _NO_TELEPHONES
     if given.to == given.caller:
         return "self_call", "You cannot call yourself"
     if given.caller_in_call:
@@ -225,11 +246,14 @@ def _add(conference: Conference, given: AddParticipant) -> Decision:
         return Decision(conference, _refuse(given.user, *refusal))
     if conference.has_leg(given.leg_id):
         return Decision(conference)  # delivered again after that leg ended: not a second leg of one id
-    conference = replace(conference, legs=(*conference.legs, Leg(given.leg_id, given.to)))
+    conference = replace(conference, legs=(*conference.legs, _new_leg(given.leg_id, given.to, given.telephones)))
     if conference.chair.status != "in-progress":
         return _settle(conference, ())  # dialled once the chair has joined
     dial = DialLeg(conference.id, given.leg_id, given.to, given.user, auto_answer=False)
     return _settle(conference, (dial,))
+
+
+_NO_TELEPHONES = ("no_telephones", "This Talkbox is not connected to the telephone network")
 
 
 def _add_refusal(conference: Conference, given: AddParticipant) -> tuple[str, str] | None:
@@ -237,6 +261,8 @@ def _add_refusal(conference: Conference, given: AddParticipant) -> tuple[str, st
         return "not_chair", "Only the chairperson can add people"
     if not is_valid_destination(given.to):
         return "invalid_destination", f"{given.to!r} is not a name or an E.164 number"
+    if is_e164(given.to) and given.telephones is None:
+        return _NO_TELEPHONES
     if conference.live_leg_of(given.to) is not None:
         return "already_in_conference", f"{given.to} is already on the call"
     if len(conference.live_legs()) >= given.limit:
@@ -435,6 +461,21 @@ def _remember_dials(decision: Decision) -> Decision:
         if isinstance(command, DialLeg) and conference.has_leg(command.leg_id):
             conference = conference.with_leg(replace(conference.leg(command.leg_id), dialled=True))
     return replace(decision, conference=conference)
+
+
+def _kinded(decision: Decision) -> Decision:
+    """Each command for a leg says what the leg is, so the shell hands it to the leg's provider."""
+    conference = decision.conference
+    if conference is None:
+        return decision
+    commands = []
+    for command in decision.commands:
+        if isinstance(command, DialLeg | HangUpLeg | MuteLeg) and conference.has_leg(command.leg_id):
+            command = replace(command, kind=conference.leg(command.leg_id).kind)
+            if isinstance(command, DialLeg):
+                command = replace(command, caller_kind=conference.chair.kind)
+        commands.append(command)
+    return replace(decision, commands=tuple(commands))
 
 
 def _updated(conference: Conference) -> Publish:

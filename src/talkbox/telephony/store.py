@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from pydantic import TypeAdapter
 
+from talkbox.events.names import is_e164
 from talkbox.telephony.lockfile import LockFile, LockHeld
 from talkbox.telephony.model import Conference
 
@@ -72,10 +73,19 @@ _conference = TypeAdapter(Conference)
 
 def from_json(text: str | bytes) -> Conference:
     """A stored conference, checked field by field: a bad row raises ValueError, never loads half-formed."""
-    conference = _conference.validate_json(text)
+    conference = _conference.validate_python(_with_kinds(json.loads(text)))
     if not conference.has_leg(conference.chair_leg_id):
         raise ValueError(f"its chair leg {conference.chair_leg_id!r} is not one of its legs")
     return conference
+
+
+def _with_kinds(data: Any) -> Any:
+    """Rows written before legs had a kind: only Twilio could reach a telephone then, and its legs were numbers."""
+    if isinstance(data, dict) and isinstance(data.get("legs"), list):
+        for leg in data["legs"]:
+            if isinstance(leg, dict) and "kind" not in leg:
+                leg["kind"] = "twilio" if is_e164(str(leg.get("destination"))) else "browser"
+    return data
 
 
 @dataclass

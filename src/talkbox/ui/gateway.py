@@ -21,6 +21,7 @@ from talkbox.events.models import (
     ClientResumesLeg,
     ConferenceUpdated,
     ConferenceView,
+    DigitPressed,
     Event,
     LegOffered,
     PresenceChanged,
@@ -41,6 +42,7 @@ from talkbox.ui.protocol import (
     Answer,
     Call,
     ConferenceMessage,
+    Digit,
     Error,
     HangUpMessage,
     LegFailed,
@@ -109,7 +111,7 @@ class Gateway:
     calls: RateLimit = field(init=False)
     messages: RateLimit = field(init=False)
 
-    handles = (ConferenceUpdated, LegOffered, CallRefused, ChangeNotSaved, SpeakingChanged)
+    handles = (ConferenceUpdated, LegOffered, CallRefused, ChangeNotSaved, SpeakingChanged, DigitPressed)
 
     def __post_init__(self) -> None:
         self.calls = RateLimit(self.limits.max_calls_per_minute)
@@ -242,6 +244,10 @@ class Gateway:
             speaking = Speaking(conference_id=event.conference_id, legs=event.legs)
             for user in self.listeners.get(event.conference_id, ()):
                 self.send_to(user, speaking)
+        elif isinstance(event, DigitPressed):
+            digit = Digit(conference_id=event.conference_id, leg_id=event.leg_id, digit=event.digit)
+            for user in self.listeners.get(event.conference_id, ()):
+                self.send_to(user, digit)
         elif isinstance(event, LegOffered):
             self.send_to(
                 event.user,

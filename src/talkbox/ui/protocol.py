@@ -150,7 +150,16 @@ class Speaking(_Message):
     legs: tuple[str, ...]
 
 
-ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error | Retrying | Speaking
+class Digit(_Message):
+    """A key pressed on a telephone on the conference (RFC 4733), one message per key."""
+
+    type: Literal["digit"] = "digit"
+    conference_id: str
+    leg_id: str
+    digit: str
+
+
+ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error | Retrying | Speaking | Digit
 
 # --- reading a frame ------------------------------------------------------------
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,10 +28,8 @@ from talkbox.events.models import (
     PresenceChanged,
     SpeakingChanged,
 )
-from talkbox.events.names import is_client_name
-from talkbox.media.engine import Media, MediaFactory, MediaSettings
-from talkbox.media.workers import media_factory
-from talkbox.telephony.provider import ResumeLeg
+from talkbox.media.engine import Media
+from talkbox.telephony.provider import ResumeLeg, Sequence
 from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
 
 log = logging.getLogger(__name__)
@@ -59,33 +56,18 @@ class MediaLeg:
 
 
 @dataclass
-class Sequence:
-    """Report numbers that keep growing across restarts: microseconds of wall time, made unique."""
-
-    last: int = 0
-
-    def next(self) -> int:
-        self.last = max(self.last + 1, time.time_ns() // 1000)
-        return self.last
-
-
-@dataclass
 class BuiltinProvider:
     publish: Callable[[Event], Awaitable[None]]
+    # The media plane, shared with the SIP provider (one conference, one mixer); its reports come
+    # to `media_state` and `speaking` (the app wires them).
+    media: Media
     settings: EngineSettings = field(default_factory=EngineSettings)
     name: str = "builtin"
     online: Counter[str] = field(default_factory=Counter)
     legs: dict[str, MediaLeg] = field(default_factory=dict)
     sequence: Sequence = field(default_factory=Sequence)
-    # How the media is built: in this process by default; the app may give worker processes.
-    make_media: MediaFactory | None = None
-    media: Media = field(init=False)
 
     handles = (PresenceChanged, ClientAnsweredLeg, ClientRejectedLeg, ClientLegFailed, ClientResumesLeg)
-
-    def __post_init__(self) -> None:
-        make = self.make_media or media_factory(MediaSettings(), workers=0)
-        self.media = make(self._media_state, self._speaking)
 
     async def close(self) -> None:
         """Drop all media without ending any leg: the store keeps them live for the next boot."""
@@ -99,9 +81,6 @@ class BuiltinProvider:
 
     async def dial(self, command: DialLeg) -> None:
         await self._report(command, "initiated")
-        if not is_client_name(command.destination):
-            await self._report(command, "failed", "unsupported")
-            return
         if not self.online[command.destination]:
             await self._report(command, "failed", "unavailable")
             return
@@ -136,7 +115,7 @@ class BuiltinProvider:
 
     async def resume(self, command: ResumeLeg) -> None:
         dial = DialLeg(command.conference_id, command.leg_id, command.destination, command.destination, True)
-        if command.status != "in-progress" or not is_client_name(command.destination):
+        if command.status != "in-progress":
             await self._report(dial, "failed", "server-restart")
             return
         leg = MediaLeg(dial, answered=True, connected=True)
@@ -210,7 +189,7 @@ class BuiltinProvider:
         await self.publish(leg.offer)
         return True
 
-    def _media_state(self, leg_id: str, state: str) -> None:
+    def media_state(self, leg_id: str, state: str) -> None:
         leg = self.legs.get(leg_id)
         if leg is None or leg.ended:
             return
@@ -243,7 +222,7 @@ class BuiltinProvider:
             self._arm(leg, self.settings.resume_grace, "failed", "lost")
         await self._offer(leg, auto_answer=True)
 
-    def _speaking(self, conference_id: str, legs: frozenset[str]) -> None:
+    def speaking(self, conference_id: str, legs: frozenset[str]) -> None:
         asyncio.ensure_future(self.publish(SpeakingChanged(conference_id=conference_id, legs=tuple(sorted(legs)))))
 
     def _arm(self, leg: MediaLeg, seconds: float, status: LegStatus, reason: str) -> None:

@@ -37,7 +37,6 @@ from talkbox.events.models import (
     LegStatus,
     LegStatusChanged,
 )
-from talkbox.events.names import is_client_name
 from talkbox.providers.twilio.settings import TwilioSettings
 from talkbox.providers.twilio.twiml import CALL_EVENTS, Webhooks
 from talkbox.telephony.provider import ResumeLeg
@@ -146,13 +145,13 @@ class TwilioProvider:
             log.warning("Twilio would not place leg %s: %s", command.leg_id, error)
             await self._report(command.conference_id, command.leg_id, "failed", "unavailable")
             return
-        user = command.destination if is_client_name(command.destination) else None
+        user = command.destination if command.kind == "browser" else None
         self.legs[command.leg_id] = TwilioLeg(command.conference_id, call.sid, user)
 
     def call_parameters(self, command: DialLeg) -> dict[str, Any]:
         """The arguments of calls.create for one leg."""
         webhooks = self.webhooks
-        if is_client_name(command.destination):
+        if command.kind == "browser":
             # Custom parameters the page's Voice SDK reads from call.customParameters.
             parameters = {
                 "conference_id": command.conference_id,
@@ -161,7 +160,7 @@ class TwilioProvider:
                 "auto_answer": "true" if command.auto_answer else "false",
             }
             to = f"client:{command.destination}?{urlencode(parameters)}"
-            caller = f"client:{command.caller}" if is_client_name(command.caller) else self.settings.caller_id
+            caller = f"client:{command.caller}" if command.caller_kind == "browser" else self.settings.caller_id
         else:
             to, caller = command.destination, self.settings.caller_id
         return {
@@ -268,7 +267,7 @@ class TwilioProvider:
             reason = "lost" if command.status == "in-progress" else "server-restart"
             await self._report(command.conference_id, command.leg_id, "failed", reason, self._restart_sequence())
             return
-        user = command.destination if is_client_name(command.destination) else None
+        user = command.destination if command.kind == "browser" else None
         answered = command.status == "in-progress"
         self.legs[command.leg_id] = TwilioLeg(
             command.conference_id, command.provider_id, user, answered, muted=command.muted
