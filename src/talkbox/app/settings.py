@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import socket
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -64,6 +65,12 @@ class Settings(BaseSettings):
     # Messages a socket may fall behind before it is closed as too slow (4408; ui/outbox.py).
     max_queued_messages: int = Field(256, ge=8, le=100_000)
     log_level: str = "info"
+    # Several nodes share one deployment through Redis (bus, store, push); unset, this node is alone.
+    redis_url: str | None = None
+    # Names this node in Redis (partition leases, consumer names, socket registry): unique per process.
+    node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1)
+    # Seconds a node holds a bus partition without renewing it: a killed node's share moves after this.
+    redis_lease: float = Field(5.0, ge=0.5, le=120)
 
     @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
     @classmethod
