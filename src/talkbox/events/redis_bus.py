@@ -38,6 +38,8 @@ from typing import Any
 
 import redis.asyncio as redis
 from pydantic import TypeAdapter, ValidationError
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from talkbox.events.bus import BusUnavailable, Delivery
@@ -74,6 +76,21 @@ _ACK = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 return redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])
 """
+
+
+def redis_client(url: str, *, blocking: bool = False) -> redis.Redis:
+    """A client for Talkbox's own use: a command fails within seconds, so a user is told to try again.
+
+    A blocking reader gets no socket timeout (a timeout shorter than its block
+    breaks the read); it needs a connection of its own anyway.
+    """
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=None if blocking else SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+        single_connection_client=blocking,
+    )
 
 
 def partition_of(key: str, partitions: int = PARTITIONS) -> int:
@@ -129,9 +146,7 @@ class RedisBus:
 
     async def start(self) -> None:
         """Join: the groups exist, this node's first share is taken; raises if Redis cannot be reached."""
-        self._client = redis.Redis.from_url(
-            self.url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
-        )
+        self._client = redis_client(self.url)
         for name, script in (("acquire", _ACQUIRE), ("renew", _RENEW), ("release", _RELEASE), ("ack", _ACK)):
             self._scripts[name] = self.client.register_script(script)
         for partition in range(self.partitions):
@@ -279,7 +294,7 @@ class RedisBus:
 
     async def _read(self, partition: int, owned: _Owned) -> None:
         """This partition's reader, on its own connection: hooks, then what was left pending, then new entries."""
-        connection = redis.Redis.from_url(self.url, socket_timeout=None, socket_connect_timeout=SOCKET_TIMEOUT)
+        connection = redis_client(self.url, blocking=True)
         try:
             for hook in self.on_acquire:
                 try:

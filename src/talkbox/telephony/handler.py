@@ -46,7 +46,7 @@ from talkbox.telephony.rules import (
     StartCall,
     decide,
 )
-from talkbox.telephony.store import ConferenceStore, StoreUnavailable, active_for
+from talkbox.telephony.store import ConferenceStore, StoreUnavailable
 from talkbox.telephony.unsaved import Backlog, Unsaved
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class CallHandler:
             callee_leg_id=new_id("l"),
             caller=event.user,
             to=event.to,
-            caller_in_call=bool(await active_for(self.store, event.user)),
+            caller_in_call=bool(await self.store.active_for(event.user)),
         )
 
     async def _apply(self, conference_id: str | None, given: RuleInput, event: Event) -> None:
@@ -280,7 +280,7 @@ class CallHandler:
     async def _dial(self, command: DialLeg) -> None:
         """Someone already on another call is busy, whatever the provider would say."""
         if not command.auto_answer and is_client_name(command.destination):
-            elsewhere = [c for c in await active_for(self.store, command.destination) if c.id != command.conference_id]
+            elsewhere = [c for c in await self.store.active_for(command.destination) if c.id != command.conference_id]
             if elsewhere:
                 await self.publish(
                     LegStatusChanged(
