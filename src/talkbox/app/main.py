@@ -12,10 +12,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from talkbox.app.settings import Settings
 from talkbox.callbacks.twilio_routes import twilio_router
-from talkbox.events import InProcessBus
+from talkbox.events import Bus, InProcessBus
+from talkbox.events.models import conference_key
+from talkbox.events.redis_bus import RedisBus, redis_client
 from talkbox.media.engine import MediaSettings
 from talkbox.media.workers import media_factory
 from talkbox.providers.builtin import BuiltinProvider
@@ -26,6 +31,7 @@ from talkbox.providers.twilio.settings import TwilioSettings, twilio_settings
 from talkbox.providers.twilio.tokens import VoiceTokens
 from talkbox.router import Router
 from talkbox.telephony.handler import CallHandler
+from talkbox.telephony.redis_store import RedisStore
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore
 from talkbox.ui import page
 from talkbox.ui.client_address import ClientAddresses
@@ -33,6 +39,9 @@ from talkbox.ui.edge import AllowedHosts, AllowedOrigins, BodyLimit, Gatekeeper,
 from talkbox.ui.gateway import Gateway
 from talkbox.ui.identity import Identity
 from talkbox.ui.limits import Limits
+from talkbox.ui.presence import BEAT_SECONDS as PRESENCE_BEAT_SECONDS
+from talkbox.ui.presence import Presence
+from talkbox.ui.user_streams import UserStreams
 from talkbox.ui.voice_token import voice_token_router
 
 log = logging.getLogger(__name__)
@@ -46,7 +55,7 @@ class Talkbox:
     """Everything one node runs, built in one place."""
 
     settings: Settings
-    bus: InProcessBus
+    bus: Bus
     provider: BuiltinProvider | TwilioProvider
     gateway: Gateway
     router: Router
@@ -54,6 +63,45 @@ class Talkbox:
     store: ConferenceStore
     twilio: TwilioSettings | None = None
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
+    redis: Redis | None = None  # the client the Redis store and streams share; the bus has its own
+
+    async def ready(self) -> bool:
+        """Ready for new traffic: not stopping, and Redis (when there is one) answering."""
+        if self.gateway.draining:
+            return False
+        if self.redis is None:
+            return True
+        try:
+            return bool(await self.redis.ping())
+        except RedisError:
+            return False
+
+
+@dataclass
+class Shared:
+    """What the nodes of a deployment share: on one node, its own bus and file; on several, Redis."""
+
+    bus: Bus
+    store: ConferenceStore
+    redis: Redis | None = None
+    streams: UserStreams | None = None
+    presence: Presence | None = None
+
+
+def _shared(settings: Settings) -> Shared:
+    """The one choice between one node and several."""
+    if settings.redis_url is None:
+        store = MemoryStore() if settings.database == ":memory:" else SqliteStore(settings.database)
+        return Shared(InProcessBus(), store)
+    client = redis_client(settings.redis_url)
+    return Shared(
+        RedisBus(settings.redis_url, node_id=settings.node_id, lease=settings.redis_lease),
+        RedisStore(client),
+        client,
+        UserStreams(client, redis_client(settings.redis_url, blocking=True), settings.node_id),
+        # A socket counts while its node beat within the lease, but never fewer than three beats.
+        Presence(client, settings.node_id, ttl=max(settings.redis_lease, 3 * PRESENCE_BEAT_SECONDS)),
+    )
 
 
 def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_api_url: str | None = None) -> Talkbox:
@@ -61,7 +109,8 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
 
     `twilio_api_url` replaces Twilio's REST API address (the tests' recorder).
     """
-    bus = InProcessBus()
+    shared = _shared(settings)
+    bus, store = shared.bus, shared.store
     provider: BuiltinProvider | TwilioProvider
     if twilio is not None:
         provider = TwilioProvider(
@@ -78,6 +127,7 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
         )
         provider = BuiltinProvider(
             publish=bus.publish,
+            is_online=shared.presence.online if shared.presence is not None else None,
             make_media=media_factory(media, workers=settings.media_processes),
             settings=EngineSettings(
                 ring_timeout=settings.ring_timeout,
@@ -85,7 +135,6 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
                 resume_grace=settings.resume_grace,
             ),
         )
-    store = MemoryStore() if settings.database == ":memory:" else SqliteStore(settings.database)
     calls = CallHandler(
         store=store,
         provider=provider,
@@ -99,6 +148,8 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
         addresses=addresses,
         identity=Identity(settings.auth, settings.secret, max_ttl=settings.max_token_ttl),
         provider_name=provider.name,
+        streams=shared.streams,
+        presence=shared.presence,
         max_message_bytes=settings.max_message_bytes,
         limits=Limits(
             max_sockets_per_user=settings.max_sockets_per_user,
@@ -114,7 +165,18 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
     router = Router(
         bus, handlers=(provider, calls, gateway), size=settings.router_workers, attempts=settings.router_attempts
     )
-    return Talkbox(settings, bus, provider, gateway, router, calls, store, twilio, addresses)
+    if isinstance(bus, RedisBus):
+        _recover_on_acquire(bus, calls)
+    return Talkbox(settings, bus, provider, gateway, router, calls, store, twilio, addresses, shared.redis)
+
+
+def _recover_on_acquire(bus: RedisBus, calls: CallHandler) -> None:
+    """A partition's calls come back on the node that takes it, as all of them do at boot on one node."""
+
+    async def recover(partition: int) -> None:
+        await calls.recover(lambda conference_id: bus.partition_for(conference_key(conference_id)) == partition)
+
+    bus.on_acquire.append(recover)
 
 
 def create_app(
@@ -128,7 +190,10 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         talkbox.router.start()
-        await talkbox.calls.recover()
+        talkbox.gateway.start()
+        await talkbox.bus.start()
+        if talkbox.redis is None:
+            await talkbox.calls.recover()  # with Redis, each partition's calls come back as it is taken
         try:
             yield
         finally:
@@ -139,8 +204,13 @@ def create_app(
             await talkbox.router.stop()
             await talkbox.calls.stop()
             await talkbox.provider.close()
-            log.info("stopped: %d calls kept for the next start", len(await talkbox.store.active()))
+            await talkbox.gateway.stop()
+            await talkbox.bus.close()  # with Redis, hands this node's partitions to the others at once
+            if talkbox.redis is None:
+                log.info("stopped: %d calls kept for the next start", len(await talkbox.store.active()))
             talkbox.store.close()
+            if talkbox.redis is not None:
+                await talkbox.redis.aclose()
 
     # No /docs or /redoc: they load from a CDN. The OpenAPI document stays at /openapi.json.
     app = FastAPI(title="Talkbox", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -150,6 +220,17 @@ def create_app(
     @app.get("/api/health")
     async def health() -> dict[str, str]:
         return {"status": "ok", "provider": talkbox.provider.name}
+
+    @app.get("/healthz")
+    async def alive() -> dict[str, str]:
+        return {"status": "alive", "node": talkbox.settings.node_id}
+
+    @app.get("/readyz")
+    async def ready() -> JSONResponse:
+        """For the balancer: 503 while stopping or cut off from Redis, so new pages go to another node."""
+        if await talkbox.ready():
+            return JSONResponse({"status": "ready", "node": talkbox.settings.node_id})
+        return JSONResponse({"status": "not ready", "node": talkbox.settings.node_id}, status_code=503)
 
     @app.get("/api/dead-letters")
     async def dead_letters(request: Request, limit: int = Query(DEAD_LETTERS_SHOWN, ge=0, le=1000)) -> dict[str, Any]:

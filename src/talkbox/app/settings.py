@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1)
     # Seconds a node holds a bus partition without renewing it: a killed node's share moves after this.
     redis_lease: float = Field(5.0, ge=0.5, le=120)
+    # With Redis: seconds a node goes on serving after SIGTERM with /readyz failing, so the balancer moves first.
+    stop_delay: float = Field(2.0, ge=0, le=300)
 
     @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
     @classmethod

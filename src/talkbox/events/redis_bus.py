@@ -99,11 +99,10 @@ def partition_of(key: str, partitions: int = PARTITIONS) -> int:
 
 @dataclass
 class _Owned:
-    """A partition this node holds: its lease token, its reader and what it has handed out unacknowledged."""
+    """A partition this node holds: its lease token and its reader."""
 
     lease: str
     reader: asyncio.Task[None] | None = None
-    in_flight: int = 0
 
 
 @dataclass
@@ -167,9 +166,6 @@ class RedisBus:
             yield await self._queue.get()
 
     async def ack(self, delivery: Delivery) -> bool:
-        owned = self._owned.get(delivery.partition)
-        if owned is not None and owned.lease == delivery.lease:
-            owned.in_flight -= 1
         try:
             done = await self._scripts["ack"](
                 keys=[self._lease_key(delivery.partition), self.stream(delivery.partition)],
@@ -355,7 +351,6 @@ class RedisBus:
         except (KeyError, ValidationError) as error:
             asyncio.create_task(self._bury(partition, owned, entry_id, fields, f"unreadable: {type(error).__name__}"))
             return
-        owned.in_flight += 1
         self._queue.put_nowait(Delivery(entry_id.decode(), event, partition, owned.lease))
 
     async def _bury(self, partition: int, owned: _Owned, entry_id: bytes, fields: Any, why: str) -> None:

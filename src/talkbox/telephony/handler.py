@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,8 +61,12 @@ _REQUESTS: dict[type[Event], tuple[str, str]] = {
 }
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+def derived_id(prefix: str, *parts: str) -> str:
+    """An id that follows from the event's own ids, never from the moment it is handled.
+
+    So an event handled again (redelivered by the bus) names the same legs, and changes nothing.
+    """
+    return f"{prefix}-{hashlib.sha256('/'.join(parts).encode()).hexdigest()[:16]}"
 
 
 @dataclass
@@ -89,9 +93,14 @@ class CallHandler:
         UnsavedChangesDue,
     )
 
-    async def recover(self) -> None:
-        """At boot: hand every live leg the store knows back to the provider."""
+    async def recover(self, only: Callable[[str], bool] | None = None) -> None:
+        """At boot: hand every live leg the store knows back to the provider.
+
+        `only` picks the conferences by id: with several nodes, those of a bus partition this node just took.
+        """
         for conference in await self.store.active():
+            if only is not None and not only(conference.id):
+                continue
             for leg in conference.live_legs():
                 await self.provider.resume(
                     ResumeLeg(
@@ -120,7 +129,7 @@ class CallHandler:
             await self._save_unsaved(event.conference_id)
             return
         if isinstance(event, UserRequestsCall):
-            await self._apply(None, await self._start_call(event), event)
+            await self._apply(event.conference_id, await self._start_call(event), event)
             return
         given = self._rule_input(event)
         if given is not None:
@@ -130,28 +139,29 @@ class CallHandler:
         if isinstance(event, UserHangsUp):
             return HangUp(event.user)
         if isinstance(event, UserAddsParticipant):
-            return AddParticipant(event.user, event.to, new_id("l"), self.max_legs)
+            return AddParticipant(event.user, event.to, event.leg_id, self.max_legs)
         if isinstance(event, UserRemovesParticipant):
             return RemoveParticipant(event.user, event.leg_id)
         if isinstance(event, UserMutesLeg):
             return Mute(event.user, event.leg_id, event.muted)
         if isinstance(event, UserRejoins):
-            return Rejoin(event.user, new_id("l"))
+            return Rejoin(event.user, event.leg_id)
         if isinstance(event, LegStatusChanged):
             return event
         if isinstance(event, IncomingPhoneCall):
-            ring = tuple((new_id("l"), name) for name in self.ring)
+            ring = tuple((derived_id("l", event.conference_id, "ring", name), name) for name in self.ring)
             return IncomingCall(event.conference_id, event.leg_id, event.caller, event.provider_id, ring)
         return None
 
     async def _start_call(self, event: UserRequestsCall) -> StartCall:
+        elsewhere = [c for c in await self.store.active_for(event.user) if c.id != event.conference_id]
         return StartCall(
-            conference_id=new_id("c"),
-            chair_leg_id=new_id("l"),
-            callee_leg_id=new_id("l"),
+            conference_id=event.conference_id,
+            chair_leg_id=derived_id("l", event.conference_id, "chair"),
+            callee_leg_id=derived_id("l", event.conference_id, "callee"),
             caller=event.user,
             to=event.to,
-            caller_in_call=bool(await self.store.active_for(event.user)),
+            caller_in_call=bool(elsewhere),
         )
 
     async def _apply(self, conference_id: str | None, given: RuleInput, event: Event) -> None:

@@ -75,6 +75,8 @@ class BuiltinProvider:
     settings: EngineSettings = field(default_factory=EngineSettings)
     name: str = "builtin"
     online: Counter[str] = field(default_factory=Counter)
+    # With several nodes, who is online is asked of the cluster: this node's count sees only its share.
+    is_online: Callable[[str], Awaitable[bool]] | None = None
     legs: dict[str, MediaLeg] = field(default_factory=dict)
     sequence: Sequence = field(default_factory=Sequence)
     # How the media is built: in this process by default; the app may give worker processes.
@@ -102,7 +104,8 @@ class BuiltinProvider:
         if not is_client_name(command.destination):
             await self._report(command, "failed", "unsupported")
             return
-        if not self.online[command.destination]:
+        online = await self.is_online(command.destination) if self.is_online else self.online[command.destination]
+        if not online:
             await self._report(command, "failed", "unavailable")
             return
         leg = MediaLeg(command)

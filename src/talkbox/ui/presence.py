@@ -1,0 +1,66 @@
+"""Who is online, cluster-wide: each open socket registered under its user, with the node that holds it.
+
+A node beats every second; a socket counts only while its node's last beat is
+recent (`ttl`), so the sockets of a node that was killed stop counting within
+seconds, without anyone deleting them. A node that stops cleanly removes its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+BEAT_SECONDS = 1.0
+
+_BEAT = """
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[1], tonumber(t[1]) + tonumber(t[2]) / 1e6, ARGV[1])
+"""
+_ONLINE = """
+local t = redis.call('TIME')
+local oldest = tonumber(t[1]) + tonumber(t[2]) / 1e6 - tonumber(ARGV[1])
+for _, node in ipairs(redis.call('HVALS', KEYS[1])) do
+    local beat = redis.call('ZSCORE', KEYS[2], node)
+    if beat and tonumber(beat) > oldest then return 1 end
+end
+return 0
+"""
+
+
+@dataclass
+class Presence:
+    client: redis.Redis
+    node_id: str
+    ttl: float = 3.0  # seconds without a beat before a node's sockets stop counting
+    prefix: str = "talkbox:"
+
+    def _sockets(self, user: str) -> str:
+        return f"{self.prefix}presence:{user}"
+
+    @property
+    def _nodes(self) -> str:
+        return f"{self.prefix}presence-nodes"
+
+    async def add(self, user: str, socket_id: str) -> None:
+        await self.client.hset(self._sockets(user), socket_id, self.node_id)
+
+    async def remove(self, user: str, socket_id: str) -> None:
+        await self.client.hdel(self._sockets(user), socket_id)
+
+    async def online(self, user: str) -> bool:
+        return bool(await self.client.eval(_ONLINE, 2, self._sockets(user), self._nodes, self.ttl))
+
+    async def beat(self) -> None:
+        """This node's heartbeat, until cancelled; a Redis outage only skips beats."""
+        while True:
+            try:
+                await self.client.eval(_BEAT, 1, self._nodes, self.node_id)
+            except RedisError as error:
+                log.warning("presence heartbeat: %s", error)
+            await asyncio.sleep(BEAT_SECONDS)

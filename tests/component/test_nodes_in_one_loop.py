@@ -1,0 +1,87 @@
+"""Two Talkbox nodes on one Redis, in the test's loop: a call across them, the push, replay, presence.
+
+The first node to start owns every partition of the bus (ownership is sticky),
+so a call is decided and its media carried there, whichever node holds the
+pages' sockets. tests/component/test_nodes.py runs them as processes behind nginx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from talkbox.ui.user_streams import Parcel
+from tests.support.peer import Peer, connect
+from tests.support.server import running_app
+
+ALICE_HZ, BOB_HZ = 440.0, 880.0
+
+
+@contextlib.asynccontextmanager
+async def two_nodes(redis_url: str) -> AsyncIterator[tuple[tuple[str, FastAPI], tuple[str, FastAPI]]]:
+    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0}
+    async with running_app(node_id="one", **common) as one, running_app(node_id="two", **common) as two:
+        yield one, two
+
+
+async def test_alice_on_one_node_calls_bob_on_the_other_and_they_hear_each_other(redis_url: str) -> None:
+    async with two_nodes(redis_url) as ((one_url, one), (two_url, two)):
+        assert len(one.state.talkbox.bus.owned()) == 16 and two.state.talkbox.bus.owned() == []
+        async with Peer(two_url, "alice", ALICE_HZ) as alice, Peer(one_url, "bob", BOB_HZ) as bob:
+            await connect(alice, bob)
+            sequences = [m["seq"] for m in alice.messages if "seq" in m]
+            assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
+            await alice.hang_up()
+            await bob.wait_for(lambda: bob.last_conference()["status"] == "ended")
+            assert bob.last_conference()["end_reason"] == "hung-up"
+
+
+async def test_a_page_back_with_its_last_sequence_gets_what_it_missed(redis_url: str) -> None:
+    async with two_nodes(redis_url) as ((one_url, _one), (two_url, _two)), Peer(one_url, "bob", BOB_HZ) as bob:
+        async with Peer(two_url, "alice", ALICE_HZ) as alice:
+            await alice.call("bob")
+            await bob.wait_for(lambda: bob.offers)
+            await alice.wait_for(lambda: alice.conferences and alice.last_seq is not None)
+            seen = alice.last_seq
+        await bob.reject()  # while alice is between sockets: her page misses the end of the call
+        await bob.wait_for(lambda: bob.conferences and bob.my_leg(bob.last_conference())["status"] == "busy")
+        async with Peer(one_url, "alice", ALICE_HZ, since=seen) as back:
+            await back.wait_for(lambda: back.conferences and back.last_conference()["status"] == "ended")
+            replayed = [m["seq"] for m in back.messages if m.get("seq", 0) > seen]
+            assert replayed == list(range(seen + 1, seen + 1 + len(replayed)))  # from the first missed, none skipped
+            assert back.last_conference()["end_reason"] == "busy"
+
+
+async def test_a_page_that_missed_more_than_is_kept_is_told_to_resync(redis_url: str) -> None:
+    async with two_nodes(redis_url) as ((one_url, one), _two):
+        streams = one.state.talkbox.gateway.streams
+        for _ in range(600):  # past the 500 kept
+            await streams.send(Parcel("alice", '{"type":"filler"}'))
+        async with Peer(one_url, "alice", ALICE_HZ, since=3) as alice:
+            await alice.wait_for(lambda: any(m["type"] == "resync" for m in alice.messages))
+            assert not [m for m in alice.messages if m.get("seq", 600) < 600]
+
+
+async def test_someone_who_came_online_under_another_owner_is_rung_not_unavailable(redis_url: str) -> None:
+    """Presence is cluster-wide: the node that takes over never saw bob's page arrive, yet knows he is online."""
+    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0}
+    first = running_app(node_id="one", **common)
+    await first.__aenter__()
+    try:
+        async with running_app(node_id="two", **common) as (two_url, two), Peer(two_url, "bob", BOB_HZ) as bob:
+            await asyncio.sleep(0.3)  # his arrival is handled by node one, the owner of every partition
+            await first.__aexit__(None, None, None)
+            first = None
+            async with asyncio.timeout(5):
+                while len(two.state.talkbox.bus.owned()) < 16:
+                    await asyncio.sleep(0.05)
+            async with Peer(two_url, "alice", ALICE_HZ) as alice:
+                await alice.call("bob")
+                await bob.wait_for(lambda: bob.offers)
+                assert not alice.refusals()
+    finally:
+        if first is not None:
+            await first.__aexit__(None, None, None)
