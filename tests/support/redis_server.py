@@ -26,6 +26,7 @@ class RedisServer:
 
     folder: Path
     port: int
+    persistent: bool = False  # an append-only file synced on every write, so a restart loses nothing
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -36,7 +37,8 @@ class RedisServer:
         binary = shutil.which("redis-server")
         assert binary, "`redis-server` is missing: run `make test`, which installs Debian's redis-server"
         command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)]
-        command += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--maxmemory-policy", "noeviction"]
+        command += ["--save", "", "--daemonize", "no", "--maxmemory-policy", "noeviction"]
+        command += ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
         log = (self.folder / "redis.log").open("ab")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         client = redis.Redis(port=self.port, socket_timeout=1)
@@ -61,8 +63,8 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(folder: Path) -> Iterator[RedisServer]:
-    server = RedisServer(folder, free_port())
+def redis_server(folder: Path, *, persistent: bool = False) -> Iterator[RedisServer]:
+    server = RedisServer(folder, free_port(), persistent)
     server.start()
     try:
         yield server

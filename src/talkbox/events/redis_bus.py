@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -57,11 +58,15 @@ DEAD_LETTERS_KEPT = 1000
 
 _events: TypeAdapter[Event] = TypeAdapter(Event)
 
+# Also says which process held the partition last (KEYS[3], never expiring): the same one, back
+# after Redis was out of reach, still carries the partition's calls and must not resume them.
 _ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local epoch = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. epoch, 'PX', ARGV[2])
-return epoch
+local previous = redis.call('GET', KEYS[3]) or ''
+redis.call('SET', KEYS[3], ARGV[3])
+return {epoch, previous}
 """
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -113,7 +118,7 @@ class RedisBus:
     partitions: int = PARTITIONS
     max_deliveries: int = 5
     prefix: str = "talkbox:"
-    # Run when this node takes a partition, before it handles any of its events.
+    # Run when this process takes a partition from another one, before it handles any of its events.
     on_acquire: list[Callable[[int], Awaitable[None]]] = field(default_factory=list)
     _client: redis.Redis | None = field(default=None, init=False, repr=False)
     _queue: asyncio.Queue[Delivery] = field(default_factory=asyncio.Queue, init=False, repr=False)
@@ -121,6 +126,8 @@ class RedisBus:
     _keeper: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _scripts: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     reachable: bool = field(default=False, init=False)
+    # This process, as opposed to the node's name, which a restarted process may keep.
+    _incarnation: str = field(default_factory=lambda: uuid.uuid4().hex, init=False, repr=False)
 
     def stream(self, partition: int) -> str:
         return f"{self.prefix}bus:{partition}"
@@ -254,16 +261,18 @@ class RedisBus:
         return max(1, await self.client.zcard(nodes))
 
     async def _try_acquire(self, partition: int) -> None:
-        epoch = await self._scripts["acquire"](
-            keys=[self._lease_key(partition), f"{self.prefix}epoch:{partition}"],
-            args=[self.node_id, int(self.lease * 1000)],
+        taken = await self._scripts["acquire"](
+            keys=[self._lease_key(partition), f"{self.prefix}epoch:{partition}", f"{self.prefix}holder:{partition}"],
+            args=[self.node_id, int(self.lease * 1000), self._incarnation],
         )
-        if epoch is None:
+        if taken is None:
             return
+        epoch, previous = taken
         owned = _Owned(lease=f"{self.node_id}:{epoch}")
         self._owned[partition] = owned
-        owned.reader = asyncio.create_task(self._read(partition, owned))
-        log.info("took partition %d of the bus (epoch %s)", partition, epoch)
+        back = previous.decode() == self._incarnation
+        owned.reader = asyncio.create_task(self._read(partition, owned, run_hooks=not back))
+        log.info("%s partition %d of the bus (epoch %s)", "took back" if back else "took", partition, epoch)
 
     async def _let_go(self, partition: int, *, release: bool) -> None:
         owned = self._owned.pop(partition, None)
@@ -288,11 +297,11 @@ class RedisBus:
         if oldest:
             await self.client.xtrim(stream, minid=oldest, approximate=False)
 
-    async def _read(self, partition: int, owned: _Owned) -> None:
+    async def _read(self, partition: int, owned: _Owned, *, run_hooks: bool) -> None:
         """This partition's reader, on its own connection: hooks, then what was left pending, then new entries."""
         connection = redis_client(self.url, blocking=True)
         try:
-            for hook in self.on_acquire:
+            for hook in self.on_acquire if run_hooks else ():
                 try:
                     await hook(partition)
                 except Exception:
