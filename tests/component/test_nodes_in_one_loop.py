@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import pytest
+import websockets
 from fastapi import FastAPI
 
 from talkbox.ui.user_streams import Parcel
@@ -85,3 +87,20 @@ async def test_someone_who_came_online_under_another_owner_is_rung_not_unavailab
     finally:
         if first is not None:
             await first.__aexit__(None, None, None)
+
+
+async def test_a_users_sockets_are_capped_across_the_nodes(redis_url: str) -> None:
+    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0, "max_sockets_per_user": 2}
+    async with (
+        running_app(node_id="one", **common) as (one_url, _one),
+        running_app(node_id="two", **common) as (two_url, _two),
+        Peer(one_url, "alice", ALICE_HZ),
+        Peer(two_url, "alice", ALICE_HZ),
+    ):
+        for url in (one_url, two_url):
+            async with websockets.connect(f"{url.replace('http', 'ws', 1)}/ws?client_name=alice") as third:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(third.recv(), 5)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+        async with Peer(one_url, "bob", BOB_HZ):  # someone else is not counted against her
+            pass

@@ -178,14 +178,18 @@ class Gateway:
         online = False
         sender: asyncio.Task[None] | None = None
         try:
+            if self.presence is not None and not await self.presence.add(
+                user, connection.id, self.limits.max_sockets_per_user
+            ):
+                message = f"at most {self.limits.max_sockets_per_user} connections per user, on all nodes"
+                await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, message)
+                return
             await websocket.accept(subprotocol=chosen_subprotocol(websocket))
             sender = asyncio.create_task(connection.outbox.run())
             # Queued first: the state the presence brings (ui/outbox.py keeps the order) follows it.
             self._send(connection, Welcome(user=user, provider=self.provider_name))
             if self.streams is not None:
                 await self._watch(connection, _since(websocket))
-            if self.presence is not None:
-                await self.presence.add(user, connection.id)
             await self.publish(PresenceChanged(user=user, online=True))
             online = True
             await self._serve(websocket, connection)
