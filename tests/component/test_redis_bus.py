@@ -18,10 +18,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from talkbox.events import Delivery, LegStatusChanged
+from talkbox.events import Delivery, Event, LegStatusChanged
 from talkbox.events.redis_bus import PARTITIONS, RedisBus
+from talkbox.router import Router
+from tests.support.server import running_app
 
 LEASE = 1.0
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,9 +124,10 @@ async def test_an_event_its_consumers_keep_dying_on_becomes_a_dead_letter(redis_
         await one.line()
         one.signal(signal.SIGKILL)
         async with asyncio.timeout(3 * LEASE):
-            while not (letters := await two.dead_letters(10)):
+            while not (letters := await two.dead_letters(10))[1]:
                 await asyncio.sleep(0.05)
-        [letter] = letters
+        total, [letter] = letters
+        assert total == 1
         assert (letter["event_type"], letter["key"], letter["handler"]) == (
             "leg_status_changed",
             "conference:c-x",
@@ -168,3 +172,32 @@ async def test_nodes_starting_together_share_the_partitions(redis_url: str) -> N
     finally:
         await one.close()
         await two.close()
+
+
+async def test_a_handler_giving_up_on_one_node_is_a_dead_letter_every_node_shows(redis_url: str) -> None:
+    class Failing:
+        handles = (LegStatusChanged,)
+
+        async def handle(self, event: Event) -> None:
+            raise RuntimeError("store down")
+
+    async with local_bus(redis_url) as one:  # started first: it owns every partition, so it handles the event
+        router = Router(one, [Failing()], attempts=2, backoff=0.001, share_dead_letter=one.record_dead_letter)
+        router.start()
+        try:
+            async with running_app(redis_url=redis_url, node_id="two", redis_lease=LEASE, media_workers=0) as (url, _):
+                await one.publish(report("c-x", 1))
+                await asyncio.wait_for(one.drained(), 5)
+                async with httpx.AsyncClient() as client:
+                    answer = (await client.get(f"{url}/api/dead-letters")).json()
+        finally:
+            await router.stop()
+    assert answer["total"] == 1
+    [letter] = answer["dead_letters"]
+    assert (letter["event_type"], letter["key"], letter["handler"], letter["attempts"]) == (
+        "leg_status_changed",
+        "conference:c-x",
+        "Failing",
+        2,
+    )
+    assert letter["error"] == "RuntimeError: store down"

@@ -163,7 +163,11 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
     # The provider first: it learns from a report (a CallSid, an answer) before the
     # rules, handling the same report, ask it to act on that leg.
     router = Router(
-        bus, handlers=(provider, calls, gateway), size=settings.router_workers, attempts=settings.router_attempts
+        bus,
+        handlers=(provider, calls, gateway),
+        size=settings.router_workers,
+        attempts=settings.router_attempts,
+        share_dead_letter=bus.record_dead_letter if isinstance(bus, RedisBus) else None,
     )
     if isinstance(bus, RedisBus):
         _recover_on_acquire(bus, calls)
@@ -240,6 +244,9 @@ def create_app(
         """
         if not talkbox.addresses.is_local(request):
             raise HTTPException(status_code=403, detail="dead letters are served to loopback only")
+        if isinstance(talkbox.bus, RedisBus):  # every node's, the bus's own among them
+            total, shared = await talkbox.bus.dead_letters(limit)
+            return {"total": total, "dead_letters": shared}
         letters = talkbox.router.dead_letters
         return {"total": letters.total, "dead_letters": [letter.as_json() for letter in letters.recent(limit)]}
 

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -96,6 +97,11 @@ def redis_client(url: str, *, blocking: bool = False) -> redis.Redis:
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
         single_connection_client=blocking,
     )
+
+
+def _letter(fields: dict[str, str]) -> dict[str, str | int | float]:
+    """A dead letter as stored (all strings) back in the shape the router's own have."""
+    return {**fields, "attempts": int(fields.get("attempts", 0)), "at": float(fields.get("at", 0))}
 
 
 def partition_of(key: str, partitions: int = PARTITIONS) -> int:
@@ -195,10 +201,18 @@ class RedisBus:
         groups = [await self.client.xinfo_groups(self.stream(p)) for p in range(self.partitions)]
         return sum(int(group["pending"]) for listing in groups for group in listing)
 
-    async def dead_letters(self, limit: int) -> list[dict[str, str]]:
-        """Newest first, as the router's own are: what no consumer lived to acknowledge (no payloads)."""
-        entries = await self.client.xrevrange(self.dead_key, count=limit)
-        return [{k.decode(): v.decode() for k, v in fields.items()} for _id, fields in entries]
+    async def record_dead_letter(self, letter: dict[str, str | int | float]) -> None:
+        """Keep a dead letter cluster-wide: the router's (a handler gave up) and the bus's own alike."""
+        transaction = self.client.pipeline(transaction=True)
+        transaction.xadd(self.dead_key, {k: str(v) for k, v in letter.items()}, maxlen=DEAD_LETTERS_KEPT)
+        transaction.incr(f"{self.prefix}dead-total")
+        await transaction.execute()
+
+    async def dead_letters(self, limit: int) -> tuple[int, list[dict[str, str | int | float]]]:
+        """How many there have been on every node, and the newest `limit`, newest first (no payloads)."""
+        total = int(await self.client.get(f"{self.prefix}dead-total") or 0)
+        entries = await self.client.xrevrange(self.dead_key, count=limit) if limit > 0 else []
+        return total, [_letter({k.decode(): v.decode() for k, v in fields.items()}) for _id, fields in entries]
 
     async def close(self) -> None:
         """Leave: stop reading, hand the leases back at once (others need not wait for them to expire)."""
@@ -343,7 +357,8 @@ class RedisBus:
         ) or [None]
         if pending is None or pending["times_delivered"] <= self.max_deliveries:
             return False
-        await self._bury(partition, owned, entry_id, fields, f"handed out {pending['times_delivered']} times")
+        times = pending["times_delivered"]
+        await self._bury(partition, owned, entry_id, fields, f"handed out {times} times, never acknowledged", times)
         return True
 
     async def _read_new(self, connection: redis.Redis, partition: int, owned: _Owned) -> None:
@@ -362,7 +377,9 @@ class RedisBus:
             return
         self._queue.put_nowait(Delivery(entry_id.decode(), event, partition, owned.lease))
 
-    async def _bury(self, partition: int, owned: _Owned, entry_id: bytes, fields: Any, why: str) -> None:
+    async def _bury(
+        self, partition: int, owned: _Owned, entry_id: bytes, fields: Any, why: str, attempts: int = 1
+    ) -> None:
         """A dead letter, cluster-wide: named by its type and key, never its payload (SDP, names)."""
         try:
             event = _events.validate_json(fields[b"e"])
@@ -370,7 +387,8 @@ class RedisBus:
         except (KeyError, ValidationError):
             kind, key = "unreadable", "?"
         log.error("dead letter on partition %d: %s (%s) %s", partition, kind, key, why)
-        letter = {"event_type": kind, "key": key, "handler": "bus", "error": why, "entry": entry_id.decode()}
-        await self.client.xadd(self.dead_key, letter, maxlen=DEAD_LETTERS_KEPT, approximate=True)
+        await self.record_dead_letter(
+            {"event_type": kind, "key": key, "handler": "bus", "error": why, "attempts": attempts, "at": time.time()}
+        )
         await self._scripts["ack"](keys=[self._lease_key(partition), self.stream(partition)],
                                    args=[owned.lease, GROUP, entry_id])  # fmt: skip
