@@ -79,7 +79,9 @@ class IncomingCall:
     ring: tuple[tuple[str, str], ...]
 
 
-RuleInput = StartCall | IncomingCall | HangUp | AddParticipant | RemoveParticipant | Mute | Rejoin | LegStatusChanged
+RuleInput = (
+    StartCall | IncomingCall | HangUp | AddParticipant | RemoveParticipant | Mute | Rejoin | LegStatusChanged
+)
 
 # --- commands ------------------------------------------------------------------
 
