@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+import websockets
+
 from tests.support.peer import Peer, connect
 from tests.support.redis_server import redis_server
 from tests.support.server import running_app
@@ -41,6 +44,12 @@ async def test_while_redis_is_away_calls_go_on_requests_are_refused_and_all_reco
             await alice.wait_for(lambda: any(m.get("code") == "unavailable" for m in alice.messages))
             [refusal] = [m for m in alice.messages if m.get("code") == "unavailable"]
             assert "try again" in refusal["message"].lower()
+
+            ws_url = url.replace("http", "ws", 1)
+            async with websockets.connect(f"{ws_url}/ws?client_name=carol") as carol:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(carol.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013  # "try again later"
 
             redis.start()
             async with asyncio.timeout(5):

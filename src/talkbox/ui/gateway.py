@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
 from starlette.responses import PlainTextResponse
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from talkbox.events.bus import BusUnavailable
 from talkbox.events.models import (
@@ -79,6 +79,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORISED = 4401
 CLOSE_TOO_MANY_SOCKETS = 4429
+CLOSE_TRY_AGAIN = 1013  # RFC 6455's "try again later"
 # The page offers Talkbox's subprotocol, and its token as a second one: a URL ends
 # up in access logs and proxies' logs, a handshake header does not (docs/protocol.md).
 SUBPROTOCOL = "talkbox"
@@ -195,6 +196,14 @@ class Gateway:
             await self._serve(websocket, connection)
         except WebSocketDisconnect:
             pass
+        except RedisError as error:  # with several nodes: presence or the user's stream out of reach
+            log.warning("closing a new socket: Redis is out of reach (%s)", error)
+            reason = "Talkbox cannot reach Redis; reconnect shortly"
+            with contextlib.suppress(Exception):
+                if websocket.application_state == WebSocketState.CONNECTING:
+                    await _close_at_once(websocket, CLOSE_TRY_AGAIN, reason)
+                else:
+                    await websocket.close(code=CLOSE_TRY_AGAIN, reason=reason)
         finally:
             if sender is not None:
                 sender.cancel()
