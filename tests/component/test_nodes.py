@@ -1,11 +1,11 @@
 """Two Talkbox processes on one Redis behind nginx (deploy/nginx.conf): a call across them, a kill, a stop.
 
 alice's socket is on one node and bob's on the other; the call is decided, and
-its media carried, on the node that owns the conference's partition of the bus
-(node one: it started first). Killing that node moves its partitions to node
-two within the lease; the pages reconnect through nginx, ask for their media
-again, and hear each other. A node told to stop fails readiness at once and
-refuses new sockets, so nginx sends new pages to the other.
+its media carried, on the node that owns the conference's partition of the bus.
+Killing that node moves its partitions to the other within the lease; the
+pages reconnect through nginx, ask for their media again, and hear each other.
+A node told to stop fails readiness at once and refuses new sockets, so nginx
+sends new pages to the other.
 """
 
 from __future__ import annotations
@@ -64,20 +64,21 @@ async def test_a_call_across_two_nodes_comes_back_after_the_node_carrying_it_is_
         await connect(alice, bob)  # bob rings, accepts, and both hear each other
         partition = partition_of(f"conference:{alice.active_conference()['id']}")
         lease = f"talkbox:lease:{partition}"
-        assert (await client.get(lease)).decode().startswith("one:")
+        carrier = (await client.get(lease)).decode().split(":")[0]
+        survivor = "two" if carrier == "one" else "one"
 
-        nodes[0].signal(signal.SIGKILL)
+        next(node for node in nodes if node.name == carrier).signal(signal.SIGKILL)
         killed = time.monotonic()
         async with asyncio.timeout(3 * LEASE):
-            while not (await client.get(lease) or b"").startswith(b"two:"):
+            while not (await client.get(lease) or b"").startswith(survivor.encode() + b":"):
                 await asyncio.sleep(0.05)
         took_over = time.monotonic() - killed
         assert took_over < LEASE + 1.5, took_over
 
-        # The page whose socket died reconnects through nginx (to node two, the one left); both ask for media.
+        # A page whose socket died reconnects through nginx (to the node left); both ask for their media again.
         back = []
         for peer in (alice, bob):
-            if {"alice": alice_node, "bob": bob_node}[peer.name] == "one":
+            if {"alice": alice_node, "bob": bob_node}[peer.name] == carrier:
                 peer = await pages.enter_async_context(Peer(nginx.url, peer.name, peer.frequency))
             back.append(peer)
         for peer in back:
@@ -85,7 +86,8 @@ async def test_a_call_across_two_nodes_comes_back_after_the_node_carrying_it_is_
         await hear_each_other(*back)
         print(f"takeover {took_over:.2f} s, audio back {time.monotonic() - killed:.2f} s after the kill")
         assert time.monotonic() - killed < 10
-        assert await node_of(client, "alice") | await node_of(client, "bob") >= {"two"}
+        # (the dead node's entries stop counting once its heartbeat is older than the presence TTL)
+        assert survivor in await node_of(client, "alice") and survivor in await node_of(client, "bob")
     await client.aclose()
 
 

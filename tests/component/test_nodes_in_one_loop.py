@@ -15,6 +15,8 @@ import pytest
 import websockets
 from fastapi import FastAPI
 
+from talkbox.events.models import conference_key
+from talkbox.events.redis_bus import partition_of
 from talkbox.ui.user_streams import Parcel
 from tests.support.peer import Peer, connect
 from tests.support.server import running_app
@@ -30,15 +32,17 @@ async def two_nodes(redis_url: str) -> AsyncIterator[tuple[tuple[str, FastAPI], 
 
 
 async def test_alice_on_one_node_calls_bob_on_the_other_and_they_hear_each_other(redis_url: str) -> None:
-    async with two_nodes(redis_url) as ((one_url, one), (two_url, two)):
-        assert len(one.state.talkbox.bus.owned()) == 16 and two.state.talkbox.bus.owned() == []
-        async with Peer(two_url, "alice", ALICE_HZ) as alice, Peer(one_url, "bob", BOB_HZ) as bob:
-            await connect(alice, bob)
-            sequences = [m["seq"] for m in alice.messages if "seq" in m]
-            assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
-            await alice.hang_up()
-            await bob.wait_for(lambda: bob.last_conference()["status"] == "ended")
-            assert bob.last_conference()["end_reason"] == "hung-up"
+    async with (
+        two_nodes(redis_url) as ((one_url, _one), (two_url, _two)),
+        Peer(two_url, "alice", ALICE_HZ) as alice,
+        Peer(one_url, "bob", BOB_HZ) as bob,
+    ):
+        await connect(alice, bob)
+        sequences = [m["seq"] for m in alice.messages if "seq" in m]
+        assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
+        await alice.hang_up()
+        await bob.wait_for(lambda: bob.last_conference()["status"] == "ended")
+        assert bob.last_conference()["end_reason"] == "hung-up"
 
 
 async def test_a_page_back_with_its_last_sequence_gets_what_it_missed(redis_url: str) -> None:
@@ -68,22 +72,28 @@ async def test_a_page_that_missed_more_than_is_kept_is_told_to_resync(redis_url:
 
 
 async def test_someone_who_came_online_under_another_owner_is_rung_not_unavailable(redis_url: str) -> None:
-    """Presence is cluster-wide: the node that takes over never saw bob's page arrive, yet knows he is online."""
+    """Presence is cluster-wide: the node that takes over never saw bill's page arrive, yet knows he is online."""
     common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0}
+    # bill's arrival is handled by node one: his partition is among the low ones it keeps when sharing.
+    assert partition_of("user:bill") < 8
     first = running_app(node_id="one", **common)
     await first.__aenter__()
     try:
-        async with running_app(node_id="two", **common) as (two_url, two), Peer(two_url, "bob", BOB_HZ) as bob:
-            await asyncio.sleep(0.3)  # his arrival is handled by node one, the owner of every partition
-            await first.__aexit__(None, None, None)
-            first = None
+        async with running_app(node_id="two", **common) as (two_url, two):
             async with asyncio.timeout(5):
-                while len(two.state.talkbox.bus.owned()) < 16:
+                while len(two.state.talkbox.bus.owned()) < 8:
                     await asyncio.sleep(0.05)
-            async with Peer(two_url, "alice", ALICE_HZ) as alice:
-                await alice.call("bob")
-                await bob.wait_for(lambda: bob.offers)
-                assert not alice.refusals()
+            async with Peer(two_url, "bill", BOB_HZ) as bill:
+                await asyncio.sleep(0.3)
+                await first.__aexit__(None, None, None)
+                first = None
+                async with asyncio.timeout(5):
+                    while len(two.state.talkbox.bus.owned()) < 16:
+                        await asyncio.sleep(0.05)
+                async with Peer(two_url, "alice", ALICE_HZ) as alice:
+                    await alice.call("bill")
+                    await bill.wait_for(lambda: bill.offers)
+                    assert not alice.refusals()
     finally:
         if first is not None:
             await first.__aexit__(None, None, None)
@@ -104,3 +114,36 @@ async def test_a_users_sockets_are_capped_across_the_nodes(redis_url: str) -> No
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
         async with Peer(one_url, "bob", BOB_HZ):  # someone else is not counted against her
             pass
+
+
+async def test_a_newer_node_takes_the_idle_partitions_and_the_calls_placed_on_them(redis_url: str) -> None:
+    """A live call's partition stays where its media is; the others move, and new calls go to either node."""
+    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0}
+    async with (
+        running_app(node_id="one", **common) as (one_url, one),
+        Peer(one_url, "alice", ALICE_HZ) as alice,
+        Peer(one_url, "bob", BOB_HZ) as bob,
+    ):
+        await connect(alice, bob)
+        live = partition_of(conference_key(alice.active_conference()["id"]))
+        async with running_app(node_id="two", **common) as (two_url, two):
+            async with asyncio.timeout(5):
+                while len(two.state.talkbox.bus.owned()) < 8:
+                    await asyncio.sleep(0.05)
+            assert live in one.state.talkbox.bus.owned()
+            assert len(one.state.talkbox.bus.owned()) == 8
+            bob.heard.clear()
+            await bob.wait_for(lambda: len(bob.heard) > 20 and bob.level(ALICE_HZ) > -20)
+
+            async with Peer(two_url, "carol", ALICE_HZ) as carol, Peer(one_url, "dave", BOB_HZ) as dave:
+                for _ in range(12):  # each call's id is random: until one lands on a partition node two took
+                    await carol.call("dave")
+                    await dave.wait_for(lambda: dave.offers)
+                    offer = next(iter(dave.offers.values()))
+                    on_two = partition_of(conference_key(offer["conference_id"])) in two.state.talkbox.bus.owned()
+                    await dave.reject()
+                    await carol.wait_for(lambda: carol.last_conference()["status"] == "ended")
+                    if on_two:
+                        break
+                assert on_two
+                assert offer["leg_id"] not in one.state.talkbox.provider.legs

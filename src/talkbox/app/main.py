@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -170,17 +170,25 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
         share_dead_letter=bus.record_dead_letter if isinstance(bus, RedisBus) else None,
     )
     if isinstance(bus, RedisBus):
-        _recover_on_acquire(bus, calls)
+        _move_calls_with_partitions(bus, calls, store)
     return Talkbox(settings, bus, provider, gateway, router, calls, store, twilio, addresses, shared.redis)
 
 
-def _recover_on_acquire(bus: RedisBus, calls: CallHandler) -> None:
-    """A partition's calls come back on the node that takes it, as all of them do at boot on one node."""
+def _move_calls_with_partitions(bus: RedisBus, calls: CallHandler, store: ConferenceStore) -> None:
+    """A partition's calls come back on the node that takes it, as all of them do at boot on one node;
+    and a partition moves to a newer node only while no call is live on it (its media stays put)."""
+
+    def on(partition: int) -> Callable[[str], bool]:
+        return lambda conference_id: bus.partition_for(conference_key(conference_id)) == partition
 
     async def recover(partition: int) -> None:
-        await calls.recover(lambda conference_id: bus.partition_for(conference_key(conference_id)) == partition)
+        await calls.recover(on(partition))
+
+    async def idle(partition: int) -> bool:
+        return not any(on(partition)(conference.id) for conference in await store.active())
 
     bus.on_acquire.append(recover)
+    bus.can_release = idle
 
 
 def create_app(

@@ -9,10 +9,11 @@ deployment), and its acknowledgement is refused once the lease is not its own
 any more, so an owner that stalled past its lease cannot acknowledge what its
 successor is redelivering.
 
-Ownership is sticky: a node takes partitions nobody holds, up to its share of
-the live nodes, and gives them up only when it stops (or loses the lease). The
+A node takes partitions nobody holds, up to its share of the live nodes. The
 built-in engine keeps a conference's media on the node that owns its partition,
-so moving a partition under a live call would strand that call. A new owner
+so moving a partition under a live call would strand that call: a node above
+its share (another has joined) hands over only partitions `can_release` says
+no call depends on, once what it read of them is handled. A new owner
 first runs the `on_acquire` hooks (the calls of the partition are resumed on
 this node), then takes over what its predecessor read but never acknowledged
 (XAUTOCLAIM), then reads new entries. An entry handed out `max_deliveries`
@@ -126,6 +127,8 @@ class RedisBus:
     prefix: str = "talkbox:"
     # Run when this process takes a partition from another one, before it handles any of its events.
     on_acquire: list[Callable[[int], Awaitable[None]]] = field(default_factory=list)
+    # Whether a partition may move to another node now (no live call on it); None: never while running.
+    can_release: Callable[[int], Awaitable[bool]] | None = None
     _client: redis.Redis | None = field(default=None, init=False, repr=False)
     _queue: asyncio.Queue[Delivery] = field(default_factory=asyncio.Queue, init=False, repr=False)
     _owned: dict[int, _Owned] = field(default_factory=dict, init=False, repr=False)
@@ -263,7 +266,36 @@ class RedisBus:
             partition = (start + step) % self.partitions
             if partition not in self._owned:
                 await self._try_acquire(partition)
+        await self._shed(share)
         self.reachable = True
+
+    async def _shed(self, share: int) -> None:
+        """Above this node's share: hand over the partitions no live call depends on, for the newcomers."""
+        if self.can_release is None:
+            return
+        for partition in sorted(self._owned, reverse=True):
+            if len(self._owned) <= share:
+                return
+            if await self.can_release(partition):
+                await self._hand_over(partition)
+
+    async def _hand_over(self, partition: int) -> None:
+        """Stop reading, let what was read be handled, and release; or read on if a call started meanwhile."""
+        owned = self._owned[partition]
+        if owned.reader is not None:
+            owned.reader.cancel()
+            await asyncio.gather(owned.reader, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lease / 3
+        while (pending := (await self.client.xpending(self.stream(partition), GROUP))["pending"]) and (
+            loop.time() < deadline
+        ):
+            await asyncio.sleep(0.02)
+        if not pending and await self.can_release(partition):  # type: ignore[misc]
+            await self._let_go(partition, release=True)
+            log.info("handed partition %d of the bus over to a newer node", partition)
+            return
+        owned.reader = asyncio.create_task(self._read(partition, owned, hooks=False, claim=False))
 
     async def _heartbeat(self) -> int:
         """How many nodes are alive (this one included): those that beat within a lease, as an owner must renew."""
@@ -285,7 +317,7 @@ class RedisBus:
         owned = _Owned(lease=f"{self.node_id}:{epoch}")
         self._owned[partition] = owned
         back = previous.decode() == self._incarnation
-        owned.reader = asyncio.create_task(self._read(partition, owned, run_hooks=not back))
+        owned.reader = asyncio.create_task(self._read(partition, owned, hooks=not back, claim=True))
         log.info("%s partition %d of the bus (epoch %s)", "took back" if back else "took", partition, epoch)
 
     async def _let_go(self, partition: int, *, release: bool) -> None:
@@ -311,16 +343,17 @@ class RedisBus:
         if oldest:
             await self.client.xtrim(stream, minid=oldest, approximate=False)
 
-    async def _read(self, partition: int, owned: _Owned, *, run_hooks: bool) -> None:
+    async def _read(self, partition: int, owned: _Owned, *, hooks: bool, claim: bool) -> None:
         """This partition's reader, on its own connection: hooks, then what was left pending, then new entries."""
         connection = redis_client(self.url, blocking=True)
         try:
-            for hook in self.on_acquire if run_hooks else ():
+            for hook in self.on_acquire if hooks else ():
                 try:
                     await hook(partition)
                 except Exception:
                     log.exception("taking partition %d: a hook failed; its events are handled anyway", partition)
-            await self._retrying(partition, lambda: self._claim(partition, owned))
+            if claim:
+                await self._retrying(partition, lambda: self._claim(partition, owned))
             await self._retrying(partition, lambda: self._read_new(connection, partition, owned))
         finally:
             await connection.aclose()
