@@ -57,6 +57,7 @@ READ_COUNT = 100
 # Commands other than blocking reads: long enough for a busy server, short enough that a dead one says so.
 SOCKET_TIMEOUT = 5.0
 DEAD_LETTERS_KEPT = 1000
+STOP_SECONDS = 2.0
 
 _events: TypeAdapter[Event] = TypeAdapter(Event)
 
@@ -98,6 +99,12 @@ def redis_client(url: str, *, blocking: bool = False) -> redis.Redis:
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
         single_connection_client=blocking,
     )
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel and wait, but not for ever: shutting down must not hang on one stuck reader."""
+    task.cancel()
+    await asyncio.wait({task}, timeout=STOP_SECONDS)
 
 
 def _letter(fields: dict[str, str]) -> dict[str, str | int | float]:
@@ -220,8 +227,7 @@ class RedisBus:
     async def close(self) -> None:
         """Leave: stop reading, hand the leases back at once (others need not wait for them to expire)."""
         if self._keeper is not None:
-            self._keeper.cancel()
-            await asyncio.gather(self._keeper, return_exceptions=True)
+            await _stop(self._keeper)
         for partition in list(self._owned):
             await self._let_go(partition, release=True)
         if self._client is not None:
@@ -283,8 +289,7 @@ class RedisBus:
         """Stop reading, let what was read be handled, and release; or read on if a call started meanwhile."""
         owned = self._owned[partition]
         if owned.reader is not None:
-            owned.reader.cancel()
-            await asyncio.gather(owned.reader, return_exceptions=True)
+            await _stop(owned.reader)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lease / 3
         while (pending := (await self.client.xpending(self.stream(partition), GROUP))["pending"]) and (
@@ -325,8 +330,7 @@ class RedisBus:
         if owned is None:
             return
         if owned.reader is not None:
-            owned.reader.cancel()
-            await asyncio.gather(owned.reader, return_exceptions=True)
+            await _stop(owned.reader)
         if release:
             with contextlib.suppress(RedisError):
                 await self._scripts["release"](keys=[self._lease_key(partition)], args=[owned.lease])
@@ -356,7 +360,9 @@ class RedisBus:
                 await self._retrying(partition, lambda: self._claim(partition, owned))
             await self._retrying(partition, lambda: self._read_new(connection, partition, owned))
         finally:
-            await connection.aclose()
+            # A blocking read cut short can leave its connection busy; closing it must not hang the reader.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.aclose(), STOP_SECONDS)
 
     async def _retrying(self, partition: int, step: Callable[[], Awaitable[None]]) -> None:
         while True:

@@ -150,8 +150,11 @@ class Gateway:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # bounded: a read cut short must not hang the shutdown
+            await asyncio.wait(self._tasks, timeout=2.0)
         self._tasks = []
+        if self.streams is not None:
+            await self.streams.close()
 
     async def endpoint(self, websocket: WebSocket) -> None:
         if self.draining:

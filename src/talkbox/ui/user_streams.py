@@ -22,6 +22,7 @@ end of the block.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -107,6 +108,11 @@ class UserStreams:
     async def wake(self) -> None:
         """Cut the reader's block short, so it reads the streams it was just given."""
         await self.client.xadd(self._wake, {"w": "1"}, maxlen=10, approximate=True)
+
+    async def close(self) -> None:
+        """The reader's own connection; the shared client is the composition root's."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.reader_client.aclose(), 2.0)
 
     def unwatch(self, user: str) -> None:
         self.cursors.pop(user, None)
