@@ -147,3 +147,29 @@ async def test_a_newer_node_takes_the_idle_partitions_and_the_calls_placed_on_th
                         break
                 assert on_two
                 assert offer["leg_id"] not in one.state.talkbox.provider.legs
+
+
+async def test_a_page_reloaded_while_it_rings_rings_again_whichever_node_has_the_call(redis_url: str) -> None:
+    """bill's presence is handled on node one (his partition), his ringing leg lives on node two (the call's)."""
+    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0}
+    async with (
+        running_app(node_id="one", **common) as (one_url, one),
+        running_app(node_id="two", **common) as (two_url, two),
+    ):
+        async with asyncio.timeout(5):
+            while len(two.state.talkbox.bus.owned()) < 8:
+                await asyncio.sleep(0.05)
+        assert partition_of("user:bill") in one.state.talkbox.bus.owned()
+        async with Peer(one_url, "alice", ALICE_HZ) as alice:
+            for _ in range(12):  # until a call lands on a partition of node two
+                async with Peer(two_url, "bill", BOB_HZ) as bill:
+                    await alice.call("bill")
+                    await bill.wait_for(lambda: bill.offers)
+                    offer = next(iter(bill.offers.values()))
+                if partition_of(conference_key(offer["conference_id"])) in two.state.talkbox.bus.owned():
+                    break
+                await alice.hang_up()
+                await alice.wait_for(lambda: alice.last_conference()["status"] == "ended")
+            async with Peer(one_url, "bill", BOB_HZ) as reloaded:
+                await reloaded.wait_for(lambda: reloaded.offers)
+                assert next(iter(reloaded.offers.values()))["leg_id"] == offer["leg_id"]

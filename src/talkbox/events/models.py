@@ -163,6 +163,19 @@ class PresenceChanged(_Event):
     online: bool
 
 
+class UserReturned(_Event):
+    """A page of `user` (re)connected while they are on this conference; its state has been sent.
+
+    In the conference's partition, so it reaches whoever carries the conference
+    (with several nodes, not always the node that handled the presence): that
+    one offers again what still rings for the user.
+    """
+
+    type: Literal["user_returned"] = "user_returned"
+    user: str
+    conference_id: str
+
+
 # --- reports from providers --------------------------------------------------
 
 
@@ -277,6 +290,7 @@ Event = Annotated[
     | ClientRejectedLeg
     | ClientLegFailed
     | PresenceChanged
+    | UserReturned
     | LegStatusChanged
     | SpeakingChanged
     | IncomingPhoneCall

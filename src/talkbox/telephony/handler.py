@@ -26,6 +26,7 @@ from talkbox.events.models import (
     UserRejoins,
     UserRemovesParticipant,
     UserRequestsCall,
+    UserReturned,
 )
 from talkbox.events.names import is_client_name
 from talkbox.telephony.model import Conference
@@ -286,6 +287,7 @@ class CallHandler:
         for conference in await self.store.active():
             if user in conference.members():
                 await self.publish(ConferenceUpdated(conference=conference.view(), users=(user,)))
+                await self.publish(UserReturned(user=user, conference_id=conference.id))
 
     async def _dial(self, command: DialLeg) -> None:
         """Someone already on another call is busy, whatever the provider would say."""

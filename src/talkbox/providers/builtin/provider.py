@@ -28,6 +28,7 @@ from talkbox.events.models import (
     LegStatusChanged,
     PresenceChanged,
     SpeakingChanged,
+    UserReturned,
 )
 from talkbox.events.names import is_client_name
 from talkbox.media.engine import Media, MediaFactory, MediaSettings
@@ -83,7 +84,14 @@ class BuiltinProvider:
     make_media: MediaFactory | None = None
     media: Media = field(init=False)
 
-    handles = (PresenceChanged, ClientAnsweredLeg, ClientRejectedLeg, ClientLegFailed, ClientResumesLeg)
+    handles = (
+        PresenceChanged,
+        UserReturned,
+        ClientAnsweredLeg,
+        ClientRejectedLeg,
+        ClientLegFailed,
+        ClientResumesLeg,
+    )
 
     def __post_init__(self) -> None:
         make = self.make_media or media_factory(MediaSettings(), workers=0)
@@ -151,7 +159,10 @@ class BuiltinProvider:
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, PresenceChanged):
-            await self._presence(event)
+            self._presence(event)
+            return
+        if isinstance(event, UserReturned):
+            await self._ring_again(event)
             return
         leg = self.legs.get(event.leg_id)
         if leg is None or leg.ended or leg.command.destination != event.user:
@@ -170,15 +181,19 @@ class BuiltinProvider:
         elif isinstance(event, ClientLegFailed):
             await self._end(leg, "completed" if leg.connected else "failed", event.reason)
 
-    async def _presence(self, event: PresenceChanged) -> None:
+    def _presence(self, event: PresenceChanged) -> None:
         self.online[event.user] += 1 if event.online else -1
         if self.online[event.user] <= 0:
             del self.online[event.user]
-        if event.online:
-            # A page that has just (re)connected rings again for every leg still unanswered.
-            for leg in self.legs.values():
-                if leg.command.destination == event.user and leg.offer is not None and not leg.answered:
-                    await self.publish(leg.offer)
+
+    async def _ring_again(self, event: UserReturned) -> None:
+        """A page that has just (re)connected rings again for every leg of the conference still unanswered."""
+        for leg in self.legs.values():
+            command = leg.command
+            if command.conference_id != event.conference_id or command.destination != event.user:
+                continue
+            if leg.offer is not None and not leg.answered:
+                await self.publish(leg.offer)
 
     async def _answer(self, leg: MediaLeg, sdp: str, offering: int) -> None:
         leg.answered = True
