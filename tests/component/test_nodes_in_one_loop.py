@@ -173,3 +173,18 @@ async def test_a_page_reloaded_while_it_rings_rings_again_whichever_node_has_the
             async with Peer(one_url, "bill", BOB_HZ) as reloaded:
                 await reloaded.wait_for(lambda: reloaded.offers)
                 assert next(iter(reloaded.offers.values()))["leg_id"] == offer["leg_id"]
+
+
+async def test_the_calls_budget_is_one_for_a_users_pages_on_every_node(redis_url: str) -> None:
+    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0, "max_calls_per_minute": 3}
+    async with (
+        running_app(node_id="one", **common) as (one_url, _one),
+        running_app(node_id="two", **common) as (two_url, _two),
+        Peer(one_url, "alice", ALICE_HZ) as here,
+        Peer(two_url, "alice", ALICE_HZ) as there,
+    ):
+        for page in (here, there, here, there):
+            await page.call("+441234567890")  # refused at once by the built-in engine: only the budget is at stake
+        await there.wait_for(lambda: any(m.get("code") == "rate_limited" for m in there.messages))
+        limited = [m for page in (here, there) for m in page.messages if m.get("code") == "rate_limited"]
+        assert len(limited) == 1 and "3 calls a minute" in limited[0]["message"]

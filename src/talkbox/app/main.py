@@ -41,6 +41,7 @@ from talkbox.ui.identity import Identity
 from talkbox.ui.limits import Limits
 from talkbox.ui.presence import BEAT_SECONDS as PRESENCE_BEAT_SECONDS
 from talkbox.ui.presence import Presence
+from talkbox.ui.shared_limits import SharedRateLimit
 from talkbox.ui.user_streams import UserStreams
 from talkbox.ui.voice_token import voice_token_router
 
@@ -150,6 +151,9 @@ def build(settings: Settings, twilio: TwilioSettings | None = None, *, twilio_ap
         provider_name=provider.name,
         streams=shared.streams,
         presence=shared.presence,
+        shared_calls=(
+            SharedRateLimit(shared.redis, "calls", settings.max_calls_per_minute) if shared.redis is not None else None
+        ),
         max_message_bytes=settings.max_message_bytes,
         limits=Limits(
             max_sockets_per_user=settings.max_sockets_per_user,

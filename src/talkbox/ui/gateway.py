@@ -73,6 +73,7 @@ from talkbox.ui.protocol import (
     Welcome,
     parse_frame,
 )
+from talkbox.ui.shared_limits import SharedRateLimit
 from talkbox.ui.user_streams import Parcel, UserStreams, with_sequence
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class Gateway:
     # With Redis: messages go through the users' outbox streams, to sockets on any node.
     streams: UserStreams | None = None
     presence: Presence | None = None  # with Redis: who is online on any node
+    shared_calls: SharedRateLimit | None = None  # with Redis: the calls budget, counted on every node
     # Stopping (SIGTERM with several nodes): new sockets are refused with 503, so a balancer tries another node.
     draining: bool = False
     legs: dict[str, dict[str, str]] = field(default_factory=dict)  # user -> their legs here -> conference id
@@ -282,7 +284,7 @@ class Gateway:
         message = parse_frame(text, self.max_message_bytes)
         # Frames that fail to parse are counted too: answering them is work.
         kind = "invalid" if isinstance(message, Error) else message.type
-        limited = self._rate_limited(connection, kind, message)
+        limited = await self._rate_limited(connection, kind, message)
         if limited is not None:
             if connection.told.allow(kind):
                 self._send(connection, limited)
@@ -295,7 +297,7 @@ class Gateway:
                 log.warning("%s", error)
                 self._send(connection, Error(code="unavailable", message="Talkbox could not take that now. Try again."))
 
-    def _rate_limited(self, connection: Connection, kind: str, message: PageMessage | Error) -> Error | None:
+    async def _rate_limited(self, connection: Connection, kind: str, message: PageMessage | Error) -> Error | None:
         """The answer to a frame past one of its sender's budgets, or None to go ahead.
 
         Every type has its own budget, per socket and per user (all their sockets
@@ -307,9 +309,18 @@ class Gateway:
             return _rate_limited(f"at most {limits.max_messages_per_second} {kind!r} messages a second per page")
         if not self.messages.allow((connection.user, kind)):
             return _rate_limited(f"at most {limits.max_user_messages_per_second} {kind!r} messages a second per user")
-        if isinstance(message, Call | Add) and not self.calls.allow(connection.user):
+        if isinstance(message, Call | Add) and not await self._call_allowed(connection.user):
             return _rate_limited(f"at most {limits.max_calls_per_minute} calls a minute")
         return None
+
+    async def _call_allowed(self, user: str) -> bool:
+        """With several nodes, one budget for all of a user's pages wherever they are."""
+        if self.shared_calls is None:
+            return self.calls.allow(user)
+        try:
+            return await self.shared_calls.allow(user)
+        except RedisError:
+            return True  # the publish that follows fails too, and the page is told to try again
 
     async def handle(self, event: Event) -> None:
         """Never waits on a socket: each message is queued for that socket's own sender."""
