@@ -25,7 +25,7 @@ $(WEB_BUNDLE): web/node_modules/.package-lock.json $(WEB_SOURCES)
 web: $(WEB_BUNDLE)
 
 system:
-	scripts/ensure-system-packages.sh chromium nftables:nft sip-tester:sipp baresip-core:baresip
+	scripts/ensure-system-packages.sh chromium nftables:nft sip-tester:sipp baresip-core:baresip redis-server:redis-server nginx:nginx
 
 test-web: web/node_modules/.package-lock.json
 	cd web && npm run typecheck && npm test

@@ -36,8 +36,8 @@ async def test_the_requested_id_is_the_conference_and_a_redelivered_request_dial
         published.append(event)
 
     provider = QuietProvider()
-    handler = CallHandler(store=MemoryStore(), provider=provider, publish=publish)
-    request = UserRequestsCall(user="alice", to="bob", call_id="c-fromtheapi", also=("carol", "+441234567890"))
+    handler = CallHandler(store=MemoryStore(), providers={"browser": provider, "twilio": provider}, publish=publish)
+    request = UserRequestsCall(user="alice", to="bob", conference_id="c-fromtheapi", also=("carol", "+441234567890"))
     await handler.handle(request)
     await handler.handle(request)
 

@@ -38,3 +38,31 @@ async def test_a_dial_that_raises_becomes_a_failed_leg_the_rules_hear_of() -> No
     conference = (await handler.store.active()) or [await handler.store.get(failure.conference_id)]
     assert conference[0] is not None and conference[0].ended
     assert conference[0].end_reason == "chair-unreachable"
+
+
+class RecordingProvider(BrokenProvider):
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.dialled: list[str] = []
+
+    async def dial(self, command: DialLeg) -> None:
+        self.dialled.append(command.leg_id)
+
+
+async def test_a_call_request_delivered_again_changes_nothing() -> None:
+    """The Redis bus hands an event out again when its node died before acknowledging it."""
+    published: list[Event] = []
+
+    async def publish(event: Event) -> None:
+        published.append(event)
+
+    provider = RecordingProvider()
+    handler = CallHandler(store=MemoryStore(), provider=provider, publish=publish)
+    request = UserRequestsCall(user="alice", to="bob")
+    await handler.handle(request)
+    await handler.handle(UserRequestsCall.model_validate_json(request.model_dump_json()))  # as read from a stream
+    [conference] = await handler.store.active()
+    assert conference.id == request.conference_id
+    assert len(provider.dialled) == 1
+    assert not [e for e in published if e.type == "call_refused"]

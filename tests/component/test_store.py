@@ -1,13 +1,18 @@
-"""Both stores keep the same contract; the SQLite one survives being reopened."""
+"""Every store keeps the same contract; SQLite survives being reopened, Redis is shared by every node."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as redis
 
+from talkbox.events.redis_bus import redis_client
 from talkbox.telephony.model import Conference, Leg
-from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore, active_for
+from talkbox.telephony.redis_store import RedisStore
+from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore, StoreUnavailable
+from tests.support.server import free_port
 
 
 def conference(id: str, *statuses: str) -> Conference:
@@ -16,9 +21,26 @@ def conference(id: str, *statuses: str) -> Conference:
     return Conference(id, legs[0].id, legs)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ConferenceStore:
-    return MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "db.sqlite3")
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[redis.Redis]:
+    connection = redis_client(redis_url)
+    yield connection
+    await connection.aclose()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConferenceStore]:
+    if request.param == "memory":
+        chosen: ConferenceStore = MemoryStore()
+    elif request.param == "sqlite":
+        chosen = SqliteStore(tmp_path / "db.sqlite3")
+    else:
+        connection = redis_client(request.getfixturevalue("redis_url"))
+        chosen = RedisStore(connection)
+    yield chosen
+    chosen.close()
+    if isinstance(chosen, RedisStore):
+        await chosen.client.aclose()
 
 
 async def test_put_get_and_what_is_active(store: ConferenceStore) -> None:
@@ -30,8 +52,19 @@ async def test_put_get_and_what_is_active(store: ConferenceStore) -> None:
     assert await store.get("c-2") == over
     assert await store.get("c-3") is None
     assert [c.id for c in await store.active()] == ["c-1"]
-    assert [c.id for c in await active_for(store, "bob")] == ["c-1"]
-    assert await active_for(store, "carol") == []
+    assert [c.id for c in await store.active_for("bob")] == ["c-1"]
+    assert await store.active_for("carol") == []
+
+
+async def test_who_is_on_a_call_follows_their_leg_and_the_end(store: ConferenceStore) -> None:
+    await store.put(conference("c-1", "in-progress", "in-progress", "in-progress"), {"input": "test"})
+    await store.put(conference("c-1", "in-progress", "completed", "in-progress"), {"input": "test"})
+    assert [c.id for c in await store.active_for("alice")] == ["c-1"]
+    assert await store.active_for("bob") == []  # his leg ended: he is free, the call goes on
+    await store.put(conference("c-1", "completed", "completed", "completed"), {"input": "test"})
+    assert await store.active_for("alice") == []
+    assert await store.active_for("carol") == []
+    assert await store.active() == []
 
 
 async def test_sqlite_brings_back_live_conferences_and_the_log(tmp_path: Path) -> None:
@@ -47,3 +80,39 @@ async def test_sqlite_brings_back_live_conferences_and_the_log(tmp_path: Path) -
     assert await second.active() == [live]
     assert await second.get("c-2") is not None
     assert [e["input"] for e in second.events_of("c-1")] == ["StartCall", "LegStatusChanged"]
+
+
+async def test_redis_is_one_store_for_every_node(redis_url: str) -> None:
+    one, two = redis_client(redis_url), redis_client(redis_url)
+    try:
+        live = conference("c-1", "in-progress", "in-progress", "ringing")
+        await RedisStore(one).put(conference("c-1", "queued", "queued"), {"input": "StartCall"})
+        await RedisStore(one).put(live, {"input": "LegStatusChanged", "sequence": 7})
+        other_node = RedisStore(two)
+        assert await other_node.active() == [live]
+        assert [c.id for c in await other_node.active_for("carol")] == ["c-1"]
+        assert [e["input"] for e in await other_node.events_of("c-1")] == ["StartCall", "LegStatusChanged"]
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_redis_out_of_reach_is_a_named_refusal_that_stores_nothing() -> None:
+    nobody = redis_client(f"redis://127.0.0.1:{free_port()}/0")
+    store = RedisStore(nobody)
+    with pytest.raises(StoreUnavailable, match="c-1"):
+        await store.put(conference("c-1", "in-progress", "in-progress"), {"input": "test"})
+    with pytest.raises(StoreUnavailable):
+        await store.active()
+    await nobody.aclose()
+
+
+async def test_a_conference_redis_cannot_read_is_quarantined_and_the_rest_load(client: redis.Redis) -> None:
+    store = RedisStore(client)
+    good = conference("c-1", "in-progress", "in-progress")
+    await store.put(good, {"input": "test"})
+    await store.put(conference("c-2", "in-progress", "in-progress"), {"input": "test"})
+    await client.set("talkbox:conference:c-2", '{"id": "c-2", "chair_leg_id": "nobody", "legs": []}')
+    assert await store.active() == [good]
+    assert await store.get("c-2") is None
+    assert await client.hexists("talkbox:quarantine", "c-2")

@@ -53,15 +53,25 @@ class ToneTrack(MediaStreamTrack):
 
 class Peer:
     def __init__(
-        self, base_url: str, name: str, frequency: float, auto_accept: bool = False, amplitude: float = 0.4
+        self,
+        base_url: str,
+        name: str,
+        frequency: float,
+        auto_accept: bool = False,
+        amplitude: float = 0.4,
+        since: int | None = None,
     ) -> None:
+        """`since`: the last sequence a page saw before it reconnected (several nodes on Redis)."""
         self.url = f"{base_url.replace('http', 'ws', 1)}/ws?client_name={name}"
+        if since is not None:
+            self.url += f"&since={since}"
         self.name = name
         self.frequency = frequency
         self.amplitude = amplitude
         self.auto_accept = auto_accept
         self.auto_answer_own_leg = True
         self.messages: list[dict[str, Any]] = []
+        self.last_seq: int | None = None
         self.conferences: dict[str, dict[str, Any]] = {}
         self.offers: dict[str, dict[str, Any]] = {}
         self.heard: deque[np.ndarray] = deque(maxlen=50)  # the last second
@@ -147,6 +157,7 @@ class Peer:
         async for text in self.socket:
             message = json.loads(text)
             self.messages.append(message)
+            self.last_seq = message.get("seq", self.last_seq)
             if message["type"] == "conference":
                 self.conferences[message["conference"]["id"]] = message["conference"]
             elif message["type"] == "offer":

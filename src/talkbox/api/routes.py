@@ -194,7 +194,7 @@ def api_router(deps: ApiDeps) -> APIRouter:
                     )
                 return _accepted(call_id, response)
         first, *more = body.to
-        await deps.publish(UserRequestsCall(user=body.from_, to=first, call_id=call_id, also=tuple(more)))
+        await deps.publish(UserRequestsCall(user=body.from_, to=first, conference_id=call_id, also=tuple(more)))
         return _accepted(call_id, response)
 
     @router.get("/calls/{call_id}", response_model=ConferenceView, summary="A call's state")

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
+import signal
 import sys
 import time
 import urllib.error
 import urllib.request
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 from pydantic import ValidationError
@@ -18,6 +23,9 @@ from talkbox.app.logs import configure_logging
 from talkbox.app.settings import Settings, SettingsError
 from talkbox.telephony.store import StoreError
 from talkbox.ui.identity import DEFAULT_TOKEN_TTL, issue_token
+
+if TYPE_CHECKING:
+    from talkbox.app.main import Talkbox
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,14 +114,39 @@ def sip_status(settings: Settings) -> int:
     print(json.dumps(status, indent=2))
     registration = status.get("registration")
     return 1 if registration is not None and not registration.get("registered") else 0
+log = logging.getLogger(__name__)
 
 
 def serve_forever(settings: Settings) -> int:
     from talkbox.app.main import create_app
 
     configure_logging(settings.log_level)
-    uvicorn.Server(server_config(create_app(settings), settings)).run()
+    app = create_app(settings)
+    delay = settings.stop_delay if settings.redis_url else 0.0
+    StoppingServer(server_config(app, settings), app.state.talkbox, delay=delay).run()
     return 0
+
+
+class StoppingServer(uvicorn.Server):
+    """With several nodes, SIGTERM first fails readiness for `delay` seconds, then stops as uvicorn does.
+
+    Uvicorn on its own closes every socket at once; a balancer that has not
+    noticed would go on sending new pages to a node on its way out.
+    """
+
+    def __init__(self, config: uvicorn.Config, talkbox: Talkbox, *, delay: float) -> None:
+        super().__init__(config)
+        self.talkbox = talkbox
+        self.delay = delay
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM or self.delay <= 0 or self.talkbox.gateway.draining:
+            super().handle_exit(sig, frame)
+            return
+        self.talkbox.gateway.draining = True
+        log.info("SIGTERM: not ready from now on; stopping in %.1f s", self.delay)
+        loop = asyncio.get_running_loop()
+        loop.call_soon_threadsafe(loop.call_later, self.delay, super().handle_exit, sig, None)
 
 
 def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:

@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from talkbox.api.keys import ApiKeys
 from talkbox.api.routes import ApiDeps, api_router
@@ -20,8 +23,9 @@ from talkbox.app.cli import token_ttl
 from talkbox.app.metrics import CONTENT_TYPE, Levels, Metrics
 from talkbox.app.settings import Settings, SettingsError
 from talkbox.callbacks.twilio_routes import twilio_router
-from talkbox.events import InProcessBus
-from talkbox.events.models import LegKind
+from talkbox.events import Bus, InProcessBus
+from talkbox.events.models import LegKind, conference_key
+from talkbox.events.redis_bus import RedisBus, redis_client
 from talkbox.media.engine import DtmfSink, MediaSettings, SpeakingSink, StateSink, no_dtmf
 from talkbox.media.workers import media_factory
 from talkbox.providers.builtin import BuiltinProvider
@@ -36,6 +40,7 @@ from talkbox.providers.twilio.tokens import VoiceTokens
 from talkbox.router import Router
 from talkbox.telephony.handler import CallHandler
 from talkbox.telephony.provider import Provider
+from talkbox.telephony.redis_store import RedisStore
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore, leg_muted
 from talkbox.ui import page
 from talkbox.ui.client_address import ClientAddresses
@@ -43,6 +48,10 @@ from talkbox.ui.edge import AllowedHosts, AllowedOrigins, BodyLimit, Gatekeeper,
 from talkbox.ui.gateway import Gateway
 from talkbox.ui.identity import Identity, issue_token
 from talkbox.ui.limits import Limits, RateLimit
+from talkbox.ui.presence import BEAT_SECONDS as PRESENCE_BEAT_SECONDS
+from talkbox.ui.presence import Presence
+from talkbox.ui.shared_limits import SharedRateLimit
+from talkbox.ui.user_streams import UserStreams
 from talkbox.ui.voice_token import voice_token_router
 
 log = logging.getLogger(__name__)
@@ -56,7 +65,7 @@ class Talkbox:
     """Everything one node runs, built in one place."""
 
     settings: Settings
-    bus: InProcessBus
+    bus: Bus
     provider: BuiltinProvider | TwilioProvider
     gateway: Gateway
     router: Router
@@ -70,6 +79,45 @@ class Talkbox:
     # SIP telephones, on the built-in engine when TALKBOX_SIP_LISTEN is set.
     sip: SipStack | None = None
     sip_provider: SipProvider | None = None
+    redis: Redis | None = None  # the client the Redis store and streams share; the bus has its own
+
+    async def ready(self) -> bool:
+        """Ready for new traffic: not stopping, and Redis (when there is one) answering."""
+        if self.gateway.draining:
+            return False
+        if self.redis is None:
+            return True
+        try:
+            return bool(await self.redis.ping())
+        except RedisError:
+            return False
+
+
+@dataclass
+class Shared:
+    """What the nodes of a deployment share: on one node, its own bus and file; on several, Redis."""
+
+    bus: Bus
+    store: ConferenceStore
+    redis: Redis | None = None
+    streams: UserStreams | None = None
+    presence: Presence | None = None
+
+
+def _shared(settings: Settings) -> Shared:
+    """The one choice between one node and several."""
+    if settings.redis_url is None:
+        store = MemoryStore() if settings.database == ":memory:" else SqliteStore(settings.database)
+        return Shared(InProcessBus(), store)
+    client = redis_client(settings.redis_url)
+    return Shared(
+        RedisBus(settings.redis_url, node_id=settings.node_id, lease=settings.redis_lease),
+        RedisStore(client),
+        client,
+        UserStreams(client, redis_client(settings.redis_url, blocking=True), settings.node_id),
+        # A socket counts while its node beat within the lease, but never fewer than three beats.
+        Presence(client, settings.node_id, ttl=max(settings.redis_lease, 3 * PRESENCE_BEAT_SECONDS)),
+    )
 
 
 @dataclass
@@ -102,7 +150,8 @@ def build(
 
     `twilio_api_url` replaces Twilio's REST API address (the tests' recorder).
     """
-    bus = InProcessBus()
+    shared = _shared(settings)
+    bus, store = shared.bus, shared.store
     if twilio is not None and sip is not None and sip.enabled:
         raise ValueError("TALKBOX_SIP_LISTEN and TWILIO_ACCOUNT_SID are both set: choose SIP or Twilio")
     if twilio is not None:
@@ -114,9 +163,9 @@ def build(
         )
         chosen = Providers(twilio_provider, {"browser": twilio_provider, "twilio": twilio_provider}, twilio.ring)
     else:
-        chosen = _engine(settings, sip if sip is not None and sip.enabled else None, bus)
+        is_online = shared.presence.online if shared.presence is not None else None
+        chosen = _engine(settings, sip if sip is not None and sip.enabled else None, bus, is_online)
     provider, sip_provider = chosen.browsers, chosen.sip_provider
-    store = MemoryStore() if settings.database == ":memory:" else SqliteStore(settings.database)
     calls = CallHandler(
         store=store, providers=chosen.by_kind, publish=bus.publish, max_legs=settings.max_legs, ring=chosen.ring
     )
@@ -126,6 +175,11 @@ def build(
         addresses=addresses,
         identity=Identity(settings.auth, settings.secret, max_ttl=settings.max_token_ttl),
         provider_name=provider.name,
+        streams=shared.streams,
+        presence=shared.presence,
+        shared_calls=(
+            SharedRateLimit(shared.redis, "calls", settings.max_calls_per_minute) if shared.redis is not None else None
+        ),
         max_message_bytes=settings.max_message_bytes,
         limits=Limits(
             max_sockets_per_user=settings.max_sockets_per_user,
@@ -153,7 +207,10 @@ def build(
         handlers=(provider, *telephones, calls, gateway, metrics, *([webhooks] if webhooks else [])),
         size=settings.router_workers,
         attempts=settings.router_attempts,
+        share_dead_letter=bus.record_dead_letter if isinstance(bus, RedisBus) else None,
     )
+    if isinstance(bus, RedisBus):
+        _move_calls_with_partitions(bus, calls, store)
     return Talkbox(
         settings,
         bus,
@@ -169,6 +226,7 @@ def build(
         webhooks,
         chosen.sip,
         chosen.sip_provider,
+        shared.redis,
     )
 
 
@@ -214,7 +272,9 @@ class Providers:
     sip_provider: SipProvider | None = None
 
 
-def _engine(settings: Settings, sip: SipSettings | None, bus: InProcessBus) -> Providers:
+def _engine(
+    settings: Settings, sip: SipSettings | None, bus: Bus, is_online: Callable[[str], Awaitable[bool]] | None
+) -> Providers:
     """The built-in engine: one media plane, shared by the browsers' provider and (if SIP listens) SIP's."""
     reports = MediaReports()
     make_media = media_factory(
@@ -230,6 +290,7 @@ def _engine(settings: Settings, sip: SipSettings | None, bus: InProcessBus) -> P
     media = make_media(reports.state, reports.speaking_changed, reports.dtmf)
     browsers = BuiltinProvider(
         publish=bus.publish,
+        is_online=is_online,
         media=media,
         settings=EngineSettings(
             ring_timeout=settings.ring_timeout,
@@ -246,6 +307,23 @@ def _engine(settings: Settings, sip: SipSettings | None, bus: InProcessBus) -> P
     reports.states.append(telephones.media_state)
     reports.digits = telephones.media_dtmf
     return Providers(browsers, {"browser": browsers, "sip": telephones}, sip.ring, stack, telephones)
+
+
+def _move_calls_with_partitions(bus: RedisBus, calls: CallHandler, store: ConferenceStore) -> None:
+    """A partition's calls come back on the node that takes it, as all of them do at boot on one node;
+    and a partition moves to a newer node only while no call is live on it (its media stays put)."""
+
+    def on(partition: int) -> Callable[[str], bool]:
+        return lambda conference_id: bus.partition_for(conference_key(conference_id)) == partition
+
+    async def recover(partition: int) -> None:
+        await calls.recover(on(partition))
+
+    async def idle(partition: int) -> bool:
+        return not any(on(partition)(conference.id) for conference in await store.active())
+
+    bus.on_acquire.append(recover)
+    bus.can_release = idle
 
 
 def create_app(
@@ -272,7 +350,10 @@ def create_app(
             talkbox.webhooks.start()
         if talkbox.sip is not None:
             await talkbox.sip.start()
-        await talkbox.calls.recover()
+        talkbox.gateway.start()
+        await talkbox.bus.start()
+        if talkbox.redis is None:
+            await talkbox.calls.recover()  # with Redis, each partition's calls come back as it is taken
         try:
             yield
         finally:
@@ -288,9 +369,14 @@ def create_app(
             if talkbox.sip_provider is not None and talkbox.sip is not None:
                 await talkbox.sip_provider.close()
                 await talkbox.sip.close()
-            log.info("stopped: %d calls kept for the next start", len(await talkbox.store.active()))
+            await talkbox.gateway.stop()
+            await talkbox.bus.close()  # with Redis, hands this node's partitions to the others at once
+            if talkbox.redis is None:
+                log.info("stopped: %d calls kept for the next start", len(await talkbox.store.active()))
             talkbox.store.close()
             talkbox.api_keys.close()
+            if talkbox.redis is not None:
+                await talkbox.redis.aclose()
 
     # No /docs or /redoc: they load from a CDN. The OpenAPI document stays at /openapi.json.
     app = FastAPI(title="Talkbox", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -301,6 +387,17 @@ def create_app(
     async def health() -> dict[str, str]:
         return {"status": "ok", "provider": talkbox.provider.name}
 
+    @app.get("/healthz")
+    async def alive() -> dict[str, str]:
+        return {"status": "alive", "node": talkbox.settings.node_id}
+
+    @app.get("/readyz")
+    async def ready() -> JSONResponse:
+        """For the balancer: 503 while stopping or cut off from Redis, so new pages go to another node."""
+        if await talkbox.ready():
+            return JSONResponse({"status": "ready", "node": talkbox.settings.node_id})
+        return JSONResponse({"status": "not ready", "node": talkbox.settings.node_id}, status_code=503)
+
     @app.get("/api/dead-letters")
     async def dead_letters(request: Request, limit: int = Query(DEAD_LETTERS_SHOWN, ge=0, le=1000)) -> dict[str, Any]:
         """What the handlers gave up on after their retries, newest first (no payloads).
@@ -309,6 +406,9 @@ def create_app(
         """
         if not talkbox.addresses.is_local(request):
             raise HTTPException(status_code=403, detail="dead letters are served to loopback only")
+        if isinstance(talkbox.bus, RedisBus):  # every node's, the bus's own among them
+            total, shared = await talkbox.bus.dead_letters(limit)
+            return {"total": total, "dead_letters": shared}
         letters = talkbox.router.dead_letters
         return {"total": letters.total, "dead_letters": [letter.as_json() for letter in letters.recent(limit)]}
 

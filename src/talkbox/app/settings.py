@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import socket
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -75,6 +76,14 @@ class Settings(BaseSettings):
     # Seconds before the first retry of a failed POST, doubling after (at most an hour apart, for 24 h).
     webhook_backoff: float = Field(1.0, gt=0)
     log_level: str = "info"
+    # Several nodes share one deployment through Redis (bus, store, push); unset, this node is alone.
+    redis_url: str | None = None
+    # Names this node in Redis (partition leases, consumer names, socket registry): unique per process.
+    node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1)
+    # Seconds a node holds a bus partition without renewing it: a killed node's share moves after this.
+    redis_lease: float = Field(5.0, ge=0.5, le=120)
+    # With Redis: seconds a node goes on serving after SIGTERM with /readyz failing, so the balancer moves first.
+    stop_delay: float = Field(2.0, ge=0, le=300)
 
     @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
     @classmethod

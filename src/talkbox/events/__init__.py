@@ -1,6 +1,6 @@
 """Event types and the bus: the only way Talkbox's components talk to each other."""
 
-from talkbox.events.bus import Bus, Delivery, InProcessBus
+from talkbox.events.bus import Bus, BusUnavailable, Delivery, InProcessBus
 from talkbox.events.models import (
     CallRefused,
     ClientAnsweredLeg,
@@ -25,6 +25,7 @@ from talkbox.events.models import (
 
 __all__ = [
     "Bus",
+    "BusUnavailable",
     "CallRefused",
     "ClientAnsweredLeg",
     "ClientLegFailed",

@@ -14,18 +14,40 @@ from typing import Protocol
 from talkbox.events.models import Event
 
 
+class BusUnavailable(Exception):
+    """The bus would not take an event (Redis unreachable): nothing was published, the asker may try again."""
+
+
 @dataclass(frozen=True)
 class Delivery:
-    id: int
+    """One event handed to this node; `partition` and `lease` say under which ownership (Redis), for the ack."""
+
+    id: int | str
     event: Event
+    partition: int = 0
+    lease: str = ""
 
 
 class Bus(Protocol):
-    async def publish(self, event: Event) -> None: ...
+    async def start(self) -> None: ...
+
+    async def publish(self, event: Event) -> None:
+        """Raises BusUnavailable when the event could not be published."""
+        ...
 
     def deliveries(self) -> AsyncIterator[Delivery]: ...
 
-    async def ack(self, delivery: Delivery) -> None: ...
+    async def ack(self, delivery: Delivery) -> bool:
+        """False when it was not this node's to acknowledge (any more): then it is handed out again."""
+        ...
+
+    async def drained(self) -> None:
+        """Wait until everything published so far has been handled (tests, shutdown)."""
+        ...
+
+    async def unacknowledged(self) -> int: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass
@@ -34,7 +56,10 @@ class InProcessBus:
 
     _queue: asyncio.Queue[Delivery] = field(default_factory=asyncio.Queue)
     _next_id: int = 0
-    pending: dict[int, Delivery] = field(default_factory=dict)
+    pending: dict[int | str, Delivery] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        pass
 
     async def publish(self, event: Event) -> None:
         self._next_id += 1
@@ -46,10 +71,15 @@ class InProcessBus:
             self.pending[delivery.id] = delivery
             yield delivery
 
-    async def ack(self, delivery: Delivery) -> None:
-        self.pending.pop(delivery.id, None)
+    async def ack(self, delivery: Delivery) -> bool:
+        return self.pending.pop(delivery.id, None) is not None
 
     async def drained(self) -> None:
-        """Wait until everything published so far has been handled (tests, shutdown)."""
         while not self._queue.empty() or self.pending:
             await asyncio.sleep(0.005)
+
+    async def unacknowledged(self) -> int:
+        return len(self.pending)
+
+    async def close(self) -> None:
+        pass

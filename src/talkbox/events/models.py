@@ -1,11 +1,17 @@
 """Every event Talkbox publishes, one frozen pydantic model each.
 
-Events are plain data that can cross a process boundary (the Redis bus will
-serialise them), so they carry ids and values, never live objects.
+Events are plain data that can cross a process boundary (the Redis bus
+serialises them), so they carry ids and values, never live objects.
+
+A request that creates something carries the id of what it creates, minted
+when the event is made: an event handed out again (the Redis bus redelivers
+what a dead node never acknowledged) names the same conference or leg, so
+handling it twice changes nothing.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,6 +64,18 @@ class ConferenceView(BaseModel):
     legs: tuple[LegView, ...]
 
 
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def _conference_id() -> str:
+    return new_id("c")
+
+
+def _leg_id() -> str:
+    return new_id("l")
+
+
 # --- requests from users (published by the ui gateway) -----------------------
 
 
@@ -65,9 +83,9 @@ class UserRequestsCall(_Event):
     type: Literal["user_requests_call"] = "user_requests_call"
     user: str
     to: str
-    # The conference id chosen by who asked (the HTTP API answers with it before the call exists);
-    # None: telephony makes one. Not named conference_id: a user's calls stay in that user's order.
-    call_id: str | None = None
+    # The conference this call will be: also its partition, so all its events share one. The HTTP API
+    # chooses it (it answers with the id before the call exists); a page's request gets a fresh one.
+    conference_id: str = Field(default_factory=_conference_id)
     # More people to add once the call exists: a conference of several in one request.
     also: tuple[str, ...] = ()
 
@@ -83,6 +101,7 @@ class UserAddsParticipant(_Event):
     user: str
     conference_id: str
     to: str
+    leg_id: str = Field(default_factory=_leg_id)  # the leg to add
 
 
 class UserRemovesParticipant(_Event):
@@ -104,6 +123,7 @@ class UserRejoins(_Event):
     type: Literal["user_rejoins"] = "user_rejoins"
     user: str
     conference_id: str
+    leg_id: str = Field(default_factory=_leg_id)  # the chair's new leg
 
 
 class ClientAnsweredLeg(_Event):
@@ -112,6 +132,8 @@ class ClientAnsweredLeg(_Event):
     type: Literal["client_answered_leg"] = "client_answered_leg"
     user: str
     leg_id: str
+    # The leg's conference when the gateway knows it: then the event is in the conference's partition.
+    conference_id: str | None = None
     sdp: str
 
 
@@ -121,12 +143,14 @@ class ClientResumesLeg(_Event):
     type: Literal["client_resumes_leg"] = "client_resumes_leg"
     user: str
     leg_id: str
+    conference_id: str | None = None
 
 
 class ClientRejectedLeg(_Event):
     type: Literal["client_rejected_leg"] = "client_rejected_leg"
     user: str
     leg_id: str
+    conference_id: str | None = None
 
 
 class ClientLegFailed(_Event):
@@ -135,6 +159,7 @@ class ClientLegFailed(_Event):
     type: Literal["client_leg_failed"] = "client_leg_failed"
     user: str
     leg_id: str
+    conference_id: str | None = None
     reason: str
 
 
@@ -144,6 +169,19 @@ class PresenceChanged(_Event):
     type: Literal["presence_changed"] = "presence_changed"
     user: str
     online: bool
+
+
+class UserReturned(_Event):
+    """A page of `user` (re)connected while they are on this conference; its state has been sent.
+
+    In the conference's partition, so it reaches whoever carries the conference
+    (with several nodes, not always the node that handled the presence): that
+    one offers again what still rings for the user.
+    """
+
+    type: Literal["user_returned"] = "user_returned"
+    user: str
+    conference_id: str
 
 
 # --- reports from providers --------------------------------------------------
@@ -286,6 +324,7 @@ Event = Annotated[
     | ClientRejectedLeg
     | ClientLegFailed
     | PresenceChanged
+    | UserReturned
     | LegStatusChanged
     | SpeakingChanged
     | DigitPressed
@@ -301,11 +340,15 @@ Event = Annotated[
 ]
 
 
+def conference_key(conference_id: str) -> str:
+    return f"conference:{conference_id}"
+
+
 def partition_key(event: Event) -> str:
     """The key whose events must be handled in order: the conference, else the user."""
     conference_id = getattr(event, "conference_id", None)
     if conference_id is not None:
-        return f"conference:{conference_id}"
+        return conference_key(conference_id)
     if isinstance(event, ConferenceUpdated):
-        return f"conference:{event.conference.id}"
+        return conference_key(event.conference.id)
     return f"user:{event.user}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -40,6 +40,8 @@ class Router:
     attempts: int = 3
     backoff: float = 0.05  # seconds before the second attempt, doubling after
     dead_letters: DeadLetters = field(default_factory=DeadLetters)
+    # With several nodes, each dead letter is also kept where every node's are (the Redis bus).
+    share_dead_letter: Callable[[dict[str, str | int | float]], Awaitable[None]] | None = None
     _queues: list[asyncio.Queue[Delivery]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -73,6 +75,14 @@ class Router:
                     await self._handle(handler, delivery.event)
             await self.bus.ack(delivery)
 
+    async def _share(self, letter: dict[str, str | int | float]) -> None:
+        if self.share_dead_letter is None:
+            return
+        try:
+            await self.share_dead_letter(letter)
+        except Exception as error:  # kept here all the same; Redis being away must not stop the worker
+            log.warning("could not share a dead letter: %r", error)
+
     async def _handle(self, handler: Handler, event: Event) -> None:
         """Try, retry a few times, then give up into the dead letters: never raise."""
         name = type(handler).__name__
@@ -82,7 +92,8 @@ class Router:
                 return
             except Exception as error:
                 if attempt >= self.attempts:
-                    self.dead_letters.add(event, name, error, attempt)
+                    letter = self.dead_letters.add(event, name, error, attempt)
+                    await self._share(letter.as_json())
                     return
                 log.warning("handler %s failed on %s (attempt %d), retrying: %r", name, event.type, attempt, error)
             await asyncio.sleep(self.backoff * 2 ** (attempt - 1))

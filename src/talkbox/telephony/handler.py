@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +29,7 @@ from talkbox.events.models import (
     UserRejoins,
     UserRemovesParticipant,
     UserRequestsCall,
+    UserReturned,
 )
 from talkbox.telephony.model import Conference
 from talkbox.telephony.provider import Provider, ResumeLeg
@@ -48,7 +49,7 @@ from talkbox.telephony.rules import (
     StartCall,
     decide,
 )
-from talkbox.telephony.store import ConferenceStore, StoreUnavailable, active_for
+from talkbox.telephony.store import ConferenceStore, StoreUnavailable
 from talkbox.telephony.unsaved import Backlog, Unsaved
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,12 @@ _REQUESTS: dict[type[Event], tuple[str, str]] = {
 }
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+def derived_id(prefix: str, *parts: str) -> str:
+    """An id that follows from the event's own ids, never from the moment it is handled.
+
+    So an event handled again (redelivered by the bus) names the same legs, and changes nothing.
+    """
+    return f"{prefix}-{hashlib.sha256('/'.join(parts).encode()).hexdigest()[:16]}"
 
 
 @dataclass
@@ -98,9 +103,14 @@ class CallHandler:
         """How numbers are dialled here, if at all."""
         return "sip" if "sip" in self.providers else "twilio" if "twilio" in self.providers else None
 
-    async def recover(self) -> None:
-        """At boot: hand every live leg the store knows back to its provider."""
+    async def recover(self, only: Callable[[str], bool] | None = None) -> None:
+        """At boot: hand every live leg the store knows back to its provider.
+
+        `only` picks the conferences by id: with several nodes, those of a bus partition this node just took.
+        """
         for conference in await self.store.active():
+            if only is not None and not only(conference.id):
+                continue
             for leg in conference.live_legs():
                 provider = self.providers.get(leg.kind)
                 if provider is None:  # a SIP leg after SIP was switched off
@@ -150,38 +160,43 @@ class CallHandler:
         if isinstance(event, UserHangsUp):
             return HangUp(event.user)
         if isinstance(event, UserAddsParticipant):
-            return AddParticipant(event.user, event.to, new_id("l"), self.max_legs, self.telephones)
+            return AddParticipant(event.user, event.to, event.leg_id, self.max_legs, self.telephones)
         if isinstance(event, UserRemovesParticipant):
             return RemoveParticipant(event.user, event.leg_id)
         if isinstance(event, UserMutesLeg):
             return Mute(event.user, event.leg_id, event.muted)
         if isinstance(event, UserRejoins):
-            return Rejoin(event.user, new_id("l"))
+            return Rejoin(event.user, event.leg_id)
         if isinstance(event, (LegStatusChanged, LegMuteChanged)):
             return event
         if isinstance(event, IncomingPhoneCall):
-            ring = tuple((new_id("l"), name) for name in ((event.to,) if event.to else self.ring))
+            names = (event.to,) if event.to else self.ring
+            ring = tuple((derived_id("l", event.conference_id, "ring", name), name) for name in names)
             return IncomingCall(event.conference_id, event.leg_id, event.caller, event.provider_id, ring, event.kind)
         return None
 
     async def _request_call(self, event: UserRequestsCall) -> None:
-        if event.call_id is not None and await self.store.get(event.call_id) is not None:
+        if await self.store.get(event.conference_id) is not None:
             return  # delivered again: that call exists already
-        start = await self._start_call(event)
-        await self._apply(None, start, event)
-        if event.also and await self.store.get(start.conference_id) is not None:
-            # Published, not applied here: the conference's own events are handled in its order.
+        await self._apply(event.conference_id, await self._start_call(event), event)
+        if event.also and await self.store.get(event.conference_id) is not None:
+            # Published, not applied here: the conference's own events are handled in its order. Their
+            # leg ids follow from the request's, so a request delivered again adds nobody twice.
             for to in event.also:
-                await self.publish(UserAddsParticipant(user=event.user, conference_id=start.conference_id, to=to))
+                leg_id = derived_id("l", event.conference_id, "also", to)
+                await self.publish(
+                    UserAddsParticipant(user=event.user, conference_id=event.conference_id, to=to, leg_id=leg_id)
+                )
 
     async def _start_call(self, event: UserRequestsCall) -> StartCall:
+        elsewhere = [c for c in await self.store.active_for(event.user) if c.id != event.conference_id]
         return StartCall(
-            conference_id=event.call_id or new_id("c"),
-            chair_leg_id=new_id("l"),
-            callee_leg_id=new_id("l"),
+            conference_id=event.conference_id,
+            chair_leg_id=derived_id("l", event.conference_id, "chair"),
+            callee_leg_id=derived_id("l", event.conference_id, "callee"),
             caller=event.user,
             to=event.to,
-            caller_in_call=bool(await active_for(self.store, event.user)),
+            caller_in_call=bool(elsewhere),
             telephones=self.telephones,
         )
 
@@ -307,11 +322,12 @@ class CallHandler:
         for conference in await self.store.active():
             if user in conference.members():
                 await self.publish(ConferenceUpdated(conference=conference.view(), users=(user,)))
+                await self.publish(UserReturned(user=user, conference_id=conference.id))
 
     async def _dial(self, command: DialLeg) -> None:
         """Someone already on another call is busy, whatever the provider would say."""
         if not command.auto_answer and command.kind == "browser":
-            elsewhere = [c for c in await active_for(self.store, command.destination) if c.id != command.conference_id]
+            elsewhere = [c for c in await self.store.active_for(command.destination) if c.id != command.conference_id]
             if elsewhere:
                 await self.publish(
                     LegStatusChanged(

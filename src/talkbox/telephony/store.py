@@ -50,12 +50,16 @@ class ConferenceStore(Protocol):
 
     async def active(self) -> list[Conference]: ...
 
+    async def active_for(self, user: str) -> list[Conference]:
+        """Conferences still going in which `user` has a live leg."""
+        ...
+
     def close(self) -> None: ...
 
 
-async def active_for(store: ConferenceStore, user: str) -> list[Conference]:
-    """Conferences still going in which `user` has a live leg."""
-    return [c for c in await store.active() if c.live_leg_of(user) is not None]
+def with_live_leg(conferences: list[Conference], user: str) -> list[Conference]:
+    """For the stores that hold every active conference in memory anyway: a scan costs nothing there."""
+    return [c for c in conferences if c.live_leg_of(user) is not None]
 
 
 async def leg_muted(store: ConferenceStore, conference_id: str, leg_id: str) -> bool:
@@ -104,6 +108,9 @@ class MemoryStore:
 
     async def active(self) -> list[Conference]:
         return [c for c in self.conferences.values() if not c.ended]
+
+    async def active_for(self, user: str) -> list[Conference]:
+        return with_live_leg(await self.active(), user)
 
     def close(self) -> None:
         pass
@@ -188,6 +195,9 @@ class SqliteStore:
 
     async def active(self) -> list[Conference]:
         return list(self._active.values())
+
+    async def active_for(self, user: str) -> list[Conference]:
+        return with_live_leg(list(self._active.values()), user)
 
     def events_of(self, conference_id: str) -> list[dict[str, Any]]:
         """The logged causes of one conference, oldest first."""

@@ -1,16 +1,29 @@
 """The websocket gateway: page messages become events; events for a user become
-messages to every socket that user has open."""
+messages to every socket that user has open, on this node or (with Redis) any.
+
+Alone, a node hands each message straight to its sockets. With Redis
+(`streams`), it appends it to the user's outbox stream instead, and every node
+hands what it reads there to its own sockets of that user (ui/user_streams.py).
+Either way a message goes out with the legs it names, so the node holding the
+page learns which conference each of the page's legs is on, and puts the
+page's answers for a leg in that conference's partition of the bus.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from redis.exceptions import RedisError
+from starlette.responses import PlainTextResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from talkbox.events.bus import BusUnavailable
 from talkbox.events.models import (
     TERMINAL_STATUSES,
     CallRefused,
@@ -37,6 +50,7 @@ from talkbox.ui.client_address import ClientAddresses
 from talkbox.ui.identity import Identity, IdentityError
 from talkbox.ui.limits import Limits, RateLimit
 from talkbox.ui.outbox import Outbox
+from talkbox.ui.presence import Presence
 from talkbox.ui.protocol import (
     Add,
     Answer,
@@ -54,17 +68,21 @@ from talkbox.ui.protocol import (
     RejoinMessage,
     Remove,
     Resume,
+    Resync,
     Retrying,
     ServerMessage,
     Speaking,
     Welcome,
     parse_frame,
 )
+from talkbox.ui.shared_limits import SharedRateLimit
+from talkbox.ui.user_streams import Parcel, UserStreams, with_sequence
 
 log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORISED = 4401
 CLOSE_TOO_MANY_SOCKETS = 4429
+CLOSE_TRY_AGAIN = 1013  # RFC 6455's "try again later"
 # The page offers Talkbox's subprotocol, and its token as a second one: a URL ends
 # up in access logs and proxies' logs, a handshake header does not (docs/protocol.md).
 SUBPROTOCOL = "talkbox"
@@ -94,6 +112,8 @@ class Connection:
     messages: RateLimit
     # Told it is rate limited at most once a second per message type: a storm's answer is no storm.
     told: RateLimit = field(default_factory=lambda: RateLimit(1, window=1.0))
+    seen: int = 0  # the last sequence of the user's stream it was sent (with Redis)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass
@@ -108,8 +128,16 @@ class Gateway:
     listeners: dict[str, frozenset[str]] = field(default_factory=dict)  # conference id -> users on live legs
     # Per address, how many sockets each name has open from it.
     per_address: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    # With Redis: messages go through the users' outbox streams, to sockets on any node.
+    streams: UserStreams | None = None
+    presence: Presence | None = None  # with Redis: who is online on any node
+    shared_calls: SharedRateLimit | None = None  # with Redis: the calls budget, counted on every node
+    # Stopping (SIGTERM with several nodes): new sockets are refused with 503, so a balancer tries another node.
+    draining: bool = False
+    legs: dict[str, dict[str, str]] = field(default_factory=dict)  # user -> their legs here -> conference id
     calls: RateLimit = field(init=False)
     messages: RateLimit = field(init=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
     handles = (ConferenceUpdated, LegOffered, CallRefused, ChangeNotSaved, SpeakingChanged, DigitPressed)
 
@@ -117,7 +145,25 @@ class Gateway:
         self.calls = RateLimit(self.limits.max_calls_per_minute)
         self.messages = RateLimit(self.limits.max_user_messages_per_second, window=1.0)
 
+    def start(self) -> None:
+        if self.streams is not None:
+            self._tasks.append(asyncio.create_task(self.streams.run(self.deliver)))
+        if self.presence is not None:
+            self._tasks.append(asyncio.create_task(self.presence.beat()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:  # bounded: a read cut short must not hang the shutdown
+            await asyncio.wait(self._tasks, timeout=2.0)
+        self._tasks = []
+        if self.streams is not None:
+            await self.streams.close()
+
     async def endpoint(self, websocket: WebSocket) -> None:
+        if self.draining:
+            await websocket.send_denial_response(PlainTextResponse("this node is stopping", status_code=503))
+            return
         try:
             user = self.identity.user_for(websocket.query_params.get("client_name"), offered_token(websocket))
         except IdentityError as error:
@@ -140,21 +186,50 @@ class Gateway:
         online = False
         sender: asyncio.Task[None] | None = None
         try:
+            if self.presence is not None and not await self.presence.add(
+                user, connection.id, self.limits.max_sockets_per_user
+            ):
+                message = f"at most {self.limits.max_sockets_per_user} connections per user, on all nodes"
+                await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, message)
+                return
             await websocket.accept(subprotocol=chosen_subprotocol(websocket))
             sender = asyncio.create_task(connection.outbox.run())
             # Queued first: the state the presence brings (ui/outbox.py keeps the order) follows it.
             self._send(connection, Welcome(user=user, provider=self.provider_name))
+            if self.streams is not None:
+                await self._watch(connection, _since(websocket))
             await self.publish(PresenceChanged(user=user, online=True))
             online = True
             await self._serve(websocket, connection)
         except WebSocketDisconnect:
             pass
+        except RedisError as error:  # with several nodes: presence or the user's stream out of reach
+            log.warning("closing a new socket: Redis is out of reach (%s)", error)
+            reason = "Talkbox cannot reach Redis; reconnect shortly"
+            with contextlib.suppress(Exception):
+                if websocket.application_state == WebSocketState.CONNECTING:
+                    await _close_at_once(websocket, CLOSE_TRY_AGAIN, reason)
+                else:
+                    await websocket.close(code=CLOSE_TRY_AGAIN, reason=reason)
         finally:
             if sender is not None:
                 sender.cancel()
             self._forget(connection, websocket)
+            if self.presence is not None:
+                with contextlib.suppress(RedisError):  # then it stops counting with this node's heartbeat
+                    await self.presence.remove(user, connection.id)
             if online:
-                await self.publish(PresenceChanged(user=user, online=False))
+                with contextlib.suppress(BusUnavailable):  # the bus is gone too: nobody left to tell
+                    await self.publish(PresenceChanged(user=user, online=False))
+
+    async def _watch(self, connection: Connection, since: int | None) -> None:
+        """Read the user's stream for this socket: from `since` (what the page missed), else from now."""
+        assert self.streams is not None
+        watch = await self.streams.watch(connection.user, since)
+        connection.seen = watch.seen
+        if watch.gap:
+            self._send(connection, Resync())
+        await self.streams.wake()
 
     def _refusal(self, user: str, address: str) -> str | None:
         """Why this socket may not be opened, if it may not.
@@ -185,6 +260,9 @@ class Gateway:
         self.sockets[user].pop(websocket, None)
         if not self.sockets[user]:
             del self.sockets[user]
+            self.legs.pop(user, None)
+            if self.streams is not None:
+                self.streams.unwatch(user)
         names = self.per_address[address]
         names[user] -= 1
         if names[user] <= 0:
@@ -208,16 +286,20 @@ class Gateway:
         message = parse_frame(text, self.max_message_bytes)
         # Frames that fail to parse are counted too: answering them is work.
         kind = "invalid" if isinstance(message, Error) else message.type
-        limited = self._rate_limited(connection, kind, message)
+        limited = await self._rate_limited(connection, kind, message)
         if limited is not None:
             if connection.told.allow(kind):
                 self._send(connection, limited)
         elif isinstance(message, Error):
             self._send(connection, message)
         else:
-            await self.publish(to_event(connection.user, message))
+            try:
+                await self.publish(to_event(connection.user, message, self.legs.get(connection.user, {})))
+            except BusUnavailable as error:
+                log.warning("%s", error)
+                self._send(connection, Error(code="unavailable", message="Talkbox could not take that now. Try again."))
 
-    def _rate_limited(self, connection: Connection, kind: str, message: PageMessage | Error) -> Error | None:
+    async def _rate_limited(self, connection: Connection, kind: str, message: PageMessage | Error) -> Error | None:
         """The answer to a frame past one of its sender's budgets, or None to go ahead.
 
         Every type has its own budget, per socket and per user (all their sockets
@@ -229,41 +311,49 @@ class Gateway:
             return _rate_limited(f"at most {limits.max_messages_per_second} {kind!r} messages a second per page")
         if not self.messages.allow((connection.user, kind)):
             return _rate_limited(f"at most {limits.max_user_messages_per_second} {kind!r} messages a second per user")
-        if isinstance(message, Call | Add) and not self.calls.allow(connection.user):
+        if isinstance(message, Call | Add) and not await self._call_allowed(connection.user):
             return _rate_limited(f"at most {limits.max_calls_per_minute} calls a minute")
         return None
+
+    async def _call_allowed(self, user: str) -> bool:
+        """With several nodes, one budget for all of a user's pages wherever they are."""
+        if self.shared_calls is None:
+            return self.calls.allow(user)
+        try:
+            return await self.shared_calls.allow(user)
+        except RedisError:
+            return True  # the publish that follows fails too, and the page is told to try again
 
     async def handle(self, event: Event) -> None:
         """Never waits on a socket: each message is queued for that socket's own sender."""
         if isinstance(event, ConferenceUpdated):
-            message: ServerMessage = ConferenceMessage(conference=event.conference)
+            text = ConferenceMessage(conference=event.conference).model_dump_json()
             for user in event.users:
-                self.send_to(user, message)
+                legs = tuple((leg.id, event.conference.id) for leg in event.conference.legs if leg.destination == user)
+                await self.send(Parcel(user, text, legs))
             self._remember_listeners(event.conference)
         elif isinstance(event, SpeakingChanged):
-            speaking = Speaking(conference_id=event.conference_id, legs=event.legs)
+            text = Speaking(conference_id=event.conference_id, legs=event.legs).model_dump_json()
             for user in self.listeners.get(event.conference_id, ()):
-                self.send_to(user, speaking)
+                await self.send(Parcel(user, text))
         elif isinstance(event, DigitPressed):
-            digit = Digit(conference_id=event.conference_id, leg_id=event.leg_id, digit=event.digit)
+            text = Digit(conference_id=event.conference_id, leg_id=event.leg_id, digit=event.digit).model_dump_json()
             for user in self.listeners.get(event.conference_id, ()):
-                self.send_to(user, digit)
+                await self.send(Parcel(user, text))
         elif isinstance(event, LegOffered):
-            self.send_to(
-                event.user,
-                Offer(
-                    conference_id=event.conference_id,
-                    leg_id=event.leg_id,
-                    caller=event.caller,
-                    sdp=event.sdp,
-                    auto_answer=event.auto_answer,
-                ),
+            offer = Offer(
+                conference_id=event.conference_id,
+                leg_id=event.leg_id,
+                caller=event.caller,
+                sdp=event.sdp,
+                auto_answer=event.auto_answer,
             )
+            await self.send(Parcel(event.user, offer.model_dump_json(), ((event.leg_id, event.conference_id),)))
         elif isinstance(event, CallRefused):
-            self.send_to(event.user, Refused(code=event.code, message=event.message))
+            await self.send(Parcel(event.user, Refused(code=event.code, message=event.message).model_dump_json()))
         elif isinstance(event, ChangeNotSaved):
             message = Retrying(conference_id=event.conference_id, request=event.request, message=event.message)
-            self.send_to(event.user, message)
+            await self.send(Parcel(event.user, message.model_dump_json()))
 
     def _remember_listeners(self, conference: ConferenceView) -> None:
         """Who hears who is speaking: the users on a live leg, from the conference's latest frame."""
@@ -273,13 +363,27 @@ class Gateway:
         else:
             self.listeners[conference.id] = frozenset(live)
 
-    def send_to(self, user: str, message: ServerMessage) -> None:
-        connections = self.sockets.get(user)
+    async def send(self, parcel: Parcel) -> None:
+        """To every socket of the user: here, or through their stream to every node."""
+        if self.streams is None:
+            self.deliver(parcel, None)
+        else:
+            await self.streams.send(parcel)
+
+    def deliver(self, parcel: Parcel, sequence: int | None) -> None:
+        """To this node's sockets of the user; a numbered message only to those that have not had it."""
+        connections = self.sockets.get(parcel.user)
         if not connections:
             return
-        text = message.model_dump_json()
+        if parcel.legs:
+            self.legs.setdefault(parcel.user, {}).update(parcel.legs)
+        text = parcel.text if sequence is None else with_sequence(parcel.text, sequence)
         for connection in connections.values():
-            connection.outbox.put(text)
+            if sequence is None:
+                connection.outbox.put(text)
+            elif sequence > connection.seen:
+                connection.seen = sequence
+                connection.outbox.put(text)
 
     def _send(self, connection: Connection, message: ServerMessage) -> None:
         connection.outbox.put(message.model_dump_json())
@@ -295,18 +399,33 @@ async def _close_at_once(websocket: WebSocket, code: int, reason: str) -> None:
     await websocket.close(code=code, reason=reason[:120])
 
 
-def to_event(user: str, message: PageMessage) -> Event:
-    """The user comes from the socket's identity, never from the message."""
+def _since(websocket: WebSocket) -> int | None:
+    """The last sequence the page saw before it reconnected (`?since=N`), if it says."""
+    value = websocket.query_params.get("since", "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+def to_event(user: str, message: PageMessage, legs: dict[str, str] | None = None) -> Event:
+    """The user comes from the socket's identity, never from the message.
+
+    `legs` are the user's legs this node has told their pages of: a message about
+    one of them names its conference, so it is handled in that conference's order.
+    """
+    legs = legs or {}
     if isinstance(message, Call):
         return UserRequestsCall(user=user, to=message.to.strip())
     if isinstance(message, HangUpMessage):
         return UserHangsUp(user=user, conference_id=message.conference_id)
     if isinstance(message, Answer):
-        return ClientAnsweredLeg(user=user, leg_id=message.leg_id, sdp=message.sdp)
+        return ClientAnsweredLeg(
+            user=user, leg_id=message.leg_id, conference_id=legs.get(message.leg_id), sdp=message.sdp
+        )
     if isinstance(message, Reject):
-        return ClientRejectedLeg(user=user, leg_id=message.leg_id)
+        return ClientRejectedLeg(user=user, leg_id=message.leg_id, conference_id=legs.get(message.leg_id))
     if isinstance(message, LegFailed):
-        return ClientLegFailed(user=user, leg_id=message.leg_id, reason=message.reason)
+        return ClientLegFailed(
+            user=user, leg_id=message.leg_id, conference_id=legs.get(message.leg_id), reason=message.reason
+        )
     if isinstance(message, Add):
         return UserAddsParticipant(user=user, conference_id=message.conference_id, to=message.to.strip())
     if isinstance(message, Remove):
@@ -314,6 +433,6 @@ def to_event(user: str, message: PageMessage) -> Event:
     if isinstance(message, MuteMessage):
         return UserMutesLeg(user=user, conference_id=message.conference_id, leg_id=message.leg_id, muted=message.muted)
     if isinstance(message, Resume):
-        return ClientResumesLeg(user=user, leg_id=message.leg_id)
+        return ClientResumesLeg(user=user, leg_id=message.leg_id, conference_id=legs.get(message.leg_id))
     assert isinstance(message, RejoinMessage)
     return UserRejoins(user=user, conference_id=message.conference_id)

@@ -121,7 +121,10 @@ class Refused(_Message):
 
 
 # Why a frame was not accepted: the whole vocabulary (docs/protocol.md, "Limits").
-ErrorCode = Literal["too_large", "invalid_json", "unknown_type", "invalid_message", "not_text", "rate_limited"]
+# `unavailable`: the server could not take it just now (Redis out of reach); the page may try again.
+ErrorCode = Literal[
+    "too_large", "invalid_json", "unknown_type", "invalid_message", "not_text", "rate_limited", "unavailable"
+]
 
 
 class Error(_Message):
@@ -159,7 +162,13 @@ class Digit(_Message):
     digit: str
 
 
-ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error | Retrying | Speaking | Digit
+class Resync(_Message):
+    """The page asked to catch up from a sequence the server no longer keeps: the snapshot that follows is all."""
+
+    type: Literal["resync"] = "resync"
+
+
+ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error | Retrying | Speaking | Digit | Resync
 
 # --- reading a frame ------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from talkbox.events.models import (
     LegStatusChanged,
     PresenceChanged,
     SpeakingChanged,
+    UserReturned,
 )
 from talkbox.media.engine import Media
 from talkbox.telephony.provider import ResumeLeg, Sequence
@@ -64,10 +65,19 @@ class BuiltinProvider:
     settings: EngineSettings = field(default_factory=EngineSettings)
     name: str = "builtin"
     online: Counter[str] = field(default_factory=Counter)
+    # With several nodes, who is online is asked of the cluster: this node's count sees only its share.
+    is_online: Callable[[str], Awaitable[bool]] | None = None
     legs: dict[str, MediaLeg] = field(default_factory=dict)
     sequence: Sequence = field(default_factory=Sequence)
 
-    handles = (PresenceChanged, ClientAnsweredLeg, ClientRejectedLeg, ClientLegFailed, ClientResumesLeg)
+    handles = (
+        PresenceChanged,
+        UserReturned,
+        ClientAnsweredLeg,
+        ClientRejectedLeg,
+        ClientLegFailed,
+        ClientResumesLeg,
+    )
 
     async def close(self) -> None:
         """Drop all media without ending any leg: the store keeps them live for the next boot."""
@@ -81,7 +91,8 @@ class BuiltinProvider:
 
     async def dial(self, command: DialLeg) -> None:
         await self._report(command, "initiated")
-        if not self.online[command.destination]:
+        online = await self.is_online(command.destination) if self.is_online else self.online[command.destination]
+        if not online:
             await self._report(command, "failed", "unavailable")
             return
         leg = MediaLeg(command)
@@ -127,7 +138,10 @@ class BuiltinProvider:
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, PresenceChanged):
-            await self._presence(event)
+            self._presence(event)
+            return
+        if isinstance(event, UserReturned):
+            await self._ring_again(event)
             return
         leg = self.legs.get(event.leg_id)
         if leg is None or leg.ended or leg.command.destination != event.user:
@@ -146,15 +160,19 @@ class BuiltinProvider:
         elif isinstance(event, ClientLegFailed):
             await self._end(leg, "completed" if leg.connected else "failed", event.reason)
 
-    async def _presence(self, event: PresenceChanged) -> None:
+    def _presence(self, event: PresenceChanged) -> None:
         self.online[event.user] += 1 if event.online else -1
         if self.online[event.user] <= 0:
             del self.online[event.user]
-        if event.online:
-            # A page that has just (re)connected rings again for every leg still unanswered.
-            for leg in self.legs.values():
-                if leg.command.destination == event.user and leg.offer is not None and not leg.answered:
-                    await self.publish(leg.offer)
+
+    async def _ring_again(self, event: UserReturned) -> None:
+        """A page that has just (re)connected rings again for every leg of the conference still unanswered."""
+        for leg in self.legs.values():
+            command = leg.command
+            if command.conference_id != event.conference_id or command.destination != event.user:
+                continue
+            if leg.offer is not None and not leg.answered:
+                await self.publish(leg.offer)
 
     async def _answer(self, leg: MediaLeg, sdp: str, offering: int) -> None:
         leg.answered = True

@@ -1,0 +1,433 @@
+"""The bus on Redis Streams, for several nodes sharing one deployment.
+
+Events are spread over PARTITIONS streams by their partition key (the
+conference, else the user), so one conference's events are in one stream, in
+publish order. Each partition has one owner at a time: the node holding its
+lease, a key set with NX and a expiry, whose value carries a fencing epoch
+(`node:epoch`). Only the owner reads the stream (one consumer group for the
+deployment), and its acknowledgement is refused once the lease is not its own
+any more, so an owner that stalled past its lease cannot acknowledge what its
+successor is redelivering.
+
+A node takes partitions nobody holds, up to its share of the live nodes. The
+built-in engine keeps a conference's media on the node that owns its partition,
+so moving a partition under a live call would strand that call: a node above
+its share (another has joined) hands over only partitions `can_release` says
+no call depends on, once what it read of them is handled. A new owner
+first runs the `on_acquire` hooks (the calls of the partition are resumed on
+this node), then takes over what its predecessor read but never acknowledged
+(XAUTOCLAIM), then reads new entries. An entry handed out `max_deliveries`
+times (its consumers kept dying on it) becomes a dead letter instead.
+
+The redis-py traps (docs/architecture.md, "Several nodes"): a blocking read on
+a pooled connection outlives its cancellation, so each partition's reader has a
+connection of its own, with no socket timeout shorter than its block; entries
+are trimmed only once acknowledged (MINID), never by MAXLEN, which drops
+pending ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as redis
+from pydantic import TypeAdapter, ValidationError
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError, ResponseError
+
+from talkbox.events.bus import BusUnavailable, Delivery
+from talkbox.events.models import Event, partition_key
+
+log = logging.getLogger(__name__)
+
+PARTITIONS = 16
+GROUP = "talkbox"
+BLOCK_MS = 1000
+READ_COUNT = 100
+# Commands other than blocking reads: long enough for a busy server, short enough that a dead one says so.
+SOCKET_TIMEOUT = 5.0
+DEAD_LETTERS_KEPT = 1000
+STOP_SECONDS = 2.0
+
+_events: TypeAdapter[Event] = TypeAdapter(Event)
+
+# Also says which process held the partition last (KEYS[3], never expiring): the same one, back
+# after Redis was out of reach, still carries the partition's calls and must not resume them.
+_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. epoch, 'PX', ARGV[2])
+local previous = redis.call('GET', KEYS[3]) or ''
+redis.call('SET', KEYS[3], ARGV[3])
+return {epoch, previous}
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# Fencing: only the holder of the lease the entry was read under may acknowledge it.
+_ACK = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+return redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])
+"""
+
+
+def redis_client(url: str, *, blocking: bool = False) -> redis.Redis:
+    """A client for Talkbox's own use: a command fails within seconds, so a user is told to try again.
+
+    A blocking reader gets no socket timeout (a timeout shorter than its block
+    breaks the read); it needs a connection of its own anyway.
+    """
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=None if blocking else SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+        single_connection_client=blocking,
+    )
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel and wait, but not for ever: shutting down must not hang on one stuck reader."""
+    task.cancel()
+    await asyncio.wait({task}, timeout=STOP_SECONDS)
+
+
+def _letter(fields: dict[str, str]) -> dict[str, str | int | float]:
+    """A dead letter as stored (all strings) back in the shape the router's own have."""
+    return {**fields, "attempts": int(fields.get("attempts", 0)), "at": float(fields.get("at", 0))}
+
+
+def partition_of(key: str, partitions: int = PARTITIONS) -> int:
+    return zlib.crc32(key.encode()) % partitions
+
+
+@dataclass
+class _Owned:
+    """A partition this node holds: its lease token and its reader."""
+
+    lease: str
+    reader: asyncio.Task[None] | None = None
+
+
+@dataclass
+class RedisBus:
+    url: str
+    node_id: str
+    lease: float = 5.0  # seconds
+    partitions: int = PARTITIONS
+    max_deliveries: int = 5
+    prefix: str = "talkbox:"
+    # Run when this process takes a partition from another one, before it handles any of its events.
+    on_acquire: list[Callable[[int], Awaitable[None]]] = field(default_factory=list)
+    # Whether a partition may move to another node now (no live call on it); None: never while running.
+    can_release: Callable[[int], Awaitable[bool]] | None = None
+    _client: redis.Redis | None = field(default=None, init=False, repr=False)
+    _queue: asyncio.Queue[Delivery] = field(default_factory=asyncio.Queue, init=False, repr=False)
+    _owned: dict[int, _Owned] = field(default_factory=dict, init=False, repr=False)
+    _keeper: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _scripts: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    reachable: bool = field(default=False, init=False)
+    # This process, as opposed to the node's name, which a restarted process may keep.
+    _incarnation: str = field(default_factory=lambda: uuid.uuid4().hex, init=False, repr=False)
+
+    def stream(self, partition: int) -> str:
+        return f"{self.prefix}bus:{partition}"
+
+    def _lease_key(self, partition: int) -> str:
+        return f"{self.prefix}lease:{partition}"
+
+    @property
+    def dead_key(self) -> str:
+        return f"{self.prefix}dead"
+
+    def partition_for(self, key: str) -> int:
+        return partition_of(key, self.partitions)
+
+    def owned(self) -> list[int]:
+        return sorted(self._owned)
+
+    @property
+    def client(self) -> redis.Redis:
+        assert self._client is not None, "the bus is not started"
+        return self._client
+
+    async def start(self) -> None:
+        """Join: the groups exist, this node's first share is taken; raises if Redis cannot be reached."""
+        self._client = redis_client(self.url)
+        for name, script in (("acquire", _ACQUIRE), ("renew", _RENEW), ("release", _RELEASE), ("ack", _ACK)):
+            self._scripts[name] = self.client.register_script(script)
+        for partition in range(self.partitions):
+            with contextlib.suppress(ResponseError):  # BUSYGROUP: another node made it first
+                await self.client.xgroup_create(self.stream(partition), GROUP, id="0", mkstream=True)
+        await self._tick()
+        self._keeper = asyncio.create_task(self._keep())
+
+    async def publish(self, event: Event) -> None:
+        stream = self.stream(self.partition_for(partition_key(event)))
+        try:
+            await self.client.xadd(stream, {"e": event.model_dump_json()})
+        except RedisError as error:
+            raise BusUnavailable(f"the bus (Redis) did not take a {event.type}: {error}") from error
+
+    async def deliveries(self) -> AsyncIterator[Delivery]:
+        while True:
+            yield await self._queue.get()
+
+    async def ack(self, delivery: Delivery) -> bool:
+        try:
+            done = await self._scripts["ack"](
+                keys=[self._lease_key(delivery.partition), self.stream(delivery.partition)],
+                args=[delivery.lease, GROUP, delivery.id],
+            )
+        except RedisError as error:
+            log.warning("could not acknowledge %s on partition %d: %s", delivery.id, delivery.partition, error)
+            return False
+        if done == -1:
+            log.warning("partition %d moved before %s was acknowledged: its new owner hands it out again",
+                        delivery.partition, delivery.id)  # fmt: skip
+        return done == 1
+
+    async def drained(self) -> None:
+        """Cluster-wide: every partition read to its end and acknowledged."""
+        while not (self._queue.empty() and await self._all_handled()):
+            await asyncio.sleep(0.01)
+
+    async def unacknowledged(self) -> int:
+        groups = [await self.client.xinfo_groups(self.stream(p)) for p in range(self.partitions)]
+        return sum(int(group["pending"]) for listing in groups for group in listing)
+
+    async def record_dead_letter(self, letter: dict[str, str | int | float]) -> None:
+        """Keep a dead letter cluster-wide: the router's (a handler gave up) and the bus's own alike."""
+        transaction = self.client.pipeline(transaction=True)
+        transaction.xadd(self.dead_key, {k: str(v) for k, v in letter.items()}, maxlen=DEAD_LETTERS_KEPT)
+        transaction.incr(f"{self.prefix}dead-total")
+        await transaction.execute()
+
+    async def dead_letters(self, limit: int) -> tuple[int, list[dict[str, str | int | float]]]:
+        """How many there have been on every node, and the newest `limit`, newest first (no payloads)."""
+        total = int(await self.client.get(f"{self.prefix}dead-total") or 0)
+        entries = await self.client.xrevrange(self.dead_key, count=limit) if limit > 0 else []
+        return total, [_letter({k.decode(): v.decode() for k, v in fields.items()}) for _id, fields in entries]
+
+    async def close(self) -> None:
+        """Leave: stop reading, hand the leases back at once (others need not wait for them to expire)."""
+        if self._keeper is not None:
+            await _stop(self._keeper)
+        for partition in list(self._owned):
+            await self._let_go(partition, release=True)
+        if self._client is not None:
+            with contextlib.suppress(RedisError):
+                await self.client.zrem(f"{self.prefix}nodes", self.node_id)
+            await self.client.aclose()
+            self._client = None
+
+    async def _all_handled(self) -> bool:
+        for partition in range(self.partitions):
+            for group in await self.client.xinfo_groups(self.stream(partition)):
+                if group["name"] == GROUP.encode() and (group["pending"] or group["lag"]):
+                    return False
+        return True
+
+    async def _keep(self) -> None:
+        """Renew, take and trim every third of a lease; a Redis outage is logged and waited out."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                await self._tick()
+            except RedisError as error:
+                self.reachable = False
+                log.warning("Redis unreachable while keeping the bus's leases: %s", error)
+
+    async def _tick(self) -> None:
+        live = await self._heartbeat()
+        for partition, owned in list(self._owned.items()):
+            renewed = await self._scripts["renew"](
+                keys=[self._lease_key(partition)], args=[owned.lease, int(self.lease * 1000)]
+            )
+            if not renewed:
+                log.warning("lost the lease on partition %d: another node owns it now", partition)
+                await self._let_go(partition, release=False)
+            else:
+                await self._trim(partition)
+        share = math.ceil(self.partitions / live)
+        start = partition_of(self.node_id, self.partitions)  # nodes starting together try different ones first
+        for step in range(self.partitions):
+            if len(self._owned) >= share:
+                break
+            partition = (start + step) % self.partitions
+            if partition not in self._owned:
+                await self._try_acquire(partition)
+        await self._shed(share)
+        self.reachable = True
+
+    async def _shed(self, share: int) -> None:
+        """Above this node's share: hand over the partitions no live call depends on, for the newcomers."""
+        if self.can_release is None:
+            return
+        for partition in sorted(self._owned, reverse=True):
+            if len(self._owned) <= share:
+                return
+            if await self.can_release(partition):
+                await self._hand_over(partition)
+
+    async def _hand_over(self, partition: int) -> None:
+        """Stop reading, let what was read be handled, and release; or read on if a call started meanwhile."""
+        owned = self._owned[partition]
+        if owned.reader is not None:
+            await _stop(owned.reader)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lease / 3
+        while (pending := (await self.client.xpending(self.stream(partition), GROUP))["pending"]) and (
+            loop.time() < deadline
+        ):
+            await asyncio.sleep(0.02)
+        if not pending and await self.can_release(partition):  # type: ignore[misc]
+            await self._let_go(partition, release=True)
+            log.info("handed partition %d of the bus over to a newer node", partition)
+            return
+        owned.reader = asyncio.create_task(self._read(partition, owned, hooks=False, claim=False))
+
+    async def _heartbeat(self) -> int:
+        """How many nodes are alive (this one included): those that beat within a lease, as an owner must renew."""
+        seconds, micros = await self.client.time()
+        now = seconds + micros / 1e6
+        nodes = f"{self.prefix}nodes"
+        await self.client.zadd(nodes, {self.node_id: now})
+        await self.client.zremrangebyscore(nodes, "-inf", now - self.lease)
+        return max(1, await self.client.zcard(nodes))
+
+    async def _try_acquire(self, partition: int) -> None:
+        taken = await self._scripts["acquire"](
+            keys=[self._lease_key(partition), f"{self.prefix}epoch:{partition}", f"{self.prefix}holder:{partition}"],
+            args=[self.node_id, int(self.lease * 1000), self._incarnation],
+        )
+        if taken is None:
+            return
+        epoch, previous = taken
+        owned = _Owned(lease=f"{self.node_id}:{epoch}")
+        self._owned[partition] = owned
+        back = previous.decode() == self._incarnation
+        owned.reader = asyncio.create_task(self._read(partition, owned, hooks=not back, claim=True))
+        log.info("%s partition %d of the bus (epoch %s)", "took back" if back else "took", partition, epoch)
+
+    async def _let_go(self, partition: int, *, release: bool) -> None:
+        owned = self._owned.pop(partition, None)
+        if owned is None:
+            return
+        if owned.reader is not None:
+            await _stop(owned.reader)
+        if release:
+            with contextlib.suppress(RedisError):
+                await self._scripts["release"](keys=[self._lease_key(partition)], args=[owned.lease])
+
+    async def _trim(self, partition: int) -> None:
+        """Drop what has been read and acknowledged: everything before the oldest entry still pending."""
+        stream = self.stream(partition)
+        summary = await self.client.xpending(stream, GROUP)
+        if summary["pending"]:
+            oldest = summary["min"]
+        else:
+            groups = await self.client.xinfo_groups(stream)
+            oldest = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP.encode()), None)
+        if oldest:
+            await self.client.xtrim(stream, minid=oldest, approximate=False)
+
+    async def _read(self, partition: int, owned: _Owned, *, hooks: bool, claim: bool) -> None:
+        """This partition's reader, on its own connection: hooks, then what was left pending, then new entries."""
+        connection = redis_client(self.url, blocking=True)
+        try:
+            for hook in self.on_acquire if hooks else ():
+                try:
+                    await hook(partition)
+                except Exception:
+                    log.exception("taking partition %d: a hook failed; its events are handled anyway", partition)
+            if claim:
+                await self._retrying(partition, lambda: self._claim(partition, owned))
+            await self._retrying(partition, lambda: self._read_new(connection, partition, owned))
+        finally:
+            # A blocking read cut short can leave its connection busy; closing it must not hang the reader.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.aclose(), STOP_SECONDS)
+
+    async def _retrying(self, partition: int, step: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await step()
+                return
+            except RedisError as error:
+                log.warning("reading partition %d: %s; trying again", partition, error)
+                await asyncio.sleep(min(1.0, self.lease / 3))
+
+    async def _claim(self, partition: int, owned: _Owned) -> None:
+        """Take over what an earlier owner was handed and never acknowledged, oldest first."""
+        stream, start = self.stream(partition), "0-0"
+        while True:
+            reply = await self.client.xautoclaim(
+                stream, GROUP, self.node_id, min_idle_time=0, start_id=start, count=100
+            )
+            start, entries = reply[0], reply[1]
+            for entry_id, fields in entries:
+                if fields is None:
+                    continue
+                if await self._delivered_too_often(partition, owned, entry_id, fields):
+                    continue
+                self._hand(partition, owned, entry_id, fields)
+            if start in (b"0-0", "0-0"):
+                return
+
+    async def _delivered_too_often(self, partition: int, owned: _Owned, entry_id: bytes, fields: Any) -> bool:
+        [pending] = await self.client.xpending_range(
+            self.stream(partition), GROUP, min=entry_id, max=entry_id, count=1
+        ) or [None]
+        if pending is None or pending["times_delivered"] <= self.max_deliveries:
+            return False
+        times = pending["times_delivered"]
+        await self._bury(partition, owned, entry_id, fields, f"handed out {times} times, never acknowledged", times)
+        return True
+
+    async def _read_new(self, connection: redis.Redis, partition: int, owned: _Owned) -> None:
+        stream = self.stream(partition)
+        while True:
+            reply = await connection.xreadgroup(GROUP, self.node_id, {stream: ">"}, count=READ_COUNT, block=BLOCK_MS)
+            for _stream, entries in reply or ():
+                for entry_id, fields in entries:
+                    self._hand(partition, owned, entry_id, fields)
+
+    def _hand(self, partition: int, owned: _Owned, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        try:
+            event = _events.validate_json(fields[b"e"])
+        except (KeyError, ValidationError) as error:
+            asyncio.create_task(self._bury(partition, owned, entry_id, fields, f"unreadable: {type(error).__name__}"))
+            return
+        self._queue.put_nowait(Delivery(entry_id.decode(), event, partition, owned.lease))
+
+    async def _bury(
+        self, partition: int, owned: _Owned, entry_id: bytes, fields: Any, why: str, attempts: int = 1
+    ) -> None:
+        """A dead letter, cluster-wide: named by its type and key, never its payload (SDP, names)."""
+        try:
+            event = _events.validate_json(fields[b"e"])
+            kind, key = event.type, partition_key(event)
+        except (KeyError, ValidationError):
+            kind, key = "unreadable", "?"
+        log.error("dead letter on partition %d: %s (%s) %s", partition, kind, key, why)
+        await self.record_dead_letter(
+            {"event_type": kind, "key": key, "handler": "bus", "error": why, "attempts": attempts, "at": time.time()}
+        )
+        await self._scripts["ack"](keys=[self._lease_key(partition), self.stream(partition)],
+                                   args=[owned.lease, GROUP, entry_id])  # fmt: skip

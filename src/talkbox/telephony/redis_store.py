@@ -1,0 +1,104 @@
+"""The conference store on Redis, shared by every node of a deployment.
+
+The same contract as the SQLite store (telephony/store.py): a change and the
+input that caused it are written in one MULTI/EXEC, or not at all
+(StoreUnavailable, and the handler's backlog keeps it). Who is on which live
+conference is an index kept in the same transaction, so `active_for(user)`
+reads one set instead of scanning every conference.
+
+Keys, under the prefix: `conference:ID` (the JSON), `log:ID` (its causes, in
+order), `active` (ids of live conferences), `user:NAME` (ids of the live
+conferences NAME has a live leg on), `quarantine` (rows that could not be read).
+The Redis client belongs to the composition root, which closes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from talkbox.telephony.model import Conference
+from talkbox.telephony.store import StoreUnavailable, from_json, to_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RedisStore:
+    client: redis.Redis
+    prefix: str = "talkbox:"
+
+    def _key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    async def get(self, conference_id: str) -> Conference | None:
+        data = await self._reading(self.client.get(self._key("conference", conference_id)))
+        return None if data is None else await self._read(conference_id, data)
+
+    async def put(self, conference: Conference, cause: dict[str, Any]) -> None:
+        users = {leg.destination for leg in conference.legs}
+        transaction = self.client.pipeline(transaction=True)
+        transaction.set(self._key("conference", conference.id), to_json(conference))
+        transaction.rpush(self._key("log", conference.id), json.dumps(cause, separators=(",", ":")))
+        if conference.ended:
+            transaction.srem(self._key("active"), conference.id)
+        else:
+            transaction.sadd(self._key("active"), conference.id)
+        for user in users:
+            if not conference.ended and conference.live_leg_of(user) is not None:
+                transaction.sadd(self._key("user", user), conference.id)
+            else:
+                transaction.srem(self._key("user", user), conference.id)
+        try:
+            await transaction.execute()
+        except RedisError as error:
+            raise StoreUnavailable(f"Redis did not take the change to {conference.id}: {error}") from error
+
+    async def active(self) -> list[Conference]:
+        return await self._load(await self._reading(self.client.smembers(self._key("active"))))
+
+    async def active_for(self, user: str) -> list[Conference]:
+        found = await self._load(await self._reading(self.client.smembers(self._key("user", user))))
+        return [c for c in found if not c.ended and c.live_leg_of(user) is not None]
+
+    async def events_of(self, conference_id: str) -> list[dict[str, Any]]:
+        """The logged causes of one conference, oldest first."""
+        return [json.loads(cause) for cause in await self.client.lrange(self._key("log", conference_id), 0, -1)]
+
+    def close(self) -> None:
+        """Nothing of its own to close: the client is the composition root's."""
+
+    async def _load(self, ids: set[bytes]) -> list[Conference]:
+        names = sorted(i.decode() for i in ids)
+        if not names:
+            return []
+        rows = await self._reading(self.client.mget([self._key("conference", name) for name in names]))
+        loaded = [await self._read(name, data) for name, data in zip(names, rows, strict=True) if data is not None]
+        return [conference for conference in loaded if conference is not None]
+
+    async def _reading(self, command: Any) -> Any:
+        try:
+            return await command
+        except RedisError as error:
+            raise StoreUnavailable(f"Redis could not be read: {error}") from error
+
+    async def _read(self, conference_id: str, data: bytes) -> Conference | None:
+        """A stored conference, or None when it cannot be read: then it is quarantined, so one bad one stops nothing."""
+        try:
+            return from_json(data)
+        except ValueError as error:
+            why = " ".join(str(error).split())[:300]
+            entry = json.dumps({"data": data.decode(errors="replace"), "error": why, "at": time.time()})
+            transaction = self.client.pipeline(transaction=True)
+            transaction.hset(self._key("quarantine"), conference_id, entry)
+            transaction.delete(self._key("conference", conference_id))
+            transaction.srem(self._key("active"), conference_id)
+            await transaction.execute()
+            log.error("conference %r in Redis cannot be read (%s): moved to its quarantine hash", conference_id, why)
+            return None

@@ -1,0 +1,36 @@
+"""The Redis server the component tests share; each test that asks for it starts from an empty one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from talkbox.events import Bus, InProcessBus
+from talkbox.events.redis_bus import RedisBus
+from tests.support.redis_server import RedisServer, redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_process: RedisServer) -> str:
+    redis_process.flush()
+    return redis_process.url
+
+
+@pytest.fixture(params=["in-process", "redis"])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    """Both columns of DESIGN.md's table: the tests that take it must pass on each."""
+    chosen: Bus = (
+        InProcessBus()
+        if request.param == "in-process"
+        else RedisBus(request.getfixturevalue("redis_url"), node_id="test-node", lease=1.0)
+    )
+    await chosen.start()
+    yield chosen
+    await chosen.close()

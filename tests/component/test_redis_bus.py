@@ -1,0 +1,203 @@
+"""The Redis bus across nodes: takeover, fencing, dead letters and hand-over, with real processes.
+
+The other node is a process of its own (tests/support/bus_node.py) that the test
+kills with SIGKILL, freezes with SIGSTOP or stops with SIGTERM, against a real
+redis-server. The node in the test's loop is a RedisBus like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from talkbox.events import Delivery, Event, LegStatusChanged
+from talkbox.events.redis_bus import PARTITIONS, RedisBus
+from talkbox.router import Router
+from tests.support.server import running_app
+
+LEASE = 1.0
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def report(conference: str, sequence: int) -> LegStatusChanged:
+    return LegStatusChanged(conference_id=conference, leg_id="l", status="ringing", sequence=sequence)
+
+
+class Node:
+    """A bus node in another process, and what it prints."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def line(self, timeout: float = 10.0) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        text = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        assert text, f"the node exited ({await self.process.wait()})"
+        return json.loads(text)
+
+    async def tell(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"ack\n")
+        await self.process.stdin.drain()
+
+    def signal(self, number: int) -> None:
+        os.kill(self.process.pid, number)
+
+
+@contextlib.asynccontextmanager
+async def node(url: str, name: str, mode: str) -> AsyncIterator[Node]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.support.bus_node", url, name, str(LEASE), mode,
+        cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    started = Node(process)
+    try:
+        assert (await started.line())["owns"] == list(range(PARTITIONS))  # alone: it takes every partition
+        yield started
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def local_bus(url: str, **options: Any) -> AsyncIterator[RedisBus]:
+    bus = RedisBus(url, node_id="local", lease=LEASE, **options)
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+async def next_delivery(bus: RedisBus, timeout: float) -> Delivery:
+    async with asyncio.timeout(timeout):
+        return await anext(bus.deliveries())
+
+
+async def test_an_event_a_killed_owner_held_is_handed_to_the_next_owner_within_the_lease(redis_url: str) -> None:
+    async with node(redis_url, "one", "hold") as one, local_bus(redis_url) as two:
+        assert two.owned() == []  # ownership is sticky: the first node keeps its calls' partitions
+        await two.publish(report("c-x", 1))
+        held = await one.line()
+        assert held["got"] == "leg_status_changed"
+        one.signal(signal.SIGKILL)
+        killed = time.monotonic()
+        delivery = await next_delivery(two, timeout=3 * LEASE)
+        took = time.monotonic() - killed
+        assert delivery.id == held["id"]  # the same entry, handed out again, not a copy
+        assert delivery.event == report("c-x", 1)
+        assert took < 2 * LEASE, took
+        assert len(two.owned()) == PARTITIONS
+        assert await two.ack(delivery)
+        assert await two.unacknowledged() == 0
+
+
+async def test_a_frozen_owner_cannot_acknowledge_what_its_successor_took(redis_url: str) -> None:
+    async with node(redis_url, "one", "ack-on-line") as one, local_bus(redis_url) as two:
+        await two.publish(report("c-x", 1))
+        held = await one.line()
+        one.signal(signal.SIGSTOP)  # a GC pause, a frozen VM: alive, but past its lease
+        delivery = await next_delivery(two, timeout=3 * LEASE)
+        assert delivery.id == held["id"]
+        assert await two.ack(delivery)
+        one.signal(signal.SIGCONT)
+        await one.tell()
+        assert await one.line() == {"acked": held["id"], "ok": False}
+        assert await two.unacknowledged() == 0
+
+
+async def test_an_event_its_consumers_keep_dying_on_becomes_a_dead_letter(redis_url: str) -> None:
+    async with node(redis_url, "one", "hold") as one, local_bus(redis_url, max_deliveries=1) as two:
+        await two.publish(report("c-x", 1))
+        await one.line()
+        one.signal(signal.SIGKILL)
+        async with asyncio.timeout(3 * LEASE):
+            while not (letters := await two.dead_letters(10))[1]:
+                await asyncio.sleep(0.05)
+        total, [letter] = letters
+        assert total == 1
+        assert (letter["event_type"], letter["key"], letter["handler"]) == (
+            "leg_status_changed",
+            "conference:c-x",
+            "bus",
+        )
+        assert "sdp" not in json.dumps(letter) and "ringing" not in json.dumps(letter)  # no payload
+        with pytest.raises(TimeoutError):
+            await next_delivery(two, timeout=0.5)
+        assert await two.unacknowledged() == 0
+
+
+async def test_a_node_that_stops_hands_its_partitions_over_at_once(redis_url: str) -> None:
+    lease = 5.0  # long, so only the hand-over, not the expiry, can explain a quick takeover
+    async with node(redis_url, "one", "ack") as one:
+        bus = RedisBus(redis_url, node_id="local", lease=lease)
+        await bus.start()
+        try:
+            assert bus.owned() == []
+            one.signal(signal.SIGTERM)
+            assert (await one.line())["closed"] is True
+            stopped = time.monotonic()
+            async with asyncio.timeout(lease):
+                while len(bus.owned()) < PARTITIONS:
+                    await asyncio.sleep(0.05)
+            assert time.monotonic() - stopped < lease / 3 + 1
+            await bus.publish(report("c-y", 1))
+            assert (await next_delivery(bus, timeout=2)).event == report("c-y", 1)
+        finally:
+            await bus.close()
+
+
+async def test_nodes_starting_together_share_the_partitions(redis_url: str) -> None:
+    one = RedisBus(redis_url, node_id="one", lease=LEASE)
+    two = RedisBus(redis_url, node_id="two", lease=LEASE)
+    await one.start()
+    await two.start()
+    try:
+        async with asyncio.timeout(3 * LEASE):
+            while len(one.owned()) + len(two.owned()) < PARTITIONS:
+                await asyncio.sleep(0.05)
+        assert not set(one.owned()) & set(two.owned())
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_a_handler_giving_up_on_one_node_is_a_dead_letter_every_node_shows(redis_url: str) -> None:
+    class Failing:
+        handles = (LegStatusChanged,)
+
+        async def handle(self, event: Event) -> None:
+            raise RuntimeError("store down")
+
+    async with local_bus(redis_url) as one:  # started first: it owns every partition, so it handles the event
+        router = Router(one, [Failing()], attempts=2, backoff=0.001, share_dead_letter=one.record_dead_letter)
+        router.start()
+        try:
+            async with running_app(redis_url=redis_url, node_id="two", redis_lease=LEASE, media_workers=0) as (url, _):
+                await one.publish(report("c-x", 1))
+                await asyncio.wait_for(one.drained(), 5)
+                async with httpx.AsyncClient() as client:
+                    answer = (await client.get(f"{url}/api/dead-letters")).json()
+        finally:
+            await router.stop()
+    assert answer["total"] == 1
+    [letter] = answer["dead_letters"]
+    assert (letter["event_type"], letter["key"], letter["handler"], letter["attempts"]) == (
+        "leg_status_changed",
+        "conference:c-x",
+        "Failing",
+        2,
+    )
+    assert letter["error"] == "RuntimeError: store down"
