@@ -58,7 +58,7 @@ async def test_a_call_request_delivered_again_changes_nothing() -> None:
         published.append(event)
 
     provider = RecordingProvider()
-    handler = CallHandler(store=MemoryStore(), provider=provider, publish=publish)
+    handler = CallHandler(store=MemoryStore(), providers={"browser": provider}, publish=publish)
     request = UserRequestsCall(user="alice", to="bob")
     await handler.handle(request)
     await handler.handle(UserRequestsCall.model_validate_json(request.model_dump_json()))  # as read from a stream
