@@ -46,7 +46,7 @@ def main() -> None:
             alice.get_by_role("button", name="Call", exact=True).click()
             bob.get_by_role("button", name="Accept").click()
             alice.get_by_role("button", name="Hang up").wait_for()
-            alice.get_by_role("textbox", name="Call to").fill("carol")
+            alice.get_by_role("textbox", name="Add to the call").fill("carol")
             alice.get_by_role("button", name="Add", exact=True).click()
             carol.get_by_role("button", name="Accept").click()
             bob.get_by_role("button", name="Mute", exact=True).click()

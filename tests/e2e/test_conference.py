@@ -17,7 +17,7 @@ OpenPage = Callable[..., Page]
 
 
 def add(chair: Page, guest: Page, name: str) -> None:
-    chair.get_by_role("textbox", name="Call to").fill(name)
+    chair.get_by_role("textbox", name="Add to the call").fill(name)
     chair.get_by_role("button", name="Add", exact=True).click()
     expect(guest.get_by_text("alice is calling")).to_be_visible(timeout=10_000)
     guest.get_by_role("button", name="Accept").click()

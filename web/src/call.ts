@@ -60,3 +60,19 @@ export function dialMode(model: Pick<Model, "me" | "media" | "conference">): Dia
 export function dialButtonLabel(mode: DialMode): "Call" | "Add" {
   return mode === "add" ? "Add" : "Call";
 }
+
+/** Whether the dial box can reach telephone numbers (Twilio); the built-in engine calls names only. */
+export function canDialNumbers(model: Pick<Model, "provider">): boolean {
+  return model.provider === "twilio";
+}
+
+/** The dial box's example: only what can be dialled. */
+export function dialPlaceholder(model: Pick<Model, "provider">, mode: DialMode): string {
+  const name = mode === "add" ? "carol" : "bob";
+  return canDialNumbers(model) ? `${name} or +441234567890` : name;
+}
+
+/** The dial box's label, by mode: it says what the box does. */
+export function dialLabel(mode: DialMode): string {
+  return mode === "add" ? "Add to the call" : "Call to";
+}

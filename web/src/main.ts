@@ -6,13 +6,12 @@ import type { MediaAdapter, MediaEvent, ProviderEvent } from "./media";
 import { BuiltinMedia, MediaCanceled, MediaFailure, audioConstraints } from "./media";
 import { TwilioMedia, voiceTokenRequest } from "./twilio-media";
 import { Ringtone } from "./ringtone";
-import { Connection, hasIdentity, socketProtocols, socketUrl } from "./socket";
+import { Connection, pageIdentity, signInQuery, socketProtocols, socketUrl } from "./socket";
 import { update } from "./update";
 import { mountView } from "./view";
 
 function start(): void {
-  const identityMissing = !hasIdentity(window.location.search);
-  let model: Model = initialModel({ identityMissing });
+  let model: Model = initialModel(pageIdentity(window.location.search));
 
   const audioElement = document.getElementById("remote-audio");
   if (!(audioElement instanceof HTMLAudioElement)) throw new Error("index.html lacks <audio id=remote-audio>");
@@ -101,6 +100,9 @@ function start(): void {
         case "send":
           if (!connection.send(effect.frame)) dispatch({ type: "send-failed", frame: effect.frame });
           return;
+        case "sign-in":
+          window.location.assign(signInQuery(window.location.search, effect.name));
+          return;
         case "answer-media": {
           const { legId } = effect;
           mediaFor()
@@ -151,7 +153,7 @@ function start(): void {
   builtin.onEvent(onMediaEvent);
 
   view.render(model);
-  if (!identityMissing) connection.connect();
+  if (!model.identityMissing) connection.connect();
 }
 
 if (document.readyState === "loading") {

@@ -2,6 +2,7 @@
 // data. The only thing that changes a Model is `update` (update.ts).
 
 import type { DeviceState } from "./media";
+import type { Announcement, FocusRequest } from "./narration";
 import type { ClientFrame, Conference, LegFailedReason, ServerMessage } from "./protocol";
 
 export type ConnectionState = "connecting" | "open" | "closed";
@@ -68,6 +69,8 @@ export interface Model {
   reconnectAttempt: number;
   /** Set when the server closed with 4401: reconnecting would not help. */
   authFailed: boolean;
+  /** The 4401 said only a token signs in here: the name form would not help. */
+  tokenRequired: boolean;
   /** The text in the dial box: who to call, or (the chair, on a call) who to add. */
   dialText: string;
   /** Destination of a `call` sent and not yet answered by a conference or refusal. */
@@ -86,6 +89,14 @@ export interface Model {
   ringing: boolean;
   /** Legs of my current conference the server last said are speaking. */
   speaking: string[];
+  /** Conferences I left while Talkbox could not be reached: hung up once it is back. */
+  leftOffline: string[];
+  /** The sign-in form's name and what is wrong with it (null: nothing, or not checked yet). */
+  signIn: { name: string; problem: string | null };
+  /** The latest thing told to screen readers (narration.ts): the view speaks each id once. */
+  announcement: Announcement | null;
+  /** Where focus was last sent (narration.ts): the view moves it once per id. */
+  focus: FocusRequest | null;
 }
 
 /** How the page's Twilio Device stands, and the last error it reported (kept until it registers). */
@@ -96,6 +107,9 @@ export interface DeviceStatus {
 
 export interface InitOptions {
   identityMissing?: boolean;
+  /** The name the page was opened with, shown in the sign-in form (with its problem, if it has one). */
+  signInName?: string;
+  signInProblem?: string | null;
 }
 
 export function initialModel(options: InitOptions = {}): Model {
@@ -115,6 +129,7 @@ export function initialModel(options: InitOptions = {}): Model {
     ownConferences: [],
     reconnectAttempt: 0,
     authFailed: false,
+    tokenRequired: false,
     dialText: "",
     placing: null,
     conference: null,
@@ -125,6 +140,11 @@ export function initialModel(options: InitOptions = {}): Model {
     media: NO_MEDIA,
     ringing: false,
     speaking: [],
+    leftOffline: [],
+    signIn: { name: options.signInName ?? "", problem: options.signInProblem ?? null },
+    announcement: null,
+    // A name from the URL that cannot be used: the form, and its problem, are where to start.
+    focus: options.signInProblem ? { id: 1, target: "sign-in" } : null,
   };
 }
 
@@ -137,6 +157,8 @@ export type Msg =
   | { type: "socket-closed"; code: number; reason: string }
   | { type: "server-message"; message: ServerMessage }
   | { type: "dial-changed"; text: string }
+  /** The sign-in form was submitted with this name. */
+  | { type: "sign-in-submitted"; name: string }
   /** The dial form was submitted: Call, or Add when I chair the call I am on (see dialMode). */
   | { type: "dial-submitted" }
   | { type: "call-clicked" }
@@ -190,6 +212,8 @@ export type Msg =
 
 export type Effect =
   | { type: "send"; frame: ClientFrame }
+  /** Open the page again as `name` (open mode), keeping the URL's other parameters. */
+  | { type: "sign-in"; name: string }
   /**
    * The server's `welcome` named the media provider: make its adapter ready
    * (Twilio: fetch a token, build and register the Device) and use it.
@@ -209,6 +233,11 @@ export type Effect =
   | { type: "reconnect-later"; delayMs: number }
   /** Dispatch `state-settled` with this session after `delayMs`. */
   | { type: "settle-later"; delayMs: number; session: number };
+
+/** Whether the page offers its sign-in form: no identity yet, or a name the server refused. */
+export function signInOffered(model: Pick<Model, "identityMissing" | "authFailed" | "tokenRequired">): boolean {
+  return model.identityMissing || (model.authFailed && !model.tokenRequired);
+}
 
 /** How long after `welcome` the state the server sends on connect is taken as complete. */
 export const SETTLE_MS = 3000;

@@ -2,7 +2,8 @@
 // the URL, its token in a subprotocol, never in the URL), turns what
 // happens on it into Msgs, and sends frames.
 
-import type { Msg } from "./model";
+import type { InitOptions, Msg } from "./model";
+import { nameProblem } from "./names";
 import type { ClientFrame } from "./protocol";
 import { encodeClientFrame, parseServerFrame } from "./protocol";
 
@@ -21,6 +22,28 @@ function param(search: string, name: (typeof IDENTITY_PARAMS)[number]): string |
 
 export function hasIdentity(search: string): boolean {
   return IDENTITY_PARAMS.some((name) => param(search, name) !== null);
+}
+
+/**
+ * How the page starts from its URL: signed in, or at the sign-in form, which
+ * shows a `client_name` the server would refuse with what is wrong with it
+ * (rather than connecting to be told in the server's words).
+ */
+export function pageIdentity(search: string): InitOptions {
+  if (!hasIdentity(search)) return { identityMissing: true };
+  const name = param(search, "client_name");
+  if (param(search, "token") !== null || name === null) return { identityMissing: false };
+  const problem = nameProblem(name);
+  if (problem === null) return { identityMissing: false };
+  return { identityMissing: true, signInName: name, signInProblem: problem };
+}
+
+/** The page's URL query for signing in as `name`: its other parameters kept, any token dropped. */
+export function signInQuery(search: string, name: string): string {
+  const params = new URLSearchParams(search);
+  params.delete("token");
+  params.set("client_name", name);
+  return `?${params.toString()}`;
 }
 
 /**

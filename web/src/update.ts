@@ -4,7 +4,9 @@
 import type { Effect, IncomingCall, MediaState, Model, Msg } from "./model";
 import { NO_MEDIA, SETTLE_MS, reconnectDelay } from "./model";
 import { CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
-import { dialMode, mySide } from "./call";
+import { canDialNumbers, dialMode, mySide } from "./call";
+import { NAME_RULE, nameProblem } from "./names";
+import { announce, narrate, withFocus } from "./narration";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
 import type { Conference, Leg, OfferMessage, RetryingMessage, ServerMessage } from "./protocol";
 import { isPendingLeg, isTerminalLeg } from "./protocol";
@@ -29,7 +31,13 @@ export { CLOSE_TOO_MANY_PAGES } from "./connection";
 
 export type Update = [Model, Effect[]];
 
+/** Every message: its own change, then what that change tells a screen reader and where focus goes. */
 export function update(model: Model, msg: Msg): Update {
+  const [next, effects] = step(model, msg);
+  return [next === model ? model : narrate(model, next), effects];
+}
+
+function step(model: Model, msg: Msg): Update {
   switch (msg.type) {
     case "socket-connecting":
       return [{ ...model, connection: "connecting" }, []];
@@ -43,6 +51,7 @@ export function update(model: Model, msg: Msg): Update {
           connection: "open",
           reconnectAttempt: 0,
           authFailed: false,
+          tokenRequired: false,
           closeCode: null,
           session: model.session + 1,
           known: {},
@@ -58,7 +67,10 @@ export function update(model: Model, msg: Msg): Update {
       return serverMessage(model, msg.message);
 
     case "dial-changed":
-      return [{ ...model, dialText: msg.text }, []];
+      return [msg.text === model.dialText ? model : { ...model, dialText: msg.text }, []];
+
+    case "sign-in-submitted":
+      return signInSubmitted(model, msg.name.trim());
 
     case "dial-submitted":
       return dialSubmitted(model);
@@ -74,6 +86,7 @@ export function update(model: Model, msg: Msg): Update {
 
     case "hang-up-clicked":
       if (model.conference === null) return [model, []];
+      if (model.connection !== "open") return leaveOffline(model, model.conference);
       return [model, [{ type: "send", frame: { type: "hang_up", conference_id: model.conference.id } }]];
 
     case "add-clicked":
@@ -81,6 +94,7 @@ export function update(model: Model, msg: Msg): Update {
 
     case "remove-clicked":
       if (model.conference === null) return [model, []];
+      if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
       return [
         model,
         [{ type: "send", frame: { type: "remove", conference_id: model.conference.id, leg_id: msg.legId } }],
@@ -89,6 +103,7 @@ export function update(model: Model, msg: Msg): Update {
     case "mute-clicked": {
       const leg = model.conference?.legs.find((l) => l.id === msg.legId);
       if (model.conference === null || leg === undefined) return [model, []];
+      if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
       const frame = { type: "mute", conference_id: model.conference.id, leg_id: leg.id, muted: !leg.muted } as const;
       return [model, [{ type: "send", frame }]];
     }
@@ -96,6 +111,7 @@ export function update(model: Model, msg: Msg): Update {
     case "rejoin-clicked": {
       const conference = model.conference;
       if (conference === null || !mySide(model, conference).canRejoin) return [model, []];
+      if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
       return [
         { ...model, outcome: null, notice: null, ownConferences: withItem(model.ownConferences, conference.id) },
         [{ type: "send", frame: { type: "rejoin", conference_id: conference.id } }],
@@ -182,8 +198,9 @@ function socketClosed(model: Model, code: number, reason: string): Update {
     effects.push({ type: "stop-ringtone" });
   }
   if (code === CLOSE_UNAUTHORIZED) {
-    const why = reason || "the server did not accept this identity";
-    return [{ ...withNotice(next, `Not signed in: ${why}`), authFailed: true }, effects];
+    const refused = refusedIdentity(reason);
+    const notice = `Not signed in: ${SIGN_IN_REFUSALS[refused]}`;
+    return [{ ...withNotice(next, notice), authFailed: true, tokenRequired: refused === "token" }, effects];
   }
   if (code === CLOSE_TOO_MANY_PAGES) {
     const why = reason || "too many pages are open for this user";
@@ -192,6 +209,19 @@ function socketClosed(model: Model, code: number, reason: string): Update {
   effects.push({ type: "reconnect-later", delayMs: reconnectDelay(model.reconnectAttempt) });
   return [{ ...next, reconnectAttempt: model.reconnectAttempt + 1 }, effects];
 }
+
+/** What the server's 4401 refused: the name, the token (or its absence), or something else. */
+function refusedIdentity(reason: string): "name" | "token" | "identity" {
+  if (reason.startsWith("client_name")) return "name";
+  return reason.includes("token") ? "token" : "identity";
+}
+
+/** Each refusal in the words of the person refused, rather than the server's. */
+const SIGN_IN_REFUSALS: Record<ReturnType<typeof refusedIdentity>, string> = {
+  name: `that name cannot be used. Use only ${NAME_RULE}.`,
+  token: "this server signs people in with a link that carries a token; ask for a new link",
+  identity: "Talkbox did not accept who this page says you are",
+};
 
 // ---------------------------------------------------------------------------
 // Server messages
@@ -348,6 +378,7 @@ function incomingOffered(model: Model, offer: OfferMessage): Update {
 }
 
 function conferenceChanged(model: Model, conference: Conference): Update {
+  if (model.leftOffline.includes(conference.id)) return leftOfflineSeen(model, conference);
   // The server saved what it was retrying: its notice has done its job.
   if (model.retrying === conference.id) model = { ...model, retrying: null, notice: null };
   // The first frame of a conference on this connection is the state on connect.
@@ -371,6 +402,8 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   // The call I just placed: its auto_answer leg is mine.
   if (model.placing !== null && previous === null && side.chair) {
     next = { ...next, ownConferences: withItem(next.ownConferences, conference.id) };
+    // Taken: the name typed is on the call now, and the box is for whoever to add.
+    if (next.dialText.trim() === model.placing) next = { ...next, dialText: "" };
   }
 
   // My leg is over: my media goes, whatever happens to the conference.
@@ -531,12 +564,17 @@ function dialSubmitted(model: Model): Update {
 
 function callClicked(model: Model): Update {
   const to = model.dialText.trim();
-  if (to === "") return [withNotice(model, "Type a name or a phone number to call"), []];
-  if (model.connection !== "open") return [withNotice(model, "Not connected to Talkbox"), []];
+  if (to === "") return [withNotice(model, nothingTyped(model, "call")), []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
   return [
     { ...model, placing: to, notice: null, outcome: null },
     [{ type: "send", frame: { type: "call", to } }],
   ];
+}
+
+/** What Call or Add with an empty dial box says: only what can be dialled. */
+function nothingTyped(model: Model, verb: "call" | "add"): string {
+  return canDialNumbers(model) ? `Type a name or a phone number to ${verb}` : `Type the name of the person to ${verb}`;
 }
 
 /** Only the chair, while on the call, adds: with the dial box's text, which it then clears. */
@@ -544,12 +582,53 @@ function addClicked(model: Model): Update {
   const conference = model.conference;
   if (conference === null || dialMode(model) !== "add") return [model, []];
   const to = model.dialText.trim();
-  if (to === "") return [withNotice(model, "Type a name or a phone number to add"), []];
-  if (model.connection !== "open") return [withNotice(model, "Not connected to Talkbox"), []];
+  if (to === "") return [withNotice(model, nothingTyped(model, "add")), []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
   return [
     { ...model, dialText: "", notice: null, outcome: null },
     [{ type: "send", frame: { type: "add", conference_id: conference.id, to } }],
   ];
+}
+
+/** A name the server would accept opens the page as that name; another says what is wrong with it. */
+function signInSubmitted(model: Model, name: string): Update {
+  const problem = nameProblem(name);
+  if (problem === null) return [{ ...model, signIn: { name, problem } }, [{ type: "sign-in", name }]];
+  // Said on every try, and focus back on the name to correct it.
+  const next = withFocus({ ...model, signIn: { name, problem } }, "sign-in");
+  return [announce(next, problem), []];
+}
+
+/** What an action that needs Talkbox says while it cannot be reached. */
+const OFFLINE = "Talkbox cannot be reached right now: try again once it is back";
+
+/**
+ * Hang up while Talkbox cannot be reached: the call goes from this page now
+ * (its media too), and the server is told once the page is connected again.
+ */
+function leaveOffline(model: Model, conference: Conference): Update {
+  const effects: Effect[] = [];
+  if (model.media.legId !== null) effects.push({ type: "stop-media", legId: model.media.legId });
+  const next: Model = {
+    ...model,
+    conference: null,
+    media: NO_MEDIA,
+    speaking: [],
+    leftOffline: withItem(model.leftOffline, conference.id),
+  };
+  return [withOutcome(next, "You left the call. Talkbox will end it for you once it can be reached"), effects];
+}
+
+/** A call I left while offline, seen again: hang it up (once per connection) and never show it. */
+function leftOfflineSeen(model: Model, conference: Conference): Update {
+  if (conference.status === "ended") {
+    const { [conference.id]: _gone, ...known } = model.known;
+    return [{ ...model, known, leftOffline: model.leftOffline.filter((id) => id !== conference.id) }, []];
+  }
+  const first = model.known[conference.id] === undefined;
+  const next: Model = { ...model, known: { ...model.known, [conference.id]: conference } };
+  if (!first) return [next, []];
+  return [next, [{ type: "send", frame: { type: "hang_up", conference_id: conference.id } }]];
 }
 
 function acceptClicked(model: Model): Update {

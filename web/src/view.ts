@@ -1,11 +1,15 @@
 // Renders the Model into the page. The elements live in index.html and stay
 // put (focus and typing survive renders); only their text, values and
-// `hidden` attributes change. User actions become Msgs.
+// `hidden` attributes change. User actions become Msgs. What is announced
+// and where focus goes is decided in update (narration.ts); this carries it out.
 
 import type { MySide } from "./call";
-import { dialButtonLabel, dialMode, mySide } from "./call";
+import { dialButtonLabel, dialLabel, dialMode, dialPlaceholder, mySide } from "./call";
 import type { Model, Msg } from "./model";
+import { signInOffered } from "./model";
 import { connectionLine, providerLine } from "./connection";
+import type { Announcement, FocusRequest, FocusTarget } from "./narration";
+import { audioSummary, callNote, callSummary, pageTitle, ringingFrom } from "./narration";
 import { describeLegStatus } from "./outcome";
 import type { Conference, Leg } from "./protocol";
 import { isTerminalLeg } from "./protocol";
@@ -20,8 +24,14 @@ interface Elements {
   mediaProvider: HTMLElement;
   mediaProviderText: HTMLElement;
   signIn: HTMLElement;
+  signInForm: HTMLFormElement;
+  signInName: HTMLInputElement;
+  signInProblem: HTMLElement;
+  signInHint: HTMLElement;
   dialer: HTMLElement;
   dialForm: HTMLFormElement;
+  dialLabel: HTMLElement;
+  dialHint: HTMLElement;
   dial: HTMLInputElement;
   call: HTMLButtonElement;
   placing: HTMLElement;
@@ -31,12 +41,15 @@ interface Elements {
   reject: HTMLButtonElement;
   callPanel: HTMLElement;
   callTitle: HTMLElement;
+  callNote: HTMLElement;
   mediaState: HTMLElement;
   legs: HTMLUListElement;
   mute: HTMLButtonElement;
   rejoin: HTMLButtonElement;
   hangUp: HTMLButtonElement;
   status: HTMLElement;
+  announcements: HTMLElement;
+  alerts: HTMLElement;
 }
 
 /** One row of the legs list, kept across renders so focus on its buttons survives. */
@@ -64,8 +77,14 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     mediaProvider: byId(doc, "media-provider", HTMLElement),
     mediaProviderText: byId(doc, "media-provider-text", HTMLElement),
     signIn: byId(doc, "sign-in", HTMLElement),
+    signInForm: byId(doc, "sign-in-form", HTMLFormElement),
+    signInName: byId(doc, "sign-in-name", HTMLInputElement),
+    signInProblem: byId(doc, "sign-in-problem", HTMLElement),
+    signInHint: byId(doc, "sign-in-hint", HTMLElement),
     dialer: byId(doc, "dialer", HTMLElement),
     dialForm: byId(doc, "dial-form", HTMLFormElement),
+    dialLabel: byId(doc, "dial-label", HTMLElement),
+    dialHint: byId(doc, "dial-hint", HTMLElement),
     dial: byId(doc, "dial", HTMLInputElement),
     call: byId(doc, "call", HTMLButtonElement),
     placing: byId(doc, "placing", HTMLElement),
@@ -75,14 +94,21 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     reject: byId(doc, "reject", HTMLButtonElement),
     callPanel: byId(doc, "call-panel", HTMLElement),
     callTitle: byId(doc, "call-title", HTMLElement),
+    callNote: byId(doc, "call-note", HTMLElement),
     mediaState: byId(doc, "media-state", HTMLElement),
     legs: byId(doc, "legs", HTMLUListElement),
     mute: byId(doc, "mute", HTMLButtonElement),
     rejoin: byId(doc, "rejoin", HTMLButtonElement),
     hangUp: byId(doc, "hang-up", HTMLButtonElement),
     status: byId(doc, "status", HTMLElement),
+    announcements: byId(doc, "announcements", HTMLElement),
+    alerts: byId(doc, "alerts", HTMLElement),
   };
 
+  el.signInForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    dispatch({ type: "sign-in-submitted", name: el.signInName.value });
+  });
   el.dial.addEventListener("input", () => dispatch({ type: "dial-changed", text: el.dial.value }));
   // The dial box calls, or (the chair, on a call) adds: update decides.
   // Enter submits even while the button is disabled (implicit submission
@@ -118,44 +144,105 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
   el.mute.addEventListener("click", onLegAction);
 
   const rows = new Map<string, LegRow>();
-  let wasRinging = false;
+  const focusTargets: Record<FocusTarget, HTMLElement> = {
+    "sign-in": el.signInName,
+    dial: el.dial,
+    accept: el.accept,
+    "hang-up": el.hangUp,
+    rejoin: el.rejoin,
+  };
+  let spoken = 0;
+  let focused = 0;
+  // A request for a control not shown yet (Hang up, accepted before the call's first frame) waits for it.
+  let pendingFocus: FocusRequest | null = null;
 
   return {
     render(model: Model): void {
       renderConnection(el, model);
+      renderSignIn(el, model);
+      const online = model.connection === "open";
 
-      const signedOut = model.identityMissing || model.authFailed;
-      setHidden(el.signIn, !signedOut);
       // One dial box: Call when not on a call, Add for the chair on one; a
-      // guest on a call cannot add, so it goes. Its label stays "Call to".
+      // guest on a call cannot add, so it goes. Its label says which.
       const mode = dialMode(model);
+      const signedOut = model.identityMissing || model.authFailed;
       setHidden(el.dialer, signedOut || mode === "hidden");
+      setText(el.dialLabel, dialLabel(mode));
+      setHidden(el.dialHint, mode !== "add");
+      // A description is read even when hidden: it is linked only while shown.
+      setAttribute(el.dial, "aria-describedby", mode === "add" ? el.dialHint.id : null);
       setText(el.call, dialButtonLabel(mode));
-      const placeholder = mode === "add" ? "carol or +441234567890" : "bob or +441234567890";
+      const placeholder = dialPlaceholder(model, mode);
       if (el.dial.placeholder !== placeholder) el.dial.placeholder = placeholder;
       if (el.dial.value !== model.dialText) el.dial.value = model.dialText;
-      el.call.disabled = model.connection !== "open";
+      setUnavailable(el.call, !online);
       const placing = model.placing !== null && model.conference === null;
       setHidden(el.placing, !placing);
-      setText(el.placing, placing ? `Calling ${model.placing}…` : "");
+      setText(el.placing, placing ? callSummary(model) : "");
 
-      const ringing = model.incoming !== null && !model.incoming.rejected;
-      setHidden(el.incoming, !ringing);
-      setText(el.incomingText, ringing && model.incoming ? `${model.incoming.caller} is calling` : "");
-      el.accept.disabled = model.connection !== "open";
-      el.reject.disabled = model.connection !== "open";
-      if (ringing && !wasRinging && !el.incoming.contains(doc.activeElement) && doc.activeElement !== el.dial) {
-        el.accept.focus({ preventScroll: true });
-      }
-      wasRinging = ringing;
+      const caller = ringingFrom(model);
+      setHidden(el.incoming, caller === null);
+      setText(el.incomingText, caller === null ? "" : `${caller} is calling`);
+      setUnavailable(el.accept, !online);
+      setUnavailable(el.reject, !online);
 
       renderCall(el, doc, rows, model);
 
       setText(el.status, model.notice ?? model.outcome ?? "");
-      const title = ringing && model.incoming ? `${model.incoming.caller} is calling — Talkbox` : "Talkbox";
+      const title = pageTitle(model);
       if (doc.title !== title) doc.title = title;
+
+      if (model.announcement !== null && model.announcement.id !== spoken) {
+        spoken = model.announcement.id;
+        speak(doc, model.announcement.urgent ? el.alerts : el.announcements, model.announcement);
+      }
+      if (model.focus !== null && model.focus.id !== focused) {
+        focused = model.focus.id;
+        pendingFocus = model.focus;
+      }
+      if (pendingFocus !== null && moveFocus(doc, focusTargets[pendingFocus.target])) pendingFocus = null;
     },
   };
+}
+
+/** Announcements kept in a live region: the newest few, so the region does not grow all day. */
+const KEPT_ANNOUNCEMENTS = 3;
+
+/** Adds one line to an always-present live region: screen readers say each addition once. */
+function speak(doc: Document, region: HTMLElement, announcement: Announcement): void {
+  const line = doc.createElement("p");
+  line.textContent = announcement.text;
+  region.append(line);
+  while (region.childElementCount > KEPT_ANNOUNCEMENTS) region.firstElementChild?.remove();
+}
+
+/**
+ * Focuses `target` once it is shown; true when done, or given up on because
+ * the user is typing in another text box (one with text in it): taking it
+ * away would lose keystrokes, and an incoming call is announced anyway.
+ */
+function moveFocus(doc: Document, target: HTMLElement): boolean {
+  if (target.closest("[hidden]") !== null) return false;
+  const active = doc.activeElement;
+  const typing =
+    active instanceof HTMLInputElement &&
+    active !== target &&
+    active.value !== "" &&
+    active.closest("[hidden]") === null;
+  if (!typing) target.focus();
+  return true;
+}
+
+function renderSignIn(el: Elements, model: Model): void {
+  setHidden(el.signIn, !signInOffered(model));
+  const { name, problem } = model.signIn;
+  if (name !== "" && el.signInName.value === "") el.signInName.value = name;
+  setText(el.signInProblem, problem ?? "");
+  // The problem states the rule too: it takes the hint's place, on screen and as the description.
+  setHidden(el.signInProblem, problem === null);
+  setHidden(el.signInHint, problem !== null);
+  setAttribute(el.signInName, "aria-describedby", problem === null ? el.signInHint.id : el.signInProblem.id);
+  setAttribute(el.signInName, "aria-invalid", problem === null ? null : "true");
 }
 
 function renderConnection(el: Elements, model: Model): void {
@@ -180,11 +267,15 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   }
 
   const side = mySide(model, conference);
-  setText(el.callTitle, callTitle(side));
+  setText(el.callTitle, callSummary(model));
+  const note = callNote(model);
+  setText(el.callNote, note);
+  setHidden(el.callNote, note === "");
   const phase = model.media.conferenceId === conference.id ? model.media.phase : "idle";
-  setText(el.mediaState, side.inAnotherTab ? IN_ANOTHER_TAB : MEDIA_WORDS[phase]);
+  setText(el.mediaState, audioSummary(model));
   el.mediaState.dataset.phase = side.inAnotherTab ? "elsewhere" : phase;
-  // Buttons that need the server wait for the socket; the panel stays.
+  // Buttons that need the server say so while it is away, but stay in the
+  // Tab order (update explains a press); Hang up then leaves on this page.
   const online = model.connection === "open";
 
   renderLegs(el.legs, doc, rows, conference, side, online, new Set(model.speaking));
@@ -196,28 +287,8 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
 
   setHidden(el.rejoin, !side.canRejoin);
   setHidden(el.hangUp, !side.onCall);
-  el.mute.disabled = !online;
-  el.rejoin.disabled = !online;
-  el.hangUp.disabled = !online;
-}
-
-const MEDIA_WORDS: Record<Model["media"]["phase"], string> = {
-  idle: "",
-  connecting: "Connecting audio…",
-  connected: "Audio connected",
-  failed: "Audio failed",
-  lost: "Audio lost",
-};
-
-/** What the media badge says while another page (tab) of mine has the call's media. */
-export const IN_ANOTHER_TAB = "In call in another tab";
-
-function callTitle(side: MySide): string {
-  const names = side.othersLive.map((leg) => leg.destination).join(", ");
-  if (!side.onCall) return names ? `${names} still on the call` : "Call ended";
-  if (names === "") return "Call";
-  if (side.othersLive.some((leg) => leg.status === "in-progress")) return `In call with ${names}`;
-  return side.chair ? `Calling ${names}` : `Call with ${names}`;
+  setUnavailable(el.mute, !online);
+  setUnavailable(el.rejoin, !online);
 }
 
 function renderLegs(
@@ -261,8 +332,8 @@ function renderLegs(
     setHidden(row.mute, !others);
     setMuteButton(row.mute, leg, `${leg.muted ? "Unmute" : "Mute"} ${leg.destination}`);
     setHidden(row.remove, !others);
-    row.mute.disabled = !online;
-    row.remove.disabled = !online;
+    setUnavailable(row.mute, !online);
+    setUnavailable(row.remove, !online);
     setText(row.remove, `Remove ${leg.destination}`);
     setHidden(row.actions, row.mute.hidden === true && row.remove.hidden === true);
     items.push(row.item);
@@ -312,6 +383,18 @@ function setMuteButton(button: HTMLButtonElement, leg: Leg, label: string): void
   if (button.dataset.muted !== muted) button.dataset.muted = muted;
   if (button.dataset.legId !== leg.id) button.dataset.legId = leg.id;
   if (button.dataset.action !== "mute") button.dataset.action = "mute";
+}
+
+/** aria-disabled, not disabled: the control keeps its place in the Tab order and still says why it cannot act. */
+function setUnavailable(button: HTMLButtonElement, unavailable: boolean): void {
+  setAttribute(button, "aria-disabled", unavailable ? "true" : null);
+}
+
+/** Sets an attribute, or removes it for null; untouched when it already is so. */
+function setAttribute(element: HTMLElement, name: string, value: string | null): void {
+  if (element.getAttribute(name) === value) return;
+  if (value === null) element.removeAttribute(name);
+  else element.setAttribute(name, value);
 }
 
 function setHidden(element: HTMLElement, hidden: boolean): void {

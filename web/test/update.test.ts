@@ -87,11 +87,21 @@ describe("connection", () => {
     expect(model.reconnectAttempt).toBe(1);
   });
 
-  it("a 4401 close (bad identity) shows the reason and does not reconnect", () => {
+  it("a 4401 close (bad identity) says why in people's words and does not reconnect", () => {
     const [model, effects] = update(initialModel(), { type: "socket-closed", code: 4401, reason: "invalid token" });
     expect(effects).toEqual([]);
     expect(model.authFailed).toBe(true);
-    expect(model.notice).toBe("Not signed in: invalid token");
+    expect(model.notice).toBe(
+      "Not signed in: this server signs people in with a link that carries a token; ask for a new link",
+    );
+    const [named] = update(initialModel(), {
+      type: "socket-closed",
+      code: 4401,
+      reason: "client_name must be 1-64 letters, digits, '.', '_' or '-'",
+    });
+    expect(named.notice).toBe(
+      "Not signed in: that name cannot be used. Use only letters, digits, dots (.), dashes (-) and underscores (_), up to 64 characters.",
+    );
   });
 
   it("a close while ringing stops the ringtone and drops the offer", () => {
@@ -133,13 +143,13 @@ describe("placing a call", () => {
   it("Call with nothing typed sends nothing and says why", () => {
     const [model, effects] = update(connectedAs("alice"), { type: "call-clicked" });
     expect(effects).toEqual([]);
-    expect(model.notice).toMatch(/name or a phone number/);
+    expect(model.notice).toMatch(/Type the name of the person to (call|add)/);
   });
 
   it("Call while disconnected sends nothing", () => {
     const { model, effects } = run(initialModel(), [{ type: "dial-changed", text: "bob" }, { type: "call-clicked" }]);
     expect(effects).toEqual([]);
-    expect(model.notice).toBe("Not connected to Talkbox");
+    expect(model.notice).toBe("Talkbox cannot be reached right now: try again once it is back");
   });
 
   it("Call clears the last outcome", () => {
@@ -491,7 +501,7 @@ describe("conference controls", () => {
   it("Add with nothing typed says why", () => {
     const [model, effects] = update(inCall(), { type: "add-clicked" });
     expect(effects).toEqual([]);
-    expect(model.notice).toMatch(/name or a phone number/);
+    expect(model.notice).toMatch(/Type the name of the person to (call|add)/);
   });
 
   it("Add while disconnected sends nothing and keeps the text", () => {
@@ -502,7 +512,7 @@ describe("conference controls", () => {
     ]);
     expect(sent(effects)).toEqual([]);
     expect(model.dialText).toBe("carol");
-    expect(model.notice).toBe("Not connected to Talkbox");
+    expect(model.notice).toBe("Talkbox cannot be reached right now: try again once it is back");
   });
 
   it("Add does nothing for a guest on the call", () => {
