@@ -100,3 +100,17 @@ def test_the_quality_indicator_warns_under_packet_loss(open_page: OpenPage, netw
     connect(alice, bob)
     expect(alice.locator("#quality-warning")).to_contain_text("audio dropping out", timeout=15_000)
     assert network.dropped() > 0
+
+
+def test_a_machine_without_a_microphone_is_told_what_to_do(open_page: OpenPage) -> None:
+    alice = open_page("alice", None)
+    open_devices(alice)
+    expect(alice.locator("#microphone-help")).to_have_text(re.compile("No microphone was found. Plug one in"))
+    alice.get_by_text("Devices", exact=True).click()
+    alice.reload()
+    alice.locator('#connection[data-state="open"]').wait_for()
+    expect(alice.locator("#microphone-help")).to_be_hidden()
+    # A call placed without one says the same, the panel closed.
+    alice.get_by_role("textbox", name="Call to").fill("bob")
+    alice.get_by_role("button", name="Call", exact=True).click()
+    expect(alice.locator("#microphone-help")).to_have_text(re.compile("No microphone was found"), timeout=10_000)
