@@ -156,7 +156,9 @@ function spoken(before: Model, after: Model): string[] {
   changed(audioSummary);
   lines.push(...muteChanges(before.conference, after.conference, after));
   changed(qualitySpoken);
-  if (qualitySpoken(before) !== "" && qualitySpoken(after) === "" && after.quality !== null) {
+  // Recovered only while still measured: a call ending, or its audio lost, is said by its own lines.
+  const measured = after.conference !== null && after.media.phase === "connected" && after.quality !== null;
+  if (qualitySpoken(before) !== "" && qualitySpoken(after) === "" && measured) {
     lines.push(QUALITY_RECOVERED);
   }
   changed((model) => model.microphoneHelp ?? "");

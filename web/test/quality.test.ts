@@ -81,6 +81,13 @@ describe("stats in the update", () => {
     expect(better.announcement?.text).toBe(`${QUALITY_RECOVERED}.`);
   });
 
+  it("audio lost during a warning is not called a recovery", () => {
+    const good = update(inCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 100, 0) })[0];
+    const [bad] = update(good, { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 180, 20) });
+    const [lost] = update(bad, { type: "media-interrupted", legId: "l-a" });
+    expect(lost.announcement?.text).not.toContain(QUALITY_RECOVERED);
+  });
+
   it("a reading of another leg, or of media not connected, is ignored", () => {
     const model = inCall();
     expect(update(model, { type: "stats-read", legId: "l-x", reading: reading(0.02, 0, 1, 0) })[0]).toBe(model);
