@@ -294,6 +294,13 @@ def test_every_state_of_a_call_passes_axe_in_both_colour_schemes(
     alice, bob, carol = three
     assert_accessible(alice, "idle")
 
+    alice.get_by_text("Devices", exact=True).click()
+    expect(
+        alice.get_by_role("combobox", name="Microphone", exact=True).locator("option", has_text="Fake")
+    ).not_to_have_count(0, timeout=10_000)
+    assert_accessible(alice, "devices")
+    alice.get_by_text("Devices", exact=True).click()
+
     dial(alice, "dave")
     expect(alice.get_by_role("status")).to_contain_text("dave is unavailable", timeout=10_000)
     assert_accessible(alice, "failed")
@@ -314,6 +321,7 @@ def test_every_state_of_a_call_passes_axe_in_both_colour_schemes(
     bob.get_by_role("button", name="Accept").click()
     expect(alice.locator("#call-title")).to_have_text("In call with bob", timeout=10_000)
     expect(bob.locator("#media-state")).to_have_text("Audio connected", timeout=10_000)
+    expect(alice.locator("#quality")).to_contain_text("Call quality: MOS", timeout=10_000)
     assert_accessible(alice, "in a call")
     assert_accessible(bob, "in a call, as the one called")
 

@@ -2,6 +2,9 @@
 
 import type { Effect, Model, Msg } from "./model";
 import { initialModel } from "./model";
+import type { DeviceChoice, DeviceOption } from "./devices";
+import { DEFAULT_CHOICE, microphoneProblem } from "./devices";
+import { LevelMeter, playTestTone } from "./meter";
 import type { MediaAdapter, MediaEvent, ProviderEvent } from "./media";
 import { BuiltinMedia, MediaCanceled, MediaFailure, audioConstraints } from "./media";
 import { TwilioMedia, voiceTokenRequest } from "./twilio-media";
@@ -11,10 +14,16 @@ import { update } from "./update";
 import { mountView } from "./view";
 
 function start(): void {
-  let model: Model = initialModel(pageIdentity(window.location.search));
+  const canChooseSpeaker = "setSinkId" in HTMLMediaElement.prototype;
+  let model: Model = initialModel({
+    ...pageIdentity(window.location.search),
+    devices: rememberedDevices(),
+    canChooseSpeaker,
+  });
 
   const audioElement = document.getElementById("remote-audio");
   if (!(audioElement instanceof HTMLAudioElement)) throw new Error("index.html lacks <audio id=remote-audio>");
+  const remoteAudio: HTMLAudioElement = audioElement;
 
   // One adapter per provider name the server may announce in `welcome`:
   // the built-in one from the start, Twilio's once `welcome` asks for it.
@@ -53,6 +62,7 @@ function start(): void {
   function onMediaEvent(event: MediaEvent): void {
     if (event.type === "connected") dispatch({ type: "media-connected", legId: event.legId });
     else if (event.type === "interrupted") dispatch({ type: "media-interrupted", legId: event.legId });
+    else if (event.type === "microphone-ended") dispatch({ type: "microphone-ended", legId: event.legId });
     else dispatch({ type: "media-failed", legId: event.legId, reason: event.reason });
   }
 
@@ -68,6 +78,45 @@ function start(): void {
   }
 
   const ringtone = new Ringtone();
+  const meter = new LevelMeter(
+    audioConstraints(window.location.search),
+    (level) => dispatch({ type: "microphone-level", level }),
+    (err) => dispatch({ type: "microphone-unavailable", problem: microphoneProblem(errorName(err)) }),
+  );
+
+  /** The browser's devices, to the update: their labels come once a microphone was allowed. */
+  function listDevices(): void {
+    navigator.mediaDevices
+      ?.enumerateDevices()
+      .then((found) => {
+        const of = (kind: MediaDeviceKind): DeviceOption[] =>
+          found.filter((d) => d.kind === kind).map((d) => ({ id: d.deviceId, label: d.label }));
+        dispatch({ type: "devices-listed", microphones: of("audioinput"), speakers: of("audiooutput") });
+      })
+      .catch((err: unknown) => console.warn("Talkbox: could not list devices", err));
+  }
+
+  function useDevices(chosen: DeviceChoice, remember: boolean): void {
+    if (remember) window.localStorage.setItem(DEVICES_KEY, JSON.stringify(chosen));
+    if (canChooseSpeaker) remoteAudio.setSinkId(chosen.speaker).catch((err: unknown) => console.warn(err));
+    ringtone.useOutput(chosen.ringer);
+    builtin.useMicrophone(chosen.microphone).catch((err: unknown) => {
+      console.warn("Talkbox: could not switch the microphone", err);
+      dispatch({ type: "microphone-unavailable", problem: microphoneProblem(errorName(err)) });
+    });
+  }
+
+  // My leg's quality, read while its media is connected (built-in engine: Twilio's SDK measures its own).
+  setInterval(() => {
+    const { legId, phase } = model.media;
+    if (legId === null || phase !== "connected" || model.provider === "twilio") return;
+    builtin
+      .readStats(legId)
+      .then((reading) => {
+        if (reading !== null) dispatch({ type: "stats-read", legId, reading });
+      })
+      .catch(() => undefined);
+  }, STATS_INTERVAL_MS);
   const view = mountView(document, (msg) => dispatch(msg));
   const connection = new Connection(socketUrl(window.location), socketProtocols(window.location.search), (msg) =>
     dispatch(msg),
@@ -114,7 +163,10 @@ function start(): void {
                 if (err instanceof MediaCanceled) return;
                 console.warn("Talkbox: media failed for leg", legId, err);
                 const reason = err instanceof MediaFailure ? err.reason : "media";
-                dispatch({ type: "media-failed", legId, reason });
+                const problem = err instanceof MediaFailure ? err.problem : null;
+                const failed: Msg = { type: "media-failed", legId, reason };
+                dispatch(problem === null ? failed : { ...failed, problem });
+                listDevices();
               },
             );
           return;
@@ -129,6 +181,19 @@ function start(): void {
           return;
         case "stop-media":
           for (const adapter of new Set(adapters.values())) adapter.hangUp(effect.legId);
+          return;
+        case "use-devices":
+          useDevices(effect.chosen, effect.remember);
+          return;
+        case "start-level-meter":
+          // Once the microphone is allowed the lists gain their names.
+          meter.start(effect.microphone).then(listDevices, () => undefined);
+          return;
+        case "stop-level-meter":
+          meter.stop();
+          return;
+        case "play-test-tone":
+          playTestTone(effect.speaker).catch((err: unknown) => console.warn("Talkbox: test tone failed", err));
           return;
         case "start-ringtone":
           ringtone.start();
@@ -151,9 +216,35 @@ function start(): void {
   }
 
   builtin.onEvent(onMediaEvent);
+  navigator.mediaDevices?.addEventListener("devicechange", listDevices);
+  listDevices();
+  // The remembered devices, in use from the start.
+  if (model.devices.chosen !== DEFAULT_CHOICE) useDevices(model.devices.chosen, false);
 
   view.render(model);
   if (!model.identityMissing) connection.connect();
+}
+
+const DEVICES_KEY = "talkbox.devices";
+const STATS_INTERVAL_MS = 2000;
+
+/** The devices chosen on an earlier visit (the defaults when none, or unreadable). */
+function rememberedDevices(): DeviceChoice {
+  try {
+    const stored: unknown = JSON.parse(window.localStorage.getItem(DEVICES_KEY) ?? "null");
+    if (typeof stored !== "object" || stored === null) return DEFAULT_CHOICE;
+    const pick = (key: string): string => {
+      const value = (stored as Record<string, unknown>)[key];
+      return typeof value === "string" ? value : "";
+    };
+    return { microphone: pick("microphone"), speaker: pick("speaker"), ringer: pick("ringer") };
+  } catch {
+    return DEFAULT_CHOICE;
+  }
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : "";
 }
 
 if (document.readyState === "loading") {

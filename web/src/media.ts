@@ -2,13 +2,18 @@
 // WebRTC to Talkbox's own media engine; TwilioMedia (twilio-media.ts) uses
 // Twilio's Voice SDK. The server's `welcome` says which one the page uses.
 
+import type { MicrophoneProblem } from "./devices";
+import { microphoneProblem } from "./devices";
 import type { LegFailedReason } from "./protocol";
+import type { StatsReading } from "./quality";
 
 export type MediaEvent =
   | { type: "connected"; legId: string }
   /** Connected media stopped flowing (ICE disconnected): it may come back, or fail. */
   | { type: "interrupted"; legId: string }
-  | { type: "failed"; legId: string; reason: LegFailedReason };
+  | { type: "failed"; legId: string; reason: LegFailedReason }
+  /** The call's microphone track ended by itself: its device was unplugged or taken away. */
+  | { type: "microphone-ended"; legId: string };
 
 /**
  * What a provider that reaches the page itself (Twilio) reports besides the
@@ -50,6 +55,8 @@ export class MediaFailure extends Error {
   constructor(
     readonly reason: LegFailedReason,
     message: string,
+    /** Why the microphone could not be opened, when that was the failure. */
+    readonly problem: MicrophoneProblem | null = null,
   ) {
     super(message);
     this.name = "MediaFailure";
@@ -104,6 +111,8 @@ export class BuiltinMedia implements MediaAdapter {
   private readonly audioElement: HTMLAudioElement;
   private readonly audio: MediaTrackConstraints | boolean;
   private readonly iceGatheringTimeoutMs: number;
+  /** The microphone chosen ("" the default). */
+  private microphoneId = "";
 
   constructor(options: BuiltinMediaOptions) {
     this.audioElement = options.audioElement;
@@ -134,11 +143,12 @@ export class BuiltinMedia implements MediaAdapter {
     this.legs.set(legId, leg);
 
     try {
-      leg.microphone = await navigator.mediaDevices.getUserMedia({ audio: this.audio });
+      leg.microphone = await this.openMicrophone();
     } catch (err) {
       if (leg.closed) throw new MediaCanceled("the leg was hung up while opening the microphone");
       this.release(legId, leg);
-      throw new MediaFailure("microphone", `getUserMedia failed: ${String(err)}`);
+      const name = err instanceof Error ? err.name : "";
+      throw new MediaFailure("microphone", `getUserMedia failed: ${String(err)}`, microphoneProblem(name));
     }
     if (leg.closed) {
       stopTracks(leg.microphone);
@@ -151,7 +161,10 @@ export class BuiltinMedia implements MediaAdapter {
       pc.ontrack = (event) => this.playRemote(leg, event);
       pc.onconnectionstatechange = () => this.connectionChanged(legId, leg, pc.connectionState);
 
-      for (const track of leg.microphone.getAudioTracks()) pc.addTrack(track, leg.microphone);
+      for (const track of leg.microphone.getAudioTracks()) {
+        pc.addTrack(track, leg.microphone);
+        this.watchTrack(legId, leg, track);
+      }
       await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
       const answer = await pc.createAnswer();
       await pc.setLocalDescription(answer);
@@ -168,6 +181,38 @@ export class BuiltinMedia implements MediaAdapter {
       }
       throw err instanceof MediaFailure ? err : new MediaFailure("media", String(err));
     }
+  }
+
+  /**
+   * Use this microphone ("" the default) from now on, in the calls up now
+   * too: their senders switch tracks (replaceTrack), so no renegotiation and
+   * the call goes on. A microphone that cannot be opened leaves the old one.
+   */
+  async useMicrophone(deviceId: string): Promise<void> {
+    if (deviceId === this.microphoneId) return;
+    this.microphoneId = deviceId;
+    for (const [legId, leg] of this.legs) {
+      const pc = leg.pc;
+      if (pc === null || leg.closed) continue;
+      const stream = await this.openMicrophone();
+      const track = stream.getAudioTracks()[0];
+      const sender = pc.getSenders().find((s) => s.track === null || s.track.kind === "audio");
+      if (track === undefined || sender === undefined || leg.closed) {
+        stopTracks(stream);
+        continue;
+      }
+      await sender.replaceTrack(track);
+      stopTracks(leg.microphone);
+      leg.microphone = stream;
+      this.watchTrack(legId, leg, track);
+    }
+  }
+
+  /** The counters of a leg's audio from getStats, null for a leg without media. */
+  async readStats(legId: string): Promise<StatsReading | null> {
+    const pc = this.legs.get(legId)?.pc;
+    if (pc === undefined || pc === null) return null;
+    return statsReading(await pc.getStats());
   }
 
   hangUp(legId: string): void {
@@ -188,6 +233,19 @@ export class BuiltinMedia implements MediaAdapter {
     if (leg.remote !== null && this.audioElement.srcObject === leg.remote) {
       this.audioElement.srcObject = null;
     }
+  }
+
+  private openMicrophone(): Promise<MediaStream> {
+    return navigator.mediaDevices.getUserMedia({ audio: withDevice(this.audio, this.microphoneId) });
+  }
+
+  /** A track that ends without us stopping it lost its device. */
+  private watchTrack(legId: string, leg: LegMedia, track: MediaStreamTrack): void {
+    track.addEventListener("ended", () => {
+      if (!leg.closed && leg.microphone?.getAudioTracks().includes(track)) {
+        this.emit({ type: "microphone-ended", legId });
+      }
+    });
   }
 
   private playRemote(leg: LegMedia, event: RTCTrackEvent): void {
@@ -218,6 +276,35 @@ export class BuiltinMedia implements MediaAdapter {
   private emit(event: MediaEvent): void {
     for (const listener of this.listeners) listener(event);
   }
+}
+
+/** Audio constraints asking for one device ("" the default); `ideal`, so a missing one gives the default. */
+export function withDevice(audio: MediaTrackConstraints | boolean, deviceId: string): MediaTrackConstraints | boolean {
+  if (deviceId === "") return audio;
+  return { ...(audio === true ? {} : audio || {}), deviceId: { ideal: deviceId } };
+}
+
+/** RTT, jitter and loss counters from a getStats report: what the far end saw of ours, and what we receive. */
+export function statsReading(report: RTCStatsReport): StatsReading {
+  let roundTripTime: number | null = null;
+  let jitter: number | null = null;
+  let packetsReceived = 0;
+  let packetsLost = 0;
+  let pairRtt: number | null = null;
+  report.forEach((stats: Record<string, unknown>) => {
+    if (stats.kind !== undefined && stats.kind !== "audio") return;
+    if (stats.type === "remote-inbound-rtp" && typeof stats.roundTripTime === "number") {
+      roundTripTime = stats.roundTripTime;
+    } else if (stats.type === "inbound-rtp") {
+      if (typeof stats.jitter === "number") jitter = stats.jitter;
+      packetsReceived += typeof stats.packetsReceived === "number" ? stats.packetsReceived : 0;
+      packetsLost += typeof stats.packetsLost === "number" ? stats.packetsLost : 0;
+    } else if (stats.type === "candidate-pair" && stats.nominated === true) {
+      if (typeof stats.currentRoundTripTime === "number") pairRtt = stats.currentRoundTripTime;
+    }
+  });
+  // The far end's reports give the RTT of the media itself; ICE's checks are the fallback.
+  return { roundTripTime: roundTripTime ?? pairRtt, jitter, packetsReceived, packetsLost };
 }
 
 function stopTracks(stream: MediaStream | null): void {

@@ -1,7 +1,10 @@
 // The page's state, its messages and its effects: the Elm architecture's
 // data. The only thing that changes a Model is `update` (update.ts).
 
+import type { DeviceChoice, DeviceKind, DeviceOption, DevicesState, MicrophoneProblem } from "./devices";
+import { initialDevices } from "./devices";
 import type { DeviceState } from "./media";
+import type { CallQuality, StatsReading } from "./quality";
 import type { Announcement, FocusRequest } from "./narration";
 import type { ClientFrame, Conference, LegFailedReason, ServerMessage } from "./protocol";
 
@@ -99,6 +102,14 @@ export interface Model {
   focus: FocusRequest | null;
   /** Keys pressed on the telephones of my current conference, by leg (the last few). */
   digits: Record<string, string>;
+  /** Microphone, speaker and ringing device: the lists, the choice, the level meter. */
+  devices: DevicesState;
+  /** What is wrong with the microphone, with what to do (null: nothing known to be). */
+  microphoneHelp: string | null;
+  /** The call's quality from the latest getStats of my leg (null: no call, or not measured yet). */
+  quality: CallQuality | null;
+  /** The reading `quality` was computed from: the next one's counters are taken since it. */
+  qualityReading: StatsReading | null;
 }
 
 /** How the page's Twilio Device stands, and the last error it reported (kept until it registers). */
@@ -112,6 +123,10 @@ export interface InitOptions {
   /** The name the page was opened with, shown in the sign-in form (with its problem, if it has one). */
   signInName?: string;
   signInProblem?: string | null;
+  /** The devices remembered from an earlier visit. */
+  devices?: DeviceChoice;
+  /** Whether the browser can send audio to a chosen speaker (setSinkId). */
+  canChooseSpeaker?: boolean;
 }
 
 export function initialModel(options: InitOptions = {}): Model {
@@ -148,6 +163,10 @@ export function initialModel(options: InitOptions = {}): Model {
     // A name from the URL that cannot be used: the form, and its problem, are where to start.
     focus: options.signInProblem ? { id: 1, target: "sign-in" } : null,
     digits: {},
+    devices: initialDevices(options.devices, options.canChooseSpeaker),
+    microphoneHelp: null,
+    quality: null,
+    qualityReading: null,
   };
 }
 
@@ -184,7 +203,21 @@ export type Msg =
    * the leg may go on, so its media is asked for again.
    */
   | { type: "media-interrupted"; legId: string }
-  | { type: "media-failed"; legId: string; reason: LegFailedReason }
+  /** `problem`: why the microphone could not be opened, when that was the failure. */
+  | { type: "media-failed"; legId: string; reason: LegFailedReason; problem?: MicrophoneProblem }
+  /** The browser's devices, listed again (on start, on devicechange, once the microphone is allowed). */
+  | { type: "devices-listed"; microphones: DeviceOption[]; speakers: DeviceOption[] }
+  | { type: "device-chosen"; kind: DeviceKind; id: string }
+  /** The Devices panel was opened or closed. */
+  | { type: "devices-toggled"; open: boolean }
+  | { type: "microphone-level"; level: number }
+  /** The level meter could not open the microphone. */
+  | { type: "microphone-unavailable"; problem: MicrophoneProblem }
+  | { type: "speaker-test-clicked" }
+  /** The microphone track of a call ended by itself (its device was unplugged). */
+  | { type: "microphone-ended"; legId: string }
+  /** getStats of my leg's media, read every couple of seconds while it is connected. */
+  | { type: "stats-read"; legId: string; reading: StatsReading }
   /**
    * A while after `welcome` on a reconnect: the server has sent its state.
    * A call on the panel it did not mention ended meanwhile.
@@ -230,6 +263,12 @@ export type Effect =
    */
   | { type: "answer-media"; conferenceId: string; legId: string; sdp: string }
   | { type: "stop-media"; legId: string }
+  /** Use these devices (for calls, the ringtone and the meter); `remember`: store them for the next visit. */
+  | { type: "use-devices"; chosen: DeviceChoice; remember: boolean }
+  | { type: "start-level-meter"; microphone: string }
+  | { type: "stop-level-meter" }
+  /** A short tone through the chosen speaker. */
+  | { type: "play-test-tone"; speaker: string }
   | { type: "start-ringtone" }
   | { type: "stop-ringtone" }
   /** Open the socket again after `delayMs` (the runtime adds jitter). */

@@ -13,6 +13,7 @@ import { signInOffered } from "./model";
 import { listOf } from "./names";
 import type { Conference, Leg } from "./protocol";
 import { isTerminalLeg } from "./protocol";
+import { qualityWarning } from "./quality";
 
 /** Said once to screen readers: urgent ones interrupt (an incoming call), the others wait their turn. */
 export interface Announcement {
@@ -154,7 +155,22 @@ function spoken(before: Model, after: Model): string[] {
   changed(callSummary);
   changed(audioSummary);
   lines.push(...muteChanges(before.conference, after.conference, after));
+  changed(qualitySpoken);
+  // Recovered only while still measured: a call ending, or its audio lost, is said by its own lines.
+  const measured = after.conference !== null && after.media.phase === "connected" && after.quality !== null;
+  if (qualitySpoken(before) !== "" && qualitySpoken(after) === "" && measured) {
+    lines.push(QUALITY_RECOVERED);
+  }
+  changed((model) => model.microphoneHelp ?? "");
   return lines;
+}
+
+export const QUALITY_RECOVERED = "Call quality is back to normal";
+
+/** The quality warning of the call on the panel, "" when it sounds fine. */
+export function qualitySpoken(model: Model): string {
+  if (model.conference === null || model.media.phase !== "connected") return "";
+  return qualityWarning(model.quality);
 }
 
 /** The connection line, but for the moment between the socket opening and the server saying who I am. */

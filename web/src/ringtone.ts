@@ -1,6 +1,8 @@
 // A ringtone made with Web Audio, no sound file: 440 Hz + 480 Hz together,
 // 2 s on, 4 s off (the North American ring cadence).
 
+import { routeContext } from "./meter";
+
 export const RING_FREQUENCIES_HZ = [440, 480] as const;
 export const RING_ON_S = 2;
 export const RING_OFF_S = 4;
@@ -14,6 +16,14 @@ export class Ringtone {
   private gain: GainNode | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private scheduledUntil = 0;
+  /** The ringing device ("" the default). */
+  private output = "";
+
+  /** Ring on this device from now on. */
+  useOutput(deviceId: string): void {
+    this.output = deviceId;
+    if (this.context !== null) routeContext(this.context, deviceId).catch(() => undefined);
+  }
 
   get playing(): boolean {
     return this.gain !== null;
@@ -24,7 +34,11 @@ export class Ringtone {
     if (this.playing) return;
     const AudioContextClass = globalThis.AudioContext;
     if (AudioContextClass === undefined) return; // no Web Audio: ring silently
-    const context = (this.context ??= new AudioContextClass());
+    if (this.context === null) {
+      this.context = new AudioContextClass();
+      routeContext(this.context, this.output).catch(() => undefined);
+    }
+    const context = this.context;
     context.resume().catch(() => undefined);
 
     const gain = context.createGain();

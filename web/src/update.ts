@@ -1,6 +1,8 @@
 // The one place the page's state changes: update(model, msg) -> [model, effects].
 // Pure: no DOM, no WebSocket, no timers, no randomness.
 
+import type { DeviceKind, DeviceOption, MicrophoneProblem } from "./devices";
+import { MICROPHONE_HELP, lostDevicesText, withoutMissing } from "./devices";
 import type { Effect, IncomingCall, MediaState, Model, Msg } from "./model";
 import { NO_MEDIA, SETTLE_MS, reconnectDelay } from "./model";
 import { CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
@@ -10,6 +12,8 @@ import { announce, narrate, withFocus } from "./narration";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
 import type { Conference, Leg, OfferMessage, RetryingMessage, ServerMessage } from "./protocol";
 import { isPendingLeg, isTerminalLeg } from "./protocol";
+import type { StatsReading } from "./quality";
+import { callQuality } from "./quality";
 
 /** Media providers this page has an adapter for. */
 export const SUPPORTED_PROVIDERS: readonly string[] = ["builtin", "twilio"];
@@ -134,14 +138,46 @@ function step(model: Model, msg: Msg): Update {
       // Also a stalled one that came back by itself.
       const { media } = model;
       if (media.legId !== msg.legId || (media.phase !== "connecting" && media.phase !== "lost")) return [model, []];
-      return [{ ...model, media: { ...media, phase: "connected" } }, []];
+      // A new connection: its quality is measured afresh.
+      return [{ ...model, media: { ...media, phase: "connected" }, quality: null, qualityReading: null }, []];
     }
 
     case "media-interrupted":
       return mediaInterrupted(model, msg.legId);
 
     case "media-failed":
-      return mediaFailed(model, msg.legId, msg.reason);
+      return mediaFailed(model, msg.legId, msg.reason, msg.problem);
+
+    case "devices-listed":
+      return devicesListed(model, msg.microphones, msg.speakers);
+
+    case "device-chosen":
+      return deviceChosen(model, msg.kind, msg.id);
+
+    case "devices-toggled": {
+      if (msg.open === model.devices.open) return [model, []];
+      const devices = { ...model.devices, open: msg.open, level: 0 };
+      const effect: Effect = msg.open
+        ? { type: "start-level-meter", microphone: devices.chosen.microphone }
+        : { type: "stop-level-meter" };
+      return [{ ...model, devices }, [effect]];
+    }
+
+    case "microphone-level":
+      if (!model.devices.open) return [model, []];
+      return [{ ...model, devices: { ...model.devices, level: msg.level }, microphoneHelp: null }, []];
+
+    case "microphone-unavailable":
+      return [{ ...model, microphoneHelp: MICROPHONE_HELP[msg.problem] }, []];
+
+    case "speaker-test-clicked":
+      return [model, [{ type: "play-test-tone", speaker: model.devices.chosen.speaker }]];
+
+    case "microphone-ended":
+      return microphoneEnded(model, msg.legId);
+
+    case "stats-read":
+      return statsRead(model, msg.legId, msg.reading);
 
     case "state-settled":
       return stateSettled(model, msg.session);
@@ -688,7 +724,12 @@ function rejectClicked(model: Model): Update {
 // ---------------------------------------------------------------------------
 // Media
 
-function mediaFailed(model: Model, legId: string, reason: "microphone" | "media"): Update {
+function mediaFailed(
+  model: Model,
+  legId: string,
+  reason: "microphone" | "media",
+  problem: MicrophoneProblem | undefined,
+): Update {
   const { media } = model;
   if (media.legId !== legId) return [model, [{ type: "stop-media", legId }]];
   const effects: Effect[] = [];
@@ -716,7 +757,47 @@ function mediaFailed(model: Model, legId: string, reason: "microphone" | "media"
   effects.push({ type: "stop-media", legId });
   const text =
     reason === "microphone" ? "Could not open the microphone" : "Could not connect the call's audio";
-  return [withNotice({ ...model, media: { ...media, phase: "failed" } }, text), effects];
+  const help = reason === "microphone" ? MICROPHONE_HELP[problem ?? "other"] : model.microphoneHelp;
+  return [withNotice({ ...model, media: { ...media, phase: "failed" }, microphoneHelp: help }, text), effects];
+}
+
+// ---------------------------------------------------------------------------
+// Devices and call quality
+
+/** New lists: a chosen device that is gone (unplugged) falls back to the default, and the page says so. */
+function devicesListed(model: Model, microphones: DeviceOption[], speakers: DeviceOption[]): Update {
+  const listed = { ...model.devices, microphones, speakers };
+  const { chosen, lost } = withoutMissing(listed);
+  const next: Model = { ...model, devices: { ...listed, chosen } };
+  if (lost.length === 0) return [next, []];
+  // Not remembered: plugged in again on the next visit, the headset is used again.
+  return [withNotice(next, lostDevicesText(lost)), [{ type: "use-devices", chosen, remember: false }]];
+}
+
+function deviceChosen(model: Model, kind: DeviceKind, id: string): Update {
+  if (model.devices.chosen[kind] === id) return [model, []];
+  const chosen = { ...model.devices.chosen, [kind]: id };
+  const effects: Effect[] = [{ type: "use-devices", chosen, remember: true }];
+  // The meter listens to the microphone chosen.
+  if (kind === "microphone" && model.devices.open) effects.push({ type: "start-level-meter", microphone: id });
+  return [{ ...model, devices: { ...model.devices, chosen } }, effects];
+}
+
+/** The call's microphone stopped (its device went): the default one takes over, the call goes on. */
+function microphoneEnded(model: Model, legId: string): Update {
+  if (model.media.legId !== legId || !hasLiveMedia(model.media)) return [model, []];
+  const chosen = { ...model.devices.chosen, microphone: "" };
+  const next: Model = { ...model, devices: { ...model.devices, chosen } };
+  return [
+    withNotice(next, lostDevicesText(["microphone"])),
+    [{ type: "use-devices", chosen, remember: false }],
+  ];
+}
+
+function statsRead(model: Model, legId: string, reading: StatsReading): Update {
+  if (model.media.legId !== legId || model.media.phase !== "connected") return [model, []];
+  const quality = callQuality(reading, model.qualityReading);
+  return [{ ...model, quality, qualityReading: reading }, []];
 }
 
 /** Connected media stalled: the leg may go on; ask for its media again (the old goes when the new offer comes). */

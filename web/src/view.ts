@@ -13,6 +13,9 @@ import { audioSummary, callNote, callSummary, pageTitle, ringingFrom } from "./n
 import { describeLegStatus } from "./outcome";
 import type { Conference, Leg } from "./protocol";
 import { isTerminalLeg } from "./protocol";
+import type { DeviceKind, DeviceOption } from "./devices";
+import { pickerOptions } from "./devices";
+import { qualityLine, qualityWarning } from "./quality";
 
 export interface View {
   render(model: Model): void;
@@ -47,6 +50,14 @@ interface Elements {
   mute: HTMLButtonElement;
   rejoin: HTMLButtonElement;
   hangUp: HTMLButtonElement;
+  quality: HTMLElement;
+  qualityWarning: HTMLElement;
+  devices: HTMLDetailsElement;
+  pickers: Record<DeviceKind, HTMLSelectElement>;
+  microphoneLevel: HTMLMeterElement;
+  speakerHint: HTMLElement;
+  microphoneHelp: HTMLElement;
+  testSpeaker: HTMLButtonElement;
   status: HTMLElement;
   announcements: HTMLElement;
   alerts: HTMLElement;
@@ -101,6 +112,18 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     mute: byId(doc, "mute", HTMLButtonElement),
     rejoin: byId(doc, "rejoin", HTMLButtonElement),
     hangUp: byId(doc, "hang-up", HTMLButtonElement),
+    quality: byId(doc, "quality", HTMLElement),
+    qualityWarning: byId(doc, "quality-warning", HTMLElement),
+    devices: byId(doc, "devices", HTMLDetailsElement),
+    pickers: {
+      microphone: byId(doc, "microphone", HTMLSelectElement),
+      speaker: byId(doc, "speaker", HTMLSelectElement),
+      ringer: byId(doc, "ringer", HTMLSelectElement),
+    },
+    microphoneLevel: byId(doc, "microphone-level", HTMLMeterElement),
+    speakerHint: byId(doc, "speaker-hint", HTMLElement),
+    microphoneHelp: byId(doc, "microphone-help", HTMLElement),
+    testSpeaker: byId(doc, "test-speaker", HTMLButtonElement),
     status: byId(doc, "status", HTMLElement),
     announcements: byId(doc, "announcements", HTMLElement),
     alerts: byId(doc, "alerts", HTMLElement),
@@ -142,6 +165,12 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     if (button.dataset.action === "mute") dispatch({ type: "mute-clicked", legId });
   };
   el.legs.addEventListener("click", onLegAction);
+  el.devices.addEventListener("toggle", () => dispatch({ type: "devices-toggled", open: el.devices.open }));
+  for (const kind of ["microphone", "speaker", "ringer"] as const) {
+    const picker = el.pickers[kind];
+    picker.addEventListener("change", () => dispatch({ type: "device-chosen", kind, id: picker.value }));
+  }
+  el.testSpeaker.addEventListener("click", () => dispatch({ type: "speaker-test-clicked" }));
   el.mute.addEventListener("click", onLegAction);
 
   const rows = new Map<string, LegRow>();
@@ -188,6 +217,7 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
       setUnavailable(el.reject, !online);
 
       renderCall(el, doc, rows, model);
+      renderDevices(el, doc, model);
 
       setText(el.status, model.notice ?? model.outcome ?? "");
       const title = pageTitle(model);
@@ -288,8 +318,62 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
 
   setHidden(el.rejoin, !side.canRejoin);
   setHidden(el.hangUp, !side.onCall);
+  const measured = side.onCall && phase === "connected" && model.quality !== null ? model.quality : null;
+  setHidden(el.quality, measured === null);
+  setText(el.quality, measured === null ? "" : `Call quality: ${qualityLine(measured)}`);
+  const warning = qualityWarning(measured);
+  setHidden(el.qualityWarning, warning === "");
+  setText(el.qualityWarning, warning);
+  const warned = String(warning !== "");
+  if (el.quality.dataset.warning !== warned) el.quality.dataset.warning = warned;
   setUnavailable(el.mute, !online);
   setUnavailable(el.rejoin, !online);
+}
+
+const PICKER_NOUNS: Record<DeviceKind, string> = { microphone: "Microphone", speaker: "Speaker", ringer: "Speaker" };
+
+function renderDevices(el: Elements, doc: Document, model: Model): void {
+  const { devices } = model;
+  if (el.devices.open !== devices.open) el.devices.open = devices.open;
+  const lists: Record<DeviceKind, DeviceOption[]> = {
+    microphone: devices.microphones,
+    speaker: devices.speakers,
+    ringer: devices.speakers,
+  };
+  for (const kind of ["microphone", "speaker", "ringer"] as const) {
+    renderPicker(doc, el.pickers[kind], pickerOptions(lists[kind], PICKER_NOUNS[kind]), devices.chosen[kind]);
+  }
+  // Without setSinkId the speaker cannot be chosen: the picker says so rather than pretend.
+  for (const kind of ["speaker", "ringer"] as const) {
+    setAttribute(el.pickers[kind], "disabled", devices.canChooseSpeaker ? null : "");
+  }
+  setHidden(el.speakerHint, devices.canChooseSpeaker);
+  const level = devices.open ? devices.level : 0;
+  if (el.microphoneLevel.value !== level) el.microphoneLevel.value = level;
+  setText(el.microphoneHelp, model.microphoneHelp ?? "");
+  setHidden(el.microphoneHelp, model.microphoneHelp === null);
+}
+
+/** A picker's options: "Default", then the devices; rebuilt only when they changed, so an open list stays. */
+function renderPicker(doc: Document, picker: HTMLSelectElement, options: DeviceOption[], chosen: string): void {
+  const wanted = [{ id: "", label: "Default" }, ...options];
+  const current = Array.from(picker.options);
+  const same =
+    current.length === wanted.length &&
+    current.every((o, i) => o.value === wanted[i]?.id && o.text === wanted[i]?.label);
+  if (!same) {
+    picker.replaceChildren(
+      ...wanted.map((d) => {
+        const option = doc.createElement("option");
+        option.value = d.id;
+        option.text = d.label;
+        return option;
+      }),
+    );
+  }
+  // A remembered device not plugged in (yet) shows as the default, which is what plays.
+  const value = wanted.some((d) => d.id === chosen) ? chosen : "";
+  if (picker.value !== value) picker.value = value;
 }
 
 function renderLegs(

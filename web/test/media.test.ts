@@ -2,9 +2,11 @@
 // and the remote-audio element ends up holding the new remote stream.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { BuiltinMedia, MediaCanceled } from "../src/media";
+import type { MediaEvent } from "../src/media";
+import { BuiltinMedia, MediaCanceled, MediaFailure, statsReading } from "../src/media";
 
-class FakeTrack {
+class FakeTrack extends EventTarget {
+  readonly kind = "audio";
   stopped = false;
   stop(): void {
     this.stopped = true;
@@ -39,7 +41,13 @@ class FakePeerConnection {
   constructor() {
     FakePeerConnection.made.push(this);
   }
-  addTrack(): void {}
+  readonly senders: FakeSender[] = [];
+  addTrack(track: FakeTrack): void {
+    this.senders.push(new FakeSender(track));
+  }
+  getSenders(): FakeSender[] {
+    return this.senders;
+  }
   async setRemoteDescription(description: { sdp: string }): Promise<void> {
     this.remoteSdp = description.sdp;
   }
@@ -63,6 +71,13 @@ class FakePeerConnection {
   }
 }
 
+class FakeSender {
+  constructor(public track: FakeTrack | null) {}
+  async replaceTrack(track: FakeTrack): Promise<void> {
+    this.track = track;
+  }
+}
+
 interface FakeAudio {
   srcObject: unknown;
   play(): Promise<void>;
@@ -70,6 +85,7 @@ interface FakeAudio {
 
 let microphones: FakeStream[];
 let openMicrophone: () => Promise<FakeStream>;
+let asked: MediaStreamConstraints[];
 
 beforeEach(() => {
   FakePeerConnection.made = [];
@@ -81,7 +97,12 @@ beforeEach(() => {
   };
   vi.stubGlobal("RTCPeerConnection", FakePeerConnection);
   vi.stubGlobal("MediaStream", FakeStream);
-  vi.stubGlobal("navigator", { mediaDevices: { getUserMedia: () => openMicrophone() } });
+  asked = [];
+  const getUserMedia = (constraints: MediaStreamConstraints) => {
+    asked.push(constraints);
+    return openMicrophone();
+  };
+  vi.stubGlobal("navigator", { mediaDevices: { getUserMedia } });
 });
 
 afterEach(() => {
@@ -137,5 +158,66 @@ describe("BuiltinMedia: a new offer for a leg", () => {
     releaseFirst(new FakeStream([new FakeTrack()]));
     await expect(overtaken).rejects.toBeInstanceOf(MediaCanceled);
     await expect(current).resolves.toBe("answer-to-offer-2");
+  });
+});
+
+describe("BuiltinMedia: devices", () => {
+  it("a microphone chosen mid-call replaces the sender's track: same connection, old microphone stopped", async () => {
+    const { media } = adapter();
+    await media.answer("l-a", "offer-1");
+    const pc = FakePeerConnection.made[0];
+    await media.useMicrophone("headset-1");
+    expect(FakePeerConnection.made).toHaveLength(1);
+    expect(pc?.closed).toBe(false);
+    expect(asked[1]).toEqual({ audio: { deviceId: { ideal: "headset-1" } } });
+    expect(pc?.senders[0]?.track).toBe(microphones[1]?.getAudioTracks()[0]);
+    expect(microphones[0]?.getTracks().every((t) => t.stopped)).toBe(true);
+    // The next call opens the chosen one too.
+    await media.answer("l-b", "offer-2");
+    expect(asked[2]).toEqual({ audio: { deviceId: { ideal: "headset-1" } } });
+  });
+
+  it("a call's microphone track that ends by itself (unplugged) is reported; a replaced one is not", async () => {
+    const { media } = adapter();
+    const events: MediaEvent[] = [];
+    media.onEvent((e) => events.push(e));
+    await media.answer("l-a", "offer-1");
+    const first = microphones[0]?.getAudioTracks()[0];
+    await media.useMicrophone("headset-1");
+    first?.dispatchEvent(new Event("ended"));
+    expect(events).toEqual([]);
+    microphones[1]?.getAudioTracks()[0]?.dispatchEvent(new Event("ended"));
+    expect(events).toEqual([{ type: "microphone-ended", legId: "l-a" }]);
+  });
+
+  it("a denied microphone fails the leg saying it was denied", async () => {
+    openMicrophone = () => Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+    const { media } = adapter();
+    const failure = await media.answer("l-a", "offer-1").catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(MediaFailure);
+    expect((failure as MediaFailure).reason).toBe("microphone");
+    expect((failure as MediaFailure).problem).toBe("denied");
+  });
+});
+
+describe("statsReading", () => {
+  it("takes the RTT from the far end's report, jitter and loss from what is received", () => {
+    const report = new Map<string, Record<string, unknown>>([
+      ["p", { type: "candidate-pair", nominated: true, currentRoundTripTime: 0.002 }],
+      ["r", { type: "remote-inbound-rtp", kind: "audio", roundTripTime: 0.12 }],
+      ["i", { type: "inbound-rtp", kind: "audio", jitter: 0.015, packetsReceived: 970, packetsLost: 30 }],
+      ["v", { type: "inbound-rtp", kind: "video", jitter: 9, packetsReceived: 1, packetsLost: 1 }],
+    ]);
+    expect(statsReading(report as unknown as RTCStatsReport)).toEqual({
+      roundTripTime: 0.12,
+      jitter: 0.015,
+      packetsReceived: 970,
+      packetsLost: 30,
+    });
+  });
+
+  it("falls back on ICE's round trip before the far end has reported", () => {
+    const report = new Map([["p", { type: "candidate-pair", nominated: true, currentRoundTripTime: 0.05 }]]);
+    expect(statsReading(report as unknown as RTCStatsReport).roundTripTime).toBe(0.05);
   });
 });

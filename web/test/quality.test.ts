@@ -1,0 +1,105 @@
+// Call quality: the E-model's MOS, Twilio's thresholds, and what the page says.
+
+import { describe, expect, it } from "vitest";
+import type { Model } from "../src/model";
+import { QUALITY_RECOVERED } from "../src/narration";
+import type { StatsReading } from "../src/quality";
+import { callQuality, estimateMos, qualityLine, qualityWarning } from "../src/quality";
+import { update } from "../src/update";
+import { conf, conference, connectedAs, leg, offer, run } from "./fixtures";
+
+const reading = (rttS: number, jitterS: number, received: number, lost: number): StatsReading => ({
+  roundTripTime: rttS,
+  jitter: jitterS,
+  packetsReceived: received,
+  packetsLost: lost,
+});
+
+function inCall(): Model {
+  return run(connectedAs("alice"), [
+    { type: "dial-changed", text: "bob" },
+    { type: "call-clicked" },
+    conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")])),
+    offer("l-a", { autoAnswer: true }),
+    { type: "media-connected", legId: "l-a" },
+  ]).model;
+}
+
+describe("the estimated MOS", () => {
+  it("is near the best for a clean line, and falls with delay, jitter and loss", () => {
+    const clean = estimateMos(20, 2, 0);
+    expect(clean).toBeGreaterThan(4.3);
+    expect(clean).toBeLessThanOrEqual(4.5);
+    expect(estimateMos(300, 2, 0)).toBeLessThan(clean);
+    expect(estimateMos(20, 40, 0)).toBeLessThan(clean);
+    expect(estimateMos(20, 2, 15)).toBeLessThan(3.5);
+    expect(estimateMos(1200, 0, 0)).toBe(1);
+  });
+});
+
+describe("callQuality", () => {
+  it("takes loss over the packets since the previous reading", () => {
+    const first = reading(0.02, 0.002, 1000, 0);
+    const q = callQuality(reading(0.02, 0.002, 1090, 10), first);
+    expect(q.lossPercent).toBeCloseTo(10);
+    expect(q.rttMs).toBeCloseTo(20);
+    expect(q.jitterMs).toBeCloseTo(2);
+  });
+
+  it("warns at Twilio's thresholds: RTT > 400 ms, jitter > 30 ms, loss > 3%, MOS < 3.5", () => {
+    // At a threshold is not over it (each alone: together they would bring the MOS under 3.5).
+    expect(callQuality(reading(0.4, 0.002, 100, 0), null).warnings).not.toContain("rtt");
+    expect(callQuality(reading(0.02, 0.03, 100, 0), null).warnings).toEqual([]);
+    expect(callQuality(reading(0.02, 0.002, 97, 3), null).warnings).toEqual([]);
+    expect(callQuality(reading(0.401, 0.002, 100, 0), null).warnings).toContain("rtt");
+    expect(callQuality(reading(0.02, 0.031, 100, 0), null).warnings).toEqual(["jitter"]);
+    expect(callQuality(reading(0.02, 0.002, 96, 4), null).warnings).toEqual(["loss"]);
+    expect(callQuality(reading(0.02, 0.002, 80, 20), null).warnings).toEqual(["loss", "mos"]);
+  });
+
+  it("reads as numbers and warnings in words", () => {
+    const q = callQuality(reading(0.123, 0.0045, 90, 10), null);
+    expect(qualityLine(q)).toMatch(/^MOS \d\.\d · delay 123 ms · jitter 5 ms · loss 10\.0%$/);
+    expect(qualityWarning(q)).toBe("Call quality warning: audio dropping out, poor call quality");
+  });
+});
+
+describe("stats in the update", () => {
+  it("a reading of my connected leg shows its quality", () => {
+    const [next] = update(inCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 100, 0) });
+    expect(next.quality?.warnings).toEqual([]);
+    expect(next.quality?.rttMs).toBeCloseTo(20);
+  });
+
+  it("a warning is announced once when it starts, and its end once", () => {
+    const good = update(inCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 100, 0) })[0];
+    const [bad] = update(good, { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 180, 20) });
+    expect(bad.announcement?.text).toContain("Call quality warning: audio dropping out");
+    const [stillBad] = update(bad, { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 260, 40) });
+    expect(stillBad.announcement).toEqual(bad.announcement);
+    const [better] = update(stillBad, { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 360, 40) });
+    expect(better.announcement?.text).toBe(`${QUALITY_RECOVERED}.`);
+  });
+
+  it("audio lost during a warning is not called a recovery", () => {
+    const good = update(inCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 100, 0) })[0];
+    const [bad] = update(good, { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 180, 20) });
+    const [lost] = update(bad, { type: "media-interrupted", legId: "l-a" });
+    expect(lost.announcement?.text).not.toContain(QUALITY_RECOVERED);
+  });
+
+  it("a reading of another leg, or of media not connected, is ignored", () => {
+    const model = inCall();
+    expect(update(model, { type: "stats-read", legId: "l-x", reading: reading(0.02, 0, 1, 0) })[0]).toBe(model);
+    const lost = update(model, { type: "media-interrupted", legId: "l-a" })[0];
+    expect(update(lost, { type: "stats-read", legId: "l-a", reading: reading(0.02, 0, 1, 0) })[0]).toBe(lost);
+  });
+
+  it("a new connection of the media is measured afresh", () => {
+    const measured = update(inCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0, 100, 0) })[0];
+    const lost = update(measured, { type: "media-interrupted", legId: "l-a" })[0];
+    const back = update(lost, { type: "media-connected", legId: "l-a" })[0];
+    expect(back.quality).toBeNull();
+    expect(back.qualityReading).toBeNull();
+  });
+});
