@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
 
 from tests.support.peer import Peer
 from tests.support.server import running_server
@@ -121,8 +122,19 @@ async def test_ten_legs_in_one_conference_all_receive_the_mix() -> None:
         for guest in guests[1:]:
             await join(chair, guest, first=False)
         await asyncio.sleep(2)
+        others = {peer.name: [f for f in frequencies if f != peer.frequency] for peer in peers}
         for peer in peers:
-            others = [f for f in frequencies if f != peer.frequency]
-            await peer.wait_for(lambda peer=peer, others=others: all(peer.level(f) > -40 for f in others), timeout=15)
-            quietest = min(peer.level(f) for f in others)
-            assert peer.level(peer.frequency) < quietest - 20, peer.name
+            heard = others[peer.name]
+            await peer.wait_for(lambda peer=peer, heard=heard: all(peer.level(f) > -40 for f in heard), timeout=15)
+        # Judged over two seconds, not one reading: ten aiortc pages in one busy process conceal
+        # now and then, and a concealed frame lifts the noise on one's own band for a moment.
+        readings: dict[str, list[tuple[float, float]]] = {peer.name: [] for peer in peers}
+        for _ in range(10):
+            for peer in peers:
+                quietest = min(peer.level(f) for f in others[peer.name])
+                readings[peer.name].append((peer.level(peer.frequency), quietest))
+            await asyncio.sleep(0.2)
+        for peer in peers:
+            own = statistics.median(r[0] for r in readings[peer.name])
+            quietest = statistics.median(r[1] for r in readings[peer.name])
+            assert own < quietest - 20, (peer.name, readings[peer.name])
