@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sipmessage import URI
 
-from talkbox.events.names import E164_NUMBER, is_client_name, is_e164
+from talkbox.events.names import E164_NUMBER, is_e164, ring_group
 
 Protocol = Literal["udp", "tcp"]
 
@@ -80,18 +80,8 @@ class SipSettings(BaseSettings):
 
     @field_validator("ring", mode="before")
     @classmethod
-    def _ring_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(name.strip() for name in value.split(",") if name.strip())
-        return value
-
-    @field_validator("ring")
-    @classmethod
-    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [name for name in value if not is_client_name(name)]
-        if bad:
-            raise ValueError(f"TALKBOX_SIP_RING: not client names: {', '.join(bad)}")
-        return value
+    def _ring_group(cls, value: object) -> object:
+        return ring_group(value, "TALKBOX_SIP_RING")
 
     @field_validator("listen")
     @classmethod

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from talkbox.events.names import is_client_name, is_e164
+from talkbox.events.names import is_e164, ring_group
 
 REQUIRED = {
     "account_sid": "TWILIO_ACCOUNT_SID",
@@ -62,18 +62,8 @@ class TwilioSettings(BaseModel):
 
     @field_validator("ring", mode="before")
     @classmethod
-    def _comma_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(name.strip() for name in value.split(",") if name.strip())
-        return value
-
-    @field_validator("ring")
-    @classmethod
-    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [name for name in value if not is_client_name(name)]
-        if bad:
-            raise ValueError(f"TALKBOX_TWILIO_RING: not client names: {', '.join(bad)}")
-        return value
+    def _ring_group(cls, value: object) -> object:
+        return ring_group(value, "TALKBOX_TWILIO_RING")
 
     @field_validator("public_url")
     @classmethod
