@@ -15,13 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.common import cell, percentile, pin_self, server, summary
-from bench.webhooks import read_response
+from bench.common import cell, keep_alive_load, pin_self, server, summary
 
 CONNECTIONS = 16
 REQUESTS = 6000
@@ -41,35 +39,8 @@ def requests(host: str, key: str) -> list[bytes]:
 
 
 async def load(url: str, batch: list[bytes]) -> dict[str, float]:
-    parts = urlsplit(url)
-    times: list[float] = []
-    statuses: dict[int, int] = {}
-    queue = list(reversed(batch))
-
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-        try:
-            while queue:
-                request = queue.pop()
-                sent = time.perf_counter()
-                writer.write(request)
-                status = await read_response(reader)
-                times.append(time.perf_counter() - sent)
-                statuses[status] = statuses.get(status, 0) + 1
-        finally:
-            writer.close()
-
-    start = time.perf_counter()
-    async with asyncio.timeout(120):
-        await asyncio.gather(*(connection() for _ in range(CONNECTIONS)))
-    elapsed = time.perf_counter() - start
-    if set(statuses) != {202}:
-        raise RuntimeError(f"unexpected answers: {statuses}")
-    return {
-        "creations_per_s": REQUESTS / elapsed,
-        "answer_p50_ms": percentile(times, 0.5) * 1e3,
-        "answer_p99_ms": percentile(times, 0.99) * 1e3,
-    }
+    figures = await keep_alive_load(url, batch, CONNECTIONS, expected=202)
+    return {"creations_per_s": figures.pop("per_s"), **figures}
 
 
 def run(runs: int, **_: Any) -> dict[str, Any]:

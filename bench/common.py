@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -13,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -160,3 +162,50 @@ def stopwatch() -> Iterator[list[float]]:
     start = time.perf_counter()
     yield box
     box.append(time.perf_counter() - start)
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def keep_alive_load(url: str, requests: list[bytes], connections: int, expected: int) -> dict[str, float]:
+    """Raw HTTP/1.1 requests sent back to back over `connections` keep-alive sockets: the rate, and answer times.
+
+    A client this thin (no HTTP library) keeps the bench's own cost out of what the server is timed at.
+    """
+    parts = urlsplit(url)
+    times: list[float] = []
+    statuses: dict[int, int] = {}
+    queue = list(reversed(requests))
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            while queue:
+                request = queue.pop()
+                sent = time.perf_counter()
+                writer.write(request)
+                status = await read_response(reader)
+                times.append(time.perf_counter() - sent)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    async with asyncio.timeout(120):
+        await asyncio.gather(*(connection() for _ in range(connections)))
+    elapsed = time.perf_counter() - start
+    if set(statuses) != {expected}:
+        raise RuntimeError(f"unexpected answers: {statuses}")
+    return {
+        "per_s": len(requests) / elapsed,
+        "answer_p50_ms": percentile(times, 0.5) * 1e3,
+        "answer_p99_ms": percentile(times, 0.99) * 1e3,
+    }

@@ -13,11 +13,10 @@ costs little. Answer time is from the request's first byte sent to its answer's 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from bench.common import cell, percentile, pin_self, server, summary
+from bench.common import cell, keep_alive_load, pin_self, server, summary
 
 CONNECTIONS = 16
 REQUESTS = 6000
@@ -45,48 +44,10 @@ def requests(host: str) -> list[bytes]:
     return out
 
 
-async def read_response(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    if length:
-        await reader.readexactly(length)
-    return status
-
-
 async def load(url: str, batch: list[bytes]) -> dict[str, float]:
-    parts = urlsplit(url)
-    times: list[float] = []
-    statuses: dict[int, int] = {}
-    queue = list(reversed([batch[i % len(batch)] for i in range(REQUESTS)]))
-
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-        try:
-            while queue:
-                request = queue.pop()
-                sent = time.perf_counter()
-                writer.write(request)
-                status = await read_response(reader)
-                times.append(time.perf_counter() - sent)
-                statuses[status] = statuses.get(status, 0) + 1
-        finally:
-            writer.close()
-
-    start = time.perf_counter()
-    async with asyncio.timeout(120):
-        await asyncio.gather(*(connection() for _ in range(CONNECTIONS)))
-    elapsed = time.perf_counter() - start
-    if set(statuses) != {204}:
-        raise RuntimeError(f"unexpected answers: {statuses}")
-    return {
-        "requests_per_s": REQUESTS / elapsed,
-        "answer_p50_ms": percentile(times, 0.5) * 1e3,
-        "answer_p99_ms": percentile(times, 0.99) * 1e3,
-    }
+    requests = [batch[i % len(batch)] for i in range(REQUESTS)]
+    figures = await keep_alive_load(url, requests, CONNECTIONS, expected=204)
+    return {"requests_per_s": figures.pop("per_s"), **figures}
 
 
 def run(runs: int, **_: Any) -> dict[str, Any]:
