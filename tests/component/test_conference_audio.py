@@ -126,15 +126,20 @@ async def test_ten_legs_in_one_conference_all_receive_the_mix() -> None:
         for peer in peers:
             heard = others[peer.name]
             await peer.wait_for(lambda peer=peer, heard=heard: all(peer.level(f) > -40 for f in heard), timeout=15)
-        # Judged over two seconds, not one reading: ten aiortc pages in one busy process conceal
-        # now and then, and a concealed frame lifts the noise on one's own band for a moment.
+        # Judged over the readings in which the page hears all nine others (ten aiortc pages in one
+        # busy process drop frames now and then, and a second with a gap in it says nothing about
+        # mix-minus), by their median: one's own tone must stay 20 dB under the quietest other.
         readings: dict[str, list[tuple[float, float]]] = {peer.name: [] for peer in peers}
-        for _ in range(10):
+        for _ in range(40):
             for peer in peers:
                 quietest = min(peer.level(f) for f in others[peer.name])
-                readings[peer.name].append((peer.level(peer.frequency), quietest))
+                if quietest > -40:
+                    readings[peer.name].append((peer.level(peer.frequency), quietest))
+            if all(len(r) >= 8 for r in readings.values()):
+                break
             await asyncio.sleep(0.2)
         for peer in peers:
+            assert len(readings[peer.name]) >= 8, (peer.name, "did not hear the others for long enough")
             own = statistics.median(r[0] for r in readings[peer.name])
             quietest = statistics.median(r[1] for r in readings[peer.name])
             assert own < quietest - 20, (peer.name, readings[peer.name])
