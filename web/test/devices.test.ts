@@ -3,10 +3,10 @@
 
 import { describe, expect, it } from "vitest";
 import { MICROPHONE_HELP, microphoneProblem, pickerOptions } from "../src/devices";
-import type { Model, Msg } from "../src/model";
+import type { Msg } from "../src/model";
 import { initialModel } from "../src/model";
 import { update } from "../src/update";
-import { conf, conference, connectedAs, leg, offer, run } from "./fixtures";
+import { aliceInCall, conf, conference, connectedAs, leg, offer, run } from "./fixtures";
 
 const mics = [
   { id: "default", label: "Default - Headset" },
@@ -20,17 +20,6 @@ const listed = (microphones = mics, outputs = speakers): Msg => ({
   speakers: outputs,
 });
 const DEFAULTS = { microphone: "", speaker: "", ringer: "" };
-
-/** alice on a call with bob, her media connected. */
-function inCall(model: Model = connectedAs("alice")): Model {
-  return run(model, [
-    { type: "dial-changed", text: "bob" },
-    { type: "call-clicked" },
-    conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")])),
-    offer("l-a", { autoAnswer: true }),
-    { type: "media-connected", legId: "l-a" },
-  ]).model;
-}
 
 describe("choosing devices", () => {
   it("a choice is used at once and remembered", () => {
@@ -87,7 +76,7 @@ describe("a device that goes away", () => {
       { type: "device-chosen", kind: "microphone", id: "mic-headset" },
       { type: "device-chosen", kind: "speaker", id: "spk-headset" },
     ]).model;
-    const call = inCall(chosen);
+    const call = aliceInCall(chosen);
     const unplugged = listed([mics[0]!, mics[2]!], []);
     const [next, effects] = update(call, unplugged);
     expect(next.devices.chosen).toEqual(DEFAULTS);
@@ -106,7 +95,7 @@ describe("a device that goes away", () => {
 
   it("the call's microphone track ending falls back to the default microphone", () => {
     const headset = run(connectedAs("alice"), [{ type: "device-chosen", kind: "microphone", id: "mic-headset" }]);
-    const call = inCall(headset.model);
+    const call = aliceInCall(headset.model);
     const [next, effects] = update(call, { type: "microphone-ended", legId: "l-a" });
     expect(next.devices.chosen.microphone).toBe("");
     expect(effects).toEqual([{ type: "use-devices", chosen: DEFAULTS, remember: false }]);

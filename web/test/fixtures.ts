@@ -58,6 +58,17 @@ export function connectedAs(me: string): Model {
   ]).model;
 }
 
+/** alice on a call with bob that she placed, her media connected. */
+export function aliceInCall(model: Model = connectedAs("alice")): Model {
+  return run(model, [
+    { type: "dial-changed", text: "bob" },
+    { type: "call-clicked" },
+    conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")])),
+    offer("l-a", { autoAnswer: true }),
+    { type: "media-connected", legId: "l-a" },
+  ]).model;
+}
+
 /** Applies msgs in order; returns the final model and every effect emitted. */
 export function run(model: Model, msgs: Msg[]): { model: Model; effects: Effect[] } {
   const effects: Effect[] = [];

@@ -1,12 +1,11 @@
 // Call quality: the E-model's MOS, Twilio's thresholds, and what the page says.
 
 import { describe, expect, it } from "vitest";
-import type { Model } from "../src/model";
 import { QUALITY_RECOVERED } from "../src/narration";
 import type { StatsReading } from "../src/quality";
 import { callQuality, estimateMos, qualityLine, qualityWarning } from "../src/quality";
 import { update } from "../src/update";
-import { conf, conference, connectedAs, leg, offer, run } from "./fixtures";
+import { aliceInCall } from "./fixtures";
 
 const reading = (rttS: number, jitterS: number, received: number, lost: number): StatsReading => ({
   roundTripTime: rttS,
@@ -14,16 +13,6 @@ const reading = (rttS: number, jitterS: number, received: number, lost: number):
   packetsReceived: received,
   packetsLost: lost,
 });
-
-function inCall(): Model {
-  return run(connectedAs("alice"), [
-    { type: "dial-changed", text: "bob" },
-    { type: "call-clicked" },
-    conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")])),
-    offer("l-a", { autoAnswer: true }),
-    { type: "media-connected", legId: "l-a" },
-  ]).model;
-}
 
 describe("the estimated MOS", () => {
   it("is near the best for a clean line, and falls with delay, jitter and loss", () => {
@@ -66,13 +55,13 @@ describe("callQuality", () => {
 
 describe("stats in the update", () => {
   it("a reading of my connected leg shows its quality", () => {
-    const [next] = update(inCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 100, 0) });
+    const [next] = update(aliceInCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 100, 0) });
     expect(next.quality?.warnings).toEqual([]);
     expect(next.quality?.rttMs).toBeCloseTo(20);
   });
 
   it("a warning is announced once when it starts, and its end once", () => {
-    const good = update(inCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 100, 0) })[0];
+    const good = update(aliceInCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 100, 0) })[0];
     const [bad] = update(good, { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 180, 20) });
     expect(bad.announcement?.text).toContain("Call quality warning: audio dropping out");
     const [stillBad] = update(bad, { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 260, 40) });
@@ -82,21 +71,21 @@ describe("stats in the update", () => {
   });
 
   it("audio lost during a warning is not called a recovery", () => {
-    const good = update(inCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 100, 0) })[0];
+    const good = update(aliceInCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 100, 0) })[0];
     const [bad] = update(good, { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 180, 20) });
     const [lost] = update(bad, { type: "media-interrupted", legId: "l-a" });
     expect(lost.announcement?.text).not.toContain(QUALITY_RECOVERED);
   });
 
   it("a reading of another leg, or of media not connected, is ignored", () => {
-    const model = inCall();
+    const model = aliceInCall();
     expect(update(model, { type: "stats-read", legId: "l-x", reading: reading(0.02, 0, 1, 0) })[0]).toBe(model);
     const lost = update(model, { type: "media-interrupted", legId: "l-a" })[0];
     expect(update(lost, { type: "stats-read", legId: "l-a", reading: reading(0.02, 0, 1, 0) })[0]).toBe(lost);
   });
 
   it("a new connection of the media is measured afresh", () => {
-    const measured = update(inCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0, 100, 0) })[0];
+    const measured = update(aliceInCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0, 100, 0) })[0];
     const lost = update(measured, { type: "media-interrupted", legId: "l-a" })[0];
     const back = update(lost, { type: "media-connected", legId: "l-a" })[0];
     expect(back.quality).toBeNull();
