@@ -164,17 +164,9 @@ async def test_cancel_racing_with_200_ends_the_call_with_ack_and_bye() -> None:
 
 async def test_bye_in_both_directions_at_once() -> None:
     async with sip_side() as side, wire_to(side.udp) as phone:
-        phone.send(*invite(phone))
-        ok = await phone.next("SIP/2.0 200")
-        to_tag = (ok.header("To") or "").split("tag=")[1]
-        phone.send(request("ACK", phone, branch="z9hG4bK-ack", to_tag=to_tag))
-        taker = next(
-            leg.destination
-            for leg in side.last_conference().legs
-            if leg.status == "in-progress" and leg.kind == "browser"
-        )
+        to_tag = await call_in_answered(phone)
         # The page hangs up as the telephone does: two BYEs cross on the wire.
-        await side.bus.publish(UserHangsUp(user=taker, conference_id=side.last_conference().id))
+        await side.bus.publish(taker_hangs_up(side))
         ours = await phone.next("BYE")
         phone.send(request("BYE", phone, branch="z9hG4bK-bye", cseq=2, to_tag=to_tag))  # sent before ours came
         await side.wait_for(lambda: any(m.code and "BYE" in (m.header("CSeq") or "") for m in phone.inbox))
@@ -188,6 +180,22 @@ async def test_bye_in_both_directions_at_once() -> None:
             if isinstance(e, LegStatusChanged) and e.status == "completed" and e.leg_id == side.last_conference().chair
         ]
         assert len(ends) <= 1
+
+
+async def call_in_answered(phone) -> str:  # type: ignore[no-untyped-def]
+    """The telephone calls in, the call is answered and the phone ACKs: the dialog's To tag."""
+    phone.send(*invite(phone))
+    ok = await phone.next("SIP/2.0 200")
+    to_tag = (ok.header("To") or "").split("tag=")[1]
+    phone.send(request("ACK", phone, branch="z9hG4bK-ack", to_tag=to_tag))
+    return to_tag
+
+
+def taker_hangs_up(side: SipSide) -> UserHangsUp:
+    """The page that took the telephone's call hangs up."""
+    conference = side.last_conference()
+    taker = next(leg.destination for leg in conference.legs if leg.kind == "browser" and leg.status == "in-progress")
+    return UserHangsUp(user=taker, conference_id=conference.id)
 
 
 def _call_request() -> UserRequestsCall:
@@ -208,12 +216,7 @@ async def test_a_proxy_on_the_path_stays_on_it_record_route_is_kept_and_our_bye_
         to_tag = (ok.header("To") or "").split("tag=")[1]
         phone.send(request("ACK", phone, branch="z9hG4bK-rr-ack", to_tag=to_tag))
         await side.wait_for(lambda: side.leg_status("+15551234567") == ("in-progress", None))
-        taker = next(
-            leg.destination
-            for leg in side.last_conference().legs
-            if leg.kind == "browser" and leg.status == "in-progress"
-        )
-        await side.bus.publish(UserHangsUp(user=taker, conference_id=side.last_conference().id))
+        await side.bus.publish(taker_hangs_up(side))
         bye = await phone.next("BYE")
         assert bye.header("Route") == proxy
         assert bye.first_line.startswith(f"BYE sip:phone@127.0.0.1:{phone.port}")  # its Contact, the remote target
@@ -232,10 +235,7 @@ async def test_after_a_restart_a_sip_leg_the_store_has_live_ends_as_server_resta
 
 async def test_stopping_ends_every_sip_call_with_a_bye() -> None:
     async with sip_side() as side, wire_to(side.udp) as phone:
-        phone.send(*invite(phone))
-        ok = await phone.next("SIP/2.0 200")
-        to_tag = (ok.header("To") or "").split("tag=")[1]
-        phone.send(request("ACK", phone, branch="z9hG4bK-ack", to_tag=to_tag))
+        await call_in_answered(phone)
         await side.wait_for(lambda: side.leg_status("+15551234567") == ("in-progress", None))
         await side.provider.close()  # a dialog cannot outlive the process: the phone must not wait on dead air
         bye = await phone.next("BYE")
@@ -244,17 +244,9 @@ async def test_stopping_ends_every_sip_call_with_a_bye() -> None:
 
 async def test_our_bye_is_retransmitted_on_timer_e_capped_at_t2() -> None:
     async with sip_side() as side, wire_to(side.udp) as phone:
-        phone.send(*invite(phone))
-        ok = await phone.next("SIP/2.0 200")
-        to_tag = (ok.header("To") or "").split("tag=")[1]
-        phone.send(request("ACK", phone, branch="z9hG4bK-ack", to_tag=to_tag))
+        await call_in_answered(phone)
         await side.wait_for(lambda: side.leg_status("+15551234567") == ("in-progress", None))
-        taker = next(
-            leg.destination
-            for leg in side.last_conference().legs
-            if leg.kind == "browser" and leg.status == "in-progress"
-        )
-        await side.bus.publish(UserHangsUp(user=taker, conference_id=side.last_conference().id))
+        await side.bus.publish(taker_hangs_up(side))
         await side.wait_for(lambda: phone.count("BYE") >= 6, timeout=4)  # the phone never answers
         byes = [m for m in phone.inbox if m.method == "BYE"]
         gaps = [b.at - a.at for a, b in zip(byes, byes[1:], strict=False)]
