@@ -176,12 +176,10 @@ class CallHandler:
         return None
 
     async def _request_call(self, event: UserRequestsCall) -> None:
-        if await self.store.get(event.conference_id) is not None:
-            return  # delivered again: that call exists already
-        await self._apply(event.conference_id, await self._start_call(event), event)
-        if event.also and await self.store.get(event.conference_id) is not None:
-            # Published, not applied here: the conference's own events are handled in its order. Their
-            # leg ids follow from the request's, so a request delivered again adds nobody twice.
+        created = await self._apply(event.conference_id, await self._start_call(event), event)
+        if created is not None and event.also:
+            # Only when this request made the call (delivered again, it changes nothing). Published, not
+            # applied here: the conference's own events are handled in its order.
             for to in event.also:
                 leg_id = derived_id("l", event.conference_id, "also", to)
                 await self.publish(
@@ -200,7 +198,8 @@ class CallHandler:
             telephones=self.telephones,
         )
 
-    async def _apply(self, conference_id: str | None, given: RuleInput, event: Event) -> None:
+    async def _apply(self, conference_id: str | None, given: RuleInput, event: Event) -> Conference | None:
+        """Decide, store, act. Returns the conference as the input changed it; None when it changed nothing."""
         if conference_id in self.unsaved:
             await self._save_unsaved(conference_id)  # the store may be back: the older changes go first
         if conference_id in self.unsaved:
@@ -211,7 +210,7 @@ class CallHandler:
         changed = decision.conference
         if changed is None or changed == before:
             await self._carry_out_all(decision.commands)
-            return
+            return None
         if changed.id not in self.unsaved:
             try:
                 # Stored before acting, so a crash never leaves a leg the store does not know.
@@ -220,8 +219,9 @@ class CallHandler:
                 log.warning("%s: holding the change until the store takes it", error)
             else:
                 await self._carry_out_all(decision.commands)
-                return
+                return changed
         await self._hold(changed, given, decision.commands, event)
+        return changed
 
     async def _hold(self, changed: Conference, given: RuleInput, commands: tuple[Command, ...], event: Event) -> None:
         """A change the store did not take (a full disk): what is safe now, the rest once it is stored.
