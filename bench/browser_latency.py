@@ -182,14 +182,18 @@ LIVE = """(legs) => S.conference && S.conference.status === 'active' && S.confer
 DIRECT_LIVE = "() => S.tracks > 0 && S.pcs.some((pc) => pc.connectionState === 'connected')"
 
 
-def pair(sent: list[float], heard: list[float]) -> list[float]:
-    """For each burst sent, the first detection after it within MATCH_MS: latency in ms."""
-    out = []
+def by_burst(sent: list[float], heard: list[float]) -> list[float | None]:
+    """For each burst sent, the first detection after it within MATCH_MS (latency in ms), or None if unheard."""
+    out: list[float | None] = []
     for s in sent:
         later = [h - s for h in heard if 0 < h - s <= MATCH_MS]
-        if later:
-            out.append(min(later))
+        out.append(min(later) if later else None)
     return out
+
+
+def pair(sent: list[float], heard: list[float]) -> list[float]:
+    """The latencies of the bursts that were heard."""
+    return [latency for latency in by_burst(sent, heard) if latency is not None]
 
 
 def server_stats(url: str) -> dict[str, Any]:

@@ -23,20 +23,11 @@ from typing import Any
 
 from tests.support.lossy_network import lossy_loopback
 
-from bench.browser_latency import BURST, BURSTS, MATCH_MS, PERIOD, WARMUP, once
+from bench.browser_latency import BURST, BURSTS, PERIOD, WARMUP, by_burst, once
 from bench.common import CLIENT_CORE, cell, percentile, pin_self, server, summary
 
 LOSSES = (1, 3, 10)
 PATHS = {"direct": "direct (no server)", "talkbox": "call of two through Talkbox"}
-
-
-def by_burst(sent: list[float], heard: list[float]) -> list[float | None]:
-    """Each counted burst's latency in ms, or None where bob never heard it: the index is the burst's."""
-    out: list[float | None] = []
-    for s in sent:
-        later = [h - s for h in heard if 0 < h - s <= MATCH_MS]
-        out.append(min(later) if later else None)
-    return out
 
 
 def drift(latencies: list[float | None]) -> float:
