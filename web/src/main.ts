@@ -204,11 +204,6 @@ function start(): void {
         case "reconnect-later":
           connection.reconnectLater(effect.delayMs);
           return;
-        case "settle-later": {
-          const { session } = effect;
-          setTimeout(() => dispatch({ type: "state-settled", session }), effect.delayMs);
-          return;
-        }
       }
     } catch (err) {
       console.error("Talkbox: effect failed", effect, err);

@@ -52,8 +52,6 @@ export interface Model {
   connection: ConnectionState;
   /** The code of the last close, until the socket is open again (1012: Talkbox is restarting). */
   closeCode: number | null;
-  /** How many times the socket has opened: tells one connection's timers from the next's. */
-  session: number;
   /**
    * The latest frame of each conference the server sent on this connection
    * (dropped when it ends). A conference not in here has not been seen since
@@ -138,7 +136,6 @@ export function initialModel(options: InitOptions = {}): Model {
     identityMissing,
     connection: identityMissing ? "closed" : "connecting",
     closeCode: null,
-    session: 0,
     known: {},
     resumeSent: [],
     mediaLegs: [],
@@ -218,11 +215,6 @@ export type Msg =
   | { type: "microphone-ended"; legId: string }
   /** getStats of my leg's media, read every couple of seconds while it is connected. */
   | { type: "stats-read"; legId: string; reading: StatsReading }
-  /**
-   * A while after `welcome` on a reconnect: the server has sent its state.
-   * A call on the panel it did not mention ended meanwhile.
-   */
-  | { type: "state-settled"; session: number }
   /** A frame could not be sent (socket not open). */
   | { type: "send-failed"; frame: ClientFrame }
   /**
@@ -272,17 +264,12 @@ export type Effect =
   | { type: "start-ringtone" }
   | { type: "stop-ringtone" }
   /** Open the socket again after `delayMs` (the runtime adds jitter). */
-  | { type: "reconnect-later"; delayMs: number }
-  /** Dispatch `state-settled` with this session after `delayMs`. */
-  | { type: "settle-later"; delayMs: number; session: number };
+  | { type: "reconnect-later"; delayMs: number };
 
 /** Whether the page offers its sign-in form: no identity yet, or a name the server refused. */
 export function signInOffered(model: Pick<Model, "identityMissing" | "authFailed" | "tokenRequired">): boolean {
   return model.identityMissing || (model.authFailed && !model.tokenRequired);
 }
-
-/** How long after `welcome` the state the server sends on connect is taken as complete. */
-export const SETTLE_MS = 3000;
 
 export const RECONNECT_BASE_MS = 500;
 export const RECONNECT_MAX_MS = 10_000;

@@ -236,6 +236,15 @@ export interface DigitMessage {
   digit: string;
 }
 
+/**
+ * The state after a (re)connect is complete: every conference the user is on.
+ * A call the page shows that is not listed ended while the page was away.
+ */
+export interface SyncedMessage {
+  type: "synced";
+  conferences: string[];
+}
+
 export interface RetryingMessage {
   type: "retrying";
   conference_id: string;
@@ -251,7 +260,8 @@ export type ServerMessage =
   | ErrorMessage
   | RetryingMessage
   | SpeakingMessage
-  | DigitMessage;
+  | DigitMessage
+  | SyncedMessage;
 
 // ---------------------------------------------------------------------------
 // Parsing
@@ -353,6 +363,11 @@ export function parseServerFrame(frame: unknown): ServerMessage | null {
       const { conference_id, leg_id, digit } = data;
       if (!isString(conference_id) || !isString(leg_id) || !isString(digit) || !/^[0-9*#A-D]$/.test(digit)) return null;
       return { type: "digit", conference_id, leg_id, digit };
+    }
+    case "synced": {
+      const { conferences } = data;
+      if (!Array.isArray(conferences) || !conferences.every(isString)) return null;
+      return { type: "synced", conferences };
     }
     case "refused":
     case "error": {

@@ -4,7 +4,7 @@
 import type { DeviceKind, DeviceOption, MicrophoneProblem } from "./devices";
 import { MICROPHONE_HELP, lostDevicesText, withoutMissing } from "./devices";
 import type { Effect, IncomingCall, MediaState, Model, Msg } from "./model";
-import { NO_MEDIA, SETTLE_MS, reconnectDelay } from "./model";
+import { NO_MEDIA, reconnectDelay } from "./model";
 import { CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
 import { canDialNumbers, dialMode, mySide } from "./call";
 import { NAME_RULE, nameProblem } from "./names";
@@ -57,7 +57,6 @@ function step(model: Model, msg: Msg): Update {
           authFailed: false,
           tokenRequired: false,
           closeCode: null,
-          session: model.session + 1,
           known: {},
           resumeSent: [],
         },
@@ -179,8 +178,6 @@ function step(model: Model, msg: Msg): Update {
     case "stats-read":
       return statsRead(model, msg.legId, msg.reading);
 
-    case "state-settled":
-      return stateSettled(model, msg.session);
 
     case "send-failed":
       return [withNotice(model, "Not connected to Talkbox: the request was not sent"), []];
@@ -273,11 +270,7 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       else if (next.device === null) next = { ...next, device: { state: "starting", detail: null } };
       // The provider selects the adapter (every time: Twilio's announces its
       // incoming calls again, which the page forgot when the socket dropped).
-      const effects: Effect[] = [{ type: "use-media", provider: message.provider }];
-      // Back after a drop with a call on the panel: if the state the server
-      // sends now does not mention it, it ended meanwhile.
-      if (model.conference !== null) effects.push({ type: "settle-later", delayMs: SETTLE_MS, session: model.session });
-      return [next, effects];
+      return [next, [{ type: "use-media", provider: message.provider }]];
     }
     case "refused":
       return [withNotice({ ...model, placing: null }, refusalText(message.code, message.message)), []];
@@ -292,6 +285,8 @@ function serverMessage(model: Model, message: ServerMessage): Update {
     case "speaking":
       if (model.conference?.id !== message.conference_id) return [model, []];
       return [{ ...model, speaking: message.legs }, []];
+    case "synced":
+      return synced(model, message.conferences);
     case "digit": {
       if (model.conference?.id !== message.conference_id) return [model, []];
       const pressed = ((model.digits[message.leg_id] ?? "") + message.digit).slice(-DIGITS_SHOWN);
@@ -823,12 +818,15 @@ function resumeLost(model: Model, effects: Effect[], legId: string): Update {
 }
 
 /**
- * The server has sent its state on connect. A call on the panel that it did
- * not mention is over (it ended while the page was disconnected).
+ * The server has sent its state on a connect (this page's, or another tab's
+ * of the same user). A call on the panel that it did not list, and that no
+ * frame since this socket opened has mentioned, ended while the page was away.
+ * Settled by the server's word, not a timer: on a busy server the state can
+ * take seconds, and a timer would end a call that is still up.
  */
-function stateSettled(model: Model, session: number): Update {
+function synced(model: Model, conferences: string[]): Update {
   const conference = model.conference;
-  if (session !== model.session || model.connection !== "open" || conference === null) return [model, []];
+  if (conference === null || conferences.includes(conference.id)) return [model, []];
   if (model.known[conference.id] !== undefined) return [model, []];
   const effects: Effect[] = [];
   if (model.media.legId !== null) effects.push({ type: "stop-media", legId: model.media.legId });

@@ -30,6 +30,12 @@ describe("parseServerFrame", () => {
       code: "self_call",
       message: "You cannot call yourself",
     });
+    expect(parseServerFrame({ type: "synced", conferences: ["c-1", "c-2"] })).toEqual({
+      type: "synced",
+      conferences: ["c-1", "c-2"],
+    });
+    expect(parseServerFrame({ type: "synced", conferences: [1] })).toBeNull();
+    expect(parseServerFrame({ type: "synced" })).toBeNull();
     expect(parseServerFrame({ type: "error", code: "too_large", message: "too large" })).toEqual({
       type: "error",
       code: "too_large",

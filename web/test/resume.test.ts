@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import type { Effect, Model, Msg } from "../src/model";
-import { SETTLE_MS, initialModel } from "../src/model";
+import { initialModel } from "../src/model";
 import { mySide } from "../src/call";
 import { connectionLine } from "../src/connection";
 import { update } from "../src/update";
@@ -322,24 +322,32 @@ describe("the state on connect", () => {
     expect(back.model.media.phase).toBe("connected");
   });
 
-  it("on a reconnect with a call on the panel, welcome asks to settle the state later", () => {
-    const { effects } = run(aliceInCall(), [closed(), ...reopened("alice")]);
-    expect(effects.slice(-1)[0]).toEqual({ type: "settle-later", delayMs: SETTLE_MS, session: 2 });
-  });
+  const synced = (conferences: string[]): Msg => server({ type: "synced", conferences });
 
-  it("a call the server no longer mentions ended while disconnected", () => {
-    const { model, effects } = run(aliceInCall(), [closed(), ...reopened("alice"), { type: "state-settled", session: 2 }]);
+  it("a call the server's state on reconnect does not list ended while disconnected", () => {
+    const { model, effects } = run(aliceInCall(), [closed(), ...reopened("alice"), synced([])]);
     expect(effects.slice(-1)[0]).toEqual({ type: "stop-media", legId: "l-a" });
     expect(model.conference).toBeNull();
     expect(model.media.legId).toBeNull();
     expect(model.outcome).toBe("The call ended while Talkbox was disconnected");
   });
 
-  it("a call the server mentioned stays; a settle from an older connection is ignored", () => {
-    const mentioned = run(aliceInCall(), [closed(), ...reopened("alice"), conf(live), { type: "state-settled", session: 2 }]);
-    expect(mentioned.model.conference).toEqual(live);
-    const stale = run(aliceInCall(), [closed(), ...reopened("alice"), { type: "state-settled", session: 1 }]);
-    expect(stale.model.conference).toEqual(live);
+  it("nothing is settled by time: a slow state leaves the call on the panel", () => {
+    const { model, effects } = run(aliceInCall(), [closed(), ...reopened("alice")]);
+    expect(model.conference).toEqual(live);
+    expect(types(effects)).not.toContain("stop-media");
+  });
+
+  it("a call the server lists stays, whether its frame came before or after", () => {
+    const listed = run(aliceInCall(), [closed(), ...reopened("alice"), synced([live.id])]);
+    expect(listed.model.conference).toEqual(live);
+    const framed = run(aliceInCall(), [closed(), ...reopened("alice"), conf(live), synced([])]);
+    expect(framed.model.conference).toEqual(live);
+  });
+
+  it("another tab's state, made before this page's call began, does not end it", () => {
+    const { model } = run(aliceInCall(), [synced([])]);
+    expect(model.conference).toEqual(live);
   });
 });
 

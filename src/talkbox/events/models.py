@@ -184,6 +184,19 @@ class UserReturned(_Event):
     conference_id: str
 
 
+class StateSent(_Event):
+    """Every conference `user` is on has been sent to their pages, after one of them (re)connected.
+
+    It names those conferences, so a page can tell a call it still shows has
+    ended without depending on the order the conference messages arrive in
+    (with several nodes they come from the conferences' own partitions).
+    """
+
+    type: Literal["state_sent"] = "state_sent"
+    user: str
+    conference_ids: tuple[str, ...]
+
+
 # --- reports from providers --------------------------------------------------
 
 
@@ -325,6 +338,7 @@ Event = Annotated[
     | ClientLegFailed
     | PresenceChanged
     | UserReturned
+    | StateSent
     | LegStatusChanged
     | SpeakingChanged
     | DigitPressed

@@ -22,6 +22,7 @@ from talkbox.events.models import (
     LegStatusChanged,
     PhoneKind,
     PresenceChanged,
+    StateSent,
     UnsavedChangesDue,
     UserAddsParticipant,
     UserHangsUp,
@@ -318,11 +319,14 @@ class CallHandler:
         )
 
     async def _send_state(self, user: str) -> None:
-        """A page that (re)connects gets every conference its user is on, or may rejoin."""
+        """A page that (re)connects gets every conference its user is on, or may rejoin, then their list."""
+        sent: list[str] = []
         for conference in await self.store.active():
             if user in conference.members():
                 await self.publish(ConferenceUpdated(conference=conference.view(), users=(user,)))
                 await self.publish(UserReturned(user=user, conference_id=conference.id))
+                sent.append(conference.id)
+        await self.publish(StateSent(user=user, conference_ids=tuple(sent)))
 
     async def _dial(self, command: DialLeg) -> None:
         """Someone already on another call is busy, whatever the provider would say."""

@@ -39,6 +39,7 @@ from talkbox.events.models import (
     LegOffered,
     PresenceChanged,
     SpeakingChanged,
+    StateSent,
     UserAddsParticipant,
     UserHangsUp,
     UserMutesLeg,
@@ -72,6 +73,7 @@ from talkbox.ui.protocol import (
     Retrying,
     ServerMessage,
     Speaking,
+    Synced,
     Welcome,
     parse_frame,
 )
@@ -139,7 +141,15 @@ class Gateway:
     messages: RateLimit = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
-    handles = (ConferenceUpdated, LegOffered, CallRefused, ChangeNotSaved, SpeakingChanged, DigitPressed)
+    handles = (
+        ConferenceUpdated,
+        LegOffered,
+        CallRefused,
+        ChangeNotSaved,
+        SpeakingChanged,
+        DigitPressed,
+        StateSent,
+    )
 
     def __post_init__(self) -> None:
         self.calls = RateLimit(self.limits.max_calls_per_minute)
@@ -351,6 +361,8 @@ class Gateway:
             await self.send(Parcel(event.user, offer.model_dump_json(), ((event.leg_id, event.conference_id),)))
         elif isinstance(event, CallRefused):
             await self.send(Parcel(event.user, Refused(code=event.code, message=event.message).model_dump_json()))
+        elif isinstance(event, StateSent):
+            await self.send(Parcel(event.user, Synced(conferences=event.conference_ids).model_dump_json()))
         elif isinstance(event, ChangeNotSaved):
             message = Retrying(conference_id=event.conference_id, request=event.request, message=event.message)
             await self.send(Parcel(event.user, message.model_dump_json()))

@@ -168,7 +168,17 @@ class Resync(_Message):
     type: Literal["resync"] = "resync"
 
 
-ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error | Retrying | Speaking | Digit | Resync
+class Synced(_Message):
+    """The state after a (re)connect is complete: these are all the conferences the user is on.
+
+    A call the page shows that is not listed ended while it was away.
+    """
+
+    type: Literal["synced"] = "synced"
+    conferences: tuple[str, ...]
+
+
+ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error | Retrying | Speaking | Digit | Resync | Synced
 
 # --- reading a frame ------------------------------------------------------------
 
