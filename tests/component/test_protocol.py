@@ -13,19 +13,23 @@ from talkbox.app.main import create_app
 from talkbox.app.settings import Settings
 from talkbox.ui.identity import issue_token
 from talkbox.ui.limits import Limits, RateLimit
+from tests.support.frames import welcomed as state_sent
 from tests.support.server import running_server
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 
 
 async def exchange(socket: websockets.ClientConnection, frame: str) -> dict:
+    """The answer to `frame`; past the `synced` every page of a user gets when another of its pages connects."""
     await socket.send(frame)
-    return json.loads(await socket.recv())
+    while (answer := json.loads(await socket.recv()))["type"] == "synced":
+        pass
+    return answer
 
 
 async def welcomed(url: str) -> websockets.ClientConnection:
     socket = await websockets.connect(url)
-    assert json.loads(await socket.recv())["type"] == "welcome"
+    await state_sent(socket)
     return socket
 
 
