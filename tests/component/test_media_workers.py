@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+from talkbox.media.engine import MediaSettings
 from talkbox.media.workers import WorkerPool
 from tests.support.audio import level_at
 from tests.support.peer import Peer, ToneTrack, connect
@@ -35,6 +37,36 @@ async def test_two_calls_are_spread_over_two_workers() -> None:
         await connect(carol, dave)
         assert len(media_workers(os.getpid())) == 2
         assert bob.level(CAROL_HZ) < -50 and dave.level(ALICE_HZ) < -50  # each call hears only itself
+
+
+async def test_calls_placed_at_once_while_the_workers_start_are_spread_over_them() -> None:
+    pool = WorkerPool(2)
+    try:
+        await asyncio.gather(*(pool.rtp_offer(f"c{n}", f"phone{n}") for n in range(6)))
+        assert sorted(pool.conferences.values()) == [0, 0, 0, 1, 1, 1]
+        assert [len(pool.workers[i].legs) for i in (0, 1)] == [3, 3]
+        await pool.rtp_offer("c0", "another")  # a conference's second leg joins it where it is
+        assert len(pool.conferences) == 6
+        assert "another" in pool.workers[pool.conferences["c0"]].legs
+    finally:
+        await pool.close()
+
+
+async def test_one_leg_slow_to_set_up_holds_up_no_other_leg_on_its_worker() -> None:
+    """A STUN server that never answers keeps a browser leg's offer gathering for seconds."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    settings = MediaSettings(ice_servers=(f"stun:127.0.0.1:{silent.getsockname()[1]}",))
+    pool = WorkerPool(1, settings=settings)
+    try:
+        slow = asyncio.ensure_future(pool.offer("c", "browser"))
+        await until(lambda: bool(pool.workers) and "browser" in pool.workers[0].legs)
+        await pool.rtp_offer("c", "phone")
+        assert not slow.done(), "the telephone's offer waited for the browser's"
+        slow.cancel()
+    finally:
+        silent.close()
+        await pool.close()
 
 
 async def test_a_killed_worker_is_started_again_and_the_call_comes_back_without_a_click() -> None:
@@ -101,6 +133,8 @@ async def test_a_call_accepted_but_not_yet_connected_when_its_worker_dies_is_nev
 
 def offers_for(peer: Peer, leg_id: str) -> list[dict[str, Any]]:
     return [m for m in peer.messages if m["type"] == "offer" and m["leg_id"] == leg_id]
+
+
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():

@@ -41,18 +41,45 @@ async def serve(settings: MediaSettings) -> None:
         ),
         settings=settings,
     )
+    # Requests run side by side, one leg's in the order they came: a leg whose
+    # set-up waits (digits being played, say) holds up no other leg's.
+    latest: dict[str, asyncio.Task[None]] = {}
+    running: set[asyncio.Task[None]] = set()
+
+    async def answer(request: dict[str, Any], after: asyncio.Task[None] | None) -> None:
+        if after is not None:
+            await asyncio.wait([after])
+        write(await _reply(engine, request))
+
     try:
         while line := await reader.readline():
             request = json.loads(line)
-            try:
-                reply = {"id": request["id"], "ok": True, **(await _run(engine, request))}
-            except ValueError as error:  # an SDP or digits it cannot use: the message says why, never the SDP
-                reply = {"id": request["id"], "ok": False, "error": "ValueError", "message": str(error)}
-            except Exception as error:  # the caller decides; the worker goes on
-                reply = {"id": request["id"], "ok": False, "error": type(error).__name__}
-            write(reply)
+            leg_id = request.get("leg_id")
+            task = asyncio.create_task(answer(request, latest.get(leg_id) if leg_id else None))
+            running.add(task)
+            task.add_done_callback(running.discard)
+            if leg_id:
+                latest[leg_id] = task
+                task.add_done_callback(lambda done, leg=leg_id: _forget(latest, leg, done))
+        if running:
+            await asyncio.wait(running)
     finally:
         await engine.close()
+
+
+def _forget(latest: dict[str, asyncio.Task[None]], leg_id: str, done: asyncio.Task[None]) -> None:
+    """A finished request leaves the table, unless a later one of its leg has taken its place."""
+    if latest.get(leg_id) is done:
+        del latest[leg_id]
+
+
+async def _reply(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return {"id": request["id"], "ok": True, **(await _run(engine, request))}
+    except ValueError as error:  # an SDP or digits it cannot use: the message says why, never the SDP
+        return {"id": request["id"], "ok": False, "error": "ValueError", "message": str(error)}
+    except Exception as error:  # the caller decides; the worker goes on
+        return {"id": request["id"], "ok": False, "error": type(error).__name__}
 
 
 async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:

@@ -184,9 +184,19 @@ class WorkerPool:
     async def _worker_for(self, conference_id: str) -> Worker:
         index = self.conferences.get(conference_id)
         if index is None:
-            index = min(range(self.size), key=lambda i: len(self.workers[i].legs) if i in self.workers else 0)
+            index = min(range(self.size), key=self._load)
             self.conferences[conference_id] = index
         return await self._started(index)
+
+    def _load(self, index: int) -> int:
+        """The legs placed on a worker, counted from the placements themselves.
+
+        Not from the worker's own count, which grows only once it has started
+        and taken the leg: conferences placed while workers are still starting
+        (a burst of calls at boot) would all see empty workers and pile onto
+        the first.
+        """
+        return sum(1 for place in self.legs.values() if self.conferences.get(place.conference_id) == index)
 
     async def _started(self, index: int) -> Worker:
         if index in self.workers:
