@@ -167,7 +167,12 @@ def build(
         chosen = _engine(settings, sip if sip is not None and sip.enabled else None, bus, is_online)
     provider, sip_provider = chosen.browsers, chosen.sip_provider
     calls = CallHandler(
-        store=store, providers=chosen.by_kind, publish=bus.publish, max_legs=settings.max_legs, ring=chosen.ring
+        store=store,
+        providers=chosen.by_kind,
+        publish=bus.publish,
+        max_legs=settings.max_legs,
+        max_calls=settings.max_calls_per_user,
+        ring=chosen.ring,
     )
     addresses = ClientAddresses.trusting(settings.trusted_proxies)
     gateway = Gateway(
