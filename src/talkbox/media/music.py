@@ -32,12 +32,12 @@ _FADE_SECONDS = 0.15
 
 
 @cache
-def loop() -> np.ndarray:
-    """The whole loop at the mixer's rate, int16, a whole number of 20 ms frames long."""
-    per_chord = int(CHORD_SECONDS * SAMPLE_RATE)
-    t = np.arange(per_chord) / SAMPLE_RATE
+def loop(rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The whole loop, int16: at the mixer's rate, a whole number of 20 ms frames long (or at 8 kHz, for Twilio)."""
+    per_chord = int(CHORD_SECONDS * rate)
+    t = np.arange(per_chord) / rate
     envelope = np.minimum(1.0, np.minimum(t, CHORD_SECONDS - t) / _FADE_SECONDS)
-    pedal = np.sin(2 * np.pi * PEDAL_HZ * np.arange(per_chord * len(CHORDS)) / SAMPLE_RATE)
+    pedal = np.sin(2 * np.pi * PEDAL_HZ * np.arange(per_chord * len(CHORDS)) / rate)
     chords = np.concatenate(
         [envelope * sum(np.sin(2 * np.pi * hz * t) for hz in chord) / len(chord) for chord in CHORDS]
     )
