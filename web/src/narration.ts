@@ -8,7 +8,7 @@
 
 import { mySide } from "./call";
 import { connectionLine } from "./connection";
-import type { MediaPhase, Model } from "./model";
+import type { HeldCall, MediaPhase, Model } from "./model";
 import { signInOffered } from "./model";
 import { listOf } from "./names";
 import type { Conference, Leg } from "./protocol";
@@ -83,6 +83,18 @@ export function audioSummary(model: Model): string {
   return model.media.conferenceId === conference.id ? MEDIA_WORDS[model.media.phase] : "";
 }
 
+/** Who a call on hold is with, in words ("bob", "bob and carol"). */
+export function heldCallName(model: Pick<Model, "me">, call: HeldCall): string {
+  const others = mySide({ me: model.me, media: call.media }, call.conference).othersLive;
+  return others.length > 0 ? names(others) : "nobody yet";
+}
+
+/** The calls on hold, as one line ("On hold: the call with bob"); "" with none. */
+export function heldSummary(model: Model): string {
+  if (model.held.length === 0) return "";
+  return `On hold: ${listOf(model.held.map((call) => `the call with ${heldCallName(model, call)}`))}`;
+}
+
 /** The caller of the call ringing here, if one is. */
 export function ringingFrom(model: Model): string | null {
   return model.incoming !== null && !model.incoming.rejected ? model.incoming.caller : null;
@@ -130,7 +142,10 @@ export function narrate(before: Model, after: Model): Model {
   let next = after;
   const caller = ringingFrom(after);
   if (caller !== null && caller !== ringingFrom(before)) {
-    next = announce(next, `Call from ${caller}: Accept or Reject`, true);
+    const text = after.incoming?.waiting
+      ? `Call waiting from ${caller}: Accept puts your call on hold, or Reject`
+      : `Call from ${caller}: Accept or Reject`;
+    next = announce(next, text, true);
   }
   const said = spoken(before, after);
   if (said.length > 0) next = announce(next, sentences(said), false);
@@ -155,6 +170,8 @@ function spoken(before: Model, after: Model): string[] {
   changed(callSummary);
   changed(audioSummary);
   lines.push(...muteChanges(before.conference, after.conference, after));
+  lines.push(...holdChanges(before.conference, after.conference, after));
+  changed(heldSummary);
   changed(qualitySpoken);
   // Recovered only while still measured: a call ending, or its audio lost, is said by its own lines.
   const measured = after.conference !== null && after.media.phase === "connected" && after.quality !== null;
@@ -192,6 +209,18 @@ function muteChanges(before: Conference | null, after: Conference | null, model:
     if (earlier === undefined || earlier.muted === leg.muted || isTerminalLeg(leg.status)) return [];
     const who = leg.id === mine?.id ? "You are" : `${leg.destination} is`;
     return [`${who} ${leg.muted ? "muted" : "unmuted"}`];
+  });
+}
+
+/** Who went on hold or came back between two frames of the call I am on. */
+function holdChanges(before: Conference | null, after: Conference | null, model: Model): string[] {
+  if (before === null || after === null || before.id !== after.id) return [];
+  const mine = myLeg(model);
+  return after.legs.flatMap((leg) => {
+    const earlier = before.legs.find((l) => l.id === leg.id);
+    if (earlier === undefined || (earlier.held ?? false) === (leg.held ?? false) || isTerminalLeg(leg.status)) return [];
+    if (leg.id === mine?.id) return [leg.held ? `${after.chair} put you on hold` : "You are off hold"];
+    return [`${leg.destination} is ${leg.held ? "on hold" : "off hold"}`];
   });
 }
 

@@ -37,7 +37,8 @@ export function amChair(conference: Conference, me: string | null, myLeg?: Leg):
  * Short words for a leg's state, for the call panel: how far it got while
  * live, or that it left and why (a muted leg also shows a "muted" badge).
  */
-export function describeLegStatus(leg: Pick<Leg, "status" | "end_reason">): string {
+export function describeLegStatus(leg: Pick<Leg, "status" | "end_reason" | "held" | "held_by_chair">): string {
+  if (leg.status === "in-progress" && leg.held === true) return leg.held_by_chair ? "on hold" : "on hold (away)";
   const live: Partial<Record<LegStatus, string>> = {
     queued: "waiting",
     initiated: "calling",
