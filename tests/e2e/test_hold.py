@@ -82,3 +82,43 @@ def test_call_waiting_accepted_holds_the_first_call_and_she_switches_between_the
     expect(carol.get_by_role("button", name="Hang up")).to_be_hidden(timeout=10_000)
     expect(alice.locator("#held-calls")).to_be_hidden()
     assert_hears_only(alice, heard=BOB_HZ, own=[ALICE_HZ, CAROL_HZ, PEDAL_HZ])
+
+
+def consult(open_page: OpenPage) -> tuple[Page, Page, Page]:
+    """alice holds bob, adds carol and talks to her: bob hears the music, not them."""
+    alice, bob, carol = open_page("alice", ALICE_HZ), open_page("bob", BOB_HZ), open_page("carol", CAROL_HZ)
+    connect(alice, bob)
+    alice.get_by_role("button", name="Hold bob").click()
+    wait_until_heard(bob, PEDAL_HZ)
+    alice.get_by_role("textbox", name="Add to the call").fill("carol")
+    alice.get_by_role("button", name="Add", exact=True).click()
+    expect(carol.get_by_text("alice is calling")).to_be_visible(timeout=10_000)
+    carol.get_by_role("button", name="Accept").click()
+    wait_until_heard(alice, CAROL_HZ)
+    wait_until_heard(carol, ALICE_HZ)
+    assert_hears_only(alice, heard=CAROL_HZ, own=[ALICE_HZ, BOB_HZ, PEDAL_HZ])
+    assert_hears_only(carol, heard=ALICE_HZ, own=[BOB_HZ, CAROL_HZ, PEDAL_HZ])
+    assert_hears_the_music_only(bob, not_heard=[ALICE_HZ, BOB_HZ, CAROL_HZ])
+    return alice, bob, carol
+
+
+def test_attended_transfer_completed_connects_bob_and_carol_and_alice_goes(open_page: OpenPage) -> None:
+    alice, bob, carol = consult(open_page)
+    alice.get_by_role("button", name="Complete transfer").click()
+    expect(alice.get_by_role("status")).to_contain_text("You transferred the call", timeout=10_000)
+    expect(alice.get_by_role("button", name="Hang up")).to_be_hidden()
+    expect(alice.get_by_role("button", name="Call", exact=True)).to_be_visible()
+    wait_until_heard(bob, CAROL_HZ)
+    wait_until_heard(carol, BOB_HZ)
+    assert_hears_only(bob, heard=CAROL_HZ, own=[ALICE_HZ, BOB_HZ, PEDAL_HZ])
+    assert_hears_only(carol, heard=BOB_HZ, own=[ALICE_HZ, CAROL_HZ, PEDAL_HZ])
+
+
+def test_attended_transfer_cancelled_goes_back_to_bob(open_page: OpenPage) -> None:
+    alice, bob, carol = consult(open_page)
+    alice.get_by_role("button", name="Cancel transfer").click()
+    expect(carol.get_by_role("status")).to_contain_text("alice removed you", timeout=10_000)
+    wait_until_heard(bob, ALICE_HZ)
+    wait_until_heard(alice, BOB_HZ)
+    assert_hears_only(alice, heard=BOB_HZ, own=[ALICE_HZ, CAROL_HZ, PEDAL_HZ])
+    assert_hears_only(bob, heard=ALICE_HZ, own=[BOB_HZ, CAROL_HZ, PEDAL_HZ])

@@ -22,6 +22,7 @@ from talkbox.telephony.model import Conference
 from talkbox.telephony.rules import (
     AddParticipant,
     Command,
+    CompleteTransfer,
     DialLeg,
     HangUp,
     HangUpLeg,
@@ -93,6 +94,10 @@ def hold(who: str, by: str, held: bool = True) -> Hold:
 def hold_reported(who: str, held: bool) -> LegHoldChanged:
     """A telephone's own re-INVITE hold, as the provider reports it."""
     return LegHoldChanged(conference_id=CONFERENCE, leg_id=LEG_OF[who], held=held)
+
+
+def transfer(who: str, by: str) -> CompleteTransfer:
+    return CompleteTransfer(by, LEG_OF[who])
 
 
 def rejoin(user: str = "alice") -> Rejoin:

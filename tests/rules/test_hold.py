@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from talkbox.telephony.model import Conference, Leg
 from talkbox.telephony.rules import Hold, holds_elsewhere, started_talking
-from tests.rules.replay import Reports, call, hang_up, hold, hold_reported, replay
+from tests.rules.replay import Reports, add, call, hang_up, hold, hold_reported, remove, replay, transfer
 from tests.rules.test_conference import three_people
 from tests.rules.test_two_party import connected_call
 
@@ -153,3 +153,62 @@ def test_a_ringing_or_held_leg_elsewhere_is_left_as_it_is() -> None:
     held = _on("c-c", Leg("l-c1", "dave", status=P), Leg("l-c2", "alice", status=P, held=True))
     assert holds_elsewhere("alice", "c-a", [talking, ringing, held]) == ()
     assert started_talking(talking, talking) == ()
+
+
+# --- attended transfer ----------------------------------------------------------------
+
+
+def test_attended_transfer_bob_held_carol_added_the_chair_leaves_them_talking() -> None:
+    report = Reports()
+    conference = replay(
+        connected_call(report)
+        + [
+            (hold("bob", by="alice"), None),
+            (add("carol"), None),
+            (report("carol", P), None),
+            (transfer("bob", by="carol"), [("refused", "not_chair")]),
+            (
+                transfer("bob", by="alice"),
+                [
+                    ("updated", "active", {"alice": P, "bob": P, "carol": P}),
+                    ("resume", "bob"),
+                    ("hang_up", "alice", "transferred"),
+                ],
+            ),
+            (
+                report("alice", "completed"),
+                [("updated", "active", {"alice": "completed:transferred", "bob": P, "carol": P})],
+            ),
+        ]
+    )
+    assert conference is not None and conference.chair.destination == "bob"
+    assert conference.members() == ("bob", "carol")  # alice has gone: her page is idle
+
+
+def test_a_transfer_needs_the_party_on_hold_and_someone_to_hand_them_to() -> None:
+    report = Reports()
+    replay(
+        connected_call(report)
+        + [
+            (transfer("bob", by="alice"), [("refused", "not_held")]),
+            (hold("bob", by="alice"), None),
+            (transfer("bob", by="alice"), [("refused", "nobody_to_transfer_to")]),
+        ]
+    )
+
+
+def test_a_cancelled_transfer_is_the_consulted_party_removed_and_the_held_one_resumed() -> None:
+    report = Reports()
+    replay(
+        connected_call(report)
+        + [
+            (hold("bob", by="alice"), None),
+            (add("carol"), None),
+            (report("carol", P), None),
+            (remove("carol"), [("hang_up", "carol", "removed")]),
+            (report("carol", "completed"), None),
+            (hold("bob", by="alice", held=False), [("updated", "active", {
+                "alice": P, "bob": P, "carol": "completed:removed",
+            }), ("resume", "bob")]),
+        ]
+    )  # fmt: skip

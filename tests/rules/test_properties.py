@@ -4,7 +4,7 @@ The replay logs (test_two_party.py, test_conference.py) pin the outcomes we
 thought of; this file lets hypothesis look for the ones we did not. A state
 machine plays users, a shell and an honest provider against `decide`:
 
-- users start calls, hang up, add, remove, mute, hold, resume and rejoin, in
+- users start calls, hang up, add, remove, mute, hold, resume, transfer and rejoin, in
   any order and on any conference (including ones they are not on); a telephone
   holds itself; like the handler, the shell puts a user's other calls on hold as
   soon as one of their legs starts talking;
@@ -43,6 +43,7 @@ from talkbox.events.names import is_client_name
 from talkbox.telephony.model import Conference
 from talkbox.telephony.rules import (
     AddParticipant,
+    CompleteTransfer,
     Decision,
     DialLeg,
     HangUp,
@@ -180,6 +181,13 @@ class CallRules(RuleBasedStateMachine):
         conference_id = self.some_conference(data)
         user = self.someone(data, conference_id)
         self.apply(data, conference_id, Hold(user, self.some_leg(data, conference_id), held))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data())
+    def transfer(self, data: st.DataObject) -> None:
+        conference_id = self.some_conference(data)
+        user = self.someone(data, conference_id)
+        self.apply(data, conference_id, CompleteTransfer(user, self.some_leg(data, conference_id)))
 
     @precondition(lambda self: self.conferences)
     @rule(data=st.data(), held=st.booleans())
@@ -432,7 +440,7 @@ def check_history_kept(before: Conference, after: Conference, given: RuleInput, 
     reported = given.leg_id if isinstance(given, LegStatusChanged) else None
     for old, new in zip(before.legs, after.legs, strict=False):
         if new.held != old.held:
-            assert isinstance(given, Hold | LegHoldChanged), f"a hold changed by {given}"
+            assert isinstance(given, Hold | LegHoldChanged | CompleteTransfer), f"a hold changed by {given}"
             assert given.leg_id == new.id
         if old.ended:
             assert new == old, f"an ended leg came back to life: {old} -> {new}"

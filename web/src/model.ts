@@ -208,6 +208,10 @@ export type Msg =
   | { type: "hold-clicked"; legId: string }
   /** Switch to a call on hold: it comes off hold, and the call I was on goes on hold. */
   | { type: "switch-clicked"; conferenceId: string }
+  /** The chair, who held `legId` and added someone, leaves them talking: an attended transfer. */
+  | { type: "transfer-clicked"; legId: string }
+  /** The transfer is off: whoever was added is removed, and `legId` comes off hold. */
+  | { type: "cancel-transfer-clicked"; legId: string }
   /** Hang up a call that is on hold. */
   | { type: "hang-up-held-clicked"; conferenceId: string }
   /** The chair, whose leg dropped, comes back. */

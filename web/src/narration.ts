@@ -56,11 +56,16 @@ export function callSummary(model: Model): string {
     return others.length > 0 ? `Reconnecting the call with ${names(others)}…` : "Reconnecting the call…";
   }
   if (others.length === 0) return "Connecting the call…";
-  const connected = others.filter((leg) => leg.status === "in-progress");
+  if (side.myLeg?.held === true) return `${conference.chair} put you on hold`;
+  const onHold = others.filter((leg) => leg.status === "in-progress" && leg.held === true);
+  const connected = others.filter((leg) => leg.status === "in-progress" && leg.held !== true);
   const pending = others.filter((leg) => leg.status !== "in-progress");
   const verb = pending.every((leg) => leg.status === "ringing") ? "ringing" : "calling";
   const waiting = pending.length > 0 ? `${verb} ${names(pending)}…` : "";
-  if (connected.length > 0) return `In call with ${names(connected)}${waiting ? `; ${waiting}` : ""}`;
+  const held = onHold.length > 0 ? `${names(onHold)} on hold` : "";
+  const rest = [waiting, held].filter((part) => part !== "").join("; ");
+  if (connected.length > 0) return `In call with ${names(connected)}${rest ? `; ${rest}` : ""}`;
+  if (pending.length === 0 && held) return held.charAt(0).toUpperCase() + held.slice(1);
   if (!side.chair) return `Call with ${names(others)}`;
   return waiting.charAt(0).toUpperCase() + waiting.slice(1);
 }
@@ -170,7 +175,6 @@ function spoken(before: Model, after: Model): string[] {
   changed(callSummary);
   changed(audioSummary);
   lines.push(...muteChanges(before.conference, after.conference, after));
-  lines.push(...holdChanges(before.conference, after.conference, after));
   changed(heldSummary);
   changed(qualitySpoken);
   // Recovered only while still measured: a call ending, or its audio lost, is said by its own lines.
@@ -209,18 +213,6 @@ function muteChanges(before: Conference | null, after: Conference | null, model:
     if (earlier === undefined || earlier.muted === leg.muted || isTerminalLeg(leg.status)) return [];
     const who = leg.id === mine?.id ? "You are" : `${leg.destination} is`;
     return [`${who} ${leg.muted ? "muted" : "unmuted"}`];
-  });
-}
-
-/** Who went on hold or came back between two frames of the call I am on. */
-function holdChanges(before: Conference | null, after: Conference | null, model: Model): string[] {
-  if (before === null || after === null || before.id !== after.id) return [];
-  const mine = myLeg(model);
-  return after.legs.flatMap((leg) => {
-    const earlier = before.legs.find((l) => l.id === leg.id);
-    if (earlier === undefined || (earlier.held ?? false) === (leg.held ?? false) || isTerminalLeg(leg.status)) return [];
-    if (leg.id === mine?.id) return [leg.held ? `${after.chair} put you on hold` : "You are off hold"];
-    return [`${leg.destination} is ${leg.held ? "on hold" : "off hold"}`];
   });
 }
 

@@ -57,6 +57,7 @@ const REASON_WORDS: Record<KnownLegEndReason, string> = {
   rejected: "busy, rejected",
   "in-another-call": "busy on another call",
   removed: "removed",
+  transferred: "transferred",
   timeout: "no answer",
   unavailable: "unavailable",
   media: "media failed",
@@ -307,6 +308,8 @@ function fromMyLegAsCaller(myLeg: Leg | undefined): string {
   switch (myLeg.end_reason) {
     case "hung-up":
       return "You hung up";
+    case "transferred":
+      return "You transferred the call";
     case "microphone":
     case "media":
     case "chair-unreachable":
@@ -322,6 +325,8 @@ function fromMyLegAsCallee(caller: string, myLeg: Leg | undefined): string {
   switch (myLeg.end_reason) {
     case "hung-up":
       return "You hung up";
+    case "transferred":
+      return "You transferred the call";
     case "ended":
       return "Call ended";
     case "removed":

@@ -59,6 +59,7 @@ export const LEG_END_REASONS = [
   "not-found",
   "address-incomplete",
   "not-allowed",
+  "transferred",
 ] as const;
 export type KnownLegEndReason = (typeof LEG_END_REASONS)[number];
 /**
@@ -160,6 +161,12 @@ export interface HoldFrame {
   leg_id: string;
   held: boolean;
 }
+/** The chair completes an attended transfer: `leg_id` (on hold) is left talking to whoever was added. */
+export interface TransferFrame {
+  type: "transfer";
+  conference_id: string;
+  leg_id: string;
+}
 /** The chair, whose leg dropped while others remained, comes back on a new leg. */
 export interface RejoinFrame {
   type: "rejoin";
@@ -182,6 +189,7 @@ export type ClientFrame =
   | RemoveFrame
   | MuteFrame
   | HoldFrame
+  | TransferFrame
   | RejoinFrame
   | ResumeFrame;
 

@@ -6,7 +6,7 @@ import { MICROPHONE_HELP, lostDevicesText, withoutMissing } from "./devices";
 import type { Effect, HeldCall, IncomingCall, MediaState, Model, Msg } from "./model";
 import { NO_MEDIA, SETTLE_MS, reconnectDelay } from "./model";
 import { CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
-import { canDialNumbers, dialMode, mySide } from "./call";
+import { canDialNumbers, dialMode, mySide, transferOf } from "./call";
 import { NAME_RULE, nameProblem } from "./names";
 import { announce, narrate, withFocus } from "./narration";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
@@ -114,6 +114,10 @@ function step(model: Model, msg: Msg): Update {
 
     case "hold-clicked":
       return holdClicked(model, msg.legId);
+
+    case "transfer-clicked":
+    case "cancel-transfer-clicked":
+      return transferClicked(model, msg.legId, msg.type === "transfer-clicked");
 
     case "switch-clicked":
       return switchClicked(model, msg.conferenceId);
@@ -340,6 +344,8 @@ const REFUSALS: Record<string, string> = {
   invalid_destination: "That is not a name or a phone number",
   too_many_calls: "You are on as many calls as you can be: hang one up first",
   held_by_self: "They are away on another call: only they can take it off hold",
+  not_held: "Hold the person to transfer first",
+  nobody_to_transfer_to: "Add who to transfer them to first",
   store_unavailable: "Could not place the call: Talkbox could not save it. Try again shortly.",
 };
 
@@ -547,6 +553,22 @@ function holdClicked(model: Model, legId: string): Update {
   const frame = { type: "hold", conference_id: conference.id, leg_id: leg.id, held } as const;
   const mine = leg.id === mySide(model, conference).myLeg?.id;
   return [mine && held ? putAside(model) : model, [{ type: "send", frame }]];
+}
+
+/** Complete an attended transfer (the server does it), or call it off: remove whoever was added, resume the held. */
+function transferClicked(model: Model, legId: string, complete: boolean): Update {
+  const conference = model.conference;
+  const transfer = conference === null ? null : transferOf(model, conference);
+  if (conference === null || transfer === null || transfer.held.id !== legId) return [model, []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const id = conference.id;
+  if (complete) return [model, [{ type: "send", frame: { type: "transfer", conference_id: id, leg_id: legId } }]];
+  const effects: Effect[] = transfer.to.map((leg) => ({
+    type: "send",
+    frame: { type: "remove", conference_id: id, leg_id: leg.id },
+  }));
+  effects.push({ type: "send", frame: { type: "hold", conference_id: id, leg_id: legId, held: false } });
+  return [model, effects];
 }
 
 /**

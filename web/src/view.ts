@@ -4,7 +4,7 @@
 // and where focus goes is decided in update (narration.ts); this carries it out.
 
 import type { MySide } from "./call";
-import { dialButtonLabel, dialLabel, dialMode, dialPlaceholder, mySide } from "./call";
+import { dialButtonLabel, dialLabel, dialMode, dialPlaceholder, mySide, transferOf } from "./call";
 import type { Model, Msg } from "./model";
 import { signInOffered } from "./model";
 import { connectionLine, providerLine } from "./connection";
@@ -49,6 +49,8 @@ interface Elements {
   legs: HTMLUListElement;
   mute: HTMLButtonElement;
   hold: HTMLButtonElement;
+  transfer: HTMLButtonElement;
+  cancelTransfer: HTMLButtonElement;
   heldCalls: HTMLElement;
   heldList: HTMLUListElement;
   rejoin: HTMLButtonElement;
@@ -123,6 +125,8 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     legs: byId(doc, "legs", HTMLUListElement),
     mute: byId(doc, "mute", HTMLButtonElement),
     hold: byId(doc, "hold", HTMLButtonElement),
+    transfer: byId(doc, "transfer", HTMLButtonElement),
+    cancelTransfer: byId(doc, "cancel-transfer", HTMLButtonElement),
     heldCalls: byId(doc, "held-calls", HTMLElement),
     heldList: byId(doc, "held-list", HTMLUListElement),
     rejoin: byId(doc, "rejoin", HTMLButtonElement),
@@ -179,6 +183,8 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     if (button.dataset.action === "remove") dispatch({ type: "remove-clicked", legId });
     if (button.dataset.action === "mute") dispatch({ type: "mute-clicked", legId });
     if (button.dataset.action === "hold") dispatch({ type: "hold-clicked", legId });
+    if (button.dataset.action === "transfer") dispatch({ type: "transfer-clicked", legId });
+    if (button.dataset.action === "cancel-transfer") dispatch({ type: "cancel-transfer-clicked", legId });
   };
   el.legs.addEventListener("click", onLegAction);
   el.devices.addEventListener("toggle", () => dispatch({ type: "devices-toggled", open: el.devices.open }));
@@ -189,6 +195,8 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
   el.testSpeaker.addEventListener("click", () => dispatch({ type: "speaker-test-clicked" }));
   el.mute.addEventListener("click", onLegAction);
   el.hold.addEventListener("click", onLegAction);
+  el.transfer.addEventListener("click", onLegAction);
+  el.cancelTransfer.addEventListener("click", onLegAction);
   el.heldList.addEventListener("click", (event) => {
     const button = event.target instanceof Element ? event.target.closest("button") : null;
     const conferenceId = button?.dataset.conferenceId;
@@ -345,6 +353,13 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   setHidden(el.hold, !canMute || myLeg?.held === true);
   if (myLeg !== undefined && el.hold.dataset.legId !== myLeg.id) el.hold.dataset.legId = myLeg.id;
   setUnavailable(el.hold, !online);
+  // An attended transfer under way: hand the held party to the one I added, or go back to them.
+  const transfer = transferOf(model, conference);
+  for (const button of [el.transfer, el.cancelTransfer]) {
+    setHidden(button, transfer === null);
+    if (transfer !== null && button.dataset.legId !== transfer.held.id) button.dataset.legId = transfer.held.id;
+    setUnavailable(button, !online);
+  }
 
   setHidden(el.rejoin, !side.canRejoin);
   setHidden(el.hangUp, !side.onCall);

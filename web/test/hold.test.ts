@@ -25,12 +25,12 @@ describe("the chair holds a guest", () => {
     expect(sent(effects)).toEqual([{ type: "hold", conference_id: "c-1", leg_id: B, held: true }]);
 
     const bobHeld = withBob(model, held(leg(B, "bob", "in-progress"), true));
-    expect(bobHeld.announcement?.text).toBe("bob is on hold.");
+    expect(bobHeld.announcement?.text).toBe("Bob on hold."); // the call's heading, which says who is on hold
     expect(bobHeld.conference).not.toBeNull(); // a guest on hold: the call stays mine, on its panel
     expect(describeLegStatus(bobHeld.conference!.legs[1]!)).toBe("on hold");
     const [, resumed] = update(bobHeld, { type: "hold-clicked", legId: B });
     expect(sent(resumed)).toEqual([{ type: "hold", conference_id: "c-1", leg_id: B, held: false }]);
-    expect(withBob(bobHeld, leg(B, "bob", "in-progress")).announcement?.text).toBe("bob is off hold.");
+    expect(withBob(bobHeld, leg(B, "bob", "in-progress")).announcement?.text).toBe("In call with bob.");
   });
 
   it("a guest held by the chair is told so", () => {
@@ -49,6 +49,44 @@ describe("the chair holds a guest", () => {
     const [next, effects] = update(offline, { type: "hold-clicked", legId: B });
     expect(effects).toEqual([]);
     expect(next.notice).toMatch(/cannot be reached/);
+  });
+});
+
+describe("attended transfer", () => {
+  const consulting = (): Model =>
+    run(aliceInCall(), [
+      conf(conference([leg(A, "alice", "in-progress"), held(leg(B, "bob", "in-progress"), true), leg("l-c", "carol", "in-progress")])),
+    ]).model;
+
+  it("with bob held and carol added, the chair completes the transfer; her page goes idle once her leg ends", () => {
+    const model = consulting();
+    expect(model.announcement?.text).toBe("In call with carol; bob on hold.");
+    const [, effects] = update(model, { type: "transfer-clicked", legId: B });
+    expect(sent(effects)).toEqual([{ type: "transfer", conference_id: "c-1", leg_id: B }]);
+    const [done] = update(
+      model,
+      conf(
+        conference(
+          [leg(A, "alice", "completed", "transferred"), leg(B, "bob", "in-progress"), leg("l-c", "carol", "in-progress")],
+          { chair: "bob" },
+        ),
+      ),
+    );
+    expect(done.conference).toBeNull();
+    expect(done.outcome).toBe("You transferred the call");
+  });
+
+  it("cancelling removes carol and brings bob back", () => {
+    const [, effects] = update(consulting(), { type: "cancel-transfer-clicked", legId: B });
+    expect(sent(effects)).toEqual([
+      { type: "remove", conference_id: "c-1", leg_id: "l-c" },
+      { type: "hold", conference_id: "c-1", leg_id: B, held: false },
+    ]);
+  });
+
+  it("is not offered without someone on hold and someone to hand them to", () => {
+    const [, effects] = update(aliceInCall(), { type: "transfer-clicked", legId: B });
+    expect(effects).toEqual([]);
   });
 });
 

@@ -135,6 +135,15 @@ class UserHoldsLeg(_Event):
     held: bool
 
 
+class UserCompletesTransfer(_Event):
+    """The chair leaves `leg_id` (held) and whoever they added talking to each other: an attended transfer."""
+
+    type: Literal["user_completes_transfer"] = "user_completes_transfer"
+    user: str
+    conference_id: str
+    leg_id: str
+
+
 class UserRejoins(_Event):
     type: Literal["user_rejoins"] = "user_rejoins"
     user: str
@@ -344,6 +353,7 @@ Event = Annotated[
     | UserRemovesParticipant
     | UserMutesLeg
     | UserHoldsLeg
+    | UserCompletesTransfer
     | UserRejoins
     | ClientAnsweredLeg
     | ClientResumesLeg

@@ -25,6 +25,7 @@ from talkbox.events.models import (
     PresenceChanged,
     UnsavedChangesDue,
     UserAddsParticipant,
+    UserCompletesTransfer,
     UserHangsUp,
     UserHoldsLeg,
     UserMutesLeg,
@@ -38,6 +39,7 @@ from talkbox.telephony.provider import Provider, ResumeLeg
 from talkbox.telephony.rules import (
     AddParticipant,
     Command,
+    CompleteTransfer,
     DialLeg,
     HangUp,
     HangUpLeg,
@@ -67,6 +69,7 @@ _REQUESTS: dict[type[Event], tuple[str, str]] = {
     UserRemovesParticipant: ("remove", "remove them"),
     UserMutesLeg: ("mute", "change the mute"),
     UserHoldsLeg: ("hold", "change the hold"),
+    UserCompletesTransfer: ("transfer", "transfer the call"),
     UserRejoins: ("rejoin", "rejoin"),
 }
 
@@ -101,6 +104,7 @@ class CallHandler:
         UserRemovesParticipant,
         UserMutesLeg,
         UserHoldsLeg,
+        UserCompletesTransfer,
         UserRejoins,
         LegStatusChanged,
         LegMuteChanged,
@@ -180,6 +184,8 @@ class CallHandler:
             return Mute(event.user, event.leg_id, event.muted)
         if isinstance(event, UserHoldsLeg):
             return Hold(event.user, event.leg_id, event.held)
+        if isinstance(event, UserCompletesTransfer):
+            return CompleteTransfer(event.user, event.leg_id)
         if isinstance(event, UserRejoins):
             return Rejoin(event.user, event.leg_id)
         if isinstance(event, (LegStatusChanged, LegMuteChanged, LegHoldChanged)):

@@ -79,6 +79,17 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class CompleteTransfer:
+    """An attended transfer: the chair held `leg_id`, added someone to talk to, and now leaves the two talking.
+
+    The held party takes the chair, comes off hold, and the chair's leg is hung up (`transferred`).
+    """
+
+    user: str
+    leg_id: str
+
+
+@dataclass(frozen=True)
 class Rejoin:
     """The chair, whose leg dropped, comes back on a new leg."""
 
@@ -111,6 +122,7 @@ RuleInput = (
     | RemoveParticipant
     | Mute
     | Hold
+    | CompleteTransfer
     | Rejoin
     | LegStatusChanged
     | LegMuteChanged
@@ -200,6 +212,8 @@ def _decide(conference: Conference | None, given: RuleInput) -> Decision:
         return _mute(conference, given)
     if isinstance(given, Hold):
         return _hold(conference, given)
+    if isinstance(given, CompleteTransfer):
+        return _complete_transfer(conference, given)
     if isinstance(given, Rejoin):
         return _rejoin(conference, given)
     if isinstance(given, LegMuteChanged):
@@ -366,6 +380,21 @@ def _hold(conference: Conference, given: Hold) -> Decision:
         by_chair = False
     conference = conference.with_leg(replace(leg, held=given.held, held_by_chair=by_chair))
     return _settle(conference, (HoldLeg(conference.id, leg.id, given.held, music=by_chair),))
+
+
+def _complete_transfer(conference: Conference, given: CompleteTransfer) -> Decision:
+    if not _is_chair(conference, given.user):
+        return Decision(conference, _refuse(given.user, "not_chair", "Only the chairperson can transfer the call"))
+    held = conference.leg(given.leg_id) if conference.has_leg(given.leg_id) else None
+    if held is None or held.ended or not held.held_by_chair:
+        return Decision(conference, _refuse(given.user, "not_held", "Hold the person to transfer first"))
+    chair = conference.chair
+    others = [leg for leg in conference.live_legs() if leg.id not in (chair.id, held.id) and leg.hang_up_reason is None]
+    if not others:
+        return Decision(conference, _refuse(given.user, "nobody_to_transfer_to", "Add who to transfer them to first"))
+    conference = replace(conference, chair_leg_id=held.id).with_leg(replace(held, held=False, held_by_chair=False))
+    commands = (HoldLeg(conference.id, held.id, False, music=False), HangUpLeg(conference.id, chair.id, "transferred"))
+    return _settle(conference, commands)
 
 
 def _hold_reported(conference: Conference, report: LegHoldChanged) -> Decision:

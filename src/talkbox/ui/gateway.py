@@ -40,6 +40,7 @@ from talkbox.events.models import (
     PresenceChanged,
     SpeakingChanged,
     UserAddsParticipant,
+    UserCompletesTransfer,
     UserHangsUp,
     UserHoldsLeg,
     UserMutesLeg,
@@ -74,6 +75,7 @@ from talkbox.ui.protocol import (
     Retrying,
     ServerMessage,
     Speaking,
+    TransferMessage,
     Welcome,
     parse_frame,
 )
@@ -436,6 +438,8 @@ def to_event(user: str, message: PageMessage, legs: dict[str, str] | None = None
         return UserMutesLeg(user=user, conference_id=message.conference_id, leg_id=message.leg_id, muted=message.muted)
     if isinstance(message, HoldMessage):
         return UserHoldsLeg(user=user, conference_id=message.conference_id, leg_id=message.leg_id, held=message.held)
+    if isinstance(message, TransferMessage):
+        return UserCompletesTransfer(user=user, conference_id=message.conference_id, leg_id=message.leg_id)
     if isinstance(message, Resume):
         return ClientResumesLeg(user=user, leg_id=message.leg_id, conference_id=legs.get(message.leg_id))
     assert isinstance(message, RejoinMessage)

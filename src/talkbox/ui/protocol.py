@@ -81,6 +81,14 @@ class HoldMessage(_PageMessage):
     held: bool
 
 
+class TransferMessage(_PageMessage):
+    """The chair completes an attended transfer: `leg_id`, on hold, is left talking to whoever was added."""
+
+    type: Literal["transfer"]
+    conference_id: Id
+    leg_id: Id
+
+
 class RejoinMessage(_PageMessage):
     type: Literal["rejoin"]
     conference_id: Id
@@ -101,13 +109,27 @@ PageMessage = Annotated[
     | Remove
     | MuteMessage
     | HoldMessage
+    | TransferMessage
     | RejoinMessage
     | Resume,
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
 PAGE_MESSAGE_TYPES = frozenset(
-    {"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "hold", "rejoin", "resume"}
+    {
+        "call",
+        "hang_up",
+        "answer",
+        "reject",
+        "leg_failed",
+        "add",
+        "remove",
+        "mute",
+        "hold",
+        "transfer",
+        "rejoin",
+        "resume",
+    }
 )
 
 # --- server -> page -----------------------------------------------------------
