@@ -106,3 +106,40 @@ async def test_placing_a_second_call_holds_the_first() -> None:
         await alice.wait_for(lambda: shown_held(alice, first, "alice", by_chair=False))
         await hears(carol, ALICE_HZ)
         await hears(bob, PEDAL_HZ)
+
+
+async def test_a_call_waiting_rejected_ends_busy_and_leaves_her_call_as_it_was() -> None:
+    async with (
+        running_server() as url,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+        Peer(url, "carol", CAROL_HZ) as carol,
+    ):
+        await connect(bob, alice)
+        first = alice.active_conference()["id"]
+        await carol.call("alice")
+        await alice.wait_for(lambda: alice.offers)
+        await alice.reject()
+        await carol.wait_for(lambda: carol.conferences and carol.last_conference()["status"] == "ended")
+        assert carol.last_conference()["end_reason"] == "busy"
+        assert not leg_of(alice.conferences[first], "alice")["held"]
+        await hears(bob, ALICE_HZ)
+        await hears(alice, BOB_HZ)
+
+
+async def test_nobody_holds_a_leg_of_a_call_they_do_not_chair() -> None:
+    async with (
+        running_server() as url,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+        Peer(url, "mallory", CAROL_HZ) as mallory,
+    ):
+        await connect(alice, bob)
+        call = alice.active_conference()
+        await hold(mallory, call, "bob")
+        await hold(bob, call, "alice")
+        await mallory.wait_for(lambda: mallory.refusals() == ["not_chair"])
+        await bob.wait_for(lambda: bob.refusals() == ["not_chair"])
+        assert not mallory.conferences  # and she learnt nothing of the call
+        assert not any(leg["held"] for leg in alice.conferences[call["id"]]["legs"])
+        await hears(bob, ALICE_HZ)
