@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 from talkbox.media.music import PEDAL_HZ
 from tests.support.peer import Peer, connect
+from tests.support.processes import media_workers
 from tests.support.server import running_server
 
 HEARD, SILENT = -35.0, -50.0
@@ -143,3 +146,21 @@ async def test_nobody_holds_a_leg_of_a_call_they_do_not_chair() -> None:
         assert not mallory.conferences  # and she learnt nothing of the call
         assert not any(leg["held"] for leg in alice.conferences[call["id"]]["legs"])
         await hears(bob, ALICE_HZ)
+
+
+async def test_a_hold_outlives_the_media_worker_it_was_on() -> None:
+    async with (
+        running_server(media_workers=1) as url,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+    ):
+        await connect(alice, bob)
+        await hold(alice, alice.active_conference(), "bob")
+        await hears(bob, PEDAL_HZ)
+        [worker] = media_workers(os.getpid())
+        os.kill(worker, signal.SIGKILL)
+        await bob.wait_for(lambda: media_workers(os.getpid()) not in ([], [worker]), timeout=10)
+        bob.heard.clear()
+        await bob.wait_for(lambda: len(bob.heard) > 20 and bob.level(PEDAL_HZ) > HEARD, timeout=15)
+        await does_not_hear(bob, ALICE_HZ)
+        await does_not_hear(alice, BOB_HZ)
