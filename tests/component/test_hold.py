@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 from talkbox.media.music import PEDAL_HZ
 from tests.support.peer import Peer, connect
 from tests.support.processes import media_workers
-from tests.support.server import running_server
+from tests.support.server import free_port, running_server
 
 HEARD, SILENT = -35.0, -50.0
 ALICE_HZ, BOB_HZ, CAROL_HZ = 440.0, 700.0, 1000.0
@@ -162,5 +163,29 @@ async def test_a_hold_outlives_the_media_worker_it_was_on() -> None:
         await bob.wait_for(lambda: media_workers(os.getpid()) not in ([], [worker]), timeout=10)
         bob.heard.clear()
         await bob.wait_for(lambda: len(bob.heard) > 20 and bob.level(PEDAL_HZ) > HEARD, timeout=15)
+        await does_not_hear(bob, ALICE_HZ)
+        await does_not_hear(alice, BOB_HZ)
+
+
+async def test_a_hold_outlives_a_restart_of_the_server(tmp_path: Path) -> None:
+    settings = {"port": free_port(), "database": str(tmp_path / "talkbox.sqlite3")}
+    async with running_server(**settings) as url:
+        alice, bob = Peer(url, "alice", ALICE_HZ), Peer(url, "bob", BOB_HZ)
+        await alice.__aenter__()
+        await bob.__aenter__()
+        await connect(alice, bob)
+        await hold(alice, alice.active_conference(), "bob")
+        await hears(bob, PEDAL_HZ)
+    await alice.__aexit__()
+    await bob.__aexit__()
+    async with (
+        running_server(**settings) as url,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+    ):
+        await alice.resume()
+        await bob.resume()
+        await hears(bob, PEDAL_HZ)
+        assert shown_held(bob, bob.active_conference()["id"], "bob", by_chair=True)
         await does_not_hear(bob, ALICE_HZ)
         await does_not_hear(alice, BOB_HZ)
