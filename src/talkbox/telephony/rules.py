@@ -359,27 +359,27 @@ def _mute_reported(conference: Conference, report: LegMuteChanged) -> Decision:
 
 
 def _hold(conference: Conference, given: Hold) -> Decision:
-    """A hold is taken off by whoever put it on: the chair's by the chair, a user's own by that user."""
     if not conference.has_leg(given.leg_id):
         return Decision(conference)
     leg = conference.leg(given.leg_id)
     if leg.ended or leg.held == given.held:
         return Decision(conference)
-    own = leg.destination == given.user
-    if given.held:
-        if not own and not _is_chair(conference, given.user):
-            return Decision(conference, _refuse(given.user, "not_chair", "Only the chairperson can hold others"))
-        by_chair = not own
-    elif leg.held_by_chair:
-        if not _is_chair(conference, given.user):
-            return Decision(conference, _refuse(given.user, "not_chair", "Only the chairperson can resume them"))
-        by_chair = False
-    elif not own:
-        return Decision(conference, _refuse(given.user, "held_by_self", f"{leg.destination} is away on another call"))
-    else:
-        by_chair = False
+    refusal = _hold_refusal(conference, leg, given)
+    if refusal is not None:
+        return Decision(conference, _refuse(given.user, *refusal))
+    by_chair = given.held and leg.destination != given.user
     conference = conference.with_leg(replace(leg, held=given.held, held_by_chair=by_chair))
     return _settle(conference, (HoldLeg(conference.id, leg.id, given.held, music=by_chair),))
+
+
+def _hold_refusal(conference: Conference, leg: Leg, given: Hold) -> tuple[str, str] | None:
+    """Anyone holds their own leg, the chair anyone's; a hold is taken off by whoever put it on."""
+    own = leg.destination == given.user
+    if given.held:
+        return None if own or _is_chair(conference, given.user) else ("not_chair", "Only the chair can hold others")
+    if leg.held_by_chair:
+        return None if _is_chair(conference, given.user) else ("not_chair", "Only the chair can take them off hold")
+    return None if own else ("held_by_self", f"{leg.destination} put the call on hold themselves")
 
 
 def _complete_transfer(conference: Conference, given: CompleteTransfer) -> Decision:
