@@ -319,7 +319,7 @@ class ConferenceMedia:
 
     def _waiting(self) -> frozenset[str]:
         """Who hears the music though not held: the one left talking when the others held themselves away."""
-        if not any(not music for music in self.held.values()):
+        if False not in self.held.values():  # nobody is away: the chair's holds leave the chair hearing nothing
             return frozenset()
         talking = [m.leg_id for m in self.members.values() if not m.held]
         return frozenset(talking) if len(talking) == 1 else frozenset()
