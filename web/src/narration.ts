@@ -118,6 +118,8 @@ function titleLine(model: Model): string {
   if (caller !== null) return `${caller} is calling`;
   const call = callSummary(model);
   if (call) return myLeg(model)?.muted ? `${call} (muted)` : call;
+  const held = heldSummary(model);
+  if (held) return held;
   if (model.connection !== "open") return connectionLine(model).text;
   return model.outcome ?? "";
 }

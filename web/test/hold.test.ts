@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { Effect, Model } from "../src/model";
 import type { Leg } from "../src/protocol";
 import { describeLegStatus } from "../src/outcome";
-import { heldSummary } from "../src/narration";
+import { heldSummary, pageTitle } from "../src/narration";
 import { update } from "../src/update";
 import { aliceInCall, conf, conference, leg, offer, run } from "./fixtures";
 
@@ -99,6 +99,7 @@ describe("holding my own call, and switching", () => {
     expect(model.held.map((call) => [call.conference.id, call.media.legId])).toEqual([["c-1", A]]);
     expect(heldSummary(model)).toBe("On hold: the call with bob");
     expect(model.announcement?.text).toContain("On hold: the call with bob");
+    expect(pageTitle(model)).toBe("On hold: the call with bob — Talkbox");
 
     // The server's frame of the held call updates its panel, not the one I am on.
     const [later] = update(model, conf(conference([held(leg(A, "alice", "in-progress")), leg(B, "bob", "in-progress")])));
