@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from talkbox.api.webhooks import changes
 from talkbox.app.settings import Settings
 from tests.support.peer import Peer
 from tests.support.server import free_port, running_app
@@ -140,3 +141,12 @@ def test_a_webhook_url_without_a_strong_secret_is_refused() -> None:
     for secret in (None, "short"):
         with pytest.raises(ValueError, match="TALKBOX_WEBHOOK_SECRET"):
             Settings(webhook_url="https://app.example.org/hooks", webhook_secret=secret)
+
+
+def test_a_hold_and_its_end_are_webhook_events() -> None:
+    leg = {"id": "l-b", "status": "in-progress", "muted": False, "end_reason": None}
+    before = {"status": "active", "end_reason": None, "legs": [{**leg, "held": False, "held_by_chair": False}]}
+    held = {**before, "legs": [{**leg, "held": True, "held_by_chair": True}]}
+    assert changes(before, held) == [{"event": "leg.held", "leg_id": "l-b", "by_chair": True}]
+    assert changes(held, before) == [{"event": "leg.resumed", "leg_id": "l-b"}]
+    assert changes(before, before) == []

@@ -4,8 +4,10 @@ The replay logs (test_two_party.py, test_conference.py) pin the outcomes we
 thought of; this file lets hypothesis look for the ones we did not. A state
 machine plays users, a shell and an honest provider against `decide`:
 
-- users start calls, hang up, add, remove, mute and rejoin, in any order and
-  on any conference (including ones they are not on);
+- users start calls, hang up, add, remove, mute, hold, resume, transfer and rejoin, in
+  any order and on any conference (including ones they are not on); a telephone
+  holds itself; like the handler, the shell puts a user's other calls on hold as
+  soon as one of their legs starts talking;
 - the provider answers every DialLeg with a forward run of initiated / ringing
   / in-progress and maybe a terminal report, and every HangUpLeg with a
   terminal report, its reports delivered in any interleaving;
@@ -29,15 +31,25 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from talkbox.events.models import TERMINAL_STATUSES, CallRefused, ConferenceUpdated, LegStatus, LegStatusChanged
+from talkbox.events.models import (
+    TERMINAL_STATUSES,
+    CallRefused,
+    ConferenceUpdated,
+    LegHoldChanged,
+    LegStatus,
+    LegStatusChanged,
+)
 from talkbox.events.names import is_client_name
 from talkbox.telephony.model import Conference
 from talkbox.telephony.rules import (
     AddParticipant,
+    CompleteTransfer,
     Decision,
     DialLeg,
     HangUp,
     HangUpLeg,
+    Hold,
+    HoldLeg,
     IncomingCall,
     Mute,
     MuteLeg,
@@ -47,6 +59,8 @@ from talkbox.telephony.rules import (
     RuleInput,
     StartCall,
     decide,
+    holds_elsewhere,
+    started_talking,
 )
 
 USERS = ("alice", "bob", "carol")
@@ -105,8 +119,8 @@ class CallRules(RuleBasedStateMachine):
     @rule(data=st.data(), caller=st.sampled_from(USERS), to=st.sampled_from(DESTINATIONS))
     def start_call(self, data: st.DataObject, caller: str, to: str) -> None:
         number = next(self.ids)
-        busy = any(c.live_leg_of(caller) for c in self.conferences.values())
-        given = StartCall(f"c-{number}", f"l-{number}-chair", f"l-{number}-callee", caller, to, busy)
+        calls = sum(1 for c in self.conferences.values() if c.live_leg_of(caller))
+        given = StartCall(f"c-{number}", f"l-{number}-chair", f"l-{number}-callee", caller, to, calls, max_calls=2)
         self.apply(data, given.conference_id, given)
 
     @precondition(lambda self: self.room_for_a_call())
@@ -160,6 +174,27 @@ class CallRules(RuleBasedStateMachine):
         conference_id = self.some_conference(data)
         user = self.someone(data, conference_id)
         self.apply(data, conference_id, Mute(user, self.some_leg(data, conference_id), muted))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data(), held=st.booleans())
+    def hold(self, data: st.DataObject, held: bool) -> None:
+        conference_id = self.some_conference(data)
+        user = self.someone(data, conference_id)
+        self.apply(data, conference_id, Hold(user, self.some_leg(data, conference_id), held))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data())
+    def transfer(self, data: st.DataObject) -> None:
+        conference_id = self.some_conference(data)
+        user = self.someone(data, conference_id)
+        self.apply(data, conference_id, CompleteTransfer(user, self.some_leg(data, conference_id)))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data(), held=st.booleans())
+    def a_telephone_holds_itself(self, data: st.DataObject, held: bool) -> None:
+        conference_id = self.some_conference(data)
+        report = LegHoldChanged(conference_id=conference_id, leg_id=self.some_leg(data, conference_id), held=held)
+        self.apply(data, conference_id, report)
 
     @precondition(lambda self: self.conferences)
     @rule(data=st.data())
@@ -236,6 +271,19 @@ class CallRules(RuleBasedStateMachine):
             assert conference.view().status == ("ended" if conference.ended else "active")
 
     @invariant()
+    def a_user_talks_on_one_call_at_a_time(self) -> None:
+        """At most one live leg of each user is connected and off hold, across all their conferences."""
+        talking = [leg.destination for c in self.conferences.values() for leg in c.live_legs() if leg.talking]
+        browsers = [name for name in talking if is_client_name(name)]
+        assert len(browsers) == len(set(browsers)), self.conferences
+
+    @invariant()
+    def held_by_the_chair_means_held(self) -> None:
+        for conference in self.conferences.values():
+            for leg in conference.legs:
+                assert leg.held or not leg.held_by_chair, leg
+
+    @invariant()
     def no_one_left_alone_once_hang_ups_are_answered(self) -> None:
         for conference in self.conferences.values():
             if not self.provider.hang_ups_pending(conference.id):
@@ -257,6 +305,14 @@ class CallRules(RuleBasedStateMachine):
             self.conferences[decision.conference.id] = decision.conference
         for command in decision.commands:
             self.carry_out(data, command)
+        if decision.conference is not None:
+            self.hold_other_calls(data, before, decision.conference)
+
+    def hold_other_calls(self, data: st.DataObject | None, before: Conference | None, after: Conference) -> None:
+        """The handler's step after each change: whoever started talking here is held everywhere else."""
+        for user in started_talking(before, after):
+            for conference_id, hold in holds_elsewhere(user, after.id, list(self.conferences.values())):
+                self.apply(data, conference_id, hold)
 
     def carry_out(self, data: st.DataObject | None, command: object) -> None:
         if isinstance(command, DialLeg):
@@ -383,6 +439,9 @@ def check_history_kept(before: Conference, after: Conference, given: RuleInput, 
     assert [leg.id for leg in after.legs[: len(before.legs)]] == [leg.id for leg in before.legs]
     reported = given.leg_id if isinstance(given, LegStatusChanged) else None
     for old, new in zip(before.legs, after.legs, strict=False):
+        if new.held != old.held:
+            assert isinstance(given, Hold | LegHoldChanged | CompleteTransfer), f"a hold changed by {given}"
+            assert given.leg_id == new.id
         if old.ended:
             assert new == old, f"an ended leg came back to life: {old} -> {new}"
         assert RANK[new.status] >= RANK[old.status], f"a leg went backwards: {old} -> {new}"
@@ -394,7 +453,7 @@ def check_history_kept(before: Conference, after: Conference, given: RuleInput, 
 def check_commands(after: Conference, decision: Decision, dialled: set[str]) -> None:
     """Commands name this conference's live legs; each leg is dialled once, and only while queued."""
     for command in decision.commands:
-        if isinstance(command, DialLeg | HangUpLeg | MuteLeg):
+        if isinstance(command, DialLeg | HangUpLeg | MuteLeg | HoldLeg):
             assert command.conference_id == after.id
             assert after.has_leg(command.leg_id), command
             assert not after.leg(command.leg_id).ended, f"a command for an ended leg: {command}"

@@ -180,7 +180,7 @@ def test_calls_that_are_refused() -> None:
     replay([(call("alice", ""), [("refused", "invalid_destination")])])
     replay([(call("alice", "bob smith<script>"), [("refused", "invalid_destination")])])
     replay([(call("alice", "x" * 65), [("refused", "invalid_destination")])])
-    replay([(call("alice", "bob", caller_in_call=True), [("refused", "already_in_call")])])
+    replay([(call("alice", "bob", caller_calls=3), [("refused", "too_many_calls")])])
 
 
 def test_a_telephone_number_is_a_valid_destination() -> None:

@@ -75,6 +75,7 @@ class Peer:
         self.conferences: dict[str, dict[str, Any]] = {}
         self.offers: dict[str, dict[str, Any]] = {}
         self.heard: deque[np.ndarray] = deque(maxlen=50)  # the last second
+        self.heard_on: dict[str, deque[np.ndarray]] = {}  # the same, per leg: a user on two calls hears each apart
         self.frames = 0  # every frame heard, for rates
         self.pcs: dict[str, RTCPeerConnection] = {}
         self._changed = asyncio.Event()
@@ -140,10 +141,12 @@ class Peer:
     def my_leg(self, conference: dict[str, Any]) -> dict[str, Any]:
         return next(leg for leg in conference["legs"] if leg["destination"] == self.name)
 
-    def level(self, frequency: float) -> float:
-        if not self.heard:
+    def level(self, frequency: float, leg_id: str | None = None) -> float:
+        """What this page hears at `frequency` over the last second: of all its legs, or of one."""
+        heard = self.heard if leg_id is None else self.heard_on.get(leg_id, ())
+        if not heard:
             return -120.0
-        return level_at(np.concatenate(list(self.heard)), frequency)
+        return level_at(np.concatenate(list(heard)), frequency)
 
     async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
@@ -173,17 +176,20 @@ class Peer:
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            self._tasks.append(asyncio.create_task(self._hear(track)))
+            self._tasks.append(asyncio.create_task(self._hear(track, offer["leg_id"])))
 
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
         pc.addTrack(ToneTrack(self.frequency, self.amplitude))
         await pc.setLocalDescription(await pc.createAnswer())
         await self.send({"type": "answer", "leg_id": offer["leg_id"], "sdp": pc.localDescription.sdp})
 
-    async def _hear(self, track: MediaStreamTrack) -> None:
+    async def _hear(self, track: MediaStreamTrack, leg_id: str) -> None:
+        on_leg = self.heard_on.setdefault(leg_id, deque(maxlen=50))
         with contextlib.suppress(MediaStreamError):
             while True:
-                self.heard.append(to_mono(await track.recv()))
+                frame = to_mono(await track.recv())
+                self.heard.append(frame)
+                on_leg.append(frame)
                 self.frames += 1
                 self._changed.set()
 

@@ -53,6 +53,7 @@ class FakeTwilioApi:
     # A conference's status when not "in-progress" ("init": a caller waits for someone who starts it).
     conference_status: dict[str, str] = field(default_factory=dict)  # FriendlyName -> status
     participants: dict[str, dict[str, bool]] = field(default_factory=dict)  # ConferenceSid -> CallSid -> muted
+    holds: dict[str, dict[str, bool]] = field(default_factory=dict)  # ConferenceSid -> CallSid -> hold
     # Calls whose fetch (and conferences whose participant updates) fail with a 500,
     # and calls whose fetch is never answered (until the stand-in stops).
     broken: set[str] = field(default_factory=set)
@@ -153,7 +154,7 @@ class FakeTwilioApi:
                 "call_sid": call,
                 "conference_sid": conference,
                 "muted": muted,
-                "hold": False,
+                "hold": self.holds.get(conference, {}).get(call, False),
                 "status": "connected",
             }
             for call, muted in listed.items()
@@ -168,14 +169,18 @@ class FakeTwilioApi:
             return JSONResponse({"code": 20500, "message": "Internal Server Error", "status": 500}, status_code=500)
         if not self._in_progress(conference) or call not in self.participants.get(conference, {}):
             return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
-        muted = recorded.one("Muted") == "true"
-        self.participants[conference][call] = muted
+        # Twilio changes only what the request names: a hold leaves the mute as it was, and the other way round.
+        if "Muted" in recorded.form:
+            self.participants[conference][call] = recorded.one("Muted") == "true"
+        if "Hold" in recorded.form:
+            self.holds.setdefault(conference, {})[call] = recorded.one("Hold") == "true"
         return JSONResponse(
             {
                 "account_sid": ACCOUNT,
                 "call_sid": call,
                 "conference_sid": conference,
-                "muted": muted,
+                "muted": self.participants[conference][call],
+                "hold": self.holds.get(conference, {}).get(call, False),
                 "status": "connected",
             }
         )

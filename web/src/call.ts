@@ -41,6 +41,19 @@ export function mySide(
 }
 
 /**
+ * An attended transfer under way: I chair the call, hold one party (`held`) and
+ * talk to the others I added (`to`); null otherwise.
+ */
+export function transferOf(model: Pick<Model, "me" | "media">, conference: Conference): { held: Leg; to: Leg[] } | null {
+  const side = mySide(model, conference);
+  if (!side.chair || !side.onCall || conference.status === "ended") return null;
+  const held = side.othersLive.filter((leg) => leg.held === true && leg.held_by_chair === true);
+  const to = side.othersLive.filter((leg) => leg.held !== true);
+  const first = held[0];
+  return held.length === 1 && first !== undefined && to.length > 0 ? { held: first, to } : null;
+}
+
+/**
  * What the dial box does now:
  * - `call`: I am not on a call (or my leg dropped): it places a call;
  * - `add`: I am on a call I chair: it adds someone to it;

@@ -8,7 +8,7 @@ import { LevelMeter, playTestTone } from "./meter";
 import type { MediaAdapter, MediaEvent, ProviderEvent } from "./media";
 import { BuiltinMedia, MediaCanceled, MediaFailure, audioConstraints } from "./media";
 import { TwilioMedia, voiceTokenRequest } from "./twilio-media";
-import { Ringtone } from "./ringtone";
+import { CALL_WAITING, RING, Ringtone } from "./ringtone";
 import { Connection, pageIdentity, signInQuery, socketProtocols, socketUrl } from "./socket";
 import { update } from "./update";
 import { mountView } from "./view";
@@ -196,7 +196,10 @@ function start(): void {
           playTestTone(effect.speaker).catch((err: unknown) => console.warn("Talkbox: test tone failed", err));
           return;
         case "start-ringtone":
-          ringtone.start();
+          ringtone.start(effect.waiting ? CALL_WAITING : RING);
+          return;
+        case "play-media":
+          for (const adapter of new Set(adapters.values())) adapter.play(effect.legId);
           return;
         case "stop-ringtone":
           ringtone.stop();

@@ -40,6 +40,8 @@ export interface MediaAdapter {
   answer(legId: string, offer: string): Promise<string>;
   /** Tear down a leg's media. Idempotent; unknown legs are ignored. */
   hangUp(legId: string): void;
+  /** Play this leg's audio (the call switched to), not another's; unknown legs are ignored. */
+  play(legId: string): void;
   /** Connected / failed notices after `answer` resolved. Returns an unsubscribe function. */
   onEvent(listener: (event: MediaEvent) => void): () => void;
   /**
@@ -218,6 +220,14 @@ export class BuiltinMedia implements MediaAdapter {
   hangUp(legId: string): void {
     const leg = this.legs.get(legId);
     if (leg) this.release(legId, leg);
+  }
+
+  /** The one remote audio element plays one call at a time: the one I talk on. */
+  play(legId: string): void {
+    const remote = this.legs.get(legId)?.remote;
+    if (remote === null || remote === undefined || this.audioElement.srcObject === remote) return;
+    this.audioElement.srcObject = remote;
+    this.audioElement.play().catch(() => undefined);
   }
 
   /** Close one leg's media (and forget it, unless a newer answer replaced it). */

@@ -38,6 +38,14 @@ export interface IncomingCall {
   conference: Conference | null;
   /** Rejected here: the panel is gone, waiting for the server to end the leg. */
   rejected: boolean;
+  /** It came while I was on another call: a call-waiting beep, not the ringtone; Accept holds that call. */
+  waiting?: boolean;
+}
+
+/** Another call I am on, switched away from (my leg on hold): its own panel, its media kept for the switch back. */
+export interface HeldCall {
+  conference: Conference;
+  media: MediaState;
 }
 
 export interface Model {
@@ -76,8 +84,10 @@ export interface Model {
   dialText: string;
   /** Destination of a `call` sent and not yet answered by a conference or refusal. */
   placing: string | null;
-  /** The call this page is in (placing, ringing out or connected). */
+  /** The call this page is in (placing, ringing out or connected): the one I talk on. */
   conference: Conference | null;
+  /** My other calls, on hold, oldest first. */
+  held: HeldCall[];
   incoming: IncomingCall | null;
   /** How the last call ended, in words. */
   outcome: string | null;
@@ -147,6 +157,7 @@ export function initialModel(options: InitOptions = {}): Model {
     dialText: "",
     placing: null,
     conference: null,
+    held: [],
     incoming: null,
     outcome: null,
     notice: null,
@@ -190,6 +201,16 @@ export type Msg =
   | { type: "remove-clicked"; legId: string }
   /** Mute a leg, or unmute it if it is muted. */
   | { type: "mute-clicked"; legId: string }
+  /** Hold a leg of the call I am on, or take it off hold: my own (the call goes on hold), or, the chair, anyone's. */
+  | { type: "hold-clicked"; legId: string }
+  /** Switch to a call on hold: it comes off hold, and the call I was on goes on hold. */
+  | { type: "switch-clicked"; conferenceId: string }
+  /** The chair, who held `legId` and added someone, leaves them talking: an attended transfer. */
+  | { type: "transfer-clicked"; legId: string }
+  /** The transfer is off: whoever was added is removed, and `legId` comes off hold. */
+  | { type: "cancel-transfer-clicked"; legId: string }
+  /** Hang up a call that is on hold. */
+  | { type: "hang-up-held-clicked"; conferenceId: string }
   /** The chair, whose leg dropped, comes back. */
   | { type: "rejoin-clicked" }
   /** The media adapter produced the SDP answer for a leg. */
@@ -261,7 +282,10 @@ export type Effect =
   | { type: "stop-level-meter" }
   /** A short tone through the chosen speaker. */
   | { type: "play-test-tone"; speaker: string }
-  | { type: "start-ringtone" }
+  /** `waiting`: a call waiting's short beep rather than the ringtone. */
+  | { type: "start-ringtone"; waiting?: boolean }
+  /** Play this leg's audio: the call switched to. */
+  | { type: "play-media"; legId: string }
   | { type: "stop-ringtone" }
   /** Open the socket again after `delayMs` (the runtime adds jitter). */
   | { type: "reconnect-later"; delayMs: number };

@@ -8,7 +8,7 @@
 
 import { mySide } from "./call";
 import { connectionLine } from "./connection";
-import type { MediaPhase, Model } from "./model";
+import type { HeldCall, MediaPhase, Model } from "./model";
 import { signInOffered } from "./model";
 import { listOf } from "./names";
 import type { Conference, Leg } from "./protocol";
@@ -56,11 +56,16 @@ export function callSummary(model: Model): string {
     return others.length > 0 ? `Reconnecting the call with ${names(others)}…` : "Reconnecting the call…";
   }
   if (others.length === 0) return "Connecting the call…";
-  const connected = others.filter((leg) => leg.status === "in-progress");
+  if (side.myLeg?.held === true) return `${conference.chair} put you on hold`;
+  const onHold = others.filter((leg) => leg.status === "in-progress" && leg.held === true);
+  const connected = others.filter((leg) => leg.status === "in-progress" && leg.held !== true);
   const pending = others.filter((leg) => leg.status !== "in-progress");
   const verb = pending.every((leg) => leg.status === "ringing") ? "ringing" : "calling";
   const waiting = pending.length > 0 ? `${verb} ${names(pending)}…` : "";
-  if (connected.length > 0) return `In call with ${names(connected)}${waiting ? `; ${waiting}` : ""}`;
+  const held = onHold.length > 0 ? `${names(onHold)} on hold` : "";
+  const rest = [waiting, held].filter((part) => part !== "").join("; ");
+  if (connected.length > 0) return `In call with ${names(connected)}${rest ? `; ${rest}` : ""}`;
+  if (pending.length === 0 && held) return held.charAt(0).toUpperCase() + held.slice(1);
   if (!side.chair) return `Call with ${names(others)}`;
   return waiting.charAt(0).toUpperCase() + waiting.slice(1);
 }
@@ -83,6 +88,18 @@ export function audioSummary(model: Model): string {
   return model.media.conferenceId === conference.id ? MEDIA_WORDS[model.media.phase] : "";
 }
 
+/** Who a call on hold is with, in words ("bob", "bob and carol"). */
+export function heldCallName(model: Pick<Model, "me">, call: HeldCall): string {
+  const others = mySide({ me: model.me, media: call.media }, call.conference).othersLive;
+  return others.length > 0 ? names(others) : "nobody yet";
+}
+
+/** The calls on hold, as one line ("On hold: the call with bob"); "" with none. */
+export function heldSummary(model: Model): string {
+  if (model.held.length === 0) return "";
+  return `On hold: ${listOf(model.held.map((call) => `the call with ${heldCallName(model, call)}`))}`;
+}
+
 /** The caller of the call ringing here, if one is. */
 export function ringingFrom(model: Model): string | null {
   return model.incoming !== null && !model.incoming.rejected ? model.incoming.caller : null;
@@ -101,6 +118,8 @@ function titleLine(model: Model): string {
   if (caller !== null) return `${caller} is calling`;
   const call = callSummary(model);
   if (call) return myLeg(model)?.muted ? `${call} (muted)` : call;
+  const held = heldSummary(model);
+  if (held) return held;
   if (model.connection !== "open") return connectionLine(model).text;
   return model.outcome ?? "";
 }
@@ -130,7 +149,10 @@ export function narrate(before: Model, after: Model): Model {
   let next = after;
   const caller = ringingFrom(after);
   if (caller !== null && caller !== ringingFrom(before)) {
-    next = announce(next, `Call from ${caller}: Accept or Reject`, true);
+    const text = after.incoming?.waiting
+      ? `Call waiting from ${caller}: Accept puts your call on hold, or Reject`
+      : `Call from ${caller}: Accept or Reject`;
+    next = announce(next, text, true);
   }
   const said = spoken(before, after);
   if (said.length > 0) next = announce(next, sentences(said), false);
@@ -155,6 +177,7 @@ function spoken(before: Model, after: Model): string[] {
   changed(callSummary);
   changed(audioSummary);
   lines.push(...muteChanges(before.conference, after.conference, after));
+  changed(heldSummary);
   changed(qualitySpoken);
   // Recovered only while still measured: a call ending, or its audio lost, is said by its own lines.
   const measured = after.conference !== null && after.media.phase === "connected" && after.quality !== null;

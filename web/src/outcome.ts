@@ -37,7 +37,8 @@ export function amChair(conference: Conference, me: string | null, myLeg?: Leg):
  * Short words for a leg's state, for the call panel: how far it got while
  * live, or that it left and why (a muted leg also shows a "muted" badge).
  */
-export function describeLegStatus(leg: Pick<Leg, "status" | "end_reason">): string {
+export function describeLegStatus(leg: Pick<Leg, "status" | "end_reason" | "held" | "held_by_chair">): string {
+  if (leg.status === "in-progress" && leg.held === true) return leg.held_by_chair ? "on hold" : "on hold (away)";
   const live: Partial<Record<LegStatus, string>> = {
     queued: "waiting",
     initiated: "calling",
@@ -56,6 +57,7 @@ const REASON_WORDS: Record<KnownLegEndReason, string> = {
   rejected: "busy, rejected",
   "in-another-call": "busy on another call",
   removed: "removed",
+  transferred: "transferred",
   timeout: "no answer",
   unavailable: "unavailable",
   media: "media failed",
@@ -306,6 +308,8 @@ function fromMyLegAsCaller(myLeg: Leg | undefined): string {
   switch (myLeg.end_reason) {
     case "hung-up":
       return "You hung up";
+    case "transferred":
+      return "You transferred the call";
     case "microphone":
     case "media":
     case "chair-unreachable":
@@ -321,6 +325,8 @@ function fromMyLegAsCallee(caller: string, myLeg: Leg | undefined): string {
   switch (myLeg.end_reason) {
     case "hung-up":
       return "You hung up";
+    case "transferred":
+      return "You transferred the call";
     case "ended":
       return "Call ended";
     case "removed":

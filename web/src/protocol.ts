@@ -59,6 +59,7 @@ export const LEG_END_REASONS = [
   "not-found",
   "address-incomplete",
   "not-allowed",
+  "transferred",
 ] as const;
 export type KnownLegEndReason = (typeof LEG_END_REASONS)[number];
 /**
@@ -89,6 +90,10 @@ export interface Leg {
   destination: string;
   status: LegStatus;
   muted: boolean;
+  /** On hold: left out of what the others hear (absent: not held). */
+  held?: boolean;
+  /** Held by the chair (it hears music on hold), not by its own user (away on another of their calls). */
+  held_by_chair?: boolean;
   end_reason: LegEndReason | null;
 }
 
@@ -149,6 +154,19 @@ export interface MuteFrame {
   leg_id: string;
   muted: boolean;
 }
+/** Hold a leg or take it off hold: my own (switching calls), or anyone's if I am the chair. */
+export interface HoldFrame {
+  type: "hold";
+  conference_id: string;
+  leg_id: string;
+  held: boolean;
+}
+/** The chair completes an attended transfer: `leg_id` (on hold) is left talking to whoever was added. */
+export interface TransferFrame {
+  type: "transfer";
+  conference_id: string;
+  leg_id: string;
+}
 /** The chair, whose leg dropped while others remained, comes back on a new leg. */
 export interface RejoinFrame {
   type: "rejoin";
@@ -170,6 +188,8 @@ export type ClientFrame =
   | AddFrame
   | RemoveFrame
   | MuteFrame
+  | HoldFrame
+  | TransferFrame
   | RejoinFrame
   | ResumeFrame;
 
@@ -196,9 +216,9 @@ export interface OfferMessage {
   auto_answer: boolean;
 }
 /**
- * Known codes: `self_call`, `invalid_destination`, `already_in_call` (for
+ * Known codes: `self_call`, `invalid_destination`, `too_many_calls` (for
  * `call`); `not_chair`, `already_in_conference`, `conference_full` (for `add`,
- * `remove`, `mute`); `store_unavailable` (for `call`: the server could not save it).
+ * `remove`, `mute`, `hold`); `held_by_self` (for `hold`); `store_unavailable` (for `call`: the server could not save it).
  */
 export interface RefusedMessage {
   type: "refused";
@@ -286,7 +306,7 @@ function stringOrNull(value: unknown): value is string | null | undefined {
 
 function parseLeg(raw: unknown): Leg | null {
   if (!isObject(raw)) return null;
-  const { id, destination, status, muted, end_reason } = raw;
+  const { id, destination, status, muted, held, held_by_chair, end_reason } = raw;
   if (!isString(id) || !isString(destination)) return null;
   if (!oneOf(LEG_STATUSES, status)) return null;
   if (!stringOrNull(end_reason)) return null;
@@ -295,6 +315,8 @@ function parseLeg(raw: unknown): Leg | null {
     destination,
     status,
     muted: muted === true,
+    // Only a held leg carries the hold: a frame without it is a leg not on hold.
+    ...(held === true ? { held: true, held_by_chair: held_by_chair === true } : {}),
     end_reason: end_reason ?? null,
   };
 }

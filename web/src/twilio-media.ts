@@ -235,6 +235,9 @@ export class TwilioMedia implements MediaAdapter {
   }
 
   /** Stop a call still ringing here (ignore: other pages of mine still ring) or end an accepted one. */
+  /** Nothing to route: the SDK plays each call itself, and a held one hears what Talkbox's holdUrl plays. */
+  play(_legId: string): void {}
+
   hangUp(legId: string): void {
     const tracked = this.calls.get(legId);
     if (tracked === undefined) return;

@@ -3,10 +3,10 @@
 
 import type { DeviceKind, DeviceOption, MicrophoneProblem } from "./devices";
 import { MICROPHONE_HELP, lostDevicesText, withoutMissing } from "./devices";
-import type { Effect, IncomingCall, MediaState, Model, Msg } from "./model";
+import type { Effect, HeldCall, IncomingCall, MediaState, Model, Msg } from "./model";
 import { NO_MEDIA, reconnectDelay } from "./model";
 import { CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
-import { canDialNumbers, dialMode, mySide } from "./call";
+import { canDialNumbers, dialMode, mySide, transferOf } from "./call";
 import { NAME_RULE, nameProblem } from "./names";
 import { announce, narrate, withFocus } from "./narration";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
@@ -110,6 +110,21 @@ function step(model: Model, msg: Msg): Update {
       const frame = { type: "mute", conference_id: model.conference.id, leg_id: leg.id, muted: !leg.muted } as const;
       return [model, [{ type: "send", frame }]];
     }
+
+    case "hold-clicked":
+      return holdClicked(model, msg.legId);
+
+    case "transfer-clicked":
+    case "cancel-transfer-clicked":
+      return transferClicked(model, msg.legId, msg.type === "transfer-clicked");
+
+    case "switch-clicked":
+      return switchClicked(model, msg.conferenceId);
+
+    case "hang-up-held-clicked":
+      if (!model.held.some((call) => call.conference.id === msg.conferenceId)) return [model, []];
+      if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+      return [model, [{ type: "send", frame: { type: "hang_up", conference_id: msg.conferenceId } }]];
 
     case "rejoin-clicked": {
       const conference = model.conference;
@@ -322,7 +337,10 @@ function retrying(model: Model, message: RetryingMessage): Update {
 const REFUSALS: Record<string, string> = {
   self_call: "You cannot call yourself",
   invalid_destination: "That is not a name or a phone number",
-  already_in_call: "You are already in a call",
+  too_many_calls: "You are on as many calls as you can be: hang one up first",
+  held_by_self: "They are away on another call: only they can take it off hold",
+  not_held: "Hold the person to transfer first",
+  nobody_to_transfer_to: "Add who to transfer them to first",
   store_unavailable: "Could not place the call: Talkbox could not save it. Try again shortly.",
 };
 
@@ -403,6 +421,7 @@ function incomingOffered(model: Model, offer: OfferMessage): Update {
     // Already ringing for another call: leave this one unanswered.
     return [model, []];
   }
+  const waiting = (model.conference !== null && mySide(model, model.conference).onCall) || model.held.length > 0;
   const incoming: IncomingCall = {
     conferenceId: offer.conference_id,
     legId: offer.leg_id,
@@ -411,8 +430,10 @@ function incomingOffered(model: Model, offer: OfferMessage): Update {
     // After a reload the conference comes before its offer.
     conference: model.known[offer.conference_id] ?? null,
     rejected: false,
+    ...(waiting ? { waiting } : {}),
   };
-  const effects: Effect[] = model.ringing ? [] : [{ type: "start-ringtone" }];
+  const ring: Effect = waiting ? { type: "start-ringtone", waiting } : { type: "start-ringtone" };
+  const effects: Effect[] = model.ringing ? [] : [ring];
   return [{ ...model, incoming, ringing: true }, effects];
 }
 
@@ -429,6 +450,12 @@ function conferenceChanged(model: Model, conference: Conference): Update {
 
   if (model.incoming !== null && model.incoming.conferenceId === conference.id) {
     return incomingConferenceChanged(model, model.incoming, conference);
+  }
+  const heldCall = model.held.find((call) => call.conference.id === conference.id);
+  if (heldCall !== undefined) return heldConferenceChanged(model, heldCall, conference);
+  if (conference.id !== model.conference?.id && isAwayOn(model, conference)) {
+    // Another call of mine, on hold (seen on connecting, or held from another tab): a panel of its own.
+    return [{ ...model, held: [...model.held, { conference, media: NO_MEDIA }] }, []];
   }
   if (!claims(model, conference, first)) return [model, []];
 
@@ -458,6 +485,8 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   // happens to the others (it goes on and I may rejoin, or it ends).
   if (conference.status !== "ended" && (side.onCall || side.chair)) {
     next = { ...next, conference };
+    // The server held my leg: another call of mine is the one I talk on now (accepted in another tab, say).
+    if (side.onCall && side.myLeg?.held === true && side.myLeg.held_by_chair !== true) return [putAside(next), effects];
     if (side.canRejoin && !couldRejoin) {
       next = withOutcome(next, describeOutcome(conference, model.me, side.myLeg?.id));
     } else if (side.onCall && previous !== null) {
@@ -473,6 +502,95 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   next = { ...next, conference: null };
   const text = describeOutcome(withEarlierLegs(previous, conference), model.me, side.myLeg?.id);
   return [withOutcome(next, text), effects];
+}
+
+/** A call on hold changed: it stays on its panel while I am on it, and goes (saying how) when it ends for me. */
+function heldConferenceChanged(model: Model, call: HeldCall, conference: Conference): Update {
+  const side = mySide({ me: model.me, media: call.media }, conference);
+  if (conference.status !== "ended" && side.onCall) {
+    return [{ ...model, held: model.held.map((c) => (c === call ? { ...c, conference } : c)) }, []];
+  }
+  const effects: Effect[] = call.media.legId !== null ? [{ type: "stop-media", legId: call.media.legId }] : [];
+  const text = describeOutcome(withEarlierLegs(call.conference, conference), model.me, side.myLeg?.id);
+  return [withOutcome({ ...model, held: model.held.filter((c) => c !== call) }, text), effects];
+}
+
+/** Whether my live leg on a conference is on hold by my own doing: I am away, on another of my calls. */
+function isAwayOn(model: Model, conference: Conference): boolean {
+  if (conference.status === "ended") return false;
+  const leg = mySide({ me: model.me, media: NO_MEDIA }, conference).myLeg;
+  return leg !== undefined && leg.status === "in-progress" && leg.held === true && leg.held_by_chair !== true;
+}
+
+/** The call I am on goes on hold: its panel and its media join the calls on hold, and the dial box is free. */
+function putAside(model: Model): Model {
+  if (model.conference === null) return model;
+  const call: HeldCall = { conference: model.conference, media: model.media };
+  return {
+    ...model,
+    held: [...model.held, call],
+    conference: null,
+    media: NO_MEDIA,
+    speaking: [],
+    digits: {},
+    quality: null,
+    qualityReading: null,
+  };
+}
+
+/** Hold (or take off hold) a leg of the call I am on: my own puts the whole call on hold. */
+function holdClicked(model: Model, legId: string): Update {
+  const conference = model.conference;
+  const leg = conference?.legs.find((l) => l.id === legId);
+  if (conference === null || leg === undefined || isTerminalLeg(leg.status)) return [model, []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const held = leg.held !== true;
+  const frame = { type: "hold", conference_id: conference.id, leg_id: leg.id, held } as const;
+  const mine = leg.id === mySide(model, conference).myLeg?.id;
+  return [mine && held ? putAside(model) : model, [{ type: "send", frame }]];
+}
+
+/** Complete an attended transfer (the server does it), or call it off: remove whoever was added, resume the held. */
+function transferClicked(model: Model, legId: string, complete: boolean): Update {
+  const conference = model.conference;
+  const transfer = conference === null ? null : transferOf(model, conference);
+  if (conference === null || transfer === null || transfer.held.id !== legId) return [model, []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const id = conference.id;
+  if (complete) return [model, [{ type: "send", frame: { type: "transfer", conference_id: id, leg_id: legId } }]];
+  const effects: Effect[] = transfer.to.map((leg) => ({
+    type: "send",
+    frame: { type: "remove", conference_id: id, leg_id: leg.id },
+  }));
+  effects.push({ type: "send", frame: { type: "hold", conference_id: id, leg_id: legId, held: false } });
+  return [model, effects];
+}
+
+/**
+ * Back to a call on hold: my leg there comes off hold (the server then holds
+ * the call I was on, whose panel joins the calls on hold), and its audio plays.
+ */
+function switchClicked(model: Model, conferenceId: string): Update {
+  const call = model.held.find((c) => c.conference.id === conferenceId);
+  if (call === undefined) return [model, []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const myLeg = mySide({ me: model.me, media: call.media }, call.conference).myLeg;
+  if (myLeg === undefined) return [model, []];
+  const effects: Effect[] = [
+    { type: "send", frame: { type: "hold", conference_id: conferenceId, leg_id: myLeg.id, held: false } },
+  ];
+  const aside = model.conference !== null && mySide(model, model.conference).onCall ? putAside(model) : model;
+  let next: Model = {
+    ...aside,
+    held: aside.held.filter((c) => c !== call),
+    conference: call.conference,
+    media: call.media,
+    outcome: null,
+    notice: null,
+  };
+  if (call.media.legId !== null) effects.push({ type: "play-media", legId: call.media.legId });
+  else if (!providerCarriesMedia(model)) next = sendResume(next, effects, myLeg.id); // found on hold after a reload
+  return [next, effects];
 }
 
 /**
@@ -675,12 +793,12 @@ function acceptClicked(model: Model): Update {
   if (incoming === null || incoming.rejected) return [model, []];
   const effects: Effect[] = [];
   if (model.ringing) effects.push({ type: "stop-ringtone" });
-  // Accepting while in another call ends that call first.
-  if (model.conference !== null && model.conference.id !== incoming.conferenceId) {
-    effects.push({ type: "send", frame: { type: "hang_up", conference_id: model.conference.id } });
-  }
-  if (model.media.legId !== null && model.media.legId !== incoming.legId) {
-    effects.push({ type: "stop-media", legId: model.media.legId });
+  // Accepting while on another call holds that one: the server holds my leg there once this one connects.
+  const onAnother =
+    model.conference !== null && model.conference.id !== incoming.conferenceId && mySide(model, model.conference).onCall;
+  const aside = onAnother ? putAside(model) : model;
+  if (aside.media.legId !== null && aside.media.legId !== incoming.legId) {
+    effects.push({ type: "stop-media", legId: aside.media.legId });
   }
   effects.push({
     type: "answer-media",
@@ -690,7 +808,7 @@ function acceptClicked(model: Model): Update {
   });
   return [
     {
-      ...model,
+      ...aside,
       incoming: null,
       ringing: false,
       conference: incoming.conference,
@@ -825,12 +943,20 @@ function resumeLost(model: Model, effects: Effect[], legId: string): Update {
  * take seconds, and a timer would end a call that is still up.
  */
 function synced(model: Model, conferences: string[]): Update {
-  const conference = model.conference;
-  if (conference === null || conferences.includes(conference.id)) return [model, []];
-  if (model.known[conference.id] !== undefined) return [model, []];
+  const over = (c: Conference) => !conferences.includes(c.id) && model.known[c.id] === undefined;
   const effects: Effect[] = [];
-  if (model.media.legId !== null) effects.push({ type: "stop-media", legId: model.media.legId });
-  const next: Model = { ...model, conference: null, media: NO_MEDIA };
+  let next = model;
+  const gone = model.held.filter((call) => over(call.conference));
+  if (gone.length > 0) {
+    for (const call of gone) if (call.media.legId !== null) effects.push({ type: "stop-media", legId: call.media.legId });
+    next = { ...next, held: next.held.filter((call) => !gone.includes(call)) };
+  }
+  const conference = model.conference;
+  if (conference !== null && over(conference)) {
+    if (model.media.legId !== null) effects.push({ type: "stop-media", legId: model.media.legId });
+    next = { ...next, conference: null, media: NO_MEDIA };
+  }
+  if (next === model) return [model, []];
   return [withOutcome(next, "The call ended while Talkbox was disconnected"), effects];
 }
 

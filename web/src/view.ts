@@ -4,12 +4,12 @@
 // and where focus goes is decided in update (narration.ts); this carries it out.
 
 import type { MySide } from "./call";
-import { dialButtonLabel, dialLabel, dialMode, dialPlaceholder, mySide } from "./call";
+import { dialButtonLabel, dialLabel, dialMode, dialPlaceholder, mySide, transferOf } from "./call";
 import type { Model, Msg } from "./model";
 import { signInOffered } from "./model";
 import { connectionLine, providerLine } from "./connection";
 import type { Announcement, FocusRequest, FocusTarget } from "./narration";
-import { audioSummary, callNote, callSummary, pageTitle, ringingFrom } from "./narration";
+import { audioSummary, callNote, callSummary, heldCallName, pageTitle, ringingFrom } from "./narration";
 import { describeLegStatus } from "./outcome";
 import type { Conference, Leg } from "./protocol";
 import { isTerminalLeg } from "./protocol";
@@ -48,6 +48,11 @@ interface Elements {
   mediaState: HTMLElement;
   legs: HTMLUListElement;
   mute: HTMLButtonElement;
+  hold: HTMLButtonElement;
+  transfer: HTMLButtonElement;
+  cancelTransfer: HTMLButtonElement;
+  heldCalls: HTMLElement;
+  heldList: HTMLUListElement;
   rejoin: HTMLButtonElement;
   hangUp: HTMLButtonElement;
   quality: HTMLElement;
@@ -73,7 +78,16 @@ interface LegRow {
   digits: HTMLSpanElement;
   actions: HTMLSpanElement;
   mute: HTMLButtonElement;
+  hold: HTMLButtonElement;
   remove: HTMLButtonElement;
+}
+
+/** One call on hold: its own small panel, kept across renders like the leg rows. */
+interface HeldRow {
+  item: HTMLLIElement;
+  summary: HTMLSpanElement;
+  resume: HTMLButtonElement;
+  hangUp: HTMLButtonElement;
 }
 
 function byId<T extends HTMLElement>(doc: Document, id: string, type: { new (): T }): T {
@@ -110,6 +124,11 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     mediaState: byId(doc, "media-state", HTMLElement),
     legs: byId(doc, "legs", HTMLUListElement),
     mute: byId(doc, "mute", HTMLButtonElement),
+    hold: byId(doc, "hold", HTMLButtonElement),
+    transfer: byId(doc, "transfer", HTMLButtonElement),
+    cancelTransfer: byId(doc, "cancel-transfer", HTMLButtonElement),
+    heldCalls: byId(doc, "held-calls", HTMLElement),
+    heldList: byId(doc, "held-list", HTMLUListElement),
     rejoin: byId(doc, "rejoin", HTMLButtonElement),
     hangUp: byId(doc, "hang-up", HTMLButtonElement),
     quality: byId(doc, "quality", HTMLElement),
@@ -163,6 +182,9 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     if (!button || !legId) return;
     if (button.dataset.action === "remove") dispatch({ type: "remove-clicked", legId });
     if (button.dataset.action === "mute") dispatch({ type: "mute-clicked", legId });
+    if (button.dataset.action === "hold") dispatch({ type: "hold-clicked", legId });
+    if (button.dataset.action === "transfer") dispatch({ type: "transfer-clicked", legId });
+    if (button.dataset.action === "cancel-transfer") dispatch({ type: "cancel-transfer-clicked", legId });
   };
   el.legs.addEventListener("click", onLegAction);
   el.devices.addEventListener("toggle", () => dispatch({ type: "devices-toggled", open: el.devices.open }));
@@ -172,8 +194,19 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
   }
   el.testSpeaker.addEventListener("click", () => dispatch({ type: "speaker-test-clicked" }));
   el.mute.addEventListener("click", onLegAction);
+  el.hold.addEventListener("click", onLegAction);
+  el.transfer.addEventListener("click", onLegAction);
+  el.cancelTransfer.addEventListener("click", onLegAction);
+  el.heldList.addEventListener("click", (event) => {
+    const button = event.target instanceof Element ? event.target.closest("button") : null;
+    const conferenceId = button?.dataset.conferenceId;
+    if (!button || !conferenceId) return;
+    if (button.dataset.action === "switch") dispatch({ type: "switch-clicked", conferenceId });
+    if (button.dataset.action === "hang-up") dispatch({ type: "hang-up-held-clicked", conferenceId });
+  });
 
   const rows = new Map<string, LegRow>();
+  const heldRows = new Map<string, HeldRow>();
   const focusTargets: Record<FocusTarget, HTMLElement> = {
     "sign-in": el.signInName,
     dial: el.dial,
@@ -217,6 +250,7 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
       setUnavailable(el.reject, !online);
 
       renderCall(el, doc, rows, model);
+      renderHeld(el, doc, heldRows, model);
       renderDevices(el, doc, model);
 
       setText(el.status, model.notice ?? model.outcome ?? "");
@@ -315,6 +349,17 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   const canMute = myLeg !== undefined && myLeg.status === "in-progress";
   setHidden(el.mute, !canMute);
   if (myLeg !== undefined) setMuteButton(el.mute, myLeg, myLeg.muted ? "Unmute" : "Mute");
+  // My own hold puts the call on hold (a chair's hold of me is hers to take off).
+  setHidden(el.hold, !canMute || myLeg?.held === true);
+  if (myLeg !== undefined && el.hold.dataset.legId !== myLeg.id) el.hold.dataset.legId = myLeg.id;
+  setUnavailable(el.hold, !online);
+  // An attended transfer under way: hand the held party to the one I added, or go back to them.
+  const transfer = transferOf(model, conference);
+  for (const button of [el.transfer, el.cancelTransfer]) {
+    setHidden(button, transfer === null);
+    if (transfer !== null && button.dataset.legId !== transfer.held.id) button.dataset.legId = transfer.held.id;
+    setUnavailable(button, !online);
+  }
 
   setHidden(el.rejoin, !side.canRejoin);
   setHidden(el.hangUp, !side.onCall);
@@ -328,6 +373,57 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   if (el.quality.dataset.warning !== warned) el.quality.dataset.warning = warned;
   setUnavailable(el.mute, !online);
   setUnavailable(el.rejoin, !online);
+}
+
+/** My calls on hold, each with its own Resume (switch to it) and Hang up. */
+function renderHeld(el: Elements, doc: Document, rows: Map<string, HeldRow>, model: Model): void {
+  setHidden(el.heldCalls, model.held.length === 0);
+  const online = model.connection === "open";
+  const items: HTMLLIElement[] = [];
+  for (const call of model.held) {
+    const id = call.conference.id;
+    let row = rows.get(id);
+    if (row === undefined) {
+      row = heldRow(doc, id);
+      rows.set(id, row);
+    }
+    const who = heldCallName(model, call);
+    setText(row.summary, `Call with ${who}: on hold`);
+    setText(row.resume, `Resume the call with ${who}`);
+    setText(row.hangUp, `Hang up the call with ${who}`);
+    setUnavailable(row.resume, !online);
+    setUnavailable(row.hangUp, !online);
+    items.push(row.item);
+  }
+  const ids = new Set(model.held.map((call) => call.conference.id));
+  for (const id of [...rows.keys()]) if (!ids.has(id)) rows.delete(id);
+  const current = Array.from(el.heldList.children);
+  if (current.length !== items.length || current.some((child, i) => child !== items[i])) {
+    el.heldList.replaceChildren(...items);
+  }
+}
+
+function heldRow(doc: Document, conferenceId: string): HeldRow {
+  const item = doc.createElement("li");
+  item.className = "leg";
+  item.dataset.conferenceId = conferenceId;
+  const summary = doc.createElement("span");
+  summary.className = "leg-name";
+  const actions = doc.createElement("span");
+  actions.className = "leg-actions";
+  const resume = doc.createElement("button");
+  resume.type = "button";
+  resume.className = "accept";
+  resume.dataset.action = "switch";
+  resume.dataset.conferenceId = conferenceId;
+  const hangUp = doc.createElement("button");
+  hangUp.type = "button";
+  hangUp.className = "danger";
+  hangUp.dataset.action = "hang-up";
+  hangUp.dataset.conferenceId = conferenceId;
+  actions.append(resume, hangUp);
+  item.append(summary, actions);
+  return { item, summary, resume, hangUp };
 }
 
 const PICKER_NOUNS: Record<DeviceKind, string> = { microphone: "Microphone", speaker: "Speaker", ringer: "Speaker" };
@@ -420,11 +516,16 @@ function renderLegs(
     const others = chairOnCall && !mine && live;
     setHidden(row.mute, !others);
     setMuteButton(row.mute, leg, `${leg.muted ? "Unmute" : "Mute"} ${leg.destination}`);
+    // The chair holds a connected guest (who then hears music) and takes her hold off; not one away by their own.
+    const holdable = others && leg.status === "in-progress" && (leg.held !== true || leg.held_by_chair === true);
+    setHidden(row.hold, !holdable);
+    setText(row.hold, `${leg.held ? "Resume" : "Hold"} ${leg.destination}`);
+    setUnavailable(row.hold, !online);
     setHidden(row.remove, !others);
     setUnavailable(row.mute, !online);
     setUnavailable(row.remove, !online);
     setText(row.remove, `Remove ${leg.destination}`);
-    setHidden(row.actions, row.mute.hidden === true && row.remove.hidden === true);
+    setHidden(row.actions, [row.mute, row.hold, row.remove].every((button) => button.hidden === true));
     items.push(row.item);
   }
   for (const id of [...rows.keys()]) if (!seen.has(id)) rows.delete(id);
@@ -459,14 +560,18 @@ function legRow(doc: Document, legId: string): LegRow {
   mute.type = "button";
   mute.dataset.action = "mute";
   mute.dataset.legId = legId;
+  const hold = doc.createElement("button");
+  hold.type = "button";
+  hold.dataset.action = "hold";
+  hold.dataset.legId = legId;
   const remove = doc.createElement("button");
   remove.type = "button";
   remove.className = "danger";
   remove.dataset.action = "remove";
   remove.dataset.legId = legId;
-  actions.append(mute, remove);
+  actions.append(mute, hold, remove);
   item.append(name, status, muted, speaking, digits, actions);
-  return { item, name, status, muted, speaking, digits, actions, mute, remove };
+  return { item, name, status, muted, speaking, digits, actions, mute, hold, remove };
 }
 
 function setMuteButton(button: HTMLButtonElement, leg: Leg, label: string): void {

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import type { Effect, Model, Msg } from "../src/model";
-import { initialModel } from "../src/model";
+import { NO_MEDIA, initialModel } from "../src/model";
 import { mySide } from "../src/call";
 import { connectionLine } from "../src/connection";
 import { update } from "../src/update";
@@ -343,6 +343,15 @@ describe("the state on connect", () => {
     expect(listed.model.conference).toEqual(live);
     const framed = run(aliceInCall(), [closed(), ...reopened("alice"), conf(live), synced([])]);
     expect(framed.model.conference).toEqual(live);
+  });
+
+  it("a call on hold that the state does not list ended too, and its media is let go", () => {
+    const call = aliceInCall();
+    const aside: Model = { ...call, conference: null, media: NO_MEDIA, held: [{ conference: live, media: call.media }] };
+    const { model, effects } = run(aside, [closed(), ...reopened("alice"), synced([])]);
+    expect(model.held).toEqual([]);
+    expect(effects).toContainEqual({ type: "stop-media", legId: "l-a" });
+    expect(run(aside, [closed(), ...reopened("alice"), synced([live.id])]).model.held).toHaveLength(1);
   });
 
   it("another tab's state, made before this page's call began, does not end it", () => {

@@ -453,21 +453,23 @@ describe("the callee's flow", () => {
     expect(types(effects)).toEqual(["start-ringtone"]);
   });
 
-  it("Accept during another call hangs that call up first", () => {
-    const { model } = run(connectedAs("bob"), [
+  it("a call during another call rings as a call waiting, and Accept puts the first on hold, its media kept", () => {
+    const { model, effects: rung } = run(connectedAs("bob"), [
       offer("l-b1", { conferenceId: "c-1", autoAnswer: true }),
       conf(conference([leg("l-b1", "bob", "in-progress"), leg("l-c", "carol", "in-progress")], { chair: "bob", id: "c-1" })),
       offer("l-b2", { conferenceId: "c-2", caller: "dave" }),
     ]);
     expect(model.incoming?.caller).toBe("dave");
+    expect(model.incoming?.waiting).toBe(true);
+    expect(rung).toContainEqual({ type: "start-ringtone", waiting: true });
+    expect(model.announcement?.text).toBe("Call waiting from dave: Accept puts your call on hold, or Reject");
     const [next, effects] = update(model, { type: "accept-clicked" });
     expect(effects).toEqual([
       { type: "stop-ringtone" },
-      { type: "send", frame: { type: "hang_up", conference_id: "c-1" } },
-      { type: "stop-media", legId: "l-b1" },
       { type: "answer-media", conferenceId: "c-2", legId: "l-b2", sdp: "offer-sdp-l-b2" },
     ]);
     expect(next.media.legId).toBe("l-b2");
+    expect(next.held.map((call) => [call.conference.id, call.media.legId])).toEqual([["c-1", "l-b1"]]);
   });
 });
 

@@ -57,7 +57,8 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[s
     """What happened between two states of a conference, in words an application switches on.
 
     `conference.created`, `leg.ringing`, `leg.answered` (in progress), `leg.ended` (with
-    its status and reason), `leg.muted` / `leg.unmuted`, `conference.ended` (with its reason).
+    its status and reason), `leg.muted` / `leg.unmuted`, `leg.held` / `leg.resumed` (with who held it:
+    `by_chair`), `conference.ended` (with its reason).
     """
     out: list[dict[str, Any]] = []
     if before is None:
@@ -71,6 +72,11 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[s
                 out.append({"event": event, "leg_id": leg["id"], "status": leg["status"], "reason": leg["end_reason"]})
         if was and leg["muted"] != was.get("muted"):
             out.append({"event": "leg.muted" if leg["muted"] else "leg.unmuted", "leg_id": leg["id"]})
+        if was and leg.get("held", False) != was.get("held", False):
+            if leg.get("held"):
+                out.append({"event": "leg.held", "leg_id": leg["id"], "by_chair": leg.get("held_by_chair", False)})
+            else:
+                out.append({"event": "leg.resumed", "leg_id": leg["id"]})
     if after["status"] == "ended" and (before or {}).get("status") != "ended":
         out.append({"event": "conference.ended", "reason": after["end_reason"]})
     return out

@@ -22,10 +22,12 @@ from talkbox.api.webhooks import WebhookQueue, Webhooks
 from talkbox.app.cli import token_ttl
 from talkbox.app.metrics import CONTENT_TYPE, Levels, Metrics
 from talkbox.app.settings import Settings, SettingsError
+from talkbox.callbacks.ringback import wav
 from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events import Bus, InProcessBus
 from talkbox.events.models import LegKind, conference_key
 from talkbox.events.redis_bus import RedisBus, redis_client
+from talkbox.media import music
 from talkbox.media.engine import DtmfSink, MediaSettings, SpeakingSink, StateSink, no_dtmf
 from talkbox.media.workers import media_factory
 from talkbox.providers.builtin import BuiltinProvider
@@ -167,7 +169,12 @@ def build(
         chosen = _engine(settings, sip if sip is not None and sip.enabled else None, bus, is_online)
     provider, sip_provider = chosen.browsers, chosen.sip_provider
     calls = CallHandler(
-        store=store, providers=chosen.by_kind, publish=bus.publish, max_legs=settings.max_legs, ring=chosen.ring
+        store=store,
+        providers=chosen.by_kind,
+        publish=bus.publish,
+        max_legs=settings.max_legs,
+        max_calls=settings.max_calls_per_user,
+        ring=chosen.ring,
     )
     addresses = ClientAddresses.trusting(settings.trusted_proxies)
     gateway = Gateway(
@@ -435,6 +442,7 @@ def create_app(
                 max_parameters=settings.max_form_parameters,
                 signing_key=talkbox.twilio.webhook_signing_key,
                 muted=functools.partial(leg_muted, talkbox.store),
+                hold_music=wav(music.loop(8000)),
             )
         )
         app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint))

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     ring_timeout: float = Field(30.0, gt=0)
     connect_timeout: float = Field(15.0, gt=0)
     max_legs: int = Field(10, ge=2, le=1000)
+    # Calls one user may be on at once, one talking and the rest on hold (call waiting needs two).
+    max_calls_per_user: int = Field(3, ge=1, le=20)
     # Conferences and the event log; ":memory:" keeps nothing across restarts.
     database: str = "var/talkbox.sqlite3"
     resume_grace: float = Field(30.0, gt=0)

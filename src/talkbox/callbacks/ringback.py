@@ -24,7 +24,12 @@ def ringback_wav() -> bytes:
     """One cycle of ringback as a WAV file."""
     t = np.arange(ON_SECONDS * RATE) / RATE
     tone = sum(AMPLITUDE * np.sin(2 * np.pi * f * t) for f in FREQUENCIES)
-    samples = np.concatenate([np.round(tone * 32767), np.zeros(OFF_SECONDS * RATE)]).astype("<i2")
+    return wav(np.concatenate([np.round(tone * 32767), np.zeros(OFF_SECONDS * RATE)]))
+
+
+def wav(samples: np.ndarray) -> bytes:
+    """8 kHz samples as a WAV file Twilio's <Play> takes (also the music on hold the app hands the webhooks)."""
+    samples = samples.astype("<i2")
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as wav:
         wav.setnchannels(1)

@@ -49,6 +49,9 @@ class LegView(BaseModel):
     status: LegStatus
     kind: LegKind = "browser"
     muted: bool = False
+    held: bool = False
+    # Held by the chair (it hears music), not by its own user (away on another of their calls).
+    held_by_chair: bool = False
     end_reason: str | None = None
 
 
@@ -117,6 +120,28 @@ class UserMutesLeg(_Event):
     conference_id: str
     leg_id: str
     muted: bool
+
+
+class UserHoldsLeg(_Event):
+    """Put a leg on hold or take it off: its own user (their call), the chair (a participant), or the shell.
+
+    The shell holds a user's other calls when one of their legs starts talking: one call at a time is live.
+    """
+
+    type: Literal["user_holds_leg"] = "user_holds_leg"
+    user: str
+    conference_id: str
+    leg_id: str
+    held: bool
+
+
+class UserCompletesTransfer(_Event):
+    """The chair leaves `leg_id` (held) and whoever they added talking to each other: an attended transfer."""
+
+    type: Literal["user_completes_transfer"] = "user_completes_transfer"
+    user: str
+    conference_id: str
+    leg_id: str
 
 
 class UserRejoins(_Event):
@@ -277,6 +302,15 @@ class LegMuteChanged(_Event):
     muted: bool
 
 
+class LegHoldChanged(_Event):
+    """A provider's word that a leg put itself on hold or took itself off (a telephone's re-INVITE)."""
+
+    type: Literal["leg_hold_changed"] = "leg_hold_changed"
+    conference_id: str
+    leg_id: str
+    held: bool
+
+
 class LegOffered(_Event):
     """The built-in engine offers media for a leg to its user's pages."""
 
@@ -331,6 +365,8 @@ Event = Annotated[
     | UserAddsParticipant
     | UserRemovesParticipant
     | UserMutesLeg
+    | UserHoldsLeg
+    | UserCompletesTransfer
     | UserRejoins
     | ClientAnsweredLeg
     | ClientResumesLeg
@@ -345,6 +381,7 @@ Event = Annotated[
     | IncomingPhoneCall
     | ConferenceStatusChanged
     | LegMuteChanged
+    | LegHoldChanged
     | LegOffered
     | ConferenceUpdated
     | CallRefused

@@ -12,6 +12,10 @@ listener gets the same packet from one shared encode of the whole mix; each
 decoded speaker gets the mix without their own voice, from their own encoder.
 Mute is applied here, on the server.
 
+Hold too: a held leg is left out of every mix. One the chair held hears music on hold (music.py) instead;
+one its own user held (away on another call, or a telephone's own hold) hears silence, and whoever is left
+with nobody to talk to but such a leg hears the music. Any hold makes a call of two mix rather than forward.
+
 A telephone leg (`Line`) is a mixer input and output with its own codec: its endpoint hands over linear 8 kHz
 samples, which wait in the same jitter buffer (at 8 kHz), are resampled to 48 kHz and measured for speech here,
 and it gets its mix (minus itself when it speaks) back at 8 kHz. G.711 cannot be forwarded to a browser, so a
@@ -28,6 +32,7 @@ import numpy as np
 
 from talkbox.media import g711, rtp
 from talkbox.media.jitter import Frame, JitterBuffer, Lost
+from talkbox.media.music import MusicOnHold
 from talkbox.media.opus import FRAME_SAMPLES, SAMPLE_RATE, Decoder, Encoder
 
 # At most this many voices, the loudest, are decoded into a mix: it bounds what a big noisy room costs,
@@ -161,6 +166,7 @@ class Member:
     encoder: Encoder | None = None  # made the first time this leg is a speaker
     line: Line | None = None  # a telephone: G.711 at 8 kHz rather than Opus
     muted: bool = False
+    held: bool = False
     has_levels: bool = False
     loud_until: float = 0.0
     loudness: float = float(rtp.SILENCE)  # smoothed -dBov, lower is louder
@@ -194,7 +200,7 @@ class Member:
         return self.decoder.conceal(slot.fec, slot.samples)
 
     def speaking(self, now: float) -> bool:
-        return not self.muted and (now < self.loud_until or not self.has_levels)
+        return not self.muted and not self.held and (now < self.loud_until or not self.has_levels)
 
 
 @dataclass
@@ -203,7 +209,12 @@ class ConferenceMedia:
     on_speaking: SpeakingSink = lambda _legs: None
     members: dict[str, Member] = field(default_factory=dict)
     muted: set[str] = field(default_factory=set)
+    # Held legs, each with whether it hears music (held by the chair) or silence (held by its own user).
+    held: dict[str, bool] = field(default_factory=dict)
     shared: Encoder = field(default_factory=Encoder)
+    music: MusicOnHold = field(default_factory=MusicOnHold)
+    _music_encoder: Encoder | None = None  # made the first time someone hears the music
+    _silence_encoder: Encoder | None = None
     speaking_now: frozenset[str] = frozenset()
     spoken_at: float = float("-inf")
     ticks: int = 0
@@ -218,6 +229,7 @@ class ConferenceMedia:
         if member is None or (member.line is not None) != telephone:
             self._remove_member(leg_id)
             member = Member.telephone(leg_id, sink, muted) if telephone else Member(leg_id, sink, muted=muted)
+            member.held = leg_id in self.held
             self.members[leg_id] = member
             self.lines += telephone
         else:
@@ -227,6 +239,7 @@ class ConferenceMedia:
     def remove(self, leg_id: str) -> None:
         self._remove_member(leg_id)
         self.muted.discard(leg_id)
+        self.held.pop(leg_id, None)
 
     def _remove_member(self, leg_id: str) -> None:
         member = self.members.pop(leg_id, None)
@@ -238,13 +251,22 @@ class ConferenceMedia:
         if leg_id in self.members:
             self.members[leg_id].muted = muted
 
+    def hold(self, leg_id: str, held: bool, music: bool) -> None:
+        """Also for a leg with no endpoint yet, like mute."""
+        if held:
+            self.held[leg_id] = music
+        else:
+            self.held.pop(leg_id, None)
+        if leg_id in self.members:
+            self.members[leg_id].held = held
+
     @property
     def empty(self) -> bool:
         return not self.members
 
     @property
     def forwarding(self) -> bool:
-        return len(self.members) == 2 and not self.muted and not self.lines
+        return len(self.members) == 2 and not self.muted and not self.held and not self.lines
 
     # --- the audio ----------------------------------------------------------------
 
@@ -273,9 +295,13 @@ class ConferenceMedia:
         minus = dict(zip(speakers, _clip(total - stack), strict=True)) if stack is not None else {}
         shared: bytes | None = None
         everyone: np.ndarray | None = None
+        waiting = self._waiting()
+        on_hold = _HoldTick(self)
         for member in self.members.values():
             own_mix = minus.get(member.leg_id)
-            if member.line is not None:
+            if member.held or member.leg_id in waiting:
+                payload = on_hold.payload(member, music=member.leg_id in waiting or self.held.get(member.leg_id, False))
+            elif member.line is not None:
                 if own_mix is None:
                     everyone = _clip(total) if everyone is None else everyone
                 payload = member.line.encode(own_mix if own_mix is not None else everyone)
@@ -290,6 +316,21 @@ class ConferenceMedia:
             sequence, timestamp = member.output.next_mixed(now)
             member.sink(payload, sequence, timestamp, False)
         self._report_speaking(frozenset(voices), now)
+
+    def _waiting(self) -> frozenset[str]:
+        """Who hears the music though not held: the one left talking when the others held themselves away."""
+        if False not in self.held.values():  # nobody is away: the chair's holds leave the chair hearing nothing
+            return frozenset()
+        talking = [m.leg_id for m in self.members.values() if not m.held]
+        return frozenset(talking) if len(talking) == 1 else frozenset()
+
+    def hold_encoder(self, music: bool) -> Encoder:
+        """The conference's one encoder of the music, or of silence: every held leg gets the same packet."""
+        if music:
+            self._music_encoder = self._music_encoder or Encoder()
+            return self._music_encoder
+        self._silence_encoder = self._silence_encoder or Encoder()
+        return self._silence_encoder
 
     def _voices(self, now: float) -> dict[str, np.ndarray]:
         """Each buffer gives up this tick's frame; the loudest few speakers are decoded."""
@@ -322,6 +363,25 @@ class ConferenceMedia:
         if legs != self.speaking_now and now - self.spoken_at >= SPEAKING_INTERVAL:
             self.speaking_now, self.spoken_at = legs, now
             self.on_speaking(legs)
+
+
+@dataclass
+class _HoldTick:
+    """One tick of what held legs hear: the next frame of the music, or silence, each encoded at most once."""
+
+    media: ConferenceMedia
+    frame: np.ndarray | None = None
+    encoded: dict[bool, bytes] = field(default_factory=dict)
+
+    def payload(self, member: Member, music: bool) -> bytes:
+        if music and self.frame is None:
+            self.frame = self.media.music.next()
+        pcm = self.frame if music and self.frame is not None else np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        if member.line is not None:
+            return member.line.encode(pcm)
+        if music not in self.encoded:
+            self.encoded[music] = self.media.hold_encoder(music).encode(pcm)
+        return self.encoded[music]
 
 
 def _buffer(telephone: bool) -> JitterBuffer:

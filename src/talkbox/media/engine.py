@@ -60,6 +60,7 @@ class Media(Protocol):
     async def rtp_update(self, leg_id: str, offer: str) -> str: ...
     async def send_dtmf(self, leg_id: str, digits: str) -> None: ...
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None: ...
+    def hold(self, conference_id: str, leg_id: str, held: bool, music: bool) -> None: ...
     async def drop(self, leg_id: str) -> None: ...
     async def remove(self, conference_id: str, leg_id: str) -> None: ...
     async def close(self) -> None: ...
@@ -153,6 +154,10 @@ class MediaEngine:
         """Also for a leg with no endpoint yet (a resumed leg): the mute waits for it."""
         self._conference(conference_id).mute(leg_id, muted)
 
+    def hold(self, conference_id: str, leg_id: str, held: bool, music: bool) -> None:
+        """Like mute, it waits for a leg with no endpoint yet."""
+        self._conference(conference_id).hold(leg_id, held, music)
+
     async def drop(self, leg_id: str) -> None:
         """Close the leg's endpoint; it stays in its conference (a page may offer again)."""
         placement = self.legs.pop(leg_id, None)
@@ -165,7 +170,7 @@ class MediaEngine:
         if conference is None:
             return
         conference.remove(leg_id)
-        if conference.empty and not conference.muted:
+        if conference.empty and not conference.muted and not conference.held:
             del self.conferences[conference_id]
 
     async def close(self) -> None:

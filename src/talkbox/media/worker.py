@@ -102,6 +102,8 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
         await engine.rtp_restore(request["conference_id"], request["leg_id"], request["ours"], request["sdp"])
     elif op == "mute":
         engine.mute(request["conference_id"], request["leg_id"], request["muted"])
+    elif op == "hold":
+        engine.hold(request["conference_id"], request["leg_id"], request["held"], request["music"])
     elif op == "drop":
         await engine.drop(request["leg_id"])
     elif op == "remove":

@@ -65,6 +65,8 @@ class Telephone:
 class LegPlace:
     conference_id: str
     muted: bool = False
+    held: bool = False
+    music: bool = False
     telephone: Telephone | None = None
 
 
@@ -120,6 +122,15 @@ class WorkerPool:
         if index is not None and index in self.workers:
             self._tell(self.workers[index], op="mute", conference_id=conference_id, leg_id=leg_id, muted=muted)
 
+    def hold(self, conference_id: str, leg_id: str, held: bool, music: bool) -> None:
+        place = self.legs.setdefault(leg_id, LegPlace(conference_id))
+        place.held, place.music = held, music
+        index = self.conferences.get(conference_id)
+        if index is not None and index in self.workers:
+            self._tell(
+                self.workers[index], op="hold", conference_id=conference_id, leg_id=leg_id, held=held, music=music
+            )
+
     async def drop(self, leg_id: str) -> None:
         place = self.legs.get(leg_id)
         if place is not None:
@@ -160,10 +171,18 @@ class WorkerPool:
         place = self.legs.setdefault(leg_id, LegPlace(conference_id))
         worker = await self._worker_for(conference_id)
         worker.legs.add(leg_id)
-        if place.muted:
-            await self._ask(worker, op="mute", conference_id=conference_id, leg_id=leg_id, muted=True)
+        await self._place_state(worker, leg_id, place)
         reply = await self._ask(worker, conference_id=conference_id, leg_id=leg_id, **request)
         return str(reply["sdp"])
+
+    async def _place_state(self, worker: Worker, leg_id: str, place: LegPlace) -> None:
+        """A leg's mute and hold, on the worker it is (again) placed on, before its audio flows."""
+        if place.muted:
+            await self._ask(worker, op="mute", conference_id=place.conference_id, leg_id=leg_id, muted=True)
+        if place.held:
+            await self._ask(
+                worker, op="hold", conference_id=place.conference_id, leg_id=leg_id, held=True, music=place.music
+            )
 
     def _remember(self, leg_id: str, remote: str, ours: str | None = None) -> None:
         place = self.legs.get(leg_id)
@@ -285,8 +304,7 @@ class WorkerPool:
         try:
             fresh = await self._worker_for(place.conference_id)
             fresh.legs.add(leg_id)
-            if place.muted:
-                await self._ask(fresh, op="mute", conference_id=place.conference_id, leg_id=leg_id, muted=True)
+            await self._place_state(fresh, leg_id, place)
             await self._ask(
                 fresh, op="rtp_restore", conference_id=place.conference_id, leg_id=leg_id,
                 ours=telephone.ours, sdp=telephone.remote,

@@ -17,6 +17,7 @@ from talkbox.events.models import (
     ConferenceUpdated,
     Event,
     IncomingPhoneCall,
+    LegHoldChanged,
     LegKind,
     LegMuteChanged,
     LegStatusChanged,
@@ -25,7 +26,9 @@ from talkbox.events.models import (
     StateSent,
     UnsavedChangesDue,
     UserAddsParticipant,
+    UserCompletesTransfer,
     UserHangsUp,
+    UserHoldsLeg,
     UserMutesLeg,
     UserRejoins,
     UserRemovesParticipant,
@@ -37,9 +40,12 @@ from talkbox.telephony.provider import Provider, ResumeLeg
 from talkbox.telephony.rules import (
     AddParticipant,
     Command,
+    CompleteTransfer,
     DialLeg,
     HangUp,
     HangUpLeg,
+    Hold,
+    HoldLeg,
     IncomingCall,
     Mute,
     MuteLeg,
@@ -49,6 +55,8 @@ from talkbox.telephony.rules import (
     RuleInput,
     StartCall,
     decide,
+    holds_elsewhere,
+    started_talking,
 )
 from talkbox.telephony.store import ConferenceStore, StoreUnavailable
 from talkbox.telephony.unsaved import Backlog, Unsaved
@@ -61,6 +69,8 @@ _REQUESTS: dict[type[Event], tuple[str, str]] = {
     UserAddsParticipant: ("add", "add them"),
     UserRemovesParticipant: ("remove", "remove them"),
     UserMutesLeg: ("mute", "change the mute"),
+    UserHoldsLeg: ("hold", "change the hold"),
+    UserCompletesTransfer: ("transfer", "transfer the call"),
     UserRejoins: ("rejoin", "rejoin"),
 }
 
@@ -80,6 +90,8 @@ class CallHandler:
     providers: Mapping[LegKind, Provider]
     publish: Callable[[Event], Awaitable[None]]
     max_legs: int = 10
+    # Calls one user may be on at once (the others on hold); a call to someone on this many is busy.
+    max_calls: int = 3
     # The ring group: the clients a call from a telephone rings (TALKBOX_SIP_RING or TALKBOX_TWILIO_RING).
     ring: tuple[str, ...] = ()
     unsaved: Backlog = field(default_factory=Backlog)
@@ -92,9 +104,12 @@ class CallHandler:
         UserAddsParticipant,
         UserRemovesParticipant,
         UserMutesLeg,
+        UserHoldsLeg,
+        UserCompletesTransfer,
         UserRejoins,
         LegStatusChanged,
         LegMuteChanged,
+        LegHoldChanged,
         PresenceChanged,
         UnsavedChangesDue,
     )
@@ -127,6 +142,8 @@ class CallHandler:
                         leg.provider_id,
                         leg.sequence,
                         leg.kind,
+                        leg.held,
+                        leg.held_by_chair,
                     )
                 )
 
@@ -166,9 +183,13 @@ class CallHandler:
             return RemoveParticipant(event.user, event.leg_id)
         if isinstance(event, UserMutesLeg):
             return Mute(event.user, event.leg_id, event.muted)
+        if isinstance(event, UserHoldsLeg):
+            return Hold(event.user, event.leg_id, event.held)
+        if isinstance(event, UserCompletesTransfer):
+            return CompleteTransfer(event.user, event.leg_id)
         if isinstance(event, UserRejoins):
             return Rejoin(event.user, event.leg_id)
-        if isinstance(event, (LegStatusChanged, LegMuteChanged)):
+        if isinstance(event, (LegStatusChanged, LegMuteChanged, LegHoldChanged)):
             return event
         if isinstance(event, IncomingPhoneCall):
             names = (event.to,) if event.to else self.ring
@@ -195,7 +216,8 @@ class CallHandler:
             callee_leg_id=derived_id("l", event.conference_id, "callee"),
             caller=event.user,
             to=event.to,
-            caller_in_call=bool(elsewhere),
+            caller_calls=len(elsewhere),
+            max_calls=self.max_calls,
             telephones=self.telephones,
         )
 
@@ -220,9 +242,21 @@ class CallHandler:
                 log.warning("%s: holding the change until the store takes it", error)
             else:
                 await self._carry_out_all(decision.commands)
+                await self._hold_other_calls(before, changed)
                 return changed
         await self._hold(changed, given, decision.commands, event)
         return changed
+
+    async def _hold_other_calls(self, before: Conference | None, changed: Conference) -> None:
+        """Whoever starts talking on this call puts their other calls on hold (call waiting, a second call).
+
+        Published, not applied here: each conference's events are handled in its own order.
+        """
+        for user in started_talking(before, changed):
+            for conference_id, hold in holds_elsewhere(user, changed.id, await self.store.active_for(user)):
+                await self.publish(
+                    UserHoldsLeg(user=user, conference_id=conference_id, leg_id=hold.leg_id, held=hold.held)
+                )
 
     async def _hold(self, changed: Conference, given: RuleInput, commands: tuple[Command, ...], event: Event) -> None:
         """A change the store did not take (a full disk): what is safe now, the rest once it is stored.
@@ -305,6 +339,8 @@ class CallHandler:
             await self.providers[command.kind].hang_up(command)
         elif isinstance(command, MuteLeg):
             await self.providers[command.kind].mute(command)
+        elif isinstance(command, HoldLeg):
+            await self.providers[command.kind].hold(command)
 
     async def _report_failed(self, conference_id: str, leg_id: str, reason: str) -> None:
         """A leg no provider can place (or take back) must not wait in the conference for ever."""
@@ -329,10 +365,10 @@ class CallHandler:
         await self.publish(StateSent(user=user, conference_ids=tuple(sent)))
 
     async def _dial(self, command: DialLeg) -> None:
-        """Someone already on another call is busy, whatever the provider would say."""
+        """Someone on as many calls as they may be is busy; on fewer, this one rings as a call waiting."""
         if not command.auto_answer and command.kind == "browser":
             elsewhere = [c for c in await self.store.active_for(command.destination) if c.id != command.conference_id]
-            if elsewhere:
+            if len(elsewhere) >= self.max_calls:
                 await self.publish(
                     LegStatusChanged(
                         conference_id=command.conference_id,

@@ -24,10 +24,19 @@ class Leg:
     dialled: bool = False
     # A browser (its destination is a user's name) or a telephone (an E.164 number) over SIP or Twilio.
     kind: LegKind = "browser"
+    # On hold: left out of everyone's mix. Not a status, since statuses only move forward and a hold comes and goes.
+    held: bool = False
+    # Who held it: the chair (the held party hears music) or its own user (away on another call: hears nothing).
+    held_by_chair: bool = False
 
     @property
     def ended(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def talking(self) -> bool:
+        """Connected and not on hold: where its user's voice goes now."""
+        return self.status == "in-progress" and not self.held
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ class Conference:
                     status=leg.status,
                     kind=leg.kind,
                     muted=leg.muted,
+                    held=leg.held,
+                    held_by_chair=leg.held_by_chair,
                     end_reason=leg.end_reason,
                 )
                 for leg in self.legs

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from talkbox.events.models import LegKind
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class ResumeLeg:
     # The sequence number of the last report the rules accepted for the leg.
     sequence: int = 0
     kind: LegKind = "browser"
+    held: bool = False
+    hold_music: bool = False
 
 
 class Provider(Protocol):
@@ -39,6 +41,10 @@ class Provider(Protocol):
 
     async def mute(self, command: MuteLeg) -> None:
         """Leave the leg's audio out of (or back in) what the others hear."""
+        ...
+
+    async def hold(self, command: HoldLeg) -> None:
+        """Leave the leg out of the mix and give it music on hold (or nothing), or bring it back."""
         ...
 
     async def resume(self, command: ResumeLeg) -> None:

@@ -6,9 +6,18 @@ so a list of inputs replays to the same commands every time (tests/rules).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from talkbox.events.models import CallRefused, ConferenceUpdated, LegKind, LegMuteChanged, LegStatusChanged, PhoneKind
+from talkbox.events.models import (
+    CallRefused,
+    ConferenceUpdated,
+    LegHoldChanged,
+    LegKind,
+    LegMuteChanged,
+    LegStatusChanged,
+    PhoneKind,
+)
 from talkbox.events.names import is_client_name, is_e164, is_valid_destination
 from talkbox.telephony.model import Conference, Leg
 
@@ -24,7 +33,9 @@ class StartCall:
     callee_leg_id: str
     caller: str
     to: str
-    caller_in_call: bool = False
+    # The caller's other live calls, and how many one user may be on (placing one holds the others).
+    caller_calls: int = 0
+    max_calls: int = 3
     # How this Talkbox reaches telephones (None: it cannot): the kind a number's leg gets.
     telephones: PhoneKind | None = None
 
@@ -59,6 +70,26 @@ class Mute:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """Put a leg on hold (or take it off): the leg's own user, or the chair for anyone on the call."""
+
+    user: str
+    leg_id: str
+    held: bool
+
+
+@dataclass(frozen=True)
+class CompleteTransfer:
+    """An attended transfer: the chair held `leg_id`, added someone to talk to, and now leaves the two talking.
+
+    The held party takes the chair, comes off hold, and the chair's leg is hung up (`transferred`).
+    """
+
+    user: str
+    leg_id: str
+
+
+@dataclass(frozen=True)
 class Rejoin:
     """The chair, whose leg dropped, comes back on a new leg."""
 
@@ -90,9 +121,12 @@ RuleInput = (
     | AddParticipant
     | RemoveParticipant
     | Mute
+    | Hold
+    | CompleteTransfer
     | Rejoin
     | LegStatusChanged
     | LegMuteChanged
+    | LegHoldChanged
 )
 
 # --- commands ------------------------------------------------------------------
@@ -128,11 +162,22 @@ class MuteLeg:
 
 
 @dataclass(frozen=True)
+class HoldLeg:
+    """Leave the leg out of the mix (or bring it back); `music`: it hears music on hold rather than nothing."""
+
+    conference_id: str
+    leg_id: str
+    held: bool
+    music: bool
+    kind: LegKind = "browser"
+
+
+@dataclass(frozen=True)
 class Publish:
     event: ConferenceUpdated | CallRefused
 
 
-Command = DialLeg | HangUpLeg | MuteLeg | Publish
+Command = DialLeg | HangUpLeg | MuteLeg | HoldLeg | Publish
 
 
 @dataclass(frozen=True)
@@ -165,10 +210,16 @@ def _decide(conference: Conference | None, given: RuleInput) -> Decision:
         return _remove(conference, given)
     if isinstance(given, Mute):
         return _mute(conference, given)
+    if isinstance(given, Hold):
+        return _hold(conference, given)
+    if isinstance(given, CompleteTransfer):
+        return _complete_transfer(conference, given)
     if isinstance(given, Rejoin):
         return _rejoin(conference, given)
     if isinstance(given, LegMuteChanged):
         return _mute_reported(conference, given)
+    if isinstance(given, LegHoldChanged):
+        return _hold_reported(conference, given)
     return _leg_status(conference, given)
 
 
@@ -224,8 +275,8 @@ def _refusal(given: StartCall) -> tuple[str, str] | None:
         return _NO_TELEPHONES
     if given.to == given.caller:
         return "self_call", "You cannot call yourself"
-    if given.caller_in_call:
-        return "already_in_call", "You are already in a call"
+    if given.caller_calls >= given.max_calls:
+        return "too_many_calls", f"You are on {given.caller_calls} calls already: hang one up first"
     return None
 
 
@@ -305,6 +356,78 @@ def _mute_reported(conference: Conference, report: LegMuteChanged) -> Decision:
     if leg.ended or leg.muted == report.muted:
         return Decision(conference)
     return _settle(conference.with_leg(replace(leg, muted=report.muted)), ())
+
+
+def _hold(conference: Conference, given: Hold) -> Decision:
+    if not conference.has_leg(given.leg_id):
+        return Decision(conference)
+    leg = conference.leg(given.leg_id)
+    if leg.ended or leg.held == given.held:
+        return Decision(conference)
+    refusal = _hold_refusal(conference, leg, given)
+    if refusal is not None:
+        return Decision(conference, _refuse(given.user, *refusal))
+    by_chair = given.held and leg.destination != given.user
+    conference = conference.with_leg(replace(leg, held=given.held, held_by_chair=by_chair))
+    return _settle(conference, (HoldLeg(conference.id, leg.id, given.held, music=by_chair),))
+
+
+def _hold_refusal(conference: Conference, leg: Leg, given: Hold) -> tuple[str, str] | None:
+    """Anyone holds their own leg, the chair anyone's; a hold is taken off by whoever put it on."""
+    own = leg.destination == given.user
+    if given.held:
+        return None if own or _is_chair(conference, given.user) else ("not_chair", "Only the chair can hold others")
+    if leg.held_by_chair:
+        return None if _is_chair(conference, given.user) else ("not_chair", "Only the chair can take them off hold")
+    return None if own else ("held_by_self", f"{leg.destination} put the call on hold themselves")
+
+
+def _complete_transfer(conference: Conference, given: CompleteTransfer) -> Decision:
+    if not _is_chair(conference, given.user):
+        return Decision(conference, _refuse(given.user, "not_chair", "Only the chairperson can transfer the call"))
+    held = conference.leg(given.leg_id) if conference.has_leg(given.leg_id) else None
+    if held is None or held.ended or not held.held_by_chair:
+        return Decision(conference, _refuse(given.user, "not_held", "Hold the person to transfer first"))
+    chair = conference.chair
+    others = [leg for leg in conference.live_legs() if leg.id not in (chair.id, held.id) and leg.hang_up_reason is None]
+    if not others:
+        return Decision(conference, _refuse(given.user, "nobody_to_transfer_to", "Add who to transfer them to first"))
+    conference = replace(conference, chair_leg_id=held.id).with_leg(replace(held, held=False, held_by_chair=False))
+    commands = (HoldLeg(conference.id, held.id, False, music=False), HangUpLeg(conference.id, chair.id, "transferred"))
+    return _settle(conference, commands)
+
+
+def _hold_reported(conference: Conference, report: LegHoldChanged) -> Decision:
+    """A telephone held itself (or came back): its own hold, out of the mix and hearing nothing of it."""
+    if not conference.has_leg(report.leg_id):
+        return Decision(conference)
+    leg = conference.leg(report.leg_id)
+    if leg.ended or leg.held == report.held or leg.held_by_chair:
+        return Decision(conference)  # the chair's hold stays until the chair takes it off
+    conference = conference.with_leg(replace(leg, held=report.held, held_by_chair=False))
+    return _settle(conference, (HoldLeg(conference.id, leg.id, report.held, music=False),))
+
+
+def holds_elsewhere(user: str, talking_on: str, conferences: Iterable[Conference]) -> tuple[tuple[str, Hold], ...]:
+    """A user talks on one call at a time: once a leg of theirs talks, their live legs on other calls go on hold.
+
+    As (conference id, Hold) pairs, for the shell to hand each to its own conference.
+    """
+    return tuple(
+        (conference.id, Hold(user, leg.id, held=True))
+        for conference in conferences
+        if conference.id != talking_on
+        for leg in conference.live_legs()
+        if leg.destination == user and leg.kind == "browser" and leg.talking
+    )
+
+
+def started_talking(before: Conference | None, after: Conference) -> tuple[str, ...]:
+    """The browser users whose leg on `after` talks now and did not before (connected, or taken off hold)."""
+    was = {leg.id for leg in before.legs if leg.talking} if before is not None else set()
+    return tuple(
+        leg.destination for leg in after.live_legs() if leg.kind == "browser" and leg.talking and leg.id not in was
+    )
 
 
 def _rejoin(conference: Conference, given: Rejoin) -> Decision:
@@ -470,7 +593,7 @@ def _kinded(decision: Decision) -> Decision:
         return decision
     commands = []
     for command in decision.commands:
-        if isinstance(command, DialLeg | HangUpLeg | MuteLeg) and conference.has_leg(command.leg_id):
+        if isinstance(command, DialLeg | HangUpLeg | MuteLeg | HoldLeg) and conference.has_leg(command.leg_id):
             command = replace(command, kind=conference.leg(command.leg_id).kind)
             if isinstance(command, DialLeg):
                 command = replace(command, caller_kind=conference.chair.kind)

@@ -41,7 +41,9 @@ from talkbox.events.models import (
     SpeakingChanged,
     StateSent,
     UserAddsParticipant,
+    UserCompletesTransfer,
     UserHangsUp,
+    UserHoldsLeg,
     UserMutesLeg,
     UserRejoins,
     UserRemovesParticipant,
@@ -60,6 +62,7 @@ from talkbox.ui.protocol import (
     Digit,
     Error,
     HangUpMessage,
+    HoldMessage,
     LegFailed,
     MuteMessage,
     Offer,
@@ -74,6 +77,7 @@ from talkbox.ui.protocol import (
     ServerMessage,
     Speaking,
     Synced,
+    TransferMessage,
     Welcome,
     parse_frame,
 )
@@ -444,6 +448,10 @@ def to_event(user: str, message: PageMessage, legs: dict[str, str] | None = None
         return UserRemovesParticipant(user=user, conference_id=message.conference_id, leg_id=message.leg_id)
     if isinstance(message, MuteMessage):
         return UserMutesLeg(user=user, conference_id=message.conference_id, leg_id=message.leg_id, muted=message.muted)
+    if isinstance(message, HoldMessage):
+        return UserHoldsLeg(user=user, conference_id=message.conference_id, leg_id=message.leg_id, held=message.held)
+    if isinstance(message, TransferMessage):
+        return UserCompletesTransfer(user=user, conference_id=message.conference_id, leg_id=message.leg_id)
     if isinstance(message, Resume):
         return ClientResumesLeg(user=user, leg_id=message.leg_id, conference_id=legs.get(message.leg_id))
     assert isinstance(message, RejoinMessage)

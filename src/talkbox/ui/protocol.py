@@ -72,6 +72,23 @@ class MuteMessage(_PageMessage):
     muted: bool
 
 
+class HoldMessage(_PageMessage):
+    """Hold a leg or take it off hold: your own (switching calls), or anyone's if you are the chair."""
+
+    type: Literal["hold"]
+    conference_id: Id
+    leg_id: Id
+    held: bool
+
+
+class TransferMessage(_PageMessage):
+    """The chair completes an attended transfer: `leg_id`, on hold, is left talking to whoever was added."""
+
+    type: Literal["transfer"]
+    conference_id: Id
+    leg_id: Id
+
+
 class RejoinMessage(_PageMessage):
     type: Literal["rejoin"]
     conference_id: Id
@@ -83,12 +100,36 @@ class Resume(_PageMessage):
 
 
 PageMessage = Annotated[
-    Call | HangUpMessage | Answer | Reject | LegFailed | Add | Remove | MuteMessage | RejoinMessage | Resume,
+    Call
+    | HangUpMessage
+    | Answer
+    | Reject
+    | LegFailed
+    | Add
+    | Remove
+    | MuteMessage
+    | HoldMessage
+    | TransferMessage
+    | RejoinMessage
+    | Resume,
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
 PAGE_MESSAGE_TYPES = frozenset(
-    {"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin", "resume"}
+    {
+        "call",
+        "hang_up",
+        "answer",
+        "reject",
+        "leg_failed",
+        "add",
+        "remove",
+        "mute",
+        "hold",
+        "transfer",
+        "rejoin",
+        "resume",
+    }
 )
 
 # --- server -> page -----------------------------------------------------------

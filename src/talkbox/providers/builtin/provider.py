@@ -31,7 +31,7 @@ from talkbox.events.models import (
 )
 from talkbox.media.engine import Media
 from talkbox.telephony.provider import ResumeLeg, Sequence
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,9 @@ class BuiltinProvider:
     async def mute(self, command: MuteLeg) -> None:
         self.media.mute(command.conference_id, command.leg_id, command.muted)
 
+    async def hold(self, command: HoldLeg) -> None:
+        self.media.hold(command.conference_id, command.leg_id, command.held, command.music)
+
     async def resume(self, command: ResumeLeg) -> None:
         dial = DialLeg(command.conference_id, command.leg_id, command.destination, command.destination, True)
         if command.status != "in-progress":
@@ -132,6 +135,8 @@ class BuiltinProvider:
         leg = MediaLeg(dial, answered=True, connected=True)
         self.legs[command.leg_id] = leg
         self.media.mute(command.conference_id, command.leg_id, command.muted)
+        if command.held:
+            self.media.hold(command.conference_id, command.leg_id, True, command.hold_music)
         self._arm(leg, self.settings.resume_grace, "failed", "lost")
 
     # --- events from the pages ---------------------------------------------------

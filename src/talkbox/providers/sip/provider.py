@@ -31,10 +31,12 @@ from talkbox.events.models import (
     DigitPressed,
     Event,
     IncomingPhoneCall,
+    LegHoldChanged,
     LegStatus,
     LegStatusChanged,
 )
 from talkbox.events.names import is_client_name
+from talkbox.media import sdp
 from talkbox.media.engine import Media
 from talkbox.providers.sip.dialog import Dialog
 from talkbox.providers.sip.message import ALLOW, new_call_id, new_tag, response, tag_of
@@ -43,7 +45,7 @@ from talkbox.providers.sip.transactions import ClientTransaction, ServerTransact
 from talkbox.providers.sip.transport import Peer
 from talkbox.providers.sip.ua import UserAgent
 from talkbox.telephony.provider import ResumeLeg, Sequence
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ class SipCall:
     cancel_sent: bool = False
     authenticated: bool = False
     late_offer: bool = False  # a call in whose INVITE had no SDP: the answer comes in the ACK
+    held: bool = False  # the telephone put us on hold (a re-INVITE with sendonly, inactive or c=0.0.0.0)
     early_sdp: str | None = None
     # A call in: the To tag of every response we send to its INVITE.
     local_tag: str = field(default_factory=new_tag)
@@ -145,6 +148,10 @@ class SipProvider:
 
     async def mute(self, command: MuteLeg) -> None:
         self.media.mute(command.conference_id, command.leg_id, command.muted)
+
+    async def hold(self, command: HoldLeg) -> None:
+        """The telephone hears the music (or silence) in its RTP: no re-INVITE, so any trunk copes."""
+        self.media.hold(command.conference_id, command.leg_id, command.held, command.music)
 
     async def resume(self, command: ResumeLeg) -> None:
         # The dialog (tags, CSeq, route) died with the process: nobody can address that call now.
@@ -302,6 +309,14 @@ class SipProvider:
         answer = response(request, 200, body=answer_sdp.encode(), content_type=SDP)
         answer.headers.set("Contact", call.dialog.contact)
         self.ua.answer_invite(transaction, answer)
+        if request.body:
+            await self._held(call, sdp.remote(sdp.parse(request.body.decode()))[1].held)
+
+    async def _held(self, call: SipCall, held: bool) -> None:
+        """The telephone's own hold shows on the pages like any other; the rules tell the media."""
+        if held != call.held:
+            call.held = held
+            await self.publish(LegHoldChanged(conference_id=call.conference_id, leg_id=call.leg_id, held=held))
 
     # --- calls out --------------------------------------------------------------------
 

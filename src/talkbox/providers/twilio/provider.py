@@ -40,7 +40,7 @@ from talkbox.events.models import (
 from talkbox.providers.twilio.settings import TwilioSettings
 from talkbox.providers.twilio.twiml import CALL_EVENTS, Webhooks
 from talkbox.telephony.provider import ResumeLeg
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,10 @@ class TwilioLeg:
     # active participants of in-progress Conferences", so a mute before that waits for it.
     muted: bool = False
     mute_pending: bool = False
+    # The same for the hold (and whether it is with music): a participant's `hold` and `holdUrl`.
+    held: bool = False
+    hold_music: bool = False
+    hold_pending: bool = False
 
 
 @dataclass
@@ -235,6 +239,32 @@ class TwilioProvider:
         leg.muted, leg.mute_pending = not leg.muted, False
         await self.publish(LegMuteChanged(conference_id=leg.conference_id, leg_id=leg_id, muted=leg.muted))
 
+    async def hold(self, command: HoldLeg) -> None:
+        """Hold the participant (its holdUrl plays the music, or silence), now or once it is one, like a mute."""
+        leg = self.legs.get(command.leg_id)
+        if leg is None:
+            log.info("leg %s has no Twilio call yet: it is held once it joins", command.leg_id)
+            return
+        leg.held, leg.hold_music, leg.hold_pending = command.held, command.music, True
+        if leg.answered:
+            await self._apply_hold(command.leg_id, leg)
+
+    async def _apply_hold(self, leg_id: str, leg: TwilioLeg) -> None:
+        held = {"hold_url": self.webhooks.hold(leg.hold_music), "hold_method": "POST"} if leg.held else {}
+        try:
+            found = self.conferences.get(leg.conference_id) or await self._find_conference(leg.conference_id)
+            if found is None:
+                return  # no conference yet: the join or its start will apply it
+            await self.client.conferences(found).participants(leg.call_sid).update_async(hold=leg.held, **held)
+        except TwilioRestException as error:
+            if error.status == 404:
+                log.info("leg %s is not yet an active participant: its hold waits for the conference", leg_id)
+                return
+            log.warning("Twilio would not set the hold of leg %s: %s", leg_id, error)
+        except (ClientError, TimeoutError) as error:
+            log.warning("could not set the hold of leg %s with Twilio: %s", leg_id, error)
+        leg.hold_pending = False
+
     async def _conference_changed(self, event: ConferenceStatusChanged) -> None:
         """Learn the ConferenceSid; apply a mute that had to wait for the participant or the start."""
         if event.status == "conference-end":
@@ -249,10 +279,14 @@ class TwilioProvider:
                 # Joined with the mute its TwiML carried, from the store: the one that holds,
                 # even if it was asked for before this leg was dialled (and so never reached us).
                 leg.muted, leg.mute_pending = bool(event.muted), False
+            if leg.hold_pending:
+                await self._apply_hold(event.leg_id, leg)
         elif event.status == "conference-start":
             for leg_id, leg in list(self.legs.items()):
                 if leg.conference_id == event.conference_id and leg.mute_pending and leg.answered:
                     await self._apply_mute(leg_id, leg)
+                if leg.conference_id == event.conference_id and leg.hold_pending and leg.answered:
+                    await self._apply_hold(leg_id, leg)
 
     async def resume(self, command: ResumeLeg) -> None:
         """After a restart: take the leg back as the store has it, then check it with Twilio.
@@ -270,7 +304,13 @@ class TwilioProvider:
         user = command.destination if command.kind == "browser" else None
         answered = command.status == "in-progress"
         self.legs[command.leg_id] = TwilioLeg(
-            command.conference_id, command.provider_id, user, answered, muted=command.muted
+            command.conference_id,
+            command.provider_id,
+            user,
+            answered,
+            muted=command.muted,
+            held=command.held,
+            hold_music=command.hold_music,
         )
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.reconcile_concurrency)

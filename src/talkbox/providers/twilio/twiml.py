@@ -20,6 +20,11 @@ INCOMING_PATH = "/twilio/incoming"
 # Where a lone participant waits for the conference to start: Talkbox's ringback, not Twilio's music.
 WAIT_PATH = "/twilio/wait"
 RINGBACK_PATH = "/twilio/ringback.wav"
+# What a held participant hears (the participant's holdUrl): music on hold, or silence for one away on another call.
+HOLD_PATH = "/twilio/hold"
+HOLD_MUSIC_PATH = "/twilio/hold-music.wav"
+# A held participant hearing silence is sent back here after this many seconds of <Pause>, for as long as it is held.
+HOLD_PAUSE_SECONDS = 60
 
 # Every call-progress event, so each status reaches the rules.
 CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
@@ -50,6 +55,12 @@ class Webhooks:
 
     def ringback(self) -> str:
         return self.url(RINGBACK_PATH)
+
+    def hold(self, music: bool) -> str:
+        return self.url(HOLD_PATH, music="1" if music else "0")
+
+    def hold_music(self) -> str:
+        return self.url(HOLD_MUSIC_PATH)
 
 
 def incoming_ids(call_sid: str) -> tuple[str, str]:
@@ -99,6 +110,17 @@ def ringback(webhooks: Webhooks) -> str:
     """What the wait URL answers: the ringback tone, looped until the conference starts."""
     response = VoiceResponse()
     response.play(webhooks.ringback(), loop=0)
+    return str(response)
+
+
+def on_hold(webhooks: Webhooks, music: bool) -> str:
+    """What the holdUrl answers: Talkbox's own music on hold, looped; or a silence that lasts as long as the hold."""
+    response = VoiceResponse()
+    if music:
+        response.play(webhooks.hold_music(), loop=0)
+    else:
+        response.pause(length=HOLD_PAUSE_SECONDS)
+        response.redirect(webhooks.hold(music=False), method="POST")
     return str(response)
 
 
