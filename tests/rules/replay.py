@@ -20,16 +20,27 @@ from talkbox.telephony.rules import (
     HangUpLeg,
     Mute,
     MuteLeg,
+    PlayToLeg,
+    PressDigits,
     Publish,
     Rejoin,
     RemoveParticipant,
     RuleInput,
+    SendDigits,
     StartCall,
+    TransferCall,
     decide,
 )
 
 CONFERENCE = "c-1"
-LEG_OF = {"alice": "l-alice", "bob": "l-callee", "carol": "l-carol", "dave": "l-dave", "alice again": "l-alice-2"}
+LEG_OF = {
+    "alice": "l-alice",
+    "bob": "l-callee",
+    "carol": "l-carol",
+    "dave": "l-dave",
+    "alice again": "l-alice-2",
+    "bob again": "l-bob-2",
+}
 
 
 def call(
@@ -81,6 +92,16 @@ def rejoin(user: str = "alice") -> Rejoin:
     return Rejoin(user, LEG_OF["alice again"])
 
 
+def transfer(to: str = "carol", by: str = "alice", telephones: PhoneKind | None = None) -> TransferCall:
+    """`by` transfers the other party to `to` (carol's and dave's legs as in LEG_OF); `by` is recalled on "<by> again"."""
+    leg_id = LEG_OF[to] if to in ("carol", "dave") else "l-other"
+    return TransferCall(by, to, leg_id, LEG_OF.get(f"{by} again", f"l-{by}-2"), telephones)
+
+
+def press(digits: str, by: str = "alice") -> PressDigits:
+    return PressDigits(by, digits)
+
+
 def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...]:
     def who(leg_id: str) -> str:
         assert conference is not None
@@ -92,6 +113,10 @@ def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...
         return ("hang_up", who(command.leg_id), command.reason)
     if isinstance(command, MuteLeg):
         return ("mute" if command.muted else "unmute", who(command.leg_id))
+    if isinstance(command, PlayToLeg):
+        return ("play", who(command.leg_id), command.sound or "the call")
+    if isinstance(command, SendDigits):
+        return ("digits", who(command.leg_id), command.digits)
     assert isinstance(command, Publish)
     event = command.event
     if isinstance(event, CallRefused):
@@ -104,6 +129,8 @@ def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...
         status = leg.status if leg.end_reason is None else f"{leg.status}:{leg.end_reason}"
         legs[name] = status + (" muted" if leg.muted else "")
     state = view.status if view.end_reason is None else f"{view.status}:{view.end_reason}"
+    if view.transfer is not None:
+        state += f" transfer to {view.transfer.to} {view.transfer.status}"
     return ("updated", state, legs)
 
 

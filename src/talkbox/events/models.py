@@ -52,6 +52,16 @@ class LegView(BaseModel):
     end_reason: str | None = None
 
 
+class TransferView(BaseModel):
+    """A blind transfer under way: `by` sent the call to `to`, which rings; or, unanswered, `by` is rung again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    by: str
+    to: str
+    status: Literal["ringing", "recalling"]
+
+
 class ConferenceView(BaseModel):
     """A conference as the pages see it: the whole state, sent on every change."""
 
@@ -62,6 +72,7 @@ class ConferenceView(BaseModel):
     status: Literal["active", "ended"]
     end_reason: str | None = None
     legs: tuple[LegView, ...]
+    transfer: TransferView | None = None
 
 
 def new_id(prefix: str) -> str:
@@ -117,6 +128,25 @@ class UserMutesLeg(_Event):
     conference_id: str
     leg_id: str
     muted: bool
+
+
+class UserTransfers(_Event):
+    """A user hands the other party of their call of two to `to`, and leaves it (a blind transfer)."""
+
+    type: Literal["user_transfers"] = "user_transfers"
+    user: str
+    conference_id: str
+    to: str
+    leg_id: str = Field(default_factory=_leg_id)  # the leg that rings `to`
+
+
+class UserSendsDigits(_Event):
+    """Keys pressed on a user's keypad during a call, for the telephones on it (RFC 4733)."""
+
+    type: Literal["user_sends_digits"] = "user_sends_digits"
+    user: str
+    conference_id: str
+    digits: str
 
 
 class UserRejoins(_Event):
@@ -319,6 +349,8 @@ Event = Annotated[
     | UserRemovesParticipant
     | UserMutesLeg
     | UserRejoins
+    | UserTransfers
+    | UserSendsDigits
     | ClientAnsweredLeg
     | ClientResumesLeg
     | ClientRejectedLeg
