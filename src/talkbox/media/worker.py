@@ -75,6 +75,8 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
         await engine.rtp_restore(request["conference_id"], request["leg_id"], request["ours"], request["sdp"])
     elif op == "mute":
         engine.mute(request["conference_id"], request["leg_id"], request["muted"])
+    elif op == "play":
+        engine.play(request["conference_id"], request["leg_id"], request["sound"])
     elif op == "drop":
         await engine.drop(request["leg_id"])
     elif op == "remove":

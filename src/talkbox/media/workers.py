@@ -34,6 +34,7 @@ from talkbox.media.engine import (
     StateSink,
     no_dtmf,
 )
+from talkbox.media.tones import SoundName
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Telephone:
 class LegPlace:
     conference_id: str
     muted: bool = False
+    sound: SoundName | None = None
     telephone: Telephone | None = None
 
 
@@ -120,6 +122,12 @@ class WorkerPool:
         if index is not None and index in self.workers:
             self._tell(self.workers[index], op="mute", conference_id=conference_id, leg_id=leg_id, muted=muted)
 
+    def play(self, conference_id: str, leg_id: str, sound: SoundName | None) -> None:
+        self.legs.setdefault(leg_id, LegPlace(conference_id)).sound = sound
+        index = self.conferences.get(conference_id)
+        if index is not None and index in self.workers:
+            self._tell(self.workers[index], op="play", conference_id=conference_id, leg_id=leg_id, sound=sound)
+
     async def drop(self, leg_id: str) -> None:
         place = self.legs.get(leg_id)
         if place is not None:
@@ -162,6 +170,8 @@ class WorkerPool:
         worker.legs.add(leg_id)
         if place.muted:
             await self._ask(worker, op="mute", conference_id=conference_id, leg_id=leg_id, muted=True)
+        if place.sound is not None:
+            await self._ask(worker, op="play", conference_id=conference_id, leg_id=leg_id, sound=place.sound)
         reply = await self._ask(worker, conference_id=conference_id, leg_id=leg_id, **request)
         return str(reply["sdp"])
 

@@ -30,6 +30,8 @@ from talkbox.events.models import (
     UserRemovesParticipant,
     UserRequestsCall,
     UserReturned,
+    UserSendsDigits,
+    UserTransfers,
 )
 from talkbox.telephony.model import Conference
 from talkbox.telephony.provider import Provider, ResumeLeg
@@ -42,11 +44,15 @@ from talkbox.telephony.rules import (
     IncomingCall,
     Mute,
     MuteLeg,
+    PlayToLeg,
+    PressDigits,
     Publish,
     Rejoin,
     RemoveParticipant,
     RuleInput,
+    SendDigits,
     StartCall,
+    TransferCall,
     decide,
 )
 from talkbox.telephony.store import ConferenceStore, StoreUnavailable
@@ -61,6 +67,7 @@ _REQUESTS: dict[type[Event], tuple[str, str]] = {
     UserRemovesParticipant: ("remove", "remove them"),
     UserMutesLeg: ("mute", "change the mute"),
     UserRejoins: ("rejoin", "rejoin"),
+    UserTransfers: ("transfer", "transfer the call"),
 }
 
 
@@ -92,6 +99,8 @@ class CallHandler:
         UserRemovesParticipant,
         UserMutesLeg,
         UserRejoins,
+        UserTransfers,
+        UserSendsDigits,
         LegStatusChanged,
         LegMuteChanged,
         PresenceChanged,
@@ -167,6 +176,11 @@ class CallHandler:
             return Mute(event.user, event.leg_id, event.muted)
         if isinstance(event, UserRejoins):
             return Rejoin(event.user, event.leg_id)
+        if isinstance(event, UserTransfers):
+            recall = derived_id("l", event.conference_id, "recall", event.leg_id)
+            return TransferCall(event.user, event.to, event.leg_id, recall, self.telephones)
+        if isinstance(event, UserSendsDigits):
+            return PressDigits(event.user, event.digits)
         if isinstance(event, (LegStatusChanged, LegMuteChanged)):
             return event
         if isinstance(event, IncomingPhoneCall):
@@ -304,6 +318,10 @@ class CallHandler:
             await self.providers[command.kind].hang_up(command)
         elif isinstance(command, MuteLeg):
             await self.providers[command.kind].mute(command)
+        elif isinstance(command, PlayToLeg):
+            await self.providers[command.kind].play(command)
+        elif isinstance(command, SendDigits):
+            await self.providers[command.kind].send_digits(command)
 
     async def _report_failed(self, conference_id: str, leg_id: str, reason: str) -> None:
         """A leg no provider can place (or take back) must not wait in the conference for ever."""

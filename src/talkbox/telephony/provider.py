@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from talkbox.events.models import LegKind
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg, PlayToLeg, SendDigits
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,14 @@ class Provider(Protocol):
 
     async def mute(self, command: MuteLeg) -> None:
         """Leave the leg's audio out of (or back in) what the others hear."""
+        ...
+
+    async def play(self, command: PlayToLeg) -> None:
+        """Give the leg a sound (ringback while its transfer rings) instead of the call, or the call back."""
+        ...
+
+    async def send_digits(self, command: SendDigits) -> None:
+        """Keypad digits to a telephone leg."""
         ...
 
     async def resume(self, command: ResumeLeg) -> None:

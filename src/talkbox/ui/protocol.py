@@ -82,13 +82,50 @@ class Resume(_PageMessage):
     leg_id: Id
 
 
+class TransferMessage(_PageMessage):
+    type: Literal["transfer"]
+    conference_id: Id
+    to: Annotated[str, StringConstraints(max_length=200)]
+
+
+class DtmfMessage(_PageMessage):
+    type: Literal["dtmf"]
+    conference_id: Id
+    # A keypad's keys only (A-D are not on it); a few at once, for a pasted PIN.
+    digits: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[0-9*#]+$")]
+
+
 PageMessage = Annotated[
-    Call | HangUpMessage | Answer | Reject | LegFailed | Add | Remove | MuteMessage | RejoinMessage | Resume,
+    Call
+    | HangUpMessage
+    | Answer
+    | Reject
+    | LegFailed
+    | Add
+    | Remove
+    | MuteMessage
+    | RejoinMessage
+    | Resume
+    | TransferMessage
+    | DtmfMessage,
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
 PAGE_MESSAGE_TYPES = frozenset(
-    {"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin", "resume"}
+    {
+        "call",
+        "hang_up",
+        "answer",
+        "reject",
+        "leg_failed",
+        "add",
+        "remove",
+        "mute",
+        "rejoin",
+        "resume",
+        "transfer",
+        "dtmf",
+    }
 )
 
 # --- server -> page -----------------------------------------------------------

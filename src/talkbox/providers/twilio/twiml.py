@@ -20,6 +20,8 @@ INCOMING_PATH = "/twilio/incoming"
 # Where a lone participant waits for the conference to start: Talkbox's ringback, not Twilio's music.
 WAIT_PATH = "/twilio/wait"
 RINGBACK_PATH = "/twilio/ringback.wav"
+# What a transferred caller hears when the transfer was not answered, before ringback again.
+TRANSFER_FAILED_PATH = "/twilio/transfer-failed.wav"
 
 # Every call-progress event, so each status reaches the rules.
 CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
@@ -50,6 +52,9 @@ class Webhooks:
 
     def ringback(self) -> str:
         return self.url(RINGBACK_PATH)
+
+    def transfer_failed(self) -> str:
+        return self.url(TRANSFER_FAILED_PATH)
 
 
 def incoming_ids(call_sid: str) -> tuple[str, str]:
@@ -98,6 +103,16 @@ def join_conference(
 def ringback(webhooks: Webhooks) -> str:
     """What the wait URL answers: the ringback tone, looped until the conference starts."""
     response = VoiceResponse()
+    response.play(webhooks.ringback(), loop=0)
+    return str(response)
+
+
+def waiting(webhooks: Webhooks, sound: str) -> str:
+    """What a call taken out of its conference hears while its transfer rings (`ringback`), or after the
+    transfer failed and the transferor is rung again (`recall`: the failed-transfer tone first)."""
+    response = VoiceResponse()
+    if sound == "recall":
+        response.play(webhooks.transfer_failed())
     response.play(webhooks.ringback(), loop=0)
     return str(response)
 
