@@ -56,6 +56,12 @@ export function callSummary(model: Model): string {
     return others.length > 0 ? `Reconnecting the call with ${names(others)}…` : "Reconnecting the call…";
   }
   if (others.length === 0) return "Connecting the call…";
+  const transfer = conference.transfer ?? null;
+  if (transfer !== null && transfer.by !== model.me) {
+    return transfer.status === "ringing"
+      ? `${transfer.by} is transferring you to ${transfer.to}…`
+      : `${transfer.to} did not answer: calling ${transfer.by} back…`;
+  }
   const connected = others.filter((leg) => leg.status === "in-progress");
   const pending = others.filter((leg) => leg.status !== "in-progress");
   const verb = pending.every((leg) => leg.status === "ringing") ? "ringing" : "calling";
@@ -86,6 +92,17 @@ export function audioSummary(model: Model): string {
 /** The caller of the call ringing here, if one is. */
 export function ringingFrom(model: Model): string | null {
   return model.incoming !== null && !model.incoming.rejected ? model.incoming.caller : null;
+}
+
+/** What the incoming-call panel says: who calls, and why when it is a transfer coming back to me. */
+export function ringingText(model: Model): string | null {
+  const caller = ringingFrom(model);
+  if (caller === null) return null;
+  const transfer = model.incoming?.conference?.transfer ?? null;
+  if (transfer !== null && transfer.status === "recalling" && transfer.by === model.me) {
+    return `${caller} is calling back: ${transfer.to} did not answer the transfer`;
+  }
+  return `${caller} is calling`;
 }
 
 /** The tab's title: what matters most right now, then the app's name. */
@@ -130,7 +147,8 @@ export function narrate(before: Model, after: Model): Model {
   let next = after;
   const caller = ringingFrom(after);
   if (caller !== null && caller !== ringingFrom(before)) {
-    next = announce(next, `Call from ${caller}: Accept or Reject`, true);
+    const recalled = ringingText(after) !== `${caller} is calling`;
+    next = announce(next, `${recalled ? ringingText(after) : `Call from ${caller}`}: Accept or Reject`, true);
   }
   const said = spoken(before, after);
   if (said.length > 0) next = announce(next, sentences(said), false);

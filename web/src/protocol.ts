@@ -59,6 +59,8 @@ export const LEG_END_REASONS = [
   "not-found",
   "address-incomplete",
   "not-allowed",
+  "transferred",
+  "transfer-failed",
 ] as const;
 export type KnownLegEndReason = (typeof LEG_END_REASONS)[number];
 /**
@@ -79,6 +81,7 @@ export const CONFERENCE_END_REASONS = [
   "unavailable",
   "failed",
   "chair-unreachable",
+  "transfer-failed",
 ] as const;
 export type KnownConferenceEndReason = (typeof CONFERENCE_END_REASONS)[number];
 export type ConferenceEndReason = KnownConferenceEndReason | (string & {});
@@ -92,6 +95,13 @@ export interface Leg {
   end_reason: LegEndReason | null;
 }
 
+/** A blind transfer under way: `by` sent the call to `to`, which rings; or, unanswered, `by` is rung again. */
+export interface Transfer {
+  by: string;
+  to: string;
+  status: "ringing" | "recalling";
+}
+
 export interface Conference {
   id: string;
   /** The chairperson's name (the caller). */
@@ -99,6 +109,8 @@ export interface Conference {
   status: ConferenceStatus;
   end_reason: ConferenceEndReason | null;
   legs: Leg[];
+  /** Absent or null: no transfer under way. */
+  transfer?: Transfer | null;
 }
 
 // ---------------------------------------------------------------------------
@@ -161,6 +173,20 @@ export interface ResumeFrame {
   leg_id: string;
 }
 
+/** Hand the other party of my call of two to `to`, and leave (a blind transfer). */
+export interface TransferFrame {
+  type: "transfer";
+  conference_id: string;
+  to: string;
+}
+
+/** Keys pressed on the keypad, for the telephones on the call (built-in engine). */
+export interface DtmfFrame {
+  type: "dtmf";
+  conference_id: string;
+  digits: string;
+}
+
 export type ClientFrame =
   | CallFrame
   | HangUpFrame
@@ -171,7 +197,9 @@ export type ClientFrame =
   | RemoveFrame
   | MuteFrame
   | RejoinFrame
-  | ResumeFrame;
+  | ResumeFrame
+  | TransferFrame
+  | DtmfFrame;
 
 // ---------------------------------------------------------------------------
 // Server -> page
@@ -303,7 +331,19 @@ export function parseConference(raw: unknown): Conference | null {
     if (ok === null) return null;
     parsed.push(ok);
   }
-  return { id, chair, status, end_reason: end_reason ?? null, legs: parsed };
+  const transfer = parseTransfer(raw.transfer);
+  if (transfer === undefined) return null;
+  const base = { id, chair, status, end_reason: end_reason ?? null, legs: parsed };
+  return transfer === null ? base : { ...base, transfer };
+}
+
+/** null for none; undefined for one that does not match the protocol. */
+function parseTransfer(raw: unknown): Transfer | null | undefined {
+  if (raw === null || raw === undefined) return null;
+  if (!isObject(raw)) return undefined;
+  const { by, to, status } = raw;
+  if (!isString(by) || !isString(to) || (status !== "ringing" && status !== "recalling")) return undefined;
+  return { by, to, status };
 }
 
 /**

@@ -4,12 +4,12 @@
 // and where focus goes is decided in update (narration.ts); this carries it out.
 
 import type { MySide } from "./call";
-import { dialButtonLabel, dialLabel, dialMode, dialPlaceholder, mySide } from "./call";
+import { KEYPAD, canTransfer, canUseKeypad, dialButtonLabel, dialLabel, dialMode, dialPlaceholder, mySide } from "./call";
 import type { Model, Msg } from "./model";
 import { signInOffered } from "./model";
 import { connectionLine, providerLine } from "./connection";
 import type { Announcement, FocusRequest, FocusTarget } from "./narration";
-import { audioSummary, callNote, callSummary, pageTitle, ringingFrom } from "./narration";
+import { audioSummary, callNote, callSummary, pageTitle, ringingFrom, ringingText } from "./narration";
 import { describeLegStatus } from "./outcome";
 import type { Conference, Leg } from "./protocol";
 import { isTerminalLeg } from "./protocol";
@@ -50,6 +50,10 @@ interface Elements {
   mute: HTMLButtonElement;
   rejoin: HTMLButtonElement;
   hangUp: HTMLButtonElement;
+  transferForm: HTMLFormElement;
+  transferTo: HTMLInputElement;
+  transfer: HTMLButtonElement;
+  keypad: HTMLElement;
   quality: HTMLElement;
   qualityWarning: HTMLElement;
   devices: HTMLDetailsElement;
@@ -112,6 +116,10 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     mute: byId(doc, "mute", HTMLButtonElement),
     rejoin: byId(doc, "rejoin", HTMLButtonElement),
     hangUp: byId(doc, "hang-up", HTMLButtonElement),
+    transferForm: byId(doc, "transfer-form", HTMLFormElement),
+    transferTo: byId(doc, "transfer-to", HTMLInputElement),
+    transfer: byId(doc, "transfer", HTMLButtonElement),
+    keypad: byId(doc, "keypad", HTMLElement),
     quality: byId(doc, "quality", HTMLElement),
     qualityWarning: byId(doc, "quality-warning", HTMLElement),
     devices: byId(doc, "devices", HTMLDetailsElement),
@@ -153,6 +161,31 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
   el.reject.addEventListener("click", () => dispatch({ type: "reject-clicked" }));
   el.hangUp.addEventListener("click", () => dispatch({ type: "hang-up-clicked" }));
   el.rejoin.addEventListener("click", () => dispatch({ type: "rejoin-clicked" }));
+  el.transferTo.addEventListener("input", () => dispatch({ type: "transfer-changed", text: el.transferTo.value }));
+  el.transferForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    dispatch({ type: "transfer-changed", text: el.transferTo.value });
+    dispatch({ type: "transfer-submitted" });
+  });
+  for (const key of KEYPAD) {
+    const button = doc.createElement("button");
+    button.type = "button";
+    button.textContent = key.digit;
+    button.dataset.digit = key.digit;
+    if (key.label !== key.digit) button.setAttribute("aria-label", key.label);
+    el.keypad.append(button);
+  }
+  el.keypad.addEventListener("click", (event) => {
+    const digit = event.target instanceof Element ? event.target.closest("button")?.dataset.digit : undefined;
+    if (digit !== undefined) dispatch({ type: "keypad-pressed", digit });
+  });
+  // The keyboard's digits are keypad keys while the call panel has focus, except in its text box.
+  el.callPanel.addEventListener("keydown", (event) => {
+    if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (el.keypad.hidden || !KEYPAD.some((key) => key.digit === event.key)) return;
+    event.preventDefault();
+    dispatch({ type: "keypad-pressed", digit: event.key });
+  });
   // Mute buttons (mine and, for the chair, everyone's) and Remove buttons
   // carry what they act on in data attributes.
   const onLegAction = (event: Event): void => {
@@ -212,7 +245,7 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
 
       const caller = ringingFrom(model);
       setHidden(el.incoming, caller === null);
-      setText(el.incomingText, caller === null ? "" : `${caller} is calling`);
+      setText(el.incomingText, ringingText(model) ?? "");
       setUnavailable(el.accept, !online);
       setUnavailable(el.reject, !online);
 
@@ -318,6 +351,10 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
 
   setHidden(el.rejoin, !side.canRejoin);
   setHidden(el.hangUp, !side.onCall);
+  setHidden(el.transferForm, !canTransfer(model, conference));
+  if (el.transferTo.value !== model.transferText) el.transferTo.value = model.transferText;
+  setUnavailable(el.transfer, !online);
+  setHidden(el.keypad, !canUseKeypad(model, conference));
   const measured = side.onCall && phase === "connected" && model.quality !== null ? model.quality : null;
   setHidden(el.quality, measured === null);
   setText(el.quality, measured === null ? "" : `Call quality: ${qualityLine(measured)}`);
