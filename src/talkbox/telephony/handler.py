@@ -137,6 +137,18 @@ class CallHandler:
                         leg.kind,
                     )
                 )
+            await self._resume_waiting(conference)
+
+    async def _resume_waiting(self, conference: Conference) -> None:
+        """A party waiting on a transfer heard ringback from media that died with the process: again."""
+        transfer = conference.transfer
+        if transfer is None:
+            return
+        waiting = conference.leg(transfer.leg_id)
+        if waiting.ended or waiting.kind not in self.providers:
+            return  # its end is on the way (or its provider is off, and it is ended as failed)
+        # Ringback, even while recalling: the failed tone has been heard already.
+        await self._carry_out_all((PlayToLeg(conference.id, waiting.id, "ringback", waiting.kind),))
 
     async def stop(self) -> None:
         """At shutdown: one last offer of what is unsaved to the store; what it still refuses is lost."""
