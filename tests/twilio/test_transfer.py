@@ -100,6 +100,42 @@ async def test_carol_not_answering_plays_bob_the_failed_tone_and_rings_alice_aga
         assert create_alice.one("To") == client("alice", cid, recall_leg, "bob", False)
         assert create_alice.one("From") == "client:bob"
 
+        # alice takes bob back: he is put back into the conference, and she chairs it again.
+        await twilio.answer(twilio.sid_of(create_alice), cid, recall_leg, to="client:alice")
+        (back,) = (await twilio.requests(8))[7:]
+        assert back.path.endswith(f"/Calls/{call['bob_sid']}.json")
+        assert back.form == {
+            "Url": [f"{PUBLIC_URL}/twilio/voice?conference_id={cid}&leg_id={call['bob']}"],
+            "Method": ["POST"],
+        }
+        again = await alice.conference(lambda c: legs(c)["alice"] == P and len(c["legs"]) == 4)
+        assert (again["chair"], again["transfer"], legs(again)["bob"]) == ("alice", None, P)
+
+
+async def test_a_redirect_twilio_refuses_changes_nothing_the_call_s_end_is_reported_anyway() -> None:
+    """The Call resource takes new instructions only for a call in progress (21220); the transfer goes on."""
+    async with (
+        talkbox_on_twilio() as (url, twilio),
+        Page(url, "alice") as alice,
+        Page(url, "bob") as bob,
+        Page(url, "carol"),
+    ):
+        call = await alice_calls_bob(url, twilio, alice, bob)
+        twilio.api.calls[call["bob_sid"]] = "completed"  # bob hung up; Twilio's callback is still on its way
+        await alice.send(type="transfer", conference_id=call["id"], to="carol")
+        await bob.conference(lambda c: "carol" in legs(c))
+        refused, create_carol = (await twilio.requests(5))[3:]
+        assert refused.path.endswith(f"/Calls/{call['bob_sid']}.json") and set(refused.form) == {"Twiml"}
+        assert create_carol.path.endswith("/Calls.json")
+        await twilio.report(call["bob_sid"], "completed", call["id"], call["bob"])
+        ended = await bob.conference(lambda c: legs(c).get("bob") == "completed:hung-up", timeout=5)
+        # Nobody waits any more: carol stops ringing.
+        assert ended["transfer"] is None and legs(ended)["carol"] == "queued"
+        cancel_carol = (await twilio.requests(6))[5]
+        assert summary([cancel_carol]) == [
+            ("POST", f"/Calls/{twilio.sid_of(create_carol)}.json", {"Status": ["canceled"]})
+        ]
+
 
 async def test_the_failed_transfer_tone_is_served_as_a_wav_twilio_can_play() -> None:
     async with talkbox_on_twilio() as (_url, twilio):
