@@ -287,6 +287,8 @@ class WorkerPool:
             fresh.legs.add(leg_id)
             if place.muted:
                 await self._ask(fresh, op="mute", conference_id=place.conference_id, leg_id=leg_id, muted=True)
+            if place.sound is not None:
+                await self._ask(fresh, op="play", conference_id=place.conference_id, leg_id=leg_id, sound=place.sound)
             await self._ask(
                 fresh, op="rtp_restore", conference_id=place.conference_id, leg_id=leg_id,
                 ours=telephone.ours, sdp=telephone.remote,
