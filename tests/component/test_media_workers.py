@@ -228,3 +228,33 @@ async def test_telephones_on_a_killed_worker_are_put_back_on_their_ports_and_nev
         caller.close()
         called.close()
         await pool.close()
+
+
+async def test_a_telephone_waiting_on_ringback_hears_it_from_a_worker_and_again_after_the_worker_died() -> None:
+    pool = WorkerPool(1)
+    phone = await Phone.open()
+    try:
+        port = media_port(await pool.rtp_answer("c", "phone", phone.description("0 101")))
+        pool.play("c", "phone", "ringback")
+
+        async def hears_ringback() -> bool:
+            phone.received.clear()
+            for _ in range(25):  # it talks, as a phone does: its address is where the ringback goes
+                phone.send(phone.tone_packet(1000.0), port)
+                await asyncio.sleep(0.02)
+            return level_at(phone.heard(), 480.0, 8000) > -30
+
+        assert await hears_ringback()
+        [worker] = pool.workers.values()
+        os.kill(worker.process.pid, signal.SIGKILL)
+        await until(lambda: pool.restarts == 1 and 0 in pool.workers and pool.workers[0] is not worker)
+        for _ in range(10):  # put back while it talks on: on a busy machine that takes a moment
+            if await hears_ringback():
+                break
+        assert level_at(phone.heard(), 480.0, 8000) > -30, "the restored telephone lost its ringback"
+        pool.play("c", "phone", None)
+        await hears_ringback()
+        assert not await hears_ringback(), "ringback goes when the transfer is answered"
+    finally:
+        phone.close()
+        await pool.close()

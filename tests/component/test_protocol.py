@@ -45,6 +45,12 @@ async def welcomed(url: str) -> websockets.ClientConnection:
         ('{"type": "answer", "leg_id": "../../etc", "sdp": "x"}', "invalid_message"),
         ('{"type": "leg_failed", "leg_id": "l-1", "reason": "bored"}', "invalid_message"),
         (json.dumps({"type": "call", "to": "b" * 20_000}), "too_large"),
+        ('{"type": "transfer", "conference_id": "c-1"}', "invalid_message"),
+        (json.dumps({"type": "transfer", "conference_id": "c-1", "to": "c" * 201}), "invalid_message"),
+        ('{"type": "dtmf", "conference_id": "c-1", "digits": "A"}', "invalid_message"),
+        ('{"type": "dtmf", "conference_id": "c-1", "digits": ""}', "invalid_message"),
+        ('{"type": "dtmf", "conference_id": "c-1", "digits": 5}', "invalid_message"),
+        (json.dumps({"type": "dtmf", "conference_id": "c-1", "digits": "1" * 33}), "invalid_message"),
     ],
 )
 async def test_a_bad_frame_gets_an_error_and_the_socket_stays_open(frame: str, code: str) -> None:
@@ -186,9 +192,11 @@ async def test_calls_past_the_rate_limit_are_refused_for_that_user_only() -> Non
         for _ in range(3):
             await alice.send('{"type": "call", "to": "alice"}')  # refused by the rules, yet counted
         await alice.send('{"type": "add", "conference_id": "c-1", "to": "bob"}')
+        await alice.send('{"type": "transfer", "conference_id": "c-1", "to": "bob"}')  # it rings someone too
         await alice.send('{"type": "call", "to": "alice"}')
-        codes = sorted([json.loads(await alice.recv())["code"] for _ in range(5)])
-        assert codes == ["rate_limited", "rate_limited", "self_call", "self_call", "self_call"]
+        # Said at most once a second per type: add's and transfer's, then call's.
+        codes = sorted([json.loads(await alice.recv())["code"] for _ in range(6)])
+        assert codes == ["rate_limited"] * 3 + ["self_call"] * 3
         bob = await welcomed(f"{base}/ws?client_name=bob")
         assert (await exchange(bob, '{"type": "call", "to": "bob"}'))["code"] == "self_call"
         await alice.close()

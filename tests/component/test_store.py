@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as redis
 
 from talkbox.events.redis_bus import redis_client
-from talkbox.telephony.model import Conference, Leg
+from talkbox.telephony.model import Conference, Leg, Transfer
 from talkbox.telephony.redis_store import RedisStore
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore, StoreUnavailable
 from tests.support.server import free_port
@@ -54,6 +54,16 @@ async def test_put_get_and_what_is_active(store: ConferenceStore) -> None:
     assert [c.id for c in await store.active()] == ["c-1"]
     assert [c.id for c in await store.active_for("bob")] == ["c-1"]
     assert await store.active_for("carol") == []
+
+
+async def test_a_transfer_under_way_is_kept_whole(store: ConferenceStore) -> None:
+    """After a restart the rules must still know who waits on ringback, who rings and whom to recall."""
+    waiting = conference("c-1", "completed", "in-progress", "ringing")
+    waiting = Conference(
+        waiting.id, "c-1-bob", waiting.legs, transfer=Transfer("alice", "c-1-bob", "c-1-carol", "c-1-recall", True)
+    )
+    await store.put(waiting, {"input": "test"})
+    assert await store.get("c-1") == waiting
 
 
 async def test_who_is_on_a_call_follows_their_leg_and_the_end(store: ConferenceStore) -> None:

@@ -105,7 +105,7 @@ def consult(open_page: OpenPage) -> tuple[Page, Page, Page]:
 def test_attended_transfer_completed_connects_bob_and_carol_and_alice_goes(open_page: OpenPage) -> None:
     alice, bob, carol = consult(open_page)
     alice.get_by_role("button", name="Complete transfer").click()
-    expect(alice.get_by_role("status")).to_contain_text("You transferred the call", timeout=10_000)
+    expect(alice.get_by_role("status")).to_contain_text("You transferred bob to carol", timeout=10_000)
     expect(alice.get_by_role("button", name="Hang up")).to_be_hidden()
     expect(alice.get_by_role("button", name="Call", exact=True)).to_be_visible()
     wait_until_heard(bob, CAROL_HZ)

@@ -30,16 +30,27 @@ from talkbox.telephony.rules import (
     HoldLeg,
     Mute,
     MuteLeg,
+    PlayToLeg,
+    PressDigits,
     Publish,
     Rejoin,
     RemoveParticipant,
     RuleInput,
+    SendDigits,
     StartCall,
+    TransferCall,
     decide,
 )
 
 CONFERENCE = "c-1"
-LEG_OF = {"alice": "l-alice", "bob": "l-callee", "carol": "l-carol", "dave": "l-dave", "alice again": "l-alice-2"}
+LEG_OF = {
+    "alice": "l-alice",
+    "bob": "l-callee",
+    "carol": "l-carol",
+    "dave": "l-dave",
+    "alice again": "l-alice-2",
+    "bob again": "l-bob-2",
+}
 
 
 def call(
@@ -96,12 +107,22 @@ def hold_reported(who: str, held: bool) -> LegHoldChanged:
     return LegHoldChanged(conference_id=CONFERENCE, leg_id=LEG_OF[who], held=held)
 
 
-def transfer(who: str, by: str) -> CompleteTransfer:
+def complete_transfer(who: str, by: str) -> CompleteTransfer:
     return CompleteTransfer(by, LEG_OF[who])
 
 
 def rejoin(user: str = "alice") -> Rejoin:
     return Rejoin(user, LEG_OF["alice again"])
+
+
+def transfer(to: str = "carol", by: str = "alice", telephones: PhoneKind | None = None) -> TransferCall:
+    """`by` transfers the other party to `to` (carol's and dave's legs as in LEG_OF); `by` is recalled on "<by> again"."""
+    leg_id = LEG_OF[to] if to in ("carol", "dave") else "l-other"
+    return TransferCall(by, to, leg_id, LEG_OF.get(f"{by} again", f"l-{by}-2"), telephones)
+
+
+def press(digits: str, by: str = "alice") -> PressDigits:
+    return PressDigits(by, digits)
 
 
 def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...]:
@@ -118,6 +139,10 @@ def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...
     if isinstance(command, HoldLeg):
         heard = ("music" if command.music else "silence",) if command.held else ()
         return ("hold" if command.held else "resume", who(command.leg_id), *heard)
+    if isinstance(command, PlayToLeg):
+        return ("play", who(command.leg_id), command.sound or "the call")
+    if isinstance(command, SendDigits):
+        return ("digits", who(command.leg_id), command.digits)
     assert isinstance(command, Publish)
     event = command.event
     if isinstance(event, CallRefused):
@@ -131,6 +156,8 @@ def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...
         held = (" held by the chair" if leg.held_by_chair else " held") if leg.held else ""
         legs[name] = status + (" muted" if leg.muted else "") + held
     state = view.status if view.end_reason is None else f"{view.status}:{view.end_reason}"
+    if view.transfer is not None:
+        state += f" transfer to {view.transfer.to} {view.transfer.status}"
     return ("updated", state, legs)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from talkbox.telephony.model import Conference, Leg
 from talkbox.telephony.rules import Hold, holds_elsewhere, started_talking
-from tests.rules.replay import Reports, add, call, hang_up, hold, hold_reported, remove, replay, transfer
+from tests.rules.replay import Reports, add, call, complete_transfer, hang_up, hold, hold_reported, remove, replay
 from tests.rules.test_conference import three_people
 from tests.rules.test_two_party import connected_call
 
@@ -166,9 +166,9 @@ def test_attended_transfer_bob_held_carol_added_the_chair_leaves_them_talking() 
             (hold("bob", by="alice"), None),
             (add("carol"), None),
             (report("carol", P), None),
-            (transfer("bob", by="carol"), [("refused", "not_chair")]),
+            (complete_transfer("bob", by="carol"), [("refused", "not_chair")]),
             (
-                transfer("bob", by="alice"),
+                complete_transfer("bob", by="alice"),
                 [
                     ("updated", "active", {"alice": P, "bob": P, "carol": P}),
                     ("resume", "bob"),
@@ -190,9 +190,9 @@ def test_a_transfer_needs_the_party_on_hold_and_someone_to_hand_them_to() -> Non
     replay(
         connected_call(report)
         + [
-            (transfer("bob", by="alice"), [("refused", "not_held")]),
+            (complete_transfer("bob", by="alice"), [("refused", "not_held")]),
             (hold("bob", by="alice"), None),
-            (transfer("bob", by="alice"), [("refused", "nobody_to_transfer_to")]),
+            (complete_transfer("bob", by="alice"), [("refused", "nobody_to_transfer_to")]),
         ]
     )
 

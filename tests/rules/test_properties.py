@@ -49,15 +49,17 @@ from talkbox.telephony.rules import (
     HangUp,
     HangUpLeg,
     Hold,
-    HoldLeg,
     IncomingCall,
+    LegCommand,
     Mute,
-    MuteLeg,
+    PlayToLeg,
+    PressDigits,
     Publish,
     Rejoin,
     RemoveParticipant,
     RuleInput,
     StartCall,
+    TransferCall,
     decide,
     holds_elsewhere,
     started_talking,
@@ -184,7 +186,7 @@ class CallRules(RuleBasedStateMachine):
 
     @precondition(lambda self: self.conferences)
     @rule(data=st.data())
-    def transfer(self, data: st.DataObject) -> None:
+    def complete_transfer(self, data: st.DataObject) -> None:
         conference_id = self.some_conference(data)
         user = self.someone(data, conference_id)
         self.apply(data, conference_id, CompleteTransfer(user, self.some_leg(data, conference_id)))
@@ -202,6 +204,30 @@ class CallRules(RuleBasedStateMachine):
         conference_id = self.some_conference(data)
         self.apply(data, conference_id, Rejoin(self.someone(data, conference_id), f"l-{next(self.ids)}"))
 
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data(), to=st.sampled_from(DESTINATIONS))
+    def transfer(self, data: st.DataObject, to: str) -> None:
+        conference_id = self.some_conference(data)
+        user = self.someone(data, conference_id)
+        number = next(self.ids)
+        self.apply(data, conference_id, TransferCall(user, to, f"l-{number}", f"l-{number}-recall"))
+
+    @precondition(lambda self: self.calls_of_two())
+    @rule(data=st.data(), to=st.sampled_from(USERS))
+    def transfer_a_call_of_two(self, data: st.DataObject, to: str) -> None:
+        """Aimed at the calls a transfer can move (random users rarely find one connected)."""
+        conference = self.conferences[data.draw(st.sampled_from(self.calls_of_two()), label="call of two")]
+        browsers = [leg.destination for leg in conference.live_legs() if is_client_name(leg.destination)]
+        user = data.draw(st.sampled_from(browsers), label="transferor")
+        number = next(self.ids)
+        self.apply(data, conference.id, TransferCall(user, to, f"l-{number}", f"l-{number}-recall"))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data(), digits=st.sampled_from(("1", "*#", "0123456789")))
+    def press_digits(self, data: st.DataObject, digits: str) -> None:
+        conference_id = self.some_conference(data)
+        self.apply(data, conference_id, PressDigits(self.someone(data, conference_id), digits))
+
     # --- the provider and the network ------------------------------------------------
 
     @precondition(lambda self: self.provider.pending)
@@ -210,6 +236,21 @@ class CallRules(RuleBasedStateMachine):
         """Any promised report, in any order: reports overtake each other on the way."""
         index = data.draw(st.integers(0, len(self.provider.pending) - 1), label="pending")
         self.deliver(data, self.provider.pending.pop(index))
+
+    @precondition(lambda self: any(isinstance(p, LegStatusChanged) for p in self.provider.pending))
+    @rule(data=st.data())
+    def a_call_connects(self, data: st.DataObject) -> None:
+        """One conference's progress reports, in order: calls that connect, for the rules that need one (transfer)."""
+        conferences = sorted({p.conference_id for p in self.provider.pending if isinstance(p, LegStatusChanged)})
+        conference_id = data.draw(st.sampled_from(conferences), label="connects")
+        for pending in [p for p in self.provider.pending if p.conference_id == conference_id]:
+            if (
+                isinstance(pending, LegStatusChanged)
+                and pending.status in PROGRESS
+                and pending in self.provider.pending
+            ):
+                self.provider.pending.remove(pending)
+                self.deliver(data, pending)
 
     @rule(data=st.data())
     def provider_catches_up(self, data: st.DataObject) -> None:
@@ -282,6 +323,21 @@ class CallRules(RuleBasedStateMachine):
         for conference in self.conferences.values():
             for leg in conference.legs:
                 assert leg.held or not leg.held_by_chair, leg
+
+    @invariant()
+    def a_transfer_waits_on_a_live_chair_for_a_leg_of_its_own(self) -> None:
+        """While a transfer is under way, the party it moves is the chair and live, and one leg rings for it."""
+        for conference in self.conferences.values():
+            transfer = conference.transfer
+            if transfer is None:
+                continue
+            assert not conference.ended
+            assert conference.chair_leg_id == transfer.leg_id
+            assert not conference.chair.ended, conference
+            ringing = transfer.recall_leg_id if transfer.recalling else transfer.target_leg_id
+            assert conference.has_leg(ringing)
+            assert conference.leg(ringing).status != "in-progress", conference
+            assert conference.has_leg(transfer.recall_leg_id) == transfer.recalling
 
     @invariant()
     def no_one_left_alone_once_hang_ups_are_answered(self) -> None:
@@ -370,6 +426,13 @@ class CallRules(RuleBasedStateMachine):
 
     # --- choices ---------------------------------------------------------------------------
 
+    def calls_of_two(self) -> list[str]:
+        return sorted(
+            c.id
+            for c in self.conferences.values()
+            if len(c.live_legs()) == 2 and all(leg.status == "in-progress" for leg in c.live_legs())
+        )
+
     def room_for_a_call(self) -> bool:
         live = [c for c in self.conferences.values() if not c.ended]
         return len(live) < LIVE_CONFERENCES and len(self.conferences) < ALL_CONFERENCES
@@ -453,7 +516,7 @@ def check_history_kept(before: Conference, after: Conference, given: RuleInput, 
 def check_commands(after: Conference, decision: Decision, dialled: set[str]) -> None:
     """Commands name this conference's live legs; each leg is dialled once, and only while queued."""
     for command in decision.commands:
-        if isinstance(command, DialLeg | HangUpLeg | MuteLeg | HoldLeg):
+        if isinstance(command, LegCommand):
             assert command.conference_id == after.id
             assert after.has_leg(command.leg_id), command
             assert not after.leg(command.leg_id).ended, f"a command for an ended leg: {command}"
@@ -462,6 +525,10 @@ def check_commands(after: Conference, decision: Decision, dialled: set[str]) -> 
             assert command.leg_id not in dialled, f"dialled twice: {command}"
             assert leg.status == "queued", command
             assert leg.hang_up_reason is None, f"dialled while being hung up: {command}"
+        if isinstance(command, PlayToLeg):
+            # Only the party a transfer moves hears a sound instead of the call, and only while it is under way.
+            waiting = (decision.conference.transfer if decision.conference else None) is not None
+            assert waiting == (command.sound is not None), command
 
 
 def check_published(before: Conference | None, after: Conference | None, decision: Decision) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from talkbox.ui.protocol import Error, HoldMessage, TransferMessage, parse_frame
+from talkbox.ui.protocol import CompleteTransferMessage, Error, HoldMessage, parse_frame
 
 MAX = 16_384
 
@@ -26,9 +26,9 @@ def test_hold_takes_only_true_or_false(held: str) -> None:
         '{"type": "hold", "conference_id": "../c-1", "leg_id": "l-1", "held": true}',
         '{"type": "hold", "conference_id": "c-1", "leg_id": "' + "l" * 65 + '", "held": true}',
         '{"type": "hold", "conference_id": "c-1", "leg_id": "l-1", "held": true, "user": "bob"}',
-        '{"type": "transfer", "conference_id": "c-1"}',
-        '{"type": "transfer", "conference_id": "c 1", "leg_id": "l-1"}',
-        '{"type": "transfer", "conference_id": "c-1", "leg_id": "l-1", "to": "carol"}',
+        '{"type": "complete_transfer", "conference_id": "c-1"}',
+        '{"type": "complete_transfer", "conference_id": "c 1", "leg_id": "l-1"}',
+        '{"type": "complete_transfer", "conference_id": "c-1", "leg_id": "l-1", "to": "carol"}',
     ],
 )
 def test_a_malformed_hold_or_transfer_is_refused_with_a_reason(frame: str) -> None:
@@ -39,5 +39,5 @@ def test_a_malformed_hold_or_transfer_is_refused_with_a_reason(frame: str) -> No
 def test_well_formed_ones_are_taken() -> None:
     hold = parsed('{"type": "hold", "conference_id": "c-1", "leg_id": "l-1", "held": false}')
     assert hold == HoldMessage(type="hold", conference_id="c-1", leg_id="l-1", held=False)
-    transfer = parsed('{"type": "transfer", "conference_id": "c-1", "leg_id": "l-1"}')
-    assert transfer == TransferMessage(type="transfer", conference_id="c-1", leg_id="l-1")
+    transfer = parsed('{"type": "complete_transfer", "conference_id": "c-1", "leg_id": "l-1"}')
+    assert transfer == CompleteTransferMessage(type="complete_transfer", conference_id="c-1", leg_id="l-1")

@@ -62,7 +62,15 @@ class Baresip:
 
 
 def configure(
-    folder: Path, frequency: float, seconds: float, *, dial: str | None, user: str, port: int, lifetime: int
+    folder: Path,
+    frequency: float,
+    seconds: float,
+    *,
+    dial: str | None,
+    user: str,
+    port: int,
+    lifetime: int,
+    verbose: bool = False,
 ) -> list[str]:
     """Write baresip's config and account into `folder`; the command line that runs it."""
     binary = shutil.which("baresip")
@@ -95,8 +103,10 @@ def configure(
         )
     )
     (folder / "accounts").write_text(f"<sip:{user}@127.0.0.1:{port}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n")
-    # -s: its SIP trace goes into baresip.log, for the assertion messages.
-    return [binary, "-f", str(folder), "-t", str(lifetime), "-s", *(["-e", f"/dial {dial}"] if dial else [])]
+    # -s: its SIP trace goes into baresip.log, for the assertion messages. -v: its debug lines too, among
+    # them each RFC 4733 event it receives ("received DTMF").
+    extra = [*(["-v"] if verbose else []), *(["-e", f"/dial {dial}"] if dial else [])]
+    return [binary, "-f", str(folder), "-t", str(lifetime), "-s", *extra]
 
 
 @contextlib.asynccontextmanager
@@ -109,10 +119,11 @@ async def baresip(
     user: str = "phone",
     port: int | None = None,
     lifetime: int = 30,
+    verbose: bool = False,
 ) -> AsyncIterator[Baresip]:
     """A telephone named `user` (as a trunk: the number it answers, which baresip matches to its account)."""
     port = port or free_udp_port()
-    args = configure(folder, frequency, seconds, dial=dial, user=user, port=port, lifetime=lifetime)
+    args = configure(folder, frequency, seconds, dial=dial, user=user, port=port, lifetime=lifetime, verbose=verbose)
     with open(folder / "baresip.log", "wb") as log:
         process = await asyncio.create_subprocess_exec(
             *args, cwd=folder, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log

@@ -109,11 +109,28 @@ class FakeTwilioApi:
         sid = request.path_params["sid"]
         if sid not in self.calls:
             return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
+        if "Status" not in recorded.form:
+            return self._redirect(sid, recorded)
         wanted = recorded.one("Status")
         # Twilio's rule: "canceled" ends only a call that is queued or ringing. The Call resource
         # adds: "If the call is canceled while still in `queued` status, no status callbacks are fired."
         if wanted == "completed" or self.calls[sid] in ("queued", "initiated", "ringing"):
             self.calls[sid] = wanted
+        return JSONResponse(self._call(sid))
+
+    def _redirect(self, sid: str, recorded: ApiRequest) -> JSONResponse:
+        """New instructions for a live call: `Twiml` to run, or a `Url` to fetch them from.
+
+        Only a call in progress takes new instructions (error 21220, "Call is not in-progress.
+        Cannot redirect."). A call that runs new TwiML has left its `<Dial><Conference>`: it is
+        no longer a participant.
+        """
+        assert ("Twiml" in recorded.form) != ("Url" in recorded.form), "the Call resource: mutually exclusive"
+        if self.calls[sid] != "in-progress":
+            error = {"code": 21220, "message": "Call is not in-progress. Cannot redirect.", "status": 400}
+            return JSONResponse(error, status_code=400)
+        for present in self.participants.values():
+            present.pop(sid, None)
         return JSONResponse(self._call(sid))
 
     async def fetch_call(self, request: Request) -> JSONResponse:

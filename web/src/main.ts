@@ -182,6 +182,11 @@ function start(): void {
         case "stop-media":
           for (const adapter of new Set(adapters.values())) adapter.hangUp(effect.legId);
           return;
+        case "send-digits":
+          twilio
+            ?.then((adapter) => adapter.sendDigits(effect.legId, effect.digits))
+            .catch((err: unknown) => console.warn("Talkbox: could not send digits", err));
+          return;
         case "use-devices":
           useDevices(effect.chosen, effect.remember);
           return;

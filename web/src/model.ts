@@ -108,8 +108,10 @@ export interface Model {
   announcement: Announcement | null;
   /** Where focus was last sent (narration.ts): the view moves it once per id. */
   focus: FocusRequest | null;
-  /** Keys pressed on the telephones of my current conference, by leg (the last few). */
+  /** Keys pressed on the telephones of my current conference, and on my own keypad, by leg (the last few). */
   digits: Record<string, string>;
+  /** The text in the call panel's Transfer box: who to hand the call to. */
+  transferText: string;
   /** Microphone, speaker and ringing device: the lists, the choice, the level meter. */
   devices: DevicesState;
   /** What is wrong with the microphone, with what to do (null: nothing known to be). */
@@ -171,6 +173,7 @@ export function initialModel(options: InitOptions = {}): Model {
     // A name from the URL that cannot be used: the form, and its problem, are where to start.
     focus: options.signInProblem ? { id: 1, target: "sign-in" } : null,
     digits: {},
+    transferText: "",
     devices: initialDevices(options.devices, options.canChooseSpeaker),
     microphoneHelp: null,
     quality: null,
@@ -206,13 +209,18 @@ export type Msg =
   /** Switch to a call on hold: it comes off hold, and the call I was on goes on hold. */
   | { type: "switch-clicked"; conferenceId: string }
   /** The chair, who held `legId` and added someone, leaves them talking: an attended transfer. */
-  | { type: "transfer-clicked"; legId: string }
+  | { type: "complete-transfer-clicked"; legId: string }
   /** The transfer is off: whoever was added is removed, and `legId` comes off hold. */
   | { type: "cancel-transfer-clicked"; legId: string }
   /** Hang up a call that is on hold. */
   | { type: "hang-up-held-clicked"; conferenceId: string }
   /** The chair, whose leg dropped, comes back. */
   | { type: "rejoin-clicked" }
+  | { type: "transfer-changed"; text: string }
+  /** Transfer the other party to whoever is typed in the Transfer box, and leave. */
+  | { type: "transfer-submitted" }
+  /** A key of the keypad (a button, or the keyboard while the call panel has focus): `0`-`9`, `*`, `#`. */
+  | { type: "keypad-pressed"; digit: string }
   /** The media adapter produced the SDP answer for a leg. */
   | { type: "media-answer-ready"; legId: string; sdp: string }
   | { type: "media-connected"; legId: string }
@@ -276,6 +284,8 @@ export type Effect =
    */
   | { type: "answer-media"; conferenceId: string; legId: string; sdp: string }
   | { type: "stop-media"; legId: string }
+  /** Twilio mode: play keypad digits into the leg's call (the Voice SDK's sendDigits). */
+  | { type: "send-digits"; legId: string; digits: string }
   /** Use these devices (for calls, the ringtone and the meter); `remember`: store them for the next visit. */
   | { type: "use-devices"; chosen: DeviceChoice; remember: boolean }
   | { type: "start-level-meter"; microphone: string }

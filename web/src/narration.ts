@@ -57,6 +57,12 @@ export function callSummary(model: Model): string {
   }
   if (others.length === 0) return "Connecting the call…";
   if (side.myLeg?.held === true) return `${conference.chair} put you on hold`;
+  const transfer = conference.transfer ?? null;
+  if (transfer !== null && transfer.by !== model.me) {
+    return transfer.status === "ringing"
+      ? `${transfer.by} is transferring you to ${transfer.to}…`
+      : `${transfer.to} did not answer: calling ${transfer.by} back…`;
+  }
   const onHold = others.filter((leg) => leg.status === "in-progress" && leg.held === true);
   const connected = others.filter((leg) => leg.status === "in-progress" && leg.held !== true);
   const pending = others.filter((leg) => leg.status !== "in-progress");
@@ -105,6 +111,17 @@ export function ringingFrom(model: Model): string | null {
   return model.incoming !== null && !model.incoming.rejected ? model.incoming.caller : null;
 }
 
+/** What the incoming-call panel says: who calls, and why when it is a transfer coming back to me. */
+export function ringingText(model: Model): string | null {
+  const caller = ringingFrom(model);
+  if (caller === null) return null;
+  const transfer = model.incoming?.conference?.transfer ?? null;
+  if (transfer !== null && transfer.status === "recalling" && transfer.by === model.me) {
+    return `${caller} is calling back: ${transfer.to} did not answer the transfer`;
+  }
+  return `${caller} is calling`;
+}
+
 /** The tab's title: what matters most right now, then the app's name. */
 export function pageTitle(model: Model): string {
   const line = titleLine(model);
@@ -149,9 +166,12 @@ export function narrate(before: Model, after: Model): Model {
   let next = after;
   const caller = ringingFrom(after);
   if (caller !== null && caller !== ringingFrom(before)) {
-    const text = after.incoming?.waiting
-      ? `Call waiting from ${caller}: Accept puts your call on hold, or Reject`
-      : `Call from ${caller}: Accept or Reject`;
+    const recalled = ringingText(after) !== `${caller} is calling`;
+    const text = recalled
+      ? `${ringingText(after)}: Accept or Reject`
+      : after.incoming?.waiting
+        ? `Call waiting from ${caller}: Accept puts your call on hold, or Reject`
+        : `Call from ${caller}: Accept or Reject`;
     next = announce(next, text, true);
   }
   const said = spoken(before, after);

@@ -57,7 +57,6 @@ const REASON_WORDS: Record<KnownLegEndReason, string> = {
   rejected: "busy, rejected",
   "in-another-call": "busy on another call",
   removed: "removed",
-  transferred: "transferred",
   timeout: "no answer",
   unavailable: "unavailable",
   media: "media failed",
@@ -74,6 +73,8 @@ const REASON_WORDS: Record<KnownLegEndReason, string> = {
   "not-found": "no such number",
   "address-incomplete": "number incomplete",
   "not-allowed": "not allowed from here",
+  transferred: "transferred the call",
+  "transfer-failed": "transfer not answered",
 };
 
 /** A live leg whose page never came back after a restart of Talkbox. */
@@ -163,6 +164,8 @@ export function describeOutcome(
 
   const restart = restartOutcome(conference, myLeg, others);
   if (restart !== null) return restart;
+  const transfer = transferOutcome(conference, myLeg, others);
+  if (transfer !== null) return transfer;
 
   // A conference that goes on without me: my own leg tells the story.
   if (reason === null) {
@@ -175,6 +178,18 @@ export function describeOutcome(
 }
 
 type Reason = NonNullable<Conference["end_reason"]>;
+
+/** I handed the call on (the leg that rang for it is the newest), or it came back to me and ended. */
+function transferOutcome(conference: Conference, myLeg: Leg | undefined, others: Leg[]): string | null {
+  if (myLeg?.end_reason === "transferred") {
+    const target = conference.transfer?.to ?? others[others.length - 1]?.destination;
+    const waiting = others.find((leg) => !isTerminalLeg(leg.status) && leg.destination !== target);
+    if (target === undefined) return "You transferred the call";
+    return waiting ? `You transferred ${waiting.destination} to ${target}` : `You transferred the call to ${target}`;
+  }
+  if (myLeg?.end_reason === "transfer-failed") return "The transfer was not answered, and nobody took the call back";
+  return null;
+}
 
 /**
  * A call that a restart of Talkbox ended: my own leg was lost or cut off;
@@ -308,8 +323,6 @@ function fromMyLegAsCaller(myLeg: Leg | undefined): string {
   switch (myLeg.end_reason) {
     case "hung-up":
       return "You hung up";
-    case "transferred":
-      return "You transferred the call";
     case "microphone":
     case "media":
     case "chair-unreachable":
@@ -325,8 +338,6 @@ function fromMyLegAsCallee(caller: string, myLeg: Leg | undefined): string {
   switch (myLeg.end_reason) {
     case "hung-up":
       return "You hung up";
-    case "transferred":
-      return "You transferred the call";
     case "ended":
       return "Call ended";
     case "removed":

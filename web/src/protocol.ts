@@ -60,6 +60,7 @@ export const LEG_END_REASONS = [
   "address-incomplete",
   "not-allowed",
   "transferred",
+  "transfer-failed",
 ] as const;
 export type KnownLegEndReason = (typeof LEG_END_REASONS)[number];
 /**
@@ -80,6 +81,7 @@ export const CONFERENCE_END_REASONS = [
   "unavailable",
   "failed",
   "chair-unreachable",
+  "transfer-failed",
 ] as const;
 export type KnownConferenceEndReason = (typeof CONFERENCE_END_REASONS)[number];
 export type ConferenceEndReason = KnownConferenceEndReason | (string & {});
@@ -97,6 +99,13 @@ export interface Leg {
   end_reason: LegEndReason | null;
 }
 
+/** A blind transfer under way: `by` sent the call to `to`, which rings; or, unanswered, `by` is rung again. */
+export interface Transfer {
+  by: string;
+  to: string;
+  status: "ringing" | "recalling";
+}
+
 export interface Conference {
   id: string;
   /** The chairperson's name (the caller). */
@@ -104,6 +113,8 @@ export interface Conference {
   status: ConferenceStatus;
   end_reason: ConferenceEndReason | null;
   legs: Leg[];
+  /** Absent or null: no transfer under way. */
+  transfer?: Transfer | null;
 }
 
 // ---------------------------------------------------------------------------
@@ -162,8 +173,8 @@ export interface HoldFrame {
   held: boolean;
 }
 /** The chair completes an attended transfer: `leg_id` (on hold) is left talking to whoever was added. */
-export interface TransferFrame {
-  type: "transfer";
+export interface CompleteTransferFrame {
+  type: "complete_transfer";
   conference_id: string;
   leg_id: string;
 }
@@ -179,6 +190,20 @@ export interface ResumeFrame {
   leg_id: string;
 }
 
+/** Hand the other party of my call of two to `to`, and leave (a blind transfer). */
+export interface TransferFrame {
+  type: "transfer";
+  conference_id: string;
+  to: string;
+}
+
+/** Keys pressed on the keypad, for the telephones on the call (built-in engine). */
+export interface DtmfFrame {
+  type: "dtmf";
+  conference_id: string;
+  digits: string;
+}
+
 export type ClientFrame =
   | CallFrame
   | HangUpFrame
@@ -189,9 +214,11 @@ export type ClientFrame =
   | RemoveFrame
   | MuteFrame
   | HoldFrame
-  | TransferFrame
+  | CompleteTransferFrame
   | RejoinFrame
-  | ResumeFrame;
+  | ResumeFrame
+  | TransferFrame
+  | DtmfFrame;
 
 // ---------------------------------------------------------------------------
 // Server -> page
@@ -335,7 +362,19 @@ export function parseConference(raw: unknown): Conference | null {
     if (ok === null) return null;
     parsed.push(ok);
   }
-  return { id, chair, status, end_reason: end_reason ?? null, legs: parsed };
+  const transfer = parseTransfer(raw.transfer);
+  if (transfer === undefined) return null;
+  const base = { id, chair, status, end_reason: end_reason ?? null, legs: parsed };
+  return transfer === null ? base : { ...base, transfer };
+}
+
+/** null for none; undefined for one that does not match the protocol. */
+function parseTransfer(raw: unknown): Transfer | null | undefined {
+  if (raw === null || raw === undefined) return null;
+  if (!isObject(raw)) return undefined;
+  const { by, to, status } = raw;
+  if (!isString(by) || !isString(to) || (status !== "ringing" && status !== "recalling")) return undefined;
+  return { by, to, status };
 }
 
 /**

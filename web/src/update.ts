@@ -6,7 +6,7 @@ import { MICROPHONE_HELP, lostDevicesText, withoutMissing } from "./devices";
 import type { Effect, HeldCall, IncomingCall, MediaState, Model, Msg } from "./model";
 import { NO_MEDIA, reconnectDelay } from "./model";
 import { CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
-import { canDialNumbers, dialMode, mySide, transferOf } from "./call";
+import { KEYPAD, canDialNumbers, canTransfer, canUseKeypad, dialMode, mySide, transferOf } from "./call";
 import { NAME_RULE, nameProblem } from "./names";
 import { announce, narrate, withFocus } from "./narration";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
@@ -114,9 +114,9 @@ function step(model: Model, msg: Msg): Update {
     case "hold-clicked":
       return holdClicked(model, msg.legId);
 
-    case "transfer-clicked":
+    case "complete-transfer-clicked":
     case "cancel-transfer-clicked":
-      return transferClicked(model, msg.legId, msg.type === "transfer-clicked");
+      return transferClicked(model, msg.legId, msg.type === "complete-transfer-clicked");
 
     case "switch-clicked":
       return switchClicked(model, msg.conferenceId);
@@ -135,6 +135,15 @@ function step(model: Model, msg: Msg): Update {
         [{ type: "send", frame: { type: "rejoin", conference_id: conference.id } }],
       ];
     }
+
+    case "transfer-changed":
+      return [{ ...model, transferText: msg.text }, []];
+
+    case "transfer-submitted":
+      return transferSubmitted(model);
+
+    case "keypad-pressed":
+      return keypadPressed(model, msg.digit);
 
     case "media-answer-ready":
       if (providerCarriesMedia(model)) {
@@ -557,7 +566,7 @@ function transferClicked(model: Model, legId: string, complete: boolean): Update
   if (conference === null || transfer === null || transfer.held.id !== legId) return [model, []];
   if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
   const id = conference.id;
-  if (complete) return [model, [{ type: "send", frame: { type: "transfer", conference_id: id, leg_id: legId } }]];
+  if (complete) return [model, [{ type: "send", frame: { type: "complete_transfer", conference_id: id, leg_id: legId } }]];
   const effects: Effect[] = transfer.to.map((leg) => ({
     type: "send",
     frame: { type: "remove", conference_id: id, leg_id: leg.id },
@@ -748,6 +757,37 @@ function addClicked(model: Model): Update {
 }
 
 /** A name the server would accept opens the page as that name; another says what is wrong with it. */
+/** Hands the other party to whoever is typed; the panel goes once the server ends my leg (at once). */
+function transferSubmitted(model: Model): Update {
+  const conference = model.conference;
+  if (conference === null || !canTransfer(model, conference)) return [model, []];
+  const to = model.transferText.trim();
+  if (to === "") return [withNotice(model, "Type who to transfer the call to"), []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const frame = { type: "transfer", conference_id: conference.id, to } as const;
+  return [{ ...model, transferText: "", notice: null }, [{ type: "send", frame }]];
+}
+
+/**
+ * A key of the keypad: the built-in engine sends it to the telephones on the
+ * call as RFC 4733 events (the server does); with Twilio the SDK plays it
+ * into my own call. My leg's row shows the keys I pressed.
+ */
+function keypadPressed(model: Model, digit: string): Update {
+  const conference = model.conference;
+  if (conference === null || !KEYPAD.some((key) => key.digit === digit) || !canUseKeypad(model, conference)) {
+    return [model, []];
+  }
+  const myLeg = mySide(model, conference).myLeg;
+  if (myLeg === undefined) return [model, []];
+  if (!providerCarriesMedia(model) && model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const effect: Effect = providerCarriesMedia(model)
+    ? { type: "send-digits", legId: myLeg.id, digits: digit }
+    : { type: "send", frame: { type: "dtmf", conference_id: conference.id, digits: digit } };
+  const pressed = ((model.digits[myLeg.id] ?? "") + digit).slice(-DIGITS_SHOWN);
+  return [{ ...model, digits: { ...model.digits, [myLeg.id]: pressed } }, [effect]];
+}
+
 function signInSubmitted(model: Model, name: string): Update {
   const problem = nameProblem(name);
   if (problem === null) return [{ ...model, signIn: { name, problem } }, [{ type: "sign-in", name }]];

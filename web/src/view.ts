@@ -4,12 +4,22 @@
 // and where focus goes is decided in update (narration.ts); this carries it out.
 
 import type { MySide } from "./call";
-import { dialButtonLabel, dialLabel, dialMode, dialPlaceholder, mySide, transferOf } from "./call";
+import {
+  KEYPAD,
+  canTransfer,
+  canUseKeypad,
+  dialButtonLabel,
+  dialLabel,
+  dialMode,
+  dialPlaceholder,
+  mySide,
+  transferOf,
+} from "./call";
 import type { Model, Msg } from "./model";
 import { signInOffered } from "./model";
 import { connectionLine, providerLine } from "./connection";
 import type { Announcement, FocusRequest, FocusTarget } from "./narration";
-import { audioSummary, callNote, callSummary, heldCallName, pageTitle, ringingFrom } from "./narration";
+import { audioSummary, callNote, callSummary, heldCallName, pageTitle, ringingFrom, ringingText } from "./narration";
 import { describeLegStatus } from "./outcome";
 import type { Conference, Leg } from "./protocol";
 import { isTerminalLeg } from "./protocol";
@@ -49,12 +59,16 @@ interface Elements {
   legs: HTMLUListElement;
   mute: HTMLButtonElement;
   hold: HTMLButtonElement;
-  transfer: HTMLButtonElement;
+  completeTransfer: HTMLButtonElement;
   cancelTransfer: HTMLButtonElement;
   heldCalls: HTMLElement;
   heldList: HTMLUListElement;
   rejoin: HTMLButtonElement;
   hangUp: HTMLButtonElement;
+  transferForm: HTMLFormElement;
+  transferTo: HTMLInputElement;
+  transfer: HTMLButtonElement;
+  keypad: HTMLElement;
   quality: HTMLElement;
   qualityWarning: HTMLElement;
   devices: HTMLDetailsElement;
@@ -125,12 +139,16 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     legs: byId(doc, "legs", HTMLUListElement),
     mute: byId(doc, "mute", HTMLButtonElement),
     hold: byId(doc, "hold", HTMLButtonElement),
-    transfer: byId(doc, "transfer", HTMLButtonElement),
+    completeTransfer: byId(doc, "complete-transfer", HTMLButtonElement),
     cancelTransfer: byId(doc, "cancel-transfer", HTMLButtonElement),
     heldCalls: byId(doc, "held-calls", HTMLElement),
     heldList: byId(doc, "held-list", HTMLUListElement),
     rejoin: byId(doc, "rejoin", HTMLButtonElement),
     hangUp: byId(doc, "hang-up", HTMLButtonElement),
+    transferForm: byId(doc, "transfer-form", HTMLFormElement),
+    transferTo: byId(doc, "transfer-to", HTMLInputElement),
+    transfer: byId(doc, "transfer", HTMLButtonElement),
+    keypad: byId(doc, "keypad", HTMLElement),
     quality: byId(doc, "quality", HTMLElement),
     qualityWarning: byId(doc, "quality-warning", HTMLElement),
     devices: byId(doc, "devices", HTMLDetailsElement),
@@ -172,6 +190,31 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
   el.reject.addEventListener("click", () => dispatch({ type: "reject-clicked" }));
   el.hangUp.addEventListener("click", () => dispatch({ type: "hang-up-clicked" }));
   el.rejoin.addEventListener("click", () => dispatch({ type: "rejoin-clicked" }));
+  el.transferTo.addEventListener("input", () => dispatch({ type: "transfer-changed", text: el.transferTo.value }));
+  el.transferForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    dispatch({ type: "transfer-changed", text: el.transferTo.value });
+    dispatch({ type: "transfer-submitted" });
+  });
+  for (const key of KEYPAD) {
+    const button = doc.createElement("button");
+    button.type = "button";
+    button.textContent = key.digit;
+    button.dataset.digit = key.digit;
+    if (key.label !== key.digit) button.setAttribute("aria-label", key.label);
+    el.keypad.append(button);
+  }
+  el.keypad.addEventListener("click", (event) => {
+    const digit = event.target instanceof Element ? event.target.closest("button")?.dataset.digit : undefined;
+    if (digit !== undefined) dispatch({ type: "keypad-pressed", digit });
+  });
+  // The keyboard's digits are keypad keys while the call panel has focus, except in its text box.
+  el.callPanel.addEventListener("keydown", (event) => {
+    if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (el.keypad.hidden || !KEYPAD.some((key) => key.digit === event.key)) return;
+    event.preventDefault();
+    dispatch({ type: "keypad-pressed", digit: event.key });
+  });
   // Mute buttons (mine and, for the chair, everyone's) and Remove buttons
   // carry what they act on in data attributes.
   const onLegAction = (event: Event): void => {
@@ -183,7 +226,7 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     if (button.dataset.action === "remove") dispatch({ type: "remove-clicked", legId });
     if (button.dataset.action === "mute") dispatch({ type: "mute-clicked", legId });
     if (button.dataset.action === "hold") dispatch({ type: "hold-clicked", legId });
-    if (button.dataset.action === "transfer") dispatch({ type: "transfer-clicked", legId });
+    if (button.dataset.action === "complete-transfer") dispatch({ type: "complete-transfer-clicked", legId });
     if (button.dataset.action === "cancel-transfer") dispatch({ type: "cancel-transfer-clicked", legId });
   };
   el.legs.addEventListener("click", onLegAction);
@@ -195,7 +238,7 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
   el.testSpeaker.addEventListener("click", () => dispatch({ type: "speaker-test-clicked" }));
   el.mute.addEventListener("click", onLegAction);
   el.hold.addEventListener("click", onLegAction);
-  el.transfer.addEventListener("click", onLegAction);
+  el.completeTransfer.addEventListener("click", onLegAction);
   el.cancelTransfer.addEventListener("click", onLegAction);
   el.heldList.addEventListener("click", (event) => {
     const button = event.target instanceof Element ? event.target.closest("button") : null;
@@ -245,7 +288,7 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
 
       const caller = ringingFrom(model);
       setHidden(el.incoming, caller === null);
-      setText(el.incomingText, caller === null ? "" : `${caller} is calling`);
+      setText(el.incomingText, ringingText(model) ?? "");
       setUnavailable(el.accept, !online);
       setUnavailable(el.reject, !online);
 
@@ -355,7 +398,7 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   setUnavailable(el.hold, !online);
   // An attended transfer under way: hand the held party to the one I added, or go back to them.
   const transfer = transferOf(model, conference);
-  for (const button of [el.transfer, el.cancelTransfer]) {
+  for (const button of [el.completeTransfer, el.cancelTransfer]) {
     setHidden(button, transfer === null);
     if (transfer !== null && button.dataset.legId !== transfer.held.id) button.dataset.legId = transfer.held.id;
     setUnavailable(button, !online);
@@ -363,6 +406,10 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
 
   setHidden(el.rejoin, !side.canRejoin);
   setHidden(el.hangUp, !side.onCall);
+  setHidden(el.transferForm, !canTransfer(model, conference));
+  if (el.transferTo.value !== model.transferText) el.transferTo.value = model.transferText;
+  setUnavailable(el.transfer, !online);
+  setHidden(el.keypad, !canUseKeypad(model, conference));
   const measured = side.onCall && phase === "connected" && model.quality !== null ? model.quality : null;
   setHidden(el.quality, measured === null);
   setText(el.quality, measured === null ? "" : `Call quality: ${qualityLine(measured)}`);

@@ -61,8 +61,8 @@ describe("attended transfer", () => {
   it("with bob held and carol added, the chair completes the transfer; her page goes idle once her leg ends", () => {
     const model = consulting();
     expect(model.announcement?.text).toBe("In call with carol; bob on hold.");
-    const [, effects] = update(model, { type: "transfer-clicked", legId: B });
-    expect(sent(effects)).toEqual([{ type: "transfer", conference_id: "c-1", leg_id: B }]);
+    const [, effects] = update(model, { type: "complete-transfer-clicked", legId: B });
+    expect(sent(effects)).toEqual([{ type: "complete_transfer", conference_id: "c-1", leg_id: B }]);
     const [done] = update(
       model,
       conf(
@@ -73,7 +73,7 @@ describe("attended transfer", () => {
       ),
     );
     expect(done.conference).toBeNull();
-    expect(done.outcome).toBe("You transferred the call");
+    expect(done.outcome).toBe("You transferred bob to carol");
   });
 
   it("cancelling removes carol and brings bob back", () => {
@@ -85,7 +85,7 @@ describe("attended transfer", () => {
   });
 
   it("is not offered without someone on hold and someone to hand them to", () => {
-    const [, effects] = update(aliceInCall(), { type: "transfer-clicked", legId: B });
+    const [, effects] = update(aliceInCall(), { type: "complete-transfer-clicked", legId: B });
     expect(effects).toEqual([]);
   });
 });

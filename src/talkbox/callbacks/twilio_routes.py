@@ -20,7 +20,7 @@ from starlette.datastructures import MultiDict
 from starlette.responses import Response
 
 import talkbox.providers.twilio.twiml as twiml
-from talkbox.callbacks.ringback import ringback_wav
+from talkbox.callbacks.ringback import ringback_wav, transfer_failed_wav
 from talkbox.callbacks.signature import MAX_PARAMETERS, TwilioSignature
 from talkbox.callbacks.statuses import end_reason, leg_status, sequence
 from talkbox.callbacks.twilio_params import CallParams, ConferenceParams, form_body
@@ -171,6 +171,18 @@ def twilio_router(
     async def ringback() -> Response:
         # Unsigned: Twilio fetches what <Play> names as a plain GET, and the tone is no secret.
         return Response(tone, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
+
+    failed = transfer_failed_wav()
+
+    @router.get(
+        twiml.TRANSFER_FAILED_PATH,
+        summary="The tone a transferred caller hears when the transfer was not answered",
+        response_class=Response,
+        responses={200: {"description": "WAV, 8 kHz mono", "content": {"audio/wav": {}}}},
+    )
+    async def transfer_failed() -> Response:
+        # Unsigned, like the ringback: a plain GET from <Play>.
+        return Response(failed, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
 
     @router.post(
         twiml.HOLD_PATH,

@@ -55,6 +55,16 @@ class LegView(BaseModel):
     end_reason: str | None = None
 
 
+class TransferView(BaseModel):
+    """A blind transfer under way: `by` sent the call to `to`, which rings; or, unanswered, `by` is rung again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    by: str
+    to: str
+    status: Literal["ringing", "recalling"]
+
+
 class ConferenceView(BaseModel):
     """A conference as the pages see it: the whole state, sent on every change."""
 
@@ -65,6 +75,7 @@ class ConferenceView(BaseModel):
     status: Literal["active", "ended"]
     end_reason: str | None = None
     legs: tuple[LegView, ...]
+    transfer: TransferView | None = None
 
 
 def new_id(prefix: str) -> str:
@@ -142,6 +153,25 @@ class UserCompletesTransfer(_Event):
     user: str
     conference_id: str
     leg_id: str
+
+
+class UserTransfers(_Event):
+    """A user hands the other party of their call of two to `to`, and leaves it (a blind transfer)."""
+
+    type: Literal["user_transfers"] = "user_transfers"
+    user: str
+    conference_id: str
+    to: str
+    leg_id: str = Field(default_factory=_leg_id)  # the leg that rings `to`
+
+
+class UserSendsDigits(_Event):
+    """Keys pressed on a user's keypad during a call, for the telephones on it (RFC 4733)."""
+
+    type: Literal["user_sends_digits"] = "user_sends_digits"
+    user: str
+    conference_id: str
+    digits: str
 
 
 class UserRejoins(_Event):
@@ -368,6 +398,8 @@ Event = Annotated[
     | UserHoldsLeg
     | UserCompletesTransfer
     | UserRejoins
+    | UserTransfers
+    | UserSendsDigits
     | ClientAnsweredLeg
     | ClientResumesLeg
     | ClientRejectedLeg

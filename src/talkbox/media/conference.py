@@ -10,7 +10,8 @@ in its own adaptive jitter buffer; only the legs that are actually speaking
 (the loudest ten at most) (by the RFC 6464 level Chromium puts on each packet) are decoded. Every
 listener gets the same packet from one shared encode of the whole mix; each
 decoded speaker gets the mix without their own voice, from their own encoder.
-Mute is applied here, on the server.
+Mute is applied here, on the server. A leg may be given a sound instead of the call (ringback while
+its transfer rings, `tones.py`): it hears that, and is left out of the others' mix, until it is taken away.
 
 Hold too: a held leg is left out of every mix. One the chair held hears music on hold (music.py) instead;
 one its own user held (away on another call, or a telephone's own hold) hears silence, and whoever is left
@@ -34,6 +35,7 @@ from talkbox.media import g711, rtp
 from talkbox.media.jitter import Frame, JitterBuffer, Lost
 from talkbox.media.music import MusicOnHold
 from talkbox.media.opus import FRAME_SAMPLES, SAMPLE_RATE, Decoder, Encoder
+from talkbox.media.tones import Sound
 
 # At most this many voices, the loudest, are decoded into a mix: it bounds what a big noisy room costs,
 # and more voices at once than this are noise to every listener anyway.
@@ -211,6 +213,8 @@ class ConferenceMedia:
     muted: set[str] = field(default_factory=set)
     # Held legs, each with whether it hears music (held by the chair) or silence (held by its own user).
     held: dict[str, bool] = field(default_factory=dict)
+    # What a leg hears instead of the call, kept like a mute for a leg whose endpoint comes later.
+    sounds: dict[str, Sound] = field(default_factory=dict)
     shared: Encoder = field(default_factory=Encoder)
     music: MusicOnHold = field(default_factory=MusicOnHold)
     _music_encoder: Encoder | None = None  # made the first time someone hears the music
@@ -240,6 +244,7 @@ class ConferenceMedia:
         self._remove_member(leg_id)
         self.muted.discard(leg_id)
         self.held.pop(leg_id, None)
+        self.sounds.pop(leg_id, None)
 
     def _remove_member(self, leg_id: str) -> None:
         member = self.members.pop(leg_id, None)
@@ -260,13 +265,19 @@ class ConferenceMedia:
         if leg_id in self.members:
             self.members[leg_id].held = held
 
+    def play(self, leg_id: str, sound: Sound | None) -> None:
+        if sound is None:
+            self.sounds.pop(leg_id, None)
+        else:
+            self.sounds[leg_id] = sound
+
     @property
     def empty(self) -> bool:
         return not self.members
 
     @property
     def forwarding(self) -> bool:
-        return len(self.members) == 2 and not self.muted and not self.held and not self.lines
+        return len(self.members) == 2 and not self.muted and not self.held and not self.lines and not self.sounds
 
     # --- the audio ----------------------------------------------------------------
 
@@ -299,7 +310,10 @@ class ConferenceMedia:
         on_hold = _HoldTick(self)
         for member in self.members.values():
             own_mix = minus.get(member.leg_id)
-            if member.held or member.leg_id in waiting:
+            sound = self.sounds.get(member.leg_id)
+            if sound is not None:  # a transfer's ringback (or its failed tone) comes before any hold
+                payload = self._encode_alone(member, sound.next())
+            elif member.held or member.leg_id in waiting:
                 payload = on_hold.payload(member, music=member.leg_id in waiting or self.held.get(member.leg_id, False))
             elif member.line is not None:
                 if own_mix is None:
@@ -343,7 +357,7 @@ class ConferenceMedia:
                     member.heard_level(level(slot), now)
             else:
                 slot = member.buffer.pop(now)
-            if slot is not None and member.speaking(now):
+            if slot is not None and member.speaking(now) and member.leg_id not in self.sounds:
                 ready.append((member.loudness, member, slot))
         ready.sort(key=lambda entry: entry[0])
         voices: dict[str, np.ndarray] = {}
@@ -352,6 +366,15 @@ class ConferenceMedia:
             if len(pcm) == FRAME_SAMPLES:
                 voices[member.leg_id] = pcm
         return voices
+
+    @staticmethod
+    def _encode_alone(member: Member, pcm: np.ndarray) -> bytes:
+        """A frame for this member only, from its own encoder (a telephone's is G.711)."""
+        if member.line is not None:
+            return member.line.encode(pcm)
+        if member.encoder is None:
+            member.encoder = Encoder()
+        return member.encoder.encode(pcm)
 
     def forwarded_speaking(self, now: float) -> None:
         """Speaking indicators while forwarding, from the levels alone (nothing is decoded)."""

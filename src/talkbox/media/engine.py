@@ -22,6 +22,7 @@ from talkbox.media.opus import FRAME_SAMPLES, SAMPLE_RATE
 from talkbox.media.rtp_endpoint import RtpEndpoint
 from talkbox.media.sdp import Origin, port_of
 from talkbox.media.sdp import check as check_sdp
+from talkbox.media.tones import SoundName, sound
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Media(Protocol):
     async def send_dtmf(self, leg_id: str, digits: str) -> None: ...
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None: ...
     def hold(self, conference_id: str, leg_id: str, held: bool, music: bool) -> None: ...
+    def play(self, conference_id: str, leg_id: str, sound: SoundName | None) -> None: ...
     async def drop(self, leg_id: str) -> None: ...
     async def remove(self, conference_id: str, leg_id: str) -> None: ...
     async def close(self) -> None: ...
@@ -158,6 +160,10 @@ class MediaEngine:
         """Like mute, it waits for a leg with no endpoint yet."""
         self._conference(conference_id).hold(leg_id, held, music)
 
+    def play(self, conference_id: str, leg_id: str, name: SoundName | None) -> None:
+        """The leg hears `name` (from its start) instead of the call; None: the call again."""
+        self._conference(conference_id).play(leg_id, None if name is None else sound(name))
+
     async def drop(self, leg_id: str) -> None:
         """Close the leg's endpoint; it stays in its conference (a page may offer again)."""
         placement = self.legs.pop(leg_id, None)
@@ -170,7 +176,7 @@ class MediaEngine:
         if conference is None:
             return
         conference.remove(leg_id)
-        if conference.empty and not conference.muted and not conference.held:
+        if conference.empty and not conference.muted and not conference.held and not conference.sounds:
             del self.conferences[conference_id]
 
     async def close(self) -> None:

@@ -104,6 +104,8 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
         engine.mute(request["conference_id"], request["leg_id"], request["muted"])
     elif op == "hold":
         engine.hold(request["conference_id"], request["leg_id"], request["held"], request["music"])
+    elif op == "play":
+        engine.play(request["conference_id"], request["leg_id"], request["sound"])
     elif op == "drop":
         await engine.drop(request["leg_id"])
     elif op == "remove":

@@ -34,6 +34,7 @@ from talkbox.media.engine import (
     StateSink,
     no_dtmf,
 )
+from talkbox.media.tones import SoundName
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class LegPlace:
     muted: bool = False
     held: bool = False
     music: bool = False
+    sound: SoundName | None = None
     telephone: Telephone | None = None
 
 
@@ -131,6 +133,12 @@ class WorkerPool:
                 self.workers[index], op="hold", conference_id=conference_id, leg_id=leg_id, held=held, music=music
             )
 
+    def play(self, conference_id: str, leg_id: str, sound: SoundName | None) -> None:
+        self.legs.setdefault(leg_id, LegPlace(conference_id)).sound = sound
+        index = self.conferences.get(conference_id)
+        if index is not None and index in self.workers:
+            self._tell(self.workers[index], op="play", conference_id=conference_id, leg_id=leg_id, sound=sound)
+
     async def drop(self, leg_id: str) -> None:
         place = self.legs.get(leg_id)
         if place is not None:
@@ -176,13 +184,15 @@ class WorkerPool:
         return str(reply["sdp"])
 
     async def _place_state(self, worker: Worker, leg_id: str, place: LegPlace) -> None:
-        """A leg's mute and hold, on the worker it is (again) placed on, before its audio flows."""
+        """A leg's mute, hold and sound, on the worker it is (again) placed on, before its audio flows."""
         if place.muted:
             await self._ask(worker, op="mute", conference_id=place.conference_id, leg_id=leg_id, muted=True)
         if place.held:
             await self._ask(
                 worker, op="hold", conference_id=place.conference_id, leg_id=leg_id, held=True, music=place.music
             )
+        if place.sound is not None:
+            await self._ask(worker, op="play", conference_id=place.conference_id, leg_id=leg_id, sound=place.sound)
 
     def _remember(self, leg_id: str, remote: str, ours: str | None = None) -> None:
         place = self.legs.get(leg_id)

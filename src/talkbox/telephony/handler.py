@@ -34,6 +34,8 @@ from talkbox.events.models import (
     UserRemovesParticipant,
     UserRequestsCall,
     UserReturned,
+    UserSendsDigits,
+    UserTransfers,
 )
 from talkbox.telephony.model import Conference
 from talkbox.telephony.provider import Provider, ResumeLeg
@@ -49,11 +51,15 @@ from talkbox.telephony.rules import (
     IncomingCall,
     Mute,
     MuteLeg,
+    PlayToLeg,
+    PressDigits,
     Publish,
     Rejoin,
     RemoveParticipant,
     RuleInput,
+    SendDigits,
     StartCall,
+    TransferCall,
     decide,
     holds_elsewhere,
     started_talking,
@@ -70,8 +76,9 @@ _REQUESTS: dict[type[Event], tuple[str, str]] = {
     UserRemovesParticipant: ("remove", "remove them"),
     UserMutesLeg: ("mute", "change the mute"),
     UserHoldsLeg: ("hold", "change the hold"),
-    UserCompletesTransfer: ("transfer", "transfer the call"),
+    UserCompletesTransfer: ("complete_transfer", "complete the transfer"),
     UserRejoins: ("rejoin", "rejoin"),
+    UserTransfers: ("transfer", "transfer the call"),
 }
 
 
@@ -107,6 +114,8 @@ class CallHandler:
         UserHoldsLeg,
         UserCompletesTransfer,
         UserRejoins,
+        UserTransfers,
+        UserSendsDigits,
         LegStatusChanged,
         LegMuteChanged,
         LegHoldChanged,
@@ -146,6 +155,18 @@ class CallHandler:
                         leg.held_by_chair,
                     )
                 )
+            await self._resume_waiting(conference)
+
+    async def _resume_waiting(self, conference: Conference) -> None:
+        """A party waiting on a transfer heard ringback from media that died with the process: again."""
+        transfer = conference.transfer
+        if transfer is None:
+            return
+        waiting = conference.leg(transfer.leg_id)
+        if waiting.ended or waiting.kind not in self.providers:
+            return  # its end is on the way (or its provider is off, and it is ended as failed)
+        # Ringback, even while recalling: the failed tone has been heard already.
+        await self._carry_out_all((PlayToLeg(conference.id, waiting.id, "ringback", waiting.kind),))
 
     async def stop(self) -> None:
         """At shutdown: one last offer of what is unsaved to the store; what it still refuses is lost."""
@@ -189,6 +210,11 @@ class CallHandler:
             return CompleteTransfer(event.user, event.leg_id)
         if isinstance(event, UserRejoins):
             return Rejoin(event.user, event.leg_id)
+        if isinstance(event, UserTransfers):
+            recall = derived_id("l", event.conference_id, "recall", event.leg_id)
+            return TransferCall(event.user, event.to, event.leg_id, recall, self.telephones)
+        if isinstance(event, UserSendsDigits):
+            return PressDigits(event.user, event.digits)
         if isinstance(event, (LegStatusChanged, LegMuteChanged, LegHoldChanged)):
             return event
         if isinstance(event, IncomingPhoneCall):
@@ -341,6 +367,10 @@ class CallHandler:
             await self.providers[command.kind].mute(command)
         elif isinstance(command, HoldLeg):
             await self.providers[command.kind].hold(command)
+        elif isinstance(command, PlayToLeg):
+            await self.providers[command.kind].play(command)
+        elif isinstance(command, SendDigits):
+            await self.providers[command.kind].send_digits(command)
 
     async def _report_failed(self, conference_id: str, leg_id: str, reason: str) -> None:
         """A leg no provider can place (or take back) must not wait in the conference for ever."""

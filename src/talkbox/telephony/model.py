@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from talkbox.events.models import TERMINAL_STATUSES, ConferenceView, LegKind, LegStatus, LegView
+from talkbox.events.models import TERMINAL_STATUSES, ConferenceView, LegKind, LegStatus, LegView, TransferView
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,23 @@ class Leg:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """A blind transfer under way: `leg_id` waits (hearing ringback) while `target_leg_id` rings.
+
+    Kept until the target answers. If it does not, `by` is rung again on `recall_leg_id`
+    (`recalling`); if that is not answered either, the transferred leg is hung up.
+    """
+
+    by: str
+    leg_id: str
+    target_leg_id: str
+    recall_leg_id: str
+    # Whether `by` was the chair: answering the recall makes them the chair again.
+    by_chair: bool
+    recalling: bool = False
+
+
+@dataclass(frozen=True)
 class Conference:
     id: str
     chair_leg_id: str
@@ -48,6 +65,7 @@ class Conference:
     end_reason: str | None = None
     # Legs rung together for one incoming call: the first to answer takes it.
     ring_group: tuple[str, ...] = ()
+    transfer: Transfer | None = None
 
     @property
     def ended(self) -> bool:
@@ -103,4 +121,12 @@ class Conference:
                 )
                 for leg in self.legs
             ),
+            transfer=self._transfer_view(),
         )
+
+    def _transfer_view(self) -> TransferView | None:
+        transfer = self.transfer
+        if transfer is None:
+            return None
+        target = self.leg(transfer.target_leg_id).destination
+        return TransferView(by=transfer.by, to=target, status="recalling" if transfer.recalling else "ringing")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from talkbox.events.models import LegKind
-from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg, PlayToLeg, SendDigits
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,14 @@ class Provider(Protocol):
 
     async def hold(self, command: HoldLeg) -> None:
         """Leave the leg out of the mix and give it music on hold (or nothing), or bring it back."""
+        ...
+
+    async def play(self, command: PlayToLeg) -> None:
+        """Give the leg a sound (ringback while its transfer rings) instead of the call, or the call back."""
+        ...
+
+    async def send_digits(self, command: SendDigits) -> None:
+        """Keypad digits to a telephone leg."""
         ...
 
     async def resume(self, command: ResumeLeg) -> None:

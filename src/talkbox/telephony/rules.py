@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from talkbox.events.models import (
     CallRefused,
@@ -19,7 +20,7 @@ from talkbox.events.models import (
     PhoneKind,
 )
 from talkbox.events.names import is_client_name, is_e164, is_valid_destination
-from talkbox.telephony.model import Conference, Leg
+from talkbox.telephony.model import Conference, Leg, Transfer
 
 # --- inputs ------------------------------------------------------------------
 
@@ -98,6 +99,29 @@ class Rejoin:
 
 
 @dataclass(frozen=True)
+class TransferCall:
+    """`user` hands the other party of their call of two to `to` and leaves (a blind transfer).
+
+    The shell supplies the ids of the leg that rings `to` and of the leg that rings `user`
+    again should `to` not answer (the recall).
+    """
+
+    user: str
+    to: str
+    leg_id: str
+    recall_leg_id: str
+    telephones: PhoneKind | None = None
+
+
+@dataclass(frozen=True)
+class PressDigits:
+    """Keys pressed on `user`'s keypad, for the telephones on the call."""
+
+    user: str
+    digits: str
+
+
+@dataclass(frozen=True)
 class IncomingCall:
     """A telephone called in and its leg is already answered; ring every client in `ring`.
 
@@ -124,6 +148,8 @@ RuleInput = (
     | Hold
     | CompleteTransfer
     | Rejoin
+    | TransferCall
+    | PressDigits
     | LegStatusChanged
     | LegMuteChanged
     | LegHoldChanged
@@ -161,6 +187,31 @@ class MuteLeg:
     kind: LegKind = "browser"
 
 
+# What a leg waiting on a transfer hears instead of the call: ringback while the target rings;
+# "recall": a short tone (the transfer failed), then ringback while the transferor is rung again.
+Sound = Literal["ringback", "recall"]
+
+
+@dataclass(frozen=True)
+class PlayToLeg:
+    """Play `sound` to the leg instead of the call; None: the leg hears the call again."""
+
+    conference_id: str
+    leg_id: str
+    sound: Sound | None
+    kind: LegKind = "browser"
+
+
+@dataclass(frozen=True)
+class SendDigits:
+    """Keypad digits to a telephone leg (RFC 4733 events on SIP)."""
+
+    conference_id: str
+    leg_id: str
+    digits: str
+    kind: LegKind = "browser"
+
+
 @dataclass(frozen=True)
 class HoldLeg:
     """Leave the leg out of the mix (or bring it back); `music`: it hears music on hold rather than nothing."""
@@ -177,7 +228,8 @@ class Publish:
     event: ConferenceUpdated | CallRefused
 
 
-Command = DialLeg | HangUpLeg | MuteLeg | HoldLeg | Publish
+Command = DialLeg | HangUpLeg | MuteLeg | HoldLeg | PlayToLeg | SendDigits | Publish
+LegCommand = DialLeg | HangUpLeg | MuteLeg | HoldLeg | PlayToLeg | SendDigits
 
 
 @dataclass(frozen=True)
@@ -216,6 +268,10 @@ def _decide(conference: Conference | None, given: RuleInput) -> Decision:
         return _complete_transfer(conference, given)
     if isinstance(given, Rejoin):
         return _rejoin(conference, given)
+    if isinstance(given, TransferCall):
+        return _transfer(conference, given)
+    if isinstance(given, PressDigits):
+        return _press(conference, given)
     if isinstance(given, LegMuteChanged):
         return _mute_reported(conference, given)
     if isinstance(given, LegHoldChanged):
@@ -310,6 +366,8 @@ _NO_TELEPHONES = ("no_telephones", "This Talkbox is not connected to the telepho
 def _add_refusal(conference: Conference, given: AddParticipant) -> tuple[str, str] | None:
     if not _is_chair(conference, given.user):
         return "not_chair", "Only the chairperson can add people"
+    if conference.transfer is not None:
+        return _TRANSFER_PENDING
     if not is_valid_destination(given.to):
         return "invalid_destination", f"{given.to!r} is not a name or an E.164 number"
     if is_e164(given.to) and given.telephones is None:
@@ -324,6 +382,8 @@ def _add_refusal(conference: Conference, given: AddParticipant) -> tuple[str, st
 def _remove(conference: Conference, given: RemoveParticipant) -> Decision:
     if not _is_chair(conference, given.user) or given.leg_id == conference.chair_leg_id:
         return Decision(conference, _refuse(given.user, "not_chair", "Only the chairperson can remove others"))
+    if conference.transfer is not None:
+        return Decision(conference, _refuse(given.user, *_TRANSFER_PENDING))
     if not conference.has_leg(given.leg_id):
         return Decision(conference)
     leg = conference.leg(given.leg_id)
@@ -438,6 +498,94 @@ def _rejoin(conference: Conference, given: Rejoin) -> Decision:
     return _settle(conference, (DialLeg(conference.id, given.leg_id, given.user, given.user, auto_answer=True),))
 
 
+_TRANSFER_PENDING = ("transfer_pending", "Wait until the transfer has been answered")
+
+
+def _transfer(conference: Conference, given: TransferCall) -> Decision:
+    """The other party waits on ringback while `to` rings; the transferor leaves at once.
+
+    The conference stays, its legs swap: the transferred leg becomes the chair, so the
+    call is its own from now on, and the chair-alone rule never sees it left alone while
+    `to` rings (a chair with a ringing guest is not alone).
+    """
+    if conference.has_leg(given.leg_id):
+        return Decision(conference)  # delivered again
+    refusal = _transfer_refusal(conference, given)
+    if refusal is not None:
+        return Decision(conference, _refuse(given.user, *refusal))
+    mine = conference.live_leg_of(given.user)
+    assert mine is not None  # the refusal checked it
+    other = next(leg for leg in conference.live_legs() if leg.id != mine.id)
+    target = _new_leg(given.leg_id, given.to, given.telephones)
+    by_chair = mine.id == conference.chair_leg_id
+    transfer = Transfer(given.user, other.id, target.id, given.recall_leg_id, by_chair)
+    conference = replace(conference, chair_leg_id=other.id, legs=(*conference.legs, target), transfer=transfer)
+    commands = (
+        HangUpLeg(conference.id, mine.id, "transferred"),
+        PlayToLeg(conference.id, other.id, "ringback"),
+        DialLeg(conference.id, target.id, target.destination, other.destination, auto_answer=False),
+    )
+    return _settle(conference, commands)
+
+
+def _transfer_refusal(conference: Conference, given: TransferCall) -> tuple[str, str] | None:
+    mine = conference.live_leg_of(given.user)
+    if mine is None:
+        return "not_on_call", "You are not on this call"
+    if conference.transfer is not None:
+        return "transfer_pending", "This call is already being transferred"
+    # The chair's call; or, when a telephone called in (its leg chairs), the call of whoever took it.
+    if not _is_chair(conference, given.user) and conference.chair.kind == "browser":
+        return "not_chair", "Only the chairperson can transfer the call"
+    live = conference.live_legs()
+    if len(live) != 2 or any(leg.status != "in-progress" or leg.hang_up_reason is not None for leg in live):
+        return "not_two_party", "Only a connected call of two can be transferred"
+    if not is_valid_destination(given.to):
+        return "invalid_destination", f"{given.to!r} is not a name or an E.164 number"
+    if is_e164(given.to) and given.telephones is None:
+        return _NO_TELEPHONES
+    if given.to == given.user:
+        return "self_transfer", "You cannot transfer a call to yourself"
+    if any(leg.destination == given.to for leg in live):
+        return "already_in_conference", f"{given.to} is already on the call"
+    return None
+
+
+def _transfer_moved(conference: Conference, leg: Leg, transfer: Transfer) -> tuple[Conference, tuple[Command, ...]]:
+    """The leg ringing for a transfer (its target, or the recall) has moved on."""
+    waiting = conference.leg(transfer.leg_id)
+    if leg.status == "in-progress":
+        # Answered: the waiting party hears the call again. A chair who answers the recall chairs again.
+        recalled = leg.id == transfer.recall_leg_id and transfer.by_chair
+        chair = leg.id if recalled else conference.chair_leg_id
+        return replace(conference, transfer=None, chair_leg_id=chair), (PlayToLeg(conference.id, waiting.id, None),)
+    if not leg.ended:
+        return conference, ()
+    if waiting.hang_up_reason is not None:
+        return replace(conference, transfer=None), _after_leg_left(conference)  # it is leaving: nobody to recall for
+    if leg.id == transfer.target_leg_id:
+        recall = Leg(transfer.recall_leg_id, transfer.by)
+        conference = replace(conference, legs=(*conference.legs, recall), transfer=replace(transfer, recalling=True))
+        dial = DialLeg(conference.id, recall.id, recall.destination, waiting.destination, auto_answer=False)
+        return conference, (PlayToLeg(conference.id, waiting.id, "recall"), dial)
+    return replace(conference, transfer=None), (HangUpLeg(conference.id, waiting.id, "transfer-failed"),)
+
+
+def _press(conference: Conference, given: PressDigits) -> Decision:
+    """Digits from someone on the call reach every telephone on it; a browser has no keypad tones to hear."""
+    mine = conference.live_leg_of(given.user)
+    if mine is None or mine.status != "in-progress":
+        return Decision(conference)
+    return Decision(
+        conference,
+        tuple(
+            SendDigits(conference.id, leg.id, given.digits)
+            for leg in conference.live_legs()
+            if leg.kind != "browser" and leg.status == "in-progress" and leg.id != mine.id
+        ),
+    )
+
+
 def _is_chair(conference: Conference, user: str) -> bool:
     """The chair acts while on the call; a chair who dropped may only rejoin."""
     return conference.chair.destination == user and not conference.chair.ended
@@ -463,6 +611,12 @@ def _leg_status(conference: Conference, report: LegStatusChanged) -> Decision:
     conference = conference.with_leg(updated)
     commands: tuple[Command, ...] = ()
     is_chair = leg.id == conference.chair_leg_id
+    transfer = conference.transfer
+    if transfer is not None and updated.ended and leg.id == transfer.leg_id:
+        conference = replace(conference, transfer=None)  # the transferred party left: nobody waits any more
+    elif transfer is not None and leg.id in (transfer.target_leg_id, transfer.recall_leg_id):
+        conference, commands = _transfer_moved(conference, updated, transfer)
+        return _settle(conference, commands)
     if leg.id in conference.ring_group and updated.status == "in-progress":
         conference, commands = _answered_by(conference, leg.id)
     elif is_chair and updated.status == "in-progress" and not was_connected:
@@ -551,6 +705,8 @@ def _settle(conference: Conference, commands: tuple[Command, ...]) -> Decision:
 
 def _end_reason(conference: Conference) -> str:
     chair = conference.chair
+    if chair.end_reason == "transfer-failed":
+        return "transfer-failed"
     guests = [leg for leg in conference.legs if leg.id != chair.id]
     if any(leg.end_reason == "chair-unreachable" for leg in guests):
         return "chair-unreachable"
@@ -593,7 +749,7 @@ def _kinded(decision: Decision) -> Decision:
         return decision
     commands = []
     for command in decision.commands:
-        if isinstance(command, DialLeg | HangUpLeg | MuteLeg | HoldLeg) and conference.has_leg(command.leg_id):
+        if isinstance(command, LegCommand) and conference.has_leg(command.leg_id):
             command = replace(command, kind=conference.leg(command.leg_id).kind)
             if isinstance(command, DialLeg):
                 command = replace(command, caller_kind=conference.chair.kind)

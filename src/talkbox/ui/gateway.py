@@ -48,6 +48,8 @@ from talkbox.events.models import (
     UserRejoins,
     UserRemovesParticipant,
     UserRequestsCall,
+    UserSendsDigits,
+    UserTransfers,
 )
 from talkbox.ui.client_address import ClientAddresses
 from talkbox.ui.identity import Identity, IdentityError
@@ -58,8 +60,10 @@ from talkbox.ui.protocol import (
     Add,
     Answer,
     Call,
+    CompleteTransferMessage,
     ConferenceMessage,
     Digit,
+    DtmfMessage,
     Error,
     HangUpMessage,
     HoldMessage,
@@ -325,7 +329,7 @@ class Gateway:
             return _rate_limited(f"at most {limits.max_messages_per_second} {kind!r} messages a second per page")
         if not self.messages.allow((connection.user, kind)):
             return _rate_limited(f"at most {limits.max_user_messages_per_second} {kind!r} messages a second per user")
-        if isinstance(message, Call | Add) and not await self._call_allowed(connection.user):
+        if isinstance(message, Call | Add | TransferMessage) and not await self._call_allowed(connection.user):
             return _rate_limited(f"at most {limits.max_calls_per_minute} calls a minute")
         return None
 
@@ -450,9 +454,13 @@ def to_event(user: str, message: PageMessage, legs: dict[str, str] | None = None
         return UserMutesLeg(user=user, conference_id=message.conference_id, leg_id=message.leg_id, muted=message.muted)
     if isinstance(message, HoldMessage):
         return UserHoldsLeg(user=user, conference_id=message.conference_id, leg_id=message.leg_id, held=message.held)
-    if isinstance(message, TransferMessage):
+    if isinstance(message, CompleteTransferMessage):
         return UserCompletesTransfer(user=user, conference_id=message.conference_id, leg_id=message.leg_id)
     if isinstance(message, Resume):
         return ClientResumesLeg(user=user, leg_id=message.leg_id, conference_id=legs.get(message.leg_id))
+    if isinstance(message, TransferMessage):
+        return UserTransfers(user=user, conference_id=message.conference_id, to=message.to.strip())
+    if isinstance(message, DtmfMessage):
+        return UserSendsDigits(user=user, conference_id=message.conference_id, digits=message.digits)
     assert isinstance(message, RejoinMessage)
     return UserRejoins(user=user, conference_id=message.conference_id)

@@ -81,10 +81,10 @@ class HoldMessage(_PageMessage):
     held: bool
 
 
-class TransferMessage(_PageMessage):
+class CompleteTransferMessage(_PageMessage):
     """The chair completes an attended transfer: `leg_id`, on hold, is left talking to whoever was added."""
 
-    type: Literal["transfer"]
+    type: Literal["complete_transfer"]
     conference_id: Id
     leg_id: Id
 
@@ -99,6 +99,21 @@ class Resume(_PageMessage):
     leg_id: Id
 
 
+class TransferMessage(_PageMessage):
+    """A blind transfer: the other party of my call of two is handed to `to`, and I leave."""
+
+    type: Literal["transfer"]
+    conference_id: Id
+    to: Annotated[str, StringConstraints(max_length=200)]
+
+
+class DtmfMessage(_PageMessage):
+    type: Literal["dtmf"]
+    conference_id: Id
+    # A keypad's keys only (A-D are not on it); a few at once, for a pasted PIN.
+    digits: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[0-9*#]+$")]
+
+
 PageMessage = Annotated[
     Call
     | HangUpMessage
@@ -109,9 +124,11 @@ PageMessage = Annotated[
     | Remove
     | MuteMessage
     | HoldMessage
-    | TransferMessage
+    | CompleteTransferMessage
     | RejoinMessage
-    | Resume,
+    | Resume
+    | TransferMessage
+    | DtmfMessage,
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
@@ -126,9 +143,11 @@ PAGE_MESSAGE_TYPES = frozenset(
         "remove",
         "mute",
         "hold",
-        "transfer",
+        "complete_transfer",
         "rejoin",
         "resume",
+        "transfer",
+        "dtmf",
     }
 )
 

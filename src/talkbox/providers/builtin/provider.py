@@ -31,7 +31,7 @@ from talkbox.events.models import (
 )
 from talkbox.media.engine import Media
 from talkbox.telephony.provider import ResumeLeg, Sequence
-from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg, PlayToLeg, SendDigits
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,13 @@ class BuiltinProvider:
 
     async def hold(self, command: HoldLeg) -> None:
         self.media.hold(command.conference_id, command.leg_id, command.held, command.music)
+
+    async def play(self, command: PlayToLeg) -> None:
+        self.media.play(command.conference_id, command.leg_id, command.sound)
+
+    async def send_digits(self, command: SendDigits) -> None:
+        """Never asked: the rules send digits to telephones only, and this provider carries browsers."""
+        log.warning("digits for browser leg %s not sent: a browser has no keypad tones to hear", command.leg_id)
 
     async def resume(self, command: ResumeLeg) -> None:
         dial = DialLeg(command.conference_id, command.leg_id, command.destination, command.destination, True)

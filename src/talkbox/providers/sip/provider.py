@@ -45,7 +45,7 @@ from talkbox.providers.sip.transactions import ClientTransaction, ServerTransact
 from talkbox.providers.sip.transport import Peer
 from talkbox.providers.sip.ua import UserAgent
 from talkbox.telephony.provider import ResumeLeg, Sequence
-from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg, PlayToLeg, SendDigits
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,16 @@ class SipProvider:
     async def hold(self, command: HoldLeg) -> None:
         """The telephone hears the music (or silence) in its RTP: no re-INVITE, so any trunk copes."""
         self.media.hold(command.conference_id, command.leg_id, command.held, command.music)
+
+    async def play(self, command: PlayToLeg) -> None:
+        self.media.play(command.conference_id, command.leg_id, command.sound)
+
+    async def send_digits(self, command: SendDigits) -> None:
+        """As RFC 4733 events in the call's RTP; a telephone that took no telephone-event hears none."""
+        try:
+            await self.media.send_dtmf(command.leg_id, command.digits)
+        except (KeyError, ValueError) as error:  # no media for it yet, or it offered no telephone-event
+            log.info("digits for leg %s not sent: %s", command.leg_id, error)
 
     async def resume(self, command: ResumeLeg) -> None:
         # The dialog (tags, CSeq, route) died with the process: nobody can address that call now.

@@ -38,9 +38,9 @@ from talkbox.events.models import (
     LegStatusChanged,
 )
 from talkbox.providers.twilio.settings import TwilioSettings
-from talkbox.providers.twilio.twiml import CALL_EVENTS, Webhooks
+from talkbox.providers.twilio.twiml import CALL_EVENTS, Webhooks, waiting
 from talkbox.telephony.provider import ResumeLeg
-from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg, PlayToLeg, SendDigits
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,34 @@ class TwilioProvider:
         leg.mute_pending = True
         if leg.answered:
             await self._apply_mute(command.leg_id, leg)
+
+    async def play(self, command: PlayToLeg) -> None:
+        """Redirect the call to TwiML that plays the sound, and back to its conference after.
+
+        Twilio plays a single participant nothing of our choosing while it stays in
+        a conference, so the call leaves it (new TwiML ends its `<Dial>`), and goes
+        back by fetching its voice URL again, whose `<Conference>` is the same room.
+        """
+        leg = self.legs.get(command.leg_id)
+        if leg is None:
+            log.warning("leg %s has no Twilio call to play to", command.leg_id)
+            return
+        if command.sound is None:
+            update: dict[str, str] = {
+                "url": self.webhooks.voice(command.conference_id, command.leg_id),
+                "method": "POST",
+            }
+        else:
+            update = {"twiml": waiting(self.webhooks, command.sound)}
+        try:
+            await self.client.calls(leg.call_sid).update_async(**update)
+        except TWILIO_ERRORS as error:
+            # The call has ended meanwhile (its report is on the way), or Twilio is out of reach.
+            log.warning("Twilio would not redirect leg %s: %s", command.leg_id, error)
+
+    async def send_digits(self, command: SendDigits) -> None:
+        """Not asked in Twilio mode: the page plays its keys into its own call (the Voice SDK's sendDigits)."""
+        log.info("digits for leg %s left to the page's Voice SDK", command.leg_id)
 
     async def _apply_mute(self, leg_id: str, leg: TwilioLeg) -> None:
         """Give Twilio the leg's mute; if Twilio refuses it for good, tell the rules what Twilio has."""

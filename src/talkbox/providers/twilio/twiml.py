@@ -25,6 +25,8 @@ HOLD_PATH = "/twilio/hold"
 HOLD_MUSIC_PATH = "/twilio/hold-music.wav"
 # A held participant hearing silence is sent back here after this many seconds of <Pause>, for as long as it is held.
 HOLD_PAUSE_SECONDS = 60
+# What a transferred caller hears when the transfer was not answered, before ringback again.
+TRANSFER_FAILED_PATH = "/twilio/transfer-failed.wav"
 
 # Every call-progress event, so each status reaches the rules.
 CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
@@ -61,6 +63,9 @@ class Webhooks:
 
     def hold_music(self) -> str:
         return self.url(HOLD_MUSIC_PATH)
+
+    def transfer_failed(self) -> str:
+        return self.url(TRANSFER_FAILED_PATH)
 
 
 def incoming_ids(call_sid: str) -> tuple[str, str]:
@@ -121,6 +126,16 @@ def on_hold(webhooks: Webhooks, music: bool) -> str:
     else:
         response.pause(length=HOLD_PAUSE_SECONDS)
         response.redirect(webhooks.hold(music=False), method="POST")
+    return str(response)
+
+
+def waiting(webhooks: Webhooks, sound: str) -> str:
+    """What a call taken out of its conference hears while its transfer rings (`ringback`), or after the
+    transfer failed and the transferor is rung again (`recall`: the failed-transfer tone first)."""
+    response = VoiceResponse()
+    if sound == "recall":
+        response.play(webhooks.transfer_failed())
+    response.play(webhooks.ringback(), loop=0)
     return str(response)
 
 
