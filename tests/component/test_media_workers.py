@@ -101,6 +101,8 @@ async def test_a_call_accepted_but_not_yet_connected_when_its_worker_dies_is_nev
 
 def offers_for(peer: Peer, leg_id: str) -> list[dict[str, Any]]:
     return [m for m in peer.messages if m["type"] == "offer" and m["leg_id"] == leg_id]
+
+
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():

@@ -114,6 +114,8 @@ def sip_status(settings: Settings) -> int:
     print(json.dumps(status, indent=2))
     registration = status.get("registration")
     return 1 if registration is not None and not registration.get("registered") else 0
+
+
 log = logging.getLogger(__name__)
 
 

@@ -171,6 +171,14 @@ class PresenceChanged(_Event):
     online: bool
 
 
+class UserSetsPresence(_Event):
+    """A user turns do not disturb on or off (the page's `set_presence`), for all their pages."""
+
+    type: Literal["user_sets_presence"] = "user_sets_presence"
+    user: str
+    dnd: bool
+
+
 class UserReturned(_Event):
     """A page of `user` (re)connected while they are on this conference; its state has been sent.
 
@@ -305,6 +313,14 @@ class ChangeNotSaved(_Event):
     message: str
 
 
+class MissedCalls(_Event):
+    """How many calls `user` has missed since they last looked at their history, now that it changed."""
+
+    type: Literal["missed_calls"] = "missed_calls"
+    user: str
+    count: int
+
+
 class UnsavedChangesDue(_Event):
     """Time to offer a conference's unsaved changes to the store again (in the conference's order)."""
 
@@ -324,6 +340,7 @@ Event = Annotated[
     | ClientRejectedLeg
     | ClientLegFailed
     | PresenceChanged
+    | UserSetsPresence
     | UserReturned
     | LegStatusChanged
     | SpeakingChanged
@@ -335,6 +352,7 @@ Event = Annotated[
     | ConferenceUpdated
     | CallRefused
     | ChangeNotSaved
+    | MissedCalls
     | UnsavedChangesDue,
     Field(discriminator="type"),
 ]

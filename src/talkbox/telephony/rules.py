@@ -27,6 +27,8 @@ class StartCall:
     caller_in_call: bool = False
     # How this Talkbox reaches telephones (None: it cannot): the kind a number's leg gets.
     telephones: PhoneKind | None = None
+    # The callee asked not to be disturbed (their page's `set_presence`): the call is refused, not rung.
+    callee_dnd: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class AddParticipant:
     leg_id: str
     limit: int
     telephones: PhoneKind | None = None
+    dnd: bool = False  # the person to add asked not to be disturbed
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,13 @@ def _refusal(given: StartCall) -> tuple[str, str] | None:
         return "self_call", "You cannot call yourself"
     if given.caller_in_call:
         return "already_in_call", "You are already in a call"
+    if given.callee_dnd:
+        return _do_not_disturb(given.to)
     return None
+
+
+def _do_not_disturb(name: str) -> tuple[str, str]:
+    return "dnd", f"{name} does not want to be disturbed"
 
 
 def _hang_up(conference: Conference, user: str) -> Decision:
@@ -267,6 +276,8 @@ def _add_refusal(conference: Conference, given: AddParticipant) -> tuple[str, st
         return "already_in_conference", f"{given.to} is already on the call"
     if len(conference.live_legs()) >= given.limit:
         return "conference_full", f"A call can have at most {given.limit} people"
+    if given.dnd:
+        return _do_not_disturb(given.to)
     return None
 
 

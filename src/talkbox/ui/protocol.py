@@ -82,13 +82,71 @@ class Resume(_PageMessage):
     leg_id: Id
 
 
+class SetPresence(_PageMessage):
+    """Do not disturb on (`dnd`) or off (`available`), for every page of the user."""
+
+    type: Literal["set_presence"]
+    status: Literal["available", "dnd"]
+
+
+class DirectoryRequest(_PageMessage):
+    """Send me the directory (`presence`, complete) and my missed calls, then who changes as they do."""
+
+    type: Literal["directory"]
+
+
+MAX_HISTORY_PAGE = 50
+
+
+class HistoryRequest(_PageMessage):
+    """A page of the user's call history: the newest calls, or those started before `before`."""
+
+    type: Literal["history"]
+    before: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_PAGE)] = 20
+
+
+class HistorySeen(_PageMessage):
+    """The user has looked at their history: missed calls until now are no longer new."""
+
+    type: Literal["history_seen"]
+
+
 PageMessage = Annotated[
-    Call | HangUpMessage | Answer | Reject | LegFailed | Add | Remove | MuteMessage | RejoinMessage | Resume,
+    Call
+    | HangUpMessage
+    | Answer
+    | Reject
+    | LegFailed
+    | Add
+    | Remove
+    | MuteMessage
+    | RejoinMessage
+    | Resume
+    | SetPresence
+    | DirectoryRequest
+    | HistoryRequest
+    | HistorySeen,
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
 PAGE_MESSAGE_TYPES = frozenset(
-    {"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin", "resume"}
+    {
+        "call",
+        "hang_up",
+        "answer",
+        "reject",
+        "leg_failed",
+        "add",
+        "remove",
+        "mute",
+        "rejoin",
+        "resume",
+        "set_presence",
+        "directory",
+        "history",
+        "history_seen",
+    }
 )
 
 # --- server -> page -----------------------------------------------------------
@@ -168,7 +226,64 @@ class Resync(_Message):
     type: Literal["resync"] = "resync"
 
 
-ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error | Retrying | Speaking | Digit | Resync
+PresenceStatus = Literal["online", "in_call", "dnd", "offline"]
+
+
+class PersonStatus(_Message):
+    name: str
+    status: PresenceStatus
+
+
+class PresenceMessage(_Message):
+    """People in the directory and how each stands: all this page may see (`complete`), or one who changed."""
+
+    type: Literal["presence"] = "presence"
+    people: tuple[PersonStatus, ...]
+    complete: bool
+
+
+class CallEntry(_Message):
+    """One call of the user's history; times are seconds since the epoch, `outcome` null while it goes on."""
+
+    conference_id: str
+    direction: Literal["incoming", "outgoing"]
+    peers: tuple[str, ...]
+    started_at: float
+    answered_at: float | None
+    ended_at: float | None
+    outcome: Literal["answered", "missed", "rejected", "unanswered", "busy", "canceled", "failed"] | None
+    end_reason: str | None
+
+
+class HistoryPage(_Message):
+    """The answer to `history`: newest first; `before` asks for the next page, null when this was the last."""
+
+    type: Literal["history"] = "history"
+    calls: tuple[CallEntry, ...]
+    before: float | None
+
+
+class Missed(_Message):
+    """How many calls the user missed since they last looked at their history (the badge)."""
+
+    type: Literal["missed"] = "missed"
+    count: int
+
+
+ServerMessage = (
+    Welcome
+    | ConferenceMessage
+    | Offer
+    | Refused
+    | Error
+    | Retrying
+    | Speaking
+    | Digit
+    | Resync
+    | PresenceMessage
+    | HistoryPage
+    | Missed
+)
 
 # --- reading a frame ------------------------------------------------------------
 

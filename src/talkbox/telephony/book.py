@@ -1,0 +1,52 @@
+"""The people and their history as the page's directory reads them (ui/directory.py's `People`), on the store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from talkbox.telephony.history import missed_count
+from talkbox.telephony.people import Person
+from talkbox.telephony.store import ConferenceStore
+
+
+@dataclass
+class PeopleBook:
+    store: ConferenceStore
+    clock: Callable[[], float] = field(default=time.time)
+
+    async def names(self) -> list[str]:
+        return [person.name for person in await self.store.people()]
+
+    async def remember(self, name: str) -> None:
+        if await self.store.person(name) is None:
+            await self.store.put_person(Person(name))
+
+    async def dnd(self, name: str) -> bool:
+        person = await self.store.person(name)
+        return person is not None and person.dnd
+
+    async def set_dnd(self, name: str, on: bool) -> None:
+        await self.store.put_person(replace(await self._person(name), dnd=on))
+
+    async def in_call(self, name: str) -> bool:
+        """Connected on a call: a leg of theirs is in progress (ringing is not being in a call)."""
+        for conference in await self.store.active_for(name):
+            leg = conference.live_leg_of(name)
+            if leg is not None and leg.status == "in-progress":
+                return True
+        return False
+
+    async def calls(self, name: str, before: float | None, limit: int) -> list[dict[str, Any]]:
+        return [asdict(record) for record in await self.store.calls_of(name, before, limit)]
+
+    async def missed(self, name: str) -> int:
+        return await missed_count(self.store, name)
+
+    async def seen(self, name: str) -> None:
+        await self.store.put_person(replace(await self._person(name), history_seen=self.clock()))
+
+    async def _person(self, name: str) -> Person:
+        return await self.store.person(name) or Person(name)
