@@ -10,6 +10,7 @@ import redis.asyncio as redis
 
 from talkbox.events.redis_bus import redis_client
 from talkbox.telephony.model import Conference, Leg
+from talkbox.telephony.people import CallRecord, Outcome, Person
 from talkbox.telephony.redis_store import RedisStore
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore, StoreUnavailable
 from tests.support.server import free_port
@@ -116,3 +117,41 @@ async def test_a_conference_redis_cannot_read_is_quarantined_and_the_rest_load(c
     assert await store.active() == [good]
     assert await store.get("c-2") is None
     assert await client.hexists("talkbox:quarantine", "c-2")
+
+
+async def test_people_are_remembered_with_their_do_not_disturb_and_history_marker(store: ConferenceStore) -> None:
+    assert await store.person("bob") is None
+    await store.put_person(Person("bob"))
+    await store.put_person(Person("alice", dnd=True, history_seen=12.5))
+    await store.put_person(Person("bob", dnd=True))
+    await store.put_person(Person("bob", dnd=False, history_seen=3.25))
+    assert await store.person("bob") == Person("bob", dnd=False, history_seen=3.25)
+    assert await store.people() == [Person("alice", True, 12.5), Person("bob", False, 3.25)]
+
+
+def call(user: str, conference_id: str, started: float, outcome: Outcome | None = "answered") -> CallRecord:
+    return CallRecord(user, conference_id, "incoming", ("alice",), started, started + 1, started + 60, outcome, "hung-up")
+
+
+async def test_a_history_is_paged_newest_first_and_counts_its_missed_calls(store: ConferenceStore) -> None:
+    await store.put_calls([call("bob", f"c-{n}", 100.0 + n, "missed" if n % 2 else "answered") for n in range(5)])
+    await store.put_calls([call("carol", "c-9", 500.0, "missed")])
+    first = await store.calls_of("bob", None, 2)
+    assert [r.conference_id for r in first] == ["c-4", "c-3"]
+    second = await store.calls_of("bob", first[-1].started_at, 2)
+    assert [r.conference_id for r in second] == ["c-2", "c-1"]
+    assert [r.conference_id for r in await store.calls_of("bob", second[-1].started_at, 2)] == ["c-0"]
+    assert await store.missed_since("bob", 0.0) == 2
+    assert await store.missed_since("bob", 102.0) == 1  # c-3 only
+    assert await store.call_of("carol", "c-9") == call("carol", "c-9", 500.0, "missed")
+    assert await store.call_of("bob", "c-9") is None
+
+
+async def test_a_call_record_written_again_replaces_the_first(store: ConferenceStore) -> None:
+    ringing = CallRecord("bob", "c-1", "incoming", ("alice",), 100.0)
+    await store.put_calls([ringing])
+    assert await store.calls_of("bob", None, 10) == [ringing]
+    over = call("bob", "c-1", 100.0, "missed")
+    await store.put_calls([over])
+    assert await store.calls_of("bob", None, 10) == [over]
+    assert await store.missed_since("bob", 0.0) == 1

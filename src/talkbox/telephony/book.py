@@ -40,7 +40,9 @@ class PeopleBook:
         return False
 
     async def calls(self, name: str, before: float | None, limit: int) -> list[dict[str, Any]]:
-        return [asdict(record) for record in await self.store.calls_of(name, before, limit)]
+        """Their records as the page's `history` lists them: whose they are goes without saying."""
+        records = await self.store.calls_of(name, before, limit)
+        return [{key: value for key, value in asdict(record).items() if key != "user"} for record in records]
 
     async def missed(self, name: str) -> int:
         return await missed_count(self.store, name)
