@@ -95,6 +95,4 @@ async def test_a_bad_history_request_is_an_error_and_nobody_elses_history_is_rea
             assert (await history(mallory))["calls"] == []
             for bad in ({"limit": 0}, {"limit": 51}, {"before": "yesterday"}, {"user": "bob"}):
                 await mallory.send({"type": "history", **bad})
-            await mallory.wait_for(
-                lambda: sum(1 for m in mallory.messages if m.get("code") == "invalid_message") == 4
-            )
+            await mallory.wait_for(lambda: sum(1 for m in mallory.messages if m.get("code") == "invalid_message") == 4)

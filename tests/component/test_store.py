@@ -130,7 +130,8 @@ async def test_people_are_remembered_with_their_do_not_disturb_and_history_marke
 
 
 def call(user: str, conference_id: str, started: float, outcome: Outcome | None = "answered") -> CallRecord:
-    return CallRecord(user, conference_id, "incoming", ("alice",), started, started + 1, started + 60, outcome, "hung-up")
+    answered, ended = started + 1, started + 60
+    return CallRecord(user, conference_id, "incoming", ("alice",), started, answered, ended, outcome, "hung-up")
 
 
 async def test_a_history_is_paged_newest_first_and_counts_its_missed_calls(store: ConferenceStore) -> None:
