@@ -458,7 +458,7 @@ def test_a_whole_call_with_the_keyboard_alone(open_page: OpenPage) -> None:
     expect_focus(bob, "reject")
     bob.keyboard.press("Enter")
     expect_focus(bob, "dial")
-    expect(alice.get_by_role("status")).to_contain_text("bob is busy", timeout=10_000)
+    expect(alice.get_by_role("status")).to_contain_text("bob declined", timeout=10_000)
 
 
 @pytest.mark.talkbox_env({"TALKBOX_RESUME_GRACE": "120"})
