@@ -4,6 +4,10 @@
 import type { DeviceChoice, DeviceKind, DeviceOption, DevicesState, MicrophoneProblem } from "./devices";
 import { initialDevices } from "./devices";
 import type { DeviceState } from "./media";
+import type { DirectoryState } from "./directory";
+import { EMPTY_DIRECTORY } from "./directory";
+import type { HistoryState } from "./history";
+import { EMPTY_HISTORY } from "./history";
 import type { CallQuality, StatsReading } from "./quality";
 import type { Announcement, FocusRequest } from "./narration";
 import type { ClientFrame, Conference, LegFailedReason, ServerMessage } from "./protocol";
@@ -110,6 +114,10 @@ export interface Model {
   quality: CallQuality | null;
   /** The reading `quality` was computed from: the next one's counters are taken since it. */
   qualityReading: StatsReading | null;
+  /** The people on this Talkbox and how each stands; my do not disturb. */
+  directory: DirectoryState;
+  /** My calls as the server keeps them, and the missed ones since I last looked. */
+  history: HistoryState;
 }
 
 /** How the page's Twilio Device stands, and the last error it reported (kept until it registers). */
@@ -167,6 +175,8 @@ export function initialModel(options: InitOptions = {}): Model {
     microphoneHelp: null,
     quality: null,
     qualityReading: null,
+    directory: EMPTY_DIRECTORY,
+    history: EMPTY_HISTORY,
   };
 }
 
@@ -216,6 +226,14 @@ export type Msg =
   | { type: "speaker-test-clicked" }
   /** The microphone track of a call ended by itself (its device was unplugged). */
   | { type: "microphone-ended"; legId: string }
+  /** The directory's search box changed. */
+  | { type: "directory-filter-changed"; text: string }
+  /** A name in the directory (or a call's "Call back") was pressed: call them, or add them to my call. */
+  | { type: "person-clicked"; name: string }
+  | { type: "dnd-toggled"; on: boolean }
+  /** The History panel was opened or closed. */
+  | { type: "history-toggled"; open: boolean }
+  | { type: "history-more-clicked" }
   /** getStats of my leg's media, read every couple of seconds while it is connected. */
   | { type: "stats-read"; legId: string; reading: StatsReading }
   /**

@@ -14,6 +14,7 @@ import { listOf } from "./names";
 import type { Conference, Leg } from "./protocol";
 import { isTerminalLeg } from "./protocol";
 import { qualityWarning } from "./quality";
+import { missedBadge } from "./history";
 
 /** Said once to screen readers: urgent ones interrupt (an incoming call), the others wait their turn. */
 export interface Announcement {
@@ -162,6 +163,7 @@ function spoken(before: Model, after: Model): string[] {
     lines.push(QUALITY_RECOVERED);
   }
   changed((model) => model.microphoneHelp ?? "");
+  if (after.history.missed > before.history.missed) lines.push(missedBadge(after.history.missed));
   return lines;
 }
 

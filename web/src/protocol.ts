@@ -161,7 +161,31 @@ export interface ResumeFrame {
   leg_id: string;
 }
 
+/** Do not disturb on (`dnd`) or off (`available`), for every page of mine. */
+export interface SetPresenceFrame {
+  type: "set_presence";
+  status: "available" | "dnd";
+}
+/** Send me the directory and my missed calls, then who changes as they do. */
+export interface DirectoryFrame {
+  type: "directory";
+}
+/** A page of my call history: the newest, or those started before `before`. */
+export interface HistoryFrame {
+  type: "history";
+  before?: number;
+  limit?: number;
+}
+/** I have looked at my history: the missed calls until now are no longer new. */
+export interface HistorySeenFrame {
+  type: "history_seen";
+}
+
 export type ClientFrame =
+  | SetPresenceFrame
+  | DirectoryFrame
+  | HistoryFrame
+  | HistorySeenFrame
   | CallFrame
   | HangUpFrame
   | AnswerFrame
@@ -243,7 +267,50 @@ export interface RetryingMessage {
   message: string;
 }
 
+export const PRESENCE_STATUSES = ["online", "in_call", "dnd", "offline"] as const;
+export type PresenceStatus = (typeof PRESENCE_STATUSES)[number];
+
+export interface PersonStatus {
+  name: string;
+  status: PresenceStatus;
+}
+/** The people this page may see: all of them (`complete`), or those who changed. */
+export interface PresenceMessage {
+  type: "presence";
+  people: PersonStatus[];
+  complete: boolean;
+}
+
+export const CALL_OUTCOMES = ["answered", "missed", "rejected", "unanswered", "busy", "canceled", "failed"] as const;
+export type CallOutcome = (typeof CALL_OUTCOMES)[number];
+
+/** One call of my history; times in seconds since the epoch; `outcome` null while it goes on. */
+export interface CallEntry {
+  conference_id: string;
+  direction: "incoming" | "outgoing";
+  peers: string[];
+  started_at: number;
+  answered_at: number | null;
+  ended_at: number | null;
+  outcome: CallOutcome | null;
+  end_reason: string | null;
+}
+/** A page of my history, newest first; `before` asks for the next page (null: this was the last). */
+export interface HistoryMessage {
+  type: "history";
+  calls: CallEntry[];
+  before: number | null;
+}
+/** Calls missed since I last looked at my history. */
+export interface MissedMessage {
+  type: "missed";
+  count: number;
+}
+
 export type ServerMessage =
+  | PresenceMessage
+  | HistoryMessage
+  | MissedMessage
   | WelcomeMessage
   | ConferenceMessage
   | OfferMessage
@@ -287,6 +354,47 @@ function parseLeg(raw: unknown): Leg | null {
     muted: muted === true,
     end_reason: end_reason ?? null,
   };
+}
+
+function numberOrNull(value: unknown): value is number | null {
+  return value === null || (typeof value === "number" && Number.isFinite(value));
+}
+
+function parsePerson(raw: unknown): PersonStatus | null {
+  if (!isObject(raw) || !isString(raw.name) || !oneOf(PRESENCE_STATUSES, raw.status)) return null;
+  return { name: raw.name, status: raw.status };
+}
+
+function parseCallEntry(raw: unknown): CallEntry | null {
+  if (!isObject(raw)) return null;
+  const { conference_id, direction, peers, started_at, answered_at, ended_at, outcome, end_reason } = raw;
+  if (!isString(conference_id) || (direction !== "incoming" && direction !== "outgoing")) return null;
+  if (!Array.isArray(peers) || !peers.every(isString)) return null;
+  if (typeof started_at !== "number" || !numberOrNull(answered_at) || !numberOrNull(ended_at)) return null;
+  if (outcome !== null && !oneOf(CALL_OUTCOMES, outcome)) return null;
+  if (!stringOrNull(end_reason)) return null;
+  return {
+    conference_id,
+    direction,
+    peers,
+    started_at,
+    answered_at,
+    ended_at,
+    outcome,
+    end_reason: end_reason ?? null,
+  };
+}
+
+/** Every item parsed, or null when one does not match. */
+function parseAll<T>(raw: unknown, parse: (item: unknown) => T | null): T[] | null {
+  if (!Array.isArray(raw)) return null;
+  const parsed: T[] = [];
+  for (const item of raw) {
+    const ok = parse(item);
+    if (ok === null) return null;
+    parsed.push(ok);
+  }
+  return parsed;
 }
 
 /** Validates a conference object; null when it does not match the protocol. */
@@ -353,6 +461,21 @@ export function parseServerFrame(frame: unknown): ServerMessage | null {
       const { conference_id, leg_id, digit } = data;
       if (!isString(conference_id) || !isString(leg_id) || !isString(digit) || !/^[0-9*#A-D]$/.test(digit)) return null;
       return { type: "digit", conference_id, leg_id, digit };
+    }
+    case "presence": {
+      const people = parseAll(data.people, parsePerson);
+      if (people === null || typeof data.complete !== "boolean") return null;
+      return { type: "presence", people, complete: data.complete };
+    }
+    case "history": {
+      const calls = parseAll(data.calls, parseCallEntry);
+      if (calls === null || !numberOrNull(data.before)) return null;
+      return { type: "history", calls, before: data.before };
+    }
+    case "missed": {
+      const { count } = data;
+      if (typeof count !== "number" || !Number.isInteger(count) || count < 0) return null;
+      return { type: "missed", count };
     }
     case "refused":
     case "error": {

@@ -7,6 +7,8 @@ import type { Effect, IncomingCall, MediaState, Model, Msg } from "./model";
 import { NO_MEDIA, SETTLE_MS, reconnectDelay } from "./model";
 import { CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
 import { canDialNumbers, dialMode, mySide } from "./call";
+import { withPresence } from "./directory";
+import { HISTORY_PAGE, withPage } from "./history";
 import { NAME_RULE, nameProblem } from "./names";
 import { announce, narrate, withFocus } from "./narration";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
@@ -37,8 +39,28 @@ export type Update = [Model, Effect[]];
 
 /** Every message: its own change, then what that change tells a screen reader and where focus goes. */
 export function update(model: Model, msg: Msg): Update {
-  const [next, effects] = step(model, msg);
-  return [next === model ? model : narrate(model, next), effects];
+  const [stepped, effects] = step(model, msg);
+  const [next, refresh] = historyAfterCall(model, stepped);
+  return [next === model ? model : narrate(model, next), [...effects, ...refresh]];
+}
+
+/** With the History panel open, a call of mine that just ended (or stopped ringing) is shown in it. */
+function historyAfterCall(before: Model, after: Model): Update {
+  const ended =
+    (before.conference !== null && after.conference === null) || (before.incoming !== null && after.incoming === null);
+  if (!ended || !after.history.open || after.connection !== "open") return [after, []];
+  return firstHistoryPage(after);
+}
+
+/** Ask for the newest calls, and mark them seen: the panel shows them. */
+function firstHistoryPage(model: Model): Update {
+  return [
+    { ...model, history: { ...model.history, loading: "first", missed: 0 } },
+    [
+      { type: "send", frame: { type: "history", limit: HISTORY_PAGE } },
+      { type: "send", frame: { type: "history_seen" } },
+    ],
+  ];
 }
 
 function step(model: Model, msg: Msg): Update {
@@ -179,6 +201,36 @@ function step(model: Model, msg: Msg): Update {
     case "stats-read":
       return statsRead(model, msg.legId, msg.reading);
 
+    case "directory-filter-changed":
+      if (msg.text === model.directory.filter) return [model, []];
+      return [{ ...model, directory: { ...model.directory, filter: msg.text } }, []];
+
+    case "person-clicked":
+      // As if typed into the dial box: a call, or (the chair, on a call) an add; the box's rules apply.
+      return dialSubmitted({ ...model, dialText: msg.name });
+
+    case "dnd-toggled":
+      if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+      return [
+        { ...model, directory: { ...model.directory, asked: msg.on } },
+        [{ type: "send", frame: { type: "set_presence", status: msg.on ? "dnd" : "available" } }],
+      ];
+
+    case "history-toggled": {
+      if (msg.open === model.history.open) return [model, []];
+      const next = { ...model, history: { ...model.history, open: msg.open } };
+      return msg.open && model.connection === "open" ? firstHistoryPage(next) : [next, []];
+    }
+
+    case "history-more-clicked": {
+      const { history } = model;
+      if (history.before === null || history.loading !== null || model.connection !== "open") return [model, []];
+      return [
+        { ...model, history: { ...history, loading: "more" } },
+        [{ type: "send", frame: { type: "history", before: history.before, limit: HISTORY_PAGE } }],
+      ];
+    }
+
     case "state-settled":
       return stateSettled(model, msg.session);
 
@@ -274,6 +326,13 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       // The provider selects the adapter (every time: Twilio's announces its
       // incoming calls again, which the page forgot when the socket dropped).
       const effects: Effect[] = [{ type: "use-media", provider: message.provider }];
+      // The directory, and the missed calls, as they stand now (again after a reconnect).
+      effects.push({ type: "send", frame: { type: "directory" } });
+      if (next.history.open) {
+        const [refreshed, refresh] = firstHistoryPage(next);
+        next = refreshed;
+        effects.push(...refresh);
+      }
       // Back after a drop with a call on the panel: if the state the server
       // sends now does not mention it, it ended meanwhile.
       if (model.conference !== null) effects.push({ type: "settle-later", delayMs: SETTLE_MS, session: model.session });
@@ -289,6 +348,14 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       return message.auto_answer ? ownLegOffered(model, message) : incomingOffered(model, message);
     case "conference":
       return conferenceChanged(model, message.conference);
+    case "presence":
+      return [{ ...model, directory: withPresence(model.directory, message, model.me) }, []];
+    case "history":
+      return [{ ...model, history: withPage(model.history, message) }, []];
+    case "missed":
+      // A new missed call while the panel shows the history: it shows that one too.
+      if (model.history.open && message.count > 0) return firstHistoryPage(model);
+      return [{ ...model, history: { ...model.history, missed: message.count } }, []];
     case "speaking":
       if (model.conference?.id !== message.conference_id) return [model, []];
       return [{ ...model, speaking: message.legs }, []];
@@ -325,6 +392,7 @@ function retrying(model: Model, message: RetryingMessage): Update {
 }
 
 const REFUSALS: Record<string, string> = {
+  dnd: "They do not want to be disturbed just now",
   self_call: "You cannot call yourself",
   invalid_destination: "That is not a name or a phone number",
   already_in_call: "You are already in a call",

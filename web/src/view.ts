@@ -16,6 +16,8 @@ import { isTerminalLeg } from "./protocol";
 import type { DeviceKind, DeviceOption } from "./devices";
 import { pickerOptions } from "./devices";
 import { qualityLine, qualityWarning } from "./quality";
+import { doNotDisturb, emptyDirectoryText, listed } from "./directory";
+import { callBackTo, callLine, missedBadge } from "./history";
 
 export interface View {
   render(model: Model): void;
@@ -61,6 +63,16 @@ interface Elements {
   status: HTMLElement;
   announcements: HTMLElement;
   alerts: HTMLElement;
+  people: HTMLElement;
+  dnd: HTMLInputElement;
+  peopleSearch: HTMLInputElement;
+  peopleList: HTMLUListElement;
+  peopleEmpty: HTMLElement;
+  history: HTMLDetailsElement;
+  historyBadge: HTMLElement;
+  historyList: HTMLOListElement;
+  historyEmpty: HTMLElement;
+  historyMore: HTMLButtonElement;
 }
 
 /** One row of the legs list, kept across renders so focus on its buttons survives. */
@@ -127,6 +139,16 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     status: byId(doc, "status", HTMLElement),
     announcements: byId(doc, "announcements", HTMLElement),
     alerts: byId(doc, "alerts", HTMLElement),
+    people: byId(doc, "people", HTMLElement),
+    dnd: byId(doc, "dnd", HTMLInputElement),
+    peopleSearch: byId(doc, "people-search", HTMLInputElement),
+    peopleList: byId(doc, "people-list", HTMLUListElement),
+    peopleEmpty: byId(doc, "people-empty", HTMLElement),
+    history: byId(doc, "history", HTMLDetailsElement),
+    historyBadge: byId(doc, "history-badge", HTMLElement),
+    historyList: byId(doc, "history-list", HTMLOListElement),
+    historyEmpty: byId(doc, "history-empty", HTMLElement),
+    historyMore: byId(doc, "history-more", HTMLButtonElement),
   };
 
   el.signInForm.addEventListener("submit", (event) => {
@@ -171,6 +193,21 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     picker.addEventListener("change", () => dispatch({ type: "device-chosen", kind, id: picker.value }));
   }
   el.testSpeaker.addEventListener("click", () => dispatch({ type: "speaker-test-clicked" }));
+  el.dnd.addEventListener("change", () => dispatch({ type: "dnd-toggled", on: el.dnd.checked }));
+  el.peopleSearch.addEventListener("input", () =>
+    dispatch({ type: "directory-filter-changed", text: el.peopleSearch.value }),
+  );
+  // A person's button and a call's "Call back" carry whom they call.
+  const onPerson = (event: Event): void => {
+    const target = event.target;
+    const button = target instanceof Element ? target.closest("button") : null;
+    const name = button?.dataset.name;
+    if (name) dispatch({ type: "person-clicked", name });
+  };
+  el.peopleList.addEventListener("click", onPerson);
+  el.historyList.addEventListener("click", onPerson);
+  el.history.addEventListener("toggle", () => dispatch({ type: "history-toggled", open: el.history.open }));
+  el.historyMore.addEventListener("click", () => dispatch({ type: "history-more-clicked" }));
   el.mute.addEventListener("click", onLegAction);
 
   const rows = new Map<string, LegRow>();
@@ -218,6 +255,8 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
 
       renderCall(el, doc, rows, model);
       renderDevices(el, doc, model);
+      renderPeople(el, doc, model, signedOut);
+      renderHistory(el, doc, model, signedOut);
 
       setText(el.status, model.notice ?? model.outcome ?? "");
       const title = pageTitle(model);
@@ -328,6 +367,85 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   if (el.quality.dataset.warning !== warned) el.quality.dataset.warning = warned;
   setUnavailable(el.mute, !online);
   setUnavailable(el.rejoin, !online);
+}
+
+function renderPeople(el: Elements, doc: Document, model: Model, signedOut: boolean): void {
+  setHidden(el.people, signedOut || model.me === null);
+  const dnd = doNotDisturb(model.directory, model.me);
+  if (el.dnd.checked !== dnd) el.dnd.checked = dnd;
+  if (el.peopleSearch.value !== model.directory.filter) el.peopleSearch.value = model.directory.filter;
+  const mode = dialMode(model);
+  const verb = mode === "add" ? "Add" : "Call";
+  const unavailable = mode === "hidden" || model.connection !== "open";
+  const items = listed(model.directory, model.me).map((person) => {
+    const item = doc.createElement("li");
+    item.className = "person";
+    item.dataset.status = person.status;
+    const button = doc.createElement("button");
+    button.type = "button";
+    button.dataset.name = person.name;
+    if (unavailable) button.setAttribute("aria-disabled", "true");
+    button.append(hiddenText(doc, `${verb} `), person.name);
+    const status = doc.createElement("span");
+    status.className = "person-status";
+    status.textContent = person.words;
+    item.append(button, status);
+    return item;
+  });
+  replaceIfChanged(el.peopleList, items);
+  const empty = emptyDirectoryText(model.directory, model.me);
+  setText(el.peopleEmpty, empty);
+  setHidden(el.peopleEmpty, empty === "");
+}
+
+function renderHistory(el: Elements, doc: Document, model: Model, signedOut: boolean): void {
+  const { history } = model;
+  setHidden(el.history, signedOut || model.me === null);
+  if (el.history.open !== history.open) el.history.open = history.open;
+  const badge = missedBadge(history.missed);
+  setText(el.historyBadge, badge);
+  setHidden(el.historyBadge, badge === "");
+  const items = history.calls.map((call) => {
+    const item = doc.createElement("li");
+    item.className = "call";
+    item.dataset.outcome = call.outcome ?? "going-on";
+    const line = doc.createElement("span");
+    line.className = "call-line";
+    line.textContent = callLine(call);
+    const when = doc.createElement("time");
+    when.dateTime = new Date(call.started_at * 1000).toISOString();
+    when.textContent = new Date(call.started_at * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    item.append(line, when);
+    const to = callBackTo(call);
+    if (to !== null && call.outcome !== null) {
+      const back = doc.createElement("button");
+      back.type = "button";
+      back.dataset.name = to;
+      back.append("Call back", hiddenText(doc, ` ${to}`));
+      item.append(back);
+    }
+    return item;
+  });
+  replaceIfChanged(el.historyList, items);
+  const empty = history.loading === "first" ? "Loading…" : history.calls.length === 0 ? "No calls yet" : "";
+  setText(el.historyEmpty, empty);
+  setHidden(el.historyEmpty, empty === "");
+  setHidden(el.historyMore, history.before === null);
+  setUnavailable(el.historyMore, history.loading !== null || model.connection !== "open");
+}
+
+function hiddenText(doc: Document, text: string): HTMLSpanElement {
+  const span = doc.createElement("span");
+  span.className = "visually-hidden";
+  span.textContent = text;
+  return span;
+}
+
+/** Swaps in freshly built rows only when they differ, so a focused button survives renders that change nothing. */
+function replaceIfChanged(list: HTMLElement, items: HTMLElement[]): void {
+  const current = Array.from(list.children);
+  const same = current.length === items.length && current.every((child, i) => child.isEqualNode(items[i] ?? null));
+  if (!same) list.replaceChildren(...items);
 }
 
 const PICKER_NOUNS: Record<DeviceKind, string> = { microphone: "Microphone", speaker: "Speaker", ringer: "Speaker" };

@@ -21,8 +21,11 @@ describe("connection", () => {
     expect(model.connection).toBe("open");
     expect(model.me).toBe("alice");
     expect(model.provider).toBe("builtin");
-    // The provider from welcome selects the media adapter.
-    expect(effects).toEqual([{ type: "use-media", provider: "builtin" }]);
+    // The provider from welcome selects the media adapter; the directory is asked for.
+    expect(effects).toEqual([
+      { type: "use-media", provider: "builtin" },
+      { type: "send", frame: { type: "directory" } },
+    ]);
     expect(model.device).toBeNull();
   });
 
