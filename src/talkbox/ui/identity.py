@@ -96,6 +96,8 @@ def issue_token(
         raise ValueError(f"{user!r} is not a valid name")
     if ttl_seconds <= 0:
         raise ValueError(f"a token's ttl must be a positive number of seconds, not {ttl_seconds}")
+    if directory is not None and not all(is_client_name(name) for name in directory):
+        raise ValueError(f"the directory must list valid names, not {directory!r}")  # refused now, not on use
     now = int(time.time())
     claims: dict[str, Any] = {"sub": user, "iat": now, "exp": now + ttl_seconds}
     if directory is not None:
