@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from tests.e2e.listen import wait_until_heard
 from tests.e2e.test_browser_calls_browser import connect, dial, expect_idle, ring
 
 ALICE_HZ, BOB_HZ, CAROL_HZ = 440.0, 700.0, 1100.0
@@ -96,3 +98,53 @@ def test_history_after_a_missed_an_answered_and_a_declined_call_with_the_badge_a
     bob.locator("#history summary").click()  # closed again after the reload
     bob.get_by_role("list", name="Calls").get_by_role("button", name="Call back alice").first.click()
     expect(alice.get_by_text("bob is calling")).to_be_visible(timeout=10_000)
+
+
+# The page's Notification as the desktop would show it: recorded, so the test can see and click it.
+RECORD_NOTIFICATIONS = """
+window.shownNotifications = [];
+const Real = window.Notification;
+window.Notification = class extends Real {
+  constructor(title, options) {
+    super(title, options);
+    window.shownNotifications.push(this);
+  }
+};
+Object.defineProperty(window.Notification, "permission", { get: () => Real.permission });
+window.Notification.requestPermission = (...args) => Real.requestPermission(...args);
+"""
+
+
+def test_a_call_rings_a_background_tab_with_a_notification_and_is_answered_there(open_page: OpenPage) -> None:
+    alice, first = open_page("alice", ALICE_HZ), open_page("bob", BOB_HZ)
+    # Bob's browser (its fake microphone), with tabs of one window: his Talkbox tab and another in front.
+    browser, url = first.context.browser, first.url
+    first.close()
+    assert browser is not None
+    window = browser.new_context(permissions=["notifications"])
+    bob = window.new_page()
+    bob.add_init_script(RECORD_NOTIFICATIONS)
+    bob.goto(url)
+    bob.locator('#connection[data-state="open"]').wait_for()
+    # Playwright tells every page it has focus; the browser's own word says which tab is in front.
+    window.new_cdp_session(bob).send("Emulation.setFocusEmulationEnabled", {"enabled": False})
+    other = window.new_page()
+    other.goto("about:blank")
+    other.bring_to_front()
+
+    dial(alice, "bob")
+    expect(bob.get_by_text("alice is calling")).to_be_visible(timeout=10_000)
+    expect(bob).to_have_title(re.compile("alice is calling", re.IGNORECASE))
+    notifications = lambda: bob.evaluate("window.shownNotifications.length")  # noqa: E731
+    deadline = time.monotonic() + 10
+    while notifications() == 0 and time.monotonic() < deadline:  # the page's CSP forbids wait_for_function
+        bob.wait_for_timeout(100)
+    assert notifications() == 1
+    assert bob.evaluate("window.shownNotifications[0].title") == "alice is calling"
+    bob.evaluate("window.shownNotifications[0].onclick()")  # the person clicks it: the tab comes to the front
+    bob.bring_to_front()
+    expect(bob.get_by_role("button", name="Accept")).to_be_focused()
+    bob.keyboard.press("Enter")
+    wait_until_heard(bob, ALICE_HZ)
+    wait_until_heard(alice, BOB_HZ)
+    window.close()

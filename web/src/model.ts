@@ -118,7 +118,13 @@ export interface Model {
   directory: DirectoryState;
   /** My calls as the server keeps them, and the missed ones since I last looked. */
   history: HistoryState;
+  /** Desktop notifications for calls in a background tab: the browser's permission, or "dismissed" (Not now). */
+  notifications: NotificationChoice;
+  /** The browser's autoplay policy keeps the ringtone silent until the user presses something. */
+  ringtoneBlocked: boolean;
 }
+
+export type NotificationChoice = "unsupported" | "default" | "granted" | "denied" | "dismissed";
 
 /** How the page's Twilio Device stands, and the last error it reported (kept until it registers). */
 export interface DeviceStatus {
@@ -135,6 +141,8 @@ export interface InitOptions {
   devices?: DeviceChoice;
   /** Whether the browser can send audio to a chosen speaker (setSinkId). */
   canChooseSpeaker?: boolean;
+  /** Notification.permission, or "dismissed" when Not now was pressed on an earlier visit. */
+  notifications?: NotificationChoice;
 }
 
 export function initialModel(options: InitOptions = {}): Model {
@@ -177,6 +185,8 @@ export function initialModel(options: InitOptions = {}): Model {
     qualityReading: null,
     directory: EMPTY_DIRECTORY,
     history: EMPTY_HISTORY,
+    notifications: options.notifications ?? "unsupported",
+    ringtoneBlocked: false,
   };
 }
 
@@ -234,6 +244,18 @@ export type Msg =
   /** The History panel was opened or closed. */
   | { type: "history-toggled"; open: boolean }
   | { type: "history-more-clicked" }
+  /** Turn on notifications was pressed (the browser then asks), or Not now. */
+  | { type: "notifications-asked" }
+  | { type: "notifications-dismissed" }
+  /** The browser's answer to the permission request. */
+  | { type: "notifications-answered"; permission: NotificationChoice }
+  /** The desktop notification of a call was clicked: the tab is in front now. */
+  | { type: "notification-clicked" }
+  /** The ringtone started but the browser keeps it silent (autoplay policy). */
+  | { type: "ringtone-blocked" }
+  /** The Play ringtone button was pressed: that press lets the sound out. */
+  | { type: "ringtone-allowed-clicked" }
+  | { type: "ringtone-audible" }
   /** getStats of my leg's media, read every couple of seconds while it is connected. */
   | { type: "stats-read"; legId: string; reading: StatsReading }
   /**
@@ -289,6 +311,15 @@ export type Effect =
   | { type: "play-test-tone"; speaker: string }
   | { type: "start-ringtone" }
   | { type: "stop-ringtone" }
+  /** Try the ringtone's sound again, inside the click that allows it; report ringtone-audible. */
+  | { type: "allow-ringtone" }
+  /** Ask the browser for notifications; report notifications-answered. */
+  | { type: "ask-notifications" }
+  /** Remember Not now for later visits. */
+  | { type: "remember-notifications-dismissed" }
+  /** A desktop notification for a call ringing here, shown only if this tab is in the background. */
+  | { type: "notify-call"; tag: string; caller: string }
+  | { type: "close-notification"; tag: string }
   /** Open the socket again after `delayMs` (the runtime adds jitter). */
   | { type: "reconnect-later"; delayMs: number }
   /** Dispatch `state-settled` with this session after `delayMs`. */
@@ -297,6 +328,22 @@ export type Effect =
 /** Whether the page offers its sign-in form: no identity yet, or a name the server refused. */
 export function signInOffered(model: Pick<Model, "identityMissing" | "authFailed" | "tokenRequired">): boolean {
   return model.identityMissing || (model.authFailed && !model.tokenRequired);
+}
+
+/**
+ * Whether the page offers desktop notifications: the browser has them and has not been asked, Not now was
+ * not pressed, and only after a call, when their use is plain, never the moment the page loads.
+ */
+export function notificationsOffered(
+  model: Pick<Model, "notifications" | "me" | "outcome" | "conference" | "incoming">,
+): boolean {
+  return (
+    model.notifications === "default" &&
+    model.me !== null &&
+    model.outcome !== null &&
+    model.conference === null &&
+    model.incoming === null
+  );
 }
 
 /** How long after `welcome` the state the server sends on connect is taken as complete. */

@@ -164,10 +164,14 @@ function spoken(before: Model, after: Model): string[] {
   }
   changed((model) => model.microphoneHelp ?? "");
   if (after.history.missed > before.history.missed) lines.push(missedBadge(after.history.missed));
+  changed((model) => (model.ringtoneBlocked ? RINGTONE_BLOCKED : ""));
   return lines;
 }
 
 export const QUALITY_RECOVERED = "Call quality is back to normal";
+
+/** What the incoming-call panel says while the browser keeps the ringtone silent. */
+export const RINGTONE_BLOCKED = "Your browser is keeping the ringtone silent until you press something on this page.";
 
 /** The quality warning of the call on the panel, "" when it sounds fine. */
 export function qualitySpoken(model: Model): string {

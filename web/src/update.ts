@@ -40,8 +40,27 @@ export type Update = [Model, Effect[]];
 /** Every message: its own change, then what that change tells a screen reader and where focus goes. */
 export function update(model: Model, msg: Msg): Update {
   const [stepped, effects] = step(model, msg);
-  const [next, refresh] = historyAfterCall(model, stepped);
-  return [next === model ? model : narrate(model, next), [...effects, ...refresh]];
+  const [refreshed, refresh] = historyAfterCall(model, stepped);
+  // Blocked sound matters only while something rings.
+  const next = refreshed.ringtoneBlocked && !refreshed.ringing ? { ...refreshed, ringtoneBlocked: false } : refreshed;
+  const notes = ringNotifications(model, next);
+  return [next === model ? model : narrate(model, next), [...effects, ...refresh, ...notes]];
+}
+
+/**
+ * A call that starts ringing here gets a desktop notification (the runtime shows it only when the
+ * tab is in the background); one that stops ringing, rung out or taken, has it closed.
+ */
+function ringNotifications(before: Model, after: Model): Effect[] {
+  const was = before.incoming?.rejected === false ? before.incoming : null;
+  const now = after.incoming?.rejected === false ? after.incoming : null;
+  if (was?.legId === now?.legId || after.notifications !== "granted") return [];
+  const effects: Effect[] = [];
+  if (was !== null) effects.push({ type: "close-notification", tag: was.legId });
+  if (now !== null) {
+    effects.push({ type: "notify-call", tag: now.legId, caller: now.caller });
+  }
+  return effects;
 }
 
 /** With the History panel open, a call of mine that just ended (or stopped ringing) is shown in it. */
@@ -221,6 +240,29 @@ function step(model: Model, msg: Msg): Update {
       const next = { ...model, history: { ...model.history, open: msg.open } };
       return msg.open && model.connection === "open" ? firstHistoryPage(next) : [next, []];
     }
+
+    case "notifications-asked":
+      if (model.notifications !== "default") return [model, []];
+      return [model, [{ type: "ask-notifications" }]];
+
+    case "notifications-dismissed":
+      return [{ ...model, notifications: "dismissed" }, [{ type: "remember-notifications-dismissed" }]];
+
+    case "notifications-answered":
+      return [{ ...model, notifications: msg.permission }, []];
+
+    case "notification-clicked":
+      // The tab is in front: where to answer from is the next thing.
+      return [model.incoming !== null && !model.incoming.rejected ? withFocus(model, "accept") : model, []];
+
+    case "ringtone-blocked":
+      return [model.ringing ? { ...model, ringtoneBlocked: true } : model, []];
+
+    case "ringtone-allowed-clicked":
+      return [model, [{ type: "allow-ringtone" }]];
+
+    case "ringtone-audible":
+      return [model.ringtoneBlocked ? { ...model, ringtoneBlocked: false } : model, []];
 
     case "history-more-clicked": {
       const { history } = model;

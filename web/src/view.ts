@@ -6,10 +6,10 @@
 import type { MySide } from "./call";
 import { dialButtonLabel, dialLabel, dialMode, dialPlaceholder, mySide } from "./call";
 import type { Model, Msg } from "./model";
-import { signInOffered } from "./model";
+import { notificationsOffered, signInOffered } from "./model";
 import { connectionLine, providerLine } from "./connection";
 import type { Announcement, FocusRequest, FocusTarget } from "./narration";
-import { audioSummary, callNote, callSummary, pageTitle, ringingFrom } from "./narration";
+import { RINGTONE_BLOCKED, audioSummary, callNote, callSummary, pageTitle, ringingFrom } from "./narration";
 import { describeLegStatus } from "./outcome";
 import type { Conference, Leg } from "./protocol";
 import { isTerminalLeg } from "./protocol";
@@ -73,6 +73,11 @@ interface Elements {
   historyList: HTMLOListElement;
   historyEmpty: HTMLElement;
   historyMore: HTMLButtonElement;
+  ringtoneBlocked: HTMLElement;
+  allowRingtone: HTMLButtonElement;
+  notifyOffer: HTMLElement;
+  notifyYes: HTMLButtonElement;
+  notifyNo: HTMLButtonElement;
 }
 
 /** One row of the legs list, kept across renders so focus on its buttons survives. */
@@ -149,6 +154,11 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     historyList: byId(doc, "history-list", HTMLOListElement),
     historyEmpty: byId(doc, "history-empty", HTMLElement),
     historyMore: byId(doc, "history-more", HTMLButtonElement),
+    ringtoneBlocked: byId(doc, "ringtone-blocked", HTMLElement),
+    allowRingtone: byId(doc, "allow-ringtone", HTMLButtonElement),
+    notifyOffer: byId(doc, "notify-offer", HTMLElement),
+    notifyYes: byId(doc, "notify-yes", HTMLButtonElement),
+    notifyNo: byId(doc, "notify-no", HTMLButtonElement),
   };
 
   el.signInForm.addEventListener("submit", (event) => {
@@ -208,6 +218,9 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
   el.historyList.addEventListener("click", onPerson);
   el.history.addEventListener("toggle", () => dispatch({ type: "history-toggled", open: el.history.open }));
   el.historyMore.addEventListener("click", () => dispatch({ type: "history-more-clicked" }));
+  el.allowRingtone.addEventListener("click", () => dispatch({ type: "ringtone-allowed-clicked" }));
+  el.notifyYes.addEventListener("click", () => dispatch({ type: "notifications-asked" }));
+  el.notifyNo.addEventListener("click", () => dispatch({ type: "notifications-dismissed" }));
   el.mute.addEventListener("click", onLegAction);
 
   const rows = new Map<string, LegRow>();
@@ -252,6 +265,10 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
       setText(el.incomingText, caller === null ? "" : `${caller} is calling`);
       setUnavailable(el.accept, !online);
       setUnavailable(el.reject, !online);
+      setText(el.ringtoneBlocked, model.ringtoneBlocked ? RINGTONE_BLOCKED : "");
+      setHidden(el.ringtoneBlocked, !model.ringtoneBlocked);
+      setHidden(el.allowRingtone, !model.ringtoneBlocked);
+      setHidden(el.notifyOffer, signedOut || !notificationsOffered(model));
 
       renderCall(el, doc, rows, model);
       renderDevices(el, doc, model);
