@@ -119,6 +119,10 @@ function start(): void {
       })
       .catch(() => undefined);
   }, STATS_INTERVAL_MS);
+  // The call timer's second hand: only while a call is on the panel.
+  setInterval(() => {
+    if (model.conference !== null || model.callStartedAt !== null) dispatch({ type: "clock-ticked", now: Date.now() });
+  }, 1000);
   const view = mountView(document, (msg) => dispatch(msg));
   const connection = new Connection(socketUrl(window.location), socketProtocols(window.location.search), (msg) =>
     dispatch(msg),

@@ -118,6 +118,10 @@ export interface Model {
   directory: DirectoryState;
   /** My calls as the server keeps them, and the missed ones since I last looked. */
   history: HistoryState;
+  /** When my call connected, by the page's clock (ms), for the timer; null with no connected call. */
+  callStartedAt: number | null;
+  /** The page's clock at the last tick (ms since the epoch). */
+  now: number;
   /** Desktop notifications for calls in a background tab: the browser's permission, or "dismissed" (Not now). */
   notifications: NotificationChoice;
   /** The browser's autoplay policy keeps the ringtone silent until the user presses something. */
@@ -187,6 +191,8 @@ export function initialModel(options: InitOptions = {}): Model {
     history: EMPTY_HISTORY,
     notifications: options.notifications ?? "unsupported",
     ringtoneBlocked: false,
+    callStartedAt: null,
+    now: 0,
   };
 }
 
@@ -198,7 +204,12 @@ export type Msg =
   | { type: "socket-opened" }
   | { type: "socket-closed"; code: number; reason: string }
   | { type: "server-message"; message: ServerMessage }
-  | { type: "dial-changed"; text: string }
+  /** `caretAtEnd`: typing at the end of the box, where a number may be regrouped without moving the caret. */
+  | { type: "dial-changed"; text: string; caretAtEnd?: boolean }
+  /** A second passed (while a call is on the panel): the call timer. `now` in milliseconds since the epoch. */
+  | { type: "clock-ticked"; now: number }
+  /** A keyboard shortcut: Alt+Shift+A answers, Alt+Shift+H hangs up (or declines a ringing call). */
+  | { type: "shortcut"; action: "answer" | "hang-up" }
   /** The sign-in form was submitted with this name. */
   | { type: "sign-in-submitted"; name: string }
   /** The dial form was submitted: Call, or Add when I chair the call I am on (see dialMode). */

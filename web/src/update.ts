@@ -9,6 +9,7 @@ import { CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
 import { canDialNumbers, dialMode, mySide } from "./call";
 import { withPresence } from "./directory";
 import { HISTORY_PAGE, withPage } from "./history";
+import { bareNumber, formatNumber, looksLikeNumber } from "./numbers";
 import { NAME_RULE, nameProblem } from "./names";
 import { announce, narrate, withFocus } from "./narration";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
@@ -111,8 +112,16 @@ function step(model: Model, msg: Msg): Update {
     case "server-message":
       return serverMessage(model, msg.message);
 
-    case "dial-changed":
-      return [msg.text === model.dialText ? model : { ...model, dialText: msg.text }, []];
+    case "dial-changed": {
+      const text = msg.caretAtEnd ? formatNumber(msg.text) : msg.text;
+      return [text === model.dialText ? model : { ...model, dialText: text }, []];
+    }
+
+    case "clock-ticked":
+      return [{ ...model, now: msg.now, callStartedAt: timerStart(model, msg.now) }, []];
+
+    case "shortcut":
+      return shortcut(model, msg.action);
 
     case "sign-in-submitted":
       return signInSubmitted(model, msg.name.trim());
@@ -557,7 +566,7 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   if (model.placing !== null && previous === null && side.chair) {
     next = { ...next, ownConferences: withItem(next.ownConferences, conference.id) };
     // Taken: the name typed is on the call now, and the box is for whoever to add.
-    if (next.dialText.trim() === model.placing) next = { ...next, dialText: "" };
+    if (dialled(next.dialText) === model.placing) next = { ...next, dialText: "" };
   }
 
   // My leg is over: my media goes, whatever happens to the conference.
@@ -716,8 +725,33 @@ function dialSubmitted(model: Model): Update {
   }
 }
 
+/** When the call on the panel connected (the first tick that finds it so); null with none connected. */
+function timerStart(model: Model, now: number): number | null {
+  const conference = model.conference;
+  if (conference === null) return null;
+  const side = mySide(model, conference);
+  const talking = side.myLeg?.status === "in-progress" && side.othersLive.some((leg) => leg.status === "in-progress");
+  if (!talking) return null;
+  return model.callStartedAt ?? now;
+}
+
+/** The keyboard's answer and hang up: what the visible buttons would do, and nothing when there is none. */
+function shortcut(model: Model, action: "answer" | "hang-up"): Update {
+  const ringing = model.incoming !== null && !model.incoming.rejected;
+  if (action === "answer") return ringing ? acceptClicked(model) : [model, []];
+  if (ringing) return rejectClicked(model);
+  if (model.conference !== null && mySide(model, model.conference).onCall) return step(model, { type: "hang-up-clicked" });
+  return [model, []];
+}
+
+/** What the dial box sends: a name as typed, a number without its grouping. */
+function dialled(text: string): string {
+  const to = text.trim();
+  return looksLikeNumber(to) ? bareNumber(to) : to;
+}
+
 function callClicked(model: Model): Update {
-  const to = model.dialText.trim();
+  const to = dialled(model.dialText);
   if (to === "") return [withNotice(model, nothingTyped(model, "call")), []];
   if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
   return [
@@ -735,7 +769,7 @@ function nothingTyped(model: Model, verb: "call" | "add"): string {
 function addClicked(model: Model): Update {
   const conference = model.conference;
   if (conference === null || dialMode(model) !== "add") return [model, []];
-  const to = model.dialText.trim();
+  const to = dialled(model.dialText);
   if (to === "") return [withNotice(model, nothingTyped(model, "add")), []];
   if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
   return [

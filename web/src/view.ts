@@ -17,7 +17,8 @@ import type { DeviceKind, DeviceOption } from "./devices";
 import { pickerOptions } from "./devices";
 import { qualityLine, qualityWarning } from "./quality";
 import { doNotDisturb, emptyDirectoryText, listed } from "./directory";
-import { callBackTo, callLine, missedBadge } from "./history";
+import { callBackTo, callLine, duration, missedBadge } from "./history";
+import { numberProblem } from "./numbers";
 
 export interface View {
   render(model: Model): void;
@@ -78,6 +79,8 @@ interface Elements {
   notifyOffer: HTMLElement;
   notifyYes: HTMLButtonElement;
   notifyNo: HTMLButtonElement;
+  dialProblem: HTMLElement;
+  callTimer: HTMLElement;
 }
 
 /** One row of the legs list, kept across renders so focus on its buttons survives. */
@@ -159,13 +162,25 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     notifyOffer: byId(doc, "notify-offer", HTMLElement),
     notifyYes: byId(doc, "notify-yes", HTMLButtonElement),
     notifyNo: byId(doc, "notify-no", HTMLButtonElement),
+    dialProblem: byId(doc, "dial-problem", HTMLElement),
+    callTimer: byId(doc, "call-timer", HTMLElement),
   };
 
   el.signInForm.addEventListener("submit", (event) => {
     event.preventDefault();
     dispatch({ type: "sign-in-submitted", name: el.signInName.value });
   });
-  el.dial.addEventListener("input", () => dispatch({ type: "dial-changed", text: el.dial.value }));
+  el.dial.addEventListener("input", () =>
+    dispatch({ type: "dial-changed", text: el.dial.value, caretAtEnd: el.dial.selectionStart === el.dial.value.length }),
+  );
+  // Answer and hang up from anywhere on the page (documented next to the buttons, and in aria-keyshortcuts).
+  doc.addEventListener("keydown", (event) => {
+    if (!event.altKey || !event.shiftKey || event.ctrlKey || event.metaKey) return;
+    const action = event.code === "KeyA" ? "answer" : event.code === "KeyH" ? "hang-up" : null;
+    if (action === null) return;
+    event.preventDefault();
+    dispatch({ type: "shortcut", action });
+  });
   // The dial box calls, or (the chair, on a call) adds: update decides.
   // Enter submits even while the button is disabled (implicit submission
   // would silently do nothing then).
@@ -256,6 +271,9 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
       if (el.dial.placeholder !== placeholder) el.dial.placeholder = placeholder;
       if (el.dial.value !== model.dialText) el.dial.value = model.dialText;
       setUnavailable(el.call, !online);
+      const problem = numberProblem(model.dialText);
+      setText(el.dialProblem, problem ?? "");
+      setHidden(el.dialProblem, problem === null);
       const placing = model.placing !== null && model.conference === null;
       setHidden(el.placing, !placing);
       setText(el.placing, placing ? callSummary(model) : "");
@@ -360,6 +378,9 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   setHidden(el.callNote, note === "");
   const phase = model.media.conferenceId === conference.id ? model.media.phase : "idle";
   setText(el.mediaState, audioSummary(model));
+  const started = model.callStartedAt;
+  setHidden(el.callTimer, started === null);
+  setText(el.callTimer, started === null ? "" : duration((model.now - started) / 1000));
   el.mediaState.dataset.phase = side.inAnotherTab ? "elsewhere" : phase;
   // Buttons that need the server say so while it is away, but stay in the
   // Tab order (update explains a press); Hang up then leaves on this page.
