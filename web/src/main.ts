@@ -118,6 +118,7 @@ function start(): void {
         if (reading !== null) dispatch({ type: "stats-read", legId, reading });
       })
       .catch(() => undefined);
+    dispatch({ type: "leg-stats-due" }); // the chair's view of each leg, from the server
   }, STATS_INTERVAL_MS);
   // The call timer's second hand: only while a call is on the panel.
   setInterval(() => {

@@ -10,7 +10,7 @@ import type { HistoryState } from "./history";
 import { EMPTY_HISTORY } from "./history";
 import type { CallQuality, StatsReading } from "./quality";
 import type { Announcement, FocusRequest } from "./narration";
-import type { ClientFrame, Conference, LegFailedReason, ServerMessage } from "./protocol";
+import type { ClientFrame, Conference, LegFailedReason, LegStats, ServerMessage } from "./protocol";
 
 export type ConnectionState = "connecting" | "open" | "closed";
 
@@ -118,6 +118,8 @@ export interface Model {
   directory: DirectoryState;
   /** My calls as the server keeps them, and the missed ones since I last looked. */
   history: HistoryState;
+  /** The chair's view of how Talkbox hears each leg of the call on the panel, by leg id. */
+  legStats: Record<string, LegStats>;
   /** When my call connected, by the page's clock (ms), for the timer; null with no connected call. */
   callStartedAt: number | null;
   /** The page's clock at the last tick (ms since the epoch). */
@@ -193,6 +195,7 @@ export function initialModel(options: InitOptions = {}): Model {
     ringtoneBlocked: false,
     callStartedAt: null,
     now: 0,
+    legStats: {},
   };
 }
 
@@ -206,6 +209,8 @@ export type Msg =
   | { type: "server-message"; message: ServerMessage }
   /** `caretAtEnd`: typing at the end of the box, where a number may be regrouped without moving the caret. */
   | { type: "dial-changed"; text: string; caretAtEnd?: boolean }
+  /** Time to ask again how the server hears each leg (every few seconds while I chair a connected call). */
+  | { type: "leg-stats-due" }
   /** A second passed (while a call is on the panel): the call timer. `now` in milliseconds since the epoch. */
   | { type: "clock-ticked"; now: number }
   /** A keyboard shortcut: Alt+Shift+A answers, Alt+Shift+H hangs up (or declines a ringing call). */

@@ -181,7 +181,14 @@ export interface HistorySeenFrame {
   type: "history_seen";
 }
 
+/** The chair asks how the server hears each leg of the call. */
+export interface LegStatsFrame {
+  type: "leg_stats";
+  conference_id: string;
+}
+
 export type ClientFrame =
+  | LegStatsFrame
   | SetPresenceFrame
   | DirectoryFrame
   | HistoryFrame
@@ -307,7 +314,25 @@ export interface MissedMessage {
   count: number;
 }
 
+/** One leg as Talkbox's media engine hears it: its jitter buffer, and its peer's reports. */
+export interface LegStats {
+  leg_id: string;
+  /** False in a call of two, which is forwarded without a buffer: then delay and loss say nothing. */
+  buffered: boolean;
+  delay_ms: number;
+  target_ms: number;
+  loss: number;
+  peer_round_trip_ms: number | null;
+  peer_loss: number | null;
+}
+export interface LegStatsMessage {
+  type: "leg_stats";
+  conference_id: string;
+  legs: LegStats[];
+}
+
 export type ServerMessage =
+  | LegStatsMessage
   | PresenceMessage
   | HistoryMessage
   | MissedMessage
@@ -383,6 +408,15 @@ function parseCallEntry(raw: unknown): CallEntry | null {
     outcome,
     end_reason: end_reason ?? null,
   };
+}
+
+function parseLegStats(raw: unknown): LegStats | null {
+  if (!isObject(raw)) return null;
+  const { leg_id, buffered, delay_ms, target_ms, loss, peer_round_trip_ms, peer_loss } = raw;
+  if (!isString(leg_id) || typeof buffered !== "boolean") return null;
+  if (typeof delay_ms !== "number" || typeof target_ms !== "number" || typeof loss !== "number") return null;
+  if (!numberOrNull(peer_round_trip_ms) || !numberOrNull(peer_loss)) return null;
+  return { leg_id, buffered, delay_ms, target_ms, loss, peer_round_trip_ms, peer_loss };
 }
 
 /** Every item parsed, or null when one does not match. */
@@ -471,6 +505,11 @@ export function parseServerFrame(frame: unknown): ServerMessage | null {
       const calls = parseAll(data.calls, parseCallEntry);
       if (calls === null || !numberOrNull(data.before)) return null;
       return { type: "history", calls, before: data.before };
+    }
+    case "leg_stats": {
+      const legs = parseAll(data.legs, parseLegStats);
+      if (legs === null || !isString(data.conference_id)) return null;
+      return { type: "leg_stats", conference_id: data.conference_id, legs };
     }
     case "missed": {
       const { count } = data;

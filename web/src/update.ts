@@ -117,6 +117,14 @@ function step(model: Model, msg: Msg): Update {
       return [text === model.dialText ? model : { ...model, dialText: text }, []];
     }
 
+    case "leg-stats-due": {
+      const conference = model.conference;
+      if (conference === null || model.connection !== "open" || model.media.phase !== "connected") return [model, []];
+      const side = mySide(model, conference);
+      if (!side.chair || !side.onCall || side.othersLive.length === 0) return [model, []];
+      return [model, [{ type: "send", frame: { type: "leg_stats", conference_id: conference.id } }]];
+    }
+
     case "clock-ticked":
       return [{ ...model, now: msg.now, callStartedAt: timerStart(model, msg.now) }, []];
 
@@ -401,6 +409,11 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       return conferenceChanged(model, message.conference);
     case "presence":
       return [{ ...model, directory: withPresence(model.directory, message, model.me) }, []];
+    case "leg_stats": {
+      if (model.conference?.id !== message.conference_id) return [model, []];
+      const legStats = Object.fromEntries(message.legs.map((leg) => [leg.leg_id, leg]));
+      return [{ ...model, legStats }, []];
+    }
     case "history":
       return [{ ...model, history: withPage(model.history, message) }, []];
     case "missed":
@@ -557,7 +570,7 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   if (!claims(model, conference, first)) return [model, []];
 
   const previous = model.conference?.id === conference.id ? model.conference : null;
-  if (previous === null || conference.status === "ended") model = { ...model, speaking: [], digits: {} };
+  if (previous === null || conference.status === "ended") model = { ...model, speaking: [], digits: {}, legStats: {} };
   const couldRejoin = previous !== null && mySide(model, previous).canRejoin;
   const side = mySide(model, conference);
   const effects: Effect[] = [];

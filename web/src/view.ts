@@ -11,11 +11,11 @@ import { connectionLine, providerLine } from "./connection";
 import type { Announcement, FocusRequest, FocusTarget } from "./narration";
 import { RINGTONE_BLOCKED, audioSummary, callNote, callSummary, pageTitle, ringingFrom } from "./narration";
 import { describeLegStatus } from "./outcome";
-import type { Conference, Leg } from "./protocol";
+import type { Conference, Leg, LegStats } from "./protocol";
 import { isTerminalLeg } from "./protocol";
 import type { DeviceKind, DeviceOption } from "./devices";
 import { pickerOptions } from "./devices";
-import { qualityLine, qualityWarning } from "./quality";
+import { qualityLine, qualityWarning, serverView } from "./quality";
 import { doNotDisturb, emptyDirectoryText, listed } from "./directory";
 import { callBackTo, callLine, duration, missedBadge } from "./history";
 import { numberProblem } from "./numbers";
@@ -91,6 +91,7 @@ interface LegRow {
   muted: HTMLSpanElement;
   speaking: HTMLSpanElement;
   digits: HTMLSpanElement;
+  server: HTMLSpanElement;
   actions: HTMLSpanElement;
   mute: HTMLButtonElement;
   remove: HTMLButtonElement;
@@ -386,7 +387,7 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   // Tab order (update explains a press); Hang up then leaves on this page.
   const online = model.connection === "open";
 
-  renderLegs(el.legs, doc, rows, conference, side, online, new Set(model.speaking), model.digits);
+  renderLegs(el.legs, doc, rows, conference, side, online, new Set(model.speaking), model.digits, model.legStats);
 
   const myLeg = side.myLeg;
   const canMute = myLeg !== undefined && myLeg.status === "in-progress";
@@ -541,6 +542,7 @@ function renderLegs(
   online: boolean,
   speaking: Set<string>,
   digits: Record<string, string>,
+  legStats: Record<string, LegStats>,
 ): void {
   const seen = new Set<string>();
   const chairOnCall = side.chair && side.onCall;
@@ -571,6 +573,9 @@ function renderLegs(
     const pressed = digits[leg.id] ?? "";
     setText(row.digits, pressed ? `pressed ${pressed}` : "");
     setHidden(row.digits, !pressed);
+    const heard = live ? serverView(legStats[leg.id]) : "";
+    setText(row.server, heard);
+    setHidden(row.server, heard === "");
     // The chair may mute and remove the others (removing one that rings
     // cancels it); my own mute is the panel's Mute button.
     const others = chairOnCall && !mine && live;
@@ -609,6 +614,9 @@ function legRow(doc: Document, legId: string): LegRow {
   const digits = doc.createElement("span");
   digits.className = "leg-digits";
   digits.hidden = true;
+  const server = doc.createElement("span");
+  server.className = "leg-server";
+  server.hidden = true;
   const actions = doc.createElement("span");
   actions.className = "leg-actions";
   const mute = doc.createElement("button");
@@ -621,8 +629,8 @@ function legRow(doc: Document, legId: string): LegRow {
   remove.dataset.action = "remove";
   remove.dataset.legId = legId;
   actions.append(mute, remove);
-  item.append(name, status, muted, speaking, digits, actions);
-  return { item, name, status, muted, speaking, digits, actions, mute, remove };
+  item.append(name, status, muted, speaking, digits, server, actions);
+  return { item, name, status, muted, speaking, digits, server, actions, mute, remove };
 }
 
 function setMuteButton(button: HTMLButtonElement, leg: Leg, label: string): void {

@@ -178,7 +178,7 @@ def build(
         return name in gateway.sockets
 
     directory = Directory(
-        PeopleBook(store),
+        PeopleBook(store, provider.media.leg_stats if isinstance(provider, BuiltinProvider) else None),
         is_online=shared.presence.online if shared.presence is not None else online_here,
         send=lambda parcel: gateway.send(parcel),
         open_mode=settings.auth == "open",

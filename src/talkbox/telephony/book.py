@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -11,10 +11,14 @@ from talkbox.telephony.history import missed_count
 from talkbox.telephony.people import Person
 from talkbox.telephony.store import ConferenceStore
 
+MediaView = Callable[[str], Awaitable[dict[str, dict[str, Any]]]]  # conference id -> each leg as the engine sees it
+
 
 @dataclass
 class PeopleBook:
     store: ConferenceStore
+    # The built-in engine's view of a conference's legs; None where the provider carries the media (Twilio).
+    media_view: MediaView | None = None
     clock: Callable[[], float] = field(default=time.time)
 
     async def names(self) -> list[str]:
@@ -49,6 +53,16 @@ class PeopleBook:
 
     async def seen(self, name: str) -> None:
         await self.store.put_person(replace(await self._person(name), history_seen=self.clock()))
+
+    async def leg_stats(self, name: str, conference_id: str) -> dict[str, dict[str, Any]] | None:
+        """For the chair of a conference going on, while on it; None for anyone else, or any other conference."""
+        conference = await self.store.get(conference_id)
+        if conference is None or conference.ended:
+            return None
+        chair = conference.chair
+        if chair.destination != name or chair.ended or chair.kind != "browser":
+            return None
+        return await self.media_view(conference_id) if self.media_view is not None else {}
 
     async def _person(self, name: str) -> Person:
         return await self.store.person(name) or Person(name)

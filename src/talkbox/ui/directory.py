@@ -48,6 +48,10 @@ class People(Protocol):
 
     async def seen(self, name: str) -> None: ...
 
+    async def leg_stats(self, name: str, conference_id: str) -> dict[str, dict[str, Any]] | None:
+        """The media engine's view of each leg, for the conference's chair only (None: not theirs to see)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Visibility:

@@ -68,6 +68,9 @@ from talkbox.ui.protocol import (
     HistoryRequest,
     HistorySeen,
     LegFailed,
+    LegStats,
+    LegStatsMessage,
+    LegStatsRequest,
     Missed,
     MuteMessage,
     Offer,
@@ -318,7 +321,7 @@ class Gateway:
                 self._send(connection, limited)
         elif isinstance(message, Error):
             self._send(connection, message)
-        elif isinstance(message, HistoryRequest | HistorySeen | DirectoryRequest):
+        elif isinstance(message, HistoryRequest | HistorySeen | DirectoryRequest | LegStatsRequest):
             await self._read(connection, message)
         else:
             try:
@@ -327,10 +330,15 @@ class Gateway:
                 log.warning("%s", error)
                 self._send(connection, Error(code="unavailable", message="Talkbox could not take that now. Try again."))
 
-    async def _read(self, connection: Connection, message: HistoryRequest | HistorySeen | DirectoryRequest) -> None:
-        """Answered here, to the page that asked: reading the directory or one's own history needs no order."""
+    async def _read(
+        self, connection: Connection, message: HistoryRequest | HistorySeen | DirectoryRequest | LegStatsRequest
+    ) -> None:
+        """Answered here, to the page that asked: reads of the user's own data, in no conference's order."""
         people = self.directory.people
         try:
+            if isinstance(message, LegStatsRequest):
+                await self._leg_stats(connection, message.conference_id)
+                return
             if isinstance(message, DirectoryRequest):
                 await self._listen(connection)
                 return
@@ -346,6 +354,15 @@ class Gateway:
         calls = [CallEntry.model_validate(call) for call in found]
         before = calls[-1].started_at if len(calls) == message.limit else None
         self._send(connection, HistoryPage(calls=tuple(calls), before=before))
+
+    async def _leg_stats(self, connection: Connection, conference_id: str) -> None:
+        legs = await self.directory.people.leg_stats(connection.user, conference_id)
+        if legs is None:
+            message = "Only the chairperson of a call going on can see how each leg sounds to Talkbox"
+            self._send(connection, Refused(code="not_chair", message=message))
+            return
+        stats = tuple(LegStats(leg_id=leg_id, **values) for leg_id, values in legs.items())
+        self._send(connection, LegStatsMessage(conference_id=conference_id, legs=stats))
 
     async def _rate_limited(self, connection: Connection, kind: str, message: PageMessage | Error) -> Error | None:
         """The answer to a frame past one of its sender's budgets, or None to go ahead.

@@ -95,6 +95,13 @@ class DirectoryRequest(_PageMessage):
     type: Literal["directory"]
 
 
+class LegStatsRequest(_PageMessage):
+    """The chair asks for the server's view of each leg of their conference (the media engine's)."""
+
+    type: Literal["leg_stats"]
+    conference_id: Id
+
+
 MAX_HISTORY_PAGE = 50
 
 
@@ -124,6 +131,7 @@ PageMessage = Annotated[
     | RejoinMessage
     | Resume
     | SetPresence
+    | LegStatsRequest
     | DirectoryRequest
     | HistoryRequest
     | HistorySeen,
@@ -143,6 +151,7 @@ PAGE_MESSAGE_TYPES = frozenset(
         "rejoin",
         "resume",
         "set_presence",
+        "leg_stats",
         "directory",
         "history",
         "history_seen",
@@ -263,6 +272,29 @@ class HistoryPage(_Message):
     before: float | None
 
 
+class LegStats(_Message):
+    """One leg as the media engine sees it (docs/protocol.md, `leg_stats`)."""
+
+    leg_id: str
+    buffered: bool
+    delay_ms: float
+    target_ms: float
+    received: int
+    concealed: int
+    late: int
+    dropped: int
+    loss: float
+    peer_round_trip_ms: float | None
+    peer_loss: float | None
+    peer_jitter_ms: float | None
+
+
+class LegStatsMessage(_Message):
+    type: Literal["leg_stats"] = "leg_stats"
+    conference_id: str
+    legs: tuple[LegStats, ...]
+
+
 class Missed(_Message):
     """How many calls the user missed since they last looked at their history (the badge)."""
 
@@ -283,6 +315,7 @@ ServerMessage = (
     | PresenceMessage
     | HistoryPage
     | Missed
+    | LegStatsMessage
 )
 
 # --- reading a frame ------------------------------------------------------------
