@@ -24,7 +24,7 @@ async def test_the_chair_sees_each_legs_buffer_and_nobody_else_does() -> None:
         running_server() as url,
         Peer(url, "alice", ALICE_HZ) as alice,
         Peer(url, "bob", BOB_HZ) as bob,
-        Peer(url, "carol", CAROL_HZ, auto_accept=True) as carol,
+        Peer(url, "carol", CAROL_HZ, auto_accept=True),
     ):
         await connect(alice, bob)
         conference_id = alice.active_conference()["id"]
