@@ -11,7 +11,7 @@ import websockets
 
 from talkbox.ui.identity import issue_token
 from tests.support.peer import Peer, connect
-from tests.support.server import running_server
+from tests.support.server import running_app, running_server
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 ALICE_HZ, BOB_HZ, CAROL_HZ = 440.0, 880.0, 660.0
@@ -131,6 +131,14 @@ async def test_in_open_mode_the_directory_lists_who_is_online() -> None:
             assert shown(alice) == {"alice": "online"}
 
 
+async def _news_until(socket: websockets.ClientConnection, name: str) -> list[tuple[str, str]]:
+    """Every change of presence the socket is sent, up to and including the first about `name`."""
+    news: list[tuple[str, str]] = []
+    while not news or news[-1][0] != name:
+        news += [(person["name"], person["status"]) for person in (await _next(socket, "presence"))["people"]]
+    return news
+
+
 async def _welcomed(url: str) -> websockets.ClientConnection:
     socket = await websockets.connect(url)
     assert json.loads(await socket.recv())["type"] == "welcome"
@@ -142,3 +150,25 @@ async def _next(socket: websockets.ClientConnection, kind: str) -> dict[str, Any
         message = json.loads(await socket.recv())
         if message["type"] == kind:
             return message
+
+
+async def test_presence_do_not_disturb_and_the_claim_hold_across_nodes(redis_url: str) -> None:
+    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0, "auth": "token", "secret": SECRET}
+    async with running_app(node_id="one", **common) as (one, _), running_app(node_id="two", **common) as (two, _):
+        alice = await _welcomed(
+            f"{one.replace('http', 'ws')}/ws?token={issue_token(SECRET, 'alice', directory=['bob'])}"
+        )
+        await alice.send(json.dumps({"type": "directory"}))
+        assert (await _next(alice, "presence"))["people"] == [{"name": "alice", "status": "online"}]
+        carol = await _welcomed(f"{two.replace('http', 'ws')}/ws?token={issue_token(SECRET, 'carol')}")
+        bob = await _welcomed(f"{two.replace('http', 'ws')}/ws?token={issue_token(SECRET, 'bob')}")
+        # Carol came first, but is not alice's to see: the news alice gets is of herself and bob, from the other node.
+        news = await _news_until(alice, "bob")
+        assert news[-1] == ("bob", "online") and {name for name, _ in news} <= {"alice", "bob"}
+        await bob.send(json.dumps({"type": "set_presence", "status": "dnd"}))
+        assert (await _news_until(alice, "bob"))[-1] == ("bob", "dnd")
+        await carol.send(json.dumps({"type": "call", "to": "bob"}))
+        refused = await _next(carol, "refused")
+        assert refused["code"] == "dnd"
+        for socket in (alice, bob, carol):
+            await socket.close()
