@@ -174,7 +174,10 @@ class CallHandler:
         if isinstance(event, IncomingPhoneCall):
             names = (event.to,) if event.to else self.ring
             ring = tuple((derived_id("l", event.conference_id, "ring", name), name) for name in names)
-            return IncomingCall(event.conference_id, event.leg_id, event.caller, event.provider_id, ring, event.kind)
+            dnd = frozenset([name for name in names if await self._dnd(name)])
+            return IncomingCall(
+                event.conference_id, event.leg_id, event.caller, event.provider_id, ring, event.kind, dnd
+            )
         return None
 
     async def _request_call(self, event: UserRequestsCall) -> None:

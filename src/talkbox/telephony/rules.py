@@ -84,6 +84,8 @@ class IncomingCall:
     provider_id: str | None
     ring: tuple[tuple[str, str], ...]
     caller_kind: PhoneKind = "twilio"
+    # Clients of the group who asked not to be disturbed: not rung (with nobody left, the phone hears none).
+    dnd: frozenset[str] = frozenset()
 
 
 RuleInput = (
@@ -206,7 +208,7 @@ def _incoming_call(given: IncomingCall) -> Decision:
     )
     ring: dict[str, Leg] = {}
     for leg_id, name in given.ring:
-        if is_client_name(name) and name not in ring:
+        if is_client_name(name) and name not in ring and name not in given.dnd:
             ring[name] = Leg(leg_id, name)
     conference = Conference(
         id=given.conference_id,
