@@ -156,3 +156,28 @@ async def test_a_call_record_written_again_replaces_the_first(store: ConferenceS
     await store.put_calls([over])
     assert await store.calls_of("bob", None, 10) == [over]
     assert await store.missed_since("bob", 0.0) == 1
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+async def keeping_three(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConferenceStore]:
+    """Each store, keeping three calls per person."""
+    if request.param == "memory":
+        chosen: ConferenceStore = MemoryStore(keep_calls=3)
+    elif request.param == "sqlite":
+        chosen = SqliteStore(tmp_path / "db.sqlite3", keep_calls=3)
+    else:
+        chosen = RedisStore(redis_client(request.getfixturevalue("redis_url")), keep_calls=3)
+    yield chosen
+    chosen.close()
+    if isinstance(chosen, RedisStore):
+        await chosen.client.aclose()
+
+
+async def test_a_history_keeps_each_persons_newest_calls_only(keeping_three: ConferenceStore) -> None:
+    store = keeping_three
+    for n in range(5):
+        await store.put_calls([call("bob", f"c-{n}", 100.0 + n, "missed"), call("carol", f"c-{n}", 100.0 + n)])
+    assert [r.conference_id for r in await store.calls_of("bob", None, 10)] == ["c-4", "c-3", "c-2"]
+    assert await store.call_of("bob", "c-1") is None
+    assert await store.missed_since("bob", 0.0) == 3
+    assert len(await store.calls_of("carol", None, 10)) == 3

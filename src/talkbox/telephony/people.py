@@ -12,6 +12,9 @@ from typing import Literal
 
 from pydantic import TypeAdapter
 
+# Calls kept per person: older ones are forgotten as new ones come, so a history never grows without end.
+HISTORY_KEEP = 1000
+
 Direction = Literal["incoming", "outgoing"]
 # How a call went for one person, in the history's words; None while it goes on.
 Outcome = Literal["answered", "missed", "rejected", "unanswered", "busy", "canceled", "failed"]

@@ -27,7 +27,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from talkbox.telephony.model import Conference
-from talkbox.telephony.people import CallRecord, Person, record_from_json, record_to_json
+from talkbox.telephony.people import HISTORY_KEEP, CallRecord, Person, record_from_json, record_to_json
 from talkbox.telephony.store import StoreUnavailable, from_json, to_json
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 class RedisStore:
     client: redis.Redis
     prefix: str = "talkbox:"
+    keep_calls: int = HISTORY_KEEP
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -101,6 +102,17 @@ class RedisStore:
             transaction.hset(self._key("call", record.user), record.conference_id, record_to_json(record))
             transaction.zadd(self._key("calls", record.user), {record.conference_id: record.started_at})
         await self._writing(transaction)
+        for user in {record.user for record in records}:
+            await self._trim(user)
+
+    async def _trim(self, user: str) -> None:
+        """Forget all but the user's newest calls (after the write: a trim that fails loses nothing kept)."""
+        old = await self._reading(self.client.zrange(self._key("calls", user), 0, -(self.keep_calls + 1)))
+        if old:
+            transaction = self.client.pipeline(transaction=True)
+            transaction.zrem(self._key("calls", user), *old)
+            transaction.hdel(self._key("call", user), *old)
+            await self._writing(transaction)
 
     async def call_of(self, user: str, conference_id: str) -> CallRecord | None:
         data = await self._reading(self.client.hget(self._key("call", user), conference_id))

@@ -27,7 +27,7 @@ from pydantic import TypeAdapter
 from talkbox.events.names import is_e164
 from talkbox.telephony.lockfile import LockFile, LockHeld
 from talkbox.telephony.model import Conference
-from talkbox.telephony.people import CallRecord, Person, record_from_json, record_to_json
+from talkbox.telephony.people import HISTORY_KEEP, CallRecord, Person, record_from_json, record_to_json
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ class ConferenceStore(Protocol):
         ...
 
     async def put_calls(self, records: Sequence[CallRecord]) -> None:
-        """Save each record, replacing the one of the same user and conference."""
+        """Save each record, replacing the one of the same user and conference; keep each user's newest
+        `HISTORY_KEEP` (the store's `keep_calls`)."""
         ...
 
     async def call_of(self, user: str, conference_id: str) -> CallRecord | None: ...
@@ -126,6 +127,7 @@ class MemoryStore:
     log: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     persons: dict[str, Person] = field(default_factory=dict)
     calls: dict[tuple[str, str], CallRecord] = field(default_factory=dict)
+    keep_calls: int = HISTORY_KEEP
 
     async def get(self, conference_id: str) -> Conference | None:
         return self.conferences.get(conference_id)
@@ -152,6 +154,9 @@ class MemoryStore:
     async def put_calls(self, records: Sequence[CallRecord]) -> None:
         for record in records:
             self.calls[(record.user, record.conference_id)] = record
+        for user in {record.user for record in records}:
+            for old in (await self.calls_of(user, None, len(self.calls)))[self.keep_calls :]:
+                del self.calls[(user, old.conference_id)]
 
     async def call_of(self, user: str, conference_id: str) -> CallRecord | None:
         return self.calls.get((user, conference_id))
@@ -211,8 +216,9 @@ class SqliteStore:
     `db` is the connection; only the store writes through it.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, keep_calls: int = HISTORY_KEEP) -> None:
         self.path = Path(path)
+        self.keep_calls = keep_calls
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = _lock(self.path)
         try:
@@ -285,6 +291,11 @@ class SqliteStore:
             "ON CONFLICT (user, conference_id) DO UPDATE SET started_at = excluded.started_at, "
             "missed = excluded.missed, data = excluded.data",
             [(r.user, r.conference_id, r.started_at, int(r.missed), record_to_json(r)) for r in records],
+        )
+        self._write(
+            "DELETE FROM calls WHERE user = ? AND conference_id NOT IN "
+            "(SELECT conference_id FROM calls WHERE user = ? ORDER BY started_at DESC LIMIT ?)",
+            [(user, user, self.keep_calls) for user in {r.user for r in records}],
         )
 
     async def call_of(self, user: str, conference_id: str) -> CallRecord | None:
