@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Playwright, expect
 
+from tests.e2e.conftest import TalkboxProcess
 from tests.e2e.listen import wait_until_heard
 from tests.e2e.test_browser_calls_browser import connect, dial, expect_idle, ring
+from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS, FAKE_MICROPHONE
 
 ALICE_HZ, BOB_HZ, CAROL_HZ = 440.0, 700.0, 1100.0
 
@@ -148,3 +151,39 @@ def test_a_call_rings_a_background_tab_with_a_notification_and_is_answered_there
     wait_until_heard(bob, ALICE_HZ)
     wait_until_heard(alice, BOB_HZ)
     window.close()
+
+
+def test_a_ringtone_the_browser_keeps_silent_is_said_and_played_on_a_press(
+    open_page: OpenPage, playwright: Playwright, talkbox: TalkboxProcess, tones: Callable[[float], Path]
+) -> None:
+    alice = open_page("alice", ALICE_HZ)
+    # Chromium as people run it: sound only once the person has pressed something on the page.
+    flags = [flag for flag in CHROMIUM_FLAGS if not flag.startswith("--autoplay-policy")]
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=[*flags, FAKE_MICROPHONE, f"--use-file-for-fake-audio-capture={tones(BOB_HZ)}"]
+    )
+    try:
+        bob = browser.new_page()
+        bob.goto(f"{talkbox.url}/?client_name=bob")
+        # Nothing of Playwright's touches bob's page until he presses: its queries count as presses.
+        expect(person(alice, "bob")).to_contain_text("online", timeout=10_000)
+        dial(alice, "bob")
+        looks = bob.context.new_cdp_session(bob)
+
+        def shown(element: str) -> bool:
+            expression = f"!document.getElementById({element!r}).hidden"
+            reply = looks.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+            return bool(reply["result"]["value"])
+
+        deadline = time.monotonic() + 10
+        while not shown("ringtone-blocked") and time.monotonic() < deadline:
+            alice.wait_for_timeout(100)
+        assert shown("ringtone-blocked") and shown("allow-ringtone") and shown("incoming")
+        expect(bob.locator("#incoming").get_by_text("Your browser is keeping the ringtone silent")).to_be_visible()
+        bob.get_by_role("button", name="Play ringtone").click()
+        expect(bob.locator("#incoming").get_by_text("Your browser is keeping the ringtone silent")).to_be_hidden()
+        expect(bob.get_by_role("button", name="Play ringtone")).to_be_hidden()
+        bob.get_by_role("button", name="Accept").click()
+        wait_until_heard(alice, BOB_HZ)
+    finally:
+        browser.close()
