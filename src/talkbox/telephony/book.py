@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -9,7 +10,9 @@ from typing import Any
 
 from talkbox.telephony.history import missed_count
 from talkbox.telephony.people import Person
-from talkbox.telephony.store import ConferenceStore
+from talkbox.telephony.store import ConferenceStore, StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 MediaView = Callable[[str], Awaitable[dict[str, dict[str, Any]]]]  # conference id -> each leg as the engine sees it
 
@@ -25,8 +28,12 @@ class PeopleBook:
         return [person.name for person in await self.store.people()]
 
     async def remember(self, name: str) -> None:
-        if await self.store.person(name) is None:
-            await self.store.put_person(Person(name))
+        """Best effort: a store that cannot take it (a full disk) must not keep anyone from signing in."""
+        try:
+            if await self.store.person(name) is None:
+                await self.store.put_person(Person(name))
+        except StoreUnavailable as error:
+            log.warning("could not add a person to the directory: %s", error)
 
     async def dnd(self, name: str) -> bool:
         person = await self.store.person(name)
