@@ -126,6 +126,8 @@ class Connection:
     visibility: Visibility = field(default_factory=Visibility)
     # Asked for the directory (`directory`): from then on it is sent who changed.
     listening: bool = False
+    # News of people that came while its snapshot was being read: sent after it, being newer.
+    held: list[str] | None = None
     # Told it is rate limited at most once a second per message type: a storm's answer is no storm.
     told: RateLimit = field(default_factory=lambda: RateLimit(1, window=1.0))
     seen: int = 0  # the last sequence of the user's stream it was sent (with Redis)
@@ -247,8 +249,13 @@ class Gateway:
 
         Only for pages that ask: a client that shows no directory is not sent its chatter.
         """
-        connection.listening = True
-        self._send(connection, await self.directory.snapshot(connection.user, connection.visibility))
+        connection.listening, connection.held = True, []
+        try:
+            self._send(connection, await self.directory.snapshot(connection.user, connection.visibility))
+        finally:
+            held, connection.held = connection.held, None
+        for text in held:
+            connection.outbox.put(text)
         self._send(connection, Missed(count=await self.directory.people.missed(connection.user)))
 
     async def _watch(self, connection: Connection, since: int | None) -> None:
@@ -450,6 +457,10 @@ class Gateway:
                 connection.listening and connection.visibility.sees(parcel.about, parcel.user)
             ):
                 connection.seen = max(connection.seen, sequence or 0)  # not this page's to know
+            elif parcel.about is not None and connection.held is not None:
+                if sequence is None or sequence > connection.seen:
+                    connection.seen = max(connection.seen, sequence or 0)
+                    connection.held.append(text)
             elif sequence is None:
                 connection.outbox.put(text)
             elif sequence > connection.seen:
