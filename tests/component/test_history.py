@@ -96,3 +96,27 @@ async def test_a_bad_history_request_is_an_error_and_nobody_elses_history_is_rea
             for bad in ({"limit": 0}, {"limit": 51}, {"before": "yesterday"}, {"user": "bob"}):
                 await mallory.send({"type": "history", **bad})
             await mallory.wait_for(lambda: sum(1 for m in mallory.messages if m.get("code") == "invalid_message") == 4)
+
+
+async def test_a_call_refused_for_do_not_disturb_is_missed_by_the_callee_and_kept_by_the_caller() -> None:
+    async with running_server() as url, Peer(url, "alice", ALICE_HZ) as alice, Peer(url, "bob", BOB_HZ) as bob:
+        await listening(bob)
+        await bob.send({"type": "set_presence", "status": "dnd"})
+        await alice.call("bob")
+        await alice.wait_for(lambda: "dnd" in alice.refusals())
+        await bob.wait_for(lambda: missed(bob) == 1)
+        [theirs] = (await history(alice))["calls"]
+        assert (theirs["direction"], theirs["peers"], theirs["outcome"], theirs["end_reason"]) == (
+            "outgoing",
+            ["bob"],
+            "busy",
+            "dnd",
+        )
+        [mine] = (await history(bob))["calls"]
+        assert (mine["direction"], mine["peers"], mine["outcome"], mine["end_reason"]) == (
+            "incoming",
+            ["alice"],
+            "missed",
+            "dnd",
+        )
+        assert not bob.offers  # nothing rang

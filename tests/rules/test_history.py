@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from talkbox.events.models import ConferenceView, LegView
-from talkbox.telephony.history import recorded
+from talkbox.events.models import CallNotDisturbed, ConferenceView, LegView
+from talkbox.telephony.history import not_disturbed, recorded
 from talkbox.telephony.people import CallRecord
 
 
@@ -83,3 +83,11 @@ def test_a_telephone_caller_is_the_peer_of_whoever_it_rang() -> None:
     )
     [bob] = recorded(phone, ("bob",), 1.0, {})
     assert (bob.user, bob.direction, bob.peers, bob.outcome) == ("bob", "incoming", ("+441234567890",), "missed")
+
+
+def test_a_call_refused_for_do_not_disturb_is_missed_by_the_callee_once() -> None:
+    refused = CallNotDisturbed(conference_id="c-1", caller="alice", callee="bob")
+    alice, bob = not_disturbed(refused, 5.0, {})
+    assert (alice.user, alice.direction, alice.outcome, alice.end_reason) == ("alice", "outgoing", "busy", "dnd")
+    assert (bob.user, bob.direction, bob.outcome, bob.started_at) == ("bob", "incoming", "missed", 5.0)
+    assert not_disturbed(refused, 9.0, {"alice": alice, "bob": bob}) == []  # delivered again

@@ -59,15 +59,15 @@ export function callLine(call: CallEntry): string {
     case "answered":
       return `${incoming ? "Call from" : "Call to"} ${who}${talked}${endedBy(call)}`;
     case "missed":
-      return call.end_reason === "in-another-call"
-        ? `Missed call from ${who} (you were on another call)`
-        : `Missed call from ${who}`;
+      if (call.end_reason === "in-another-call") return `Missed call from ${who} (you were on another call)`;
+      if (call.end_reason === "dnd") return `Missed call from ${who} (do not disturb was on)`;
+      return `Missed call from ${who}`;
     case "rejected":
       return incoming ? `You declined a call from ${who}` : `${who} declined`;
     case "unanswered":
       return `${who} did not answer`;
     case "busy":
-      return `${who} was busy`;
+      return call.end_reason === "dnd" ? `${who} did not want to be disturbed` : `${who} was busy`;
     case "canceled":
       return `You canceled the call to ${who}`;
     case "failed":

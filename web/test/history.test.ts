@@ -83,6 +83,12 @@ describe("history", () => {
       "Missed call from alice (you were on another call)",
     );
     expect(callLine(entry({ outcome: "rejected", answered_at: null }))).toBe("You declined a call from alice");
+    expect(callLine(entry({ outcome: "missed", answered_at: null, end_reason: "dnd" }))).toBe(
+      "Missed call from alice (do not disturb was on)",
+    );
+    expect(callLine(entry({ direction: "outgoing", peers: ["bob"], outcome: "busy", end_reason: "dnd" }))).toBe(
+      "bob did not want to be disturbed",
+    );
     expect(callLine(entry({ direction: "outgoing", peers: ["bob"], outcome: "rejected" }))).toBe("bob declined");
     expect(callLine(entry({ direction: "outgoing", peers: ["bob"], outcome: "unanswered" }))).toBe(
       "bob did not answer",

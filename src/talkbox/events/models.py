@@ -300,6 +300,18 @@ class CallRefused(_Event):
     message: str
 
 
+class CallNotDisturbed(_Event):
+    """A call (or an add) to `callee` was refused because they asked not to be disturbed.
+
+    Nothing rang, so no conference shows it: this is how both histories keep it.
+    """
+
+    type: Literal["call_not_disturbed"] = "call_not_disturbed"
+    conference_id: str
+    caller: str
+    callee: str
+
+
 class ChangeNotSaved(_Event):
     """What `user` asked of a conference could not be stored yet (a full disk): it is being retried.
 
@@ -351,6 +363,7 @@ Event = Annotated[
     | LegOffered
     | ConferenceUpdated
     | CallRefused
+    | CallNotDisturbed
     | ChangeNotSaved
     | MissedCalls
     | UnsavedChangesDue,

@@ -13,7 +13,15 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from talkbox.events.models import TERMINAL_STATUSES, ConferenceUpdated, ConferenceView, Event, LegView, MissedCalls
+from talkbox.events.models import (
+    TERMINAL_STATUSES,
+    CallNotDisturbed,
+    ConferenceUpdated,
+    ConferenceView,
+    Event,
+    LegView,
+    MissedCalls,
+)
 from talkbox.telephony.people import CallRecord, Outcome
 from talkbox.telephony.store import ConferenceStore
 
@@ -72,6 +80,19 @@ def _record(view: ConferenceView, user: str, now: float, before: CallRecord | No
     return record
 
 
+def not_disturbed(refused: CallNotDisturbed, now: float, known: Mapping[str, CallRecord]) -> list[CallRecord]:
+    """A call refused for do not disturb: missed by the callee, and, if it was a call of its own, the caller's.
+
+    Not when the person already has a record of that conference (an add refused during the chair's call).
+    """
+    over = {"started_at": now, "ended_at": now, "end_reason": "dnd"}
+    records = [
+        CallRecord(refused.caller, refused.conference_id, "outgoing", (refused.callee,), outcome="busy", **over),
+        CallRecord(refused.callee, refused.conference_id, "incoming", (refused.caller,), outcome="missed", **over),
+    ]
+    return [record for record in records if record.user not in known]
+
+
 def _how_it_went(
     record: CallRecord, mine: list[LegView], others: list[LegView], outgoing: bool
 ) -> tuple[Outcome, str | None]:
@@ -92,17 +113,28 @@ class HistoryHandler:
     publish: Callable[[Event], Awaitable[None]]
     clock: Callable[[], float] = field(default=time.time)
 
-    handles = (ConferenceUpdated,)
+    handles = (ConferenceUpdated, CallNotDisturbed)
 
     async def handle(self, event: Event) -> None:
-        assert isinstance(event, ConferenceUpdated)
-        view = event.conference
+        if isinstance(event, CallNotDisturbed):
+            known = await self._known(event.conference_id, (event.caller, event.callee))
+            changed = not_disturbed(event, self.clock(), known)
+        else:
+            assert isinstance(event, ConferenceUpdated)
+            view = event.conference
+            known = await self._known(view.id, people_on(view))
+            changed = recorded(view, event.users, self.clock(), known)
+        await self._save(changed, known)
+
+    async def _known(self, conference_id: str, users: tuple[str, ...]) -> dict[str, CallRecord]:
         known = {}
-        for user in people_on(view):
-            record = await self.store.call_of(user, view.id)
+        for user in users:
+            record = await self.store.call_of(user, conference_id)
             if record is not None:
                 known[user] = record
-        changed = recorded(view, event.users, self.clock(), known)
+        return known
+
+    async def _save(self, changed: list[CallRecord], known: dict[str, CallRecord]) -> None:
         if not changed:
             return
         await self.store.put_calls(changed)

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from talkbox.events.models import CallRefused, ConferenceUpdated, LegKind, LegMuteChanged, LegStatusChanged, PhoneKind
+from talkbox.events.models import (
+    CallNotDisturbed,
+    CallRefused,
+    ConferenceUpdated,
+    LegKind,
+    LegMuteChanged,
+    LegStatusChanged,
+    PhoneKind,
+)
 from talkbox.events.names import is_client_name, is_e164, is_valid_destination
 from talkbox.telephony.model import Conference, Leg
 
@@ -134,7 +142,7 @@ class MuteLeg:
 
 @dataclass(frozen=True)
 class Publish:
-    event: ConferenceUpdated | CallRefused
+    event: ConferenceUpdated | CallRefused | CallNotDisturbed
 
 
 Command = DialLeg | HangUpLeg | MuteLeg | Publish
@@ -181,10 +189,18 @@ def _refuse(user: str, code: str, message: str) -> tuple[Command, ...]:
     return (Publish(CallRefused(user=user, code=code, message=message)),)
 
 
+def _refused(conference_id: str, caller: str, to: str, code: str, message: str) -> tuple[Command, ...]:
+    """The refusal; one for do not disturb is kept in both histories too."""
+    commands = _refuse(caller, code, message)
+    if code == "dnd":
+        commands += (Publish(CallNotDisturbed(conference_id=conference_id, caller=caller, callee=to)),)
+    return commands
+
+
 def _start_call(given: StartCall) -> Decision:
     refusal = _refusal(given)
     if refusal is not None:
-        return Decision(None, _refuse(given.caller, *refusal))
+        return Decision(None, _refused(given.conference_id, given.caller, given.to, *refusal))
     conference = Conference(
         id=given.conference_id,
         chair_leg_id=given.chair_leg_id,
@@ -254,7 +270,7 @@ def _hang_up(conference: Conference, user: str) -> Decision:
 def _add(conference: Conference, given: AddParticipant) -> Decision:
     refusal = _add_refusal(conference, given)
     if refusal is not None:
-        return Decision(conference, _refuse(given.user, *refusal))
+        return Decision(conference, _refused(conference.id, given.user, given.to, *refusal))
     if conference.has_leg(given.leg_id):
         return Decision(conference)  # delivered again after that leg ended: not a second leg of one id
     conference = replace(conference, legs=(*conference.legs, _new_leg(given.leg_id, given.to, given.telephones)))
