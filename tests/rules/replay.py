@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from talkbox.events.models import (
+    CallNotDisturbed,
     CallRefused,
     ConferenceUpdated,
     LegHoldChanged,
@@ -147,6 +148,8 @@ def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...
     event = command.event
     if isinstance(event, CallRefused):
         return ("refused", event.code)
+    if isinstance(event, CallNotDisturbed):
+        return ("not_disturbed", event.caller, event.callee)
     assert isinstance(event, ConferenceUpdated)
     view = event.conference
     legs: dict[str, str] = {}

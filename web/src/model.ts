@@ -4,9 +4,13 @@
 import type { DeviceChoice, DeviceKind, DeviceOption, DevicesState, MicrophoneProblem } from "./devices";
 import { initialDevices } from "./devices";
 import type { DeviceState } from "./media";
+import type { DirectoryState } from "./directory";
+import { EMPTY_DIRECTORY } from "./directory";
+import type { HistoryState } from "./history";
+import { EMPTY_HISTORY } from "./history";
 import type { CallQuality, StatsReading } from "./quality";
 import type { Announcement, FocusRequest } from "./narration";
-import type { ClientFrame, Conference, LegFailedReason, ServerMessage } from "./protocol";
+import type { ClientFrame, Conference, LegFailedReason, LegStats, ServerMessage } from "./protocol";
 
 export type ConnectionState = "connecting" | "open" | "closed";
 
@@ -120,7 +124,23 @@ export interface Model {
   quality: CallQuality | null;
   /** The reading `quality` was computed from: the next one's counters are taken since it. */
   qualityReading: StatsReading | null;
+  /** The people on this Talkbox and how each stands; my do not disturb. */
+  directory: DirectoryState;
+  /** My calls as the server keeps them, and the missed ones since I last looked. */
+  history: HistoryState;
+  /** The chair's view of how Talkbox hears each leg of the call on the panel, by leg id. */
+  legStats: Record<string, LegStats>;
+  /** When my call connected, by the page's clock (ms), for the timer; null with no connected call. */
+  callStartedAt: number | null;
+  /** The page's clock at the last tick (ms since the epoch). */
+  now: number;
+  /** Desktop notifications for calls in a background tab: the browser's permission, or "dismissed" (Not now). */
+  notifications: NotificationChoice;
+  /** The browser's autoplay policy keeps the ringtone silent until the user presses something. */
+  ringtoneBlocked: boolean;
 }
+
+export type NotificationChoice = "unsupported" | "default" | "granted" | "denied" | "dismissed";
 
 /** How the page's Twilio Device stands, and the last error it reported (kept until it registers). */
 export interface DeviceStatus {
@@ -137,6 +157,8 @@ export interface InitOptions {
   devices?: DeviceChoice;
   /** Whether the browser can send audio to a chosen speaker (setSinkId). */
   canChooseSpeaker?: boolean;
+  /** Notification.permission, or "dismissed" when Not now was pressed on an earlier visit. */
+  notifications?: NotificationChoice;
 }
 
 export function initialModel(options: InitOptions = {}): Model {
@@ -178,6 +200,13 @@ export function initialModel(options: InitOptions = {}): Model {
     microphoneHelp: null,
     quality: null,
     qualityReading: null,
+    directory: EMPTY_DIRECTORY,
+    history: EMPTY_HISTORY,
+    notifications: options.notifications ?? "unsupported",
+    ringtoneBlocked: false,
+    callStartedAt: null,
+    now: 0,
+    legStats: {},
   };
 }
 
@@ -189,7 +218,14 @@ export type Msg =
   | { type: "socket-opened" }
   | { type: "socket-closed"; code: number; reason: string }
   | { type: "server-message"; message: ServerMessage }
-  | { type: "dial-changed"; text: string }
+  /** `caretAtEnd`: typing at the end of the box, where a number may be regrouped without moving the caret. */
+  | { type: "dial-changed"; text: string; caretAtEnd?: boolean }
+  /** Time to ask again how the server hears each leg (every few seconds while I chair a connected call). */
+  | { type: "leg-stats-due" }
+  /** A second passed (while a call is on the panel): the call timer. `now` in milliseconds since the epoch. */
+  | { type: "clock-ticked"; now: number }
+  /** A keyboard shortcut: Alt+Shift+A answers, Alt+Shift+H hangs up (or declines a ringing call). */
+  | { type: "shortcut"; action: "answer" | "hang-up" }
   /** The sign-in form was submitted with this name. */
   | { type: "sign-in-submitted"; name: string }
   /** The dial form was submitted: Call, or Add when I chair the call I am on (see dialMode). */
@@ -242,6 +278,26 @@ export type Msg =
   | { type: "speaker-test-clicked" }
   /** The microphone track of a call ended by itself (its device was unplugged). */
   | { type: "microphone-ended"; legId: string }
+  /** The directory's search box changed. */
+  | { type: "directory-filter-changed"; text: string }
+  /** A name in the directory (or a call's "Call back") was pressed: call them, or add them to my call. */
+  | { type: "person-clicked"; name: string }
+  | { type: "dnd-toggled"; on: boolean }
+  /** The History panel was opened or closed. */
+  | { type: "history-toggled"; open: boolean }
+  | { type: "history-more-clicked" }
+  /** Turn on notifications was pressed (the browser then asks), or Not now. */
+  | { type: "notifications-asked" }
+  | { type: "notifications-dismissed" }
+  /** The browser's answer to the permission request. */
+  | { type: "notifications-answered"; permission: NotificationChoice }
+  /** The desktop notification of a call was clicked: the tab is in front now. */
+  | { type: "notification-clicked" }
+  /** The ringtone started but the browser keeps it silent (autoplay policy). */
+  | { type: "ringtone-blocked" }
+  /** The Play ringtone button was pressed: that press lets the sound out. */
+  | { type: "ringtone-allowed-clicked" }
+  | { type: "ringtone-audible" }
   /** getStats of my leg's media, read every couple of seconds while it is connected. */
   | { type: "stats-read"; legId: string; reading: StatsReading }
   /** A frame could not be sent (socket not open). */
@@ -297,12 +353,37 @@ export type Effect =
   /** Play this leg's audio: the call switched to. */
   | { type: "play-media"; legId: string }
   | { type: "stop-ringtone" }
+  /** Try the ringtone's sound again, inside the click that allows it; report ringtone-audible. */
+  | { type: "allow-ringtone" }
+  /** Ask the browser for notifications; report notifications-answered. */
+  | { type: "ask-notifications" }
+  /** Remember Not now for later visits. */
+  | { type: "remember-notifications-dismissed" }
+  /** A desktop notification for a call ringing here, shown only if this tab is in the background. */
+  | { type: "notify-call"; tag: string; caller: string }
+  | { type: "close-notification"; tag: string }
   /** Open the socket again after `delayMs` (the runtime adds jitter). */
   | { type: "reconnect-later"; delayMs: number };
 
 /** Whether the page offers its sign-in form: no identity yet, or a name the server refused. */
 export function signInOffered(model: Pick<Model, "identityMissing" | "authFailed" | "tokenRequired">): boolean {
   return model.identityMissing || (model.authFailed && !model.tokenRequired);
+}
+
+/**
+ * Whether the page offers desktop notifications: the browser has them and has not been asked, Not now was
+ * not pressed, and only after a call, when their use is plain, never the moment the page loads.
+ */
+export function notificationsOffered(
+  model: Pick<Model, "notifications" | "me" | "outcome" | "conference" | "incoming">,
+): boolean {
+  return (
+    model.notifications === "default" &&
+    model.me !== null &&
+    model.outcome !== null &&
+    model.conference === null &&
+    model.incoming === null
+  );
 }
 
 export const RECONNECT_BASE_MS = 500;

@@ -14,6 +14,7 @@ import { listOf } from "./names";
 import type { Conference, Leg } from "./protocol";
 import { isTerminalLeg } from "./protocol";
 import { qualityWarning } from "./quality";
+import { missedBadge } from "./history";
 
 /** Said once to screen readers: urgent ones interrupt (an incoming call), the others wait their turn. */
 export interface Announcement {
@@ -205,10 +206,15 @@ function spoken(before: Model, after: Model): string[] {
     lines.push(QUALITY_RECOVERED);
   }
   changed((model) => model.microphoneHelp ?? "");
+  if (after.history.missed > before.history.missed) lines.push(missedBadge(after.history.missed));
+  changed((model) => (model.ringtoneBlocked ? RINGTONE_BLOCKED : ""));
   return lines;
 }
 
 export const QUALITY_RECOVERED = "Call quality is back to normal";
+
+/** What the incoming-call panel says while the browser keeps the ringtone silent. */
+export const RINGTONE_BLOCKED = "Your browser is keeping the ringtone silent until you press something on this page.";
 
 /** The quality warning of the call on the panel, "" when it sounds fine. */
 export function qualitySpoken(model: Model): string {

@@ -54,7 +54,7 @@ export function describeLegStatus(leg: Pick<Leg, "status" | "end_reason" | "held
 const REASON_WORDS: Record<KnownLegEndReason, string> = {
   "hung-up": "hung up",
   ended: "call over",
-  rejected: "busy, rejected",
+  rejected: "declined",
   "in-another-call": "busy on another call",
   removed: "removed",
   timeout: "no answer",
@@ -107,6 +107,7 @@ export function describeDeparture(conference: Conference, me: string | null, leg
       return chair ? `You removed ${name} from the call` : `${chairName(conference)} removed ${name} from the call`;
     }
     case "rejected":
+      return `${name} declined`;
     case "busy-signal":
       return `${name} is busy`;
     case "in-another-call":
@@ -231,6 +232,7 @@ function callerOutcome(reason: Reason, myLeg: Leg | undefined, others: Leg[]): s
     case "busy": {
       const who = explaining(others, ["rejected", "in-another-call"], ["busy"]);
       const name = nameOf(who, others);
+      if (who?.end_reason === "rejected") return `${name} declined`;
       return who?.end_reason === "in-another-call" ? `${name} is busy on another call` : `${name} is busy`;
     }
     case "no-answer":
@@ -298,8 +300,9 @@ function calleeOutcome(reason: Reason, caller: string, myLeg: Leg | undefined, o
     case "busy":
       if (mine === "in-another-call") return `Missed call from ${caller} (you were on another call)`;
       if (mine === "busy-signal") return `Missed call from ${caller} (the line was busy)`;
-      if (myLeg === undefined || myLeg.status === "busy") return "You rejected the call";
-      return `${nameOf(explaining(others, ["rejected"], ["busy"]), others)} is busy`;
+      if (myLeg === undefined || myLeg.status === "busy") return "You declined the call";
+      const who = explaining(others, ["rejected"], ["busy"]);
+      return `${nameOf(who, others)} ${who?.end_reason === "rejected" ? "declined" : "is busy"}`;
     case "no-answer":
       if (mine === "not-answered") return `The call from ${caller} was not answered`;
       if (myLeg === undefined || myLeg.status === "no-answer") return `Missed call from ${caller}`;
@@ -345,7 +348,7 @@ function fromMyLegAsCallee(caller: string, myLeg: Leg | undefined): string {
         ? `${caller} ended the call before it could be connected`
         : `${caller} removed you from the call`;
     case "rejected":
-      return "You rejected the call";
+      return "You declined the call";
     case "in-another-call":
       return `Missed call from ${caller} (you were on another call)`;
     case "busy-signal":

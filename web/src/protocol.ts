@@ -204,7 +204,38 @@ export interface DtmfFrame {
   digits: string;
 }
 
+/** Do not disturb on (`dnd`) or off (`available`), for every page of mine. */
+export interface SetPresenceFrame {
+  type: "set_presence";
+  status: "available" | "dnd";
+}
+/** Send me the directory and my missed calls, then who changes as they do. */
+export interface DirectoryFrame {
+  type: "directory";
+}
+/** A page of my call history: the newest, or those started before `before`. */
+export interface HistoryFrame {
+  type: "history";
+  before?: number;
+  limit?: number;
+}
+/** I have looked at my history: the missed calls until now are no longer new. */
+export interface HistorySeenFrame {
+  type: "history_seen";
+}
+
+/** The chair asks how the server hears each leg of the call. */
+export interface LegStatsFrame {
+  type: "leg_stats";
+  conference_id: string;
+}
+
 export type ClientFrame =
+  | LegStatsFrame
+  | SetPresenceFrame
+  | DirectoryFrame
+  | HistoryFrame
+  | HistorySeenFrame
   | CallFrame
   | HangUpFrame
   | AnswerFrame
@@ -299,7 +330,68 @@ export interface RetryingMessage {
   message: string;
 }
 
+export const PRESENCE_STATUSES = ["online", "in_call", "dnd", "offline"] as const;
+export type PresenceStatus = (typeof PRESENCE_STATUSES)[number];
+
+export interface PersonStatus {
+  name: string;
+  status: PresenceStatus;
+}
+/** The people this page may see: all of them (`complete`), or those who changed. */
+export interface PresenceMessage {
+  type: "presence";
+  people: PersonStatus[];
+  complete: boolean;
+}
+
+export const CALL_OUTCOMES = ["answered", "missed", "rejected", "unanswered", "busy", "canceled", "failed"] as const;
+export type CallOutcome = (typeof CALL_OUTCOMES)[number];
+
+/** One call of my history; times in seconds since the epoch; `outcome` null while it goes on. */
+export interface CallEntry {
+  conference_id: string;
+  direction: "incoming" | "outgoing";
+  peers: string[];
+  started_at: number;
+  answered_at: number | null;
+  ended_at: number | null;
+  outcome: CallOutcome | null;
+  end_reason: string | null;
+}
+/** A page of my history, newest first; `before` asks for the next page (null: this was the last). */
+export interface HistoryMessage {
+  type: "history";
+  calls: CallEntry[];
+  before: number | null;
+}
+/** Calls missed since I last looked at my history. */
+export interface MissedMessage {
+  type: "missed";
+  count: number;
+}
+
+/** One leg as Talkbox's media engine hears it: its jitter buffer, and its peer's reports. */
+export interface LegStats {
+  leg_id: string;
+  /** False in a call of two, which is forwarded without a buffer: then delay and loss say nothing. */
+  buffered: boolean;
+  delay_ms: number;
+  target_ms: number;
+  loss: number;
+  peer_round_trip_ms: number | null;
+  peer_loss: number | null;
+}
+export interface LegStatsMessage {
+  type: "leg_stats";
+  conference_id: string;
+  legs: LegStats[];
+}
+
 export type ServerMessage =
+  | LegStatsMessage
+  | PresenceMessage
+  | HistoryMessage
+  | MissedMessage
   | WelcomeMessage
   | ConferenceMessage
   | OfferMessage
@@ -346,6 +438,56 @@ function parseLeg(raw: unknown): Leg | null {
     ...(held === true ? { held: true, held_by_chair: held_by_chair === true } : {}),
     end_reason: end_reason ?? null,
   };
+}
+
+function numberOrNull(value: unknown): value is number | null {
+  return value === null || (typeof value === "number" && Number.isFinite(value));
+}
+
+function parsePerson(raw: unknown): PersonStatus | null {
+  if (!isObject(raw) || !isString(raw.name) || !oneOf(PRESENCE_STATUSES, raw.status)) return null;
+  return { name: raw.name, status: raw.status };
+}
+
+function parseCallEntry(raw: unknown): CallEntry | null {
+  if (!isObject(raw)) return null;
+  const { conference_id, direction, peers, started_at, answered_at, ended_at, outcome, end_reason } = raw;
+  if (!isString(conference_id) || (direction !== "incoming" && direction !== "outgoing")) return null;
+  if (!Array.isArray(peers) || !peers.every(isString)) return null;
+  if (typeof started_at !== "number" || !numberOrNull(answered_at) || !numberOrNull(ended_at)) return null;
+  if (outcome !== null && !oneOf(CALL_OUTCOMES, outcome)) return null;
+  if (!stringOrNull(end_reason)) return null;
+  return {
+    conference_id,
+    direction,
+    peers,
+    started_at,
+    answered_at,
+    ended_at,
+    outcome,
+    end_reason: end_reason ?? null,
+  };
+}
+
+function parseLegStats(raw: unknown): LegStats | null {
+  if (!isObject(raw)) return null;
+  const { leg_id, buffered, delay_ms, target_ms, loss, peer_round_trip_ms, peer_loss } = raw;
+  if (!isString(leg_id) || typeof buffered !== "boolean") return null;
+  if (typeof delay_ms !== "number" || typeof target_ms !== "number" || typeof loss !== "number") return null;
+  if (!numberOrNull(peer_round_trip_ms) || !numberOrNull(peer_loss)) return null;
+  return { leg_id, buffered, delay_ms, target_ms, loss, peer_round_trip_ms, peer_loss };
+}
+
+/** Every item parsed, or null when one does not match. */
+function parseAll<T>(raw: unknown, parse: (item: unknown) => T | null): T[] | null {
+  if (!Array.isArray(raw)) return null;
+  const parsed: T[] = [];
+  for (const item of raw) {
+    const ok = parse(item);
+    if (ok === null) return null;
+    parsed.push(ok);
+  }
+  return parsed;
 }
 
 /** Validates a conference object; null when it does not match the protocol. */
@@ -429,6 +571,26 @@ export function parseServerFrame(frame: unknown): ServerMessage | null {
       const { conferences } = data;
       if (!Array.isArray(conferences) || !conferences.every(isString)) return null;
       return { type: "synced", conferences };
+    }
+    case "presence": {
+      const people = parseAll(data.people, parsePerson);
+      if (people === null || typeof data.complete !== "boolean") return null;
+      return { type: "presence", people, complete: data.complete };
+    }
+    case "history": {
+      const calls = parseAll(data.calls, parseCallEntry);
+      if (calls === null || !numberOrNull(data.before)) return null;
+      return { type: "history", calls, before: data.before };
+    }
+    case "leg_stats": {
+      const legs = parseAll(data.legs, parseLegStats);
+      if (legs === null || !isString(data.conference_id)) return null;
+      return { type: "leg_stats", conference_id: data.conference_id, legs };
+    }
+    case "missed": {
+      const { count } = data;
+      if (typeof count !== "number" || !Number.isInteger(count) || count < 0) return null;
+      return { type: "missed", count };
     }
     case "refused":
     case "error": {

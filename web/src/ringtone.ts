@@ -19,7 +19,13 @@ const LEVEL = 0.08; // each tone; gentle, the two add up
 const RAMP_S = 0.02; // soft edges, no clicks
 const SCHEDULE_AHEAD_CYCLES = 2;
 
+/** How long a ringtone may take to be heard before the page says the browser blocks its sound. */
+export const AUTOPLAY_GRACE_MS = 500;
+
 export class Ringtone {
+  /** `onBlocked`: the browser keeps the sound off (its autoplay policy) until the user does something here. */
+  constructor(private readonly onBlocked: () => void = () => undefined) {}
+
   private context: AudioContext | null = null;
   private oscillators: OscillatorNode[] = [];
   private gain: GainNode | null = null;
@@ -52,6 +58,10 @@ export class Ringtone {
     }
     const context = this.context;
     context.resume().catch(() => undefined);
+    // A context the autoplay policy holds stays suspended, and its resume() never settles.
+    setTimeout(() => {
+      if (this.playing && context.state !== "running") this.onBlocked();
+    }, AUTOPLAY_GRACE_MS);
 
     const gain = context.createGain();
     gain.gain.setValueAtTime(0, context.currentTime);
@@ -69,6 +79,13 @@ export class Ringtone {
     this.scheduledUntil = context.currentTime + 0.05;
     this.scheduleCycles();
     this.timer = setInterval(() => this.scheduleCycles(), (cadence.onS + cadence.offS) * 1000);
+  }
+
+  /** Let the sound out: called from a click (a user activation), which the autoplay policy waits for. */
+  async allowSound(): Promise<boolean> {
+    if (this.context === null) return true;
+    await this.context.resume();
+    return this.context.state === "running";
   }
 
   /** Stop ringing; does nothing if not ringing. */

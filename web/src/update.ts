@@ -7,6 +7,9 @@ import type { Effect, HeldCall, IncomingCall, MediaState, Model, Msg } from "./m
 import { NO_MEDIA, reconnectDelay } from "./model";
 import { CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
 import { KEYPAD, canDialNumbers, canTransfer, canUseKeypad, dialMode, mySide, transferOf } from "./call";
+import { withPresence } from "./directory";
+import { HISTORY_PAGE, withPage } from "./history";
+import { bareNumber, formatNumber, looksLikeNumber } from "./numbers";
 import { NAME_RULE, nameProblem } from "./names";
 import { announce, narrate, withFocus } from "./narration";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
@@ -37,8 +40,47 @@ export type Update = [Model, Effect[]];
 
 /** Every message: its own change, then what that change tells a screen reader and where focus goes. */
 export function update(model: Model, msg: Msg): Update {
-  const [next, effects] = step(model, msg);
-  return [next === model ? model : narrate(model, next), effects];
+  const [stepped, effects] = step(model, msg);
+  const [refreshed, refresh] = historyAfterCall(model, stepped);
+  // Blocked sound matters only while something rings.
+  const next = refreshed.ringtoneBlocked && !refreshed.ringing ? { ...refreshed, ringtoneBlocked: false } : refreshed;
+  const notes = ringNotifications(model, next);
+  return [next === model ? model : narrate(model, next), [...effects, ...refresh, ...notes]];
+}
+
+/**
+ * A call that starts ringing here gets a desktop notification (the runtime shows it only when the
+ * tab is in the background); one that stops ringing, rung out or taken, has it closed.
+ */
+function ringNotifications(before: Model, after: Model): Effect[] {
+  const was = before.incoming?.rejected === false ? before.incoming : null;
+  const now = after.incoming?.rejected === false ? after.incoming : null;
+  if (was?.legId === now?.legId || after.notifications !== "granted") return [];
+  const effects: Effect[] = [];
+  if (was !== null) effects.push({ type: "close-notification", tag: was.legId });
+  if (now !== null) {
+    effects.push({ type: "notify-call", tag: now.legId, caller: now.caller });
+  }
+  return effects;
+}
+
+/** With the History panel open, a call of mine that just ended (or stopped ringing) is shown in it. */
+function historyAfterCall(before: Model, after: Model): Update {
+  const ended =
+    (before.conference !== null && after.conference === null) || (before.incoming !== null && after.incoming === null);
+  if (!ended || !after.history.open || after.connection !== "open") return [after, []];
+  return firstHistoryPage(after);
+}
+
+/** Ask for the newest calls, and mark them seen: the panel shows them. */
+function firstHistoryPage(model: Model): Update {
+  return [
+    { ...model, history: { ...model.history, loading: "first", missed: 0 } },
+    [
+      { type: "send", frame: { type: "history", limit: HISTORY_PAGE } },
+      { type: "send", frame: { type: "history_seen" } },
+    ],
+  ];
 }
 
 function step(model: Model, msg: Msg): Update {
@@ -69,8 +111,24 @@ function step(model: Model, msg: Msg): Update {
     case "server-message":
       return serverMessage(model, msg.message);
 
-    case "dial-changed":
-      return [msg.text === model.dialText ? model : { ...model, dialText: msg.text }, []];
+    case "dial-changed": {
+      const text = msg.caretAtEnd ? formatNumber(msg.text) : msg.text;
+      return [text === model.dialText ? model : { ...model, dialText: text }, []];
+    }
+
+    case "leg-stats-due": {
+      const conference = model.conference;
+      if (conference === null || model.connection !== "open" || model.media.phase !== "connected") return [model, []];
+      const side = mySide(model, conference);
+      if (!side.chair || !side.onCall || side.othersLive.length === 0) return [model, []];
+      return [model, [{ type: "send", frame: { type: "leg_stats", conference_id: conference.id } }]];
+    }
+
+    case "clock-ticked":
+      return [{ ...model, now: msg.now, callStartedAt: timerStart(model, msg.now) }, []];
+
+    case "shortcut":
+      return shortcut(model, msg.action);
 
     case "sign-in-submitted":
       return signInSubmitted(model, msg.name.trim());
@@ -202,6 +260,59 @@ function step(model: Model, msg: Msg): Update {
     case "stats-read":
       return statsRead(model, msg.legId, msg.reading);
 
+    case "directory-filter-changed":
+      if (msg.text === model.directory.filter) return [model, []];
+      return [{ ...model, directory: { ...model.directory, filter: msg.text } }, []];
+
+    case "person-clicked":
+      // As if typed into the dial box: a call, or (the chair, on a call) an add; the box's rules apply.
+      return dialSubmitted({ ...model, dialText: msg.name });
+
+    case "dnd-toggled":
+      if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+      return [
+        { ...model, directory: { ...model.directory, asked: msg.on } },
+        [{ type: "send", frame: { type: "set_presence", status: msg.on ? "dnd" : "available" } }],
+      ];
+
+    case "history-toggled": {
+      if (msg.open === model.history.open) return [model, []];
+      const next = { ...model, history: { ...model.history, open: msg.open } };
+      return msg.open && model.connection === "open" ? firstHistoryPage(next) : [next, []];
+    }
+
+    case "notifications-asked":
+      if (model.notifications !== "default") return [model, []];
+      return [model, [{ type: "ask-notifications" }]];
+
+    case "notifications-dismissed":
+      return [{ ...model, notifications: "dismissed" }, [{ type: "remember-notifications-dismissed" }]];
+
+    case "notifications-answered":
+      return [{ ...model, notifications: msg.permission }, []];
+
+    case "notification-clicked":
+      // The tab is in front: where to answer from is the next thing.
+      return [model.incoming !== null && !model.incoming.rejected ? withFocus(model, "accept") : model, []];
+
+    case "ringtone-blocked":
+      return [model.ringing ? { ...model, ringtoneBlocked: true } : model, []];
+
+    case "ringtone-allowed-clicked":
+      return [model, [{ type: "allow-ringtone" }]];
+
+    case "ringtone-audible":
+      return [model.ringtoneBlocked ? { ...model, ringtoneBlocked: false } : model, []];
+
+    case "history-more-clicked": {
+      const { history } = model;
+      if (history.before === null || history.loading !== null || model.connection !== "open") return [model, []];
+      return [
+        { ...model, history: { ...history, loading: "more" } },
+        [{ type: "send", frame: { type: "history", before: history.before, limit: HISTORY_PAGE } }],
+      ];
+    }
+
 
     case "send-failed":
       return [withNotice(model, "Not connected to Talkbox: the request was not sent"), []];
@@ -294,7 +405,15 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       else if (next.device === null) next = { ...next, device: { state: "starting", detail: null } };
       // The provider selects the adapter (every time: Twilio's announces its
       // incoming calls again, which the page forgot when the socket dropped).
-      return [next, [{ type: "use-media", provider: message.provider }]];
+      const effects: Effect[] = [{ type: "use-media", provider: message.provider }];
+      // The directory, and the missed calls, as they stand now (again after a reconnect).
+      effects.push({ type: "send", frame: { type: "directory" } });
+      if (next.history.open) {
+        const [refreshed, refresh] = firstHistoryPage(next);
+        next = refreshed;
+        effects.push(...refresh);
+      }
+      return [next, effects];
     }
     case "refused":
       return [withNotice({ ...model, placing: null }, refusalText(message.code, message.message)), []];
@@ -306,6 +425,19 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       return message.auto_answer ? ownLegOffered(model, message) : incomingOffered(model, message);
     case "conference":
       return conferenceChanged(model, message.conference);
+    case "presence":
+      return [{ ...model, directory: withPresence(model.directory, message, model.me) }, []];
+    case "leg_stats": {
+      if (model.conference?.id !== message.conference_id) return [model, []];
+      const legStats = Object.fromEntries(message.legs.map((leg) => [leg.leg_id, leg]));
+      return [{ ...model, legStats }, []];
+    }
+    case "history":
+      return [{ ...model, history: withPage(model.history, message) }, []];
+    case "missed":
+      // A new missed call while the panel shows the history: it shows that one too.
+      if (model.history.open && message.count > 0) return firstHistoryPage(model);
+      return [{ ...model, history: { ...model.history, missed: message.count } }, []];
     case "speaking":
       if (model.conference?.id !== message.conference_id) return [model, []];
       return [{ ...model, speaking: message.legs }, []];
@@ -344,6 +476,7 @@ function retrying(model: Model, message: RetryingMessage): Update {
 }
 
 const REFUSALS: Record<string, string> = {
+  dnd: "They do not want to be disturbed just now",
   self_call: "You cannot call yourself",
   invalid_destination: "That is not a name or a phone number",
   too_many_calls: "You are on as many calls as you can be: hang one up first",
@@ -469,7 +602,7 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   if (!claims(model, conference, first)) return [model, []];
 
   const previous = model.conference?.id === conference.id ? model.conference : null;
-  if (previous === null || conference.status === "ended") model = { ...model, speaking: [], digits: {} };
+  if (previous === null || conference.status === "ended") model = { ...model, speaking: [], digits: {}, legStats: {} };
   const couldRejoin = previous !== null && mySide(model, previous).canRejoin;
   const side = mySide(model, conference);
   const effects: Effect[] = [];
@@ -478,7 +611,7 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   if (model.placing !== null && previous === null && side.chair) {
     next = { ...next, ownConferences: withItem(next.ownConferences, conference.id) };
     // Taken: the name typed is on the call now, and the box is for whoever to add.
-    if (next.dialText.trim() === model.placing) next = { ...next, dialText: "" };
+    if (dialled(next.dialText) === model.placing) next = { ...next, dialText: "" };
   }
 
   // My leg is over: my media goes, whatever happens to the conference.
@@ -728,8 +861,33 @@ function dialSubmitted(model: Model): Update {
   }
 }
 
+/** When the call on the panel connected (the first tick that finds it so); null with none connected. */
+function timerStart(model: Model, now: number): number | null {
+  const conference = model.conference;
+  if (conference === null) return null;
+  const side = mySide(model, conference);
+  const talking = side.myLeg?.status === "in-progress" && side.othersLive.some((leg) => leg.status === "in-progress");
+  if (!talking) return null;
+  return model.callStartedAt ?? now;
+}
+
+/** The keyboard's answer and hang up: what the visible buttons would do, and nothing when there is none. */
+function shortcut(model: Model, action: "answer" | "hang-up"): Update {
+  const ringing = model.incoming !== null && !model.incoming.rejected;
+  if (action === "answer") return ringing ? acceptClicked(model) : [model, []];
+  if (ringing) return rejectClicked(model);
+  if (model.conference !== null && mySide(model, model.conference).onCall) return step(model, { type: "hang-up-clicked" });
+  return [model, []];
+}
+
+/** What the dial box sends: a name as typed, a number without its grouping. */
+function dialled(text: string): string {
+  const to = text.trim();
+  return looksLikeNumber(to) ? bareNumber(to) : to;
+}
+
 function callClicked(model: Model): Update {
-  const to = model.dialText.trim();
+  const to = dialled(model.dialText);
   if (to === "") return [withNotice(model, nothingTyped(model, "call")), []];
   if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
   return [
@@ -747,7 +905,7 @@ function nothingTyped(model: Model, verb: "call" | "add"): string {
 function addClicked(model: Model): Update {
   const conference = model.conference;
   if (conference === null || dialMode(model) !== "add") return [model, []];
-  const to = model.dialText.trim();
+  const to = dialled(model.dialText);
   if (to === "") return [withNotice(model, nothingTyped(model, "add")), []];
   if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
   return [

@@ -16,16 +16,28 @@ import {
   transferOf,
 } from "./call";
 import type { Model, Msg } from "./model";
-import { signInOffered } from "./model";
+import { notificationsOffered, signInOffered } from "./model";
 import { connectionLine, providerLine } from "./connection";
 import type { Announcement, FocusRequest, FocusTarget } from "./narration";
-import { audioSummary, callNote, callSummary, heldCallName, pageTitle, ringingFrom, ringingText } from "./narration";
+import {
+  RINGTONE_BLOCKED,
+  audioSummary,
+  callNote,
+  callSummary,
+  heldCallName,
+  pageTitle,
+  ringingFrom,
+  ringingText,
+} from "./narration";
 import { describeLegStatus } from "./outcome";
-import type { Conference, Leg } from "./protocol";
+import type { Conference, Leg, LegStats } from "./protocol";
 import { isTerminalLeg } from "./protocol";
 import type { DeviceKind, DeviceOption } from "./devices";
 import { pickerOptions } from "./devices";
-import { qualityLine, qualityWarning } from "./quality";
+import { qualityLine, qualityWarning, serverView } from "./quality";
+import { doNotDisturb, emptyDirectoryText, listed } from "./directory";
+import { callBackTo, callLine, duration, missedBadge } from "./history";
+import { numberProblem } from "./numbers";
 
 export interface View {
   render(model: Model): void;
@@ -80,6 +92,23 @@ interface Elements {
   status: HTMLElement;
   announcements: HTMLElement;
   alerts: HTMLElement;
+  people: HTMLElement;
+  dnd: HTMLInputElement;
+  peopleSearch: HTMLInputElement;
+  peopleList: HTMLUListElement;
+  peopleEmpty: HTMLElement;
+  history: HTMLDetailsElement;
+  historyBadge: HTMLElement;
+  historyList: HTMLOListElement;
+  historyEmpty: HTMLElement;
+  historyMore: HTMLButtonElement;
+  ringtoneBlocked: HTMLElement;
+  allowRingtone: HTMLButtonElement;
+  notifyOffer: HTMLElement;
+  notifyYes: HTMLButtonElement;
+  notifyNo: HTMLButtonElement;
+  dialProblem: HTMLElement;
+  callTimer: HTMLElement;
 }
 
 /** One row of the legs list, kept across renders so focus on its buttons survives. */
@@ -90,6 +119,7 @@ interface LegRow {
   muted: HTMLSpanElement;
   speaking: HTMLSpanElement;
   digits: HTMLSpanElement;
+  server: HTMLSpanElement;
   actions: HTMLSpanElement;
   mute: HTMLButtonElement;
   hold: HTMLButtonElement;
@@ -164,13 +194,40 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     status: byId(doc, "status", HTMLElement),
     announcements: byId(doc, "announcements", HTMLElement),
     alerts: byId(doc, "alerts", HTMLElement),
+    people: byId(doc, "people", HTMLElement),
+    dnd: byId(doc, "dnd", HTMLInputElement),
+    peopleSearch: byId(doc, "people-search", HTMLInputElement),
+    peopleList: byId(doc, "people-list", HTMLUListElement),
+    peopleEmpty: byId(doc, "people-empty", HTMLElement),
+    history: byId(doc, "history", HTMLDetailsElement),
+    historyBadge: byId(doc, "history-badge", HTMLElement),
+    historyList: byId(doc, "history-list", HTMLOListElement),
+    historyEmpty: byId(doc, "history-empty", HTMLElement),
+    historyMore: byId(doc, "history-more", HTMLButtonElement),
+    ringtoneBlocked: byId(doc, "ringtone-blocked", HTMLElement),
+    allowRingtone: byId(doc, "allow-ringtone", HTMLButtonElement),
+    notifyOffer: byId(doc, "notify-offer", HTMLElement),
+    notifyYes: byId(doc, "notify-yes", HTMLButtonElement),
+    notifyNo: byId(doc, "notify-no", HTMLButtonElement),
+    dialProblem: byId(doc, "dial-problem", HTMLElement),
+    callTimer: byId(doc, "call-timer", HTMLElement),
   };
 
   el.signInForm.addEventListener("submit", (event) => {
     event.preventDefault();
     dispatch({ type: "sign-in-submitted", name: el.signInName.value });
   });
-  el.dial.addEventListener("input", () => dispatch({ type: "dial-changed", text: el.dial.value }));
+  el.dial.addEventListener("input", () =>
+    dispatch({ type: "dial-changed", text: el.dial.value, caretAtEnd: el.dial.selectionStart === el.dial.value.length }),
+  );
+  // Answer and hang up from anywhere on the page (documented next to the buttons, and in aria-keyshortcuts).
+  doc.addEventListener("keydown", (event) => {
+    if (!event.altKey || !event.shiftKey || event.ctrlKey || event.metaKey) return;
+    const action = event.code === "KeyA" ? "answer" : event.code === "KeyH" ? "hang-up" : null;
+    if (action === null) return;
+    event.preventDefault();
+    dispatch({ type: "shortcut", action });
+  });
   // The dial box calls, or (the chair, on a call) adds: update decides.
   // Enter submits even while the button is disabled (implicit submission
   // would silently do nothing then).
@@ -236,6 +293,24 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     picker.addEventListener("change", () => dispatch({ type: "device-chosen", kind, id: picker.value }));
   }
   el.testSpeaker.addEventListener("click", () => dispatch({ type: "speaker-test-clicked" }));
+  el.dnd.addEventListener("change", () => dispatch({ type: "dnd-toggled", on: el.dnd.checked }));
+  el.peopleSearch.addEventListener("input", () =>
+    dispatch({ type: "directory-filter-changed", text: el.peopleSearch.value }),
+  );
+  // A person's button and a call's "Call back" carry whom they call.
+  const onPerson = (event: Event): void => {
+    const target = event.target;
+    const button = target instanceof Element ? target.closest("button") : null;
+    const name = button?.dataset.name;
+    if (name) dispatch({ type: "person-clicked", name });
+  };
+  el.peopleList.addEventListener("click", onPerson);
+  el.historyList.addEventListener("click", onPerson);
+  el.history.addEventListener("toggle", () => dispatch({ type: "history-toggled", open: el.history.open }));
+  el.historyMore.addEventListener("click", () => dispatch({ type: "history-more-clicked" }));
+  el.allowRingtone.addEventListener("click", () => dispatch({ type: "ringtone-allowed-clicked" }));
+  el.notifyYes.addEventListener("click", () => dispatch({ type: "notifications-asked" }));
+  el.notifyNo.addEventListener("click", () => dispatch({ type: "notifications-dismissed" }));
   el.mute.addEventListener("click", onLegAction);
   el.hold.addEventListener("click", onLegAction);
   el.completeTransfer.addEventListener("click", onLegAction);
@@ -282,6 +357,9 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
       if (el.dial.placeholder !== placeholder) el.dial.placeholder = placeholder;
       if (el.dial.value !== model.dialText) el.dial.value = model.dialText;
       setUnavailable(el.call, !online);
+      const problem = numberProblem(model.dialText);
+      setText(el.dialProblem, problem ?? "");
+      setHidden(el.dialProblem, problem === null);
       const placing = model.placing !== null && model.conference === null;
       setHidden(el.placing, !placing);
       setText(el.placing, placing ? callSummary(model) : "");
@@ -291,10 +369,16 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
       setText(el.incomingText, ringingText(model) ?? "");
       setUnavailable(el.accept, !online);
       setUnavailable(el.reject, !online);
+      setText(el.ringtoneBlocked, model.ringtoneBlocked ? RINGTONE_BLOCKED : "");
+      setHidden(el.ringtoneBlocked, !model.ringtoneBlocked);
+      setHidden(el.allowRingtone, !model.ringtoneBlocked);
+      setHidden(el.notifyOffer, signedOut || !notificationsOffered(model));
 
       renderCall(el, doc, rows, model);
       renderHeld(el, doc, heldRows, model);
       renderDevices(el, doc, model);
+      renderPeople(el, doc, model, signedOut);
+      renderHistory(el, doc, model, signedOut);
 
       setText(el.status, model.notice ?? model.outcome ?? "");
       const title = pageTitle(model);
@@ -381,12 +465,15 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   setHidden(el.callNote, note === "");
   const phase = model.media.conferenceId === conference.id ? model.media.phase : "idle";
   setText(el.mediaState, audioSummary(model));
+  const started = model.callStartedAt;
+  setHidden(el.callTimer, started === null);
+  setText(el.callTimer, started === null ? "" : duration((model.now - started) / 1000));
   el.mediaState.dataset.phase = side.inAnotherTab ? "elsewhere" : phase;
   // Buttons that need the server say so while it is away, but stay in the
   // Tab order (update explains a press); Hang up then leaves on this page.
   const online = model.connection === "open";
 
-  renderLegs(el.legs, doc, rows, conference, side, online, new Set(model.speaking), model.digits);
+  renderLegs(el.legs, doc, rows, conference, side, online, new Set(model.speaking), model.digits, model.legStats);
 
   const myLeg = side.myLeg;
   const canMute = myLeg !== undefined && myLeg.status === "in-progress";
@@ -473,6 +560,85 @@ function heldRow(doc: Document, conferenceId: string): HeldRow {
   return { item, summary, resume, hangUp };
 }
 
+function renderPeople(el: Elements, doc: Document, model: Model, signedOut: boolean): void {
+  setHidden(el.people, signedOut || model.me === null);
+  const dnd = doNotDisturb(model.directory, model.me);
+  if (el.dnd.checked !== dnd) el.dnd.checked = dnd;
+  if (el.peopleSearch.value !== model.directory.filter) el.peopleSearch.value = model.directory.filter;
+  const mode = dialMode(model);
+  const verb = mode === "add" ? "Add" : "Call";
+  const unavailable = mode === "hidden" || model.connection !== "open";
+  const items = listed(model.directory, model.me).map((person) => {
+    const item = doc.createElement("li");
+    item.className = "person";
+    item.dataset.status = person.status;
+    const button = doc.createElement("button");
+    button.type = "button";
+    button.dataset.name = person.name;
+    if (unavailable) button.setAttribute("aria-disabled", "true");
+    button.append(hiddenText(doc, `${verb} `), person.name);
+    const status = doc.createElement("span");
+    status.className = "person-status";
+    status.textContent = person.words;
+    item.append(button, status);
+    return item;
+  });
+  replaceIfChanged(el.peopleList, items);
+  const empty = emptyDirectoryText(model.directory, model.me);
+  setText(el.peopleEmpty, empty);
+  setHidden(el.peopleEmpty, empty === "");
+}
+
+function renderHistory(el: Elements, doc: Document, model: Model, signedOut: boolean): void {
+  const { history } = model;
+  setHidden(el.history, signedOut || model.me === null);
+  if (el.history.open !== history.open) el.history.open = history.open;
+  const badge = missedBadge(history.missed);
+  setText(el.historyBadge, badge);
+  setHidden(el.historyBadge, badge === "");
+  const items = history.calls.map((call) => {
+    const item = doc.createElement("li");
+    item.className = "call";
+    item.dataset.outcome = call.outcome ?? "going-on";
+    const line = doc.createElement("span");
+    line.className = "call-line";
+    line.textContent = callLine(call);
+    const when = doc.createElement("time");
+    when.dateTime = new Date(call.started_at * 1000).toISOString();
+    when.textContent = new Date(call.started_at * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    item.append(line, when);
+    const to = callBackTo(call);
+    if (to !== null && call.outcome !== null) {
+      const back = doc.createElement("button");
+      back.type = "button";
+      back.dataset.name = to;
+      back.append("Call back", hiddenText(doc, ` ${to}`));
+      item.append(back);
+    }
+    return item;
+  });
+  replaceIfChanged(el.historyList, items);
+  const empty = history.loading === "first" ? "Loading…" : history.calls.length === 0 ? "No calls yet" : "";
+  setText(el.historyEmpty, empty);
+  setHidden(el.historyEmpty, empty === "");
+  setHidden(el.historyMore, history.before === null);
+  setUnavailable(el.historyMore, history.loading !== null || model.connection !== "open");
+}
+
+function hiddenText(doc: Document, text: string): HTMLSpanElement {
+  const span = doc.createElement("span");
+  span.className = "visually-hidden";
+  span.textContent = text;
+  return span;
+}
+
+/** Swaps in freshly built rows only when they differ, so a focused button survives renders that change nothing. */
+function replaceIfChanged(list: HTMLElement, items: HTMLElement[]): void {
+  const current = Array.from(list.children);
+  const same = current.length === items.length && current.every((child, i) => child.isEqualNode(items[i] ?? null));
+  if (!same) list.replaceChildren(...items);
+}
+
 const PICKER_NOUNS: Record<DeviceKind, string> = { microphone: "Microphone", speaker: "Speaker", ringer: "Speaker" };
 
 function renderDevices(el: Elements, doc: Document, model: Model): void {
@@ -528,6 +694,7 @@ function renderLegs(
   online: boolean,
   speaking: Set<string>,
   digits: Record<string, string>,
+  legStats: Record<string, LegStats>,
 ): void {
   const seen = new Set<string>();
   const chairOnCall = side.chair && side.onCall;
@@ -558,6 +725,9 @@ function renderLegs(
     const pressed = digits[leg.id] ?? "";
     setText(row.digits, pressed ? `pressed ${pressed}` : "");
     setHidden(row.digits, !pressed);
+    const heard = live ? serverView(legStats[leg.id]) : "";
+    setText(row.server, heard);
+    setHidden(row.server, heard === "");
     // The chair may mute and remove the others (removing one that rings
     // cancels it); my own mute is the panel's Mute button.
     const others = chairOnCall && !mine && live;
@@ -601,6 +771,9 @@ function legRow(doc: Document, legId: string): LegRow {
   const digits = doc.createElement("span");
   digits.className = "leg-digits";
   digits.hidden = true;
+  const server = doc.createElement("span");
+  server.className = "leg-server";
+  server.hidden = true;
   const actions = doc.createElement("span");
   actions.className = "leg-actions";
   const mute = doc.createElement("button");
@@ -617,8 +790,8 @@ function legRow(doc: Document, legId: string): LegRow {
   remove.dataset.action = "remove";
   remove.dataset.legId = legId;
   actions.append(mute, hold, remove);
-  item.append(name, status, muted, speaking, digits, actions);
-  return { item, name, status, muted, speaking, digits, actions, mute, hold, remove };
+  item.append(name, status, muted, speaking, digits, server, actions);
+  return { item, name, status, muted, speaking, digits, server, actions, mute, hold, remove };
 }
 
 function setMuteButton(button: HTMLButtonElement, leg: Leg, label: string): void {

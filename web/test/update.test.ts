@@ -21,8 +21,11 @@ describe("connection", () => {
     expect(model.connection).toBe("open");
     expect(model.me).toBe("alice");
     expect(model.provider).toBe("builtin");
-    // The provider from welcome selects the media adapter.
-    expect(effects).toEqual([{ type: "use-media", provider: "builtin" }]);
+    // The provider from welcome selects the media adapter; the directory is asked for.
+    expect(effects).toEqual([
+      { type: "use-media", provider: "builtin" },
+      { type: "send", frame: { type: "directory" } },
+    ]);
     expect(model.device).toBeNull();
   });
 
@@ -158,7 +161,7 @@ describe("placing a call", () => {
       { type: "call-clicked" },
       conf(ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "busy", "rejected")], "busy")),
     ]);
-    expect(model.outcome).toBe("bob is busy");
+    expect(model.outcome).toBe("bob declined");
     const [again] = update(model, { type: "call-clicked" });
     expect(again.outcome).toBeNull();
   });
@@ -260,7 +263,7 @@ describe("the caller's flow", () => {
     expect(effects).toEqual([{ type: "stop-media", legId: "l-a" }]);
     expect(next.conference).toBeNull();
     expect(next.media.phase).toBe("idle");
-    expect(statusText(next)).toBe("bob is busy");
+    expect(statusText(next)).toBe("bob declined");
   });
 
   it("a call that ended before its first frame still gets an outcome", () => {
@@ -411,7 +414,7 @@ describe("the callee's flow", () => {
     ]);
     expect(types(effects).filter((t) => t === "stop-ringtone")).toHaveLength(1);
     expect(model.incoming).toBeNull();
-    expect(statusText(model)).toBe("You rejected the call");
+    expect(statusText(model)).toBe("You declined the call");
   });
 
   it("Accept and Reject do nothing without an incoming call", () => {

@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument(
         "--ttl", type=int, help="seconds it stays valid (default 12 hours, at most TALKBOX_MAX_TOKEN_TTL)"
     )
+    token.add_argument(
+        "--directory", metavar="NAMES", help="comma-separated names the user may see in the directory (default: all)"
+    )
     apikey = commands.add_parser("apikey", help="create, list or revoke the HTTP API's keys (in TALKBOX_DATABASE)")
     apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True)
     apikey_commands.add_parser("create", help="make a key and print it, this once").add_argument("name")
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "token":
             if not settings.secret:
                 raise SettingsError("set TALKBOX_SECRET to sign tokens")
-            print(issue_token(settings.secret, args.name, token_ttl(args.ttl, settings.max_token_ttl)))
+            seen = None if args.directory is None else [n.strip() for n in args.directory.split(",") if n.strip()]
+            print(issue_token(settings.secret, args.name, token_ttl(args.ttl, settings.max_token_ttl), seen))
             return 0
         if args.command == "apikey":
             return manage_keys(ApiKeys(settings.database), args)
@@ -114,6 +118,8 @@ def sip_status(settings: Settings) -> int:
     print(json.dumps(status, indent=2))
     registration = status.get("registration")
     return 1 if registration is not None and not registration.get("registered") else 0
+
+
 log = logging.getLogger(__name__)
 
 

@@ -40,12 +40,15 @@ from talkbox.providers.twilio.rest import rest_client
 from talkbox.providers.twilio.settings import TwilioSettings, twilio_settings
 from talkbox.providers.twilio.tokens import VoiceTokens
 from talkbox.router import Router
+from talkbox.telephony.book import PeopleBook
 from talkbox.telephony.handler import CallHandler
+from talkbox.telephony.history import HistoryHandler
 from talkbox.telephony.provider import Provider
 from talkbox.telephony.redis_store import RedisStore
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore, leg_muted
 from talkbox.ui import page
 from talkbox.ui.client_address import ClientAddresses
+from talkbox.ui.directory import Directory
 from talkbox.ui.edge import AllowedHosts, AllowedOrigins, BodyLimit, Gatekeeper, SecurityHeaders
 from talkbox.ui.gateway import Gateway
 from talkbox.ui.identity import Identity, issue_token
@@ -177,11 +180,22 @@ def build(
         ring=chosen.ring,
     )
     addresses = ClientAddresses.trusting(settings.trusted_proxies)
+
+    async def online_here(name: str) -> bool:
+        return name in gateway.sockets
+
+    directory = Directory(
+        PeopleBook(store, provider.media.leg_stats if isinstance(provider, BuiltinProvider) else None),
+        is_online=shared.presence.online if shared.presence is not None else online_here,
+        send=lambda parcel: gateway.send(parcel),
+        open_mode=settings.auth == "open",
+    )
     gateway = Gateway(
         publish=bus.publish,
         addresses=addresses,
         identity=Identity(settings.auth, settings.secret, max_ttl=settings.max_token_ttl),
         provider_name=provider.name,
+        directory=directory,
         streams=shared.streams,
         presence=shared.presence,
         shared_calls=(
@@ -211,7 +225,16 @@ def build(
     telephones = (sip_provider,) if sip_provider is not None else ()
     router = Router(
         bus,
-        handlers=(provider, *telephones, calls, gateway, metrics, *([webhooks] if webhooks else [])),
+        handlers=(
+            provider,
+            *telephones,
+            calls,
+            gateway,
+            directory,
+            HistoryHandler(store, bus.publish),
+            metrics,
+            *([webhooks] if webhooks else []),
+        ),
         size=settings.router_workers,
         attempts=settings.router_attempts,
         share_dead_letter=bus.record_dead_letter if isinstance(bus, RedisBus) else None,
@@ -265,7 +288,6 @@ def _mint(secret: str, most: float, user: str, ttl: int | None) -> tuple[str, in
     except SettingsError as error:
         raise ValueError(str(error).replace("--ttl", "ttl")) from error
     return issue_token(secret, user, seconds), seconds
-
 
 
 @dataclass
@@ -424,6 +446,7 @@ def create_app(
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(await talkbox.metrics.render(), media_type=CONTENT_TYPE)
+
     @app.get("/api/sip")
     async def sip_status(request: Request) -> dict[str, Any]:
         """Whether SIP listens, and whether the trunk has us registered. Loopback only: it names the trunk."""

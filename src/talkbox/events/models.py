@@ -226,6 +226,14 @@ class PresenceChanged(_Event):
     online: bool
 
 
+class UserSetsPresence(_Event):
+    """A user turns do not disturb on or off (the page's `set_presence`), for all their pages."""
+
+    type: Literal["user_sets_presence"] = "user_sets_presence"
+    user: str
+    dnd: bool
+
+
 class UserReturned(_Event):
     """A page of `user` (re)connected while they are on this conference; its state has been sent.
 
@@ -369,6 +377,18 @@ class CallRefused(_Event):
     message: str
 
 
+class CallNotDisturbed(_Event):
+    """A call (or an add) to `callee` was refused because they asked not to be disturbed.
+
+    Nothing rang, so no conference shows it: this is how both histories keep it.
+    """
+
+    type: Literal["call_not_disturbed"] = "call_not_disturbed"
+    conference_id: str
+    caller: str
+    callee: str
+
+
 class ChangeNotSaved(_Event):
     """What `user` asked of a conference could not be stored yet (a full disk): it is being retried.
 
@@ -380,6 +400,14 @@ class ChangeNotSaved(_Event):
     conference_id: str
     request: str
     message: str
+
+
+class MissedCalls(_Event):
+    """How many calls `user` has missed since they last looked at their history, now that it changed."""
+
+    type: Literal["missed_calls"] = "missed_calls"
+    user: str
+    count: int
 
 
 class UnsavedChangesDue(_Event):
@@ -405,6 +433,7 @@ Event = Annotated[
     | ClientRejectedLeg
     | ClientLegFailed
     | PresenceChanged
+    | UserSetsPresence
     | UserReturned
     | StateSent
     | LegStatusChanged
@@ -417,7 +446,9 @@ Event = Annotated[
     | LegOffered
     | ConferenceUpdated
     | CallRefused
+    | CallNotDisturbed
     | ChangeNotSaved
+    | MissedCalls
     | UnsavedChangesDue,
     Field(discriminator="type"),
 ]

@@ -67,6 +67,9 @@ class Media(Protocol):
     async def remove(self, conference_id: str, leg_id: str) -> None: ...
     async def close(self) -> None: ...
     async def stats(self) -> dict[str, int]: ...
+    async def leg_stats(self, conference_id: str) -> dict[str, dict[str, float | int | bool | None]]:
+        """Each leg of the conference as the engine sees it (empty when the conference is not here)."""
+        ...
 
 
 class MediaFactory(Protocol):
@@ -195,6 +198,35 @@ class MediaEngine:
             for name, value in vars(placement.endpoint.counters).items():
                 totals[name] = totals.get(name, 0) + value
         return totals
+
+    async def leg_stats(self, conference_id: str) -> dict[str, dict[str, float | int | bool | None]]:
+        """Per leg: its jitter buffer (delay, target, packets concealed, late and dropped) and its peer's
+        receiver reports of what Talkbox sends it (round trip, loss, jitter). A call of two is forwarded
+        without a buffer (`buffered` false): then only the peer's reports say anything."""
+        conference = self.conferences.get(conference_id)
+        if conference is None:
+            return {}
+        stats: dict[str, dict[str, float | int | bool | None]] = {}
+        for leg_id, member in conference.members.items():
+            placement = self.legs.get(leg_id)
+            quality = placement.endpoint.quality if placement is not None else None
+            buffer = member.buffer.stats
+            heard = buffer.received + buffer.concealed
+            round_trip = quality.round_trip if quality is not None else None
+            stats[leg_id] = {
+                "buffered": not conference.forwarding,
+                "delay_ms": round(buffer.delay_ms, 1),
+                "target_ms": round(buffer.target_ms, 1),
+                "received": buffer.received,
+                "concealed": buffer.concealed,
+                "late": buffer.late,
+                "dropped": buffer.dropped,
+                "loss": round(buffer.concealed / heard, 4) if heard else 0.0,
+                "peer_round_trip_ms": round(round_trip * 1000, 1) if round_trip is not None else None,
+                "peer_loss": round(quality.fraction_lost, 4) if quality is not None else None,
+                "peer_jitter_ms": round(quality.jitter_ms, 1) if quality is not None else None,
+            }
+        return stats
 
     # --- inside -------------------------------------------------------------------
 

@@ -112,6 +112,8 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
         await engine.remove(request["conference_id"], request["leg_id"])
     elif op == "stats":
         return {"stats": await engine.stats()}
+    elif op == "leg_stats":
+        return {"legs": await engine.leg_stats(request["conference_id"])}
     else:
         raise ValueError(op)
     return {}

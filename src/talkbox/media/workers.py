@@ -173,6 +173,15 @@ class WorkerPool:
                     totals[name] = totals.get(name, 0) + value
         return totals
 
+    async def leg_stats(self, conference_id: str) -> dict[str, dict[str, float | int | bool | None]]:
+        worker = self._placed(conference_id)
+        if worker is None:
+            return {}
+        try:
+            return dict((await self._ask(worker, op="leg_stats", conference_id=conference_id))["legs"])
+        except (WorkerError, TimeoutError):
+            return {}
+
     # --- placement ------------------------------------------------------------------
 
     async def _new_endpoint(self, conference_id: str, leg_id: str, **request: Any) -> str:

@@ -191,15 +191,17 @@ class CallHandler:
         if isinstance(event, UserRequestsCall):
             await self._request_call(event)
             return
-        given = self._rule_input(event)
+        given = await self._rule_input(event)
         if given is not None:
             await self._apply(event.conference_id, given, event)  # type: ignore[union-attr]
 
-    def _rule_input(self, event: Event) -> RuleInput | None:
+    async def _rule_input(self, event: Event) -> RuleInput | None:
         if isinstance(event, UserHangsUp):
             return HangUp(event.user)
         if isinstance(event, UserAddsParticipant):
-            return AddParticipant(event.user, event.to, event.leg_id, self.max_legs, self.telephones)
+            return AddParticipant(
+                event.user, event.to, event.leg_id, self.max_legs, self.telephones, await self._dnd(event.to)
+            )
         if isinstance(event, UserRemovesParticipant):
             return RemoveParticipant(event.user, event.leg_id)
         if isinstance(event, UserMutesLeg):
@@ -220,7 +222,10 @@ class CallHandler:
         if isinstance(event, IncomingPhoneCall):
             names = (event.to,) if event.to else self.ring
             ring = tuple((derived_id("l", event.conference_id, "ring", name), name) for name in names)
-            return IncomingCall(event.conference_id, event.leg_id, event.caller, event.provider_id, ring, event.kind)
+            dnd = frozenset([name for name in names if await self._dnd(name)])
+            return IncomingCall(
+                event.conference_id, event.leg_id, event.caller, event.provider_id, ring, event.kind, dnd
+            )
         return None
 
     async def _request_call(self, event: UserRequestsCall) -> None:
@@ -244,8 +249,13 @@ class CallHandler:
             to=event.to,
             caller_calls=len(elsewhere),
             max_calls=self.max_calls,
+            callee_dnd=await self._dnd(event.to),
             telephones=self.telephones,
         )
+
+    async def _dnd(self, user: str) -> bool:
+        person = await self.store.person(user)
+        return person is not None and person.dnd
 
     async def _apply(self, conference_id: str | None, given: RuleInput, event: Event) -> Conference | None:
         """Decide, store, act. Returns the conference as the input changed it; None when it changed nothing."""

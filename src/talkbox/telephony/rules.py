@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from talkbox.events.models import (
+    CallNotDisturbed,
     CallRefused,
     ConferenceUpdated,
     LegHoldChanged,
@@ -39,6 +40,8 @@ class StartCall:
     max_calls: int = 3
     # How this Talkbox reaches telephones (None: it cannot): the kind a number's leg gets.
     telephones: PhoneKind | None = None
+    # The callee asked not to be disturbed (their page's `set_presence`): the call is refused, not rung.
+    callee_dnd: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class AddParticipant:
     leg_id: str
     limit: int
     telephones: PhoneKind | None = None
+    dnd: bool = False  # the person to add asked not to be disturbed
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,8 @@ class IncomingCall:
     provider_id: str | None
     ring: tuple[tuple[str, str], ...]
     caller_kind: PhoneKind = "twilio"
+    # Clients of the group who asked not to be disturbed: not rung (with nobody left, the phone hears none).
+    dnd: frozenset[str] = frozenset()
 
 
 RuleInput = (
@@ -225,7 +231,7 @@ class HoldLeg:
 
 @dataclass(frozen=True)
 class Publish:
-    event: ConferenceUpdated | CallRefused
+    event: ConferenceUpdated | CallRefused | CallNotDisturbed
 
 
 Command = DialLeg | HangUpLeg | MuteLeg | HoldLeg | PlayToLeg | SendDigits | Publish
@@ -283,10 +289,18 @@ def _refuse(user: str, code: str, message: str) -> tuple[Command, ...]:
     return (Publish(CallRefused(user=user, code=code, message=message)),)
 
 
+def _refused(conference_id: str, caller: str, to: str, code: str, message: str) -> tuple[Command, ...]:
+    """The refusal; one for do not disturb is kept in both histories too."""
+    commands = _refuse(caller, code, message)
+    if code == "dnd":
+        commands += (Publish(CallNotDisturbed(conference_id=conference_id, caller=caller, callee=to)),)
+    return commands
+
+
 def _start_call(given: StartCall) -> Decision:
     refusal = _refusal(given)
     if refusal is not None:
-        return Decision(None, _refuse(given.caller, *refusal))
+        return Decision(None, _refused(given.conference_id, given.caller, given.to, *refusal))
     conference = Conference(
         id=given.conference_id,
         chair_leg_id=given.chair_leg_id,
@@ -310,7 +324,7 @@ def _incoming_call(given: IncomingCall) -> Decision:
     )
     ring: dict[str, Leg] = {}
     for leg_id, name in given.ring:
-        if is_client_name(name) and name not in ring:
+        if is_client_name(name) and name not in ring and name not in given.dnd:
             ring[name] = Leg(leg_id, name)
     conference = Conference(
         id=given.conference_id,
@@ -333,7 +347,13 @@ def _refusal(given: StartCall) -> tuple[str, str] | None:
         return "self_call", "You cannot call yourself"
     if given.caller_calls >= given.max_calls:
         return "too_many_calls", f"You are on {given.caller_calls} calls already: hang one up first"
+    if given.callee_dnd:
+        return _do_not_disturb(given.to)
     return None
+
+
+def _do_not_disturb(name: str) -> tuple[str, str]:
+    return "dnd", f"{name} does not want to be disturbed"
 
 
 def _hang_up(conference: Conference, user: str) -> Decision:
@@ -350,7 +370,7 @@ def _hang_up(conference: Conference, user: str) -> Decision:
 def _add(conference: Conference, given: AddParticipant) -> Decision:
     refusal = _add_refusal(conference, given)
     if refusal is not None:
-        return Decision(conference, _refuse(given.user, *refusal))
+        return Decision(conference, _refused(conference.id, given.user, given.to, *refusal))
     if conference.has_leg(given.leg_id):
         return Decision(conference)  # delivered again after that leg ended: not a second leg of one id
     conference = replace(conference, legs=(*conference.legs, _new_leg(given.leg_id, given.to, given.telephones)))
@@ -376,6 +396,8 @@ def _add_refusal(conference: Conference, given: AddParticipant) -> tuple[str, st
         return "already_in_conference", f"{given.to} is already on the call"
     if len(conference.live_legs()) >= given.limit:
         return "conference_full", f"A call can have at most {given.limit} people"
+    if given.dnd:
+        return _do_not_disturb(given.to)
     return None
 
 

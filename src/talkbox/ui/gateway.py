@@ -37,6 +37,7 @@ from talkbox.events.models import (
     DigitPressed,
     Event,
     LegOffered,
+    MissedCalls,
     PresenceChanged,
     SpeakingChanged,
     StateSent,
@@ -49,9 +50,11 @@ from talkbox.events.models import (
     UserRemovesParticipant,
     UserRequestsCall,
     UserSendsDigits,
+    UserSetsPresence,
     UserTransfers,
 )
 from talkbox.ui.client_address import ClientAddresses
+from talkbox.ui.directory import Directory, Visibility
 from talkbox.ui.identity import Identity, IdentityError
 from talkbox.ui.limits import Limits, RateLimit
 from talkbox.ui.outbox import Outbox
@@ -60,14 +63,23 @@ from talkbox.ui.protocol import (
     Add,
     Answer,
     Call,
+    CallEntry,
     CompleteTransferMessage,
     ConferenceMessage,
     Digit,
+    DirectoryRequest,
     DtmfMessage,
     Error,
     HangUpMessage,
+    HistoryPage,
+    HistoryRequest,
+    HistorySeen,
     HoldMessage,
     LegFailed,
+    LegStats,
+    LegStatsMessage,
+    LegStatsRequest,
+    Missed,
     MuteMessage,
     Offer,
     PageMessage,
@@ -79,6 +91,7 @@ from talkbox.ui.protocol import (
     Resync,
     Retrying,
     ServerMessage,
+    SetPresence,
     Speaking,
     Synced,
     TransferMessage,
@@ -114,12 +127,17 @@ def chosen_subprotocol(websocket: WebSocket) -> str | None:
 
 @dataclass
 class Connection:
-    """One open socket: whose it is, where from, its outbox and its own message budget."""
+    """One open socket: whose it is, where from, its outbox, its own message budget and whom it may see."""
 
     user: str
     address: str
     outbox: Outbox
     messages: RateLimit
+    visibility: Visibility = field(default_factory=Visibility)
+    # Asked for the directory (`directory`): from then on it is sent who changed.
+    listening: bool = False
+    # News of people that came while its snapshot was being read: sent after it, being newer.
+    held: list[str] | None = None
     # Told it is rate limited at most once a second per message type: a storm's answer is no storm.
     told: RateLimit = field(default_factory=lambda: RateLimit(1, window=1.0))
     seen: int = 0  # the last sequence of the user's stream it was sent (with Redis)
@@ -131,6 +149,7 @@ class Gateway:
     publish: Callable[[Event], Awaitable[None]]
     identity: Identity
     provider_name: str
+    directory: Directory
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
     max_message_bytes: int = 16 * 1024
     limits: Limits = field(default_factory=Limits)
@@ -157,6 +176,7 @@ class Gateway:
         SpeakingChanged,
         DigitPressed,
         StateSent,
+        MissedCalls,
     )
 
     def __post_init__(self) -> None:
@@ -183,10 +203,11 @@ class Gateway:
             await websocket.send_denial_response(PlainTextResponse("this node is stopping", status_code=503))
             return
         try:
-            user = self.identity.user_for(websocket.query_params.get("client_name"), offered_token(websocket))
+            signed_in = self.identity.signed_in(websocket.query_params.get("client_name"), offered_token(websocket))
         except IdentityError as error:
             await _close_at_once(websocket, CLOSE_UNAUTHORISED, str(error))
             return
+        user = signed_in.user
         address = self.addresses.of(websocket)
         refusal = self._refusal(user, address)
         if refusal is not None:
@@ -198,6 +219,7 @@ class Gateway:
             address,
             Outbox(websocket, self.limits.max_queued_messages),
             RateLimit(self.limits.max_messages_per_second, window=1.0),
+            Visibility(signed_in.directory),
         )
         self.sockets[user][websocket] = connection
         self.per_address[address][user] += 1
@@ -211,6 +233,7 @@ class Gateway:
                 await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, message)
                 return
             await websocket.accept(subprotocol=chosen_subprotocol(websocket))
+            await self.directory.people.remember(user)  # listed in the directory from the first sign-in
             sender = asyncio.create_task(connection.outbox.run())
             # Queued first: the state the presence brings (ui/outbox.py keeps the order) follows it.
             self._send(connection, Welcome(user=user, provider=self.provider_name))
@@ -239,6 +262,20 @@ class Gateway:
             if online:
                 with contextlib.suppress(BusUnavailable):  # the bus is gone too: nobody left to tell
                     await self.publish(PresenceChanged(user=user, online=False))
+
+    async def _listen(self, connection: Connection) -> None:
+        """The directory this page may see and its missed calls; then who changes, as they do.
+
+        Only for pages that ask: a client that shows no directory is not sent its chatter.
+        """
+        connection.listening, connection.held = True, []
+        try:
+            self._send(connection, await self.directory.snapshot(connection.user, connection.visibility))
+        finally:
+            held, connection.held = connection.held, None
+        for text in held:
+            connection.outbox.put(text)
+        self._send(connection, Missed(count=await self.directory.people.missed(connection.user)))
 
     async def _watch(self, connection: Connection, since: int | None) -> None:
         """Read the user's stream for this socket: from `since` (what the page missed), else from now."""
@@ -310,12 +347,48 @@ class Gateway:
                 self._send(connection, limited)
         elif isinstance(message, Error):
             self._send(connection, message)
+        elif isinstance(message, HistoryRequest | HistorySeen | DirectoryRequest | LegStatsRequest):
+            await self._read(connection, message)
         else:
             try:
                 await self.publish(to_event(connection.user, message, self.legs.get(connection.user, {})))
             except BusUnavailable as error:
                 log.warning("%s", error)
                 self._send(connection, Error(code="unavailable", message="Talkbox could not take that now. Try again."))
+
+    async def _read(
+        self, connection: Connection, message: HistoryRequest | HistorySeen | DirectoryRequest | LegStatsRequest
+    ) -> None:
+        """Answered here, to the page that asked: reads of the user's own data, in no conference's order."""
+        people = self.directory.people
+        try:
+            if isinstance(message, LegStatsRequest):
+                await self._leg_stats(connection, message.conference_id)
+                return
+            if isinstance(message, DirectoryRequest):
+                await self._listen(connection)
+                return
+            if isinstance(message, HistorySeen):
+                await people.seen(connection.user)
+                await self.send(Parcel(connection.user, Missed(count=0).model_dump_json()))
+                return
+            found = await people.calls(connection.user, message.before, message.limit)
+        except Exception as error:  # the store out of reach (Redis, a full disk): the page may ask again
+            log.warning("reading the directory or a history for a page: %s", error)
+            self._send(connection, Error(code="unavailable", message="Talkbox could not read that now. Try again."))
+            return
+        calls = [CallEntry.model_validate(call) for call in found]
+        before = calls[-1].started_at if len(calls) == message.limit else None
+        self._send(connection, HistoryPage(calls=tuple(calls), before=before))
+
+    async def _leg_stats(self, connection: Connection, conference_id: str) -> None:
+        legs = await self.directory.people.leg_stats(connection.user, conference_id)
+        if legs is None:
+            message = "Only the chairperson of a call going on can see how each leg sounds to Talkbox"
+            self._send(connection, Refused(code="not_chair", message=message))
+            return
+        stats = tuple(LegStats(leg_id=leg_id, **values) for leg_id, values in legs.items())
+        self._send(connection, LegStatsMessage(conference_id=conference_id, legs=stats))
 
     async def _rate_limited(self, connection: Connection, kind: str, message: PageMessage | Error) -> Error | None:
         """The answer to a frame past one of its sender's budgets, or None to go ahead.
@@ -374,6 +447,8 @@ class Gateway:
         elif isinstance(event, ChangeNotSaved):
             message = Retrying(conference_id=event.conference_id, request=event.request, message=event.message)
             await self.send(Parcel(event.user, message.model_dump_json()))
+        elif isinstance(event, MissedCalls):
+            await self.send(Parcel(event.user, Missed(count=event.count).model_dump_json()))
 
     def _remember_listeners(self, conference: ConferenceView) -> None:
         """Who hears who is speaking: the users on a live leg, from the conference's latest frame."""
@@ -399,7 +474,15 @@ class Gateway:
             self.legs.setdefault(parcel.user, {}).update(parcel.legs)
         text = parcel.text if sequence is None else with_sequence(parcel.text, sequence)
         for connection in connections.values():
-            if sequence is None:
+            if parcel.about is not None and not (
+                connection.listening and connection.visibility.sees(parcel.about, parcel.user)
+            ):
+                connection.seen = max(connection.seen, sequence or 0)  # not this page's to know
+            elif parcel.about is not None and connection.held is not None:
+                if sequence is None or sequence > connection.seen:
+                    connection.seen = max(connection.seen, sequence or 0)
+                    connection.held.append(text)
+            elif sequence is None:
                 connection.outbox.put(text)
             elif sequence > connection.seen:
                 connection.seen = sequence
@@ -462,5 +545,7 @@ def to_event(user: str, message: PageMessage, legs: dict[str, str] | None = None
         return UserTransfers(user=user, conference_id=message.conference_id, to=message.to.strip())
     if isinstance(message, DtmfMessage):
         return UserSendsDigits(user=user, conference_id=message.conference_id, digits=message.digits)
+    if isinstance(message, SetPresence):
+        return UserSetsPresence(user=user, dnd=message.status == "dnd")
     assert isinstance(message, RejoinMessage)
     return UserRejoins(user=user, conference_id=message.conference_id)

@@ -114,6 +114,43 @@ class DtmfMessage(_PageMessage):
     digits: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[0-9*#]+$")]
 
 
+class SetPresence(_PageMessage):
+    """Do not disturb on (`dnd`) or off (`available`), for every page of the user."""
+
+    type: Literal["set_presence"]
+    status: Literal["available", "dnd"]
+
+
+class DirectoryRequest(_PageMessage):
+    """Send me the directory (`presence`, complete) and my missed calls, then who changes as they do."""
+
+    type: Literal["directory"]
+
+
+class LegStatsRequest(_PageMessage):
+    """The chair asks for the server's view of each leg of their conference (the media engine's)."""
+
+    type: Literal["leg_stats"]
+    conference_id: Id
+
+
+MAX_HISTORY_PAGE = 50
+
+
+class HistoryRequest(_PageMessage):
+    """A page of the user's call history: the newest calls, or those started before `before`."""
+
+    type: Literal["history"]
+    before: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_PAGE)] = 20
+
+
+class HistorySeen(_PageMessage):
+    """The user has looked at their history: missed calls until now are no longer new."""
+
+    type: Literal["history_seen"]
+
+
 PageMessage = Annotated[
     Call
     | HangUpMessage
@@ -128,7 +165,12 @@ PageMessage = Annotated[
     | RejoinMessage
     | Resume
     | TransferMessage
-    | DtmfMessage,
+    | DtmfMessage
+    | SetPresence
+    | LegStatsRequest
+    | DirectoryRequest
+    | HistoryRequest
+    | HistorySeen,
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
@@ -148,6 +190,11 @@ PAGE_MESSAGE_TYPES = frozenset(
         "resume",
         "transfer",
         "dtmf",
+        "set_presence",
+        "leg_stats",
+        "directory",
+        "history",
+        "history_seen",
     }
 )
 
@@ -238,7 +285,89 @@ class Synced(_Message):
     conferences: tuple[str, ...]
 
 
-ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error | Retrying | Speaking | Digit | Resync | Synced
+PresenceStatus = Literal["online", "in_call", "dnd", "offline"]
+
+
+class PersonStatus(_Message):
+    name: str
+    status: PresenceStatus
+
+
+class PresenceMessage(_Message):
+    """People in the directory and how each stands: all this page may see (`complete`), or one who changed."""
+
+    type: Literal["presence"] = "presence"
+    people: tuple[PersonStatus, ...]
+    complete: bool
+
+
+class CallEntry(_Message):
+    """One call of the user's history; times are seconds since the epoch, `outcome` null while it goes on."""
+
+    conference_id: str
+    direction: Literal["incoming", "outgoing"]
+    peers: tuple[str, ...]
+    started_at: float
+    answered_at: float | None
+    ended_at: float | None
+    outcome: Literal["answered", "missed", "rejected", "unanswered", "busy", "canceled", "failed"] | None
+    end_reason: str | None
+
+
+class HistoryPage(_Message):
+    """The answer to `history`: newest first; `before` asks for the next page, null when this was the last."""
+
+    type: Literal["history"] = "history"
+    calls: tuple[CallEntry, ...]
+    before: float | None
+
+
+class LegStats(_Message):
+    """One leg as the media engine sees it (docs/protocol.md, `leg_stats`)."""
+
+    leg_id: str
+    buffered: bool
+    delay_ms: float
+    target_ms: float
+    received: int
+    concealed: int
+    late: int
+    dropped: int
+    loss: float
+    peer_round_trip_ms: float | None
+    peer_loss: float | None
+    peer_jitter_ms: float | None
+
+
+class LegStatsMessage(_Message):
+    type: Literal["leg_stats"] = "leg_stats"
+    conference_id: str
+    legs: tuple[LegStats, ...]
+
+
+class Missed(_Message):
+    """How many calls the user missed since they last looked at their history (the badge)."""
+
+    type: Literal["missed"] = "missed"
+    count: int
+
+
+ServerMessage = (
+    Welcome
+    | ConferenceMessage
+    | Offer
+    | Refused
+    | Error
+    | Retrying
+    | Speaking
+    | Digit
+    | Resync
+    | Synced
+    | PresenceMessage
+    | HistoryPage
+    | Missed
+    | LegStatsMessage
+)
 
 # --- reading a frame ------------------------------------------------------------
 
