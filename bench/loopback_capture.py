@@ -60,7 +60,10 @@ class LoopbackCapture:
     _program: ctypes.Array[ctypes.c_char] | None = None
 
     def start(self) -> None:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        try:
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        except PermissionError:
+            raise PermissionError("reading loopback takes a packet socket: run as root, or with CAP_NET_RAW") from None
         code = b"".join(_INSTRUCTION.pack(*i) for i in _udp_to_port(self.port))
         self._program = ctypes.create_string_buffer(code, len(code))  # kept alive while attached
         fprog = struct.pack("HL", len(code) // _INSTRUCTION.size, ctypes.addressof(self._program))
