@@ -92,8 +92,10 @@ def setup_rate(folder: Path) -> dict[str, float]:
     }
 
 
-def telephones_heard(capture: LoopbackCapture, start: float, stop: float, seconds: float) -> dict[str, Any]:
-    """What the telephones got in the window, per call (a call is one Talkbox source port): the bar's figures."""
+def telephones_heard(capture: LoopbackCapture, start: float, stop: float, calls: int) -> dict[str, Any]:
+    """What the telephones got in the window, per call (a call is one Talkbox source port): the bar's figures.
+
+    The rate is against every call's 50 packets a second, so a call that got nothing counts as lost rate."""
     streams: dict[int, Stream] = {}
     frames: list[np.ndarray] = []
     for datagram in capture.datagrams:
@@ -110,7 +112,7 @@ def telephones_heard(capture: LoopbackCapture, start: float, stop: float, second
     own, _ = tones_present(frames, [PHONE_HZ], AMPLITUDE, frame_size=PHONE_RATE // 50)
     return {
         "calls_heard": len(streams),
-        "received_pct": 100 * packets / (50 * seconds * max(1, len(streams))),
+        "received_pct": 100 * packets / (50 * (stop - start) * calls),
         "lost_pct": 100 * lost / max(1, packets + lost),
         "jitter_p95_ms": float(np.percentile([r["jitter_ms"] for r in reports], 95)) if reports else float("nan"),
         "tones_present_pct": 100 * present / total if total else None,
@@ -176,7 +178,7 @@ async def one_run(calls: int) -> dict[str, Any]:
                     process.terminate()
     wall = after["wall"] - before["wall"]
     pages = judge(2, calls, all_up_s, before, after, results)
-    phone_side = telephones_heard(capture, start, stop, stop - start)
+    phone_side = telephones_heard(capture, start, stop, calls)
     server_core = sum(cores_after[c] - cores_before[c] for c in (int(SERVER_CORE),)) / wall
     client_core = sum(cores_after[c] - cores_before[c] for c in (int(CLIENT_CORE),)) / wall
     ours_on_client = pages["client_cpu"] + (sipp_cpu + own_cpu) / wall
