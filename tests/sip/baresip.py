@@ -71,8 +71,12 @@ def configure(
     port: int,
     lifetime: int,
     verbose: bool = False,
+    certificate: Path | None = None,
 ) -> list[str]:
-    """Write baresip's config and account into `folder`; the command line that runs it."""
+    """Write baresip's config and account into `folder`; the command line that runs it.
+
+    With a `certificate` (chain and key in one PEM) it also speaks TLS, listening on `port` + 1.
+    """
     binary = shutil.which("baresip")
     assert binary is not None, "baresip is missing: `make system` installs Debian's baresip-core"
     folder.mkdir(parents=True, exist_ok=True)
@@ -82,6 +86,7 @@ def configure(
         "\n".join(
             [
                 f"sip_listen 127.0.0.1:{port}",
+                *([f"sip_certificate {certificate}"] if certificate else []),
                 "net_interface 127.0.0.1",
                 f"dns_server 127.0.0.1:{free_udp_port()}",
                 f"audio_source aufile,{tone}",
@@ -120,10 +125,21 @@ async def baresip(
     port: int | None = None,
     lifetime: int = 30,
     verbose: bool = False,
+    certificate: Path | None = None,
 ) -> AsyncIterator[Baresip]:
     """A telephone named `user` (as a trunk: the number it answers, which baresip matches to its account)."""
     port = port or free_udp_port()
-    args = configure(folder, frequency, seconds, dial=dial, user=user, port=port, lifetime=lifetime, verbose=verbose)
+    args = configure(
+        folder,
+        frequency,
+        seconds,
+        dial=dial,
+        user=user,
+        port=port,
+        lifetime=lifetime,
+        verbose=verbose,
+        certificate=certificate,
+    )
     with open(folder / "baresip.log", "wb") as log:
         process = await asyncio.create_subprocess_exec(
             *args, cwd=folder, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log

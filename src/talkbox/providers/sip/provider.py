@@ -332,11 +332,11 @@ class SipProvider:
 
     def _invite(self, number: str, trunk: URI, offer: str) -> Request:
         host = trunk.host + (f":{trunk.port}" if trunk.port else "")
-        protocol = _protocol_of(trunk)
+        protocol = self.settings.trunk_protocol
         user = self.settings.caller_id or self.settings.username or "talkbox"
         invite = self.ua.new_request(
             "INVITE",
-            URI.parse(f"sip:{number}@{host}"),
+            URI.parse(f"{trunk.scheme}:{number}@{host}"),
             protocol,
             from_=f"<sip:{user}@{trunk.host}>;tag={new_tag()}",
             to=f"<sip:{number}@{trunk.host}>",
@@ -528,7 +528,3 @@ def _caller(request: Request) -> str:
         if user:
             return user if not re.fullmatch(r"[0-9]{7,15}", user) else f"+{user}"
     return "unknown"
-
-
-def _protocol_of(uri: URI) -> str:
-    return "tcp" if str(uri.parameters.get("transport") or "").lower() == "tcp" else "udp"
