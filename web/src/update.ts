@@ -279,6 +279,9 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       if (model.conference !== null) effects.push({ type: "settle-later", delayMs: SETTLE_MS, session: model.session });
       return [next, effects];
     }
+    case "resync":
+      // Nothing to drop: welcome's settle already ends a call the state that follows no longer has.
+      return [model, []];
     case "refused":
       return [withNotice({ ...model, placing: null }, refusalText(message.code, message.message)), []];
     case "error":
