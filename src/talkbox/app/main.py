@@ -25,6 +25,7 @@ from talkbox.app.settings import Settings, SettingsError
 from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events import Bus, InProcessBus
 from talkbox.events.models import LegKind, conference_key
+from talkbox.events.placement import Placement
 from talkbox.events.redis_bus import RedisBus, redis_client
 from talkbox.media.engine import DtmfSink, MediaSettings, SpeakingSink, StateSink, no_dtmf
 from talkbox.media.workers import media_factory
@@ -80,6 +81,7 @@ class Talkbox:
     sip: SipStack | None = None
     sip_provider: SipProvider | None = None
     redis: Redis | None = None  # the client the Redis store and streams share; the bus has its own
+    placement: Placement | None = None  # with Redis and the built-in engine: new calls go to the least-loaded node
 
     async def ready(self) -> bool:
         """Ready for new traffic: not stopping, and Redis (when there is one) answering."""
@@ -166,6 +168,11 @@ def build(
         is_online = shared.presence.online if shared.presence is not None else None
         chosen = _engine(settings, sip if sip is not None and sip.enabled else None, bus, is_online)
     provider, sip_provider = chosen.browsers, chosen.sip_provider
+    placement = (
+        Placement(shared.redis, settings.node_id, load=_legs_on(provider), ttl=max(3.0, settings.redis_lease))
+        if shared.redis is not None and isinstance(provider, BuiltinProvider)
+        else None
+    )
     calls = CallHandler(
         store=store, providers=chosen.by_kind, publish=bus.publish, max_legs=settings.max_legs, ring=chosen.ring
     )
@@ -177,6 +184,7 @@ def build(
         provider_name=provider.name,
         streams=shared.streams,
         presence=shared.presence,
+        place=placement.conference_id if placement is not None else None,
         shared_calls=(
             SharedRateLimit(shared.redis, "calls", settings.max_calls_per_minute) if shared.redis is not None else None
         ),
@@ -227,6 +235,7 @@ def build(
         chosen.sip,
         chosen.sip_provider,
         shared.redis,
+        placement,
     )
 
 
@@ -309,6 +318,15 @@ def _engine(
     return Providers(browsers, {"browser": browsers, "sip": telephones}, sip.ring, stack, telephones)
 
 
+def _legs_on(provider: BuiltinProvider) -> Callable[[], Awaitable[int]]:
+    """This node's media load: the legs on its engine, all its workers together."""
+
+    async def legs() -> int:
+        return (await provider.media.stats()).get("legs", 0)
+
+    return legs
+
+
 def _move_calls_with_partitions(bus: RedisBus, calls: CallHandler, store: ConferenceStore) -> None:
     """A partition's calls come back on the node that takes it, as all of them do at boot on one node;
     and a partition moves to a newer node only while no call is live on it (its media stays put)."""
@@ -354,9 +372,12 @@ def create_app(
         await talkbox.bus.start()
         if talkbox.redis is None:
             await talkbox.calls.recover()  # with Redis, each partition's calls come back as it is taken
+        advertising = asyncio.create_task(talkbox.placement.run()) if talkbox.placement is not None else None
         try:
             yield
         finally:
+            if advertising is not None:
+                advertising.cancel()
             # Uvicorn has closed the sockets (1012, service restart) by now. Finish what is
             # in flight, then let go of the media without ending calls: the next boot resumes them.
             with contextlib.suppress(TimeoutError):

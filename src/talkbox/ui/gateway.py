@@ -132,6 +132,8 @@ class Gateway:
     streams: UserStreams | None = None
     presence: Presence | None = None  # with Redis: who is online on any node
     shared_calls: SharedRateLimit | None = None  # with Redis: the calls budget, counted on every node
+    # With Redis and the built-in engine: a new call's id, chosen so that its media lands on the least-loaded node.
+    place: Callable[[], Awaitable[str]] | None = None
     # Stopping (SIGTERM with several nodes): new sockets are refused with 503, so a balancer tries another node.
     draining: bool = False
     legs: dict[str, dict[str, str]] = field(default_factory=dict)  # user -> their legs here -> conference id
@@ -294,7 +296,10 @@ class Gateway:
             self._send(connection, message)
         else:
             try:
-                await self.publish(to_event(connection.user, message, self.legs.get(connection.user, {})))
+                event = to_event(connection.user, message, self.legs.get(connection.user, {}))
+                if self.place is not None and isinstance(event, UserRequestsCall):
+                    event = event.model_copy(update={"conference_id": await self.place()})
+                await self.publish(event)
             except BusUnavailable as error:
                 log.warning("%s", error)
                 self._send(connection, Error(code="unavailable", message="Talkbox could not take that now. Try again."))
