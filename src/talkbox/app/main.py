@@ -83,6 +83,29 @@ class Talkbox:
     redis: Redis | None = None  # the client the Redis store and streams share; the bus has its own
     placement: Placement | None = None  # with Redis and the built-in engine: new calls go to the least-loaded node
 
+    async def drain(self) -> None:
+        """SIGTERM with several nodes: take no new work, and let the calls this node carries end here.
+
+        Readiness fails and new sockets are refused at once (the balancer moves on); no new call is placed
+        here; the pages are told to reconnect, each at its own moment within `stop_delay`, to the other
+        nodes (the calls' media stays here); each partition of the bus goes to the others once no call is
+        live on it. Returns once none is left, or `drain_timeout` has passed: stopping then moves the rest.
+        """
+        self.gateway.draining = True
+        if self.placement is not None:
+            await self.placement.withdraw()
+        if not isinstance(self.bus, RedisBus):
+            return
+        self.bus.leave()
+        self.gateway.move_pages(within=self.settings.stop_delay)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + max(self.settings.stop_delay, self.settings.drain_timeout)
+        while loop.time() < deadline and (loop.time() < started + self.settings.stop_delay or self.bus.owned()):
+            await asyncio.sleep(0.1)
+        left = len(self.bus.owned())
+        log.info("drained: %s", f"{left} partitions with calls move now" if left else "no call left here")
+
     async def ready(self) -> bool:
         """Ready for new traffic: not stopping, and Redis (when there is one) answering."""
         if self.gateway.draining:
@@ -218,7 +241,8 @@ def build(
         share_dead_letter=bus.record_dead_letter if isinstance(bus, RedisBus) else None,
     )
     if isinstance(bus, RedisBus):
-        _move_calls_with_partitions(bus, calls, store)
+        offer_again = provider.offer_again if isinstance(provider, BuiltinProvider) else None
+        _move_calls_with_partitions(bus, calls, store, offer_again)
     return Talkbox(
         settings,
         bus,
@@ -327,15 +351,23 @@ def _legs_on(provider: BuiltinProvider) -> Callable[[], Awaitable[int]]:
     return legs
 
 
-def _move_calls_with_partitions(bus: RedisBus, calls: CallHandler, store: ConferenceStore) -> None:
-    """A partition's calls come back on the node that takes it, as all of them do at boot on one node;
-    and a partition moves to a newer node only while no call is live on it (its media stays put)."""
+def _move_calls_with_partitions(
+    bus: RedisBus,
+    calls: CallHandler,
+    store: ConferenceStore,
+    offer_again: Callable[[Callable[[str], bool]], Awaitable[None]] | None,
+) -> None:
+    """A partition's calls come back on the node that takes it, as all of them do at boot on one node, their
+    browser legs offered again there at once; and a partition moves to another node only while no call is live
+    on it (its media stays put), but for a node that died or drained past its timeout."""
 
     def on(partition: int) -> Callable[[str], bool]:
         return lambda conference_id: bus.partition_for(conference_key(conference_id)) == partition
 
     async def recover(partition: int) -> None:
         await calls.recover(on(partition))
+        if offer_again is not None:  # the pages need not first notice that the old node's media is gone
+            await offer_again(on(partition))
 
     async def idle(partition: int) -> bool:
         return not any(on(partition)(conference.id) for conference in await store.active())

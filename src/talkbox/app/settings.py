@@ -82,8 +82,11 @@ class Settings(BaseSettings):
     node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1)
     # Seconds a node holds a bus partition without renewing it: a killed node's share moves after this.
     redis_lease: float = Field(5.0, ge=0.5, le=120)
-    # With Redis: seconds a node goes on serving after SIGTERM with /readyz failing, so the balancer moves first.
+    # With Redis: seconds after SIGTERM over which a node closes its pages' sockets, each at its own moment, with
+    # /readyz failing, so the balancer has moved on and the pages reconnect spread out.
     stop_delay: float = Field(2.0, ge=0, le=300)
+    # With Redis: seconds a stopping node goes on carrying its calls' media, for them to end, before it moves them.
+    drain_timeout: float = Field(60.0, ge=0, le=86400)
 
     @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -142,6 +142,8 @@ class RedisBus:
     _keeper: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _scripts: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     reachable: bool = field(default=False, init=False)
+    # Draining (SIGTERM): takes nothing more, and hands each partition over once no call is live on it.
+    leaving: bool = field(default=False, init=False)
     # This process, as opposed to the node's name, which a restarted process may keep.
     _incarnation: str = field(default_factory=lambda: uuid.uuid4().hex, init=False, repr=False)
 
@@ -224,6 +226,10 @@ class RedisBus:
         entries = await self.client.xrevrange(self.dead_key, count=limit) if limit > 0 else []
         return total, [_letter({k.decode(): v.decode() for k, v in fields.items()}) for _id, fields in entries]
 
+    def leave(self) -> None:
+        """Start draining: from the next renewal on, each partition goes to the others once no call is live on it."""
+        self.leaving = True
+
     async def close(self) -> None:
         """Leave: stop reading, hand the leases back at once (others need not wait for them to expire)."""
         if self._keeper is not None:
@@ -264,7 +270,7 @@ class RedisBus:
                 await self._let_go(partition, release=False)
             else:
                 await self._trim(partition)
-        share = math.ceil(self.partitions / live)
+        share = 0 if self.leaving else math.ceil(self.partitions / live)
         start = partition_of(self.node_id, self.partitions)  # nodes starting together try different ones first
         for step in range(self.partitions):
             if len(self._owned) >= share:
@@ -276,7 +282,8 @@ class RedisBus:
         self.reachable = True
 
     async def _shed(self, share: int) -> None:
-        """Above this node's share: hand over the partitions no live call depends on, for the newcomers."""
+        """Above this node's share (another joined, or this one is leaving): hand over the partitions no live
+        call depends on."""
         if self.can_release is None:
             return
         for partition in sorted(self._owned, reverse=True):
@@ -298,16 +305,20 @@ class RedisBus:
             await asyncio.sleep(0.02)
         if not pending and await self.can_release(partition):  # type: ignore[misc]
             await self._let_go(partition, release=True)
-            log.info("handed partition %d of the bus over to a newer node", partition)
+            log.info("handed partition %d of the bus over", partition)
             return
         owned.reader = asyncio.create_task(self._read(partition, owned, hooks=False, claim=False))
 
     async def _heartbeat(self) -> int:
-        """How many nodes are alive (this one included): those that beat within a lease, as an owner must renew."""
+        """How many nodes are alive (this one included, unless leaving): those that beat within a lease, as an owner
+        must renew."""
         seconds, micros = await self.client.time()
         now = seconds + micros / 1e6
         nodes = f"{self.prefix}nodes"
-        await self.client.zadd(nodes, {self.node_id: now})
+        if self.leaving:  # not counted: the others' shares grow to take every partition this one hands over
+            await self.client.zrem(nodes, self.node_id)
+        else:
+            await self.client.zadd(nodes, {self.node_id: now})
         await self.client.zremrangebyscore(nodes, "-inf", now - self.lease)
         return max(1, await self.client.zcard(nodes))
 

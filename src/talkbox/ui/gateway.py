@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
@@ -83,6 +84,8 @@ log = logging.getLogger(__name__)
 CLOSE_UNAUTHORISED = 4401
 CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_TRY_AGAIN = 1013  # RFC 6455's "try again later"
+# This node is draining: reconnect (through the balancer, to another node); the calls' media stays where it is.
+CLOSE_MOVING = 4012
 # The page offers Talkbox's subprotocol, and its token as a second one: a URL ends
 # up in access logs and proxies' logs, a handshake header does not (docs/protocol.md).
 SUBPROTOCOL = "talkbox"
@@ -152,6 +155,13 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self.streams.run(self.deliver)))
         if self.presence is not None:
             self._tasks.append(asyncio.create_task(self.presence.beat()))
+
+    def move_pages(self, within: float, uniform: Callable[[float, float], float] = random.uniform) -> None:
+        """Draining: close every page's socket at its own moment within `within` seconds, so that they
+        reconnect to the other nodes spread out rather than all at once; their media is not touched."""
+        for connections in self.sockets.values():
+            for websocket in list(connections):
+                self._tasks.append(asyncio.create_task(_close_later(websocket, uniform(0.0, within))))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -396,6 +406,12 @@ class Gateway:
 
 def _rate_limited(message: str) -> Error:
     return Error(code="rate_limited", message=f"Too many requests: {message}. Wait a moment and try again.")
+
+
+async def _close_later(websocket: WebSocket, delay: float) -> None:
+    await asyncio.sleep(delay)
+    with contextlib.suppress(Exception):  # it may have gone by itself meanwhile
+        await websocket.close(code=CLOSE_MOVING, reason="this Talkbox node is stopping; reconnect")
 
 
 async def _close_at_once(websocket: WebSocket, code: int, reason: str) -> None:

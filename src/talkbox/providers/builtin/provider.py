@@ -147,9 +147,15 @@ class BuiltinProvider:
         if leg is None or leg.ended or leg.command.destination != event.user:
             return  # not this user's leg
         if isinstance(event, ClientResumesLeg):
-            if leg.connected:
-                await self._offer(leg, auto_answer=True)
-                self._arm(leg, self.settings.resume_grace, "failed", "lost")
+            if not leg.connected:
+                return
+            if leg.offer is not None and not leg.answered:
+                # An offer is out already (this node's, just after taking the call over): that one again. A
+                # second endpoint would leave the page's answer to the first applied to the wrong one.
+                await self.publish(leg.offer)
+                return
+            await self._offer(leg, auto_answer=True)
+            self._arm(leg, self.settings.resume_grace, "failed", "lost")
             return
         if leg.answered:
             return  # already taken, by another page of the same user
@@ -226,6 +232,13 @@ class BuiltinProvider:
                 self._arm(leg, self.settings.resume_grace, "failed", "lost")
         else:
             asyncio.ensure_future(self._end(leg, "failed", "media"))
+
+    async def offer_again(self, only: Callable[[str], bool]) -> None:
+        """The answered legs of the conferences `only` picks, just taken over from another node (drained or dead):
+        offered at once on this node's engine, so their pages move their media here without waiting to lose it."""
+        for leg in list(self.legs.values()):
+            if leg.connected and only(leg.command.conference_id):
+                await self._reoffer(leg)
 
     async def _reoffer(self, leg: MediaLeg) -> None:
         """A leg whose worker died gets an offer on a new one: ringing if it still rings, else answered at once.
