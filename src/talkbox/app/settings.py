@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from talkbox.events.redis_bus import SENTINEL_SCHEME, sentinel_address
+
 log = logging.getLogger(__name__)
 
 MIN_SECRET_BYTES = 32
@@ -93,6 +95,20 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        """A Redis URL redis-py reads, or a Sentinel one (checked here, so a typo stops the start, not a call)."""
+        if value is None:
+            return None
+        scheme = value.partition("://")[0]
+        if scheme not in ("redis", "rediss", "unix", SENTINEL_SCHEME):
+            raise ValueError(
+                f"TALKBOX_REDIS_URL starts redis://, rediss://, unix:// or {SENTINEL_SCHEME}://, not {scheme}://"
+            )
+        sentinel_address(value)
         return value
 
     @field_validator("rtp_ports", mode="before")

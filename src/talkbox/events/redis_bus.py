@@ -33,6 +33,7 @@ import contextlib
 import logging
 import math
 import time
+import urllib.parse
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,6 +43,7 @@ from typing import Any
 import redis.asyncio as redis
 from pydantic import TypeAdapter, ValidationError
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
@@ -86,19 +88,63 @@ return redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])
 """
 
 
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+@dataclass(frozen=True)
+class SentinelAddress:
+    """`redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`: the sentinels to ask, and for what."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    password: str | None = None
+
+
+def sentinel_address(url: str) -> SentinelAddress | None:
+    """The URL's sentinels, None for a plain Redis URL; ValueError, naming what is wrong, for a bad one."""
+    scheme, _, rest = url.partition("://")
+    if scheme != SENTINEL_SCHEME:
+        return None
+    netloc, _, path = rest.partition("/")
+    credentials, _, hosts = netloc.rpartition("@")
+    password = urllib.parse.unquote(credentials.partition(":")[2]) or None
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":")
+        if not name or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"a sentinel is HOST:PORT, not {host!r} (in {SENTINEL_SCHEME}://HOST:PORT,.../SERVICE)")
+        sentinels.append((name, int(port)))
+    service, _, db = path.strip("/").partition("/")
+    if not service:
+        raise ValueError(f"name the monitored service: {SENTINEL_SCHEME}://HOST:PORT/SERVICE[/DB]")
+    if db and not db.isdigit():
+        raise ValueError(f"the database is a number, not {db!r}")
+    return SentinelAddress(tuple(sentinels), service, int(db or 0), password)
+
+
 def redis_client(url: str, *, blocking: bool = False) -> redis.Redis:
     """A client for Talkbox's own use: a command fails within seconds, so a user is told to try again.
 
     A blocking reader gets no socket timeout (a timeout shorter than its block
-    breaks the read); it needs a connection of its own anyway.
+    breaks the read); it needs a connection of its own anyway. With Sentinel,
+    every connection asks the sentinels where the master is, so a failover is
+    followed like a Redis restart.
     """
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=None if blocking else SOCKET_TIMEOUT,
-        socket_connect_timeout=SOCKET_TIMEOUT,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
-        single_connection_client=blocking,
+    options: dict[str, Any] = {
+        "socket_timeout": None if blocking else SOCKET_TIMEOUT,
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+    }
+    address = sentinel_address(url)
+    if address is None:
+        return redis.Redis.from_url(url, single_connection_client=blocking, **options)
+    sentinel = Sentinel(
+        address.sentinels,
+        sentinel_kwargs={"socket_timeout": SOCKET_TIMEOUT, "socket_connect_timeout": SOCKET_TIMEOUT},
     )
+    pool = SentinelConnectionPool(address.service, sentinel, db=address.db, password=address.password, **options)
+    return redis.Redis(connection_pool=pool, single_connection_client=blocking)
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
