@@ -2,7 +2,8 @@
 
 Benches, cheapest first: router, signalling, webhooks, api, latency, browser-latency (Chromium), browser-loss,
 media (capacity), telephones (calls of a telephone and a browser), janus, profile,
-soak (5 min of good calls under every attack of issue 10).
+soak (5 min of good calls under every attack of issue 10), nodes (two nodes on Redis against one),
+chaos (calls through two nodes killed and restarted at random, and Redis once; CHAOS_SECONDS).
 With media and janus in the same run, the capacity ratio Talkbox / Janus is printed too.
 Results go to bench/results/<UTC time>.json, with the machine, its load and the git commit.
 """
@@ -25,7 +26,7 @@ from bench.common import ROOT, table
 
 BENCHES = (
     "router", "signalling", "webhooks", "api", "latency", "browser-latency", "browser-loss",
-    "media", "telephones", "janus", "profile", "soak",
+    "media", "telephones", "janus", "profile", "soak", "nodes", "chaos",
 )
 DEFAULT = ("router", "signalling", "webhooks", "latency", "media")
 
