@@ -61,7 +61,13 @@ class Tally:
 
 
 def _active(peer: Peer) -> dict[str, Any] | None:
-    return next((c for c in peer.conferences.values() if c["status"] == "active"), None)
+    """The call the page is on: a live conference with the page's own leg live (as the page shows it: a leg that
+    failed leaves its page idle, and the page is not told of the rest of that call)."""
+    return next((c for c in peer.conferences.values() if c["status"] == "active" and _mine_live(peer, c)), None)
+
+
+def _mine_live(peer: Peer, conference: dict[str, Any]) -> bool:
+    return any(leg["destination"] == peer.name and leg["status"] in LIVE for leg in conference["legs"])
 
 
 def _new_call_up(caller: Peer, before: set[str]) -> bool:
