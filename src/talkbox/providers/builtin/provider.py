@@ -173,7 +173,7 @@ class BuiltinProvider:
 
     async def _ring_again(self, event: UserReturned) -> None:
         """A page that has just (re)connected rings again for every leg of the conference still unanswered."""
-        for leg in self.legs.values():
+        for leg in list(self.legs.values()):  # a leg dialled while an offer goes out must not break the loop
             command = leg.command
             if command.conference_id != event.conference_id or command.destination != event.user:
                 continue
