@@ -1,6 +1,6 @@
 """A Talkbox server for the benches: the real app (create_app), plus what a bench needs.
 
-`python -m bench.server --port P --mode builtin|null|twilio`
+`python -m bench.server --port P --mode builtin|null|twilio [--redis-url URL --node-id NAME]`
 
 - builtin: the real built-in engine.
 - null: the built-in provider with its media left out (no RTCPeerConnection): an offer is a
@@ -86,6 +86,9 @@ def main() -> None:
     parser.add_argument("--api-key-file")
     parser.add_argument("--database", default=":memory:")
     parser.add_argument("--sip-port", type=int, help="SIP on udp:127.0.0.1:PORT, callers from 127.0.0.0/8 let in")
+    # The two-node bench (bench/nodes.py): this node's Redis and name.
+    parser.add_argument("--redis-url")
+    parser.add_argument("--node-id", default="bench")
     args = parser.parse_args()
 
     settings = Settings(
@@ -103,6 +106,8 @@ def main() -> None:
         max_messages_per_second=100_000,
         max_user_messages_per_second=100_000,
         api_requests_per_second=1_000_000,
+        redis_url=args.redis_url,
+        node_id=args.node_id,
     )
     twilio = None
     api_url = None

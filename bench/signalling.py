@@ -72,7 +72,10 @@ async def rung_and_rejected(url: str, index: int, calls: int, delays: list[float
             bob_offer = await next_message(bob, lambda m: m["type"] == "offer")
             await bob.send(json.dumps({"type": "reject", "leg_id": bob_offer["leg_id"]}))
             await next_message(alice, lambda m: m["type"] == "conference" and m["conference"]["status"] == "ended")
-            await next_message(bob, lambda m: m["type"] == "conference" and m["conference"]["status"] == "ended")
+            # bob's page hears of the call until his own leg ends (a page is told only of calls it is on)
+            await next_message(
+                bob, lambda m: m["type"] == "conference" and leg_of(m["conference"], bob_name)["status"] == "busy"
+            )
     finally:
         await alice.close()
         await bob.close()

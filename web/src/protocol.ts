@@ -387,12 +387,21 @@ export interface LegStatsMessage {
   legs: LegStats[];
 }
 
+/**
+ * With several nodes: the page reconnected with a `since` older than what the
+ * server still keeps. What it missed is gone; the state that follows `welcome` is all.
+ */
+export interface ResyncMessage {
+  type: "resync";
+}
+
 export type ServerMessage =
   | LegStatsMessage
   | PresenceMessage
   | HistoryMessage
   | MissedMessage
   | WelcomeMessage
+  | ResyncMessage
   | ConferenceMessage
   | OfferMessage
   | RefusedMessage
@@ -540,6 +549,8 @@ export function parseServerFrame(frame: unknown): ServerMessage | null {
       if (!isString(user) || !isString(provider)) return null;
       return { type: "welcome", user, provider };
     }
+    case "resync":
+      return { type: "resync" };
     case "conference": {
       const conference = parseConference(data.conference);
       return conference === null ? null : { type: "conference", conference };
@@ -601,6 +612,16 @@ export function parseServerFrame(frame: unknown): ServerMessage | null {
     default:
       return null;
   }
+}
+
+/**
+ * The user's sequence number a server frame carries (`seq`, with several
+ * nodes), or null: the page sends back the last one it saw when it reconnects.
+ */
+export function frameSequence(data: unknown): number | null {
+  if (!isObject(data)) return null;
+  const { seq } = data;
+  return typeof seq === "number" && Number.isSafeInteger(seq) && seq >= 0 ? seq : null;
 }
 
 /** The text of a frame to send. */

@@ -415,6 +415,9 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       }
       return [next, effects];
     }
+    case "resync":
+      // Nothing to drop: the synced that ends the state that follows settles a call it no longer lists.
+      return [model, []];
     case "refused":
       return [withNotice({ ...model, placing: null }, refusalText(message.code, message.message)), []];
     case "error":

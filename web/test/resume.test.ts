@@ -209,6 +209,18 @@ describe("resume: media lost", () => {
   });
 });
 
+describe("a draining node moving its pages (4012)", () => {
+  it("keeps the call's media, says it is moving, reconnects, and asks for no new media once back", () => {
+    const [moving, effects] = update(aliceInCall(), closed(4012));
+    expect(effects).toEqual([{ type: "reconnect-later", delayMs: 500 }]);
+    expect(moving.media.phase).toBe("connected");
+    expect(connectionLine(moving).text).toBe("Moving to another Talkbox server — reconnecting…");
+    const back = run(moving, [...reopened("alice"), conf(live)]);
+    expect(resumes(back.effects)).toEqual([]);
+    expect(back.model.media.phase).toBe("connected");
+  });
+});
+
 describe("resume: a new offer replaces the media of a leg", () => {
   it("an auto_answer offer for a leg with media stops the old media and answers the new one", () => {
     const [model, effects] = update(aliceInCall(), offer("l-a", { autoAnswer: true, sdp: "restarted" }));

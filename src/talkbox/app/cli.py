@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -128,31 +129,47 @@ def serve_forever(settings: Settings) -> int:
 
     configure_logging(settings.log_level)
     app = create_app(settings)
-    delay = settings.stop_delay if settings.redis_url else 0.0
-    StoppingServer(server_config(app, settings), app.state.talkbox, delay=delay).run()
+    talkbox = app.state.talkbox
+    StoppingServer(server_config(app, settings), talkbox, drain=talkbox.drain if settings.redis_url else None).run()
     return 0
 
 
 class StoppingServer(uvicorn.Server):
-    """With several nodes, SIGTERM first fails readiness for `delay` seconds, then stops as uvicorn does.
+    """With several nodes, SIGTERM drains the node (`Talkbox.drain`) before it stops as uvicorn does.
 
-    Uvicorn on its own closes every socket at once; a balancer that has not
-    noticed would go on sending new pages to a node on its way out.
+    Uvicorn on its own closes every socket at once, and stopping at once drops
+    the media of every call the node carries; a balancer that has not noticed
+    would go on sending new pages to a node on its way out. A second SIGTERM
+    stops at once.
     """
 
-    def __init__(self, config: uvicorn.Config, talkbox: Talkbox, *, delay: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, talkbox: Talkbox, *, drain: Callable[[], Awaitable[None]] | None
+    ) -> None:
         super().__init__(config)
         self.talkbox = talkbox
-        self.delay = delay
+        self.drain = drain
+        self._draining: asyncio.Task[None] | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if sig != signal.SIGTERM or self.delay <= 0 or self.talkbox.gateway.draining:
+        if sig != signal.SIGTERM or self.drain is None or self.talkbox.gateway.draining:
             super().handle_exit(sig, frame)
             return
-        self.talkbox.gateway.draining = True
-        log.info("SIGTERM: not ready from now on; stopping in %.1f s", self.delay)
+        self.talkbox.gateway.draining = True  # readiness fails now, before anything else is scheduled
+        log.info("SIGTERM: draining (a second SIGTERM stops at once)")
         loop = asyncio.get_running_loop()
-        loop.call_soon_threadsafe(loop.call_later, self.delay, super().handle_exit, sig, None)
+        loop.call_soon_threadsafe(self._start_draining, sig)
+
+    def _start_draining(self, sig: int) -> None:
+        self._draining = asyncio.create_task(self._drain_then_exit(sig))
+
+    async def _drain_then_exit(self, sig: int) -> None:
+        assert self.drain is not None
+        try:
+            await self.drain()
+        except Exception:
+            log.exception("draining failed; stopping now")
+        super().handle_exit(sig, None)
 
 
 def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:

@@ -26,6 +26,7 @@ from talkbox.callbacks.ringback import wav
 from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events import Bus, InProcessBus
 from talkbox.events.models import LegKind, conference_key
+from talkbox.events.placement import Placement
 from talkbox.events.redis_bus import RedisBus, redis_client
 from talkbox.media import music
 from talkbox.media.engine import DtmfSink, MediaSettings, SpeakingSink, StateSink, no_dtmf
@@ -35,6 +36,7 @@ from talkbox.providers.builtin.provider import EngineSettings
 from talkbox.providers.sip.provider import SipProvider
 from talkbox.providers.sip.settings import SipSettings
 from talkbox.providers.sip.stack import SipStack
+from talkbox.providers.twilio.memory import SharedMemory
 from talkbox.providers.twilio.provider import TwilioProvider
 from talkbox.providers.twilio.rest import rest_client
 from talkbox.providers.twilio.settings import TwilioSettings, twilio_settings
@@ -85,6 +87,30 @@ class Talkbox:
     sip: SipStack | None = None
     sip_provider: SipProvider | None = None
     redis: Redis | None = None  # the client the Redis store and streams share; the bus has its own
+    placement: Placement | None = None  # with Redis and the built-in engine: new calls go to the least-loaded node
+
+    async def drain(self) -> None:
+        """SIGTERM with several nodes: take no new work, and let the calls this node carries end here.
+
+        Readiness fails and new sockets are refused at once (the balancer moves on); no new call is placed
+        here; the pages are told to reconnect, each at its own moment within `stop_delay`, to the other
+        nodes (the calls' media stays here); each partition of the bus goes to the others once no call is
+        live on it. Returns once none is left, or `drain_timeout` has passed: stopping then moves the rest.
+        """
+        self.gateway.draining = True
+        if self.placement is not None:
+            await self.placement.withdraw()
+        if not isinstance(self.bus, RedisBus):
+            return
+        self.bus.leave()
+        self.gateway.move_pages(within=self.settings.stop_delay)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + max(self.settings.stop_delay, self.settings.drain_timeout)
+        while loop.time() < deadline and (loop.time() < started + self.settings.stop_delay or self.bus.owned()):
+            await asyncio.sleep(0.1)
+        left = len(self.bus.owned())
+        log.info("drained: %s", f"{left} partitions with calls move now" if left else "no call left here")
 
     async def ready(self) -> bool:
         """Ready for new traffic: not stopping, and Redis (when there is one) answering."""
@@ -165,12 +191,18 @@ def build(
             publish=bus.publish,
             make_client=functools.partial(rest_client, twilio, twilio_api_url),
             ring_timeout=settings.ring_timeout,
+            shared=SharedMemory(shared.redis) if shared.redis is not None else None,
         )
         chosen = Providers(twilio_provider, {"browser": twilio_provider, "twilio": twilio_provider}, twilio.ring)
     else:
         is_online = shared.presence.online if shared.presence is not None else None
         chosen = _engine(settings, sip if sip is not None and sip.enabled else None, bus, is_online)
     provider, sip_provider = chosen.browsers, chosen.sip_provider
+    placement = (
+        Placement(shared.redis, settings.node_id, load=_legs_on(provider), ttl=max(3.0, settings.redis_lease))
+        if shared.redis is not None and isinstance(provider, BuiltinProvider)
+        else None
+    )
     calls = CallHandler(
         store=store,
         providers=chosen.by_kind,
@@ -198,6 +230,7 @@ def build(
         directory=directory,
         streams=shared.streams,
         presence=shared.presence,
+        place=placement.conference_id if placement is not None else None,
         shared_calls=(
             SharedRateLimit(shared.redis, "calls", settings.max_calls_per_minute) if shared.redis is not None else None
         ),
@@ -240,7 +273,8 @@ def build(
         share_dead_letter=bus.record_dead_letter if isinstance(bus, RedisBus) else None,
     )
     if isinstance(bus, RedisBus):
-        _move_calls_with_partitions(bus, calls, store)
+        offer_again = provider.offer_again if isinstance(provider, BuiltinProvider) else None
+        _move_calls_with_partitions(bus, calls, store, offer_again)
     return Talkbox(
         settings,
         bus,
@@ -257,6 +291,7 @@ def build(
         chosen.sip,
         chosen.sip_provider,
         shared.redis,
+        placement,
     )
 
 
@@ -338,15 +373,32 @@ def _engine(
     return Providers(browsers, {"browser": browsers, "sip": telephones}, sip.ring, stack, telephones)
 
 
-def _move_calls_with_partitions(bus: RedisBus, calls: CallHandler, store: ConferenceStore) -> None:
-    """A partition's calls come back on the node that takes it, as all of them do at boot on one node;
-    and a partition moves to a newer node only while no call is live on it (its media stays put)."""
+def _legs_on(provider: BuiltinProvider) -> Callable[[], Awaitable[int]]:
+    """This node's media load: the legs on its engine, all its workers together."""
+
+    async def legs() -> int:
+        return (await provider.media.stats()).get("legs", 0)
+
+    return legs
+
+
+def _move_calls_with_partitions(
+    bus: RedisBus,
+    calls: CallHandler,
+    store: ConferenceStore,
+    offer_again: Callable[[Callable[[str], bool]], Awaitable[None]] | None,
+) -> None:
+    """A partition's calls come back on the node that takes it, as all of them do at boot on one node, their
+    browser legs offered again there at once; and a partition moves to another node only while no call is live
+    on it (its media stays put), but for a node that died or drained past its timeout."""
 
     def on(partition: int) -> Callable[[str], bool]:
         return lambda conference_id: bus.partition_for(conference_key(conference_id)) == partition
 
     async def recover(partition: int) -> None:
         await calls.recover(on(partition))
+        if offer_again is not None:  # the pages need not first notice that the old node's media is gone
+            await offer_again(on(partition))
 
     async def idle(partition: int) -> bool:
         return not any(on(partition)(conference.id) for conference in await store.active())
@@ -383,9 +435,12 @@ def create_app(
         await talkbox.bus.start()
         if talkbox.redis is None:
             await talkbox.calls.recover()  # with Redis, each partition's calls come back as it is taken
+        advertising = asyncio.create_task(talkbox.placement.run()) if talkbox.placement is not None else None
         try:
             yield
         finally:
+            if advertising is not None:
+                advertising.cancel()
             # Uvicorn has closed the sockets (1012, service restart) by now. Finish what is
             # in flight, then let go of the media without ending calls: the next boot resumes them.
             with contextlib.suppress(TimeoutError):

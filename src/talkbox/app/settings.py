@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from talkbox.events.redis_bus import SENTINEL_SCHEME, sentinel_address
+
 log = logging.getLogger(__name__)
 
 MIN_SECRET_BYTES = 32
@@ -84,14 +86,31 @@ class Settings(BaseSettings):
     node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1)
     # Seconds a node holds a bus partition without renewing it: a killed node's share moves after this.
     redis_lease: float = Field(5.0, ge=0.5, le=120)
-    # With Redis: seconds a node goes on serving after SIGTERM with /readyz failing, so the balancer moves first.
+    # With Redis: seconds after SIGTERM over which a node closes its pages' sockets, each at its own moment, with
+    # /readyz failing, so the balancer has moved on and the pages reconnect spread out.
     stop_delay: float = Field(2.0, ge=0, le=300)
+    # With Redis: seconds a stopping node goes on carrying its calls' media, for them to end, before it moves them.
+    drain_timeout: float = Field(60.0, ge=0, le=86400)
 
     @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        """A Redis URL redis-py reads, or a Sentinel one (checked here, so a typo stops the start, not a call)."""
+        if value is None:
+            return None
+        scheme = value.partition("://")[0]
+        if scheme not in ("redis", "rediss", "unix", SENTINEL_SCHEME):
+            raise ValueError(
+                f"TALKBOX_REDIS_URL starts redis://, rediss://, unix:// or {SENTINEL_SCHEME}://, not {scheme}://"
+            )
+        sentinel_address(value)
         return value
 
     @field_validator("rtp_ports", mode="before")

@@ -33,6 +33,7 @@ import contextlib
 import logging
 import math
 import time
+import urllib.parse
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,6 +43,7 @@ from typing import Any
 import redis.asyncio as redis
 from pydantic import TypeAdapter, ValidationError
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
@@ -86,19 +88,63 @@ return redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])
 """
 
 
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+@dataclass(frozen=True)
+class SentinelAddress:
+    """`redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`: the sentinels to ask, and for what."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    password: str | None = None
+
+
+def sentinel_address(url: str) -> SentinelAddress | None:
+    """The URL's sentinels, None for a plain Redis URL; ValueError, naming what is wrong, for a bad one."""
+    scheme, _, rest = url.partition("://")
+    if scheme != SENTINEL_SCHEME:
+        return None
+    netloc, _, path = rest.partition("/")
+    credentials, _, hosts = netloc.rpartition("@")
+    password = urllib.parse.unquote(credentials.partition(":")[2]) or None
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":")
+        if not name or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"a sentinel is HOST:PORT, not {host!r} (in {SENTINEL_SCHEME}://HOST:PORT,.../SERVICE)")
+        sentinels.append((name, int(port)))
+    service, _, db = path.strip("/").partition("/")
+    if not service:
+        raise ValueError(f"name the monitored service: {SENTINEL_SCHEME}://HOST:PORT/SERVICE[/DB]")
+    if db and not db.isdigit():
+        raise ValueError(f"the database is a number, not {db!r}")
+    return SentinelAddress(tuple(sentinels), service, int(db or 0), password)
+
+
 def redis_client(url: str, *, blocking: bool = False) -> redis.Redis:
     """A client for Talkbox's own use: a command fails within seconds, so a user is told to try again.
 
     A blocking reader gets no socket timeout (a timeout shorter than its block
-    breaks the read); it needs a connection of its own anyway.
+    breaks the read); it needs a connection of its own anyway. With Sentinel,
+    every connection asks the sentinels where the master is, so a failover is
+    followed like a Redis restart.
     """
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=None if blocking else SOCKET_TIMEOUT,
-        socket_connect_timeout=SOCKET_TIMEOUT,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
-        single_connection_client=blocking,
+    options: dict[str, Any] = {
+        "socket_timeout": None if blocking else SOCKET_TIMEOUT,
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+    }
+    address = sentinel_address(url)
+    if address is None:
+        return redis.Redis.from_url(url, single_connection_client=blocking, **options)
+    sentinel = Sentinel(
+        address.sentinels,
+        sentinel_kwargs={"socket_timeout": SOCKET_TIMEOUT, "socket_connect_timeout": SOCKET_TIMEOUT},
     )
+    pool = SentinelConnectionPool(address.service, sentinel, db=address.db, password=address.password, **options)
+    return redis.Redis(connection_pool=pool, single_connection_client=blocking)
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
@@ -142,6 +188,8 @@ class RedisBus:
     _keeper: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _scripts: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     reachable: bool = field(default=False, init=False)
+    # Draining (SIGTERM): takes nothing more, and hands each partition over once no call is live on it.
+    leaving: bool = field(default=False, init=False)
     # This process, as opposed to the node's name, which a restarted process may keep.
     _incarnation: str = field(default_factory=lambda: uuid.uuid4().hex, init=False, repr=False)
 
@@ -224,6 +272,10 @@ class RedisBus:
         entries = await self.client.xrevrange(self.dead_key, count=limit) if limit > 0 else []
         return total, [_letter({k.decode(): v.decode() for k, v in fields.items()}) for _id, fields in entries]
 
+    def leave(self) -> None:
+        """Start draining: from the next renewal on, each partition goes to the others once no call is live on it."""
+        self.leaving = True
+
     async def close(self) -> None:
         """Leave: stop reading, hand the leases back at once (others need not wait for them to expire)."""
         if self._keeper is not None:
@@ -264,7 +316,7 @@ class RedisBus:
                 await self._let_go(partition, release=False)
             else:
                 await self._trim(partition)
-        share = math.ceil(self.partitions / live)
+        share = 0 if self.leaving else math.ceil(self.partitions / live)
         start = partition_of(self.node_id, self.partitions)  # nodes starting together try different ones first
         for step in range(self.partitions):
             if len(self._owned) >= share:
@@ -276,7 +328,8 @@ class RedisBus:
         self.reachable = True
 
     async def _shed(self, share: int) -> None:
-        """Above this node's share: hand over the partitions no live call depends on, for the newcomers."""
+        """Above this node's share (another joined, or this one is leaving): hand over the partitions no live
+        call depends on."""
         if self.can_release is None:
             return
         for partition in sorted(self._owned, reverse=True):
@@ -298,16 +351,20 @@ class RedisBus:
             await asyncio.sleep(0.02)
         if not pending and await self.can_release(partition):  # type: ignore[misc]
             await self._let_go(partition, release=True)
-            log.info("handed partition %d of the bus over to a newer node", partition)
+            log.info("handed partition %d of the bus over", partition)
             return
         owned.reader = asyncio.create_task(self._read(partition, owned, hooks=False, claim=False))
 
     async def _heartbeat(self) -> int:
-        """How many nodes are alive (this one included): those that beat within a lease, as an owner must renew."""
+        """How many nodes are alive (this one included, unless leaving): those that beat within a lease, as an owner
+        must renew."""
         seconds, micros = await self.client.time()
         now = seconds + micros / 1e6
         nodes = f"{self.prefix}nodes"
-        await self.client.zadd(nodes, {self.node_id: now})
+        if self.leaving:  # not counted: the others' shares grow to take every partition this one hands over
+            await self.client.zrem(nodes, self.node_id)
+        else:
+            await self.client.zadd(nodes, {self.node_id: now})
         await self.client.zremrangebyscore(nodes, "-inf", now - self.lease)
         return max(1, await self.client.zcard(nodes))
 

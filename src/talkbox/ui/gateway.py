@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
@@ -106,6 +107,8 @@ log = logging.getLogger(__name__)
 CLOSE_UNAUTHORISED = 4401
 CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_TRY_AGAIN = 1013  # RFC 6455's "try again later"
+# This node is draining: reconnect (through the balancer, to another node); the calls' media stays where it is.
+CLOSE_MOVING = 4012
 # The page offers Talkbox's subprotocol, and its token as a second one: a URL ends
 # up in access logs and proxies' logs, a handshake header does not (docs/protocol.md).
 SUBPROTOCOL = "talkbox"
@@ -161,6 +164,8 @@ class Gateway:
     streams: UserStreams | None = None
     presence: Presence | None = None  # with Redis: who is online on any node
     shared_calls: SharedRateLimit | None = None  # with Redis: the calls budget, counted on every node
+    # With Redis and the built-in engine: a new call's id, chosen so that its media lands on the least-loaded node.
+    place: Callable[[], Awaitable[str]] | None = None
     # Stopping (SIGTERM with several nodes): new sockets are refused with 503, so a balancer tries another node.
     draining: bool = False
     legs: dict[str, dict[str, str]] = field(default_factory=dict)  # user -> their legs here -> conference id
@@ -188,6 +193,13 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self.streams.run(self.deliver)))
         if self.presence is not None:
             self._tasks.append(asyncio.create_task(self.presence.beat()))
+
+    def move_pages(self, within: float, uniform: Callable[[float, float], float] = random.uniform) -> None:
+        """Draining: close every page's socket at its own moment within `within` seconds, so that they
+        reconnect to the other nodes spread out rather than all at once; their media is not touched."""
+        for connections in self.sockets.values():
+            for websocket in list(connections):
+                self._tasks.append(asyncio.create_task(_close_later(websocket, uniform(0.0, within))))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -351,7 +363,10 @@ class Gateway:
             await self._read(connection, message)
         else:
             try:
-                await self.publish(to_event(connection.user, message, self.legs.get(connection.user, {})))
+                event = to_event(connection.user, message, self.legs.get(connection.user, {}))
+                if self.place is not None and isinstance(event, UserRequestsCall):
+                    event = event.model_copy(update={"conference_id": await self.place()})
+                await self.publish(event)
             except BusUnavailable as error:
                 log.warning("%s", error)
                 self._send(connection, Error(code="unavailable", message="Talkbox could not take that now. Try again."))
@@ -494,6 +509,12 @@ class Gateway:
 
 def _rate_limited(message: str) -> Error:
     return Error(code="rate_limited", message=f"Too many requests: {message}. Wait a moment and try again.")
+
+
+async def _close_later(websocket: WebSocket, delay: float) -> None:
+    await asyncio.sleep(delay)
+    with contextlib.suppress(Exception):  # it may have gone by itself meanwhile
+        await websocket.close(code=CLOSE_MOVING, reason="this Talkbox node is stopping; reconnect")
 
 
 async def _close_at_once(websocket: WebSocket, code: int, reason: str) -> None:

@@ -159,9 +159,15 @@ class BuiltinProvider:
         if leg is None or leg.ended or leg.command.destination != event.user:
             return  # not this user's leg
         if isinstance(event, ClientResumesLeg):
-            if leg.connected:
-                await self._offer(leg, auto_answer=True)
-                self._arm(leg, self.settings.resume_grace, "failed", "lost")
+            if not leg.connected:
+                return
+            if leg.offer is not None and not leg.answered:
+                # An offer is out already (this node's, just after taking the call over): that one again. A
+                # second endpoint would leave the page's answer to the first applied to the wrong one.
+                await self.publish(leg.offer)
+                return
+            await self._offer(leg, auto_answer=True)
+            self._arm(leg, self.settings.resume_grace, "failed", "lost")
             return
         if leg.answered:
             return  # already taken, by another page of the same user
@@ -179,7 +185,7 @@ class BuiltinProvider:
 
     async def _ring_again(self, event: UserReturned) -> None:
         """A page that has just (re)connected rings again for every leg of the conference still unanswered."""
-        for leg in self.legs.values():
+        for leg in list(self.legs.values()):  # a leg dialled while an offer goes out must not break the loop
             command = leg.command
             if command.conference_id != event.conference_id or command.destination != event.user:
                 continue
@@ -238,6 +244,13 @@ class BuiltinProvider:
                 self._arm(leg, self.settings.resume_grace, "failed", "lost")
         else:
             asyncio.ensure_future(self._end(leg, "failed", "media"))
+
+    async def offer_again(self, only: Callable[[str], bool]) -> None:
+        """The answered legs of the conferences `only` picks, just taken over from another node (drained or dead):
+        offered at once on this node's engine, so their pages move their media here without waiting to lose it."""
+        for leg in list(self.legs.values()):
+            if leg.connected and only(leg.command.conference_id):
+                await self._reoffer(leg)
 
     async def _reoffer(self, leg: MediaLeg) -> None:
         """A leg whose worker died gets an offer on a new one: ringing if it still rings, else answered at once.
