@@ -161,6 +161,13 @@ export interface ResumeFrame {
   leg_id: string;
 }
 
+/** Keypad digits from this user to the others on a call (telephones hear them as RFC 4733 events). */
+export interface DigitsFrame {
+  type: "digits";
+  conference_id: string;
+  digits: string;
+}
+
 export type ClientFrame =
   | CallFrame
   | HangUpFrame
@@ -171,7 +178,8 @@ export type ClientFrame =
   | RemoveFrame
   | MuteFrame
   | RejoinFrame
-  | ResumeFrame;
+  | ResumeFrame
+  | DigitsFrame;
 
 // ---------------------------------------------------------------------------
 // Server -> page

@@ -68,6 +68,7 @@ export interface TwilioCallLike {
   accept(options?: { rtcConstraints?: MediaStreamConstraints }): void;
   ignore(): void;
   disconnect(): void;
+  sendDigits(digits: string): void;
   on(event: string, listener: Listener): unknown;
 }
 
@@ -232,6 +233,12 @@ export class TwilioMedia implements MediaAdapter {
       throw new MediaFailure("media", `call.accept failed: ${String(err)}`);
     }
     return "";
+  }
+
+  /** Keypad digits on an accepted call: the SDK sends them in the call's media, as a telephone would. */
+  sendDigits(legId: string, digits: string): void {
+    const tracked = this.calls.get(legId);
+    if (tracked !== undefined && tracked.accepted && !tracked.closed) tracked.call.sendDigits(digits);
   }
 
   /** Stop a call still ringing here (ignore: other pages of mine still ring) or end an accepted one. */

@@ -119,6 +119,15 @@ class UserMutesLeg(_Event):
     muted: bool
 
 
+class UserSendsDigits(_Event):
+    """Keypad keys a user typed on a call (the embeddable client's sendDigits), for everyone else on it."""
+
+    type: Literal["user_sends_digits"] = "user_sends_digits"
+    user: str
+    conference_id: str
+    digits: str
+
+
 class UserRejoins(_Event):
     type: Literal["user_rejoins"] = "user_rejoins"
     user: str
@@ -209,7 +218,8 @@ class LegStatusChanged(_Event):
 
 
 class DigitPressed(_Event):
-    """A key pressed on a telephone on a conference (RFC 4733), for its pages to show."""
+    """A key pressed on a conference: on a telephone (RFC 4733) or by a page's user; its pages show it, and
+    the other telephones on it hear it."""
 
     type: Literal["digit_pressed"] = "digit_pressed"
     conference_id: str
@@ -319,6 +329,7 @@ Event = Annotated[
     | UserRemovesParticipant
     | UserMutesLeg
     | UserRejoins
+    | UserSendsDigits
     | ClientAnsweredLeg
     | ClientResumesLeg
     | ClientRejectedLeg

@@ -15,6 +15,7 @@ from talkbox.events.models import (
     CallRefused,
     ChangeNotSaved,
     ConferenceUpdated,
+    DigitPressed,
     Event,
     IncomingPhoneCall,
     LegKind,
@@ -30,6 +31,7 @@ from talkbox.events.models import (
     UserRemovesParticipant,
     UserRequestsCall,
     UserReturned,
+    UserSendsDigits,
 )
 from talkbox.telephony.model import Conference
 from talkbox.telephony.provider import Provider, ResumeLeg
@@ -92,6 +94,7 @@ class CallHandler:
         UserRemovesParticipant,
         UserMutesLeg,
         UserRejoins,
+        UserSendsDigits,
         LegStatusChanged,
         LegMuteChanged,
         PresenceChanged,
@@ -152,9 +155,23 @@ class CallHandler:
         if isinstance(event, UserRequestsCall):
             await self._request_call(event)
             return
+        if isinstance(event, UserSendsDigits):
+            await self._send_digits(event)
+            return
         given = self._rule_input(event)
         if given is not None:
             await self._apply(event.conference_id, given, event)  # type: ignore[union-attr]
+
+    async def _send_digits(self, event: UserSendsDigits) -> None:
+        """Keys from a user answered on the call, one event per key: no state changes, so no rule to apply."""
+        conference = await self.store.get(event.conference_id)
+        leg = conference.live_leg_of(event.user) if conference is not None else None
+        if leg is None or leg.status != "in-progress":
+            message = "Digits go to a call you are on, once it is answered."
+            await self.publish(CallRefused(user=event.user, code="not_on_call", message=message))
+            return
+        for digit in event.digits:
+            await self.publish(DigitPressed(conference_id=event.conference_id, leg_id=leg.id, digit=digit))
 
     def _rule_input(self, event: Event) -> RuleInput | None:
         if isinstance(event, UserHangsUp):

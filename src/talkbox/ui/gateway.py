@@ -45,6 +45,7 @@ from talkbox.events.models import (
     UserRejoins,
     UserRemovesParticipant,
     UserRequestsCall,
+    UserSendsDigits,
 )
 from talkbox.ui.client_address import ClientAddresses
 from talkbox.ui.identity import Identity, IdentityError
@@ -57,6 +58,7 @@ from talkbox.ui.protocol import (
     Call,
     ConferenceMessage,
     Digit,
+    DigitsMessage,
     Error,
     HangUpMessage,
     LegFailed,
@@ -434,5 +436,7 @@ def to_event(user: str, message: PageMessage, legs: dict[str, str] | None = None
         return UserMutesLeg(user=user, conference_id=message.conference_id, leg_id=message.leg_id, muted=message.muted)
     if isinstance(message, Resume):
         return ClientResumesLeg(user=user, leg_id=message.leg_id, conference_id=legs.get(message.leg_id))
+    if isinstance(message, DigitsMessage):
+        return UserSendsDigits(user=user, conference_id=message.conference_id, digits=message.digits)
     assert isinstance(message, RejoinMessage)
     return UserRejoins(user=user, conference_id=message.conference_id)

@@ -82,13 +82,31 @@ class Resume(_PageMessage):
     leg_id: Id
 
 
+class DigitsMessage(_PageMessage):
+    """Keypad keys from a user on a call, for the others: telephones hear them, pages show them."""
+
+    type: Literal["digits"]
+    conference_id: Id
+    digits: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[0-9*#A-D]+$")]
+
+
 PageMessage = Annotated[
-    Call | HangUpMessage | Answer | Reject | LegFailed | Add | Remove | MuteMessage | RejoinMessage | Resume,
+    Call
+    | HangUpMessage
+    | Answer
+    | Reject
+    | LegFailed
+    | Add
+    | Remove
+    | MuteMessage
+    | RejoinMessage
+    | Resume
+    | DigitsMessage,
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
 PAGE_MESSAGE_TYPES = frozenset(
-    {"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin", "resume"}
+    {"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin", "resume", "digits"}
 )
 
 # --- server -> page -----------------------------------------------------------
