@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from talkbox.api.keys import ApiKeys
 from talkbox.api.routes import ApiDeps, api_router
+from talkbox.api.subscriptions import SETTINGS_ID, Subscription, Subscriptions
 from talkbox.api.webhooks import WebhookQueue, Webhooks
 from talkbox.app.cli import token_ttl
 from talkbox.app.metrics import CONTENT_TYPE, Levels, Metrics
@@ -73,9 +74,9 @@ class Talkbox:
     store: ConferenceStore
     api_keys: ApiKeys
     metrics: Metrics
+    webhooks: Webhooks
     twilio: TwilioSettings | None = None
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
-    webhooks: Webhooks | None = None
     # SIP telephones, on the built-in engine when TALKBOX_SIP_LISTEN is set.
     sip: SipStack | None = None
     sip_provider: SipProvider | None = None
@@ -196,7 +197,7 @@ def build(
             active=store.active,
             sockets=lambda: sum(len(sockets) for sockets in gateway.sockets.values()),
             media_stats=provider.media.stats if isinstance(provider, BuiltinProvider) else None,
-            webhooks=webhooks.queue.counts if webhooks is not None else None,
+            webhooks=webhooks.queue.counts,
         )
     )
     # The provider first: it learns from a report (a CallSid, an answer) before the
@@ -204,7 +205,7 @@ def build(
     telephones = (sip_provider,) if sip_provider is not None else ()
     router = Router(
         bus,
-        handlers=(provider, *telephones, calls, gateway, metrics, *([webhooks] if webhooks else [])),
+        handlers=(provider, *telephones, calls, gateway, metrics, webhooks),
         size=settings.router_workers,
         attempts=settings.router_attempts,
         share_dead_letter=bus.record_dead_letter if isinstance(bus, RedisBus) else None,
@@ -221,20 +222,22 @@ def build(
         store,
         ApiKeys(settings.database),
         metrics,
+        webhooks,
         twilio,
         addresses,
-        webhooks,
         chosen.sip,
         chosen.sip_provider,
         shared.redis,
     )
 
 
-def _webhooks(settings: Settings) -> Webhooks | None:
-    if not settings.webhook_url or not settings.webhook_secret:
-        return None
-    queue = WebhookQueue(settings.database)
-    return Webhooks(settings.webhook_url, settings.webhook_secret, queue, backoff=settings.webhook_backoff)
+def _webhooks(settings: Settings) -> Webhooks:
+    """TALKBOX_WEBHOOK_URL's subscription, if set, and those made through the API."""
+    configured = None
+    if settings.webhook_url and settings.webhook_secret:
+        configured = Subscription(SETTINGS_ID, settings.webhook_url, settings.webhook_secret, 0.0)
+    subscriptions = Subscriptions(settings.database, from_settings=configured)
+    return Webhooks(subscriptions, WebhookQueue(settings.database), backoff=settings.webhook_backoff)
 
 
 def _api(talkbox: Talkbox) -> ApiDeps:
@@ -247,7 +250,7 @@ def _api(talkbox: Talkbox) -> ApiDeps:
         allow=budget.allow,
         retry_after=1,
         mint=functools.partial(_mint, settings.secret, settings.max_token_ttl) if settings.secret else None,
-        deliveries=talkbox.webhooks.queue.recent if talkbox.webhooks is not None else None,
+        webhooks=talkbox.webhooks,
     )
 
 
@@ -346,8 +349,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         talkbox.router.start()
-        if talkbox.webhooks is not None:
-            talkbox.webhooks.start()
+        talkbox.webhooks.start()
         if talkbox.sip is not None:
             await talkbox.sip.start()
         talkbox.gateway.start()
@@ -363,8 +365,7 @@ def create_app(
                 await asyncio.wait_for(talkbox.bus.drained(), SHUTDOWN_DRAIN_SECONDS)
             await talkbox.router.stop()
             await talkbox.calls.stop()
-            if talkbox.webhooks is not None:
-                await talkbox.webhooks.stop()
+            await talkbox.webhooks.stop()
             await talkbox.provider.close()
             if talkbox.sip_provider is not None and talkbox.sip is not None:
                 await talkbox.sip_provider.close()
