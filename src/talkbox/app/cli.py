@@ -120,7 +120,7 @@ log = logging.getLogger(__name__)
 def serve_forever(settings: Settings) -> int:
     from talkbox.app.main import create_app
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
     delay = settings.stop_delay if settings.redis_url else 0.0
     StoppingServer(server_config(app, settings), app.state.talkbox, delay=delay).run()

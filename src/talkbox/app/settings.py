@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # Seconds before the first retry of a failed POST, doubling after (at most an hour apart, for 24 h).
     webhook_backoff: float = Field(1.0, gt=0)
     log_level: str = "info"
+    # `json`: one JSON object per line, with the conference and leg ids a line is about (app/logs.py).
+    log_format: Literal["text", "json"] = "text"
     # Several nodes share one deployment through Redis (bus, store, push); unset, this node is alone.
     redis_url: str | None = None
     # Names this node in Redis (partition leases, consumer names, socket registry): unique per process.

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from sipmessage import URI, Address, Request, Response
 
+from talkbox.events.log_context import ids
 from talkbox.events.models import (
     ConferenceUpdated,
     DigitPressed,
@@ -188,7 +189,7 @@ class SipProvider:
                 try:
                     await self.media.send_dtmf(call.leg_id, event.digit)
                 except ValueError as error:  # the telephone agreed to no telephone-events
-                    log.info("leg %s: digit not sent: %s", call.leg_id, error)
+                    log.info("leg %s: digit not sent: %s", call.leg_id, error, extra=ids(call.conference_id))
 
     # --- media reports -------------------------------------------------------------
 
@@ -398,7 +399,9 @@ class SipProvider:
         try:
             await self.media.rtp_accept(call.leg_id, sdp)
         except (ValueError, KeyError):
-            log.warning("unusable SDP from the trunk for leg %s", call.leg_id)
+            log.warning(
+                "unusable SDP from the trunk for leg %s", call.leg_id, extra=ids(call.conference_id, call.leg_id)
+            )
 
     def _ring_timeout(self, call: SipCall) -> None:
         call.timer = None
