@@ -27,7 +27,7 @@ $(WEB_BUNDLE) $(WEB_CLIENT) &: web/node_modules/.package-lock.json $(WEB_SOURCES
 web: $(WEB_BUNDLE) $(WEB_CLIENT)
 
 system:
-	scripts/ensure-system-packages.sh chromium nftables:nft sip-tester:sipp baresip-core:baresip redis-server:redis-server nginx:nginx
+	scripts/ensure-system-packages.sh chromium nftables:nft sip-tester:sipp baresip-core:baresip redis-server:redis-server nginx:nginx coturn:turnserver
 
 test-web: web/node_modules/.package-lock.json
 	cd web && npm run typecheck && npm test

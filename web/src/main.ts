@@ -118,9 +118,11 @@ function start(): void {
       .catch(() => undefined);
   }, STATS_INTERVAL_MS);
   const view = mountView(document, (msg) => dispatch(msg));
-  const connection = new Connection(socketUrl(window.location), socketProtocols(window.location.search), (msg) =>
-    dispatch(msg),
-  );
+  const connection = new Connection(socketUrl(window.location), socketProtocols(window.location.search), (msg) => {
+    // TURN is the media's business, not the model's: the adapter takes it straight from `welcome`.
+    if (msg.type === "server-message" && msg.message.type === "welcome") builtin.useIceServers(msg.message.ice_servers ?? []);
+    dispatch(msg);
+  });
 
   // Messages dispatched while effects run are queued, so each update sees
   // the model left by the previous one and renders stay in order.

@@ -51,7 +51,9 @@ from talkbox.ui.identity import Identity, issue_token
 from talkbox.ui.limits import Limits, RateLimit
 from talkbox.ui.presence import BEAT_SECONDS as PRESENCE_BEAT_SECONDS
 from talkbox.ui.presence import Presence
+from talkbox.ui.protocol import IceServer
 from talkbox.ui.shared_limits import SharedRateLimit
+from talkbox.ui.turn import Turn, no_turn
 from talkbox.ui.user_streams import UserStreams
 from talkbox.ui.voice_token import voice_token_router
 
@@ -176,6 +178,7 @@ def build(
         addresses=addresses,
         identity=Identity(settings.auth, settings.secret, max_ttl=settings.max_token_ttl),
         provider_name=provider.name,
+        ice_servers=_turn(settings),
         streams=shared.streams,
         presence=shared.presence,
         shared_calls=(
@@ -229,6 +232,13 @@ def build(
         chosen.sip_provider,
         shared.redis,
     )
+
+
+def _turn(settings: Settings) -> Callable[[str], list[IceServer]]:
+    """TURN credentials for each page, when TALKBOX_TURN_URLS names coturn."""
+    if not settings.turn_urls or not settings.turn_secret:
+        return no_turn
+    return Turn(tuple(settings.turn_urls), settings.turn_secret, settings.turn_ttl).servers_for
 
 
 def _webhooks(settings: Settings) -> Webhooks:

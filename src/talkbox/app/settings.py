@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Origins besides the page's own that may open the websocket, e.g. https://app.example.org.
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # TURN for pages behind networks that let no UDP through (coturn with use-auth-secret; README, "TURN").
+    turn_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    turn_secret: str | None = None
+    turn_ttl: int = Field(86400, ge=60, le=7 * 86400)
     # Peers whose X-Forwarded-For is believed: addresses or networks (10.0.0.0/8).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Frames of one type in any second, from one page and from all of a user's pages (ui/limits.py).
@@ -87,7 +91,7 @@ class Settings(BaseSettings):
     # With Redis: seconds a node goes on serving after SIGTERM with /readyz failing, so the balancer moves first.
     stop_delay: float = Field(2.0, ge=0, le=300)
 
-    @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
+    @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", "turn_urls", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -112,6 +116,14 @@ class Settings(BaseSettings):
             raise ValueError("TALKBOX_RTP_PORTS must lie within 1024-65535, its low end first, room for a pair")
         return value
 
+    @field_validator("turn_urls")
+    @classmethod
+    def _turn_urls(cls, value: list[str]) -> list[str]:
+        bad = [url for url in value if not url.startswith(("turn:", "turns:"))]
+        if bad:
+            raise ValueError(f"TALKBOX_TURN_URLS are turn: or turns: URLs, not {', '.join(bad)}")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -127,6 +139,11 @@ class Settings(BaseSettings):
         if self.secret is not None and len(self.secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(
                 f"TALKBOX_SECRET must be at least {MIN_SECRET_BYTES} bytes; make one with: openssl rand -hex 32"
+            )
+        if self.turn_urls and (not self.turn_secret or len(self.turn_secret.encode()) < MIN_SECRET_BYTES):
+            raise ValueError(
+                f"TALKBOX_TURN_URLS needs TALKBOX_TURN_SECRET (coturn's static-auth-secret) of at least "
+                f"{MIN_SECRET_BYTES} bytes"
             )
         if self.webhook_url and (not self.webhook_secret or len(self.webhook_secret.encode()) < MIN_SECRET_BYTES):
             raise ValueError(

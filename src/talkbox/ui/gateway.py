@@ -61,6 +61,7 @@ from talkbox.ui.protocol import (
     DigitsMessage,
     Error,
     HangUpMessage,
+    IceServer,
     LegFailed,
     MuteMessage,
     Offer,
@@ -78,6 +79,7 @@ from talkbox.ui.protocol import (
     parse_frame,
 )
 from talkbox.ui.shared_limits import SharedRateLimit
+from talkbox.ui.turn import no_turn
 from talkbox.ui.user_streams import Parcel, UserStreams, with_sequence
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,8 @@ class Gateway:
     publish: Callable[[Event], Awaitable[None]]
     identity: Identity
     provider_name: str
+    # TURN for the user's pages (ui/turn.py), none by default.
+    ice_servers: Callable[[str], list[IceServer]] = no_turn
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
     max_message_bytes: int = 16 * 1024
     limits: Limits = field(default_factory=Limits)
@@ -197,7 +201,7 @@ class Gateway:
             await websocket.accept(subprotocol=chosen_subprotocol(websocket))
             sender = asyncio.create_task(connection.outbox.run())
             # Queued first: the state the presence brings (ui/outbox.py keeps the order) follows it.
-            self._send(connection, Welcome(user=user, provider=self.provider_name))
+            self._send(connection, Welcome(user=user, provider=self.provider_name, ice_servers=self.ice_servers(user)))
             if self.streams is not None:
                 await self._watch(connection, _since(websocket))
             await self.publish(PresenceChanged(user=user, online=True))

@@ -269,6 +269,7 @@ export class TalkboxClient {
   private serverMessage(message: ServerMessage): void {
     switch (message.type) {
       case "welcome":
+        this.builtin.useIceServers(message.ice_servers ?? []);
         this.welcome(message.user, message.provider);
         return;
       case "conference":
