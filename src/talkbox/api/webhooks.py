@@ -232,8 +232,9 @@ class Webhooks:
     async def handle(self, event: Event) -> None:
         assert isinstance(event, ConferenceUpdated)
         targets = [subscription.id for subscription in self.subscriptions.active()]
-        self.queue.add(event.conference.model_dump(mode="json"), targets)
-        self._wake.set()
+        if targets:  # with none, nothing to queue: no dump of the conference either
+            self.queue.add(event.conference.model_dump(mode="json"), targets)
+            self._wake.set()
 
     def delete(self, subscription_id: str) -> bool:
         """Stop POSTing to a subscription made through the API, and drop what it still had queued."""

@@ -8,12 +8,11 @@ than the event's names it with `extra=ids(...)`, which wins over the context.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import datetime
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 conference_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("conference_id", default=None)
@@ -22,20 +21,37 @@ leg_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("leg_id", de
 FIELDS = ("conference_id", "leg_id")
 
 
-@contextlib.contextmanager
-def about(conference: str | None, leg: str | None = None) -> Iterator[None]:
-    """Lines logged inside are about this conference and leg (None leaves what an outer `about` said)."""
-    tokens = [var.set(value) for var, value in ((conference_id, conference), (leg_id, leg)) if value is not None]
-    try:
-        yield
-    finally:
-        for token in reversed(tokens):
-            token.var.reset(token)
+class about:  # noqa: N801 (used as a function: `with about(conference, leg):`)
+    """Lines logged inside are about this conference and leg (None leaves what an outer `about` said).
+
+    A class, not a contextlib generator: the router's hot path enters one per command.
+    """
+
+    __slots__ = ("_conference", "_leg", "_tokens")
+
+    def __init__(self, conference: str | None, leg: str | None = None) -> None:
+        self._conference, self._leg = conference, leg
+
+    def __enter__(self) -> None:
+        self._tokens = (
+            conference_id.set(self._conference) if self._conference is not None else None,
+            leg_id.set(self._leg) if self._leg is not None else None,
+        )
+
+    def __exit__(self, *_: object) -> None:
+        for token in reversed(self._tokens):
+            if token is not None:
+                token.var.reset(token)
 
 
-def about_event(event: object) -> contextlib.AbstractContextManager[None]:
-    """`about` the ids an event carries, if any (a user's request before its conference exists has none)."""
-    return about(getattr(event, "conference_id", None), getattr(event, "leg_id", None))
+def about_event(event: object) -> None:
+    """From now on in this task, lines are about the event's ids (none: a user's request before its call exists).
+
+    For the router's consumers: each is a task of its own, and the next event's ids replace these.
+    """
+    fields = vars(event)  # not getattr with a default: a pydantic model raises (slowly) for a field it lacks
+    conference_id.set(fields.get("conference_id"))
+    leg_id.set(fields.get("leg_id"))
 
 
 def ids(conference: str | None = None, leg: str | None = None) -> dict[str, str]:

@@ -71,10 +71,10 @@ class Router:
     async def _consume(self, queue: asyncio.Queue[Delivery]) -> None:
         while True:
             delivery = await queue.get()
-            with about_event(delivery.event):  # every line a handler logs names the event's conference and leg
-                for handler in self.handlers:
-                    if isinstance(delivery.event, handler.handles):
-                        await self._handle(handler, delivery.event)
+            about_event(delivery.event)  # every line a handler logs names the event's conference and leg
+            for handler in self.handlers:
+                if isinstance(delivery.event, handler.handles):
+                    await self._handle(handler, delivery.event)
             await self.bus.ack(delivery)
 
     async def _share(self, letter: dict[str, str | int | float]) -> None:

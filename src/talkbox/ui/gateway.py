@@ -333,8 +333,10 @@ class Gateway:
     async def handle(self, event: Event) -> None:
         """Never waits on a socket: each message is queued for that socket's own sender."""
         if isinstance(event, ConferenceUpdated):
-            text = ConferenceMessage(conference=event.conference).model_dump_json()
-            for user in event.users:
+            # Alone, a user with no socket here gets nothing: the message is not even made (API calls often).
+            users = event.users if self.streams is not None else [u for u in event.users if self.sockets.get(u)]
+            text = ConferenceMessage(conference=event.conference).model_dump_json() if users else ""
+            for user in users:
                 legs = tuple((leg.id, event.conference.id) for leg in event.conference.legs if leg.destination == user)
                 await self.send(Parcel(user, text, legs))
             self._remember_listeners(event.conference)
