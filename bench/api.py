@@ -19,13 +19,11 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.common import cell, keep_alive_load, pin_self, server, summary
+from bench.common import cell, idle_cpu, keep_alive_load, pin_self, server, summary
 
 CONNECTIONS = 16
 REQUESTS = 6000
@@ -42,22 +40,6 @@ def requests(host: str, key: str) -> list[bytes]:
         )
         out.append(head.encode() + body)
     return out
-
-
-def server_cpu(url: str) -> float:
-    with urllib.request.urlopen(f"{url}/bench/stats", timeout=10) as answer:
-        return float(json.load(answer)["cpu"])
-
-
-def idle_cpu(url: str) -> float:
-    """The server's CPU seconds once it has stopped working (the router finishes the calls after their 202s)."""
-    last = server_cpu(url)
-    while True:
-        time.sleep(0.3)
-        now = server_cpu(url)
-        if now - last < 0.01:
-            return now
-        last = now
 
 
 async def load(url: str, batch: list[bytes]) -> dict[str, float]:
