@@ -450,7 +450,8 @@ def create_app(
                 muted=functools.partial(leg_muted, talkbox.store),
             )
         )
-        app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint))
+        origins = AllowedOrigins.of(talkbox.settings.allowed_origins)
+        app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint, origins))
 
     app.router.routes.extend(page.routes())
     # The last added runs first: refuse a stranger's Host before counting its body.
