@@ -135,6 +135,8 @@ export class TalkboxClient {
   /** Legs whose media is up here, and those `resume` was asked for since the media went. */
   private readonly mediaLegs = new Set<string>();
   private readonly resumed = new Set<string>();
+  /** Legs whose media was up here and went. */
+  private readonly lost = new Set<string>();
   private readonly pending: PendingCall[] = [];
   /** The first frames after a (re)connect: a live leg of mine seen there without media is resumed. */
   private fresh = true;
@@ -348,9 +350,6 @@ export class TalkboxClient {
     this.send({ type: "resume", leg_id: legId });
   }
 
-  /** Legs whose media was up here and went. */
-  private readonly lost = new Set<string>();
-
   private offered(conferenceId: string, legId: string, caller: string, sdp: string, autoAnswer: boolean): void {
     this.offers.set(legId, { conferenceId, caller, sdp });
     if (autoAnswer) {
@@ -399,11 +398,10 @@ export class TalkboxClient {
         if (event.type === "failed") this.send({ type: "leg_failed", leg_id: event.legId, reason: event.reason });
         return;
       }
-      // It was up and went: ask for it again (once per loss); the leg itself goes on.
+      // It was up and went: ask for it again (once per loss); the leg itself goes on. Twilio reconnects its own.
       this.mediaLegs.delete(event.legId);
-      this.resumed.delete(event.legId);
       this.lost.add(event.legId);
-      if (this.provider !== "twilio" && !this.resumed.has(event.legId)) {
+      if (this.provider !== "twilio") {
         this.resumed.add(event.legId);
         this.send({ type: "resume", leg_id: event.legId });
       }
