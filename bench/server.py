@@ -26,6 +26,7 @@ import time
 import uvicorn
 
 from talkbox.app import main as app_main
+from talkbox.app.cli import server_config
 from talkbox.app.settings import Settings
 from talkbox.events.models import LegOffered
 from talkbox.providers.builtin.provider import BuiltinProvider, MediaLeg
@@ -147,10 +148,8 @@ def main() -> None:
             "legs": len(getattr(talkbox.provider, "legs", {})),
         }
 
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=args.port, log_level="warning", ws_max_size=2 * settings.max_message_bytes
-    )
-    server = uvicorn.Server(config)
+    # As `talkbox serve` runs it (its websocket protocol and limits), but quiet.
+    server = uvicorn.Server(server_config(app, settings.model_copy(update={"log_level": "warning"})))
 
     async def serve() -> None:
         task = asyncio.create_task(server.serve())

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
+import time
 
 import jwt
 import pytest
@@ -92,7 +96,8 @@ async def test_token_mode_takes_the_name_from_the_token_only() -> None:
     async with running_server(auth="token", secret=SECRET) as url:
         base = url.replace("http", "ws")
         socket = await websockets.connect(f"{base}/ws?token={issue_token(SECRET, 'alice')}&client_name=mallory")
-        assert json.loads(await socket.recv()) == {"type": "welcome", "user": "alice", "provider": "builtin"}
+        welcome = {"type": "welcome", "user": "alice", "provider": "builtin", "ice_servers": []}
+        assert json.loads(await socket.recv()) == welcome
         await socket.close()
         forged = jwt.encode(
             {"sub": "alice", "exp": 4_000_000_000}, "another-secret-of-the-same-length!!", algorithm="HS256"
@@ -226,3 +231,25 @@ def test_the_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     assert (settings.max_sockets_per_user, settings.max_calls_per_minute) == (4, 7)
     gateway = create_app(settings.model_copy(update={"database": ":memory:"})).state.talkbox.gateway
     assert gateway.limits == Limits(max_sockets_per_user=4, max_sockets_per_address=200, max_calls_per_minute=7)
+
+
+async def test_welcome_hands_each_page_turn_credentials_coturn_can_check() -> None:
+    turn = {"turn_urls": "turns:turn.example.org:5349?transport=tcp", "turn_secret": "t" * 32}
+    async with (
+        running_server(**turn) as url,
+        websockets.connect(f"{url.replace('http', 'ws')}/ws?client_name=alice") as socket,
+    ):
+        welcome = json.loads(await socket.recv())
+    [server] = welcome["ice_servers"]
+    assert server["urls"] == ["turns:turn.example.org:5349?transport=tcp"]
+    expiry, user = server["username"].split(":")
+    assert user == "alice" and 86000 < int(expiry) - time.time() <= 86400
+    mac = hmac.new(b"t" * 32, server["username"].encode(), hashlib.sha1).digest()
+    assert server["credential"] == base64.b64encode(mac).decode()
+
+
+def test_turn_urls_need_a_strong_secret_and_turn_schemes() -> None:
+    with pytest.raises(ValueError, match="TALKBOX_TURN_SECRET"):
+        Settings(turn_urls="turn:turn.example.org", turn_secret="short")
+    with pytest.raises(ValueError, match="turn: or turns:"):
+        Settings(turn_urls="stun:stun.example.org", turn_secret="t" * 32)

@@ -14,6 +14,7 @@ from talkbox.events.models import (
     CallNotDisturbed,
     CallRefused,
     ConferenceUpdated,
+    DigitPressed,
     LegHoldChanged,
     LegMuteChanged,
     LegStatusChanged,
@@ -150,6 +151,8 @@ def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...
         return ("refused", event.code)
     if isinstance(event, CallNotDisturbed):
         return ("not_disturbed", event.caller, event.callee)
+    if isinstance(event, DigitPressed):
+        return ("shown", who(event.leg_id), event.digit)
     assert isinstance(event, ConferenceUpdated)
     view = event.conference
     legs: dict[str, str] = {}

@@ -302,10 +302,13 @@ def test_digits_pressed_on_the_page_go_to_the_telephones_on_the_call_only() -> N
     replay(
         phone_call
         + [
-            (press("1"), []),  # still ringing: nobody to hear it
+            (press("1"), [("shown", "alice", "1")]),  # the telephone still rings: no tones, the key is shown
             (report("bob", P), [("updated", "active", {"alice": P, PHONE: P})]),
-            (press("12#"), [("digits", PHONE, "12#")]),
-            (press("5", by="carol"), []),  # not on the call
+            (
+                press("12#"),
+                [("digits", PHONE, "12#"), ("shown", "alice", "1"), ("shown", "alice", "2"), ("shown", "alice", "#")],
+            ),
+            (press("5", by="carol"), [("refused", "not_on_call")]),
         ]
     )
-    replay(connected_call(Reports()) + [(press("1"), [])])  # browsers only: nothing to send
+    replay(connected_call(Reports()) + [(press("1"), [("shown", "alice", "1")])])  # browsers only: no tones

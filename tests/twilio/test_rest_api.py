@@ -159,7 +159,7 @@ async def connected_call(url: str, twilio: Twilio, alice: Page, bob: Page) -> di
 
 async def test_call_add_mute_remove_and_hang_up_make_exactly_these_api_calls() -> None:
     async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice, Page(url, "bob") as bob:
-        assert alice.messages[0] == {"type": "welcome", "user": "alice", "provider": "twilio"}
+        assert alice.messages[0] == {"type": "welcome", "user": "alice", "provider": "twilio", "ice_servers": []}
         call = await connected_call(url, twilio, alice, bob)
         cid = call["id"]
         conference_sid = "CF" + "d" * 32

@@ -125,9 +125,11 @@ function start(): void {
     if (model.conference !== null || model.callStartedAt !== null) dispatch({ type: "clock-ticked", now: Date.now() });
   }, 1000);
   const view = mountView(document, (msg) => dispatch(msg));
-  const connection = new Connection(socketUrl(window.location), socketProtocols(window.location.search), (msg) =>
-    dispatch(msg),
-  );
+  const connection = new Connection(socketUrl(window.location), socketProtocols(window.location.search), (msg) => {
+    // TURN is the media's business, not the model's: the adapter takes it straight from `welcome`.
+    if (msg.type === "server-message" && msg.message.type === "welcome") builtin.useIceServers(msg.message.ice_servers ?? []);
+    dispatch(msg);
+  });
 
   // Messages dispatched while effects run are queued, so each update sees
   // the model left by the previous one and renders stay in order.

@@ -115,6 +115,8 @@ export class BuiltinMedia implements MediaAdapter {
   private readonly iceGatheringTimeoutMs: number;
   /** The microphone chosen ("" the default). */
   private microphoneId = "";
+  /** TURN, from the server's `welcome`: for pages whose network lets no UDP through to the engine. */
+  private iceServers: RTCIceServer[] = [];
 
   constructor(options: BuiltinMediaOptions) {
     this.audioElement = options.audioElement;
@@ -125,6 +127,11 @@ export class BuiltinMedia implements MediaAdapter {
   onEvent(listener: (event: MediaEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** The TURN servers `welcome` named, for the legs answered from now on. */
+  useIceServers(servers: readonly RTCIceServer[]): void {
+    this.iceServers = [...servers];
   }
 
   /** Talkbox's engine needs nothing set up: offers come over the websocket. */
@@ -158,7 +165,7 @@ export class BuiltinMedia implements MediaAdapter {
     }
 
     try {
-      const pc = new RTCPeerConnection({ iceServers: [] });
+      const pc = new RTCPeerConnection({ iceServers: this.iceServers });
       leg.pc = pc;
       pc.ontrack = (event) => this.playRemote(leg, event);
       pc.onconnectionstatechange = () => this.connectionChanged(legId, leg, pc.connectionState);

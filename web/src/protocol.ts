@@ -254,11 +254,20 @@ export type ClientFrame =
 // ---------------------------------------------------------------------------
 // Server -> page
 
+/** A TURN server for the page's RTCPeerConnections, with credentials for this user (docs/protocol.md). */
+export interface IceServer {
+  urls: string[];
+  username: string;
+  credential: string;
+}
+
 export interface WelcomeMessage {
   type: "welcome";
   user: string;
   /** Which media adapter to use: `builtin`, or `twilio` (see docs/protocol.md, "Twilio mode"). */
   provider: string;
+  /** TURN for the built-in engine's media, when Talkbox has it; none from an older server. */
+  ice_servers?: IceServer[];
 }
 export interface ConferenceMessage {
   type: "conference";
@@ -528,6 +537,19 @@ function parseTransfer(raw: unknown): Transfer | null | undefined {
   return { by, to, status };
 }
 
+function parseIceServers(raw: unknown): IceServer[] | null {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) return null;
+  const servers: IceServer[] = [];
+  for (const server of raw) {
+    if (!isObject(server)) return null;
+    const { urls, username, credential } = server;
+    if (!Array.isArray(urls) || !urls.every(isString) || !isString(username) || !isString(credential)) return null;
+    servers.push({ urls, username, credential });
+  }
+  return servers;
+}
+
 /**
  * Turns a server frame (the text of a websocket message, or an already
  * decoded value) into a typed message, or null when it is not JSON, has an
@@ -547,7 +569,9 @@ export function parseServerFrame(frame: unknown): ServerMessage | null {
     case "welcome": {
       const { user, provider } = data;
       if (!isString(user) || !isString(provider)) return null;
-      return { type: "welcome", user, provider };
+      const iceServers = parseIceServers(data.ice_servers);
+      if (iceServers === null) return null;
+      return { type: "welcome", user, provider, ice_servers: iceServers };
     }
     case "resync":
       return { type: "resync" };

@@ -154,6 +154,15 @@ export class Connection {
     }, jitter(delayMs));
   }
 
+  /** Close the socket for good: no reconnecting, nothing more dispatched. */
+  close(): void {
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close(1000);
+  }
+
   /** Sends a frame; false when the socket is not open. */
   send(frame: ClientFrame): boolean {
     const socket = this.socket;

@@ -127,7 +127,7 @@ log = logging.getLogger(__name__)
 def serve_forever(settings: Settings) -> int:
     from talkbox.app.main import create_app
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
     talkbox = app.state.talkbox
     StoppingServer(server_config(app, settings), talkbox, drain=talkbox.drain if settings.redis_url else None).run()
@@ -180,6 +180,11 @@ def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         port=settings.port,
         # Frames past twice our own cap are cut off by the server itself.
         ws_max_size=2 * settings.max_message_bytes,
+        # No permessage-deflate: its zlib state held most of an idle page's memory (bench/README.md, "Idle
+        # pages"), for frames of a few hundred bytes of JSON that gain little from it.
+        ws_per_message_deflate=False,
+        # The sans-I/O websockets protocol (uvicorn's coming default) holds less per socket than the legacy one.
+        ws="websockets-sansio",
         log_level=settings.log_level,
         # Uvicorn's loggers go to the root handler, which redacts secrets (app/logs.py).
         log_config=None,

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from talkbox.api.keys import ApiKeys
 from talkbox.api.routes import ApiDeps, api_router
+from talkbox.api.subscriptions import SETTINGS_ID, Subscription, Subscriptions
 from talkbox.api.webhooks import WebhookQueue, Webhooks
 from talkbox.app.cli import token_ttl
 from talkbox.app.metrics import CONTENT_TYPE, Levels, Metrics
@@ -57,7 +58,9 @@ from talkbox.ui.identity import Identity, issue_token
 from talkbox.ui.limits import Limits, RateLimit
 from talkbox.ui.presence import BEAT_SECONDS as PRESENCE_BEAT_SECONDS
 from talkbox.ui.presence import Presence
+from talkbox.ui.protocol import IceServer
 from talkbox.ui.shared_limits import SharedRateLimit
+from talkbox.ui.turn import Turn, no_turn
 from talkbox.ui.user_streams import UserStreams
 from talkbox.ui.voice_token import voice_token_router
 
@@ -80,9 +83,9 @@ class Talkbox:
     store: ConferenceStore
     api_keys: ApiKeys
     metrics: Metrics
+    webhooks: Webhooks
     twilio: TwilioSettings | None = None
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
-    webhooks: Webhooks | None = None
     # SIP telephones, on the built-in engine when TALKBOX_SIP_LISTEN is set.
     sip: SipStack | None = None
     sip_provider: SipProvider | None = None
@@ -228,6 +231,7 @@ def build(
         identity=Identity(settings.auth, settings.secret, max_ttl=settings.max_token_ttl),
         provider_name=provider.name,
         directory=directory,
+        ice_servers=_turn(settings),
         streams=shared.streams,
         presence=shared.presence,
         place=placement.conference_id if placement is not None else None,
@@ -250,7 +254,7 @@ def build(
             active=store.active,
             sockets=lambda: sum(len(sockets) for sockets in gateway.sockets.values()),
             media_stats=provider.media.stats if isinstance(provider, BuiltinProvider) else None,
-            webhooks=webhooks.queue.counts if webhooks is not None else None,
+            webhooks=webhooks.queue.counts,
         )
     )
     # The provider first: it learns from a report (a CallSid, an answer) before the
@@ -285,9 +289,9 @@ def build(
         store,
         ApiKeys(settings.database),
         metrics,
+        webhooks,
         twilio,
         addresses,
-        webhooks,
         chosen.sip,
         chosen.sip_provider,
         shared.redis,
@@ -295,11 +299,20 @@ def build(
     )
 
 
-def _webhooks(settings: Settings) -> Webhooks | None:
-    if not settings.webhook_url or not settings.webhook_secret:
-        return None
-    queue = WebhookQueue(settings.database)
-    return Webhooks(settings.webhook_url, settings.webhook_secret, queue, backoff=settings.webhook_backoff)
+def _turn(settings: Settings) -> Callable[[str], list[IceServer]]:
+    """TURN credentials for each page, when TALKBOX_TURN_URLS names coturn."""
+    if not settings.turn_urls or not settings.turn_secret:
+        return no_turn
+    return Turn(tuple(settings.turn_urls), settings.turn_secret, settings.turn_ttl).servers_for
+
+
+def _webhooks(settings: Settings) -> Webhooks:
+    """TALKBOX_WEBHOOK_URL's subscription, if set, and those made through the API."""
+    configured = None
+    if settings.webhook_url and settings.webhook_secret:
+        configured = Subscription(SETTINGS_ID, settings.webhook_url, settings.webhook_secret, 0.0)
+    subscriptions = Subscriptions(settings.database, from_settings=configured)
+    return Webhooks(subscriptions, WebhookQueue(settings.database), backoff=settings.webhook_backoff)
 
 
 def _api(talkbox: Talkbox) -> ApiDeps:
@@ -312,7 +325,7 @@ def _api(talkbox: Talkbox) -> ApiDeps:
         allow=budget.allow,
         retry_after=1,
         mint=functools.partial(_mint, settings.secret, settings.max_token_ttl) if settings.secret else None,
-        deliveries=talkbox.webhooks.queue.recent if talkbox.webhooks is not None else None,
+        webhooks=talkbox.webhooks,
     )
 
 
@@ -427,8 +440,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         talkbox.router.start()
-        if talkbox.webhooks is not None:
-            talkbox.webhooks.start()
+        talkbox.webhooks.start()
         if talkbox.sip is not None:
             await talkbox.sip.start()
         talkbox.gateway.start()
@@ -447,8 +459,7 @@ def create_app(
                 await asyncio.wait_for(talkbox.bus.drained(), SHUTDOWN_DRAIN_SECONDS)
             await talkbox.router.stop()
             await talkbox.calls.stop()
-            if talkbox.webhooks is not None:
-                await talkbox.webhooks.stop()
+            await talkbox.webhooks.stop()
             await talkbox.provider.close()
             if talkbox.sip_provider is not None and talkbox.sip is not None:
                 await talkbox.sip_provider.close()
@@ -465,7 +476,9 @@ def create_app(
     # No /docs or /redoc: they load from a CDN. The OpenAPI document stays at /openapi.json.
     app = FastAPI(title="Talkbox", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.talkbox = talkbox
-    app.add_api_websocket_route("/ws", talkbox.gateway.endpoint)
+    # A plain Starlette route: the endpoint takes no dependencies, and FastAPI's would keep its request
+    # machinery (exit stacks, handlers) alive per socket, for as long as the page stays: 4 KiB of 38.
+    app.router.add_websocket_route("/ws", talkbox.gateway.endpoint)
 
     @app.get("/api/health")
     async def health() -> dict[str, str]:
@@ -523,7 +536,8 @@ def create_app(
                 hold_music=wav(music.loop(8000)),
             )
         )
-        app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint))
+        origins = AllowedOrigins.of(talkbox.settings.allowed_origins)
+        app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint, origins))
 
     app.router.routes.extend(page.routes())
     # The last added runs first: refuse a stranger's Host before counting its body.

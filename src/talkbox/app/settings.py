@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Origins besides the page's own that may open the websocket, e.g. https://app.example.org.
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # TURN for pages behind networks that let no UDP through (coturn with use-auth-secret; README, "TURN").
+    turn_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    turn_secret: str | None = None
+    turn_ttl: int = Field(86400, ge=60, le=7 * 86400)
     # Peers whose X-Forwarded-For is believed: addresses or networks (10.0.0.0/8).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Frames of one type in any second, from one page and from all of a user's pages (ui/limits.py).
@@ -80,6 +84,8 @@ class Settings(BaseSettings):
     # Seconds before the first retry of a failed POST, doubling after (at most an hour apart, for 24 h).
     webhook_backoff: float = Field(1.0, gt=0)
     log_level: str = "info"
+    # `json`: one JSON object per line, with the conference and leg ids a line is about (app/logs.py).
+    log_format: Literal["text", "json"] = "text"
     # Several nodes share one deployment through Redis (bus, store, push); unset, this node is alone.
     redis_url: str | None = None
     # Names this node in Redis (partition leases, consumer names, socket registry): unique per process.
@@ -92,7 +98,7 @@ class Settings(BaseSettings):
     # With Redis: seconds a stopping node goes on carrying its calls' media, for them to end, before it moves them.
     drain_timeout: float = Field(60.0, ge=0, le=86400)
 
-    @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
+    @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", "turn_urls", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -131,6 +137,14 @@ class Settings(BaseSettings):
             raise ValueError("TALKBOX_RTP_PORTS must lie within 1024-65535, its low end first, room for a pair")
         return value
 
+    @field_validator("turn_urls")
+    @classmethod
+    def _turn_urls(cls, value: list[str]) -> list[str]:
+        bad = [url for url in value if not url.startswith(("turn:", "turns:"))]
+        if bad:
+            raise ValueError(f"TALKBOX_TURN_URLS are turn: or turns: URLs, not {', '.join(bad)}")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -146,6 +160,11 @@ class Settings(BaseSettings):
         if self.secret is not None and len(self.secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(
                 f"TALKBOX_SECRET must be at least {MIN_SECRET_BYTES} bytes; make one with: openssl rand -hex 32"
+            )
+        if self.turn_urls and (not self.turn_secret or len(self.turn_secret.encode()) < MIN_SECRET_BYTES):
+            raise ValueError(
+                f"TALKBOX_TURN_URLS needs TALKBOX_TURN_SECRET (coturn's static-auth-secret) of at least "
+                f"{MIN_SECRET_BYTES} bytes"
             )
         if self.webhook_url and (not self.webhook_secret or len(self.webhook_secret.encode()) < MIN_SECRET_BYTES):
             raise ValueError(

@@ -285,7 +285,8 @@ class LegStatusChanged(_Event):
 
 
 class DigitPressed(_Event):
-    """A key pressed on a telephone on a conference (RFC 4733), for its pages to show."""
+    """A key pressed on a conference: on a telephone (RFC 4733) or by a page's user; its pages show it, and
+    the other telephones on it hear it."""
 
     type: Literal["digit_pressed"] = "digit_pressed"
     conference_id: str

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from talkbox.events.log_context import ids
 from talkbox.media.conference import ConferenceMedia
 from talkbox.media.endpoint import WebRtcEndpoint
 from talkbox.media.ice import restrict_host_candidates
@@ -299,7 +300,9 @@ class MediaEngine:
                 elif conference.members:
                     conference.tick(now)
             except Exception:
-                log.exception("mixing conference %s failed a tick", conference.conference_id)
+                log.exception(
+                    "mixing conference %s failed a tick", conference.conference_id, extra=ids(conference.conference_id)
+                )
         if not self.conferences:
             self._tick = None
             return

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from typing import Any
 
 import uvloop
 
+from talkbox.events.log_context import JsonFormatter
 from talkbox.media.engine import MediaEngine, MediaSettings
 
 log = logging.getLogger(__name__)
@@ -120,7 +122,11 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    # Inherited from the server's environment, so a worker's lines read like the server's.
+    if os.environ.get("TALKBOX_LOG_FORMAT") == "json":
+        handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     given = json.loads(sys.argv[1])
     ports = given.get("rtp_ports")
     settings = MediaSettings(

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from talkbox.events.log_context import ids
 from talkbox.media.engine import (
     DtmfSink,
     Media,
@@ -329,7 +330,9 @@ class WorkerPool:
                 ours=telephone.ours, sdp=telephone.remote,
             )  # fmt: skip
         except (WorkerError, TimeoutError, OSError):
-            log.warning("could not put telephone leg %s back on a media worker", leg_id)
+            log.warning(
+                "could not put telephone leg %s back on a media worker", leg_id, extra=ids(place.conference_id, leg_id)
+            )
             return False
         return True
 

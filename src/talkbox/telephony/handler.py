@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from talkbox.events.log_context import about, ids
 from talkbox.events.models import (
     CallRefused,
     ChangeNotSaved,
@@ -80,6 +81,22 @@ _REQUESTS: dict[type[Event], tuple[str, str]] = {
     UserRejoins: ("rejoin", "rejoin"),
     UserTransfers: ("transfer", "transfer the call"),
 }
+
+
+def log_changes(before: Conference | None, after: Conference) -> None:
+    """A call's life in the log, once stored: each leg's new status, and the conference's start and end.
+
+    Kinds and ids only: who was called (a name, a telephone number) stays out of the log.
+    """
+    if before is None:
+        log.info("conference %s started", after.id, extra=ids(after.id))
+    was = {leg.id: leg.status for leg in before.legs} if before is not None else {}
+    for leg in after.legs:
+        if was.get(leg.id) != leg.status:
+            why = f" ({leg.end_reason})" if leg.end_reason else ""
+            log.info("%s leg %s is %s%s", leg.kind, leg.id, leg.status, why, extra=ids(after.id, leg.id))
+    if after.ended and (before is None or not before.ended):
+        log.info("conference %s ended (%s)", after.id, after.end_reason, extra=ids(after.id))
 
 
 def derived_id(prefix: str, *parts: str) -> str:
@@ -277,6 +294,7 @@ class CallHandler:
             except StoreUnavailable as error:
                 log.warning("%s: holding the change until the store takes it", error)
             else:
+                log_changes(before, changed)
                 await self._carry_out_all(decision.commands)
                 await self._hold_other_calls(before, changed)
                 return changed
@@ -339,7 +357,7 @@ class CallHandler:
                 return
             self.unsaved.saved(conference_id)
             await self._carry_out_all(tuple(c for c in change.held if _still_due(c, latest)))
-        log.info("the store took the held changes of %s", conference_id)
+        log.info("the store took the held changes of %s", conference_id, extra=ids(conference_id))
 
     def _retry_later(self, conference_id: str) -> None:
         """Through the bus, so the retry runs on the conference's worker, in order with its events."""
@@ -360,9 +378,11 @@ class CallHandler:
             # Each command on its own: the state is stored, so a retry of this event would
             # decide nothing new, and a command that raised would never be carried out.
             try:
-                await self._carry_out(command)
+                fields = vars(command)
+                with about(fields.get("conference_id"), fields.get("leg_id")):
+                    await self._carry_out(command)
             except Exception:
-                log.exception("could not carry out %s", command)
+                log.exception("could not carry out %s", command, extra=ids(vars(command).get("conference_id")))
                 if isinstance(command, DialLeg):
                     await self._report_failed(command.conference_id, command.leg_id, "provider-error")
 
@@ -436,5 +456,5 @@ def _still_due(command: Command, latest: Conference) -> bool:
 def describe(given: RuleInput) -> dict[str, Any]:
     """A rule input as plain data for the event log."""
     if dataclasses.is_dataclass(given):
-        return {"input": type(given).__name__, **dataclasses.asdict(given)}
+        return {"input": type(given).__name__, **vars(given)}  # flat dataclasses: asdict's deep copy is waste
     return given.model_dump(mode="json")

@@ -14,6 +14,7 @@ from talkbox.events.models import (
     CallNotDisturbed,
     CallRefused,
     ConferenceUpdated,
+    DigitPressed,
     LegHoldChanged,
     LegKind,
     LegMuteChanged,
@@ -594,18 +595,19 @@ def _transfer_moved(conference: Conference, leg: Leg, transfer: Transfer) -> tup
 
 
 def _press(conference: Conference, given: PressDigits) -> Decision:
-    """Digits from someone on the call reach every telephone on it; a browser has no keypad tones to hear."""
+    """Digits from someone on the call reach every telephone on it as tones, and every page as keys shown."""
     mine = conference.live_leg_of(given.user)
     if mine is None or mine.status != "in-progress":
-        return Decision(conference)
-    return Decision(
-        conference,
-        tuple(
-            SendDigits(conference.id, leg.id, given.digits)
-            for leg in conference.live_legs()
-            if leg.kind != "browser" and leg.status == "in-progress" and leg.id != mine.id
-        ),
+        return Decision(
+            conference, _refuse(given.user, "not_on_call", "Keys go to a call you are on, once it is answered")
+        )
+    tones = tuple(
+        SendDigits(conference.id, leg.id, given.digits)
+        for leg in conference.live_legs()
+        if leg.kind != "browser" and leg.status == "in-progress" and leg.id != mine.id
     )
+    shown = tuple(Publish(DigitPressed(conference_id=conference.id, leg_id=mine.id, digit=d)) for d in given.digits)
+    return Decision(conference, tones + shown)
 
 
 def _is_chair(conference: Conference, user: str) -> bool:

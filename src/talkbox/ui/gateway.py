@@ -76,6 +76,7 @@ from talkbox.ui.protocol import (
     HistoryRequest,
     HistorySeen,
     HoldMessage,
+    IceServer,
     LegFailed,
     LegStats,
     LegStatsMessage,
@@ -100,6 +101,7 @@ from talkbox.ui.protocol import (
     parse_frame,
 )
 from talkbox.ui.shared_limits import SharedRateLimit
+from talkbox.ui.turn import no_turn
 from talkbox.ui.user_streams import Parcel, UserStreams, with_sequence
 
 log = logging.getLogger(__name__)
@@ -153,6 +155,8 @@ class Gateway:
     identity: Identity
     provider_name: str
     directory: Directory
+    # TURN for the user's pages (ui/turn.py), none by default.
+    ice_servers: Callable[[str], list[IceServer]] = no_turn
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
     max_message_bytes: int = 16 * 1024
     limits: Limits = field(default_factory=Limits)
@@ -248,7 +252,7 @@ class Gateway:
             await self.directory.people.remember(user)  # listed in the directory from the first sign-in
             sender = asyncio.create_task(connection.outbox.run())
             # Queued first: the state the presence brings (ui/outbox.py keeps the order) follows it.
-            self._send(connection, Welcome(user=user, provider=self.provider_name))
+            self._send(connection, Welcome(user=user, provider=self.provider_name, ice_servers=self.ice_servers(user)))
             if self.streams is not None:
                 await self._watch(connection, _since(websocket))
             await self.publish(PresenceChanged(user=user, online=True))
@@ -433,8 +437,10 @@ class Gateway:
     async def handle(self, event: Event) -> None:
         """Never waits on a socket: each message is queued for that socket's own sender."""
         if isinstance(event, ConferenceUpdated):
-            text = ConferenceMessage(conference=event.conference).model_dump_json()
-            for user in event.users:
+            # Alone, a user with no socket here gets nothing: the message is not even made (API calls often).
+            users = event.users if self.streams is not None else [u for u in event.users if self.sockets.get(u)]
+            text = ConferenceMessage(conference=event.conference).model_dump_json() if users else ""
+            for user in users:
                 legs = tuple((leg.id, event.conference.id) for leg in event.conference.legs if leg.destination == user)
                 await self.send(Parcel(user, text, legs))
             self._remember_listeners(event.conference)

@@ -201,10 +201,19 @@ PAGE_MESSAGE_TYPES = frozenset(
 # --- server -> page -----------------------------------------------------------
 
 
+class IceServer(_Message):
+    """An RTCIceServer for the page's RTCPeerConnection: TURN, with credentials for this user."""
+
+    urls: list[str]
+    username: str
+    credential: str
+
+
 class Welcome(_Message):
     type: Literal["welcome"] = "welcome"
     user: str
     provider: str
+    ice_servers: list[IceServer] = []
 
 
 class ConferenceMessage(_Message):

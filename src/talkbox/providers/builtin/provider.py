@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from talkbox.events.log_context import ids
 from talkbox.events.models import (
     ClientAnsweredLeg,
     ClientLegFailed,
@@ -200,7 +201,11 @@ class BuiltinProvider:
         except Exception:
             if leg.offering != offering:
                 return  # a newer offer replaced the one this answered
-            log.warning("unusable SDP answer for leg %s", leg.command.leg_id)
+            log.warning(
+                "unusable SDP answer for leg %s",
+                leg.command.leg_id,
+                extra=ids(leg.command.conference_id, leg.command.leg_id),
+            )
             await self._end(leg, "completed" if leg.connected else "failed", "media")
 
     # --- the media ------------------------------------------------------------------

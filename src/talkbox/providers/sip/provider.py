@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from sipmessage import URI, Address, Request, Response
 
+from talkbox.events.log_context import ids
 from talkbox.events.models import (
     ConferenceUpdated,
     DigitPressed,
@@ -104,8 +105,9 @@ class SipProvider:
     sequence: Sequence = field(default_factory=Sequence)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    # The provider learns from the rules' updates when a browser took a call from a telephone.
-    handles = (ConferenceUpdated,)
+    # The provider learns from the rules' updates when a browser took a call from a telephone, and plays the
+    # keys a page's user sends to the telephones of their call.
+    handles = (ConferenceUpdated, DigitPressed)
 
     def __post_init__(self) -> None:
         self.ua.core = self
@@ -182,6 +184,9 @@ class SipProvider:
 
     async def handle(self, event: Event) -> None:
         """A browser answered a call from a telephone: now the telephone gets its 200."""
+        if isinstance(event, DigitPressed):
+            await self._play_digit(event)
+            return
         if not isinstance(event, ConferenceUpdated):
             return
         view = event.conference
@@ -191,6 +196,17 @@ class SipProvider:
                 continue
             if any(other.id != leg.id and other.status == "in-progress" for other in view.legs):
                 self._accept(call)
+
+    async def _play_digit(self, event: DigitPressed) -> None:
+        """A key from anyone but a telephone of ours (its own keys are not echoed) to the answered telephones."""
+        if event.leg_id in self.calls:
+            return
+        for call in list(self.calls.values()):
+            if call.conference_id == event.conference_id and call.dialog is not None and not call.ended:
+                try:
+                    await self.media.send_dtmf(call.leg_id, event.digit)
+                except ValueError as error:  # the telephone agreed to no telephone-events
+                    log.info("leg %s: digit not sent: %s", call.leg_id, error, extra=ids(call.conference_id))
 
     # --- media reports -------------------------------------------------------------
 
@@ -408,7 +424,9 @@ class SipProvider:
         try:
             await self.media.rtp_accept(call.leg_id, sdp)
         except (ValueError, KeyError):
-            log.warning("unusable SDP from the trunk for leg %s", call.leg_id)
+            log.warning(
+                "unusable SDP from the trunk for leg %s", call.leg_id, extra=ids(call.conference_id, call.leg_id)
+            )
 
     def _ring_timeout(self, call: SipCall) -> None:
         call.timer = None

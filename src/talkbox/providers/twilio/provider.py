@@ -29,6 +29,7 @@ from aiohttp import ClientError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from talkbox.events.log_context import about, ids
 from talkbox.events.models import (
     TERMINAL_STATUSES,
     ClientLegFailed,
@@ -242,7 +243,11 @@ class TwilioProvider:
             await self.client.conferences(found).participants(leg.call_sid).update_async(muted=leg.muted)
         except TwilioRestException as error:
             if error.status == 404:
-                log.info("leg %s is not yet an active participant: its mute waits for the conference", leg_id)
+                log.info(
+                    "leg %s is not yet an active participant: its mute waits for the conference",
+                    leg_id,
+                    extra=ids(leg.conference_id, leg_id),
+                )
                 return
             await self._mute_refused(leg_id, leg, error)
             return
@@ -253,7 +258,7 @@ class TwilioProvider:
         await self._keep(leg_id, leg)
 
     async def _mute_refused(self, leg_id: str, leg: TwilioLeg, error: Exception) -> None:
-        log.warning("Twilio would not set the mute of leg %s: %s", leg_id, error)
+        log.warning("Twilio would not set the mute of leg %s: %s", leg_id, error, extra=ids(leg.conference_id, leg_id))
         leg.muted, leg.mute_pending = not leg.muted, False
         await self._keep(leg_id, leg)
         await self.publish(LegMuteChanged(conference_id=leg.conference_id, leg_id=leg_id, muted=leg.muted))
@@ -349,6 +354,11 @@ class TwilioProvider:
         task.add_done_callback(self._checked)
 
     async def _reconcile(self, command: ResumeLeg) -> None:
+        # At boot, not from the router: the lines of this check name the leg themselves.
+        with about(command.conference_id, command.leg_id):
+            await self._reconcile_leg(command)
+
+    async def _reconcile_leg(self, command: ResumeLeg) -> None:
         assert self._slots is not None
         async with self._slots:
             try:
