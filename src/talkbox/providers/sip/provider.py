@@ -107,7 +107,7 @@ class SipProvider:
 
     # The provider learns from the rules' updates when a browser took a call from a telephone, and plays the
     # keys a page's user sends to the telephones of their call.
-    handles = (ConferenceUpdated, DigitPressed)
+    handles = (ConferenceUpdated,)
 
     def __post_init__(self) -> None:
         self.ua.core = self
@@ -184,9 +184,6 @@ class SipProvider:
 
     async def handle(self, event: Event) -> None:
         """A browser answered a call from a telephone: now the telephone gets its 200."""
-        if isinstance(event, DigitPressed):
-            await self._play_digit(event)
-            return
         if not isinstance(event, ConferenceUpdated):
             return
         view = event.conference
@@ -196,17 +193,6 @@ class SipProvider:
                 continue
             if any(other.id != leg.id and other.status == "in-progress" for other in view.legs):
                 self._accept(call)
-
-    async def _play_digit(self, event: DigitPressed) -> None:
-        """A key from anyone but a telephone of ours (its own keys are not echoed) to the answered telephones."""
-        if event.leg_id in self.calls:
-            return
-        for call in list(self.calls.values()):
-            if call.conference_id == event.conference_id and call.dialog is not None and not call.ended:
-                try:
-                    await self.media.send_dtmf(call.leg_id, event.digit)
-                except ValueError as error:  # the telephone agreed to no telephone-events
-                    log.info("leg %s: digit not sent: %s", call.leg_id, error, extra=ids(call.conference_id))
 
     # --- media reports -------------------------------------------------------------
 
