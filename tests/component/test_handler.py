@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from talkbox.events.models import Event, LegStatusChanged, UserRequestsCall
-from talkbox.telephony.handler import CallHandler
+from talkbox.telephony.handler import CallHandler, describe
 from talkbox.telephony.model import Conference, Leg, Transfer
 from talkbox.telephony.provider import ResumeLeg
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg, PlayToLeg, SendDigits
-from talkbox.telephony.store import MemoryStore
+from talkbox.telephony.rules import DialLeg, HangUpLeg, IncomingCall, MuteLeg, PlayToLeg, SendDigits
+from talkbox.telephony.store import MemoryStore, SqliteStore
 
 
 class BrokenProvider:
@@ -103,3 +103,15 @@ async def test_after_a_restart_the_party_waiting_on_a_transfer_hears_ringback_ag
     await CallHandler(store=store, providers={"browser": provider}, publish=publish).recover()
     assert provider.resumed == ["l-b", "l-c"]
     assert provider.played == [("l-b", "ringback")]
+
+
+async def test_a_call_from_a_telephone_with_someone_not_to_be_disturbed_is_kept_in_the_sqlite_log(tmp_path) -> None:
+    """The event log is JSON: the ring group's set of people not to disturb must go into it too."""
+    store = SqliteStore(tmp_path / "talkbox.sqlite3")
+    given = IncomingCall(
+        "c-1", "l-phone", "+15005550006", None, (("l-a", "alice"), ("l-b", "bob")), "sip", frozenset({"bob"})
+    )
+    conference = Conference("c-1", "l-phone", (Leg("l-phone", "+15005550006", "in-progress", kind="sip"),))
+    await store.put(conference, describe(given))
+    assert (await store.get("c-1")) == conference
+    assert describe(given)["dnd"] == ["bob"]

@@ -448,6 +448,8 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       return synced(model, message.conferences);
     case "digit": {
       if (model.conference?.id !== message.conference_id) return [model, []];
+      // My own keys are shown as I press them; the server's echo of them is for the others' pages.
+      if (findMyLeg(model.conference, model.me)?.id === message.leg_id) return [model, []];
       const pressed = ((model.digits[message.leg_id] ?? "") + message.digit).slice(-DIGITS_SHOWN);
       return [{ ...model, digits: { ...model.digits, [message.leg_id]: pressed } }, []];
     }

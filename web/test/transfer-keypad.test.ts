@@ -32,6 +32,11 @@ describe("the keypad", () => {
       { type: "dtmf", conference_id: "c-1", digits: "#" },
     ]);
     expect(model.digits).toEqual({ "l-a": "1#" });
+    // The server's echo of my keys (meant for the others' pages) does not show them twice.
+    const echoed = run(model, [server({ type: "digit", conference_id: "c-1", leg_id: "l-a", digit: "1" })]).model;
+    expect(echoed.digits).toEqual({ "l-a": "1#" });
+    const theirs = run(model, [server({ type: "digit", conference_id: "c-1", leg_id: "l-b", digit: "5" })]).model;
+    expect(theirs.digits).toEqual({ "l-a": "1#", "l-b": "5" });
   });
 
   it("with Twilio plays the key into my own call through the SDK, not the server", () => {
