@@ -456,7 +456,5 @@ def _still_due(command: Command, latest: Conference) -> bool:
 def describe(given: RuleInput) -> dict[str, Any]:
     """A rule input as plain data for the event log."""
     if dataclasses.is_dataclass(given):
-        # Flat dataclasses: asdict's deep copy is waste. A set (who is not to be disturbed) has no JSON of its own.
-        fields = {name: sorted(value) if isinstance(value, frozenset) else value for name, value in vars(given).items()}
-        return {"input": type(given).__name__, **fields}
+        return {"input": type(given).__name__, **vars(given)}  # the store's dumps() writes what is nested in it
     return given.model_dump(mode="json")

@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from talkbox.telephony.model import Conference
 from talkbox.telephony.people import HISTORY_KEEP, CallRecord, Person, record_from_json, record_to_json
-from talkbox.telephony.store import StoreUnavailable, from_json, to_json
+from talkbox.telephony.store import StoreUnavailable, dumps, from_json, to_json
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class RedisStore:
         users = {leg.destination for leg in conference.legs}
         transaction = self.client.pipeline(transaction=True)
         transaction.set(self._key("conference", conference.id), to_json(conference))
-        transaction.rpush(self._key("log", conference.id), json.dumps(cause, separators=(",", ":")))
+        transaction.rpush(self._key("log", conference.id), dumps(cause))
         if conference.ended:
             transaction.srem(self._key("active"), conference.id)
         else:

@@ -96,9 +96,19 @@ async def leg_muted(store: ConferenceStore, conference_id: str, leg_id: str) -> 
 
 
 def to_json(conference: Conference) -> str:
+    return dumps(conference)
+
+
+def dumps(value: object) -> str:
+    """JSON of our plain data, dataclasses nested in it included (a conference's legs and its transfer)."""
+    return json.dumps(value, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: object) -> object:
     # vars(), not dataclasses.asdict(): asdict deep-copies every value, which made it most of a store write's cost.
-    plain = {**vars(conference), "legs": [vars(leg) for leg in conference.legs]}
-    return json.dumps(plain, separators=(",", ":"))
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    return vars(value)
 
 
 _conference = TypeAdapter(Conference)
@@ -252,7 +262,7 @@ class SqliteStore:
                 self.db.execute("BEGIN")
                 self.db.execute(
                     "INSERT INTO event_log (at, conference_id, cause) VALUES (?, ?, ?)",
-                    (now, conference.id, json.dumps(cause, separators=(",", ":"))),
+                    (now, conference.id, dumps(cause)),
                 )
                 self.db.execute(
                     "INSERT INTO conferences (id, active, data, updated_at) VALUES (?, ?, ?, ?) "
