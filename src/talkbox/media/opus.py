@@ -41,10 +41,7 @@ _ffi.cdef(
 
 APPLICATION_VOIP = 2048
 APPLICATION_RESTRICTED_LOWDELAY = 2051
-BANDWIDTH_SUPERWIDEBAND = 1104
-BANDWIDTH_FULLBAND = 1105
 _SET_BITRATE = 4002
-_SET_MAX_BANDWIDTH = 4004
 _SET_COMPLEXITY = 4010
 _SET_INBAND_FEC = 4012
 _SET_PACKET_LOSS_PERC = 4014
@@ -85,14 +82,10 @@ class Encoder:
     conference's cost: below complexity 5 CELT's pitch pre-filter is off, and
     the noise between two loud voices rises by ~15 dB, enough for a listener
     to hear a hiss where a third voice would be (measured: bench/README.md).
-    Super-wideband (audio up to 12 kHz, which holds all of a voice but its
-    faintest sibilance): CELT then skips its two widest bands, a sixth less work
-    a frame, and spends their bits on the voice, so that hiss falls further.
     """
 
     bitrate: int = 96_000
     complexity: int = 5
-    bandwidth: int = BANDWIDTH_SUPERWIDEBAND
     application: int = APPLICATION_RESTRICTED_LOWDELAY
     _state: object = field(init=False, repr=False)
     _out: object = field(init=False, repr=False)
@@ -107,7 +100,6 @@ class Encoder:
         self._ctl(_SET_BITRATE, self.bitrate)
         self._ctl(_SET_COMPLEXITY, self.complexity)
         self._ctl(_SET_SIGNAL, _SIGNAL_VOICE)
-        self._ctl(_SET_MAX_BANDWIDTH, self.bandwidth)
 
     def _ctl(self, request: int, value: int) -> None:
         _check(_lib().opus_encoder_ctl(self._state, request, _ffi.cast("int", value)))
