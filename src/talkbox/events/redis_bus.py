@@ -168,6 +168,10 @@ class _Owned:
 
     lease: str
     reader: asyncio.Task[None] | None = None
+    # Handed to this node's handlers and not yet acknowledged: the sweep leaves these alone.
+    in_flight: set[str] = field(default_factory=set)
+    # Handled, but Redis did not take the acknowledgement: tried again every renewal.
+    to_ack: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -237,14 +241,21 @@ class RedisBus:
             yield await self._queue.get()
 
     async def ack(self, delivery: Delivery) -> bool:
+        owned = self._owned.get(delivery.partition)
+        mine = owned is not None and owned.lease == delivery.lease
         try:
             done = await self._scripts["ack"](
                 keys=[self._lease_key(delivery.partition), self.stream(delivery.partition)],
                 args=[delivery.lease, GROUP, delivery.id],
             )
         except RedisError as error:
-            log.warning("could not acknowledge %s on partition %d: %s", delivery.id, delivery.partition, error)
+            # Handled all the same: acknowledged at a later renewal rather than handed to the handlers again.
+            log.warning("could not acknowledge %s on partition %d yet: %s", delivery.id, delivery.partition, error)
+            if mine:
+                owned.to_ack.add(str(delivery.id))  # type: ignore[union-attr]
             return False
+        if mine:
+            owned.in_flight.discard(str(delivery.id))  # type: ignore[union-attr]
         if done == -1:
             log.warning("partition %d moved before %s was acknowledged: its new owner hands it out again",
                         delivery.partition, delivery.id)  # fmt: skip
@@ -315,6 +326,8 @@ class RedisBus:
                 log.warning("lost the lease on partition %d: another node owns it now", partition)
                 await self._let_go(partition, release=False)
             else:
+                await self._ack_again(partition, owned)
+                await self._sweep(partition, owned)
                 await self._trim(partition)
         share = 0 if self.leaving else math.ceil(self.partitions / live)
         start = partition_of(self.node_id, self.partitions)  # nodes starting together try different ones first
@@ -391,6 +404,33 @@ class RedisBus:
         if release:
             with contextlib.suppress(RedisError):
                 await self._scripts["release"](keys=[self._lease_key(partition)], args=[owned.lease])
+
+    async def _ack_again(self, partition: int, owned: _Owned) -> None:
+        for entry_id in sorted(owned.to_ack):
+            await self._scripts["ack"](keys=[self._lease_key(partition), self.stream(partition)],
+                                       args=[owned.lease, GROUP, entry_id])  # fmt: skip
+            owned.to_ack.discard(entry_id)
+            owned.in_flight.discard(entry_id)
+
+    async def _sweep(self, partition: int, owned: _Owned) -> None:
+        """Hand out again what Redis delivered to this node and its handlers never got.
+
+        A read cut short (its reader stopped for a hand-over, or Redis going away mid-reply) leaves
+        entries pending under this consumer that no handler saw; nothing else would ever take them
+        while this node keeps the partition.
+        """
+        stream = self.stream(partition)
+        pending = await self.client.xpending_range(
+            stream, GROUP, min="-", max="+", count=READ_COUNT, consumername=self.node_id, idle=int(self.lease * 1000)
+        )
+        lost = [p["message_id"] for p in pending if p["message_id"].decode() not in owned.in_flight]
+        if not lost:
+            return
+        log.warning("partition %d: %d entries delivered, never handled; handed out again", partition, len(lost))
+        claimed = await self.client.xclaim(stream, GROUP, self.node_id, min_idle_time=0, message_ids=lost)
+        for entry_id, fields in claimed:
+            if fields and not await self._delivered_too_often(partition, owned, entry_id, fields):
+                self._hand(partition, owned, entry_id, fields)
 
     async def _trim(self, partition: int) -> None:
         """Drop what has been read and acknowledged: everything before the oldest entry still pending."""
@@ -471,6 +511,7 @@ class RedisBus:
         except (KeyError, ValidationError) as error:
             asyncio.create_task(self._bury(partition, owned, entry_id, fields, f"unreadable: {type(error).__name__}"))
             return
+        owned.in_flight.add(entry_id.decode())
         self._queue.put_nowait(Delivery(entry_id.decode(), event, partition, owned.lease))
 
     async def _bury(
