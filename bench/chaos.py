@@ -161,6 +161,25 @@ async def _bus_left(client: Any) -> tuple[int, int]:
     return pending, lag
 
 
+async def _pending_entries(client: Any) -> list[dict[str, Any]]:
+    """What is left pending at the end, each with who holds it and who owns its partition (no payload: SDP)."""
+    left = []
+    for partition in range(PARTITIONS):
+        stream = f"talkbox:bus:{partition}"
+        for row in await client.xpending_range(stream, "talkbox", min="-", max="+", count=10):
+            [(_id, fields)] = await client.xrange(stream, min=row["message_id"], max=row["message_id"]) or [(0, {})]
+            owner = await client.get(f"talkbox:lease:{partition}")
+            left.append({
+                "partition": partition,
+                "type": json.loads(fields[b"e"])["type"] if fields else None,
+                "consumer": row["consumer"].decode(),
+                "lease": owner.decode() if owner else None,
+                "idle_ms": row["time_since_delivered"],
+                "delivered": row["times_delivered"],
+            })  # fmt: skip
+    return left
+
+
 async def _page_story(client: Any, page: Peer) -> dict[str, Any]:
     """What a page still on a call at the end saw, and what its user's outbox holds after it."""
     conference = _active(page)
@@ -220,6 +239,7 @@ async def _check(client: Any, pairs: list[tuple[Peer, Peer]]) -> dict[str, Any]:
         "created_not_stored_or_stored_twice": sum(abs(stored[name] - count) for name, count in created.items()),
         "causes_applied_twice": twice,
         "bus_pending": pending,
+        "pending_entries": await _pending_entries(client) if pending else [],
         "bus_unread": lag,
         "dead_letters": int(await client.get("talkbox:dead-total") or 0),
         "stuck_conferences": stuck_conferences,

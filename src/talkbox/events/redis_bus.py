@@ -413,15 +413,17 @@ class RedisBus:
             owned.in_flight.discard(entry_id)
 
     async def _sweep(self, partition: int, owned: _Owned) -> None:
-        """Hand out again what Redis delivered to this node and its handlers never got.
+        """Hand out again what is pending on a partition this node owns and its handlers never got.
 
-        A read cut short (its reader stopped for a hand-over, or Redis going away mid-reply) leaves
-        entries pending under this consumer that no handler saw; nothing else would ever take them
-        while this node keeps the partition.
+        Taking a partition claims what was pending then; this catches what becomes pending after: a read
+        cut short (the reader stopped for a hand-over, or Redis going away mid-reply) leaves entries
+        under this node that no handler saw, and a former owner's reader, reconnecting after a Redis
+        restart before it learns its lease is gone, reads entries under its own name. Nothing else
+        would ever take them while this node keeps the partition.
         """
         stream = self.stream(partition)
         pending = await self.client.xpending_range(
-            stream, GROUP, min="-", max="+", count=READ_COUNT, consumername=self.node_id, idle=int(self.lease * 1000)
+            stream, GROUP, min="-", max="+", count=READ_COUNT, idle=int(self.lease * 1000)
         )
         lost = [p["message_id"] for p in pending if p["message_id"].decode() not in owned.in_flight]
         if not lost:
@@ -453,22 +455,28 @@ class RedisBus:
                     await hook(partition)
                 except Exception:
                     log.exception("taking partition %d: a hook failed; its events are handled anyway", partition)
-            if claim:
-                await self._retrying(partition, lambda: self._claim(partition, owned))
-            await self._retrying(partition, lambda: self._read_new(connection, partition, owned))
+            if claim and not await self._retrying(partition, owned, lambda: self._claim(partition, owned)):
+                return
+            await self._retrying(partition, owned, lambda: self._read_new(connection, partition, owned))
         finally:
             # A blocking read cut short can leave its connection busy; closing it must not hang the reader.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.aclose(), STOP_SECONDS)
 
-    async def _retrying(self, partition: int, step: Callable[[], Awaitable[None]]) -> None:
+    async def _retrying(self, partition: int, owned: _Owned, step: Callable[[], Awaitable[None]]) -> bool:
+        """Run `step` until it succeeds; False once the lease is gone (Redis back after a restart that outlived
+        it), so the reader stops instead of reading entries another node now owns."""
         while True:
             try:
                 await step()
-                return
+                return True
             except RedisError as error:
                 log.warning("reading partition %d: %s; trying again", partition, error)
                 await asyncio.sleep(min(1.0, self.lease / 3))
+            with contextlib.suppress(RedisError):
+                if (await self.client.get(self._lease_key(partition))) != owned.lease.encode():
+                    log.warning("partition %d: the lease went while Redis was away; reading stops", partition)
+                    return False
 
     async def _claim(self, partition: int, owned: _Owned) -> None:
         """Take over what an earlier owner was handed and never acknowledged, oldest first."""
