@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from talkbox.api.keys import ApiKeys
 from talkbox.api.problems import PROBLEM_RESPONSES, Problem, ProblemRoute
@@ -27,12 +27,14 @@ from talkbox.events.models import (
     Event,
     UserAddsParticipant,
     UserHangsUp,
+    UserHoldsLeg,
     UserMutesLeg,
     UserRemovesParticipant,
     UserRequestsCall,
 )
 from talkbox.events.names import CLIENT_NAME, is_valid_destination
 from talkbox.telephony.model import Conference
+from talkbox.telephony.people import CallRecord
 from talkbox.telephony.store import ConferenceStore
 
 PREFIX = "/api/v1"
@@ -89,8 +91,20 @@ class ParticipantRequest(_Body):
         return _destination(value)
 
 
-class MuteRequest(_Body):
-    muted: bool
+class ParticipantChange(_Body):
+    muted: bool | None = Field(None, description="mute or unmute them")
+    held: bool | None = Field(None, description="hold them (they hear music, the others stop hearing them) or resume")
+
+    @model_validator(mode="after")
+    def _something(self) -> "ParticipantChange":
+        if self.muted is None and self.held is None:
+            raise ValueError("say what to change: `muted`, `held` or both")
+        return self
+
+
+class CallHistory(BaseModel):
+    calls: list[CallRecord] = Field(description="times in seconds since the epoch; `outcome` null while it goes on")
+    before: float | None = Field(description="pass as `before` for the next page; null on the last one")
 
 
 class Conferences(BaseModel):
@@ -248,13 +262,18 @@ def api_router(deps: ApiDeps) -> APIRouter:
         chair = conference.chair.destination
         await deps.publish(UserAddsParticipant(user=chair, conference_id=conference.id, to=body.to))
 
-    @router.patch("/calls/{call_id}/participants/{leg_id}", status_code=202, summary="Mute or unmute a participant")
-    async def mute(body: MuteRequest, leg_id: Id, conference: Annotated[Conference, Depends(live_call_of)]) -> None:
+    @router.patch(
+        "/calls/{call_id}/participants/{leg_id}", status_code=202, summary="Mute or hold a participant, or undo it"
+    )
+    async def change(
+        body: ParticipantChange, leg_id: Id, conference: Annotated[Conference, Depends(live_call_of)]
+    ) -> None:
         _live_leg(conference, leg_id)
-        event = UserMutesLeg(
-            user=conference.chair.destination, conference_id=conference.id, leg_id=leg_id, muted=body.muted
-        )
-        await deps.publish(event)
+        chair, call = conference.chair.destination, conference.id
+        if body.muted is not None:
+            await deps.publish(UserMutesLeg(user=chair, conference_id=call, leg_id=leg_id, muted=body.muted))
+        if body.held is not None:
+            await deps.publish(UserHoldsLeg(user=chair, conference_id=call, leg_id=leg_id, held=body.held))
 
     @router.delete("/calls/{call_id}/participants/{leg_id}", status_code=202, summary="Hang up a participant")
     async def remove(leg_id: Id, conference: Annotated[Conference, Depends(live_call_of)]) -> None:
@@ -270,6 +289,16 @@ def api_router(deps: ApiDeps) -> APIRouter:
         return Conferences(conferences=[c.view() for c in await deps.store.active()])
 
     Limit = Annotated[int, Query(ge=1, le=1000)]
+
+    @router.get("/users/{user}/calls", response_model=CallHistory, summary="A user's call history, newest first")
+    async def history(
+        user: Annotated[str, Path(pattern=f"^{CLIENT_NAME.pattern}$")],
+        before: Annotated[float | None, Query(description="calls that started before this (epoch s)")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> CallHistory:
+        found = await deps.store.calls_of(user, before, limit)
+        return CallHistory(calls=found, before=found[-1].started_at if len(found) == limit else None)
+
     subscriptions = deps.webhooks.subscriptions
 
     def subscription_of(webhook_id: Id) -> Subscription:
