@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import httpx
 import redis.asyncio as redis
 from fastapi import FastAPI
 
@@ -87,3 +88,22 @@ async def test_a_burst_of_calls_within_one_second_is_spread_over_the_nodes(redis
         counts = {name: sum(carrier(i, one, two) == name for i in ids) for name in ("one", "two")}
         # 5 and 5, but for a node's own advertisement landing mid-burst and setting its count back to what it carries
         assert min(counts.values()) >= 3, counts
+
+
+async def test_calls_an_application_creates_through_the_api_are_placed_the_same_way(redis_url: str) -> None:
+    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0}
+    async with running_app(node_id="one", **common) as (one_url, one), running_app(node_id="two", **common) as (_, two):
+        async with asyncio.timeout(5):
+            while len(two.state.talkbox.bus.owned()) < 8:
+                await asyncio.sleep(0.05)
+        client = redis_client(redis_url)
+        await advertised(client, "two", 0)
+        await one.state.talkbox.placement.withdraw()  # node one takes the requests and carries no new call
+        await client.aclose()
+        key = one.state.talkbox.api_keys.create("app")
+        async with httpx.AsyncClient(base_url=one_url, headers={"Authorization": f"Bearer {key}"}) as http:
+            ids = []
+            for n in range(10):
+                created = await http.post("/api/v1/calls", json={"from": f"user{n}", "to": ["bob"]})
+                ids.append(created.json()["id"])
+        assert [carrier(i, one, two) for i in ids] == ["two"] * 10

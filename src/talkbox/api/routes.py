@@ -10,7 +10,6 @@ with GET (or seen by the pages, pushed as for any call).
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations, which name
 # dependencies local to api_router.
 import json
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -33,6 +32,7 @@ from talkbox.events.models import (
     UserRequestsCall,
 )
 from talkbox.events.names import CLIENT_NAME, is_valid_destination
+from talkbox.events.placement import new_conference_id
 from talkbox.telephony.model import Conference
 from talkbox.telephony.people import CallRecord
 from talkbox.telephony.store import ConferenceStore
@@ -170,6 +170,8 @@ class ApiDeps:
     mint: Callable[[str, int | None], tuple[str, int]] | None
     # The subscriptions and their deliveries.
     webhooks: Webhooks
+    # A new call's id: with several nodes, one that places its media on the least-loaded node (events/placement.py).
+    place: Callable[[], Awaitable[str]] | None = None
 
 
 def api_router(deps: ApiDeps) -> APIRouter:
@@ -229,7 +231,7 @@ def api_router(deps: ApiDeps) -> APIRouter:
         key_name: Annotated[str, Depends(caller)],
         idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
     ) -> Response:
-        call_id = f"c-{uuid.uuid4().hex[:16]}"
+        call_id = await deps.place() if deps.place is not None else new_conference_id()
         if idempotency_key is not None:
             request = body.model_dump_json(by_alias=True)
             if not deps.keys.claim(key_name, idempotency_key, request, call_id):

@@ -326,6 +326,7 @@ def _api(talkbox: Talkbox) -> ApiDeps:
         retry_after=1,
         mint=functools.partial(_mint, settings.secret, settings.max_token_ttl) if settings.secret else None,
         webhooks=talkbox.webhooks,
+        place=talkbox.placement.conference_id if talkbox.placement is not None else None,
     )
 
 
