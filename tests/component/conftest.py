@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import redis
 
 from talkbox.events import Bus, InProcessBus
 from talkbox.events.redis_bus import RedisBus
@@ -34,3 +36,15 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
     await chosen.start()
     yield chosen
     await chosen.close()
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis_when_every_test_runs_on_it() -> Iterator[None]:
+    """`make test` runs this suite a second time with TALKBOX_REDIS_URL set (DESIGN.md's table: both columns), so
+    every server a test starts uses the Redis bus and store; each test starts from an empty Redis, as from an
+    empty SQLite database."""
+    url = os.environ.get("TALKBOX_REDIS_URL")
+    if url:
+        with redis.Redis.from_url(url, socket_timeout=5) as client:
+            client.flushall()
+    yield

@@ -102,9 +102,12 @@ async def test_a_token_sees_only_whom_its_directory_claim_lists() -> None:
         assert {p["name"]: p["status"] for p in snapshot["people"]} == {"alice": "online", "bob": "online"}
         await carol.close()
         await bob.close()
-        # Carol leaving is not alice's to know; bob leaving is: the first presence alice gets is bob's.
-        change = await _next(alice, "presence")
-        assert change["people"] == [{"name": "bob", "status": "offline"}]
+        # Carol leaving is not alice's to know; bob leaving is. (Over Redis, bob's coming online may reach alice
+        # after her snapshot: said again, it changes nothing.)
+        changes = []
+        while {"name": "bob", "status": "offline"} not in changes:
+            changes += (await _next(alice, "presence"))["people"]
+        assert "carol" not in {person["name"] for person in changes}, changes
         await alice.close()
 
 
@@ -128,7 +131,8 @@ async def test_in_open_mode_the_directory_lists_who_is_online() -> None:
             pass
         async with Peer(url, "alice", ALICE_HZ) as alice:
             await listening(alice)
-            assert shown(alice) == {"alice": "online"}
+            # Over Redis, carol leaving may reach alice after her snapshot, as a change: carol offline.
+            assert {name: status for name, status in shown(alice).items() if status != "offline"} == {"alice": "online"}
 
 
 async def _news_until(socket: websockets.ClientConnection, name: str) -> list[tuple[str, str]]:

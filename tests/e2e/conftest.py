@@ -66,15 +66,16 @@ class TalkboxProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 20
+        # A minute: on CI's busy two cores a start (imports, the media workers, Redis) has taken over 20 s.
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"{self.url}/api/health", timeout=1):
                     return
             except OSError:
-                assert self.process.poll() is None, "talkbox exited at start"
+                assert self.process.poll() is None, f"talkbox exited at start: {self.output()[-2000:]}"
                 time.sleep(0.1)
-        raise RuntimeError("talkbox did not start")
+        raise RuntimeError(f"talkbox did not start within a minute: {self.output()[-2000:]}")
 
     def kill(self) -> None:
         self.process.kill()

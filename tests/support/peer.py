@@ -156,8 +156,10 @@ class Peer:
         return level_at(np.concatenate(list(heard)), frequency)
 
     async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        """Until `predicate()` holds; one that reads what has not arrived yet (no such conference or leg: the
+        offer may overtake its conference over Redis) is not true yet."""
         async with asyncio.timeout(timeout):
-            while not predicate():
+            while not _holds(predicate):
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(0.1):
@@ -235,3 +237,10 @@ async def connect(caller: Peer, callee: Peer) -> str:
     await caller.wait_for(lambda: caller.level(callee.frequency) > -20)
     await callee.wait_for(lambda: callee.level(caller.frequency) > -20)
     return sdp
+
+
+def _holds(predicate: Any) -> bool:
+    try:
+        return bool(predicate())
+    except (StopIteration, LookupError):
+        return False

@@ -5,7 +5,7 @@ import type { DeviceKind, DeviceOption, MicrophoneProblem } from "./devices";
 import { MICROPHONE_HELP, lostDevicesText, withoutMissing } from "./devices";
 import type { Effect, HeldCall, IncomingCall, MediaState, Model, Msg } from "./model";
 import { NO_MEDIA, reconnectDelay } from "./model";
-import { CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
+import { CLOSE_MOVING, CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
 import { KEYPAD, canDialNumbers, canTransfer, canUseKeypad, dialMode, mySide, transferOf } from "./call";
 import { withPresence } from "./directory";
 import { HISTORY_PAGE, withPage } from "./history";
@@ -348,10 +348,18 @@ function step(model: Model, msg: Msg): Update {
 // ---------------------------------------------------------------------------
 // Socket
 
+/** A close with nothing from the server (1006): a reconnect attempt that found no server, for one. */
+const CLOSE_ABNORMAL = 1006;
+/** Reasons for a close that stay true while the server is away: a restart, a move to another node. */
+const LASTING_CLOSES: readonly number[] = [CLOSE_SERVICE_RESTART, CLOSE_MOVING];
+
 function socketClosed(model: Model, code: number, reason: string): Update {
   const effects: Effect[] = [];
+  // An attempt that found Talkbox still down says nothing new: it is still restarting (or moving).
+  const stillAway = code === CLOSE_ABNORMAL && model.closeCode !== null && LASTING_CLOSES.includes(model.closeCode);
+  const closeCode = stillAway ? model.closeCode : code;
   // The call panel stays: the call may well go on, and the server sends it again.
-  let next: Model = { ...model, connection: "closed", closeCode: code, placing: null };
+  let next: Model = { ...model, connection: "closed", closeCode, placing: null };
   // Talkbox is restarting: its media for my leg goes with it. Resume on reconnect.
   const { media } = next;
   // (Twilio's media does not go through Talkbox: it carries on.)

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { Effect, Model, Msg } from "../src/model";
 import { initialModel } from "../src/model";
 import { dialLabel, dialPlaceholder } from "../src/call";
+import { connectionLine } from "../src/connection";
 import { NAME_RULE, nameProblem } from "../src/names";
 import { nextAction, pageTitle } from "../src/narration";
 import { pageIdentity, signInQuery } from "../src/socket";
@@ -200,6 +201,30 @@ describe("a restart of Talkbox", () => {
     ]);
     expect(steps[0]?.title).toBe("Reconnecting the call with bob… — Talkbox");
     expect(steps[steps.length - 1]?.title).toBe("In call with bob — Talkbox");
+  });
+});
+
+describe("a restart that outlasts the first reconnect", () => {
+  it("still says Talkbox is restarting while attempts find it down, and is not announced again", () => {
+    const { model, steps } = narrate(aliceInCall(), [
+      { type: "socket-closed", code: 1012, reason: "" },
+      { type: "socket-connecting" },
+      { type: "socket-closed", code: 1006, reason: "" },
+      { type: "socket-connecting" },
+      { type: "socket-closed", code: 1006, reason: "" },
+    ]);
+    expect(connectionLine(model).text).toBe("Talkbox is restarting — reconnecting…");
+    expect(spoken(steps).filter((words) => words.includes("Disconnected"))).toEqual([]);
+  });
+
+  it("a drop after the server came back is a new story", () => {
+    const { model } = narrate(aliceInCall(), [
+      { type: "socket-closed", code: 1012, reason: "" },
+      { type: "socket-connecting" },
+      { type: "socket-opened" },
+      { type: "socket-closed", code: 1006, reason: "" },
+    ]);
+    expect(connectionLine(model).text).toBe("Disconnected — reconnecting…");
   });
 });
 
