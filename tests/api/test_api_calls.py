@@ -53,7 +53,9 @@ async def test_a_call_created_through_the_api_rings_the_page_and_both_hear_each_
         assert (await server.http.get("/api/v1/conferences")).json()["conferences"] == []
 
 
-async def test_a_conference_of_several_in_one_request_and_a_participant_hung_up() -> None:
+@contextlib.asynccontextmanager
+async def three_way() -> AsyncIterator[tuple[Api, str, Peer, Peer, Peer]]:
+    """alice's conference with bob and carol, made in one request, once alice hears both."""
     async with (
         api() as server,
         Peer(server.url, "alice", ALICE_HZ) as alice,
@@ -63,6 +65,11 @@ async def test_a_conference_of_several_in_one_request_and_a_participant_hung_up(
         created = await server.http.post("/api/v1/calls", json={"from": "alice", "to": ["bob", "carol"]})
         call_id = created.json()["id"]
         await alice.wait_for(lambda: alice.level(BOB_HZ) > -20 and alice.level(CAROL_HZ) > -20, timeout=15)
+        yield server, call_id, alice, bob, carol
+
+
+async def test_a_conference_of_several_in_one_request_and_a_participant_hung_up() -> None:
+    async with three_way() as (server, call_id, alice, bob, carol):
         await carol.wait_for(lambda: carol.level(BOB_HZ) > -20)
         await bob.wait_for(lambda: bob.level(CAROL_HZ) > -20)
 
@@ -78,14 +85,7 @@ async def test_a_conference_of_several_in_one_request_and_a_participant_hung_up(
 
 
 async def test_the_chair_holds_and_resumes_a_participant_through_the_api() -> None:
-    async with (
-        api() as server,
-        Peer(server.url, "alice", ALICE_HZ) as alice,
-        Peer(server.url, "bob", BOB_HZ, auto_accept=True) as bob,
-        Peer(server.url, "carol", CAROL_HZ, auto_accept=True) as carol,
-    ):
-        call_id = (await server.http.post("/api/v1/calls", json={"from": "alice", "to": ["bob", "carol"]})).json()["id"]
-        await alice.wait_for(lambda: alice.level(BOB_HZ) > -20 and alice.level(CAROL_HZ) > -20, timeout=15)
+    async with three_way() as (server, call_id, alice, bob, carol):
         bob_leg = next(leg["id"] for leg in bob.conferences[call_id]["legs"] if leg["destination"] == "bob")
         participant = f"/api/v1/calls/{call_id}/participants/{bob_leg}"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import httpx
 import redis.asyncio as redis
@@ -34,20 +35,24 @@ async def advertised(client: redis.Redis, node: str, legs: int) -> None:
             await asyncio.sleep(0.05)
 
 
-async def test_calls_go_to_the_least_loaded_node_and_never_to_a_draining_one(redis_url: str) -> None:
+@contextlib.asynccontextmanager
+async def two_nodes(redis_url: str) -> AsyncIterator[tuple[tuple[str, FastAPI], tuple[str, FastAPI]]]:
+    """Nodes one and two, sharing the partitions, each advertising that it carries nothing yet."""
     common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0}
-    client = redis_client(redis_url)
-    async with (
-        running_app(node_id="one", **common) as (one_url, one),
-        running_app(node_id="two", **common) as (two_url, two),
-        contextlib.AsyncExitStack() as pages,
-    ):
+    async with running_app(node_id="one", **common) as one, running_app(node_id="two", **common) as two:
         async with asyncio.timeout(5):
-            while len(two.state.talkbox.bus.owned()) < 8:
+            while len(two[1].state.talkbox.bus.owned()) < 8:
                 await asyncio.sleep(0.05)
+        client = redis_client(redis_url)
         await advertised(client, "one", 0)
         await advertised(client, "two", 0)
+        await client.aclose()
+        yield one, two
 
+
+async def test_calls_go_to_the_least_loaded_node_and_never_to_a_draining_one(redis_url: str) -> None:
+    client = redis_client(redis_url)
+    async with two_nodes(redis_url) as ((one_url, one), (two_url, two)), contextlib.AsyncExitStack() as pages:
         # Every caller on node one's socket: where the socket is says nothing of where the media goes.
         alice, bob = [await pages.enter_async_context(Peer(url, n, f)) for url, n, f in
                       ((one_url, "alice", LOW_HZ), (two_url, "bob", HIGH_HZ))]  # fmt: skip
@@ -73,15 +78,7 @@ async def test_calls_go_to_the_least_loaded_node_and_never_to_a_draining_one(red
 
 async def test_a_burst_of_calls_within_one_second_is_spread_over_the_nodes(redis_url: str) -> None:
     """The load a node advertises is a second old at worst; each choice counts itself at once."""
-    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0}
-    async with running_app(node_id="one", **common) as (_u1, one), running_app(node_id="two", **common) as (_u2, two):
-        async with asyncio.timeout(5):
-            while len(two.state.talkbox.bus.owned()) < 8:
-                await asyncio.sleep(0.05)
-        client = redis_client(redis_url)
-        await advertised(client, "one", 0)
-        await advertised(client, "two", 0)
-        await client.aclose()
+    async with two_nodes(redis_url) as ((_u1, one), (_u2, two)):
         placement = one.state.talkbox.placement
         placement.pick = min  # ties to node one: without counting each choice, all ten would go there
         ids = [await placement.conference_id() for _ in range(10)]
@@ -91,15 +88,8 @@ async def test_a_burst_of_calls_within_one_second_is_spread_over_the_nodes(redis
 
 
 async def test_calls_an_application_creates_through_the_api_are_placed_the_same_way(redis_url: str) -> None:
-    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0}
-    async with running_app(node_id="one", **common) as (one_url, one), running_app(node_id="two", **common) as (_, two):
-        async with asyncio.timeout(5):
-            while len(two.state.talkbox.bus.owned()) < 8:
-                await asyncio.sleep(0.05)
-        client = redis_client(redis_url)
-        await advertised(client, "two", 0)
+    async with two_nodes(redis_url) as ((one_url, one), (_u2, two)):
         await one.state.talkbox.placement.withdraw()  # node one takes the requests and carries no new call
-        await client.aclose()
         key = one.state.talkbox.api_keys.create("app")
         async with httpx.AsyncClient(base_url=one_url, headers={"Authorization": f"Bearer {key}"}) as http:
             ids = []
