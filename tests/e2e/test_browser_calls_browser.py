@@ -26,7 +26,8 @@ def dial(page: Page, to: str) -> None:
 def ring(alice: Page, bob: Page) -> None:
     started = time.monotonic()
     dial(alice, "bob")
-    expect(bob.get_by_text("alice is calling")).to_be_visible(timeout=10_000)
+    # Half a minute: a test of ringing, not of its speed (bench/ measures that); under a CPU hog one set-up took 10 s+.
+    expect(bob.get_by_text("alice is calling")).to_be_visible(timeout=30_000)
     record("dial-to-ringing", time.monotonic() - started)
 
 
