@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -91,6 +93,39 @@ async def test_sqlite_brings_back_live_conferences_and_the_log(tmp_path: Path) -
     assert await second.active() == [live]
     assert await second.get("c-2") is not None
     assert [e["input"] for e in second.events_of("c-1")] == ["StartCall", "LegStatusChanged"]
+
+
+async def test_sqlite_changes_made_at_once_are_each_on_disk_when_their_put_returns(tmp_path: Path) -> None:
+    """Writes of one moment share a commit, but none returns before its own change is committed."""
+    store = SqliteStore(tmp_path / "db.sqlite3")
+    reader = sqlite3.connect(tmp_path / "db.sqlite3")
+    seen: dict[str, bool] = {}
+
+    async def call(index: int) -> None:
+        await store.put(conference(f"c-{index}", "queued", "queued"), {"input": "StartCall"})
+        found = reader.execute("SELECT COUNT(*) FROM conferences WHERE id = ?", (f"c-{index}",)).fetchone()[0]
+        await store.put_calls([CallRecord("alice", f"c-{index}", "outgoing", ("bob",), started_at=float(index))])
+        logged = reader.execute("SELECT COUNT(*) FROM calls WHERE conference_id = ?", (f"c-{index}",)).fetchone()[0]
+        seen[f"c-{index}"] = found == 1 and logged == 1
+
+    await asyncio.gather(*(call(index) for index in range(50)))
+    reader.close()
+    assert seen == {f"c-{index}": True for index in range(50)}
+    assert [c.id for c in await store.active_for("bob")] == [f"c-{index}" for index in range(50)]
+    store.close()
+
+
+async def test_sqlite_knows_who_is_on_which_call_among_thousands(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite3")
+    for index in range(2000):
+        await store.put(conference(f"c-{index}", "in-progress", "ringing"), {"input": "StartCall"})
+    await store.put(conference("c-7", "in-progress", "completed"), {"input": "LegStatusChanged"})
+    await store.put(conference("c-8", "completed", "completed"), {"input": "HangUp"})
+    assert len(await store.active_for("alice")) == 1999
+    assert "c-7" not in [c.id for c in await store.active_for("bob")]
+    assert await store.active_for("carol") == []
+    store.close()
+    assert len(await SqliteStore(tmp_path / "db.sqlite3").active_for("bob")) == 1998
 
 
 async def test_redis_is_one_store_for_every_node(redis_url: str) -> None:

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 from talkbox.api.keys import ApiKeyError, ApiKeys
 from talkbox.app.logs import configure_logging
 from talkbox.app.settings import Settings, SettingsError
+from talkbox.app.websocket_protocol import LeanWebSocketProtocol
 from talkbox.telephony.store import StoreError
 from talkbox.ui.identity import DEFAULT_TOKEN_TTL, issue_token
 
@@ -183,8 +184,9 @@ def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         # No permessage-deflate: its zlib state held most of an idle page's memory (bench/README.md, "Idle
         # pages"), for frames of a few hundred bytes of JSON that gain little from it.
         ws_per_message_deflate=False,
-        # The sans-I/O websockets protocol (uvicorn's coming default) holds less per socket than the legacy one.
-        ws="websockets-sansio",
+        # The sans-I/O websockets protocol (uvicorn's coming default) holds less per socket than the legacy one,
+        # and this subclass of it less again.
+        ws=LeanWebSocketProtocol,
         log_level=settings.log_level,
         # Uvicorn's loggers go to the root handler, which redacts secrets (app/logs.py).
         log_config=None,

@@ -52,7 +52,7 @@ from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore, l
 from talkbox.ui import page
 from talkbox.ui.client_address import ClientAddresses
 from talkbox.ui.directory import Directory
-from talkbox.ui.edge import AllowedHosts, AllowedOrigins, BodyLimit, Gatekeeper, SecurityHeaders
+from talkbox.ui.edge import AllowedHosts, AllowedOrigins, BodyLimit, Gatekeeper, SecurityHeaders, SocketRoute
 from talkbox.ui.gateway import Gateway
 from talkbox.ui.identity import Identity, issue_token
 from talkbox.ui.limits import Limits, RateLimit
@@ -477,9 +477,6 @@ def create_app(
     # No /docs or /redoc: they load from a CDN. The OpenAPI document stays at /openapi.json.
     app = FastAPI(title="Talkbox", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.talkbox = talkbox
-    # A plain Starlette route: the endpoint takes no dependencies, and FastAPI's would keep its request
-    # machinery (exit stacks, handlers) alive per socket, for as long as the page stays: 4 KiB of 38.
-    app.router.add_websocket_route("/ws", talkbox.gateway.endpoint)
 
     @app.get("/api/health")
     async def health() -> dict[str, str]:
@@ -510,7 +507,9 @@ def create_app(
         letters = talkbox.router.dead_letters
         return {"total": letters.total, "dead_letters": [letter.as_json() for letter in letters.recent(limit)]}
 
-    app.include_router(api_router(_api(talkbox)))
+    # The API's routes and the webhooks' (below) go first in the app's own list: matched before the rest,
+    # without FastAPI's included-router matching, on the paths an application's server calls thousands a second.
+    app.router.routes[:0] = api_router(_api(talkbox)).routes
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -526,23 +525,23 @@ def create_app(
         return {"enabled": True, **talkbox.sip.status()}
 
     if talkbox.twilio is not None:
-        app.include_router(
-            twilio_router(
-                talkbox.twilio.auth_token,
-                talkbox.twilio.public_url,
-                talkbox.bus.publish,
-                max_parameters=settings.max_form_parameters,
-                signing_key=talkbox.twilio.webhook_signing_key,
-                muted=functools.partial(leg_muted, talkbox.store),
-                hold_music=wav(music.loop(8000)),
-            )
-        )
+        app.router.routes[:0] = twilio_router(
+            talkbox.twilio.auth_token,
+            talkbox.twilio.public_url,
+            talkbox.bus.publish,
+            max_parameters=settings.max_form_parameters,
+            signing_key=talkbox.twilio.webhook_signing_key,
+            muted=functools.partial(leg_muted, talkbox.store),
+            hold_music=wav(music.loop(8000)),
+        ).routes
         origins = AllowedOrigins.of(talkbox.settings.allowed_origins)
         app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint, origins))
 
     app.router.routes.extend(page.routes())
     # The last added runs first: refuse a stranger's Host before counting its body.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # The pages' websocket, past the Host and Origin checks and nothing else (ui/edge.py says why).
+    app.add_middleware(SocketRoute, path="/ws", endpoint=talkbox.gateway.endpoint)
     app.add_middleware(
         Gatekeeper,
         hosts=AllowedHosts.of(settings.allowed_hosts, bound_host=settings.host, also=_public_hosts(talkbox)),

@@ -8,9 +8,9 @@ same either way (the URL, then the sorted parameters); only key and hash change.
 
 from __future__ import annotations
 
+import hmac
 import logging
-from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlparse
 
 from fastapi import HTTPException, Request
 from starlette.datastructures import MultiDict
@@ -19,7 +19,9 @@ from twilio.request_validator import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
     RequestValidator,
+    add_port,
     get_signature_algorithm,
+    remove_port,
 )
 
 log = logging.getLogger(__name__)
@@ -47,9 +49,20 @@ class SignedParams(dict[str, list[str]]):
         return self[key]
 
 
-@dataclass(frozen=True)
+def url_forms(public_url: str) -> tuple[str, str]:
+    """The two spellings of the public URL the `twilio` package accepts a signature for: as configured first,
+    then with the default port added (or the port removed, when it names one).
+
+    RequestValidator.validate signs both for every request (Twilio's own signing is not consistent about the
+    port); a signature is over one of them, so the configured spelling is tried first, the other on mismatch.
+    """
+    parsed = urlparse(public_url.rstrip("/"))
+    other = remove_port(parsed) if parsed.port else add_port(parsed)
+    return parsed.geturl(), other
+
+
 class TwilioSignature:
-    """A FastAPI dependency: the request's form parameters, once Twilio's signature holds.
+    """A webhook's form parameters, once Twilio's signature holds.
 
     The URL Twilio signed is the public one (TALKBOX_PUBLIC_URL + path + query),
     not the one this process sees behind a proxy, so it is rebuilt from the setting.
@@ -58,35 +71,54 @@ class TwilioSignature:
     `signing_key` (TWILIO_WEBHOOK_SIGNING_KEY), never with the auth token.
     """
 
-    auth_token: str
-    public_url: str
-    max_parameters: int = MAX_PARAMETERS
-    signing_key: str | None = None
+    def __init__(
+        self, auth_token: str, public_url: str, max_parameters: int = MAX_PARAMETERS, signing_key: str | None = None
+    ) -> None:
+        self.max_parameters = max_parameters
+        self._token = RequestValidator(auth_token)
+        self._shared = RequestValidator(signing_key) if signing_key else None
+        self._bases = url_forms(public_url)
 
-    async def __call__(self, request: Request) -> MultiDict:
+    async def form(self, request: Request) -> MultiDict:
+        """The parameters, or HTTPException: 413 for too many, 403 for a signature missing or wrong."""
         body = (await request.body()).decode("utf-8", errors="replace")
         try:
             pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=self.max_parameters)
         except ValueError as error:
             raise HTTPException(status_code=413, detail=f"more than {self.max_parameters} form parameters") from error
         signature = request.headers.get(SIGNATURE_HEADER)
-        url = self.public_url.rstrip("/") + request.url.path
-        if request.url.query:
-            url += "?" + request.url.query
-        key, algorithm = self._key(request.headers.get(SIGNATURE_SETTINGS_HEADER, "").strip())
-        if key is None:
+        target = request.scope["path"]  # a route's own path (the webhooks' are plain ASCII): what request.url says
+        if query := request.scope["query_string"]:
+            target += "?" + query.decode("latin-1")
+        validator, algorithm = self._key(request.headers.get(SIGNATURE_SETTINGS_HEADER, "").strip())
+        if validator is None:
             log.warning(
-                "refused a webhook for %s: signed with a shared key, and TWILIO_WEBHOOK_SIGNING_KEY is unset", url
+                "refused a webhook for %s: signed with a shared key, and TWILIO_WEBHOOK_SIGNING_KEY is unset",
+                self._bases[0] + target,
             )
             raise HTTPException(status_code=403, detail="signed with a shared key Talkbox does not have")
-        if not signature or not RequestValidator(key).validate(url, SignedParams.of(pairs), signature, algorithm):
+        if not signature or not self._holds(validator, target, SignedParams.of(pairs), signature, algorithm):
             # Most often a TALKBOX_PUBLIC_URL that is not the address Twilio requested.
-            log.warning("refused a webhook for %s: X-Twilio-Signature missing or wrong", url)
+            log.warning("refused a webhook for %s: X-Twilio-Signature missing or wrong", self._bases[0] + target)
             raise HTTPException(status_code=403, detail="invalid or missing X-Twilio-Signature")
         return MultiDict(pairs)
 
-    def _key(self, settings: str) -> tuple[str | None, str]:
-        """The secret and algorithm to check with: the auth token's, or a Webhook Rule's shared key's."""
+    def _key(self, settings: str) -> tuple[RequestValidator | None, str]:
+        """What to check with: the auth token's validator, or a Webhook Rule's shared key's, and its algorithm."""
         if not settings:
-            return self.auth_token, HMAC_SHA1
-        return self.signing_key, get_signature_algorithm(settings)
+            return self._token, HMAC_SHA1
+        return self._shared, get_signature_algorithm(settings)
+
+    def _holds(
+        self, validator: RequestValidator, target: str, params: SignedParams, signature: str, algorithm: str
+    ) -> bool:
+        """The `twilio` package's own signature (`compute_signature`), over each URL form until one matches."""
+        given = signature.encode("latin-1")  # a header's text is its bytes as latin-1
+        try:
+            return any(
+                hmac.compare_digest(validator.compute_signature(base + target, params, algorithm).encode(), given)
+                for base in self._bases
+            )
+        except ValueError:  # an algorithm the package does not know
+            log.warning("a webhook signed with %r, which the twilio package cannot check", algorithm[:40])
+            return False

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import MultiDict
 from starlette.responses import Response
+from starlette.routing import request_response
 
 import talkbox.providers.twilio.twiml as twiml
 from talkbox.callbacks.ringback import ringback_wav, transfer_failed_wav
@@ -70,6 +72,26 @@ async def _nobody_muted(_conference_id: str, _leg_id: str) -> bool:
     return False
 
 
+class WebhookRoute(APIRoute):
+    """A route documented like FastAPI's, whose endpoint takes the request itself.
+
+    FastAPI's dependency solving and its per-request exit stacks were half of a webhook's cost; an endpoint
+    here reads what it needs (the signed form, a query value) and Starlette's own request/response calls it.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.app = request_response(endpoint)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return self.endpoint
+
+
+def _query(*names: str) -> list[dict[str, object]]:
+    """The OpenAPI description of optional string query parameters (the endpoints read them themselves)."""
+    return [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}} for name in names]
+
+
 def twilio_router(
     auth_token: str,
     public_url: str,
@@ -86,20 +108,21 @@ def twilio_router(
     `hold_music`: the WAV a held participant hears (the app makes it from the media engine's loop).
     """
     webhooks = twiml.Webhooks(public_url)
-    router = APIRouter(tags=["Twilio webhooks"], responses=REFUSED)
-    signed = Depends(TwilioSignature(auth_token, public_url, max_parameters, signing_key))
+    router = APIRouter(tags=["Twilio webhooks"], responses=REFUSED, route_class=WebhookRoute)
+    signed = TwilioSignature(auth_token, public_url, max_parameters, signing_key).form
+    leg_query = _query("conference_id", "leg_id")
 
     @router.post(
         twiml.VOICE_PATH,
         summary="TwiML for a leg Talkbox placed (and the TwiML app's voice URL)",
         response_class=Response,
         responses=TWIML,
-        openapi_extra=form_body(CallParams),
+        openapi_extra=form_body(CallParams) | {"parameters": leg_query},
     )
-    async def voice(
-        params: MultiDict = signed, conference_id: str | None = Query(None), leg_id: str | None = Query(None)
-    ) -> Response:
+    async def voice(request: Request) -> Response:
         """The leg was answered: put it in its conference. A call Talkbox did not place is hung up."""
+        params = await signed(request)
+        conference_id, leg_id = request.query_params.get("conference_id"), request.query_params.get("leg_id")
         if not _known(conference_id, leg_id) or _parse(CallParams, params) is None:
             return _xml(twiml.empty())
         assert conference_id is not None and leg_id is not None
@@ -111,13 +134,13 @@ def twilio_router(
         status_code=204,
         response_class=Response,
         responses=NO_CONTENT,
-        openapi_extra=form_body(CallParams),
+        openapi_extra=form_body(CallParams) | {"parameters": leg_query},
     )
-    async def status(
-        params: MultiDict = signed, conference_id: str | None = Query(None), leg_id: str | None = Query(None)
-    ) -> Response:
+    async def status(request: Request) -> Response:
+        params = await signed(request)
         call = _parse(CallParams, params)
-        report = _leg_report(call, conference_id, leg_id) if call is not None else None
+        query = request.query_params
+        report = _leg_report(call, query.get("conference_id"), query.get("leg_id")) if call is not None else None
         if report is None:
             log.info("ignored a status callback for a call Talkbox does not know (%s)", params.get("CallSid"))
         else:
@@ -130,10 +153,11 @@ def twilio_router(
         status_code=204,
         response_class=Response,
         responses=NO_CONTENT,
-        openapi_extra=form_body(ConferenceParams),
+        openapi_extra=form_body(ConferenceParams) | {"parameters": _query("conference_id")},
     )
-    async def conference(params: MultiDict = signed, conference_id: str | None = Query(None)) -> Response:
-        event = _parse(ConferenceParams, params)
+    async def conference(request: Request) -> Response:
+        event = _parse(ConferenceParams, await signed(request))
+        conference_id = request.query_params.get("conference_id")
         if event is not None and _known(conference_id):
             assert conference_id is not None
             await publish(
@@ -156,8 +180,9 @@ def twilio_router(
         responses=TWIML,
         openapi_extra=form_body(CallParams),
     )
-    async def wait(_params: MultiDict = signed) -> Response:
+    async def wait(request: Request) -> Response:
         """Ringback while the people called are rung, instead of Twilio's hold music."""
+        await signed(request)
         return _xml(twiml.ringback(webhooks))
 
     tone = ringback_wav()
@@ -168,7 +193,7 @@ def twilio_router(
         response_class=Response,
         responses={200: {"description": "WAV, 8 kHz mono", "content": {"audio/wav": {}}}},
     )
-    async def ringback() -> Response:
+    async def ringback(_request: Request) -> Response:
         # Unsigned: Twilio fetches what <Play> names as a plain GET, and the tone is no secret.
         return Response(tone, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
 
@@ -180,7 +205,7 @@ def twilio_router(
         response_class=Response,
         responses={200: {"description": "WAV, 8 kHz mono", "content": {"audio/wav": {}}}},
     )
-    async def transfer_failed() -> Response:
+    async def transfer_failed(_request: Request) -> Response:
         # Unsigned, like the ringback: a plain GET from <Play>.
         return Response(failed, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
 
@@ -189,10 +214,11 @@ def twilio_router(
         summary="What a held participant hears (the participant's holdUrl)",
         response_class=Response,
         responses=TWIML,
-        openapi_extra=form_body(CallParams),
+        openapi_extra=form_body(CallParams) | {"parameters": _query("music")},
     )
-    async def on_hold(_params: MultiDict = signed, music: str = Query("1")) -> Response:
-        return _xml(twiml.on_hold(webhooks, music=music != "0"))
+    async def on_hold(request: Request) -> Response:
+        await signed(request)
+        return _xml(twiml.on_hold(webhooks, music=request.query_params.get("music", "1") != "0"))
 
     @router.get(
         twiml.HOLD_MUSIC_PATH,
@@ -200,7 +226,7 @@ def twilio_router(
         response_class=Response,
         responses={200: {"description": "WAV, 8 kHz mono", "content": {"audio/wav": {}}}},
     )
-    async def music() -> Response:
+    async def music(_request: Request) -> Response:
         # Unsigned, like the ringback: Twilio's <Play> fetches it with a plain GET.
         return Response(hold_music, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
 
@@ -211,9 +237,9 @@ def twilio_router(
         responses=TWIML,
         openapi_extra=form_body(CallParams),
     )
-    async def incoming(params: MultiDict = signed) -> Response:
+    async def incoming(request: Request) -> Response:
         """Answer at once into a new conference, where the caller waits while the clients ring."""
-        call = _parse(CallParams, params)
+        call = _parse(CallParams, await signed(request))
         if call is None or not _known(call.CallSid):
             return _xml(twiml.empty())
         conference_id, leg_id = twiml.incoming_ids(call.CallSid)

@@ -13,11 +13,12 @@ row that cannot be read is moved to the `quarantine` table and the rest goes on.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +31,9 @@ from talkbox.telephony.model import Conference
 from talkbox.telephony.people import HISTORY_KEEP, CallRecord, Person, record_from_json, record_to_json
 
 log = logging.getLogger(__name__)
+
+# One SQL statement and the rows it is run for (executemany).
+Statement = tuple[str, list[tuple[Any, ...]]]
 
 
 class StoreError(Exception):
@@ -184,6 +188,50 @@ class MemoryStore:
         pass
 
 
+class ActiveConferences:
+    """The conferences going on, by id and by the people with a leg on them.
+
+    A user's calls are read from their own few, not found by scanning every active conference: with
+    thousands active (a burst of API calls the router is still working through), that scan made each new
+    call cost more than the one before.
+    """
+
+    def __init__(self, conferences: Iterable[Conference] = ()) -> None:
+        self._by_id: dict[str, Conference] = {}
+        self._by_user: dict[str, dict[str, None]] = {}  # a dict for its order: the order they came in
+        for conference in conferences:
+            self.keep(conference)
+
+    def get(self, conference_id: str) -> Conference | None:
+        return self._by_id.get(conference_id)
+
+    def keep(self, conference: Conference) -> None:
+        """The conference as it is now: kept while it goes on, let go once it has ended."""
+        before = self._by_id.get(conference.id)
+        users = set() if conference.ended else {leg.destination for leg in conference.legs}
+        if before is not None:
+            for user in {leg.destination for leg in before.legs} - users:
+                self._forget(user, conference.id)
+        if conference.ended:
+            self._by_id.pop(conference.id, None)
+            return
+        self._by_id[conference.id] = conference
+        for user in users:
+            self._by_user.setdefault(user, {})[conference.id] = None
+
+    def _forget(self, user: str, conference_id: str) -> None:
+        ids = self._by_user[user]
+        del ids[conference_id]
+        if not ids:
+            del self._by_user[user]
+
+    def all(self) -> list[Conference]:
+        return list(self._by_id.values())
+
+    def of(self, user: str) -> list[Conference]:
+        return with_live_leg([self._by_id[i] for i in self._by_user.get(user, ())], user)
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conferences (
     id TEXT PRIMARY KEY,
@@ -247,51 +295,51 @@ class SqliteStore:
                 "or restore from a backup) and start again: Talkbox creates a new, empty one."
             ) from error
         readable = (self._read(*row) for row in rows)
-        self._active = {c.id: c for c in readable if c is not None}
+        self._active = ActiveConferences(c for c in readable if c is not None)
+        self._pending: list[tuple[tuple[Statement, ...], asyncio.Future[None]]] = []
 
     async def get(self, conference_id: str) -> Conference | None:
-        if conference_id in self._active:
-            return self._active[conference_id]
+        if (conference := self._active.get(conference_id)) is not None:
+            return conference
         row = self.db.execute("SELECT rowid, id, data FROM conferences WHERE id = ?", (conference_id,)).fetchone()
         return self._read(*row) if row else None
 
     async def put(self, conference: Conference, cause: dict[str, Any]) -> None:
         now = time.time()
         try:
-            with self.db:
-                self.db.execute("BEGIN")
-                self.db.execute(
+            await self._commit(
+                (
                     "INSERT INTO event_log (at, conference_id, cause) VALUES (?, ?, ?)",
-                    (now, conference.id, dumps(cause)),
-                )
-                self.db.execute(
+                    [(now, conference.id, dumps(cause))],
+                ),
+                (
                     "INSERT INTO conferences (id, active, data, updated_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (id) DO UPDATE SET active = excluded.active, data = excluded.data, "
                     "updated_at = excluded.updated_at",
-                    (conference.id, int(not conference.ended), to_json(conference), now),
-                )
+                    [(conference.id, int(not conference.ended), to_json(conference), now)],
+                ),
+            )
         except sqlite3.DatabaseError as error:
             raise StoreUnavailable(f"{self.path} did not take the change to {conference.id}: {error}") from error
-        if conference.ended:
-            self._active.pop(conference.id, None)
-        else:
-            self._active[conference.id] = conference
+        self._active.keep(conference)
 
     async def active(self) -> list[Conference]:
-        return list(self._active.values())
+        return self._active.all()
 
     async def active_for(self, user: str) -> list[Conference]:
-        return with_live_leg(list(self._active.values()), user)
+        return self._active.of(user)
 
     async def person(self, name: str) -> Person | None:
         row = self.db.execute("SELECT name, dnd, history_seen FROM people WHERE name = ?", (name,)).fetchone()
         return None if row is None else Person(row[0], bool(row[1]), row[2])
 
     async def put_person(self, person: Person) -> None:
-        self._write(
-            "INSERT INTO people (name, dnd, history_seen) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-            "dnd = excluded.dnd, history_seen = excluded.history_seen",
-            [(person.name, int(person.dnd), person.history_seen)],
+        await self._write(
+            (
+                "INSERT INTO people (name, dnd, history_seen) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "dnd = excluded.dnd, history_seen = excluded.history_seen",
+                [(person.name, int(person.dnd), person.history_seen)],
+            )
         )
 
     async def people(self) -> list[Person]:
@@ -299,16 +347,18 @@ class SqliteStore:
         return [Person(name, bool(dnd), seen) for name, dnd, seen in rows]
 
     async def put_calls(self, records: Sequence[CallRecord]) -> None:
-        self._write(
-            "INSERT INTO calls (user, conference_id, started_at, missed, data) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (user, conference_id) DO UPDATE SET started_at = excluded.started_at, "
-            "missed = excluded.missed, data = excluded.data",
-            [(r.user, r.conference_id, r.started_at, int(r.missed), record_to_json(r)) for r in records],
-        )
-        self._write(
-            "DELETE FROM calls WHERE user = ? AND conference_id NOT IN "
-            "(SELECT conference_id FROM calls WHERE user = ? ORDER BY started_at DESC LIMIT ?)",
-            [(user, user, self.keep_calls) for user in {r.user for r in records}],
+        await self._write(
+            (
+                "INSERT INTO calls (user, conference_id, started_at, missed, data) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (user, conference_id) DO UPDATE SET started_at = excluded.started_at, "
+                "missed = excluded.missed, data = excluded.data",
+                [(r.user, r.conference_id, r.started_at, int(r.missed), record_to_json(r)) for r in records],
+            ),
+            (
+                "DELETE FROM calls WHERE user = ? AND conference_id NOT IN "
+                "(SELECT conference_id FROM calls WHERE user = ? ORDER BY started_at DESC LIMIT ?)",
+                [(user, user, self.keep_calls) for user in {r.user for r in records}],
+            ),
         )
 
     async def call_of(self, user: str, conference_id: str) -> CallRecord | None:
@@ -330,13 +380,53 @@ class SqliteStore:
         ).fetchone()
         return int(row[0])
 
-    def _write(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    async def _write(self, *statements: Statement) -> None:
         try:
-            with self.db:
-                self.db.execute("BEGIN")
-                self.db.executemany(statement, rows)
+            await self._commit(*statements)
         except sqlite3.DatabaseError as error:
             raise StoreUnavailable(f"{self.path} did not take a change to people or calls: {error}") from error
+
+    async def _commit(self, *statements: Statement) -> None:
+        """Returns once `statements` are committed, in one transaction with the other writes of this loop turn.
+
+        Group commit: a commit costs more than the writes in it, and the router's workers write at once. Each
+        caller still waits for the commit that holds its own change, so it is stored before it is acted on.
+        A batch that fails is tried again one caller at a time: only the changes that cannot be stored fail.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((statements, done))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        await done
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        try:
+            self._transaction([statement for statements, _ in batch for statement in statements])
+            errors: list[Exception | None] = [None] * len(batch)
+        except sqlite3.Error:
+            errors = [self._alone(statements) for statements, _ in batch]
+        for (_, done), error in zip(batch, errors, strict=True):
+            if done.done():  # its caller stopped waiting; the change is stored (or not) all the same
+                continue
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+    def _alone(self, statements: tuple[Statement, ...]) -> Exception | None:
+        try:
+            self._transaction(statements)
+        except Exception as error:  # whatever it is, it goes to the caller who asked: none is left waiting
+            return error
+        return None
+
+    def _transaction(self, statements: Sequence[Statement]) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            for statement, rows in statements:
+                self.db.executemany(statement, rows)
 
     def events_of(self, conference_id: str) -> list[dict[str, Any]]:
         """The logged causes of one conference, oldest first."""
@@ -346,6 +436,8 @@ class SqliteStore:
         return [json.loads(cause) for (cause,) in rows]
 
     def close(self) -> None:
+        if self._pending:
+            self._flush()  # writes whose loop turn has not come yet: stored before the file closes
         self.db.close()
         self._lock.release()
 
