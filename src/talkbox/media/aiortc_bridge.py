@@ -41,23 +41,29 @@ class Wire:
     rx: Session
     tx: Session
     ssrc: int  # the SSRC the SDP announced for what Talkbox sends
+    _pair: object = None  # the nominated pair `_selected` was read from
+    _selected: tuple[StunProtocol, tuple[str, int]] | None = None
 
     def selected(self) -> tuple[StunProtocol, tuple[str, int]] | None:
-        """The nominated pair, looked up on each use: ICE may select another."""
+        """The nominated pair, looked up on each use: ICE may select another.
+
+        Its address is read once per pair: aioice builds it anew on every read, and this runs for every packet
+        in and out.
+        """
         pair = self.connection._nominated.get(COMPONENT_RTP)
-        if pair is None:
-            return None
-        return pair.protocol, pair.remote_addr
+        if pair is not self._pair:
+            self._pair = pair
+            self._selected = None if pair is None else (pair.protocol, pair.remote_addr)
+        return self._selected
 
     def send(self, datagram: bytes) -> bool:
         selected = self.selected()
         if selected is None:
             return False
-        protocol, address = selected
-        transport = getattr(protocol, "transport", None)
+        transport = getattr(selected[0], "transport", None)
         if transport is None or transport.is_closing():
             return False
-        transport.sendto(datagram, address)
+        transport.sendto(datagram, selected[1])
         return True
 
 
