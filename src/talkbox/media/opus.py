@@ -113,8 +113,8 @@ class Encoder:
         scale is limited by the listener's decoder rather than clipped here.
         """
         lib = _lib()
-        if pcm.dtype == np.float32:
-            samples = np.ascontiguousarray(pcm)
+        if pcm.dtype.kind == "f":
+            samples = np.ascontiguousarray(pcm, dtype=np.float32)
             size = lib.opus_encode_float(
                 self._state, _ffi.from_buffer("float[]", samples), len(samples), self._out, MAX_PACKET
             )
