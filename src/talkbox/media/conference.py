@@ -308,13 +308,14 @@ class ConferenceMedia:
         shared: bytes | None = None
         everyone: np.ndarray | None = None
         waiting = self._waiting()
-        on_hold = _HoldTick(self)
+        on_hold: _HoldTick | None = None  # made for the first held leg of the tick: most ticks have none
         for member in self.members.values():
             own_mix = minus.get(member.leg_id)
             sound = self.sounds.get(member.leg_id)
             if sound is not None:  # a transfer's ringback (or its failed tone) comes before any hold
                 payload = self._encode_alone(member, sound.next())
             elif member.held or member.leg_id in waiting:
+                on_hold = on_hold or _HoldTick(self)
                 payload = on_hold.payload(member, music=member.leg_id in waiting or self.held.get(member.leg_id, False))
             elif member.line is not None:
                 if own_mix is None:
