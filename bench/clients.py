@@ -247,7 +247,7 @@ class Media:
         if self._decoder is not None:
             pcm = self._decoder.decode(rtp.parse(clear).payload)
             if self.recording:
-                self.frames.append(pcm)
+                self.frames.append(pcm * 32768)  # the decoder's ±1 float on the int16 scale tones_present reads
 
     def reset(self) -> None:
         self.stream = Stream()

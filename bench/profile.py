@@ -23,7 +23,7 @@ from bench.common import ROOT
 CATEGORIES = [
     ("Opus encode (talkbox opus.py, libopus)", ("Encoder.encode",)),
     ("Opus decode and concealment (talkbox opus.py, libopus)", ("Decoder.decode", "Decoder.conceal", "Decoder._run")),
-    ("SRTP protect/unprotect (pylibsrtp)", ("pylibsrtp", "protect")),
+    ("SRTP protect/unprotect (pylibsrtp, aiortc_bridge.Srtp)", ("pylibsrtp", "protect", "Srtp.")),
     ("jitter buffers (talkbox jitter.py)", ("media/jitter.py",)),
     ("mixing and forwarding (talkbox conference.py)", ("media/conference.py",)),
     ("RTP parse and build (talkbox rtp.py)", ("media/rtp.py",)),

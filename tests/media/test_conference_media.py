@@ -23,7 +23,8 @@ class Sent:
 
     def heard(self, last: int = 25) -> np.ndarray:
         decoder = Decoder()
-        return np.concatenate([decoder.decode(payload) for payload, _, _ in self.packets[-last:]])
+        # The decoder's float32 at ±1, on the int16 scale level_at reads.
+        return 32768 * np.concatenate([decoder.decode(payload) for payload, _, _ in self.packets[-last:]])
 
 
 @dataclass

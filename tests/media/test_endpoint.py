@@ -12,6 +12,8 @@ import contextlib
 import socket
 
 import numpy as np
+from aioice.candidate import Candidate
+from aioice.ice import CandidatePair
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
@@ -94,5 +96,29 @@ async def test_strangers_and_forged_packets_are_dropped_before_any_work() -> Non
         await asyncio.sleep(0.5)
         assert len(packets) - before > 15, "the page's own audio still flows"
     finally:
+        await endpoint.close()
+        await page.close()
+
+
+async def test_a_pair_ice_selects_later_carries_the_audio_from_its_next_packet() -> None:
+    """A page whose network changes mid-call gets a new nominated pair: what the engine sends goes there at once,
+    and the old address is a stranger from then on (the pair's address is read once per pair, not per packet)."""
+    endpoint, page, packets, _states = await connected_pair()
+    moved = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        assert endpoint.wire is not None
+        selected = endpoint.wire.selected()
+        assert selected is not None
+        moved.bind(("127.0.0.1", 0))
+        moved.settimeout(2)
+        candidate = Candidate("moved", 1, "udp", 1, "127.0.0.1", moved.getsockname()[1], "host")
+        endpoint.wire.connection._nominated[1] = CandidatePair(selected[0], candidate)
+        endpoint.send(b"\x00" * 40, 1, 960)
+        assert len(await asyncio.to_thread(moved.recv, 2048)) > 40, "sent to the newly selected address"
+        strangers = endpoint.counters.strangers
+        await asyncio.sleep(0.3)  # the page goes on sending from its old address
+        assert endpoint.counters.strangers - strangers > 5
+    finally:
+        moved.close()
         await endpoint.close()
         await page.close()

@@ -1,4 +1,4 @@
-"""Every use of aiortc's and aioice's private names, in one module.
+"""Every use of aiortc's, aioice's and pylibsrtp's private names, in one module.
 
 aiortc does ICE, DTLS and the SRTP keys; above SRTP the packets are Talkbox's.
 Once a peer connection is up, `take_over` stops aiortc's own RTP sender and
@@ -7,10 +7,12 @@ hooks the sockets of the ICE connection, so that every SRTP datagram reaches
 the engine straight from the event loop's datagram callback, and every packet
 the engine sends goes out with one `sendto`. STUN and DTLS still go to aiortc.
 
-The names used here have not moved since aiortc 1.3 and aioice 0.7; the
-versions are pinned in pyproject.toml, and tests/media/test_aiortc_bridge.py
-connects two real peer connections through this module, so an upgrade that
-moves a name fails there first.
+SRTP is called through pylibsrtp's own binding (`Srtp`), without its per-packet wrapper.
+
+The names used here have not moved since aiortc 1.3 and aioice 0.7 (pylibsrtp's are
+those of its 1.0); aiortc's and aioice's versions are pinned in pyproject.toml (pylibsrtp's
+in uv.lock), and tests/media/test_endpoint.py connects real peer connections through this
+module, so an upgrade that moves a name fails there first.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from typing import Any
 
 from aioice.ice import Connection, StunProtocol
 from aiortc import RTCPeerConnection
+from pylibsrtp import Error as SrtpError
 from pylibsrtp import Session
+from pylibsrtp._binding import ffi as _srtp_ffi
+from pylibsrtp._binding import lib as _srtp_lib
 
 COMPONENT_RTP = 1
 MAX_DATAGRAM = 2048
@@ -33,31 +38,81 @@ class BridgeError(RuntimeError):
     """The peer connection is not in a state the engine can take over (or aiortc changed)."""
 
 
+_SRTP_TRAILER = 16 + 128  # pylibsrtp's room for the tag and an MKI
+_SRTCP_TRAILER = 4 + 16 + 128
+
+
+class Srtp:
+    """One direction of a leg's SRTP: the libsrtp calls of pylibsrtp's Session, on the session's own buffer.
+
+    pylibsrtp allocates a length, checks the type and copies twice for every packet; this does the same call
+    with the length allocated once, for every packet of every leg in and out. Failures raise pylibsrtp's Error,
+    as Session does (and so does a packet too long for its buffer, which Session reports as a ValueError).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session  # owns the libsrtp context and the buffer
+        self._context = session._srtp[0]
+        self._cdata = session._cdata
+        self._buffer = session._buffer
+        self._room = len(session._cdata)
+        self._length = _srtp_ffi.new("int *")
+
+    def protect(self, packet: bytes) -> bytes:
+        return self._run(packet, _srtp_lib.srtp_protect, _SRTP_TRAILER)
+
+    def protect_rtcp(self, packet: bytes) -> bytes:
+        return self._run(packet, _srtp_lib.srtp_protect_rtcp, _SRTCP_TRAILER)
+
+    def unprotect(self, packet: bytes) -> bytes:
+        return self._run(packet, _srtp_lib.srtp_unprotect, 0)
+
+    def unprotect_rtcp(self, packet: bytes) -> bytes:
+        return self._run(packet, _srtp_lib.srtp_unprotect_rtcp, 0)
+
+    def _run(self, packet: bytes, call: Callable[[Any, Any, Any], int], trailer: int) -> bytes:
+        size = len(packet)
+        if size > self._room - trailer:
+            raise SrtpError("packet is too long")
+        self._buffer[0:size] = packet
+        self._length[0] = size
+        status = call(self._context, self._cdata, self._length)
+        if status:
+            raise SrtpError(f"libsrtp status {status}")
+        return self._buffer[0 : self._length[0]]
+
+
 @dataclass
 class Wire:
     """One connected leg's transport below Talkbox's RTP: the selected ICE pair and the SRTP sessions."""
 
     connection: Connection
-    rx: Session
-    tx: Session
+    rx: Srtp
+    tx: Srtp
     ssrc: int  # the SSRC the SDP announced for what Talkbox sends
+    _pair: object = None  # the nominated pair `_selected` was read from
+    _selected: tuple[StunProtocol, tuple[str, int]] | None = None
 
     def selected(self) -> tuple[StunProtocol, tuple[str, int]] | None:
-        """The nominated pair, looked up on each use: ICE may select another."""
+        """The nominated pair, looked up on each use: ICE may select another.
+
+        Its address is read once per pair: aioice builds it anew on every read, and this runs for every packet
+        in and out.
+        """
         pair = self.connection._nominated.get(COMPONENT_RTP)
-        if pair is None:
-            return None
-        return pair.protocol, pair.remote_addr
+        if pair is not self._pair:
+            self._pair = pair
+            self._selected = None if pair is None else (pair.protocol, pair.remote_addr)
+        return self._selected
 
     def send(self, datagram: bytes) -> bool:
         selected = self.selected()
         if selected is None:
             return False
-        protocol, address = selected
-        transport = getattr(protocol, "transport", None)
+        transport = getattr(selected[0], "transport", None)
         if transport is None or transport.is_closing():
             return False
-        transport.sendto(datagram, address)
+        transport.sendto(datagram, selected[1])
         return True
 
 
@@ -113,7 +168,7 @@ async def take_over(pc: RTCPeerConnection, gate: Gate, hook: MediaHook) -> Wire:
     sender._send_rtcp = _discard  # type: ignore[method-assign]
     await sender.stop()
     await receiver.stop()
-    gate.wire = Wire(connection=gate.connection, rx=rx, tx=tx, ssrc=sender._ssrc)
+    gate.wire = Wire(connection=gate.connection, rx=Srtp(rx), tx=Srtp(tx), ssrc=sender._ssrc)
     gate.hook = hook
     return gate.wire
 

@@ -299,29 +299,31 @@ class ConferenceMedia:
         """One 20 ms frame of the mix, for a conference that is not forwarding."""
         self.ticks += 1
         voices = self._voices(now)
-        # Every speaker's mix-minus in one array operation: K voices in, K mixes out.
+        # Every speaker's mix-minus in one array operation: K voices in, K mixes out. In float32, as libopus
+        # decodes and encodes: a third of the time the same in int32 with clipping takes.
         speakers = list(voices)
-        stack = np.stack([voices[leg_id] for leg_id in speakers]).astype(np.int32) if speakers else None
-        total = stack.sum(axis=0) if stack is not None else np.zeros(FRAME_SAMPLES, dtype=np.int32)
-        minus = dict(zip(speakers, _clip(total - stack), strict=True)) if stack is not None else {}
+        stack = np.stack([voices[leg_id] for leg_id in speakers]) if speakers else None
+        total = stack.sum(axis=0) if stack is not None else np.zeros(FRAME_SAMPLES, dtype=np.float32)
+        minus = dict(zip(speakers, total - stack, strict=True)) if stack is not None else {}
         shared: bytes | None = None
         everyone: np.ndarray | None = None
         waiting = self._waiting()
-        on_hold = _HoldTick(self)
+        on_hold: _HoldTick | None = None  # made for the first held leg of the tick: most ticks have none
         for member in self.members.values():
             own_mix = minus.get(member.leg_id)
             sound = self.sounds.get(member.leg_id)
             if sound is not None:  # a transfer's ringback (or its failed tone) comes before any hold
                 payload = self._encode_alone(member, sound.next())
             elif member.held or member.leg_id in waiting:
+                on_hold = on_hold or _HoldTick(self)
                 payload = on_hold.payload(member, music=member.leg_id in waiting or self.held.get(member.leg_id, False))
             elif member.line is not None:
                 if own_mix is None:
-                    everyone = _clip(total) if everyone is None else everyone
-                payload = member.line.encode(own_mix if own_mix is not None else everyone)
+                    everyone = _pcm16(total) if everyone is None else everyone
+                payload = member.line.encode(_pcm16(own_mix) if own_mix is not None else everyone)
             elif own_mix is None:
                 if shared is None:
-                    shared = self.shared.encode(_clip(total))
+                    shared = self.shared.encode(total)
                 payload = shared
             else:
                 if member.encoder is None:
@@ -347,7 +349,7 @@ class ConferenceMedia:
         return self._silence_encoder
 
     def _voices(self, now: float) -> dict[str, np.ndarray]:
-        """Each buffer gives up this tick's frame; the loudest few speakers are decoded."""
+        """Each buffer gives up this tick's frame; the loudest few speakers are decoded (to float32, ±1 full scale)."""
         ready: list[tuple[float, Member, Frame | Lost | np.ndarray]] = []
         for member in self.members.values():
             if member.line is not None:
@@ -362,7 +364,10 @@ class ConferenceMedia:
         ready.sort(key=lambda entry: entry[0])
         voices: dict[str, np.ndarray] = {}
         for _loudness, member, slot in ready[:MAX_SPEAKERS]:
-            pcm = slot if isinstance(slot, np.ndarray) else member.decode(slot)
+            if isinstance(slot, np.ndarray):  # a telephone's linear samples
+                pcm = np.multiply(slot, 1 / 32768, dtype=np.float32)
+            else:
+                pcm = member.decode(slot)
             if len(pcm) == FRAME_SAMPLES:
                 voices[member.leg_id] = pcm
         return voices
@@ -411,5 +416,6 @@ def _buffer(telephone: bool) -> JitterBuffer:
     return JitterBuffer(clock_rate=g711.RATE, frame_samples=TELEPHONE_FRAME) if telephone else JitterBuffer()
 
 
-def _clip(samples: np.ndarray) -> np.ndarray:
-    return np.clip(samples, -32768, 32767).astype(np.int16)
+def _pcm16(mix: np.ndarray) -> np.ndarray:
+    """A float mix as a telephone's linear samples, clipped: G.711 has no headroom above full scale."""
+    return np.clip(mix * 32768, -32768, 32767).astype(np.int16)

@@ -107,12 +107,6 @@ class JitterStats:
     target_ms: float = 0.0
 
 
-def _wrapped(delta: int, bits: int) -> int:
-    """The signed distance a wrapping counter moved."""
-    half = 1 << (bits - 1)
-    return ((delta + half) % (1 << bits)) - half
-
-
 class JitterBuffer:
     """Orders, times and bounds one leg's packets; see the module docstring for the contract."""
 
@@ -184,10 +178,14 @@ class JitterBuffer:
             self._lo = self._high = sequence
             self._floor = sequence - self._size // 2  # nothing played yet: an earlier packet may still come
             self._high_ts = timestamp
-        ext = self._high + _wrapped(sequence - self._high, 16)
-        stamp = self._high_ts + _wrapped(timestamp - self._high_ts, 32)
+        # Written out rather than in helpers: this runs for every packet of every leg. The numbers are extended
+        # by the signed distance their wrapping counter moved.
+        ext = self._high + ((sequence - self._high + 0x8000) & 0xFFFF) - 0x8000
+        stamp = self._high_ts + ((timestamp - self._high_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
         transit = now - stamp / self._rate
-        if self._jumped(ext, transit):
+        delta = ext - self._high
+        transits = self._transits
+        if delta > MAX_DROPOUT or delta < -MAX_MISORDER or (transits and abs(transit - transits[0][1]) > CLOCK_JUMP):
             self._probation(sequence, timestamp, payload, now)
             return
         self._stray = None
@@ -195,7 +193,13 @@ class JitterBuffer:
         if self._seqs[slot] == ext:
             self.stats.duplicates += 1
             return
-        jitter = self._floor_from(transit, now)
+        # The transit floor moves; this packet's jitter is how far above it the packet came.
+        while transits and transits[-1][1] >= transit:
+            transits.pop()
+        transits.append((now, transit))
+        while now - transits[0][0] > FLOOR_WINDOW:
+            transits.popleft()
+        jitter = transit - transits[0][1]
         if self._running:  # a packet that comes back after the buffer gave up on an outage says nothing of jitter
             self._count(jitter)
         if ext < self._floor or self._high - ext >= self._size:
@@ -208,12 +212,6 @@ class JitterBuffer:
         if ext < self._high:
             self.stats.reordered += 1
         self._store(slot, ext, stamp, payload)
-
-    def _jumped(self, ext: int, transit: float) -> bool:
-        delta = ext - self._high
-        if delta > MAX_DROPOUT or delta < -MAX_MISORDER:
-            return True
-        return bool(self._transits) and abs(transit - self._transits[0][1]) > CLOCK_JUMP
 
     def _probation(self, sequence: int, timestamp: int, payload: bytes, now: float) -> None:
         """A packet far outside the stream: a restart once a second one follows it in order, else a stray."""
@@ -230,16 +228,6 @@ class JitterBuffer:
         self._restart()
         self._accept(*stray)
         self._accept(sequence, timestamp, payload, now)
-
-    def _floor_from(self, transit: float, now: float) -> float:
-        """Move the transit floor; this packet's jitter is how far above it the packet came."""
-        transits = self._transits
-        while transits and transits[-1][1] >= transit:
-            transits.pop()
-        transits.append((now, transit))
-        while now - transits[0][0] > FLOOR_WINDOW:
-            transits.popleft()
-        return transit - transits[0][1]
 
     def _count(self, jitter: float) -> None:
         self._weight *= self._grow  # growing new weight instead of shrinking all old weight: same ratios, O(1)
@@ -321,11 +309,12 @@ class JitterBuffer:
     def _resume(self, now: float) -> Frame | Lost | None:
         """Start playing again once the oldest packet back has waited the target delay, skipping stale ones."""
         first = self._lo if self._holds(self._lo) else self._first_held(self._lo + 1)
-        seq = self._first_fresh(first, now, self._target + self._slack())
-        if seq is None:
+        fresh = self._first_fresh(first, now, self._target + self._slack())
+        if fresh is None:
             return None
+        seq, _later, delay = fresh
         self._lo = seq
-        if self._delay(seq, now) < self._target:
+        if delay < self._target:
             return None
         self._running = True
         self._over = 0
@@ -335,8 +324,7 @@ class JitterBuffer:
         fresh = self._first_fresh(seq, now, self._max)
         if fresh is None:
             return self._conceal(self._tick, None)
-        seq, delay = fresh, self._delay(fresh, now)
-        following = self._first_held(seq + 1)
+        seq, following, delay = fresh
         self._over = self._over + 1 if delay >= self._target + self._slack() else 0
         if self._over >= SHRINK_HOLD and following is not None:
             self._over = 0
@@ -355,13 +343,14 @@ class JitterBuffer:
         self.stats.delay_ms = delay * 1000
         return Frame(payload)
 
-    def _first_fresh(self, seq: int | None, now: float, limit: float) -> int | None:
+    def _first_fresh(self, seq: int | None, now: float, limit: float) -> tuple[int, int | None, float] | None:
         """The first held packet from `seq` that would play at most `limit` late, dropping older ones; the last one
-        held may play up to max_delay late, and none later than that."""
+        held may play up to max_delay late, and none later than that. With it: the next one held, and its delay."""
         while seq is not None:
             later = self._first_held(seq + 1)
-            if self._delay(seq, now) <= (limit if later is not None else self._max):
-                return seq
+            delay = self._delay(seq, now)
+            if delay <= (limit if later is not None else self._max):
+                return seq, later, delay
             self._drop(seq)
             seq = later
         return None

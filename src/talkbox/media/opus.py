@@ -29,11 +29,13 @@ _ffi.cdef(
     OpusEncoder *opus_encoder_create(int32_t Fs, int channels, int application, int *error);
     void opus_encoder_destroy(OpusEncoder *st);
     int32_t opus_encode(OpusEncoder *st, const int16_t *pcm, int frame_size, unsigned char *data, int32_t max_bytes);
+    int32_t opus_encode_float(OpusEncoder *st, const float *pcm, int frame_size, unsigned char *data,
+                              int32_t max_bytes);
     int opus_encoder_ctl(OpusEncoder *st, int request, ...);
     OpusDecoder *opus_decoder_create(int32_t Fs, int channels, int *error);
     void opus_decoder_destroy(OpusDecoder *st);
-    int opus_decode(OpusDecoder *st, const unsigned char *data, int32_t len, int16_t *pcm, int frame_size,
-                    int decode_fec);
+    int opus_decode_float(OpusDecoder *st, const unsigned char *data, int32_t len, float *pcm, int frame_size,
+                          int decode_fec);
     const char *opus_strerror(int error);
     const char *opus_get_version_string(void);
     """
@@ -105,20 +107,33 @@ class Encoder:
         _check(_lib().opus_encoder_ctl(self._state, request, _ffi.cast("int", value)))
 
     def encode(self, pcm: np.ndarray) -> bytes:
-        """One frame of int16 samples to one Opus packet."""
-        samples = np.ascontiguousarray(pcm, dtype=np.int16)
-        size = _check(
-            _lib().opus_encode(self._state, _ffi.from_buffer("int16_t[]", samples), len(samples), self._out, MAX_PACKET)
-        )
-        return bytes(_ffi.buffer(self._out, size))
+        """One frame to one Opus packet: int16 samples (a tone, the music), or float32 at ±1 full scale (a mix).
+
+        A float mix goes in as it is: libopus works in float, so neither side converts, and a mix louder than full
+        scale is limited by the listener's decoder rather than clipped here.
+        """
+        lib = _lib()
+        if pcm.dtype.kind == "f":
+            samples = np.ascontiguousarray(pcm, dtype=np.float32)
+            size = lib.opus_encode_float(
+                self._state, _ffi.from_buffer("float[]", samples), len(samples), self._out, MAX_PACKET
+            )
+        else:
+            samples = np.ascontiguousarray(pcm, dtype=np.int16)
+            size = lib.opus_encode(
+                self._state, _ffi.from_buffer("int16_t[]", samples), len(samples), self._out, MAX_PACKET
+            )
+        return _ffi.buffer(self._out, _check(size))[:]
 
 
 @dataclass
 class Decoder:
-    """Mono 48 kHz; conceals a lost frame from the next packet's FEC, or by PLC."""
+    """Mono 48 kHz to float32 samples at ±1 full scale (what libopus decodes to, unconverted); conceals a lost frame
+    from the next packet's FEC, or by PLC."""
 
     _state: object = field(init=False, repr=False)
     _pcm: np.ndarray = field(init=False, repr=False)
+    _out: object = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         lib = _lib()
@@ -126,7 +141,8 @@ class Decoder:
         state = lib.opus_decoder_create(SAMPLE_RATE, 1, error)
         _check(error[0])
         self._state = _ffi.gc(state, lib.opus_decoder_destroy)
-        self._pcm = np.zeros(MAX_FRAME_SAMPLES, dtype=np.int16)
+        self._pcm = np.zeros(MAX_FRAME_SAMPLES, dtype=np.float32)
+        self._out = _ffi.from_buffer("float[]", self._pcm)  # made once: the array never moves
 
     def decode(self, payload: bytes) -> np.ndarray:
         return self._run(payload, len(payload), MAX_FRAME_SAMPLES, 0)
@@ -138,6 +154,5 @@ class Decoder:
         return self._run(_ffi.NULL, 0, samples, 0)
 
     def _run(self, data: object, size: int, frame_size: int, fec: int) -> np.ndarray:
-        out = _ffi.from_buffer("int16_t[]", self._pcm)
-        count = _check(_lib().opus_decode(self._state, data, size, out, frame_size, fec))
+        count = _check(_lib().opus_decode_float(self._state, data, size, self._out, frame_size, fec))
         return self._pcm[:count].copy()

@@ -8,9 +8,10 @@ packet of every leg.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _HEADER = struct.Struct("!BBHII")
+_EXTENSION = struct.Struct("!HH")
 HEADER_SIZE = _HEADER.size
 ONE_BYTE_PROFILE = 0xBEDE
 SILENCE = 127  # -127 dBov
@@ -20,8 +21,10 @@ class RtpError(ValueError):
     """Not an RTP packet this engine will handle."""
 
 
-@dataclass(frozen=True, slots=True)
-class RtpPacket:
+class RtpPacket(NamedTuple):
+    """A tuple, not a dataclass: one is made for every packet of every leg, and a tuple is made in a third of the
+    time a frozen dataclass takes."""
+
     payload_type: int
     marker: bool
     sequence: int
@@ -45,7 +48,7 @@ def parse(data: bytes, level_id: int = 0) -> RtpPacket:
     if first & 0x10:
         if len(data) < offset + 4:
             raise RtpError("truncated header extension")
-        profile, words = struct.unpack_from("!HH", data, offset)
+        profile, words = _EXTENSION.unpack_from(data, offset)
         start, offset = offset + 4, offset + 4 + 4 * words
         if offset > len(data):
             raise RtpError("truncated header extension")
@@ -63,6 +66,9 @@ def parse(data: bytes, level_id: int = 0) -> RtpPacket:
 
 
 def _audio_level(data: bytes, start: int, end: int, wanted: int) -> tuple[int | None, bool]:
+    if start + 1 < end and data[start] >> 4 == wanted:  # Chromium puts the level first: no walk
+        value = data[start + 1]
+        return value & 0x7F, bool(value & 0x80)
     index = start
     while index < end:
         byte = data[index]
