@@ -29,6 +29,7 @@ import numpy as np
 from talkbox.media import g711, rtp
 from talkbox.media.jitter import Frame, JitterBuffer, Lost
 from talkbox.media.opus import FRAME_SAMPLES, SAMPLE_RATE, Decoder, Encoder
+from talkbox.media.recorder import Recorder
 
 # At most this many voices, the loudest, are decoded into a mix: it bounds what a big noisy room costs,
 # and more voices at once than this are noise to every listener anyway.
@@ -208,6 +209,12 @@ class ConferenceMedia:
     spoken_at: float = float("-inf")
     ticks: int = 0
     lines: int = 0  # telephones among the members: with any, the conference mixes
+    # A recording is a mixer output: while there is one (or a tone to play), the conference mixes.
+    recorder: Recorder | None = None
+    # What everyone hears on top of the mix (a recording's announcement, voicemail's greeting); the
+    # recording starts once it has played, so the file holds what was said after it.
+    prompt: np.ndarray | None = None
+    _waiting: Recorder | None = None
 
     # --- membership ---------------------------------------------------------------
 
@@ -244,7 +251,43 @@ class ConferenceMedia:
 
     @property
     def forwarding(self) -> bool:
-        return len(self.members) == 2 and not self.muted and not self.lines
+        return (
+            len(self.members) == 2
+            and not self.muted
+            and not self.lines
+            and self.recorder is None
+            and self._waiting is None
+            and self.prompt is None
+        )
+
+    # --- recording --------------------------------------------------------------------
+
+    def record(self, recorder: Recorder, prompt: np.ndarray) -> None:
+        """Play `prompt` to everyone, then record the mix into `recorder` (one recording at a time)."""
+        self.stop_recording()
+        self.prompt = prompt if len(prompt) else None
+        self._waiting = recorder
+        if self.prompt is None:
+            self._start_waiting()
+
+    def stop_recording(self) -> None:
+        if self.recorder is not None:
+            self.recorder.stop()  # a recorder still waiting for its prompt never started: nothing to end
+        self.recorder = self._waiting = None
+
+    def _start_waiting(self) -> None:
+        if self._waiting is not None:
+            self.recorder, self._waiting = self._waiting, None
+            self.recorder.start()
+
+    def _prompt_frame(self) -> np.ndarray | None:
+        if self.prompt is None:
+            return None
+        frame, rest = self.prompt[:FRAME_SAMPLES], self.prompt[FRAME_SAMPLES:]
+        self.prompt = rest if len(rest) else None
+        if self.prompt is None:
+            self._start_waiting()
+        return np.pad(frame, (0, FRAME_SAMPLES - len(frame))).astype(np.int32)
 
     # --- the audio ----------------------------------------------------------------
 
@@ -270,6 +313,11 @@ class ConferenceMedia:
         speakers = list(voices)
         stack = np.stack([voices[leg_id] for leg_id in speakers]).astype(np.int32) if speakers else None
         total = stack.sum(axis=0) if stack is not None else np.zeros(FRAME_SAMPLES, dtype=np.int32)
+        if self.recorder is not None:
+            self.recorder.add(_clip(total))
+        prompt = self._prompt_frame()
+        if prompt is not None:
+            total = total + prompt  # and so each speaker's mix-minus has it too
         minus = dict(zip(speakers, _clip(total - stack), strict=True)) if stack is not None else {}
         shared: bytes | None = None
         everyone: np.ndarray | None = None

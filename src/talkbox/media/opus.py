@@ -46,6 +46,7 @@ _SET_COMPLEXITY = 4010
 _SET_INBAND_FEC = 4012
 _SET_PACKET_LOSS_PERC = 4014
 _SET_SIGNAL = 4024
+_GET_LOOKAHEAD = 4027
 _SIGNAL_VOICE = 3001
 
 
@@ -103,6 +104,12 @@ class Encoder:
 
     def _ctl(self, request: int, value: int) -> None:
         _check(_lib().opus_encoder_ctl(self._state, request, _ffi.cast("int", value)))
+
+    def lookahead(self) -> int:
+        """Samples the decoder must drop at the start (an Ogg file's pre-skip)."""
+        value = _ffi.new("int32_t *")
+        _check(_lib().opus_encoder_ctl(self._state, _GET_LOOKAHEAD, value))
+        return int(value[0])
 
     def encode(self, pcm: np.ndarray) -> bytes:
         """One frame of int16 samples to one Opus packet."""
