@@ -21,10 +21,13 @@ from talkbox.telephony.rules import (
     Mute,
     MuteLeg,
     Publish,
+    Record,
     Rejoin,
     RemoveParticipant,
     RuleInput,
     StartCall,
+    StartRecording,
+    StopRecording,
     decide,
 )
 
@@ -33,9 +36,19 @@ LEG_OF = {"alice": "l-alice", "bob": "l-callee", "carol": "l-carol", "dave": "l-
 
 
 def call(
-    caller: str = "alice", to: str = "bob", *, caller_in_call: bool = False, telephones: PhoneKind | None = None
+    caller: str = "alice",
+    to: str = "bob",
+    *,
+    caller_in_call: bool = False,
+    telephones: PhoneKind | None = None,
+    voicemail: bool = False,
 ) -> StartCall:
-    return StartCall(CONFERENCE, LEG_OF[caller], "l-callee", caller, to, caller_in_call, telephones)
+    voicemail_id = "v-1" if voicemail else None
+    return StartCall(CONFERENCE, LEG_OF[caller], "l-callee", caller, to, caller_in_call, telephones, voicemail_id)
+
+
+def record(on: bool = True, by: str = "alice", recording_id: str = "r-1") -> Record:
+    return Record(by, on, recording_id)
 
 
 class Reports:
@@ -92,6 +105,10 @@ def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...
         return ("hang_up", who(command.leg_id), command.reason)
     if isinstance(command, MuteLeg):
         return ("mute" if command.muted else "unmute", who(command.leg_id))
+    if isinstance(command, StartRecording):
+        return ("record", command.recording, command.recording_id, command.owners)
+    if isinstance(command, StopRecording):
+        return ("stop_recording", command.recording, command.recording_id, command.owners)
     assert isinstance(command, Publish)
     event = command.event
     if isinstance(event, CallRefused):
@@ -104,6 +121,8 @@ def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...
         status = leg.status if leg.end_reason is None else f"{leg.status}:{leg.end_reason}"
         legs[name] = status + (" muted" if leg.muted else "")
     state = view.status if view.end_reason is None else f"{view.status}:{view.end_reason}"
+    if view.recording is not None:
+        state += f" recording {view.recording}"
     return ("updated", state, legs)
 
 

@@ -42,10 +42,13 @@ from talkbox.telephony.rules import (
     Mute,
     MuteLeg,
     Publish,
+    Record,
     Rejoin,
     RemoveParticipant,
     RuleInput,
     StartCall,
+    StartRecording,
+    StopRecording,
     decide,
 )
 
@@ -98,6 +101,8 @@ class CallRules(RuleBasedStateMachine):
         self.history: list[tuple[str, RuleInput]] = []
         self.provider = Provider()
         self.ids = itertools.count(1)
+        # Recordings the provider was asked to start, by id: their conference, and whether it was asked to stop.
+        self.recordings: dict[str, tuple[str, bool]] = {}
 
     # --- users ------------------------------------------------------------------
 
@@ -106,7 +111,10 @@ class CallRules(RuleBasedStateMachine):
     def start_call(self, data: st.DataObject, caller: str, to: str) -> None:
         number = next(self.ids)
         busy = any(c.live_leg_of(caller) for c in self.conferences.values())
-        given = StartCall(f"c-{number}", f"l-{number}-chair", f"l-{number}-callee", caller, to, busy)
+        voicemail = f"v-{number}" if data.draw(st.booleans(), label="the callee has voicemail") else None
+        given = StartCall(
+            f"c-{number}", f"l-{number}-chair", f"l-{number}-callee", caller, to, busy, voicemail_id=voicemail
+        )
         self.apply(data, given.conference_id, given)
 
     @precondition(lambda self: self.room_for_a_call())
@@ -166,6 +174,22 @@ class CallRules(RuleBasedStateMachine):
     def rejoin(self, data: st.DataObject) -> None:
         conference_id = self.some_conference(data)
         self.apply(data, conference_id, Rejoin(self.someone(data, conference_id), f"l-{next(self.ids)}"))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data(), on=st.booleans())
+    def record(self, data: st.DataObject, on: bool) -> None:
+        """Mostly the chair of a connected call, starting more often than stopping: else nothing is recorded."""
+        connected = sorted(
+            c.id for c in self.conferences.values() if c.chair.status == "in-progress" and c.chair.kind == "browser"
+        )
+        conference_id = data.draw(st.sampled_from(connected), label="conference") if connected else None
+        if conference_id is None or data.draw(st.booleans(), label="someone else"):
+            conference_id = self.some_conference(data)
+        user = self.conferences[conference_id].chair.destination
+        if not is_client_name(user) or data.draw(st.booleans(), label="not the chair"):
+            user = self.someone(data, conference_id)
+        on = on or data.draw(st.booleans(), label="start")
+        self.apply(data, conference_id, Record(user, on, f"r-{next(self.ids)}"))
 
     # --- the provider and the network ------------------------------------------------
 
@@ -236,6 +260,16 @@ class CallRules(RuleBasedStateMachine):
             assert conference.view().status == ("ended" if conference.ended else "active")
 
     @invariant()
+    def a_recording_runs_exactly_while_its_call_does_and_is_the_one_shown(self) -> None:
+        for conference in self.conferences.values():
+            running = [r for r, (c, stopped) in self.recordings.items() if c == conference.id and not stopped]
+            taping = conference.taping
+            assert running == ([taping.id] if taping is not None else []), (conference, running)
+            assert taping is None or not conference.ended
+            if taping is not None and taping.kind == "voicemail":
+                assert [leg.id for leg in conference.live_legs()] == [conference.chair_leg_id]
+
+    @invariant()
     def no_one_left_alone_once_hang_ups_are_answered(self) -> None:
         for conference in self.conferences.values():
             if not self.provider.hang_ups_pending(conference.id):
@@ -259,7 +293,15 @@ class CallRules(RuleBasedStateMachine):
             self.carry_out(data, command)
 
     def carry_out(self, data: st.DataObject | None, command: object) -> None:
-        if isinstance(command, DialLeg):
+        if isinstance(command, StartRecording):
+            assert command.recording_id not in self.recordings, f"started twice: {command}"
+            running = [r for r, (c, stopped) in self.recordings.items() if c == command.conference_id and not stopped]
+            assert not running, f"a second recording of one call: {command}"
+            self.recordings[command.recording_id] = (command.conference_id, False)
+        elif isinstance(command, StopRecording):
+            assert self.recordings.get(command.recording_id) == (command.conference_id, False), command
+            self.recordings[command.recording_id] = (command.conference_id, True)
+        elif isinstance(command, DialLeg):
             self.provider.dialled.add(command.leg_id)
             self.provider.pending.extend(self.dial_reports(data, command))
         elif isinstance(command, HangUpLeg):
@@ -308,9 +350,13 @@ class CallRules(RuleBasedStateMachine):
 
     @staticmethod
     def check_not_alone(conference: Conference) -> None:
-        """The chair alone, or one guest whose chair has gone: the rules must have ended it."""
+        """The chair alone, or one guest whose chair has gone: the rules must have ended it.
+
+        Unless the chair is leaving a voicemail: alone by design, until they hang up (or hit the cap).
+        """
         live = conference.live_legs()
-        assert conference.ended or len(live) >= 2, f"left alone: {conference}"
+        leaving_a_message = conference.taping is not None and conference.taping.kind == "voicemail"
+        assert conference.ended or len(live) >= 2 or leaving_a_message, f"left alone: {conference}"
 
     # --- choices ---------------------------------------------------------------------------
 

@@ -37,6 +37,8 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "busy", "no-answer",
 # Set where the leg is created; the handler picks the leg's provider by it.
 LegKind = Literal["browser", "sip", "twilio"]
 PhoneKind = Literal["sip", "twilio"]
+# A call recorded by its chair, or a message left for someone who did not answer.
+RecordingKind = Literal["call", "voicemail"]
 
 
 class LegView(BaseModel):
@@ -61,6 +63,8 @@ class ConferenceView(BaseModel):
     chair: str
     status: Literal["active", "ended"]
     end_reason: str | None = None
+    # What is being recorded now: the call, or the caller's voicemail message; None: nothing.
+    recording: RecordingKind | None = None
     legs: tuple[LegView, ...]
 
 
@@ -124,6 +128,16 @@ class UserRejoins(_Event):
     user: str
     conference_id: str
     leg_id: str = Field(default_factory=_leg_id)  # the chair's new leg
+
+
+class UserRecords(_Event):
+    """The chair starts (`on`) or stops recording the call."""
+
+    type: Literal["user_records"] = "user_records"
+    user: str
+    conference_id: str
+    on: bool
+    recording_id: str = Field(default_factory=lambda: new_id("r"))  # the recording a start makes
 
 
 class ClientAnsweredLeg(_Event):
@@ -292,6 +306,17 @@ class CallRefused(_Event):
     message: str
 
 
+class RecordingsChanged(_Event):
+    """A recording or voicemail of these users was finished or deleted: their pages list them again."""
+
+    type: Literal["recordings_changed"] = "recordings_changed"
+    conference_id: str  # the recording's call
+    users: tuple[str, ...]
+    kind: RecordingKind
+    # Set for a new voicemail: who left it, for the page to say so.
+    caller: str | None = None
+
+
 class ChangeNotSaved(_Event):
     """What `user` asked of a conference could not be stored yet (a full disk): it is being retried.
 
@@ -319,6 +344,7 @@ Event = Annotated[
     | UserRemovesParticipant
     | UserMutesLeg
     | UserRejoins
+    | UserRecords
     | ClientAnsweredLeg
     | ClientResumesLeg
     | ClientRejectedLeg
@@ -334,6 +360,7 @@ Event = Annotated[
     | LegOffered
     | ConferenceUpdated
     | CallRefused
+    | RecordingsChanged
     | ChangeNotSaved
     | UnsavedChangesDue,
     Field(discriminator="type"),

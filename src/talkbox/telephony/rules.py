@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from talkbox.events.models import CallRefused, ConferenceUpdated, LegKind, LegMuteChanged, LegStatusChanged, PhoneKind
+from talkbox.events.models import (
+    CallRefused,
+    ConferenceUpdated,
+    LegKind,
+    LegMuteChanged,
+    LegStatusChanged,
+    PhoneKind,
+    RecordingKind,
+)
 from talkbox.events.names import is_client_name, is_e164, is_valid_destination
-from talkbox.telephony.model import Conference, Leg
+from talkbox.telephony.model import Conference, Leg, Taping
 
 # --- inputs ------------------------------------------------------------------
 
@@ -27,6 +35,8 @@ class StartCall:
     caller_in_call: bool = False
     # How this Talkbox reaches telephones (None: it cannot): the kind a number's leg gets.
     telephones: PhoneKind | None = None
+    # The voicemail the call becomes if the callee (a user with voicemail on) does not take it; None: none.
+    voicemail_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,15 @@ class Rejoin:
 
 
 @dataclass(frozen=True)
+class Record:
+    """The chair starts (`on`) or stops recording the call; a start names the recording it makes."""
+
+    user: str
+    on: bool
+    recording_id: str
+
+
+@dataclass(frozen=True)
 class IncomingCall:
     """A telephone called in and its leg is already answered; ring every client in `ring`.
 
@@ -91,6 +110,7 @@ RuleInput = (
     | RemoveParticipant
     | Mute
     | Rejoin
+    | Record
     | LegStatusChanged
     | LegMuteChanged
 )
@@ -128,11 +148,39 @@ class MuteLeg:
 
 
 @dataclass(frozen=True)
+class StartRecording:
+    """Record the conference's mix: a call (after an announcement tone) or a voicemail (after a greeting).
+
+    `caller` is whoever placed the call (for a voicemail: who left it). The kind is the chair's leg's: the
+    provider that carries it records the conference.
+    """
+
+    conference_id: str
+    recording_id: str
+    recording: RecordingKind
+    owners: tuple[str, ...]
+    caller: str
+    kind: LegKind = "browser"
+
+
+@dataclass(frozen=True)
+class StopRecording:
+    """Stop recording; `owners` are all who were on the call while it was recorded."""
+
+    conference_id: str
+    recording_id: str
+    recording: RecordingKind
+    owners: tuple[str, ...]
+    caller: str
+    kind: LegKind = "browser"
+
+
+@dataclass(frozen=True)
 class Publish:
     event: ConferenceUpdated | CallRefused
 
 
-Command = DialLeg | HangUpLeg | MuteLeg | Publish
+Command = DialLeg | HangUpLeg | MuteLeg | StartRecording | StopRecording | Publish
 
 
 @dataclass(frozen=True)
@@ -145,7 +193,8 @@ class Decision:
 
 
 def decide(conference: Conference | None, given: RuleInput) -> Decision:
-    return _addressed(conference, _kinded(_remember_dials(_remember_hang_ups(_decide(conference, given)))))
+    decided = _remember_dials(_remember_hang_ups(_taped(_decide(conference, given))))
+    return _addressed(conference, _kinded(decided))
 
 
 def _decide(conference: Conference | None, given: RuleInput) -> Decision:
@@ -167,6 +216,8 @@ def _decide(conference: Conference | None, given: RuleInput) -> Decision:
         return _mute(conference, given)
     if isinstance(given, Rejoin):
         return _rejoin(conference, given)
+    if isinstance(given, Record):
+        return _record(conference, given)
     if isinstance(given, LegMuteChanged):
         return _mute_reported(conference, given)
     return _leg_status(conference, given)
@@ -180,10 +231,12 @@ def _start_call(given: StartCall) -> Decision:
     refusal = _refusal(given)
     if refusal is not None:
         return Decision(None, _refuse(given.caller, *refusal))
+    callee = _new_leg(given.callee_leg_id, given.to, given.telephones)
     conference = Conference(
         id=given.conference_id,
         chair_leg_id=given.chair_leg_id,
-        legs=(Leg(given.chair_leg_id, given.caller), _new_leg(given.callee_leg_id, given.to, given.telephones)),
+        legs=(Leg(given.chair_leg_id, given.caller), callee),
+        voicemail_id=given.voicemail_id if callee.kind == "browser" else None,
     )
     # The chair's own leg first: nobody is rung into an empty conference.
     dial = DialLeg(conference.id, given.chair_leg_id, given.caller, given.caller, auto_answer=True)
@@ -259,6 +312,8 @@ _NO_TELEPHONES = ("no_telephones", "This Talkbox is not connected to the telepho
 def _add_refusal(conference: Conference, given: AddParticipant) -> tuple[str, str] | None:
     if not _is_chair(conference, given.user):
         return "not_chair", "Only the chairperson can add people"
+    if conference.taping is not None and conference.taping.kind == "voicemail":
+        return "leaving_voicemail", "You are leaving a message: hang up first"
     if not is_valid_destination(given.to):
         return "invalid_destination", f"{given.to!r} is not a name or an E.164 number"
     if is_e164(given.to) and given.telephones is None:
@@ -315,6 +370,54 @@ def _rejoin(conference: Conference, given: Rejoin) -> Decision:
     return _settle(conference, (DialLeg(conference.id, given.leg_id, given.user, given.user, auto_answer=True),))
 
 
+def _record(conference: Conference, given: Record) -> Decision:
+    if not _is_chair(conference, given.user):
+        return Decision(conference, _refuse(given.user, "not_chair", "Only the chairperson can record the call"))
+    taping = conference.taping
+    if not given.on:
+        if taping is None or taping.kind != "call":
+            return Decision(conference)
+        return _settle(replace(conference, taping=None), (_stop(conference, taping),))
+    if taping is not None or given.recording_id in conference.recorded:
+        return Decision(conference)  # already recording (or a message is being left), or delivered again
+    if conference.chair.status != "in-progress":
+        return Decision(conference, _refuse(given.user, "not_connected", "The call is not connected yet"))
+    taping = Taping(given.recording_id, "call", _on_the_call(conference))
+    start = StartRecording(conference.id, taping.id, "call", taping.owners, conference.chair.destination)
+    return _settle(_taping(conference, taping), (start,))
+
+
+def _on_the_call(conference: Conference, also: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The users who hear the call now (and those who already did): a recording's owners."""
+    heard = (leg.destination for leg in conference.live_legs() if leg.status == "in-progress" and leg.kind == "browser")
+    return tuple(dict.fromkeys((*also, *heard)))
+
+
+def _stop(conference: Conference, taping: Taping) -> StopRecording:
+    return StopRecording(conference.id, taping.id, taping.kind, taping.owners, conference.chair.destination)
+
+
+def _to_voicemail(conference: Conference, leg: Leg) -> bool:
+    """The callee of a call of two did not take it (not answered, rejected, away) and has voicemail on."""
+    if conference.voicemail_id is None or conference.taping is not None or leg.id == conference.chair_leg_id:
+        return False
+    missed = leg.status in ("busy", "no-answer") or (leg.status == "failed" and leg.end_reason == "unavailable")
+    others = [other for other in conference.live_legs() if other.id != conference.chair_leg_id]
+    chair = conference.chair
+    return missed and not others and chair.status == "in-progress" and chair.hang_up_reason is None
+
+
+def _take_voicemail(conference: Conference, leg: Leg) -> tuple[Conference, tuple[Command, ...]]:
+    assert conference.voicemail_id is not None
+    taping = Taping(conference.voicemail_id, "voicemail", (leg.destination,))
+    start = StartRecording(conference.id, taping.id, "voicemail", taping.owners, conference.chair.destination)
+    return _taping(conference, taping), (start,)
+
+
+def _taping(conference: Conference, taping: Taping) -> Conference:
+    return replace(conference, taping=taping, recorded=(*conference.recorded, taping.id))
+
+
 def _is_chair(conference: Conference, user: str) -> bool:
     """The chair acts while on the call; a chair who dropped may only rejoin."""
     return conference.chair.destination == user and not conference.chair.ended
@@ -347,6 +450,8 @@ def _leg_status(conference: Conference, report: LegStatusChanged) -> Decision:
     elif updated.ended:
         if is_chair and conference.ring_group:
             conference, commands = _caller_gave_up(conference)
+        elif _to_voicemail(conference, updated):
+            conference, commands = _take_voicemail(conference, updated)
         else:
             if is_chair and not was_connected:
                 conference = _cancel_undialled(conference, "chair-unreachable")
@@ -413,6 +518,8 @@ def _after_leg_left(conference: Conference) -> tuple[Command, ...]:
     # Legs Talkbox has already asked to hang up are leaving too (their reports may lag).
     live = tuple(leg for leg in conference.live_legs() if leg.hang_up_reason is None)
     chair = conference.chair
+    if conference.taping is not None and conference.taping.kind == "voicemail":
+        return ()  # the caller, alone, is leaving a message
     if len(live) == 1 and (live[0].id == chair.id or chair.ended):
         # The chair alone, or one guest left behind by a departed chair: the call is over.
         reason = "ended" if live[0].status == "in-progress" else "caller-canceled"
@@ -428,6 +535,9 @@ def _settle(conference: Conference, commands: tuple[Command, ...]) -> Decision:
 
 def _end_reason(conference: Conference) -> str:
     chair = conference.chair
+    if conference.taping is not None and conference.taping.kind == "voicemail":
+        return "voicemail"
+
     guests = [leg for leg in conference.legs if leg.id != chair.id]
     if any(leg.end_reason == "chair-unreachable" for leg in guests):
         return "chair-unreachable"
@@ -437,6 +547,23 @@ def _end_reason(conference: Conference) -> str:
     if first == "failed" and guests[0].end_reason == "unavailable":
         return "unavailable"
     return {"completed": "hung-up"}.get(first, first)
+
+
+def _taped(decision: Decision) -> Decision:
+    """A recording gains whoever joins the call while it runs, and stops when the call ends."""
+    conference = decision.conference
+    if conference is None or conference.taping is None:
+        return decision
+    taping = conference.taping
+    if taping.kind == "call":
+        taping = replace(taping, owners=_on_the_call(conference, taping.owners))
+    if not conference.ended:
+        return replace(decision, conference=replace(conference, taping=taping))
+    return replace(
+        decision,
+        conference=replace(conference, taping=None),
+        commands=(*decision.commands, _stop(conference, taping)),
+    )
 
 
 def _remember_hang_ups(decision: Decision) -> Decision:
@@ -474,6 +601,8 @@ def _kinded(decision: Decision) -> Decision:
             command = replace(command, kind=conference.leg(command.leg_id).kind)
             if isinstance(command, DialLeg):
                 command = replace(command, caller_kind=conference.chair.kind)
+        elif isinstance(command, StartRecording | StopRecording):
+            command = replace(command, kind=conference.chair.kind)
         commands.append(command)
     return replace(decision, commands=tuple(commands))
 

@@ -1,0 +1,243 @@
+"""Replay logs of recording a call and of voicemail: commands the provider carries out, decided here."""
+
+from __future__ import annotations
+
+from tests.rules.replay import Reports, add, call, hang_up, record, replay
+from tests.rules.test_two_party import connected_call
+
+Q, I, R, P = "queued", "initiated", "ringing", "in-progress"
+
+
+def test_the_chair_records_and_stops_and_both_may_hear_it() -> None:
+    report = Reports()
+    replay(
+        connected_call(report)
+        + [
+            (
+                record(),
+                [
+                    ("updated", "active recording call", {"alice": P, "bob": P}),
+                    ("record", "call", "r-1", ("alice", "bob")),
+                ],
+            ),
+            (record(), []),  # delivered again, or pressed twice: one recording
+            (
+                record(on=False),
+                [
+                    ("updated", "active", {"alice": P, "bob": P}),
+                    ("stop_recording", "call", "r-1", ("alice", "bob")),
+                ],
+            ),
+            (record(on=False), []),
+        ]
+    )
+
+
+def test_only_the_chair_records() -> None:
+    report = Reports()
+    replay(connected_call(report) + [(record(by="bob"), [("refused", "not_chair")])])
+
+
+def test_someone_added_while_it_records_may_hear_it_and_the_end_of_the_call_stops_it() -> None:
+    report = Reports()
+    replay(
+        connected_call(report)
+        + [
+            (
+                record(),
+                [
+                    ("updated", "active recording call", {"alice": P, "bob": P}),
+                    ("record", "call", "r-1", ("alice", "bob")),
+                ],
+            ),
+            (
+                add("carol"),
+                [("updated", "active recording call", {"alice": P, "bob": P, "carol": Q}), ("dial", "carol")],
+            ),
+            (report("carol", P), [("updated", "active recording call", {"alice": P, "bob": P, "carol": P})]),
+            (hang_up("alice"), [("hang_up", "alice", "hung-up")]),
+            (
+                report("alice", "completed"),
+                [("updated", "active recording call", {"alice": "completed:hung-up", "bob": P, "carol": P})],
+            ),
+            (
+                report("bob", "completed"),
+                [
+                    (
+                        "updated",
+                        "active recording call",
+                        {"alice": "completed:hung-up", "bob": "completed", "carol": P},
+                    ),
+                    ("hang_up", "carol", "ended"),
+                ],
+            ),
+            (
+                report("carol", "completed"),
+                [
+                    (
+                        "updated",
+                        "ended:hung-up",
+                        {"alice": "completed:hung-up", "bob": "completed", "carol": "completed:ended"},
+                    ),
+                    ("stop_recording", "call", "r-1", ("alice", "bob", "carol")),
+                ],
+            ),
+        ]
+    )
+
+
+def test_a_call_not_yet_connected_cannot_be_recorded() -> None:
+    replay(
+        [
+            (call(), [("updated", "active", {"alice": Q, "bob": Q}), ("dial", "alice")]),
+            (record(), [("refused", "not_connected")]),
+        ]
+    )
+
+
+def ringing(report: Reports) -> list:
+    return [
+        (call(voicemail=True), [("updated", "active", {"alice": Q, "bob": Q}), ("dial", "alice")]),
+        (report("alice", P), [("updated", "active", {"alice": P, "bob": Q}), ("dial", "bob")]),
+        (report("bob", R), [("updated", "active", {"alice": P, "bob": R})]),
+    ]
+
+
+def test_a_call_not_answered_goes_to_voicemail_until_the_caller_hangs_up() -> None:
+    report = Reports()
+    replay(
+        ringing(report)
+        + [
+            (
+                report("bob", "no-answer", "timeout"),
+                [
+                    ("updated", "active recording voicemail", {"alice": P, "bob": "no-answer:timeout"}),
+                    ("record", "voicemail", "v-1", ("bob",)),
+                ],
+            ),
+            (hang_up("alice"), [("hang_up", "alice", "hung-up")]),
+            (
+                report("alice", "completed"),
+                [
+                    ("updated", "ended:voicemail", {"alice": "completed:hung-up", "bob": "no-answer:timeout"}),
+                    ("stop_recording", "voicemail", "v-1", ("bob",)),
+                ],
+            ),
+        ]
+    )
+
+
+def test_a_rejected_call_goes_to_voicemail_and_a_caller_cut_off_by_its_cap_ends_it_too() -> None:
+    report = Reports()
+    replay(
+        ringing(report)
+        + [
+            (
+                report("bob", "busy", "rejected"),
+                [
+                    ("updated", "active recording voicemail", {"alice": P, "bob": "busy:rejected"}),
+                    ("record", "voicemail", "v-1", ("bob",)),
+                ],
+            ),
+            (
+                report("alice", "completed", "voicemail-full"),
+                [
+                    ("updated", "ended:voicemail", {"alice": "completed:voicemail-full", "bob": "busy:rejected"}),
+                    ("stop_recording", "voicemail", "v-1", ("bob",)),
+                ],
+            ),
+        ]
+    )
+
+
+def test_someone_away_gets_voicemail_but_a_callee_without_it_ends_the_call_as_before() -> None:
+    report = Reports()
+    away = ringing(report)[:2] + [
+        (
+            report("bob", "failed", "unavailable"),
+            [
+                ("updated", "active recording voicemail", {"alice": P, "bob": "failed:unavailable"}),
+                ("record", "voicemail", "v-1", ("bob",)),
+            ],
+        )
+    ]
+    replay(away)
+    report = Reports()
+    replay(
+        [
+            (call(), [("updated", "active", {"alice": Q, "bob": Q}), ("dial", "alice")]),
+            (report("alice", P), [("updated", "active", {"alice": P, "bob": Q}), ("dial", "bob")]),
+            (
+                report("bob", "no-answer", "timeout"),
+                [("updated", "active", {"alice": P, "bob": "no-answer:timeout"}), ("hang_up", "alice", "ended")],
+            ),
+        ]
+    )
+
+
+def test_a_caller_who_gives_up_first_leaves_no_voicemail_and_recording_is_refused_while_one_is_left() -> None:
+    report = Reports()
+    replay(
+        ringing(report)
+        + [
+            (hang_up("alice"), [("hang_up", "alice", "hung-up")]),
+            (
+                report("alice", "completed"),
+                [
+                    ("updated", "active", {"alice": "completed:hung-up", "bob": R}),
+                    ("hang_up", "bob", "caller-canceled"),
+                ],
+            ),
+            (
+                report("bob", "canceled"),
+                [("updated", "ended:canceled", {"alice": "completed:hung-up", "bob": "canceled:caller-canceled"})],
+            ),
+        ]
+    )
+    report = Reports()
+    replay(
+        ringing(report)
+        + [
+            (
+                report("bob", "no-answer", "timeout"),
+                [
+                    ("updated", "active recording voicemail", {"alice": P, "bob": "no-answer:timeout"}),
+                    ("record", "voicemail", "v-1", ("bob",)),
+                ],
+            ),
+            (record(), []),
+            (record(on=False), []),  # the chair cannot stop her own message being recorded, only hang up
+        ]
+    )
+
+
+def test_in_a_conference_a_guest_who_does_not_answer_is_not_sent_to_voicemail() -> None:
+    report = Reports()
+    replay(
+        ringing(report)
+        + [
+            (report("bob", P), [("updated", "active", {"alice": P, "bob": P})]),
+            (add("carol"), [("updated", "active", {"alice": P, "bob": P, "carol": Q}), ("dial", "carol")]),
+            (
+                report("carol", "no-answer", "timeout"),
+                [("updated", "active", {"alice": P, "bob": P, "carol": "no-answer:timeout"})],
+            ),
+        ]
+    )
+
+
+def test_no_one_is_added_to_a_call_that_is_leaving_a_message() -> None:
+    report = Reports()
+    replay(
+        ringing(report)
+        + [
+            (
+                report("bob", "no-answer", "timeout"),
+                [
+                    ("updated", "active recording voicemail", {"alice": P, "bob": "no-answer:timeout"}),
+                    ("record", "voicemail", "v-1", ("bob",)),
+                ],
+            ),
+            (add("carol"), [("refused", "leaving_voicemail")]),
+        ]
+    )
