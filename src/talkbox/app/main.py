@@ -8,6 +8,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,6 +51,7 @@ from talkbox.ui.identity import Identity, issue_token
 from talkbox.ui.limits import Limits, RateLimit
 from talkbox.ui.presence import BEAT_SECONDS as PRESENCE_BEAT_SECONDS
 from talkbox.ui.presence import Presence
+from talkbox.ui.recordings import recordings_router
 from talkbox.ui.shared_limits import SharedRateLimit
 from talkbox.ui.user_streams import UserStreams
 from talkbox.ui.voice_token import voice_token_router
@@ -167,7 +169,12 @@ def build(
         chosen = _engine(settings, sip if sip is not None and sip.enabled else None, bus, is_online)
     provider, sip_provider = chosen.browsers, chosen.sip_provider
     calls = CallHandler(
-        store=store, providers=chosen.by_kind, publish=bus.publish, max_legs=settings.max_legs, ring=chosen.ring
+        store=store,
+        providers=chosen.by_kind,
+        publish=bus.publish,
+        max_legs=settings.max_legs,
+        ring=chosen.ring,
+        recordings=Path(settings.recordings),
     )
     addresses = ClientAddresses.trusting(settings.trusted_proxies)
     gateway = Gateway(
@@ -296,6 +303,7 @@ def _engine(
             ring_timeout=settings.ring_timeout,
             connect_timeout=settings.connect_timeout,
             resume_grace=settings.resume_grace,
+            voicemail_max_seconds=settings.voicemail_max_seconds,
         ),
     )
     reports.states.append(browsers.media_state)
@@ -438,6 +446,9 @@ def create_app(
             )
         )
         app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint))
+    app.include_router(
+        recordings_router(talkbox.gateway.identity, talkbox.store, Path(settings.recordings), talkbox.bus.publish)
+    )
 
     app.router.routes.extend(page.routes())
     # The last added runs first: refuse a stranger's Host before counting its body.

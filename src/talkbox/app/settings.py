@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     max_legs: int = Field(10, ge=2, le=1000)
     # Conferences and the event log; ":memory:" keeps nothing across restarts.
     database: str = "var/talkbox.sqlite3"
+    # Where recordings and voicemails are written (Ogg/Opus, one file each, named by their id).
+    recordings: str = "var/recordings"
+    voicemail_max_seconds: float = Field(120.0, gt=0, le=3600)
     resume_grace: float = Field(30.0, gt=0)
     media_host: str | None = None
     media_public_address: str | None = None

@@ -8,7 +8,8 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from talkbox.events.models import (
@@ -22,17 +23,21 @@ from talkbox.events.models import (
     LegStatusChanged,
     PhoneKind,
     PresenceChanged,
+    RecordingsChanged,
     UnsavedChangesDue,
     UserAddsParticipant,
     UserHangsUp,
     UserMutesLeg,
+    UserRecords,
     UserRejoins,
     UserRemovesParticipant,
     UserRequestsCall,
     UserReturned,
 )
+from talkbox.events.names import is_client_name
 from talkbox.telephony.model import Conference
 from talkbox.telephony.provider import Provider, ResumeLeg
+from talkbox.telephony.recordings import Recording, file_name
 from talkbox.telephony.rules import (
     AddParticipant,
     Command,
@@ -43,10 +48,13 @@ from talkbox.telephony.rules import (
     Mute,
     MuteLeg,
     Publish,
+    Record,
     Rejoin,
     RemoveParticipant,
     RuleInput,
     StartCall,
+    StartRecording,
+    StopRecording,
     decide,
 )
 from talkbox.telephony.store import ConferenceStore, StoreUnavailable
@@ -61,6 +69,7 @@ _REQUESTS: dict[type[Event], tuple[str, str]] = {
     UserRemovesParticipant: ("remove", "remove them"),
     UserMutesLeg: ("mute", "change the mute"),
     UserRejoins: ("rejoin", "rejoin"),
+    UserRecords: ("record", "change the recording"),
 }
 
 
@@ -82,6 +91,8 @@ class CallHandler:
     # The ring group: the clients a call from a telephone rings (TALKBOX_SIP_RING or TALKBOX_TWILIO_RING).
     ring: tuple[str, ...] = ()
     unsaved: Backlog = field(default_factory=Backlog)
+    # Where recordings are written (TALKBOX_RECORDINGS): the provider is handed a file there, named by its id.
+    recordings: Path = Path("var/recordings")
     _retries: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False, repr=False)
 
     handles = (
@@ -92,6 +103,7 @@ class CallHandler:
         UserRemovesParticipant,
         UserMutesLeg,
         UserRejoins,
+        UserRecords,
         LegStatusChanged,
         LegMuteChanged,
         PresenceChanged,
@@ -167,6 +179,8 @@ class CallHandler:
             return Mute(event.user, event.leg_id, event.muted)
         if isinstance(event, UserRejoins):
             return Rejoin(event.user, event.leg_id)
+        if isinstance(event, UserRecords):
+            return Record(event.user, event.on, event.recording_id)
         if isinstance(event, (LegStatusChanged, LegMuteChanged)):
             return event
         if isinstance(event, IncomingPhoneCall):
@@ -196,7 +210,14 @@ class CallHandler:
             to=event.to,
             caller_in_call=bool(elsewhere),
             telephones=self.telephones,
+            voicemail_id=await self._voicemail_for(event),
         )
+
+    async def _voicemail_for(self, event: UserRequestsCall) -> str | None:
+        """The id of the voicemail the call would become: only users have voicemail, and only when it is on."""
+        if not is_client_name(event.to) or event.to == event.user or not await self.store.voicemail_on(event.to):
+            return None
+        return derived_id("v", event.conference_id, "voicemail")
 
     async def _apply(self, conference_id: str | None, given: RuleInput, event: Event) -> Conference | None:
         """Decide, store, act. Returns the conference as the input changed it; None when it changed nothing."""
@@ -304,6 +325,38 @@ class CallHandler:
             await self.providers[command.kind].hang_up(command)
         elif isinstance(command, MuteLeg):
             await self.providers[command.kind].mute(command)
+        elif isinstance(command, StartRecording):
+            await self._start_recording(command)
+        elif isinstance(command, StopRecording):
+            await self._stop_recording(command)
+
+    async def _start_recording(self, command: StartRecording) -> None:
+        """Indexed before the provider starts, so a file on disk is never one the store has not heard of."""
+        if await self.store.recording(command.recording_id) is None:
+            recording = Recording(
+                command.recording_id,
+                command.recording,
+                command.conference_id,
+                command.owners,
+                command.caller,
+                started_at=time.time(),
+            )
+            await self.store.put_recording(recording)
+        path = self.recordings.resolve() / file_name(command.recording_id)
+        await self.providers[command.kind].start_recording(command, str(path))
+
+    async def _stop_recording(self, command: StopRecording) -> None:
+        await self.providers[command.kind].stop_recording(command)
+        recording = await self.store.recording(command.recording_id)
+        if recording is None or recording.ended_at is not None:
+            return  # deleted meanwhile, or this stop delivered again
+        await self.store.put_recording(replace(recording, owners=command.owners, ended_at=time.time()))
+        caller = command.caller if command.recording == "voicemail" else None
+        await self.publish(
+            RecordingsChanged(
+                conference_id=command.conference_id, users=command.owners, kind=command.recording, caller=caller
+            )
+        )
 
     async def _report_failed(self, conference_id: str, leg_id: str, reason: str) -> None:
         """A leg no provider can place (or take back) must not wait in the conference for ever."""
@@ -343,7 +396,7 @@ class CallHandler:
 
 
 def _ends_media(command: Command) -> bool:
-    return isinstance(command, HangUpLeg)
+    return isinstance(command, HangUpLeg | StopRecording)
 
 
 def _still_due(command: Command, latest: Conference) -> bool:

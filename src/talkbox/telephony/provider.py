@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from talkbox.events.models import LegKind
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg, StartRecording, StopRecording
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,15 @@ class Provider(Protocol):
     async def mute(self, command: MuteLeg) -> None:
         """Leave the leg's audio out of (or back in) what the others hear."""
         ...
+
+    async def start_recording(self, command: StartRecording, path: str) -> None:
+        """Record the conference's mix to `path` (Ogg/Opus), after the announcement or the voicemail greeting.
+
+        A voicemail also ends the caller's leg (`voicemail-full`) once the longest message has been left.
+        """
+        ...
+
+    async def stop_recording(self, command: StopRecording) -> None: ...
 
     async def resume(self, command: ResumeLeg) -> None:
         """After a restart: take back a leg that was live, or end it with a reason."""

@@ -33,7 +33,7 @@ class Recording:
 
     @property
     def file_name(self) -> str:
-        return f"{self.id}.ogg"
+        return file_name(self.id)
 
     def without(self, user: str) -> Recording:
         return replace(self, owners=tuple(o for o in self.owners if o != user))
@@ -59,6 +59,10 @@ class RecordingIndex(Protocol):
         ...
 
     async def set_voicemail(self, user: str, on: bool) -> None: ...
+
+
+def file_name(recording_id: str) -> str:
+    return f"{recording_id}.ogg"
 
 
 def newest_first(recordings: list[Recording]) -> list[Recording]:

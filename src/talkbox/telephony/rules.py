@@ -151,8 +151,8 @@ class MuteLeg:
 class StartRecording:
     """Record the conference's mix: a call (after an announcement tone) or a voicemail (after a greeting).
 
-    `caller` is whoever placed the call (for a voicemail: who left it). The kind is the chair's leg's: the
-    provider that carries it records the conference.
+    `caller` is whoever placed the call (for a voicemail: who left it, on `leg_id`, the chair's leg). The
+    kind is the chair's leg's: the provider that carries it records the conference.
     """
 
     conference_id: str
@@ -160,6 +160,7 @@ class StartRecording:
     recording: RecordingKind
     owners: tuple[str, ...]
     caller: str
+    leg_id: str
     kind: LegKind = "browser"
 
 
@@ -172,6 +173,7 @@ class StopRecording:
     recording: RecordingKind
     owners: tuple[str, ...]
     caller: str
+    leg_id: str
     kind: LegKind = "browser"
 
 
@@ -383,8 +385,7 @@ def _record(conference: Conference, given: Record) -> Decision:
     if conference.chair.status != "in-progress":
         return Decision(conference, _refuse(given.user, "not_connected", "The call is not connected yet"))
     taping = Taping(given.recording_id, "call", _on_the_call(conference))
-    start = StartRecording(conference.id, taping.id, "call", taping.owners, conference.chair.destination)
-    return _settle(_taping(conference, taping), (start,))
+    return _settle(_taping(conference, taping), (_start(conference, taping),))
 
 
 def _on_the_call(conference: Conference, also: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -393,8 +394,14 @@ def _on_the_call(conference: Conference, also: tuple[str, ...] = ()) -> tuple[st
     return tuple(dict.fromkeys((*also, *heard)))
 
 
+def _start(conference: Conference, taping: Taping) -> StartRecording:
+    chair = conference.chair
+    return StartRecording(conference.id, taping.id, taping.kind, taping.owners, chair.destination, chair.id)
+
+
 def _stop(conference: Conference, taping: Taping) -> StopRecording:
-    return StopRecording(conference.id, taping.id, taping.kind, taping.owners, conference.chair.destination)
+    chair = conference.chair
+    return StopRecording(conference.id, taping.id, taping.kind, taping.owners, chair.destination, chair.id)
 
 
 def _to_voicemail(conference: Conference, leg: Leg) -> bool:
@@ -410,8 +417,7 @@ def _to_voicemail(conference: Conference, leg: Leg) -> bool:
 def _take_voicemail(conference: Conference, leg: Leg) -> tuple[Conference, tuple[Command, ...]]:
     assert conference.voicemail_id is not None
     taping = Taping(conference.voicemail_id, "voicemail", (leg.destination,))
-    start = StartRecording(conference.id, taping.id, "voicemail", taping.owners, conference.chair.destination)
-    return _taping(conference, taping), (start,)
+    return _taping(conference, taping), (_start(conference, taping),)
 
 
 def _taping(conference: Conference, taping: Taping) -> Conference:

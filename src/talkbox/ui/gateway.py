@@ -38,10 +38,12 @@ from talkbox.events.models import (
     Event,
     LegOffered,
     PresenceChanged,
+    RecordingsChanged,
     SpeakingChanged,
     UserAddsParticipant,
     UserHangsUp,
     UserMutesLeg,
+    UserRecords,
     UserRejoins,
     UserRemovesParticipant,
     UserRequestsCall,
@@ -63,6 +65,8 @@ from talkbox.ui.protocol import (
     MuteMessage,
     Offer,
     PageMessage,
+    RecordingsChangedMessage,
+    RecordMessage,
     Refused,
     Reject,
     RejoinMessage,
@@ -139,7 +143,15 @@ class Gateway:
     messages: RateLimit = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
-    handles = (ConferenceUpdated, LegOffered, CallRefused, ChangeNotSaved, SpeakingChanged, DigitPressed)
+    handles = (
+        ConferenceUpdated,
+        LegOffered,
+        CallRefused,
+        ChangeNotSaved,
+        SpeakingChanged,
+        DigitPressed,
+        RecordingsChanged,
+    )
 
     def __post_init__(self) -> None:
         self.calls = RateLimit(self.limits.max_calls_per_minute)
@@ -351,6 +363,10 @@ class Gateway:
             await self.send(Parcel(event.user, offer.model_dump_json(), ((event.leg_id, event.conference_id),)))
         elif isinstance(event, CallRefused):
             await self.send(Parcel(event.user, Refused(code=event.code, message=event.message).model_dump_json()))
+        elif isinstance(event, RecordingsChanged):
+            text = RecordingsChangedMessage(kind=event.kind, caller=event.caller).model_dump_json()
+            for user in event.users:
+                await self.send(Parcel(user, text))
         elif isinstance(event, ChangeNotSaved):
             message = Retrying(conference_id=event.conference_id, request=event.request, message=event.message)
             await self.send(Parcel(event.user, message.model_dump_json()))
@@ -434,5 +450,7 @@ def to_event(user: str, message: PageMessage, legs: dict[str, str] | None = None
         return UserMutesLeg(user=user, conference_id=message.conference_id, leg_id=message.leg_id, muted=message.muted)
     if isinstance(message, Resume):
         return ClientResumesLeg(user=user, leg_id=message.leg_id, conference_id=legs.get(message.leg_id))
+    if isinstance(message, RecordMessage):
+        return UserRecords(user=user, conference_id=message.conference_id, on=message.on)
     assert isinstance(message, RejoinMessage)
     return UserRejoins(user=user, conference_id=message.conference_id)

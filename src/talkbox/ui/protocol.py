@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from talkbox.events.models import ConferenceView
+from talkbox.events.models import ConferenceView, RecordingKind
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 Sdp = Annotated[str, StringConstraints(min_length=1, max_length=12_000)]
@@ -82,13 +82,31 @@ class Resume(_PageMessage):
     leg_id: Id
 
 
+class RecordMessage(_PageMessage):
+    """The chair starts (`on`) or stops recording the call."""
+
+    type: Literal["record"]
+    conference_id: Id
+    on: bool
+
+
 PageMessage = Annotated[
-    Call | HangUpMessage | Answer | Reject | LegFailed | Add | Remove | MuteMessage | RejoinMessage | Resume,
+    Call
+    | HangUpMessage
+    | Answer
+    | Reject
+    | LegFailed
+    | Add
+    | Remove
+    | MuteMessage
+    | RejoinMessage
+    | Resume
+    | RecordMessage,
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
 PAGE_MESSAGE_TYPES = frozenset(
-    {"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin", "resume"}
+    {"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin", "resume", "record"}
 )
 
 # --- server -> page -----------------------------------------------------------
@@ -162,13 +180,35 @@ class Digit(_Message):
     digit: str
 
 
+class RecordingsChangedMessage(_Message):
+    """A recording or voicemail of this user was finished: the page lists them again (GET /api/recordings).
+
+    `caller` is set for a new voicemail: who left it.
+    """
+
+    type: Literal["recordings_changed"] = "recordings_changed"
+    kind: RecordingKind
+    caller: str | None = None
+
+
 class Resync(_Message):
     """The page asked to catch up from a sequence the server no longer keeps: the snapshot that follows is all."""
 
     type: Literal["resync"] = "resync"
 
 
-ServerMessage = Welcome | ConferenceMessage | Offer | Refused | Error | Retrying | Speaking | Digit | Resync
+ServerMessage = (
+    Welcome
+    | ConferenceMessage
+    | Offer
+    | Refused
+    | Error
+    | Retrying
+    | Speaking
+    | Digit
+    | RecordingsChangedMessage
+    | Resync
+)
 
 # --- reading a frame ------------------------------------------------------------
 

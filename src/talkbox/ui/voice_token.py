@@ -39,7 +39,7 @@ def voice_token_router(identity: Identity, mint: Callable[[str], dict[str, objec
         authorization: str | None = Header(None, description="token mode: `Bearer` and a Talkbox token"),
     ) -> VoiceToken:
         try:
-            user = identity.user_for(client_name, _bearer(authorization) or token)
+            user = identity.user_for(client_name, bearer(authorization) or token)
         except IdentityError as error:
             raise HTTPException(status_code=401, detail=str(error)) from error
         response.headers["Cache-Control"] = "no-store"
@@ -48,7 +48,7 @@ def voice_token_router(identity: Identity, mint: Callable[[str], dict[str, objec
     return router
 
 
-def _bearer(authorization: str | None) -> str | None:
+def bearer(authorization: str | None) -> str | None:
     scheme, _, credentials = (authorization or "").partition(" ")
     if scheme.lower() != "bearer":
         return None

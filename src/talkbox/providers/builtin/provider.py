@@ -30,8 +30,10 @@ from talkbox.events.models import (
     UserReturned,
 )
 from talkbox.media.engine import Media
+from talkbox.media.opus import SAMPLE_RATE
+from talkbox.media.tones import greeting
 from talkbox.telephony.provider import ResumeLeg, Sequence
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg, StartRecording, StopRecording
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class EngineSettings:
     ring_timeout: float = 30.0
     connect_timeout: float = 15.0
     resume_grace: float = 30.0
+    voicemail_max_seconds: float = 120.0
 
 
 @dataclass
@@ -54,6 +57,8 @@ class MediaLeg:
     connected: bool = False  # reported in-progress; stays so across a new endpoint
     ended: bool = False
     timer: asyncio.TimerHandle | None = None
+    # A caller leaving a voicemail is cut off at the longest message (its own timer: media loss re-arms `timer`).
+    cap: asyncio.TimerHandle | None = None
 
 
 @dataclass
@@ -123,6 +128,20 @@ class BuiltinProvider:
 
     async def mute(self, command: MuteLeg) -> None:
         self.media.mute(command.conference_id, command.leg_id, command.muted)
+
+    async def start_recording(self, command: StartRecording, path: str) -> None:
+        voicemail = command.recording == "voicemail"
+        await self.media.start_recording(command.conference_id, path, "greeting" if voicemail else "announcement")
+        leg = self.legs.get(command.leg_id)
+        if voicemail and leg is not None and leg.cap is None:
+            seconds = self.settings.voicemail_max_seconds + len(greeting()) / SAMPLE_RATE
+            leg.cap = asyncio.get_running_loop().call_later(seconds, self._cut_off, leg)
+
+    def _cut_off(self, leg: MediaLeg) -> None:
+        asyncio.ensure_future(self._end(leg, "completed" if leg.connected else "failed", "voicemail-full"))
+
+    async def stop_recording(self, command: StopRecording) -> None:
+        await self.media.stop_recording(command.conference_id)
 
     async def resume(self, command: ResumeLeg) -> None:
         dial = DialLeg(command.conference_id, command.leg_id, command.destination, command.destination, True)
@@ -258,6 +277,8 @@ class BuiltinProvider:
             return
         leg.ended = True
         self._disarm(leg)
+        if leg.cap is not None:
+            leg.cap.cancel()
         self.legs.pop(leg.command.leg_id, None)
         await self.media.remove(leg.command.conference_id, leg.command.leg_id)
         await self._report(leg.command, status, reason)
