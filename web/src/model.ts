@@ -5,6 +5,7 @@ import type { DeviceChoice, DeviceKind, DeviceOption, DevicesState, MicrophonePr
 import { initialDevices } from "./devices";
 import type { DeviceState } from "./media";
 import type { CallQuality, StatsReading } from "./quality";
+import type { Library } from "./library";
 import type { Announcement, FocusRequest } from "./narration";
 import type { ClientFrame, Conference, LegFailedReason, ServerMessage } from "./protocol";
 
@@ -110,6 +111,8 @@ export interface Model {
   quality: CallQuality | null;
   /** The reading `quality` was computed from: the next one's counters are taken since it. */
   qualityReading: StatsReading | null;
+  /** My recordings and voicemails as the server last listed them (null: not fetched yet). */
+  library: Library | null;
 }
 
 /** How the page's Twilio Device stands, and the last error it reported (kept until it registers). */
@@ -167,6 +170,7 @@ export function initialModel(options: InitOptions = {}): Model {
     microphoneHelp: null,
     quality: null,
     qualityReading: null,
+    library: null,
   };
 }
 
@@ -241,7 +245,15 @@ export type Msg =
   /** Twilio mode: the Device's registration changed, or it reported an error. */
   | { type: "media-device"; state: DeviceState; detail: string | null }
   /** Twilio mode: the access token expires soon. */
-  | { type: "media-token-expiring" };
+  | { type: "media-token-expiring" }
+  /** The chair starts recording the call, or stops it if it is being recorded. */
+  | { type: "record-clicked" }
+  /** GET /api/recordings answered (null: it failed, or its answer did not parse). */
+  | { type: "library-loaded"; library: Library | null }
+  /** A recording started playing on the page. */
+  | { type: "recording-played"; id: string }
+  | { type: "recording-delete-clicked"; id: string }
+  | { type: "voicemail-toggled"; on: boolean };
 
 // ---------------------------------------------------------------------------
 // Effects: plain data that the runtime (main.ts) carries out.
@@ -274,7 +286,15 @@ export type Effect =
   /** Open the socket again after `delayMs` (the runtime adds jitter). */
   | { type: "reconnect-later"; delayMs: number }
   /** Dispatch `state-settled` with this session after `delayMs`. */
-  | { type: "settle-later"; delayMs: number; session: number };
+  | { type: "settle-later"; delayMs: number; session: number }
+  /** GET /api/recordings, then dispatch library-loaded. */
+  | { type: "fetch-library" }
+  /** POST /api/recordings/ID/heard, then fetch the list again. */
+  | { type: "mark-heard"; id: string }
+  /** DELETE /api/recordings/ID (the server's recordings_changed brings the new list). */
+  | { type: "delete-recording"; id: string }
+  /** PUT /api/voicemail, then fetch the list again. */
+  | { type: "set-voicemail"; on: boolean };
 
 /** Whether the page offers its sign-in form: no identity yet, or a name the server refused. */
 export function signInOffered(model: Pick<Model, "identityMissing" | "authFailed" | "tokenRequired">): boolean {

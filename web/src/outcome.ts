@@ -72,6 +72,7 @@ const REASON_WORDS: Record<KnownLegEndReason, string> = {
   "not-found": "no such number",
   "address-incomplete": "number incomplete",
   "not-allowed": "not allowed from here",
+  "voicemail-full": "message at its longest",
 };
 
 /** A live leg whose page never came back after a restart of Talkbox. */
@@ -232,6 +233,10 @@ function callerOutcome(reason: Reason, myLeg: Leg | undefined, others: Leg[]): s
       );
     case "chair-unreachable":
       return "Your line could not be connected (chairperson cannot be reached)";
+    case "voicemail": {
+      const saved = `Your message for ${nameOf(undefined, others)} was left`;
+      return myLeg?.end_reason === "voicemail-full" ? `${saved} (it reached the longest a message can be)` : saved;
+    }
     default:
       return fromMyLegAsCaller(myLeg);
   }

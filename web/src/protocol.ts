@@ -59,6 +59,7 @@ export const LEG_END_REASONS = [
   "not-found",
   "address-incomplete",
   "not-allowed",
+  "voicemail-full",
 ] as const;
 export type KnownLegEndReason = (typeof LEG_END_REASONS)[number];
 /**
@@ -79,6 +80,7 @@ export const CONFERENCE_END_REASONS = [
   "unavailable",
   "failed",
   "chair-unreachable",
+  "voicemail",
 ] as const;
 export type KnownConferenceEndReason = (typeof CONFERENCE_END_REASONS)[number];
 export type ConferenceEndReason = KnownConferenceEndReason | (string & {});
@@ -92,12 +94,19 @@ export interface Leg {
   end_reason: LegEndReason | null;
 }
 
+/** A call the chair records, or a message the caller is leaving. */
+export type RecordingKind = "call" | "voicemail";
+
+export const RECORDING_KINDS: readonly RecordingKind[] = ["call", "voicemail"];
+
 export interface Conference {
   id: string;
   /** The chairperson's name (the caller). */
   chair: string;
   status: ConferenceStatus;
   end_reason: ConferenceEndReason | null;
+  /** What is being recorded now (null or absent: nothing). */
+  recording?: RecordingKind | null;
   legs: Leg[];
 }
 
@@ -161,7 +170,15 @@ export interface ResumeFrame {
   leg_id: string;
 }
 
+/** The chair starts (`on`) or stops recording the call. */
+export interface RecordFrame {
+  type: "record";
+  conference_id: string;
+  on: boolean;
+}
+
 export type ClientFrame =
+  | RecordFrame
   | CallFrame
   | HangUpFrame
   | AnswerFrame
@@ -243,7 +260,15 @@ export interface RetryingMessage {
   message: string;
 }
 
+/** A recording or voicemail of mine was finished or deleted: list them again. `caller`: who left a new voicemail. */
+export interface RecordingsChangedMessage {
+  type: "recordings_changed";
+  kind: RecordingKind;
+  caller: string | null;
+}
+
 export type ServerMessage =
+  | RecordingsChangedMessage
   | WelcomeMessage
   | ConferenceMessage
   | OfferMessage
@@ -292,10 +317,11 @@ function parseLeg(raw: unknown): Leg | null {
 /** Validates a conference object; null when it does not match the protocol. */
 export function parseConference(raw: unknown): Conference | null {
   if (!isObject(raw)) return null;
-  const { id, chair, status, end_reason, legs } = raw;
+  const { id, chair, status, end_reason, legs, recording } = raw;
   if (!isString(id) || !isString(chair)) return null;
   if (!oneOf(CONFERENCE_STATUSES, status)) return null;
   if (!stringOrNull(end_reason)) return null;
+  if (recording !== undefined && recording !== null && !oneOf(RECORDING_KINDS, recording)) return null;
   if (!Array.isArray(legs)) return null;
   const parsed: Leg[] = [];
   for (const leg of legs) {
@@ -303,7 +329,8 @@ export function parseConference(raw: unknown): Conference | null {
     if (ok === null) return null;
     parsed.push(ok);
   }
-  return { id, chair, status, end_reason: end_reason ?? null, legs: parsed };
+  const recorded = recording === "call" || recording === "voicemail" ? { recording } : {};
+  return { id, chair, status, end_reason: end_reason ?? null, ...recorded, legs: parsed };
 }
 
 /**
@@ -353,6 +380,11 @@ export function parseServerFrame(frame: unknown): ServerMessage | null {
       const { conference_id, leg_id, digit } = data;
       if (!isString(conference_id) || !isString(leg_id) || !isString(digit) || !/^[0-9*#A-D]$/.test(digit)) return null;
       return { type: "digit", conference_id, leg_id, digit };
+    }
+    case "recordings_changed": {
+      const { kind, caller } = data;
+      if (!oneOf(RECORDING_KINDS, kind) || !stringOrNull(caller)) return null;
+      return { type: "recordings_changed", kind, caller: caller ?? null };
     }
     case "refused":
     case "error": {

@@ -112,6 +112,23 @@ function step(model: Model, msg: Msg): Update {
       return [model, [{ type: "send", frame }]];
     }
 
+    case "record-clicked":
+      return recordClicked(model);
+
+    case "library-loaded":
+      return [msg.library === null ? model : { ...model, library: msg.library }, []];
+
+    case "recording-played": {
+      const entry = model.library?.recordings.find((r) => r.id === msg.id);
+      return [model, entry?.isNew ? [{ type: "mark-heard", id: msg.id }] : []];
+    }
+
+    case "recording-delete-clicked":
+      return [model, [{ type: "delete-recording", id: msg.id }]];
+
+    case "voicemail-toggled":
+      return [model, [{ type: "set-voicemail", on: msg.on }]];
+
     case "rejoin-clicked": {
       const conference = model.conference;
       if (conference === null || !mySide(model, conference).canRejoin) return [model, []];
@@ -273,7 +290,7 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       else if (next.device === null) next = { ...next, device: { state: "starting", detail: null } };
       // The provider selects the adapter (every time: Twilio's announces its
       // incoming calls again, which the page forgot when the socket dropped).
-      const effects: Effect[] = [{ type: "use-media", provider: message.provider }];
+      const effects: Effect[] = [{ type: "use-media", provider: message.provider }, { type: "fetch-library" }];
       // Back after a drop with a call on the panel: if the state the server
       // sends now does not mention it, it ended meanwhile.
       if (model.conference !== null) effects.push({ type: "settle-later", delayMs: SETTLE_MS, session: model.session });
@@ -292,12 +309,24 @@ function serverMessage(model: Model, message: ServerMessage): Update {
     case "speaking":
       if (model.conference?.id !== message.conference_id) return [model, []];
       return [{ ...model, speaking: message.legs }, []];
+    case "recordings_changed":
+      return [model, [{ type: "fetch-library" }]];
     case "digit": {
       if (model.conference?.id !== message.conference_id) return [model, []];
       const pressed = ((model.digits[message.leg_id] ?? "") + message.digit).slice(-DIGITS_SHOWN);
       return [{ ...model, digits: { ...model.digits, [message.leg_id]: pressed } }, []];
     }
   }
+}
+
+/** The chair records the call on the panel, or stops recording it. */
+function recordClicked(model: Model): Update {
+  const conference = model.conference;
+  if (conference === null || !mySide(model, conference).chair) return [model, []];
+  if (conference.recording === "voicemail") return [model, []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const frame = { type: "record", conference_id: conference.id, on: conference.recording !== "call" } as const;
+  return [model, [{ type: "send", frame }]];
 }
 
 /** How many of a telephone's last keys the page shows. */

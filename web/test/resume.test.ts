@@ -308,7 +308,7 @@ describe("the state on connect", () => {
       conf(ringingForBob),
       offer("l-b"),
     ]);
-    expect(types(effects)).toEqual(["start-ringtone", "stop-ringtone", "reconnect-later", "use-media", "start-ringtone"]);
+    expect(types(effects)).toEqual(["start-ringtone", "stop-ringtone", "reconnect-later", "use-media", "fetch-library", "start-ringtone"]);
     expect(model.incoming?.legId).toBe("l-b");
     expect(model.ringing).toBe(true);
   });

@@ -54,7 +54,7 @@ describe("welcome selects the adapter", () => {
     );
     expect(model.provider).toBe("twilio");
     expect(model.notice).toBeNull();
-    expect(effects).toEqual([{ type: "use-media", provider: "twilio" }]);
+    expect(effects).toEqual([{ type: "use-media", provider: "twilio" }, { type: "fetch-library" }]);
     expect(model.device).toEqual({ state: "starting", detail: null });
     expect(providerLine(model)).toEqual({ state: "connecting", text: "Twilio: getting a token…" });
   });

@@ -22,7 +22,7 @@ describe("connection", () => {
     expect(model.me).toBe("alice");
     expect(model.provider).toBe("builtin");
     // The provider from welcome selects the media adapter.
-    expect(effects).toEqual([{ type: "use-media", provider: "builtin" }]);
+    expect(effects).toEqual([{ type: "use-media", provider: "builtin" }, { type: "fetch-library" }]);
     expect(model.device).toBeNull();
   });
 
