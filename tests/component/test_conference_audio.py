@@ -75,7 +75,7 @@ async def test_a_guest_cannot_add_remove_or_mute_others() -> None:
 
 async def test_someone_already_on_a_call_is_busy() -> None:
     async with (
-        running_server() as url,
+        running_server(voicemail=False) as url,
         Peer(url, "alice", ALICE_HZ) as alice,
         Peer(url, "bob", BOB_HZ) as bob,
         Peer(url, "carol", CAROL_HZ) as carol,

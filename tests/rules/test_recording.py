@@ -150,15 +150,12 @@ def test_a_rejected_call_goes_to_voicemail_and_a_caller_cut_off_by_its_cap_ends_
     )
 
 
-def test_someone_away_gets_voicemail_but_a_callee_without_it_ends_the_call_as_before() -> None:
+def test_someone_not_online_or_without_voicemail_ends_the_call_as_before() -> None:
     report = Reports()
     away = ringing(report)[:2] + [
         (
             report("bob", "failed", "unavailable"),
-            [
-                ("updated", "active recording voicemail", {"alice": P, "bob": "failed:unavailable"}),
-                ("record", "voicemail", "v-1", ("bob",)),
-            ],
+            [("updated", "active", {"alice": P, "bob": "failed:unavailable"}), ("hang_up", "alice", "ended")],
         )
     ]
     replay(away)

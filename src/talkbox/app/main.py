@@ -175,6 +175,7 @@ def build(
         max_legs=settings.max_legs,
         ring=chosen.ring,
         recordings=Path(settings.recordings),
+        voicemail=settings.voicemail and twilio is None,
     )
     addresses = ClientAddresses.trusting(settings.trusted_proxies)
     gateway = Gateway(

@@ -93,6 +93,8 @@ class CallHandler:
     unsaved: Backlog = field(default_factory=Backlog)
     # Where recordings are written (TALKBOX_RECORDINGS): the provider is handed a file there, named by its id.
     recordings: Path = Path("var/recordings")
+    # Whether the providers here can take a voicemail (a missed call then becomes one for users who have it on).
+    voicemail: bool = False
     _retries: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False, repr=False)
 
     handles = (
@@ -215,7 +217,9 @@ class CallHandler:
 
     async def _voicemail_for(self, event: UserRequestsCall) -> str | None:
         """The id of the voicemail the call would become: only users have voicemail, and only when it is on."""
-        if not is_client_name(event.to) or event.to == event.user or not await self.store.voicemail_on(event.to):
+        if not self.voicemail or not is_client_name(event.to) or event.to == event.user:
+            return None
+        if not await self.store.voicemail_on(event.to):
             return None
         return derived_id("v", event.conference_id, "voicemail")
 

@@ -405,10 +405,13 @@ def _stop(conference: Conference, taping: Taping) -> StopRecording:
 
 
 def _to_voicemail(conference: Conference, leg: Leg) -> bool:
-    """The callee of a call of two did not take it (not answered, rejected, away) and has voicemail on."""
+    """The callee of a call of two did not take it (not answered in time, rejected, busy) and has voicemail on.
+
+    Not someone who is not online at all: in open mode any name is a user, and a typo would take a message.
+    """
     if conference.voicemail_id is None or conference.taping is not None or leg.id == conference.chair_leg_id:
         return False
-    missed = leg.status in ("busy", "no-answer") or (leg.status == "failed" and leg.end_reason == "unavailable")
+    missed = leg.status in ("busy", "no-answer")
     others = [other for other in conference.live_legs() if other.id != conference.chair_leg_id]
     chair = conference.chair
     return missed and not others and chair.status == "in-progress" and chair.hang_up_reason is None
