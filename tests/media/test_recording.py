@@ -139,3 +139,17 @@ def test_a_stalled_disk_costs_frames_not_memory(tmp_path: Path) -> None:
     for _ in range(600):
         recorder.add(np.zeros(FRAME_SAMPLES, np.int16))
     assert recorder.dropped == 100
+
+
+def test_a_recording_stopped_during_its_announcement_is_still_a_valid_file(tmp_path: Path) -> None:
+    conference = ConferenceMedia("c")
+    talkers = {"alice": Talker(440, 1), "bob": Talker(660, 2), "carol": Talker(880, 3)}
+    for name in talkers:
+        conference.add(name, Sent())
+    path = tmp_path / "short.ogg"
+    recorder = Recorder(path)
+    conference.record(recorder, tones.announcement())
+    run(conference, talkers, 5, 0.0)
+    conference.stop_recording()
+    assert len(recorded(path, recorder)) <= FRAME_SAMPLES  # a file a player opens, of (next to) no length
+    assert recorder.frames == 0

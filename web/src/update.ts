@@ -126,8 +126,11 @@ function step(model: Model, msg: Msg): Update {
     case "recording-delete-clicked":
       return [model, [{ type: "delete-recording", id: msg.id }]];
 
-    case "voicemail-toggled":
-      return [model, [{ type: "set-voicemail", on: msg.on }]];
+    case "voicemail-toggled": {
+      // Shown as chosen at once; the list fetched after the server took it says what it has.
+      const library = model.library === null ? null : { ...model.library, voicemail: msg.on };
+      return [{ ...model, library }, [{ type: "set-voicemail", on: msg.on }]];
+    }
 
     case "rejoin-clicked": {
       const conference = model.conference;

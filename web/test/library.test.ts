@@ -127,9 +127,9 @@ describe("the voicemail and recordings list", () => {
     expect(run(bob, [{ type: "recording-delete-clicked", id: entry.id }]).effects).toEqual([
       { type: "delete-recording", id: entry.id },
     ]);
-    expect(run(bob, [{ type: "voicemail-toggled", on: false }]).effects).toEqual([
-      { type: "set-voicemail", on: false },
-    ]);
+    const off = run(bob, [{ type: "voicemail-toggled", on: false }]);
+    expect(off.effects).toEqual([{ type: "set-voicemail", on: false }]);
+    expect(off.model.library?.voicemail).toBe(false); // the box stays as ticked while the server is asked
   });
 
   it("an entry that plays from elsewhere, or is malformed, is left out", () => {

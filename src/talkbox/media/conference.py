@@ -271,9 +271,11 @@ class ConferenceMedia:
             self._start_waiting()
 
     def stop_recording(self) -> None:
+        """Stopped during its tone, a recording is still a file (a valid one, with no audio): it is listed."""
+        self._start_waiting()
         if self.recorder is not None:
-            self.recorder.stop()  # a recorder still waiting for its prompt never started: nothing to end
-        self.recorder = self._waiting = None
+            self.recorder.stop()
+        self.recorder = None
 
     def _start_waiting(self) -> None:
         if self._waiting is not None:

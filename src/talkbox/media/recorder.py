@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from talkbox.media.ogg import OggOpusWriter
-from talkbox.media.opus import APPLICATION_VOIP, Encoder
+from talkbox.media.opus import APPLICATION_VOIP, FRAME_SAMPLES, Encoder
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ class Recorder:
                 while (pcm := self._queue.get()) is not None:
                     writer.add(encoder.encode(pcm))
                     self.frames += 1
+                if writer.samples == 0:  # stopped before any audio: one silent frame, or decoders refuse the file
+                    writer.add(encoder.encode(np.zeros(FRAME_SAMPLES, dtype=np.int16)))
                 writer.close()
         except OSError as error:
             log.error("recording %s stopped: %s", self.path.name, error)
