@@ -28,13 +28,14 @@ from talkbox.events import Bus, InProcessBus
 from talkbox.events.models import LegKind, conference_key
 from talkbox.events.redis_bus import RedisBus, redis_client
 from talkbox.media.engine import DtmfSink, MediaSettings, SpeakingSink, StateSink, no_dtmf
+from talkbox.media.recorder import save_wav
 from talkbox.media.workers import media_factory
 from talkbox.providers.builtin import BuiltinProvider
 from talkbox.providers.builtin.provider import EngineSettings
 from talkbox.providers.sip.provider import SipProvider
 from talkbox.providers.sip.settings import SipSettings
 from talkbox.providers.sip.stack import SipStack
-from talkbox.providers.twilio.provider import TwilioProvider
+from talkbox.providers.twilio.provider import API_URL, TwilioProvider
 from talkbox.providers.twilio.rest import rest_client
 from talkbox.providers.twilio.settings import TwilioSettings, twilio_settings
 from talkbox.providers.twilio.tokens import VoiceTokens
@@ -162,6 +163,9 @@ def build(
             publish=bus.publish,
             make_client=functools.partial(rest_client, twilio, twilio_api_url),
             ring_timeout=settings.ring_timeout,
+            voicemail_max_seconds=settings.voicemail_max_seconds,
+            api_url=twilio_api_url or API_URL,
+            save_audio=save_wav,
         )
         chosen = Providers(twilio_provider, {"browser": twilio_provider, "twilio": twilio_provider}, twilio.ring)
     else:
@@ -175,7 +179,7 @@ def build(
         max_legs=settings.max_legs,
         ring=chosen.ring,
         recordings=Path(settings.recordings),
-        voicemail=settings.voicemail and twilio is None,
+        voicemail=settings.voicemail,
     )
     addresses = ClientAddresses.trusting(settings.trusted_proxies)
     gateway = Gateway(

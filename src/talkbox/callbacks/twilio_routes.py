@@ -23,13 +23,14 @@ import talkbox.providers.twilio.twiml as twiml
 from talkbox.callbacks.ringback import ringback_wav
 from talkbox.callbacks.signature import MAX_PARAMETERS, TwilioSignature
 from talkbox.callbacks.statuses import end_reason, leg_status, sequence
-from talkbox.callbacks.twilio_params import CallParams, ConferenceParams, form_body
+from talkbox.callbacks.twilio_params import CallParams, ConferenceParams, RecordingParams, form_body
 from talkbox.events.models import (
     TERMINAL_STATUSES,
     ConferenceStatusChanged,
     Event,
     IncomingPhoneCall,
     LegStatusChanged,
+    RecordingAvailable,
 )
 from talkbox.events.names import is_e164
 
@@ -157,6 +158,42 @@ def twilio_router(
     async def wait(_params: MultiDict = signed) -> Response:
         """Ringback while the people called are rung, instead of Twilio's hold music."""
         return _xml(twiml.ringback(webhooks))
+
+    @router.post(
+        twiml.RECORDING_PATH,
+        summary="Recording status callback (a call recording or a voicemail)",
+        status_code=204,
+        response_class=Response,
+        responses=NO_CONTENT,
+        openapi_extra=form_body(RecordingParams),
+    )
+    async def recording(
+        params: MultiDict = signed, conference_id: str | None = Query(None), recording_id: str | None = Query(None)
+    ) -> Response:
+        """A finished recording is published for the provider to fetch; anything else is ignored."""
+        event = _parse(RecordingParams, params)
+        if event is None or event.RecordingStatus != "completed" or not _known(conference_id, recording_id):
+            return Response(status_code=204)
+        assert conference_id is not None and recording_id is not None
+        await publish(
+            RecordingAvailable(
+                conference_id=conference_id,
+                recording_id=recording_id,
+                provider_id=event.RecordingSid,
+                url=event.RecordingUrl,
+            )
+        )
+        return Response(status_code=204)
+
+    @router.post(
+        twiml.RECORDED_PATH,
+        summary="Where a voicemail's <Record> goes when the message is left: the call ends",
+        response_class=Response,
+        responses=TWIML,
+        openapi_extra=form_body(CallParams),
+    )
+    async def recorded(_params: MultiDict = signed) -> Response:
+        return _xml(twiml.hang_up())
 
     tone = ringback_wav()
 

@@ -248,6 +248,16 @@ class IncomingPhoneCall(_Event):
     to: str | None = None
 
 
+class RecordingAvailable(_Event):
+    """Twilio's word that a recording it made for us is ready at `url` (its recording status callback)."""
+
+    type: Literal["recording_available"] = "recording_available"
+    conference_id: str
+    recording_id: str
+    provider_id: str  # the RecordingSid
+    url: str
+
+
 class ConferenceStatusChanged(_Event):
     """A provider's report on a conference it hosts (Twilio's conference status callback).
 
@@ -356,6 +366,7 @@ Event = Annotated[
     | DigitPressed
     | IncomingPhoneCall
     | ConferenceStatusChanged
+    | RecordingAvailable
     | LegMuteChanged
     | LegOffered
     | ConferenceUpdated

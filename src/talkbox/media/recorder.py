@@ -9,17 +9,20 @@ past `MAX_BACKLOG` frames waiting, new ones are dropped and counted.
 
 from __future__ import annotations
 
+import io
 import logging
 import queue
 import random
 import threading
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from talkbox.media import g711
 from talkbox.media.ogg import OggOpusWriter
-from talkbox.media.opus import APPLICATION_VOIP, FRAME_SAMPLES, Encoder
+from talkbox.media.opus import APPLICATION_VOIP, FRAME_SAMPLES, SAMPLE_RATE, Encoder
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +76,28 @@ class Recorder:
                 writer.close()
         except OSError as error:
             log.error("recording %s stopped: %s", self.path.name, error)
+
+
+def save_wav(data: bytes, path: Path) -> None:
+    """A recording made elsewhere (Twilio's WAV: 8 kHz or 48 kHz, 16-bit, mono) as our Ogg/Opus file at `path`.
+
+    Written beside it and renamed into place, so the file served is never half written. Raises ValueError for
+    audio in any other shape.
+    """
+    with wave.open(io.BytesIO(data)) as source:
+        rate, width, channels = source.getframerate(), source.getsampwidth(), source.getnchannels()
+        if width != 2 or channels != 1 or rate not in (g711.RATE, SAMPLE_RATE):
+            raise ValueError(f"cannot store {channels}-channel {8 * width}-bit audio at {rate} Hz")
+        pcm = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2").astype(np.int16)
+    if rate == g711.RATE:
+        pcm = g711.Upsampler().process(pcm)
+    encoder = Encoder(bitrate=BITRATE, application=APPLICATION_VOIP)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    with partial.open("wb") as out:
+        writer = OggOpusWriter(out, serial=random.getrandbits(32), pre_skip=encoder.lookahead())
+        padded = np.pad(pcm, (0, -len(pcm) % FRAME_SAMPLES)) if len(pcm) else np.zeros(FRAME_SAMPLES, np.int16)
+        for start in range(0, len(padded), FRAME_SAMPLES):
+            writer.add(encoder.encode(padded[start : start + FRAME_SAMPLES]))
+        writer.close()
+    partial.replace(path)

@@ -19,9 +19,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlencode
 
+import aiohttp
 from aiohttp import ClientError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
@@ -36,11 +38,13 @@ from talkbox.events.models import (
     LegMuteChanged,
     LegStatus,
     LegStatusChanged,
+    RecordingAvailable,
 )
+from talkbox.providers.twilio import twiml
 from talkbox.providers.twilio.settings import TwilioSettings
 from talkbox.providers.twilio.twiml import CALL_EVENTS, Webhooks
 from talkbox.telephony.provider import ResumeLeg
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg, StartRecording, StopRecording
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,16 @@ MIN_TIMEOUT, MAX_TIMEOUT = 5, 600
 # At boot: how many legs are checked with Twilio at once, and how long one check may take.
 RECONCILE_CONCURRENCY = 4
 RECONCILE_TIMEOUT_SECONDS = 5.0
+# Twilio's REST API, where its recordings are (a test's stand-in replaces it).
+API_URL = "https://api.twilio.com"
+# The longest a recording download may take.
+DOWNLOAD_TIMEOUT_SECONDS = 60.0
+
+
+def _no_audio(_data: bytes, _path: Path) -> None:
+    raise RuntimeError("no audio store was given to the Twilio provider")
+
+
 # A live leg only moves forward through these (the rules ignore a report that goes back).
 PROGRESS = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
 
@@ -100,8 +114,14 @@ class TwilioProvider:
     # Builds the REST client inside the running loop, on first use.
     make_client: Callable[[], Client]
     ring_timeout: float = 30.0
+    voicemail_max_seconds: float = 120.0
+    # Where Twilio's recordings are fetched from, and how a fetched WAV becomes our Ogg/Opus file (app wires media's).
+    api_url: str = API_URL
+    save_audio: Callable[[bytes, Path], None] = _no_audio
     name: str = "twilio"
     legs: dict[str, TwilioLeg] = field(default_factory=dict)
+    # The file each recording Twilio makes goes to, until it is fetched (lost with the process).
+    recordings: dict[str, Path] = field(default_factory=dict)
     conferences: dict[str, str] = field(default_factory=dict)
     reconcile_concurrency: int = RECONCILE_CONCURRENCY
     reconcile_timeout: float = RECONCILE_TIMEOUT_SECONDS
@@ -113,7 +133,14 @@ class TwilioProvider:
     _room_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _last_sequence: int = 0
 
-    handles = (IncomingPhoneCall, LegStatusChanged, ConferenceStatusChanged, ClientRejectedLeg, ClientLegFailed)
+    handles = (
+        IncomingPhoneCall,
+        LegStatusChanged,
+        ConferenceStatusChanged,
+        ClientRejectedLeg,
+        ClientLegFailed,
+        RecordingAvailable,
+    )
 
     @property
     def client(self) -> Client:
@@ -211,6 +238,64 @@ class TwilioProvider:
         leg.mute_pending = True
         if leg.answered:
             await self._apply_mute(command.leg_id, leg)
+
+    async def start_recording(self, command: StartRecording, path: str) -> None:
+        """A call: Twilio records the chair's call, both ways (what the chair hears is the conference's mix).
+
+        A voicemail: the caller's call leaves the conference for <Record>, which has its own beep and cap.
+        Either way Twilio posts the recording's status callback when the file is ready, and it is fetched.
+        """
+        leg = self.legs.get(command.leg_id)
+        if leg is None:
+            log.warning("recording %s: the chair's leg has no Twilio call", command.recording_id)
+            return
+        self.recordings[command.recording_id] = Path(path)
+        callback = self.webhooks.recording(command.conference_id, command.recording_id)
+        if command.recording == "voicemail":
+            document = twiml.voicemail(
+                self.webhooks, command.conference_id, command.recording_id, self.voicemail_max_seconds
+            )
+            await self.client.calls(leg.call_sid).update_async(twiml=document)
+            return
+        await self.client.calls(leg.call_sid).recordings.create_async(
+            recording_status_callback=callback,
+            recording_status_callback_event=["completed"],
+            recording_status_callback_method="POST",
+            recording_channels="mono",
+            recording_track="both",
+        )
+
+    async def stop_recording(self, command: StopRecording) -> None:
+        """A voicemail stops by itself (the caller hangs up, or <Record> reaches its cap)."""
+        leg = self.legs.get(command.leg_id)
+        if command.recording == "voicemail" or leg is None:
+            return
+        try:
+            await self.client.calls(leg.call_sid).recordings("Twilio.CURRENT").update_async(status="stopped")
+        except TWILIO_ERRORS as error:
+            # The call ended meanwhile: Twilio ends its recording with it.
+            log.info("Twilio did not stop recording %s: %s", command.recording_id, error)
+
+    async def _fetch_recording(self, event: RecordingAvailable) -> None:
+        """The WAV from Twilio (with the account's credentials, so only from Twilio's API), kept as Ogg/Opus."""
+        path = self.recordings.pop(event.recording_id, None)
+        own = f"{self.api_url.rstrip('/')}/2010-04-01/Accounts/{self.settings.account_sid}/Recordings/"
+        if path is None or not event.url.startswith(own):
+            log.warning("recording %s is not one this Talkbox asked for: not fetched", event.recording_id)
+            return
+        auth = {"Authorization": aiohttp.encode_basic_auth(self.settings.account_sid, self.settings.auth_token)}
+        timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_SECONDS)
+        try:
+            async with (
+                aiohttp.ClientSession(headers=auth, timeout=timeout) as session,
+                session.get(f"{event.url}.wav") as response,
+            ):
+                response.raise_for_status()
+                data = await response.read()
+            await asyncio.to_thread(self.save_audio, data, path)
+        except (ClientError, TimeoutError, ValueError) as error:
+            log.warning("could not fetch recording %s from Twilio: %s", event.recording_id, error)
+            self.recordings[event.recording_id] = path  # a repeated callback may try again
 
     async def _apply_mute(self, leg_id: str, leg: TwilioLeg) -> None:
         """Give Twilio the leg's mute; if Twilio refuses it for good, tell the rules what Twilio has."""
@@ -405,6 +490,8 @@ class TwilioProvider:
                 leg.answered = True
         elif isinstance(event, ConferenceStatusChanged):
             await self._conference_changed(event)
+        elif isinstance(event, RecordingAvailable):
+            await self._fetch_recording(event)
 
     async def _refused(self, event: ClientRejectedLeg | ClientLegFailed) -> None:
         """A page declined a leg over the websocket (as with the built-in engine), not through the SDK.
