@@ -4,6 +4,9 @@ and the mixer's recording output in a call of two (which would otherwise be forw
 from __future__ import annotations
 
 import io
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -16,6 +19,8 @@ from talkbox.media.opus import APPLICATION_VOIP, FRAME_SAMPLES, Decoder, Encoder
 from talkbox.media.recorder import Recorder
 from tests.media.test_conference_media import Sent, Talker, run
 from tests.support.audio import level_at, tone
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def decoded(path: Path) -> np.ndarray:
@@ -153,3 +158,35 @@ def test_a_recording_stopped_during_its_announcement_is_still_a_valid_file(tmp_p
     conference.stop_recording()
     assert len(recorded(path, recorder)) <= FRAME_SAMPLES  # a file a player opens, of (next to) no length
     assert recorder.frames == 0
+
+
+_CHILD = """
+import sys, time
+from pathlib import Path
+from talkbox.media.recorder import Recorder
+from tests.support.audio import tone
+recorder = Recorder(Path(sys.argv[1]))
+recorder.start()
+pcm = tone(550, 60.0)
+for n, start in enumerate(range(0, len(pcm), 960)):
+    recorder.add(pcm[start : start + 960])
+    if n == 150:
+        while recorder.frames < 150:
+            time.sleep(0.01)
+        print("written", flush=True)
+    time.sleep(0.002)
+"""
+
+
+def test_a_recorder_killed_mid_recording_leaves_a_file_that_plays_up_to_the_kill(tmp_path: Path) -> None:
+    """kill -9, no close, no end-of-stream page: what was written before is whole and plays."""
+    path = tmp_path / "killed.ogg"
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"written\n"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    samples = decoded(path)
+    assert len(samples) >= 150 * FRAME_SAMPLES - ogg.PACKETS_PER_PAGE * FRAME_SAMPLES
+    assert level_at(samples[4800:], 550) > -15
