@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from talkbox.media.tones import GREETING_HZ
 from tests.e2e.listen import wait_until_heard, wait_until_silent
+from tests.e2e.test_accessibility import assert_accessible
 from tests.e2e.test_browser_calls_browser import dial
 from tests.e2e.test_conference import ALICE_HZ, BOB_HZ, CAROL_HZ, three_way
 from tests.support.audio import level_at
@@ -85,6 +86,7 @@ def test_a_recording_of_a_three_way_call_holds_all_three(open_page: OpenPage) ->
     expect(bob.get_by_role("button", name="Record", exact=True)).to_be_hidden()  # only the chair records
     wait_until_heard(alice, BOB_HZ)
     wait_until_heard(alice, CAROL_HZ)
+    assert_accessible(bob, "a call being recorded")
     stop = alice.get_by_role("button", name="Stop recording")
     expect(stop).to_have_attribute("aria-pressed", "true")
     alice.wait_for_timeout(3000)  # three seconds of the call are recorded: a length, not a race
@@ -115,6 +117,8 @@ def test_a_voicemail_left_by_a_callers_tone_plays_it_back_on_the_callees_page(op
     item = bob.locator("#recordings li", has_text="Voicemail from alice")
     expect(item).to_be_visible()
     expect(item.get_by_role("button", name=re.compile("^Delete Voicemail from alice"))).to_be_visible()
+    assert_accessible(bob, "a new voicemail listed")
+    assert_accessible(alice, "after leaving a voicemail")
     voicemail_id = item.get_attribute("data-recording-id")
     loudest = bob.evaluate(_PLAY_JS, {"id": voicemail_id, "frequency": ALICE_HZ, "timeoutMs": 8000})
     assert loudest > -50, f"alice's tone not heard in the voicemail: {loudest} dB"
