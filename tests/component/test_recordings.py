@@ -14,7 +14,7 @@ import numpy as np
 from talkbox.media import tones
 from tests.support.audio import level_at
 from tests.support.peer import Peer, connect
-from tests.support.server import running_server
+from tests.support.server import free_port, running_server
 
 ALICE_HZ, BOB_HZ, CAROL_HZ = 440.0, 880.0, 660.0
 HEARD = -35.0
@@ -178,3 +178,39 @@ async def test_a_voicemail_ends_at_its_longest(tmp_path: Path) -> None:
         await bob.wait_for(lambda: told(bob, "voicemail"))
         (message,) = (await library(http, "bob"))["recordings"]
         assert 0.8 <= message["seconds"] <= 3.0
+
+
+async def test_a_recording_goes_on_after_a_restart_of_the_server(tmp_path: Path) -> None:
+    settings = {"port": free_port(), "database": str(tmp_path / "talkbox.sqlite3"), "recordings": str(tmp_path)}
+    async with running_server(**settings) as url:
+        alice, bob = Peer(url, "alice", ALICE_HZ), Peer(url, "bob", BOB_HZ)
+        await alice.__aenter__()
+        await bob.__aenter__()
+        await connect(alice, bob)
+        conference_id = alice.active_conference()["id"]
+        await alice.send({"type": "record", "conference_id": conference_id, "on": True})
+        await alice.wait_for(lambda: alice.active_conference()["recording"] == "call")
+        await alice.wait_for(lambda: len(list(tmp_path.glob("r-*.ogg"))) == 1)
+        (path,) = tmp_path.glob("r-*.ogg")
+        await alice.wait_for(lambda: path.stat().st_size > 4000)  # a second or so kept before the restart
+    await alice.__aexit__()
+    await bob.__aexit__()
+    kept = path.stat().st_size
+    before_restart = len(decoded(path.read_bytes()))
+    async with (
+        running_server(**settings) as url,
+        httpx.AsyncClient(base_url=url) as http,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+    ):
+        await alice.resume()
+        await bob.resume()
+        await alice.wait_for(lambda: alice.level(BOB_HZ) > -20)
+        await alice.wait_for(lambda: path.stat().st_size > kept + 4000)  # recorded on after it
+        await alice.send({"type": "record", "conference_id": conference_id, "on": False})
+        await bob.wait_for(lambda: told(bob, "call"))
+        (entry,) = (await library(http, "bob"))["recordings"]
+        samples = decoded(await audio(http, "bob", entry))
+        # Both parts play, one after the other: more than what was kept, by the second or so recorded after.
+        assert len(samples) > before_restart + 0.5 * 48_000, (len(samples), before_restart)
+        assert level_at(samples, ALICE_HZ) > -40 and level_at(samples, BOB_HZ) > -40

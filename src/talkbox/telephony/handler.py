@@ -142,6 +142,18 @@ class CallHandler:
                         leg.kind,
                     )
                 )
+            await self._record_again(conference)
+
+    async def _record_again(self, conference: Conference) -> None:
+        """A recording that was running goes on in the same file (a chained Ogg stream after what was kept)."""
+        taping, chair = conference.taping, conference.chair
+        if taping is None or chair.ended or chair.kind not in self.providers:
+            return
+        again = StartRecording(conference.id, taping.id, taping.kind, taping.owners, chair.destination, chair.id)
+        try:
+            await self._start_recording(replace(again, kind=chair.kind))
+        except Exception:
+            log.exception("could not go on recording %s after the restart", taping.id)
 
     async def stop(self) -> None:
         """At shutdown: one last offer of what is unsaved to the store; what it still refuses is lost."""
