@@ -199,3 +199,18 @@ async def test_the_recording_callback_is_signed_and_publishes_only_a_finished_re
         ]
         done = await post_signed(hooks.http, "/twilio/recorded", {"AccountSid": ACCOUNT, "CallSid": "CA" + "1" * 32})
         assert [child.tag for child in ET.fromstring(done.text)] == ["Hangup"]
+
+
+async def test_after_a_restart_twilio_is_not_asked_to_record_again_but_the_file_still_comes(
+    provider: Provider, tmp_path: Path
+) -> None:
+    path = tmp_path / f"{VOICEMAIL}.ogg"
+    start = StartRecording("c-1", VOICEMAIL, "voicemail", ("bob",), "alice", "l-alice")
+    await provider.twilio.resume_recording(start, str(path))
+    assert provider.api.requests == []
+    provider.api.media["RE" + "9" * 32] = wav(660, 1.0, rate=48_000)
+    url = f"{provider.api.url}/2010-04-01/Accounts/{ACCOUNT}/Recordings/RE{'9' * 32}"
+    await provider.twilio.handle(
+        RecordingAvailable(conference_id="c-1", recording_id=VOICEMAIL, provider_id="RE" + "9" * 32, url=url)
+    )
+    assert path.is_file()

@@ -149,9 +149,11 @@ class CallHandler:
         taping, chair = conference.taping, conference.chair
         if taping is None or chair.ended or chair.kind not in self.providers:
             return
-        again = StartRecording(conference.id, taping.id, taping.kind, taping.owners, chair.destination, chair.id)
+        again = StartRecording(
+            conference.id, taping.id, taping.kind, taping.owners, chair.destination, chair.id, chair.kind
+        )
         try:
-            await self._start_recording(replace(again, kind=chair.kind))
+            await self.providers[chair.kind].resume_recording(again, str(self._file_of(taping.id)))
         except Exception:
             log.exception("could not go on recording %s after the restart", taping.id)
 
@@ -358,8 +360,10 @@ class CallHandler:
                 started_at=time.time(),
             )
             await self.store.put_recording(recording)
-        path = self.recordings.resolve() / file_name(command.recording_id)
-        await self.providers[command.kind].start_recording(command, str(path))
+        await self.providers[command.kind].start_recording(command, str(self._file_of(command.recording_id)))
+
+    def _file_of(self, recording_id: str) -> Path:
+        return self.recordings.resolve() / file_name(recording_id)
 
     async def _stop_recording(self, command: StopRecording) -> None:
         await self.providers[command.kind].stop_recording(command)

@@ -50,6 +50,10 @@ class Provider(Protocol):
 
     async def stop_recording(self, command: StopRecording) -> None: ...
 
+    async def resume_recording(self, command: StartRecording, path: str) -> None:
+        """After a restart: a recording that was running. Ours go on in the same file; Twilio's never stopped."""
+        ...
+
     async def resume(self, command: ResumeLeg) -> None:
         """After a restart: take back a leg that was live, or end it with a reason."""
         ...

@@ -137,6 +137,10 @@ class BuiltinProvider:
             seconds = self.settings.voicemail_max_seconds + len(greeting()) / SAMPLE_RATE
             leg.cap = asyncio.get_running_loop().call_later(seconds, self._cut_off, leg)
 
+    async def resume_recording(self, command: StartRecording, path: str) -> None:
+        """The media died with the process: record again, into the same file (the tone says it goes on)."""
+        await self.start_recording(command, path)
+
     def _cut_off(self, leg: MediaLeg) -> None:
         asyncio.ensure_future(self._end(leg, "completed" if leg.connected else "failed", "voicemail-full"))
 

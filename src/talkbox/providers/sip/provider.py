@@ -153,6 +153,9 @@ class SipProvider:
     async def stop_recording(self, command: StopRecording) -> None:
         await self.media.stop_recording(command.conference_id)
 
+    async def resume_recording(self, command: StartRecording, path: str) -> None:
+        await self.start_recording(command, path)
+
     async def resume(self, command: ResumeLeg) -> None:
         # The dialog (tags, CSeq, route) died with the process: nobody can address that call now.
         await self._report(command.conference_id, command.leg_id, "failed", "server-restart")

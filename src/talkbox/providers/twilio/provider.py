@@ -265,6 +265,10 @@ class TwilioProvider:
             recording_track="both",
         )
 
+    async def resume_recording(self, command: StartRecording, path: str) -> None:
+        """Twilio went on recording while Talkbox was down: only where its file goes is to be known again."""
+        self.recordings[command.recording_id] = Path(path)
+
     async def stop_recording(self, command: StopRecording) -> None:
         """A voicemail stops by itself (the caller hangs up, or <Record> reaches its cap)."""
         leg = self.legs.get(command.leg_id)
