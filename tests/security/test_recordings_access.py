@@ -8,10 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from talkbox.telephony.recordings import Recording
-from talkbox.telephony.store import ConferenceStore
-from talkbox.ui.identity import issue_token
+from talkbox.telephony.store import ConferenceStore, MemoryStore, StoreUnavailable
+from talkbox.ui.identity import Identity, issue_token
+from talkbox.ui.recordings import recordings_router
 from tests.support.server import running_app
 
 SECRET = "s" * 40
@@ -119,3 +121,27 @@ async def test_in_token_mode_the_token_says_who_and_a_name_says_nothing(tmp_path
                 await http.put("/api/voicemail", json={"on": False}, params={"client_name": "bob"})
             ).status_code == 401
             assert await app.state.talkbox.store.voicemail_on("bob")
+
+
+class UnreachableStore(MemoryStore):
+    """A store whose disk is full, or whose Redis is away."""
+
+    async def recordings_of(self, user: str) -> list[Recording]:
+        raise StoreUnavailable("the disk is full")
+
+    async def recording(self, recording_id: str) -> Recording | None:
+        raise StoreUnavailable("the disk is full")
+
+
+async def test_a_store_out_of_reach_is_a_503_to_try_again_not_an_error(tmp_path: Path) -> None:
+    app = FastAPI()
+    app.include_router(recordings_router(Identity("open"), UnreachableStore(), tmp_path, _nowhere))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://talkbox.test") as http:
+        for path in ("/api/recordings", f"/api/recordings/{BOB_MESSAGE}/audio"):
+            response = await http.get(path, params={"client_name": "bob"})
+            assert response.status_code == 503, path
+            assert "try again" in response.json()["detail"]
+
+
+async def _nowhere(_event: object) -> None:
+    pass

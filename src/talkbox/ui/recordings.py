@@ -11,16 +11,17 @@ id in the index, never from what the request names.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 
 from talkbox.events.models import Event, RecordingKind, RecordingsChanged
 from talkbox.telephony.recordings import RECORDING_ID, Recording, RecordingIndex
+from talkbox.telephony.store import StoreUnavailable
 from talkbox.ui.identity import Identity, IdentityError
 from talkbox.ui.voice_token import bearer
 
@@ -64,13 +65,21 @@ class VoicemailSetting(BaseModel):
     on: bool
 
 
+def _store_reachable() -> Iterator[None]:
+    """The store out of reach (a full disk, Redis away) is the server's passing trouble, not the page's error."""
+    try:
+        yield
+    except StoreUnavailable as error:
+        raise HTTPException(status_code=503, detail="recordings cannot be reached just now; try again") from error
+
+
 def recordings_router(
     identity: Identity,
     index: RecordingIndex,
     folder: Path,
     publish: Callable[[Event], Awaitable[None]],
 ) -> APIRouter:
-    router = APIRouter(tags=["page"])
+    router = APIRouter(tags=["page"], dependencies=[Depends(_store_reachable)])
     folder = folder.resolve()
 
     def who(client_name: str | None, token: str | None, authorization: str | None) -> str:
