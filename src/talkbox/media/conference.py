@@ -271,7 +271,7 @@ class ConferenceMedia:
             self._start_waiting()
 
     def stop_recording(self) -> None:
-        """Stopped during its tone, a recording is still a file (a valid one, with no audio): it is listed."""
+        """Stopped during its tone, a recording is still a playable file (of next to nothing): it is listed."""
         self._start_waiting()
         if self.recorder is not None:
             self.recorder.stop()
