@@ -18,6 +18,8 @@ from talkbox.media.conference import ConferenceMedia
 from talkbox.media.opus import APPLICATION_VOIP, FRAME_SAMPLES, Decoder, Encoder
 from talkbox.media.recorder import Recorder
 from tests.media.test_conference_media import Sent, Talker, run
+from tests.media.test_conference_telephone import PHONE_HZ, Line, Telephone
+from tests.media.test_conference_telephone import run as run_with_phones
 from tests.support.audio import level_at, tone
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,3 +192,22 @@ def test_a_recorder_killed_mid_recording_leaves_a_file_that_plays_up_to_the_kill
     samples = decoded(path)
     assert len(samples) >= 150 * FRAME_SAMPLES - ogg.PACKETS_PER_PAGE * FRAME_SAMPLES
     assert level_at(samples[4800:], 550) > -15
+
+
+def test_a_telephone_hears_the_announcement_and_its_voice_is_recorded(tmp_path: Path) -> None:
+    conference = ConferenceMedia("c")
+    to_phone = Line()
+    conference.add("alice", Sent())
+    conference.add("phone", to_phone, telephone=True)
+    browsers, phones = {"alice": Talker(440, 1)}, {"phone": Telephone(PHONE_HZ)}
+    now = run_with_phones(conference, browsers, phones, 20, 0.0)
+    path = tmp_path / "with-phone.ogg"
+    recorder = Recorder(path)
+    conference.record(recorder, tones.announcement())
+    heard_before = len(to_phone.packets)
+    run_with_phones(conference, browsers, phones, 100, now)
+    conference.stop_recording()
+    announced = np.concatenate([np.frombuffer(p, dtype=np.int16) for p, _, _ in to_phone.packets[heard_before:][:25]])
+    assert level_at(announced, tones.ANNOUNCEMENT_HZ, rate=8000) > -30
+    samples = recorded(path, recorder)
+    assert level_at(samples, 440) > -30 and level_at(samples, PHONE_HZ) > -30
