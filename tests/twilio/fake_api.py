@@ -184,6 +184,13 @@ class FakeTwilioApi:
             }
         )
 
+    async def update_conference(self, request: Request) -> JSONResponse:
+        await self._record(request)
+        sid = request.path_params["conference"]
+        if not self._in_progress(sid):
+            return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
+        return JSONResponse({"sid": sid, "account_sid": ACCOUNT, "status": "in-progress"})
+
     async def create_recording(self, request: Request) -> JSONResponse:
         """Call Recordings: "create a recording of an in-progress call", 201 with the new RecordingSid."""
         await self._record(request)
@@ -218,6 +225,7 @@ class FakeTwilioApi:
                 Route(API + "/Calls/{sid}/Recordings/{recording}.json", self.update_recording, methods=["POST"]),
                 Route(API + "/Recordings/{recording}.wav", self.fetch_media, methods=["GET"]),
                 Route(f"{API}/Conferences.json", self.list_conferences, methods=["GET"]),
+                Route(API + "/Conferences/{conference}.json", self.update_conference, methods=["POST"]),
                 Route(API + "/Conferences/{conference}/Participants.json", self.list_participants, methods=["GET"]),
                 Route(
                     API + "/Conferences/{conference}/Participants/{call}.json",

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from talkbox.events.models import Event, LegStatusChanged, RecordingAvailable
+from talkbox.media import tones
 from talkbox.media.recorder import save_wav
+from talkbox.media.tones import telephone_wav
 from talkbox.providers.twilio import twiml
 from talkbox.providers.twilio.provider import TwilioProvider
 from talkbox.providers.twilio.rest import rest_client
@@ -99,9 +101,10 @@ async def test_a_call_recording_is_the_chairs_call_both_ways_and_stops_as_asked(
     provider: Provider, tmp_path: Path
 ) -> None:
     sid = await provider.answered_chair()
+    provider.api.conferences["c-1"] = "CF" + "2" * 32
     start = StartRecording("c-1", RECORDING, "call", ("alice", "bob"), "alice", "l-alice")
     await provider.twilio.start_recording(start, str(tmp_path / f"{RECORDING}.ogg"))
-    created = provider.api.requests[-1]
+    created, _found, announced = provider.api.requests[-3:]
     assert (created.method, created.path) == ("POST", f"{API}/Calls/{sid}/Recordings.json")
     assert created.form == {
         "RecordingStatusCallback": [f"{PUBLIC_URL}/twilio/recording?conference_id=c-1&recording_id={RECORDING}"],
@@ -110,6 +113,9 @@ async def test_a_call_recording_is_the_chairs_call_both_ways_and_stops_as_asked(
         "RecordingChannels": ["mono"],
         "RecordingTrack": ["both"],
     }
+    # Everyone on it, telephones too, hears that it is recorded.
+    assert (announced.method, announced.path) == ("POST", f"{API}/Conferences/CF{'2' * 32}.json")
+    assert announced.form == {"AnnounceUrl": [f"{PUBLIC_URL}/twilio/announce"], "AnnounceMethod": ["POST"]}
     await provider.twilio.stop_recording(StopRecording("c-1", RECORDING, "call", ("alice", "bob"), "alice", "l-alice"))
     stopped = provider.api.requests[-1]
     assert (stopped.method, stopped.path) == ("POST", f"{API}/Calls/{sid}/Recordings/Twilio.CURRENT.json")
@@ -214,3 +220,19 @@ async def test_after_a_restart_twilio_is_not_asked_to_record_again_but_the_file_
         RecordingAvailable(conference_id="c-1", recording_id=VOICEMAIL, provider_id="RE" + "9" * 32, url=url)
     )
     assert path.is_file()
+
+
+async def test_the_announcement_is_talkboxs_own_double_beep() -> None:
+    hooks = Webhooks()
+    async with hooks.http:
+        response = await post_signed(hooks.http, "/twilio/announce", {"AccountSid": ACCOUNT, "ConferenceSid": "CF1"})
+        root = ET.fromstring(response.text)
+        assert root.tag == "Response" and [(c.tag, c.attrib, c.text) for c in root] == [
+            ("Play", {}, f"{PUBLIC_URL}/twilio/announcement.wav")
+        ]
+        forged = await post_signed(hooks.http, "/twilio/announce", {"AccountSid": ACCOUNT}, token="x" * 32)
+        assert forged.status_code == 403
+    with wave.open(io.BytesIO(telephone_wav(tones.announcement()))) as file:
+        assert (file.getframerate(), file.getnchannels(), file.getsampwidth()) == (8000, 1, 2)
+        samples = np.frombuffer(file.readframes(file.getnframes()), dtype="<i2")
+    assert level_at(samples, tones.ANNOUNCEMENT_HZ, rate=8000) > -30

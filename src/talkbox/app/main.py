@@ -27,8 +27,10 @@ from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events import Bus, InProcessBus
 from talkbox.events.models import LegKind, conference_key
 from talkbox.events.redis_bus import RedisBus, redis_client
+from talkbox.media import tones
 from talkbox.media.engine import DtmfSink, MediaSettings, SpeakingSink, StateSink, no_dtmf
 from talkbox.media.recorder import save_wav
+from talkbox.media.tones import telephone_wav
 from talkbox.media.workers import media_factory
 from talkbox.providers.builtin import BuiltinProvider
 from talkbox.providers.builtin.provider import EngineSettings
@@ -448,6 +450,7 @@ def create_app(
                 max_parameters=settings.max_form_parameters,
                 signing_key=talkbox.twilio.webhook_signing_key,
                 muted=functools.partial(leg_muted, talkbox.store),
+                announcement=telephone_wav(tones.announcement()),
             )
         )
         app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint))

@@ -79,10 +79,12 @@ def twilio_router(
     max_parameters: int = MAX_PARAMETERS,
     signing_key: str | None = None,
     muted: Callable[[str, str], Awaitable[bool]] = _nobody_muted,
+    announcement: bytes = b"",
 ) -> APIRouter:
     """The webhooks, signed with `auth_token` or a Webhook Rule's `signing_key`.
 
-    `muted(conference_id, leg_id)` says whether a leg was muted before it joined (the store).
+    `muted(conference_id, leg_id)` says whether a leg was muted before it joined (the store);
+    `announcement` is the WAV a conference hears when its recording starts (the media's tone, from the app).
     """
     webhooks = twiml.Webhooks(public_url)
     router = APIRouter(tags=["Twilio webhooks"], responses=REFUSED)
@@ -194,6 +196,25 @@ def twilio_router(
     )
     async def recorded(_params: MultiDict = signed) -> Response:
         return _xml(twiml.hang_up())
+
+    @router.post(
+        twiml.ANNOUNCE_PATH,
+        summary="What a conference hears when its recording starts (the conference's announceUrl)",
+        response_class=Response,
+        responses=TWIML,
+    )
+    async def announce(_params: MultiDict = signed) -> Response:
+        return _xml(twiml.announce(webhooks))
+
+    @router.get(
+        twiml.ANNOUNCEMENT_PATH,
+        summary="The recording announcement tone",
+        response_class=Response,
+        responses={200: {"description": "WAV, 8 kHz mono", "content": {"audio/wav": {}}}},
+    )
+    async def announcement_tone() -> Response:
+        # Unsigned, as the ringback tone: <Play> fetches it with a plain GET.
+        return Response(announcement, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
 
     tone = ringback_wav()
 

@@ -5,8 +5,12 @@ Their pitches are far from the 300-1000 Hz of the test suite's voices, so a test
 
 from __future__ import annotations
 
+import io
+import wave
+
 import numpy as np
 
+from talkbox.media import g711
 from talkbox.media.opus import SAMPLE_RATE
 
 # Two short high beeps: the call is now being recorded (what telephones hear; browsers too).
@@ -46,3 +50,16 @@ def named(name: str) -> np.ndarray:
     if name == "greeting":
         return greeting()
     raise ValueError(f"no tone {name!r}")
+
+
+def telephone_wav(samples: np.ndarray) -> bytes:
+    """A tone as a telephone's WAV (8 kHz, 16-bit mono), for a provider that plays files (Twilio's <Play>)."""
+    padded = np.pad(samples, (0, -len(samples) % g711.RATIO))
+    narrow = g711.Downsampler().process(padded).astype("<i2")
+    out = io.BytesIO()
+    with wave.open(out, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(g711.RATE)
+        file.writeframes(narrow.tobytes())
+    return out.getvalue()

@@ -264,6 +264,18 @@ class TwilioProvider:
             recording_channels="mono",
             recording_track="both",
         )
+        await self._announce(command.conference_id)
+
+    async def _announce(self, conference_id: str) -> None:
+        """Everyone on the conference, telephones too, hears that it is now recorded."""
+        try:
+            found = self.conferences.get(conference_id) or await self._find_conference(conference_id)
+            if found is not None:
+                await self.client.conferences(found).update_async(
+                    announce_url=self.webhooks.announce(), announce_method="POST"
+                )
+        except TWILIO_ERRORS as error:
+            log.info("Twilio did not announce the recording of %s: %s", conference_id, error)
 
     async def resume_recording(self, command: StartRecording, path: str) -> None:
         """Twilio went on recording while Talkbox was down: only where its file goes is to be known again."""

@@ -23,6 +23,9 @@ RINGBACK_PATH = "/twilio/ringback.wav"
 # A recording's status callback (a call recording or a voicemail), and where <Record> goes when it is done.
 RECORDING_PATH = "/twilio/recording"
 RECORDED_PATH = "/twilio/recorded"
+# What a conference hears when its recording starts (the conference's announceUrl), and the tone it plays.
+ANNOUNCE_PATH = "/twilio/announce"
+ANNOUNCEMENT_PATH = "/twilio/announcement.wav"
 
 # Every call-progress event, so each status reaches the rules.
 CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
@@ -59,6 +62,12 @@ class Webhooks:
 
     def recorded(self) -> str:
         return self.url(RECORDED_PATH)
+
+    def announce(self) -> str:
+        return self.url(ANNOUNCE_PATH)
+
+    def announcement(self) -> str:
+        return self.url(ANNOUNCEMENT_PATH)
 
 
 def incoming_ids(call_sid: str) -> tuple[str, str]:
@@ -120,6 +129,13 @@ def voicemail(webhooks: Webhooks, conference_id: str, recording_id: str, max_sec
         recording_status_callback_event="completed",
         recording_status_callback_method="POST",
     )
+    return str(response)
+
+
+def announce(webhooks: Webhooks) -> str:
+    """Played to every participant (telephones too) as the recording starts: Talkbox's double beep."""
+    response = VoiceResponse()
+    response.play(webhooks.announcement())
     return str(response)
 
 
