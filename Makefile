@@ -2,6 +2,8 @@
 
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 WEB_BUNDLE := src/talkbox/ui/static/app.js
+# The embeddable client, an ES module with its type declarations (web/dist/talkbox.d.ts).
+WEB_CLIENT := web/dist/talkbox.js
 WEB_SOURCES := $(shell find web/src -name '*.ts' 2>/dev/null) web/package.json web/package-lock.json
 
 .PHONY: run test deps web system test-web test-python bench lint screenshot
@@ -19,13 +21,13 @@ deps:
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 
-$(WEB_BUNDLE): web/node_modules/.package-lock.json $(WEB_SOURCES)
+$(WEB_BUNDLE) $(WEB_CLIENT) &: web/node_modules/.package-lock.json $(WEB_SOURCES) web/tsconfig.client.json
 	cd web && npm run build
 
-web: $(WEB_BUNDLE)
+web: $(WEB_BUNDLE) $(WEB_CLIENT)
 
 system:
-	scripts/ensure-system-packages.sh chromium nftables:nft sip-tester:sipp baresip-core:baresip redis-server:redis-server nginx:nginx
+	scripts/ensure-system-packages.sh chromium nftables:nft sip-tester:sipp baresip-core:baresip redis-server:redis-server nginx:nginx coturn:turnserver
 
 test-web: web/node_modules/.package-lock.json
 	cd web && npm run typecheck && npm test

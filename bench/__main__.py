@@ -1,8 +1,10 @@
 """`python -m bench [--only router,signalling,...] [--runs N]`: run benches, print tables, write JSON.
 
 Benches, cheapest first: router, signalling, webhooks, api, latency, browser-latency (Chromium), browser-loss,
-media (capacity), telephones (calls of a telephone and a browser), janus, profile,
-soak (5 min of good calls under every attack of issue 10).
+media (capacity), telephones (calls of a telephone and a browser), sip-media (sipp's calls through the SIP
+listener, each mixed with a page), janus, profile,
+soak (5 min of good calls under every attack of issue 10), nodes (two nodes on Redis against one),
+chaos (calls through two nodes killed and restarted at random, and Redis once; CHAOS_SECONDS).
 With media and janus in the same run, the capacity ratio Talkbox / Janus is printed too.
 Results go to bench/results/<UTC time>.json, with the machine, its load and the git commit.
 """
@@ -25,7 +27,7 @@ from bench.common import ROOT, table
 
 BENCHES = (
     "router", "signalling", "webhooks", "api", "latency", "browser-latency", "browser-loss",
-    "media", "telephones", "janus", "profile", "soak",
+    "media", "telephones", "sip-media", "janus", "profile", "soak", "nodes", "chaos",
 )
 DEFAULT = ("router", "signalling", "webhooks", "latency", "media")
 

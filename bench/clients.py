@@ -147,6 +147,7 @@ class Stream:
     last_transit: float | None = None
     last_arrival: float | None = None
     gaps_over_40ms: int = 0
+    rate: int = RATE  # the RTP clock: 48 kHz for Opus, 8 kHz for G.711
 
     def packet(self, sequence: int, timestamp: int, now: float) -> None:
         if self.base is None:
@@ -156,7 +157,7 @@ class Stream:
             extended = self.highest + ((sequence - self.highest + 0x8000) & 0xFFFF) - 0x8000
             self.highest = max(self.highest, extended)
         self.packets += 1
-        transit = now * RATE - timestamp
+        transit = now * self.rate - timestamp
         if self.last_transit is not None:
             self.jitter += (abs(transit - self.last_transit) - self.jitter) / 16
         self.last_transit = transit
@@ -171,7 +172,7 @@ class Stream:
             "received": self.packets,
             "lost": max(0, expected - self.packets),
             "expected": expected,
-            "jitter_ms": self.jitter / RATE * 1e3,
+            "jitter_ms": self.jitter / self.rate * 1e3,
             "gaps_over_40ms": self.gaps_over_40ms,
         }
 
@@ -316,8 +317,12 @@ class BenchPeer(Peer):
         self.pacer.add(self.media)
 
 
-def tones_present(frames: list[np.ndarray], expected: list[int], amplitude: float) -> tuple[int, int]:
+def tones_present(
+    frames: list[np.ndarray], expected: list[int], amplitude: float, frame_size: int = FRAME
+) -> tuple[int, int]:
     """Of (frame, expected tone) pairs, how many hold the tone at a quarter of its sent amplitude or more.
+
+    A frame is 20 ms (960 samples at 48 kHz, 160 at 8 kHz): its FFT bins are 50 Hz apart either way.
 
     aiortc's Opus encoder (the one the tones were encoded with) upmixes mono to stereo at -3 dB; a
     frame without the tone reads ~0.
@@ -325,9 +330,9 @@ def tones_present(frames: list[np.ndarray], expected: list[int], amplitude: floa
     present = total = 0
     bins = [f // 50 for f in expected]
     for frame in frames:
-        if len(frame) != FRAME:
+        if len(frame) != frame_size:
             continue
-        spectrum = np.abs(np.fft.rfft(frame.astype(np.float64))) * 2 / FRAME / 32767
+        spectrum = np.abs(np.fft.rfft(frame.astype(np.float64))) * 2 / frame_size / 32767
         for b in bins:
             total += 1
             present += spectrum[b] >= 0.25 * amplitude
@@ -351,6 +356,13 @@ async def conference(url: str, tag: str, size: int, amplitude: float, checker: b
         await chair.add(peer.name)
         await chair.wait_for(lambda count=count: live(count), timeout=60)
     return peers
+
+
+async def called_page(url: str, tag: str, amplitude: float, checker: bool, pacer: Pacer) -> list[BenchPeer]:
+    """A page that waits to be called (by a telephone, bench/sip_media.py) and accepts; its tone is position 0's."""
+    page = BenchPeer(url, f"{tag}p0", frequency_for(0), amplitude, checker, pacer)
+    await page.__aenter__()
+    return [page]
 
 
 def client_main(
@@ -388,13 +400,17 @@ async def _client(pipe: Any, url: str, groups: list[tuple[str, int, bool]], ampl
                 from bench import janus
 
                 return await janus.conference(session, tag, size, amplitude, checker, pacer)
+            if target == "sip":
+                return await called_page(url, tag, amplitude, checker, pacer)
             return await conference(url, tag, size, amplitude, checker, pacer)
 
     try:
         for group in await asyncio.gather(*(one(*g) for g in groups)):
             peers += group
+        if target == "sip":
+            pipe.send(("connected", len(peers)))  # the bench's telephones may call now
         # Every leg's media must be up (taken over and paced) before the bench counts it.
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(120 if target == "sip" else 60):
             while len(pacer.legs) < len(peers):
                 await asyncio.sleep(0.05)
         pipe.send(("ready", len(peers)))
@@ -420,6 +436,14 @@ async def _client(pipe: Any, url: str, groups: list[tuple[str, int, bool]], ampl
             )
         pipe.send(("result", {"legs": legs, "checks": checks, "cpu": cpu, "wall": wall}))
         await loop.run_in_executor(None, pipe.recv)  # "quit"
+        if target == "sip":
+            # The pages hang up: Talkbox sends each telephone its BYE, which ends the telephone's scenario.
+            for peer in peers:
+                with contextlib.suppress(Exception):
+                    await peer.hang_up()
+            for peer in peers:
+                with contextlib.suppress(Exception):
+                    await peer.wait_for(lambda peer=peer: peer.last_conference()["status"] == "ended", timeout=10)
     finally:
         pacer.close()
         for peer in peers:

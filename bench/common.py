@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,3 +211,20 @@ async def keep_alive_load(url: str, requests: list[bytes], connections: int, exp
         "answer_p50_ms": percentile(times, 0.5) * 1e3,
         "answer_p99_ms": percentile(times, 0.99) * 1e3,
     }
+
+
+def server_cpu(url: str) -> float:
+    with urllib.request.urlopen(f"{url}/bench/stats", timeout=10) as answer:
+        return float(json.load(answer)["cpu"])
+
+
+def idle_cpu(url: str) -> float:
+    """The server's CPU seconds (a `bench/server.py`) once it has stopped working: after the answers the router
+    still finishes what they published."""
+    last = server_cpu(url)
+    while True:
+        time.sleep(0.3)
+        now = server_cpu(url)
+        if now - last < 0.01:
+            return now
+        last = now

@@ -242,20 +242,29 @@ def judge(
         "tones_present_pct": 100 * present / total if total else None,
         "client_cpu": client_cpu,
     }
-    problems = []
-    if step["received_pct"] < 97:
-        problems.append("rate")
-    if step["lost_pct"] > 1:
-        problems.append("loss")
-    if step["jitter_p95_ms"] > 30:
-        problems.append("jitter")
-    if step["tones_present_pct"] is None or step["tones_present_pct"] < 97:
-        problems.append("tone")
+    problems = quality_problems(
+        step["received_pct"], step["lost_pct"], step["jitter_p95_ms"], step["tones_present_pct"]
+    )
     # Clients that share one core saturate it together; clients spread over two, one at a time.
     step["client_bound"] = client_cpu > 0.9 if shared_core else busiest_client > 0.9
     step["holds"] = not problems
     step["problems"] = problems
     return step
+
+
+def quality_problems(received_pct: float, lost_pct: float, jitter_p95_ms: float, tones_pct: float | None) -> list[str]:
+    """The quality bar, what of it a stream broke: >= 97% of 50 packets/s, <= 1% lost, p95 jitter <= 30 ms,
+    its tones in >= 97% of (frame, tone) pairs."""
+    problems = []
+    if not received_pct >= 97:
+        problems.append("rate")
+    if not lost_pct <= 1:
+        problems.append("loss")
+    if not jitter_p95_ms <= 30:
+        problems.append("jitter")
+    if tones_pct is None or tones_pct < 97:
+        problems.append("tone")
+    return problems
 
 
 def run(

@@ -1,12 +1,14 @@
 """A Talkbox server for the benches: the real app (create_app), plus what a bench needs.
 
-`python -m bench.server --port P --mode builtin|null|twilio`
+`python -m bench.server --port P --mode builtin|null|twilio [--redis-url URL --node-id NAME]`
 
 - builtin: the real built-in engine.
 - null: the built-in provider with its media left out (no RTCPeerConnection): an offer is a
   placeholder SDP and an answer counts as connected at once. Everything else (gateway,
   router, rules, store) is the real code: the signalling bench measures that.
 - twilio: Twilio mode with the tests' settings (signed webhooks); REST calls go to a closed port.
+
+`--sip-port P` (builtin) turns SIP on, on UDP 127.0.0.1:P, open to loopback callers, its flood limits raised.
 
 It adds one route of its own, GET /bench/stats: the mixers' tick counters (read from the
 MediaEngine, talkbox.provider.media, in this process; src/ has no debug hook and is not changed) and the
@@ -24,9 +26,11 @@ import time
 import uvicorn
 
 from talkbox.app import main as app_main
+from talkbox.app.cli import server_config
 from talkbox.app.settings import Settings
 from talkbox.events.models import LegOffered
 from talkbox.providers.builtin.provider import BuiltinProvider, MediaLeg
+from talkbox.providers.sip.settings import SipSettings
 
 NO_MEDIA_SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
@@ -82,6 +86,10 @@ def main() -> None:
     # The API bench: an API key is made and written here.
     parser.add_argument("--api-key-file")
     parser.add_argument("--database", default=":memory:")
+    parser.add_argument("--sip-port", type=int, help="SIP on udp:127.0.0.1:PORT, callers from 127.0.0.0/8 let in")
+    # The two-node bench (bench/nodes.py): this node's Redis and name.
+    parser.add_argument("--redis-url")
+    parser.add_argument("--node-id", default="bench")
     args = parser.parse_args()
 
     settings = Settings(
@@ -99,6 +107,8 @@ def main() -> None:
         max_messages_per_second=100_000,
         max_user_messages_per_second=100_000,
         api_requests_per_second=1_000_000,
+        redis_url=args.redis_url,
+        node_id=args.node_id,
     )
     twilio = None
     api_url = None
@@ -109,7 +119,13 @@ def main() -> None:
 
         twilio = twilio_settings()
         api_url = "http://127.0.0.1:9"
-    app = app_main.create_app(settings, twilio, twilio_api_url=api_url)
+    sip = None
+    if args.sip_port is not None:
+        # One loopback sipp places every call: the per-source flood limit would be its ceiling.
+        sip = SipSettings(
+            listen=[f"udp:127.0.0.1:{args.sip_port}"], allow=["127.0.0.0/8"], max_messages_per_second=100_000
+        )
+    app = app_main.create_app(settings, twilio, sip, twilio_api_url=api_url)
     talkbox = app.state.talkbox
     if args.api_key_file:
         with open(args.api_key_file, "w") as key_file:
@@ -120,8 +136,11 @@ def main() -> None:
         times = os.times()
         media = getattr(talkbox.provider, "media", None)
         counters = await media.stats() if media is not None else {}
+        own, workers = times.user + times.system, _children_cpu()
         return {
-            "cpu": times.user + times.system + _children_cpu(),
+            "cpu": own + workers,
+            "server_cpu": own,
+            "workers_cpu": workers,
             "wall": time.monotonic(),
             "ticks": counters.get("ticks", 0),
             "late_ticks": counters.get("late_ticks", 0),
@@ -129,10 +148,8 @@ def main() -> None:
             "legs": len(getattr(talkbox.provider, "legs", {})),
         }
 
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=args.port, log_level="warning", ws_max_size=2 * settings.max_message_bytes
-    )
-    server = uvicorn.Server(config)
+    # As `talkbox serve` runs it (its websocket protocol and limits), but quiet.
+    server = uvicorn.Server(server_config(app, settings.model_copy(update={"log_level": "warning"})))
 
     async def serve() -> None:
         task = asyncio.create_task(server.serve())

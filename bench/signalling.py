@@ -72,7 +72,14 @@ async def rung_and_rejected(url: str, index: int, calls: int, delays: list[float
             bob_offer = await next_message(bob, lambda m: m["type"] == "offer")
             await bob.send(json.dumps({"type": "reject", "leg_id": bob_offer["leg_id"]}))
             await next_message(alice, lambda m: m["type"] == "conference" and m["conference"]["status"] == "ended")
-            await next_message(bob, lambda m: m["type"] == "conference" and m["conference"]["status"] == "ended")
+
+            # Bob's last frame of the call is the one that shows his leg ended (docs/protocol.md: nothing more
+            # comes to a user whose leg ended), not the conference's end.
+            def bob_rejected(m: dict[str, Any]) -> bool:
+                leg = leg_of(m["conference"], bob_name) if m["type"] == "conference" else None
+                return leg is not None and leg["status"] == "busy"
+
+            await next_message(bob, bob_rejected)
     finally:
         await alice.close()
         await bob.close()

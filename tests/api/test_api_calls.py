@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from talkbox.media.music import PEDAL_HZ
 from tests.api.conftest import Api, api_server
 from tests.support.peer import Peer
 
@@ -74,3 +75,51 @@ async def test_a_conference_of_several_in_one_request_and_a_participant_hung_up(
         assert bob.level(ALICE_HZ) > -20
         gone = await server.http.delete(f"/api/v1/calls/{call_id}/participants/{carol_leg}")
         assert gone.status_code == 404 and gone.json()["type"].endswith("/participant-not-found")
+
+
+async def test_the_chair_holds_and_resumes_a_participant_through_the_api() -> None:
+    async with (
+        api() as server,
+        Peer(server.url, "alice", ALICE_HZ) as alice,
+        Peer(server.url, "bob", BOB_HZ, auto_accept=True) as bob,
+        Peer(server.url, "carol", CAROL_HZ, auto_accept=True) as carol,
+    ):
+        call_id = (await server.http.post("/api/v1/calls", json={"from": "alice", "to": ["bob", "carol"]})).json()["id"]
+        await alice.wait_for(lambda: alice.level(BOB_HZ) > -20 and alice.level(CAROL_HZ) > -20, timeout=15)
+        bob_leg = next(leg["id"] for leg in bob.conferences[call_id]["legs"] if leg["destination"] == "bob")
+        participant = f"/api/v1/calls/{call_id}/participants/{bob_leg}"
+
+        assert (await server.http.patch(participant, json={"held": True})).status_code == 202
+        await bob.wait_for(lambda: bob.level(PEDAL_HZ) > -35)  # music on hold
+        await carol.wait_for(lambda: carol.level(BOB_HZ) < -50)
+        assert carol.level(ALICE_HZ) > -20  # the others go on hearing each other
+        held = (await server.http.get(f"/api/v1/calls/{call_id}")).json()
+        assert next(leg for leg in held["legs"] if leg["id"] == bob_leg)["held"] is True
+
+        assert (await server.http.patch(participant, json={"held": False})).status_code == 202
+        await carol.wait_for(lambda: carol.level(BOB_HZ) > -20)
+        await bob.wait_for(lambda: bob.level(ALICE_HZ) > -20)
+
+        nothing = await server.http.patch(participant, json={})
+        assert nothing.status_code == 422 and "`muted`, `held` or both" in str(nothing.json()["errors"])
+
+
+async def test_a_users_call_history_is_read_page_by_page() -> None:
+    async with api() as server, Peer(server.url, "alice", ALICE_HZ) as alice, Peer(server.url, "bob", BOB_HZ) as bob:
+        for _ in range(2):
+            call_id = (await server.http.post("/api/v1/calls", json={"from": "alice", "to": ["bob"]})).json()["id"]
+            await bob.wait_for(lambda: bob.offers)
+            await bob.reject()
+            await alice.wait_for(lambda cid=call_id: alice.conferences[cid]["status"] == "ended")
+
+        first = (await server.http.get("/api/v1/users/bob/calls", params={"limit": 1})).json()
+        assert [(c["direction"], c["peers"], c["outcome"]) for c in first["calls"]] == [
+            ("incoming", ["alice"], "rejected")
+        ]
+        assert first["before"] is not None
+        rest = (await server.http.get("/api/v1/users/bob/calls", params={"before": first["before"]})).json()
+        assert len(rest["calls"]) == 1 and rest["before"] is None
+        assert rest["calls"][0]["started_at"] < first["calls"][0]["started_at"]
+        assert (await server.http.get("/api/v1/users/carol/calls")).json() == {"calls": [], "before": None}
+        bad = await server.http.get("/api/v1/users/no%20one/calls")
+        assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")

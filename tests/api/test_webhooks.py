@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from talkbox.api.webhooks import changes
 from talkbox.app.settings import Settings
 from tests.support.peer import Peer
 from tests.support.server import free_port, running_app
@@ -34,12 +35,16 @@ class Receiver:
     statuses: list[int] = field(default_factory=list)
     got: list[dict[str, Any]] = field(default_factory=list)
     refused: int = 0
+    secret: str = SECRET
+    forged: int = 0  # POSTs whose signature did not check out with `secret`: answered 401
 
     async def endpoint(self, request: Request) -> Response:
         body = await request.body()
         timestamp, mac = (part.split("=", 1)[1] for part in request.headers["talkbox-signature"].split(","))
-        expected = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-        assert hmac.compare_digest(mac, expected), "bad signature"
+        expected = hmac.new(self.secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(mac, expected):
+            self.forged += 1
+            return Response(status_code=401)
         if self.statuses:
             self.refused += 1
             return Response(status_code=self.statuses.pop(0))
@@ -91,7 +96,7 @@ async def test_each_change_is_signed_and_numbered_in_order_and_a_500_is_retried(
         await alice.wait_for(lambda: alice.last_conference()["status"] == "ended")
         call_id = alice.last_conference()["id"]
         await eventually(lambda: receiver.got and receiver.got[-1]["conference"]["status"] == "ended")
-        assert receiver.refused == 2
+        assert receiver.refused == 2 and receiver.forged == 0
         sequences = receiver.sequences(call_id)
         assert sequences == list(range(1, len(sequences) + 1)) and len(sequences) >= 3
         assert all(p["type"] == "conference.updated" for p in receiver.got)
@@ -144,3 +149,12 @@ def test_a_webhook_url_without_a_strong_secret_is_refused() -> None:
     for secret in (None, "short"):
         with pytest.raises(ValueError, match="TALKBOX_WEBHOOK_SECRET"):
             Settings(webhook_url="https://app.example.org/hooks", webhook_secret=secret)
+
+
+def test_a_hold_and_its_end_are_webhook_events() -> None:
+    leg = {"id": "l-b", "status": "in-progress", "muted": False, "end_reason": None}
+    before = {"status": "active", "end_reason": None, "legs": [{**leg, "held": False, "held_by_chair": False}]}
+    held = {**before, "legs": [{**leg, "held": True, "held_by_chair": True}]}
+    assert changes(before, held) == [{"event": "leg.held", "leg_id": "l-b", "by_chair": True}]
+    assert changes(held, before) == [{"event": "leg.resumed", "leg_id": "l-b"}]
+    assert changes(before, before) == []

@@ -73,9 +73,9 @@ async def test_a_guest_cannot_add_remove_or_mute_others() -> None:
         assert bob.refusals() == ["not_chair"] * 3
 
 
-async def test_someone_already_on_a_call_is_busy() -> None:
+async def test_someone_on_as_many_calls_as_they_may_be_is_busy() -> None:
     async with (
-        running_server(voicemail=False) as url,
+        running_server(voicemail=False, max_calls_per_user=1) as url,
         Peer(url, "alice", ALICE_HZ) as alice,
         Peer(url, "bob", BOB_HZ) as bob,
         Peer(url, "carol", CAROL_HZ) as carol,

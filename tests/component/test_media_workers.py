@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+from talkbox.media.engine import MediaSettings
 from talkbox.media.workers import WorkerPool
 from tests.support.audio import level_at
 from tests.support.peer import Peer, ToneTrack, connect
@@ -35,6 +37,36 @@ async def test_two_calls_are_spread_over_two_workers() -> None:
         await connect(carol, dave)
         assert len(media_workers(os.getpid())) == 2
         assert bob.level(CAROL_HZ) < -50 and dave.level(ALICE_HZ) < -50  # each call hears only itself
+
+
+async def test_calls_placed_at_once_while_the_workers_start_are_spread_over_them() -> None:
+    pool = WorkerPool(2)
+    try:
+        await asyncio.gather(*(pool.rtp_offer(f"c{n}", f"phone{n}") for n in range(6)))
+        assert sorted(pool.conferences.values()) == [0, 0, 0, 1, 1, 1]
+        assert [len(pool.workers[i].legs) for i in (0, 1)] == [3, 3]
+        await pool.rtp_offer("c0", "another")  # a conference's second leg joins it where it is
+        assert len(pool.conferences) == 6
+        assert "another" in pool.workers[pool.conferences["c0"]].legs
+    finally:
+        await pool.close()
+
+
+async def test_one_leg_slow_to_set_up_holds_up_no_other_leg_on_its_worker() -> None:
+    """A STUN server that never answers keeps a browser leg's offer gathering for seconds."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    settings = MediaSettings(ice_servers=(f"stun:127.0.0.1:{silent.getsockname()[1]}",))
+    pool = WorkerPool(1, settings=settings)
+    try:
+        slow = asyncio.ensure_future(pool.offer("c", "browser"))
+        await until(lambda: bool(pool.workers) and "browser" in pool.workers[0].legs)
+        await pool.rtp_offer("c", "phone")
+        assert not slow.done(), "the telephone's offer waited for the browser's"
+        slow.cancel()
+    finally:
+        silent.close()
+        await pool.close()
 
 
 async def test_a_killed_worker_is_started_again_and_the_call_comes_back_without_a_click() -> None:
@@ -101,6 +133,8 @@ async def test_a_call_accepted_but_not_yet_connected_when_its_worker_dies_is_nev
 
 def offers_for(peer: Peer, leg_id: str) -> list[dict[str, Any]]:
     return [m for m in peer.messages if m["type"] == "offer" and m["leg_id"] == leg_id]
+
+
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
@@ -193,4 +227,34 @@ async def test_telephones_on_a_killed_worker_are_put_back_on_their_ports_and_nev
     finally:
         caller.close()
         called.close()
+        await pool.close()
+
+
+async def test_a_telephone_waiting_on_ringback_hears_it_from_a_worker_and_again_after_the_worker_died() -> None:
+    pool = WorkerPool(1)
+    phone = await Phone.open()
+    try:
+        port = media_port(await pool.rtp_answer("c", "phone", phone.description("0 101")))
+        pool.play("c", "phone", "ringback")
+
+        async def hears_ringback() -> bool:
+            phone.received.clear()
+            for _ in range(25):  # it talks, as a phone does: its address is where the ringback goes
+                phone.send(phone.tone_packet(1000.0), port)
+                await asyncio.sleep(0.02)
+            return level_at(phone.heard(), 480.0, 8000) > -30
+
+        assert await hears_ringback()
+        [worker] = pool.workers.values()
+        os.kill(worker.process.pid, signal.SIGKILL)
+        await until(lambda: pool.restarts == 1 and 0 in pool.workers and pool.workers[0] is not worker)
+        for _ in range(10):  # put back while it talks on: on a busy machine that takes a moment
+            if await hears_ringback():
+                break
+        assert level_at(phone.heard(), 480.0, 8000) > -30, "the restored telephone lost its ringback"
+        pool.play("c", "phone", None)
+        await hears_ringback()
+        assert not await hears_ringback(), "ringback goes when the transfer is answered"
+    finally:
+        phone.close()
         await pool.close()

@@ -17,35 +17,13 @@ import time
 from pathlib import Path
 
 import httpx
-import redis.asyncio as redis
 
-from talkbox.events.redis_bus import PARTITIONS, partition_of, redis_client
-from tests.support.nodes import nodes_behind_nginx
+from talkbox.events.redis_bus import partition_of, redis_client
+from tests.support.nodes import hear_each_other, node_of, nodes_behind_nginx, owners
 from tests.support.peer import Peer, connect
 
 ALICE_HZ, BOB_HZ = 440.0, 880.0
 LEASE = 2.0
-
-
-async def node_of(client: redis.Redis, user: str) -> set[str]:
-    """Where the user's sockets are, as the cluster-wide presence says (registered just after `welcome`)."""
-    async with asyncio.timeout(2):
-        while not (nodes := await client.hvals(f"talkbox:presence:{user}")):
-            await asyncio.sleep(0.02)
-    return {node.decode() for node in nodes}
-
-
-async def owners(client: redis.Redis) -> list[str]:
-    """Which node holds each partition's lease ("" for none)."""
-    leases = await client.mget([f"talkbox:lease:{p}" for p in range(PARTITIONS)])
-    return [(lease or b"").decode().split(":")[0] for lease in leases]
-
-
-async def hear_each_other(a: Peer, b: Peer) -> None:
-    a.heard.clear()
-    b.heard.clear()
-    await a.wait_for(lambda: len(a.heard) > 20 and a.level(b.frequency) > -20, timeout=15)
-    await b.wait_for(lambda: len(b.heard) > 20 and b.level(a.frequency) > -20, timeout=15)
 
 
 async def test_a_call_across_two_nodes_comes_back_after_the_node_carrying_it_is_killed(

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
+import time
 
 import jwt
 import pytest
@@ -13,19 +17,23 @@ from talkbox.app.main import create_app
 from talkbox.app.settings import Settings
 from talkbox.ui.identity import issue_token
 from talkbox.ui.limits import Limits, RateLimit
+from tests.support.frames import welcomed as state_sent
 from tests.support.server import running_server
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 
 
 async def exchange(socket: websockets.ClientConnection, frame: str) -> dict:
+    """The answer to `frame`; past the `synced` every page of a user gets when another of its pages connects."""
     await socket.send(frame)
-    return json.loads(await socket.recv())
+    while (answer := json.loads(await socket.recv()))["type"] == "synced":
+        pass
+    return answer
 
 
 async def welcomed(url: str) -> websockets.ClientConnection:
     socket = await websockets.connect(url)
-    assert json.loads(await socket.recv())["type"] == "welcome"
+    await state_sent(socket)
     return socket
 
 
@@ -41,6 +49,12 @@ async def welcomed(url: str) -> websockets.ClientConnection:
         ('{"type": "answer", "leg_id": "../../etc", "sdp": "x"}', "invalid_message"),
         ('{"type": "leg_failed", "leg_id": "l-1", "reason": "bored"}', "invalid_message"),
         (json.dumps({"type": "call", "to": "b" * 20_000}), "too_large"),
+        ('{"type": "transfer", "conference_id": "c-1"}', "invalid_message"),
+        (json.dumps({"type": "transfer", "conference_id": "c-1", "to": "c" * 201}), "invalid_message"),
+        ('{"type": "dtmf", "conference_id": "c-1", "digits": "A"}', "invalid_message"),
+        ('{"type": "dtmf", "conference_id": "c-1", "digits": ""}', "invalid_message"),
+        ('{"type": "dtmf", "conference_id": "c-1", "digits": 5}', "invalid_message"),
+        (json.dumps({"type": "dtmf", "conference_id": "c-1", "digits": "1" * 33}), "invalid_message"),
     ],
 )
 async def test_a_bad_frame_gets_an_error_and_the_socket_stays_open(frame: str, code: str) -> None:
@@ -82,7 +96,8 @@ async def test_token_mode_takes_the_name_from_the_token_only() -> None:
     async with running_server(auth="token", secret=SECRET) as url:
         base = url.replace("http", "ws")
         socket = await websockets.connect(f"{base}/ws?token={issue_token(SECRET, 'alice')}&client_name=mallory")
-        assert json.loads(await socket.recv()) == {"type": "welcome", "user": "alice", "provider": "builtin"}
+        welcome = {"type": "welcome", "user": "alice", "provider": "builtin", "ice_servers": []}
+        assert json.loads(await socket.recv()) == welcome
         await socket.close()
         forged = jwt.encode(
             {"sub": "alice", "exp": 4_000_000_000}, "another-secret-of-the-same-length!!", algorithm="HS256"
@@ -182,9 +197,11 @@ async def test_calls_past_the_rate_limit_are_refused_for_that_user_only() -> Non
         for _ in range(3):
             await alice.send('{"type": "call", "to": "alice"}')  # refused by the rules, yet counted
         await alice.send('{"type": "add", "conference_id": "c-1", "to": "bob"}')
+        await alice.send('{"type": "transfer", "conference_id": "c-1", "to": "bob"}')  # it rings someone too
         await alice.send('{"type": "call", "to": "alice"}')
-        codes = sorted([json.loads(await alice.recv())["code"] for _ in range(5)])
-        assert codes == ["rate_limited", "rate_limited", "self_call", "self_call", "self_call"]
+        # Said at most once a second per type: add's and transfer's, then call's.
+        codes = sorted([json.loads(await alice.recv())["code"] for _ in range(6)])
+        assert codes == ["rate_limited"] * 3 + ["self_call"] * 3
         bob = await welcomed(f"{base}/ws?client_name=bob")
         assert (await exchange(bob, '{"type": "call", "to": "bob"}'))["code"] == "self_call"
         await alice.close()
@@ -214,3 +231,25 @@ def test_the_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     assert (settings.max_sockets_per_user, settings.max_calls_per_minute) == (4, 7)
     gateway = create_app(settings.model_copy(update={"database": ":memory:"})).state.talkbox.gateway
     assert gateway.limits == Limits(max_sockets_per_user=4, max_sockets_per_address=200, max_calls_per_minute=7)
+
+
+async def test_welcome_hands_each_page_turn_credentials_coturn_can_check() -> None:
+    turn = {"turn_urls": "turns:turn.example.org:5349?transport=tcp", "turn_secret": "t" * 32}
+    async with (
+        running_server(**turn) as url,
+        websockets.connect(f"{url.replace('http', 'ws')}/ws?client_name=alice") as socket,
+    ):
+        welcome = json.loads(await socket.recv())
+    [server] = welcome["ice_servers"]
+    assert server["urls"] == ["turns:turn.example.org:5349?transport=tcp"]
+    expiry, user = server["username"].split(":")
+    assert user == "alice" and 86000 < int(expiry) - time.time() <= 86400
+    mac = hmac.new(b"t" * 32, server["username"].encode(), hashlib.sha1).digest()
+    assert server["credential"] == base64.b64encode(mac).decode()
+
+
+def test_turn_urls_need_a_strong_secret_and_turn_schemes() -> None:
+    with pytest.raises(ValueError, match="TALKBOX_TURN_SECRET"):
+        Settings(turn_urls="turn:turn.example.org", turn_secret="short")
+    with pytest.raises(ValueError, match="turn: or turns:"):
+        Settings(turn_urls="stun:stun.example.org", turn_secret="t" * 32)

@@ -44,6 +44,10 @@ async def audio(http: httpx.AsyncClient, user: str, entry: dict[str, Any]) -> by
     return response.content
 
 
+def presence(peer: Peer) -> list[dict[str, str]]:
+    return [person for m in peer.messages if m["type"] == "presence" for person in m["people"]]
+
+
 def told(peer: Peer, kind: str) -> bool:
     return any(m["type"] == "recordings_changed" and m["kind"] == kind for m in peer.messages)
 
@@ -142,6 +146,33 @@ async def test_a_rejected_call_leaves_a_voicemail_its_callee_hears_and_deletes(t
         assert (await library(http, "bob"))["new_voicemails"] == 0
         assert (await http.delete(f"/api/recordings/{message['id']}", params={"client_name": "bob"})).status_code == 204
         assert (await library(http, "bob"))["recordings"] == []
+
+
+async def test_a_call_to_someone_not_to_be_disturbed_rings_nothing_and_goes_to_their_voicemail(tmp_path: Path) -> None:
+    async with (
+        running_server(recordings=str(tmp_path)) as url,
+        httpx.AsyncClient(base_url=url) as http,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+    ):
+        await alice.send({"type": "directory"})
+        await bob.send({"type": "set_presence", "status": "dnd"})
+        await alice.wait_for(lambda: {"name": "bob", "status": "dnd"} in presence(alice))
+        await alice.call("bob")
+        await alice.wait_for(lambda: alice.active_conference()["recording"] == "voicemail")
+        assert not alice.refusals()
+        bob_leg = next(leg for leg in alice.active_conference()["legs"] if leg["destination"] == "bob")
+        assert (bob_leg["status"], bob_leg["end_reason"]) == ("busy", "dnd")
+        await alice.wait_for(lambda: alice.level(tones.GREETING_HZ) > -45)
+        await alice.wait_for(lambda: len(alice.heard) == 50 and alice.level(tones.GREETING_HZ) < -60)
+        alice.heard.clear()
+        await alice.wait_for(lambda: alice.frames > 0 and len(alice.heard) >= 50)
+        await alice.hang_up()
+        await bob.wait_for(lambda: told(bob, "voicemail"))
+        assert not bob.offers, "do not disturb: nothing rang"
+        (message,) = (await library(http, "bob"))["recordings"]
+        assert (message["kind"], message["caller"]) == ("voicemail", "alice")
+        assert level_at(decoded(await audio(http, "bob", message)), ALICE_HZ) > -30
 
 
 async def test_voicemail_turned_off_ends_a_missed_call_as_before(tmp_path: Path) -> None:

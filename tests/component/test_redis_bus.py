@@ -20,10 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.exceptions import RedisError
 
 from talkbox.events import Delivery, Event, LegStatusChanged
 from talkbox.events.redis_bus import PARTITIONS, RedisBus
 from talkbox.router import Router
+from tests.support.redis_server import redis_server
 from tests.support.server import running_app
 
 LEASE = 1.0
@@ -73,7 +75,7 @@ async def node(url: str, name: str, mode: str) -> AsyncIterator[Node]:
 
 @contextlib.asynccontextmanager
 async def local_bus(url: str, **options: Any) -> AsyncIterator[RedisBus]:
-    bus = RedisBus(url, node_id="local", lease=LEASE, **options)
+    bus = RedisBus(url, node_id="local", **{"lease": LEASE, **options})
     await bus.start()
     try:
         yield bus
@@ -102,6 +104,49 @@ async def test_an_event_a_killed_owner_held_is_handed_to_the_next_owner_within_t
         assert len(two.owned()) == PARTITIONS
         assert await two.ack(delivery)
         assert await two.unacknowledged() == 0
+
+
+@pytest.mark.parametrize("reader", ["local", "former-owner"])
+async def test_an_entry_redis_delivered_and_no_handler_got_is_handed_out_again(redis_url: str, reader: str) -> None:
+    """A read cut short (a hand-over stopping the reader, Redis going away mid-reply) leaves an entry pending
+    under this node that no handler saw; a former owner reconnecting after a Redis restart reads one under its
+    own name after the partition moved. The owner finds either within a few renewals."""
+    async with local_bus(redis_url) as bus:
+        await bus.publish(report("c-x", 1))
+        delivery = await next_delivery(bus, timeout=2)
+        assert await bus.ack(delivery)
+        partition = bus.partition_for("conference:c-x")
+        # What a cut-short read leaves: Redis handed the entry to this consumer, and nothing reached the node
+        # (in one transaction, so the node's own blocked reader cannot be served first).
+        transaction = bus.client.pipeline(transaction=True)
+        transaction.xadd(bus.stream(partition), {"e": report("c-x", 2).model_dump_json()})
+        transaction.xreadgroup("talkbox", reader, {bus.stream(partition): ">"}, count=1)
+        await transaction.execute()
+        lost = await next_delivery(bus, timeout=4 * LEASE)
+        assert lost.event == report("c-x", 2)
+        assert await bus.ack(lost)
+        assert await bus.unacknowledged() == 0
+
+
+async def test_an_acknowledgement_redis_missed_is_made_when_it_is_back_not_handled_twice(tmp_path: Path) -> None:
+    with redis_server(tmp_path, persistent=True) as store:
+        async with local_bus(store.url, lease=5.0) as bus:  # a lease that outlives the outage: nothing moves
+            await bus.publish(report("c-x", 1))
+            delivery = await next_delivery(bus, timeout=2)
+            store.stop()
+            assert not await bus.ack(delivery)
+            store.start()
+            async with asyncio.timeout(10):
+                while await _unacknowledged(bus):
+                    await asyncio.sleep(0.1)
+            with pytest.raises(TimeoutError):
+                await next_delivery(bus, timeout=1)
+
+
+async def _unacknowledged(bus: RedisBus) -> int:
+    with contextlib.suppress(RedisError):
+        return await bus.unacknowledged()
+    return -1
 
 
 async def test_a_frozen_owner_cannot_acknowledge_what_its_successor_took(redis_url: str) -> None:

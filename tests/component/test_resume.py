@@ -32,6 +32,20 @@ async def test_a_reloaded_page_gets_its_state_and_the_call_back() -> None:
             assert statuses == ["in-progress", "in-progress"]
 
 
+async def test_the_state_on_connect_ends_with_the_list_of_the_users_conferences() -> None:
+    """The page settles what it shows on `synced`, so it must come, and name every call the user is on."""
+    async with running_server() as url, Peer(url, "alice", ALICE_HZ) as alice, Peer(url, "bob", BOB_HZ) as bob:
+        await call(alice, bob)
+        conference_id = alice.active_conference()["id"]
+        async with Peer(url, "bob", BOB_HZ) as reloaded:
+            await reloaded.wait_for(lambda: any(m["type"] == "synced" for m in reloaded.messages))
+            synced = next(m for m in reloaded.messages if m["type"] == "synced")
+            assert synced["conferences"] == [conference_id]
+        async with Peer(url, "carol", 660.0) as stranger:
+            await stranger.wait_for(lambda: any(m["type"] == "synced" for m in stranger.messages))
+            assert next(m for m in stranger.messages if m["type"] == "synced")["conferences"] == []
+
+
 async def test_a_ringing_call_rings_again_on_a_reloaded_page() -> None:
     async with running_server() as url, Peer(url, "alice", ALICE_HZ) as alice:
         async with Peer(url, "bob", BOB_HZ) as bob:

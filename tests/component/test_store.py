@@ -9,7 +9,8 @@ import pytest
 import redis.asyncio as redis
 
 from talkbox.events.redis_bus import redis_client
-from talkbox.telephony.model import Conference, Leg
+from talkbox.telephony.model import Conference, Leg, Transfer
+from talkbox.telephony.people import CallRecord, Outcome, Person
 from talkbox.telephony.recordings import Recording
 from talkbox.telephony.redis_store import RedisStore
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore, StoreUnavailable
@@ -55,6 +56,16 @@ async def test_put_get_and_what_is_active(store: ConferenceStore) -> None:
     assert [c.id for c in await store.active()] == ["c-1"]
     assert [c.id for c in await store.active_for("bob")] == ["c-1"]
     assert await store.active_for("carol") == []
+
+
+async def test_a_transfer_under_way_is_kept_whole(store: ConferenceStore) -> None:
+    """After a restart the rules must still know who waits on ringback, who rings and whom to recall."""
+    waiting = conference("c-1", "completed", "in-progress", "ringing")
+    waiting = Conference(
+        waiting.id, "c-1-bob", waiting.legs, transfer=Transfer("alice", "c-1-bob", "c-1-carol", "c-1-recall", True)
+    )
+    await store.put(waiting, {"input": "test"})
+    assert await store.get("c-1") == waiting
 
 
 async def test_who_is_on_a_call_follows_their_leg_and_the_end(store: ConferenceStore) -> None:
@@ -166,3 +177,67 @@ async def test_sqlite_keeps_recordings_and_settings_across_a_restart(tmp_path: P
     assert [r.id for r in await second.recordings_of("bob")] == ["v-0000000000000002"]
     assert not await second.voicemail_on("carol")
     second.close()
+
+
+async def test_people_are_remembered_with_their_do_not_disturb_and_history_marker(store: ConferenceStore) -> None:
+    assert await store.person("bob") is None
+    await store.put_person(Person("bob"))
+    await store.put_person(Person("alice", dnd=True, history_seen=12.5))
+    await store.put_person(Person("bob", dnd=True))
+    await store.put_person(Person("bob", dnd=False, history_seen=3.25))
+    assert await store.person("bob") == Person("bob", dnd=False, history_seen=3.25)
+    assert await store.people() == [Person("alice", True, 12.5), Person("bob", False, 3.25)]
+
+
+def call(user: str, conference_id: str, started: float, outcome: Outcome | None = "answered") -> CallRecord:
+    answered, ended = started + 1, started + 60
+    return CallRecord(user, conference_id, "incoming", ("alice",), started, answered, ended, outcome, "hung-up")
+
+
+async def test_a_history_is_paged_newest_first_and_counts_its_missed_calls(store: ConferenceStore) -> None:
+    await store.put_calls([call("bob", f"c-{n}", 100.0 + n, "missed" if n % 2 else "answered") for n in range(5)])
+    await store.put_calls([call("carol", "c-9", 500.0, "missed")])
+    first = await store.calls_of("bob", None, 2)
+    assert [r.conference_id for r in first] == ["c-4", "c-3"]
+    second = await store.calls_of("bob", first[-1].started_at, 2)
+    assert [r.conference_id for r in second] == ["c-2", "c-1"]
+    assert [r.conference_id for r in await store.calls_of("bob", second[-1].started_at, 2)] == ["c-0"]
+    assert await store.missed_since("bob", 0.0) == 2
+    assert await store.missed_since("bob", 102.0) == 1  # c-3 only
+    assert await store.call_of("carol", "c-9") == call("carol", "c-9", 500.0, "missed")
+    assert await store.call_of("bob", "c-9") is None
+
+
+async def test_a_call_record_written_again_replaces_the_first(store: ConferenceStore) -> None:
+    ringing = CallRecord("bob", "c-1", "incoming", ("alice",), 100.0)
+    await store.put_calls([ringing])
+    assert await store.calls_of("bob", None, 10) == [ringing]
+    over = call("bob", "c-1", 100.0, "missed")
+    await store.put_calls([over])
+    assert await store.calls_of("bob", None, 10) == [over]
+    assert await store.missed_since("bob", 0.0) == 1
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+async def keeping_three(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConferenceStore]:
+    """Each store, keeping three calls per person."""
+    if request.param == "memory":
+        chosen: ConferenceStore = MemoryStore(keep_calls=3)
+    elif request.param == "sqlite":
+        chosen = SqliteStore(tmp_path / "db.sqlite3", keep_calls=3)
+    else:
+        chosen = RedisStore(redis_client(request.getfixturevalue("redis_url")), keep_calls=3)
+    yield chosen
+    chosen.close()
+    if isinstance(chosen, RedisStore):
+        await chosen.client.aclose()
+
+
+async def test_a_history_keeps_each_persons_newest_calls_only(keeping_three: ConferenceStore) -> None:
+    store = keeping_three
+    for n in range(5):
+        await store.put_calls([call("bob", f"c-{n}", 100.0 + n, "missed"), call("carol", f"c-{n}", 100.0 + n)])
+    assert [r.conference_id for r in await store.calls_of("bob", None, 10)] == ["c-4", "c-3", "c-2"]
+    assert await store.call_of("bob", "c-1") is None
+    assert await store.missed_since("bob", 0.0) == 3
+    assert len(await store.calls_of("carol", None, 10)) == 3

@@ -361,6 +361,21 @@ def test_every_state_of_a_call_passes_axe_in_both_colour_schemes(
     expect(carol.get_by_role("status")).to_contain_text(re.compile("ended|hung up", re.I), timeout=10_000)
     assert_accessible(carol, "after the call ended")
 
+    # The directory, with someone not to be disturbed, and the history with its calls (issue 14).
+    expect(carol.get_by_role("list", name="People").get_by_role("listitem")).to_have_count(2)
+    bob.get_by_role("checkbox", name="Do not disturb").check()
+    expect(carol.get_by_role("list", name="People")).to_contain_text("do not disturb")
+    assert_accessible(carol, "directory")
+    carol.set_viewport_size({"width": 320, "height": 640})
+    assert_accessible(carol, "directory at 320 px")
+    carol.set_viewport_size({"width": 1280, "height": 720})
+    carol.get_by_role("searchbox", name="Search people").fill("nobody")
+    expect(carol.get_by_text("Nobody matches")).to_be_visible()
+    assert_accessible(carol, "directory, nobody found")
+    alice.locator("#history summary").click()
+    expect(alice.get_by_role("list", name="Calls").get_by_role("listitem")).to_have_count(2)
+    assert_accessible(alice, "history")
+
 
 def test_each_step_of_a_call_and_of_a_restart_is_announced_once(open_page: OpenPage, talkbox: TalkboxProcess) -> None:
     alice, bob = open_page("alice", ALICE_HZ), open_page("bob", BOB_HZ)
@@ -459,7 +474,7 @@ def test_a_whole_call_with_the_keyboard_alone(open_page: OpenPage) -> None:
     expect_focus(bob, "reject")
     bob.keyboard.press("Enter")
     expect_focus(bob, "dial")
-    expect(alice.get_by_role("status")).to_contain_text("bob is busy", timeout=10_000)
+    expect(alice.get_by_role("status")).to_contain_text("bob declined", timeout=10_000)
 
 
 @pytest.mark.talkbox_env({"TALKBOX_RESUME_GRACE": "120"})

@@ -84,8 +84,8 @@ def test_bob_rejects(open_page: OpenPage) -> None:
     alice, bob = open_page("alice", ALICE_HZ), open_page("bob", BOB_HZ)
     ring(alice, bob)
     bob.get_by_role("button", name="Reject").click()
-    expect_idle(alice, "bob is busy")
-    expect_idle(bob, "you rejected the call")
+    expect_idle(alice, "bob declined")
+    expect_idle(bob, "you declined the call")
 
 
 @pytest.mark.talkbox_env({"TALKBOX_RING_TIMEOUT": "3", "TALKBOX_VOICEMAIL": "false"})

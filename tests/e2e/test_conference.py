@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.listen import assert_hears_only, wait_until_heard, wait_until_silent
@@ -73,7 +74,8 @@ def test_the_chair_leaves_the_others_go_on_and_she_rejoins(open_page: OpenPage) 
     assert_hears_only(alice, heard=[BOB_HZ, CAROL_HZ], own=ALICE_HZ)
 
 
-def test_someone_already_on_a_call_is_busy(open_page: OpenPage) -> None:
+@pytest.mark.talkbox_env({"TALKBOX_MAX_CALLS_PER_USER": "1"})
+def test_someone_on_as_many_calls_as_they_may_be_is_busy(open_page: OpenPage) -> None:
     alice, bob = open_page("alice", ALICE_HZ), open_page("bob", BOB_HZ)
     carol = open_page("carol", CAROL_HZ)
     connect(alice, bob)

@@ -53,9 +53,7 @@ def jwt_payload(token: str) -> dict:
 
 
 @pytest.mark.talkbox_env(TWILIO_ENV)
-def test_the_page_fetches_its_token_and_builds_its_twilio_device(
-    talkbox: TalkboxProcess, browser: Browser
-) -> None:
+def test_the_page_fetches_its_token_and_builds_its_twilio_device(talkbox: TalkboxProcess, browser: Browser) -> None:
     page = browser.new_page()
     sockets: list[WebSocket] = []
     page.on("websocket", lambda socket: sockets.append(socket))

@@ -141,6 +141,26 @@ def test_a_recording_of_three_holds_all_three(tmp_path: Path) -> None:
         assert level_at(samples, frequency) > -25, frequency
 
 
+def test_a_leg_on_hold_is_out_of_the_recording_and_the_call_of_two_still_mixes(tmp_path: Path) -> None:
+    conference = ConferenceMedia("c")
+    talkers = {"alice": Talker(440, 1), "bob": Talker(880, 2)}
+    for name in talkers:
+        conference.add(name, Sent())
+    conference.hold("bob", held=True, music=True)
+    path = tmp_path / "held.ogg"
+    recorder = Recorder(path)
+    conference.record(recorder, tones.silence(0))
+    now = run(conference, talkers, 100, 0.0)
+    conference.hold("bob", held=False, music=False)
+    assert not conference.forwarding, "recorded, a call of two mixes even with nobody held"
+    run(conference, talkers, 100, now)
+    conference.stop_recording()
+    samples = recorded(path, recorder)
+    held, back = samples[: 2 * 48_000 - 4800], samples[2 * 48_000 + 4800 :]
+    assert level_at(held, 440) > -25 and level_at(held, 880) < -50, "bob on hold: neither his voice nor his music"
+    assert level_at(back, 440) > -25 and level_at(back, 880) > -25
+
+
 def test_a_stalled_disk_costs_frames_not_memory(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path / "never.ogg")  # never started: nothing drains the queue
     for _ in range(600):

@@ -10,41 +10,75 @@ from __future__ import annotations
 
 from typing import Any
 
-from talkbox.events.models import CallRefused, ConferenceUpdated, LegMuteChanged, LegStatusChanged, PhoneKind
+from talkbox.events.models import (
+    CallNotDisturbed,
+    CallRefused,
+    ConferenceUpdated,
+    DigitPressed,
+    LegHoldChanged,
+    LegMuteChanged,
+    LegStatusChanged,
+    PhoneKind,
+)
 from talkbox.telephony.model import Conference
 from talkbox.telephony.rules import (
     AddParticipant,
     Command,
+    CompleteTransfer,
     DialLeg,
     HangUp,
     HangUpLeg,
+    Hold,
+    HoldLeg,
     Mute,
     MuteLeg,
+    PlayToLeg,
+    PressDigits,
     Publish,
     Record,
     Rejoin,
     RemoveParticipant,
     RuleInput,
+    SendDigits,
     StartCall,
     StartRecording,
     StopRecording,
+    TransferCall,
     decide,
 )
 
 CONFERENCE = "c-1"
-LEG_OF = {"alice": "l-alice", "bob": "l-callee", "carol": "l-carol", "dave": "l-dave", "alice again": "l-alice-2"}
+LEG_OF = {
+    "alice": "l-alice",
+    "bob": "l-callee",
+    "carol": "l-carol",
+    "dave": "l-dave",
+    "alice again": "l-alice-2",
+    "bob again": "l-bob-2",
+}
 
 
 def call(
     caller: str = "alice",
     to: str = "bob",
     *,
-    caller_in_call: bool = False,
+    caller_calls: int = 0,
     telephones: PhoneKind | None = None,
     voicemail: bool = False,
+    dnd: bool = False,
 ) -> StartCall:
     voicemail_id = "v-1" if voicemail else None
-    return StartCall(CONFERENCE, LEG_OF[caller], "l-callee", caller, to, caller_in_call, telephones, voicemail_id)
+    return StartCall(
+        CONFERENCE,
+        LEG_OF[caller],
+        "l-callee",
+        caller,
+        to,
+        caller_calls,
+        telephones=telephones,
+        voicemail_id=voicemail_id,
+        callee_dnd=dnd,
+    )
 
 
 def record(on: bool = True, by: str = "alice", recording_id: str = "r-1") -> Record:
@@ -90,8 +124,31 @@ def mute_reported(who: str, muted: bool) -> LegMuteChanged:
     return LegMuteChanged(conference_id=CONFERENCE, leg_id=LEG_OF[who], muted=muted)
 
 
+def hold(who: str, by: str, held: bool = True) -> Hold:
+    return Hold(by, LEG_OF[who], held)
+
+
+def hold_reported(who: str, held: bool) -> LegHoldChanged:
+    """A telephone's own re-INVITE hold, as the provider reports it."""
+    return LegHoldChanged(conference_id=CONFERENCE, leg_id=LEG_OF[who], held=held)
+
+
+def complete_transfer(who: str, by: str) -> CompleteTransfer:
+    return CompleteTransfer(by, LEG_OF[who])
+
+
 def rejoin(user: str = "alice") -> Rejoin:
     return Rejoin(user, LEG_OF["alice again"])
+
+
+def transfer(to: str = "carol", by: str = "alice", telephones: PhoneKind | None = None) -> TransferCall:
+    """`by` transfers the other party to `to` (carol's and dave's legs as in LEG_OF); `by` is recalled on "<by> again"."""
+    leg_id = LEG_OF[to] if to in ("carol", "dave") else "l-other"
+    return TransferCall(by, to, leg_id, LEG_OF.get(f"{by} again", f"l-{by}-2"), telephones)
+
+
+def press(digits: str, by: str = "alice") -> PressDigits:
+    return PressDigits(by, digits)
 
 
 def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...]:
@@ -109,28 +166,43 @@ def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...
         return ("record", command.recording, command.recording_id, command.owners)
     if isinstance(command, StopRecording):
         return ("stop_recording", command.recording, command.recording_id, command.owners)
+    if isinstance(command, HoldLeg):
+        heard = ("music" if command.music else "silence",) if command.held else ()
+        return ("hold" if command.held else "resume", who(command.leg_id), *heard)
+    if isinstance(command, PlayToLeg):
+        return ("play", who(command.leg_id), command.sound or "the call")
+    if isinstance(command, SendDigits):
+        return ("digits", who(command.leg_id), command.digits)
     assert isinstance(command, Publish)
     event = command.event
     if isinstance(event, CallRefused):
         return ("refused", event.code)
+    if isinstance(event, CallNotDisturbed):
+        return ("not_disturbed", event.caller, event.callee)
+    if isinstance(event, DigitPressed):
+        return ("shown", who(event.leg_id), event.digit)
     assert isinstance(event, ConferenceUpdated)
     view = event.conference
     legs: dict[str, str] = {}
     for leg in view.legs:
         name = leg.destination if leg.destination not in legs else f"{leg.destination} again"
         status = leg.status if leg.end_reason is None else f"{leg.status}:{leg.end_reason}"
-        legs[name] = status + (" muted" if leg.muted else "")
+        held = (" held by the chair" if leg.held_by_chair else " held") if leg.held else ""
+        legs[name] = status + (" muted" if leg.muted else "") + held
     state = view.status if view.end_reason is None else f"{view.status}:{view.end_reason}"
     if view.recording is not None:
         state += f" recording {view.recording}"
+    if view.transfer is not None:
+        state += f" transfer to {view.transfer.to} {view.transfer.status}"
     return ("updated", state, legs)
 
 
-def replay(log: list[tuple[RuleInput, list[tuple[Any, ...]]]]) -> Conference | None:
+def replay(log: list[tuple[RuleInput, list[tuple[Any, ...]] | None]]) -> Conference | None:
+    """Each step's commands must be those expected; None: a step on the way, whatever it says."""
     conference: Conference | None = None
     for step, (given, expected) in enumerate(log):
         decision = decide(conference, given)
         conference = decision.conference if decision.conference is not None else conference
         actual = [summarise(command, conference) for command in decision.commands]
-        assert actual == expected, f"step {step}: {given}"
+        assert expected is None or actual == expected, f"step {step}: {given}"
     return conference

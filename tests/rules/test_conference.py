@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from talkbox.telephony.rules import AddParticipant
 from tests.rules.replay import Reports, add, call, hang_up, mute, mute_reported, rejoin, remove, replay
 from tests.rules.test_two_party import connected_call
 
@@ -172,6 +173,12 @@ def test_adding_refuses_duplicates_bad_names_and_a_full_conference() -> None:
             (add("carol", limit=2), [("refused", "conference_full")]),
         ]
     )
+
+
+def test_adding_someone_not_to_be_disturbed_is_refused_and_kept_for_their_history() -> None:
+    report = Reports()
+    not_to_disturb = AddParticipant("alice", "carol", "l-carol", 10, dnd=True)
+    replay(connected_call(report) + [(not_to_disturb, [("refused", "dnd"), ("not_disturbed", "alice", "carol")])])
 
 
 def test_the_chair_cancels_a_leg_still_ringing() -> None:

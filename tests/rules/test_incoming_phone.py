@@ -224,3 +224,15 @@ def test_a_call_over_sip_is_a_sip_leg_and_its_ring_group_are_browsers() -> None:
     hung_up = decide(ringing.conference, report(PHONE, "completed", sequence=2))
     stop = next(c for c in hung_up.commands if isinstance(c, HangUpLeg))
     assert (stop.leg_id, stop.kind, stop.reason) == ("l-bob", "browser", "caller-canceled")
+
+
+def test_whoever_asked_not_to_be_disturbed_is_not_rung() -> None:
+    given = IncomingCall(
+        CONFERENCE, LEGS[PHONE], PHONE, "CA1", (("l-bob", "bob"), ("l-carol", "carol")), dnd=frozenset({"bob"})
+    )
+    replay([(given, [("updated", "active", {PHONE: P, "carol": "queued"}), ("dial", "carol")])])
+
+
+def test_a_telephone_calling_only_people_not_to_be_disturbed_is_hung_up_at_once() -> None:
+    given = IncomingCall(CONFERENCE, LEGS[PHONE], PHONE, "CA1", (("l-bob", "bob"),), dnd=frozenset({"bob"}))
+    replay([(given, [("updated", "active", {PHONE: P}), ("hang_up", PHONE, "unavailable")])])

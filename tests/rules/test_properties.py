@@ -4,8 +4,10 @@ The replay logs (test_two_party.py, test_conference.py) pin the outcomes we
 thought of; this file lets hypothesis look for the ones we did not. A state
 machine plays users, a shell and an honest provider against `decide`:
 
-- users start calls, hang up, add, remove, mute and rejoin, in any order and
-  on any conference (including ones they are not on);
+- users start calls, hang up, add, remove, mute, hold, resume, transfer and rejoin, in
+  any order and on any conference (including ones they are not on); a telephone
+  holds itself; like the handler, the shell puts a user's other calls on hold as
+  soon as one of their legs starts talking;
 - the provider answers every DialLeg with a forward run of initiated / ringing
   / in-progress and maybe a terminal report, and every HangUpLeg with a
   terminal report, its reports delivered in any interleaving;
@@ -29,18 +31,29 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from talkbox.events.models import TERMINAL_STATUSES, CallRefused, ConferenceUpdated, LegStatus, LegStatusChanged
+from talkbox.events.models import (
+    TERMINAL_STATUSES,
+    CallRefused,
+    ConferenceUpdated,
+    LegHoldChanged,
+    LegStatus,
+    LegStatusChanged,
+)
 from talkbox.events.names import is_client_name
 from talkbox.telephony.model import Conference
 from talkbox.telephony.rules import (
     AddParticipant,
+    CompleteTransfer,
     Decision,
     DialLeg,
     HangUp,
     HangUpLeg,
+    Hold,
     IncomingCall,
+    LegCommand,
     Mute,
-    MuteLeg,
+    PlayToLeg,
+    PressDigits,
     Publish,
     Record,
     Rejoin,
@@ -49,7 +62,10 @@ from talkbox.telephony.rules import (
     StartCall,
     StartRecording,
     StopRecording,
+    TransferCall,
     decide,
+    holds_elsewhere,
+    started_talking,
 )
 
 USERS = ("alice", "bob", "carol")
@@ -110,10 +126,19 @@ class CallRules(RuleBasedStateMachine):
     @rule(data=st.data(), caller=st.sampled_from(USERS), to=st.sampled_from(DESTINATIONS))
     def start_call(self, data: st.DataObject, caller: str, to: str) -> None:
         number = next(self.ids)
-        busy = any(c.live_leg_of(caller) for c in self.conferences.values())
+        calls = sum(1 for c in self.conferences.values() if c.live_leg_of(caller))
         voicemail = f"v-{number}" if data.draw(st.booleans(), label="the callee has voicemail") else None
+        dnd = data.draw(st.booleans(), label="the callee does not want to be disturbed")
         given = StartCall(
-            f"c-{number}", f"l-{number}-chair", f"l-{number}-callee", caller, to, busy, voicemail_id=voicemail
+            f"c-{number}",
+            f"l-{number}-chair",
+            f"l-{number}-callee",
+            caller,
+            to,
+            calls,
+            max_calls=2,
+            voicemail_id=voicemail,
+            callee_dnd=dnd,
         )
         self.apply(data, given.conference_id, given)
 
@@ -170,6 +195,27 @@ class CallRules(RuleBasedStateMachine):
         self.apply(data, conference_id, Mute(user, self.some_leg(data, conference_id), muted))
 
     @precondition(lambda self: self.conferences)
+    @rule(data=st.data(), held=st.booleans())
+    def hold(self, data: st.DataObject, held: bool) -> None:
+        conference_id = self.some_conference(data)
+        user = self.someone(data, conference_id)
+        self.apply(data, conference_id, Hold(user, self.some_leg(data, conference_id), held))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data())
+    def complete_transfer(self, data: st.DataObject) -> None:
+        conference_id = self.some_conference(data)
+        user = self.someone(data, conference_id)
+        self.apply(data, conference_id, CompleteTransfer(user, self.some_leg(data, conference_id)))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data(), held=st.booleans())
+    def a_telephone_holds_itself(self, data: st.DataObject, held: bool) -> None:
+        conference_id = self.some_conference(data)
+        report = LegHoldChanged(conference_id=conference_id, leg_id=self.some_leg(data, conference_id), held=held)
+        self.apply(data, conference_id, report)
+
+    @precondition(lambda self: self.conferences)
     @rule(data=st.data())
     def rejoin(self, data: st.DataObject) -> None:
         conference_id = self.some_conference(data)
@@ -191,6 +237,30 @@ class CallRules(RuleBasedStateMachine):
         on = on or data.draw(st.booleans(), label="start")
         self.apply(data, conference_id, Record(user, on, f"r-{next(self.ids)}"))
 
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data(), to=st.sampled_from(DESTINATIONS))
+    def transfer(self, data: st.DataObject, to: str) -> None:
+        conference_id = self.some_conference(data)
+        user = self.someone(data, conference_id)
+        number = next(self.ids)
+        self.apply(data, conference_id, TransferCall(user, to, f"l-{number}", f"l-{number}-recall"))
+
+    @precondition(lambda self: self.calls_of_two())
+    @rule(data=st.data(), to=st.sampled_from(USERS))
+    def transfer_a_call_of_two(self, data: st.DataObject, to: str) -> None:
+        """Aimed at the calls a transfer can move (random users rarely find one connected)."""
+        conference = self.conferences[data.draw(st.sampled_from(self.calls_of_two()), label="call of two")]
+        browsers = [leg.destination for leg in conference.live_legs() if is_client_name(leg.destination)]
+        user = data.draw(st.sampled_from(browsers), label="transferor")
+        number = next(self.ids)
+        self.apply(data, conference.id, TransferCall(user, to, f"l-{number}", f"l-{number}-recall"))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data(), digits=st.sampled_from(("1", "*#", "0123456789")))
+    def press_digits(self, data: st.DataObject, digits: str) -> None:
+        conference_id = self.some_conference(data)
+        self.apply(data, conference_id, PressDigits(self.someone(data, conference_id), digits))
+
     # --- the provider and the network ------------------------------------------------
 
     @precondition(lambda self: self.provider.pending)
@@ -199,6 +269,21 @@ class CallRules(RuleBasedStateMachine):
         """Any promised report, in any order: reports overtake each other on the way."""
         index = data.draw(st.integers(0, len(self.provider.pending) - 1), label="pending")
         self.deliver(data, self.provider.pending.pop(index))
+
+    @precondition(lambda self: any(isinstance(p, LegStatusChanged) for p in self.provider.pending))
+    @rule(data=st.data())
+    def a_call_connects(self, data: st.DataObject) -> None:
+        """One conference's progress reports, in order: calls that connect, for the rules that need one (transfer)."""
+        conferences = sorted({p.conference_id for p in self.provider.pending if isinstance(p, LegStatusChanged)})
+        conference_id = data.draw(st.sampled_from(conferences), label="connects")
+        for pending in [p for p in self.provider.pending if p.conference_id == conference_id]:
+            if (
+                isinstance(pending, LegStatusChanged)
+                and pending.status in PROGRESS
+                and pending in self.provider.pending
+            ):
+                self.provider.pending.remove(pending)
+                self.deliver(data, pending)
 
     @rule(data=st.data())
     def provider_catches_up(self, data: st.DataObject) -> None:
@@ -270,6 +355,34 @@ class CallRules(RuleBasedStateMachine):
                 assert [leg.id for leg in conference.live_legs()] == [conference.chair_leg_id]
 
     @invariant()
+    def a_user_talks_on_one_call_at_a_time(self) -> None:
+        """At most one live leg of each user is connected and off hold, across all their conferences."""
+        talking = [leg.destination for c in self.conferences.values() for leg in c.live_legs() if leg.talking]
+        browsers = [name for name in talking if is_client_name(name)]
+        assert len(browsers) == len(set(browsers)), self.conferences
+
+    @invariant()
+    def held_by_the_chair_means_held(self) -> None:
+        for conference in self.conferences.values():
+            for leg in conference.legs:
+                assert leg.held or not leg.held_by_chair, leg
+
+    @invariant()
+    def a_transfer_waits_on_a_live_chair_for_a_leg_of_its_own(self) -> None:
+        """While a transfer is under way, the party it moves is the chair and live, and one leg rings for it."""
+        for conference in self.conferences.values():
+            transfer = conference.transfer
+            if transfer is None:
+                continue
+            assert not conference.ended
+            assert conference.chair_leg_id == transfer.leg_id
+            assert not conference.chair.ended, conference
+            ringing = transfer.recall_leg_id if transfer.recalling else transfer.target_leg_id
+            assert conference.has_leg(ringing)
+            assert conference.leg(ringing).status != "in-progress", conference
+            assert conference.has_leg(transfer.recall_leg_id) == transfer.recalling
+
+    @invariant()
     def no_one_left_alone_once_hang_ups_are_answered(self) -> None:
         for conference in self.conferences.values():
             if not self.provider.hang_ups_pending(conference.id):
@@ -291,6 +404,14 @@ class CallRules(RuleBasedStateMachine):
             self.conferences[decision.conference.id] = decision.conference
         for command in decision.commands:
             self.carry_out(data, command)
+        if decision.conference is not None:
+            self.hold_other_calls(data, before, decision.conference)
+
+    def hold_other_calls(self, data: st.DataObject | None, before: Conference | None, after: Conference) -> None:
+        """The handler's step after each change: whoever started talking here is held everywhere else."""
+        for user in started_talking(before, after):
+            for conference_id, hold in holds_elsewhere(user, after.id, list(self.conferences.values())):
+                self.apply(data, conference_id, hold)
 
     def carry_out(self, data: st.DataObject | None, command: object) -> None:
         if isinstance(command, StartRecording):
@@ -352,13 +473,24 @@ class CallRules(RuleBasedStateMachine):
     def check_not_alone(conference: Conference) -> None:
         """The chair alone, or one guest whose chair has gone: the rules must have ended it.
 
-        Unless the chair is leaving a voicemail: alone by design, until they hang up (or hit the cap).
+        Unless the chair is leaving a voicemail (or connecting to): alone by design, until they hang up (or hit
+        the cap).
         """
         live = conference.live_legs()
         leaving_a_message = conference.taping is not None and conference.taping.kind == "voicemail"
-        assert conference.ended or len(live) >= 2 or leaving_a_message, f"left alone: {conference}"
+        # Or connecting to leave one: the callee did not want to be disturbed, so was never rung.
+        to_leave_one = conference.voicemail_id is not None and conference.chair.status != "in-progress"
+        to_leave_one = to_leave_one and conference.legs[1].end_reason == "dnd"
+        assert conference.ended or len(live) >= 2 or leaving_a_message or to_leave_one, f"left alone: {conference}"
 
     # --- choices ---------------------------------------------------------------------------
+
+    def calls_of_two(self) -> list[str]:
+        return sorted(
+            c.id
+            for c in self.conferences.values()
+            if len(c.live_legs()) == 2 and all(leg.status == "in-progress" for leg in c.live_legs())
+        )
 
     def room_for_a_call(self) -> bool:
         live = [c for c in self.conferences.values() if not c.ended]
@@ -429,6 +561,9 @@ def check_history_kept(before: Conference, after: Conference, given: RuleInput, 
     assert [leg.id for leg in after.legs[: len(before.legs)]] == [leg.id for leg in before.legs]
     reported = given.leg_id if isinstance(given, LegStatusChanged) else None
     for old, new in zip(before.legs, after.legs, strict=False):
+        if new.held != old.held:
+            assert isinstance(given, Hold | LegHoldChanged | CompleteTransfer), f"a hold changed by {given}"
+            assert given.leg_id == new.id
         if old.ended:
             assert new == old, f"an ended leg came back to life: {old} -> {new}"
         assert RANK[new.status] >= RANK[old.status], f"a leg went backwards: {old} -> {new}"
@@ -440,7 +575,7 @@ def check_history_kept(before: Conference, after: Conference, given: RuleInput, 
 def check_commands(after: Conference, decision: Decision, dialled: set[str]) -> None:
     """Commands name this conference's live legs; each leg is dialled once, and only while queued."""
     for command in decision.commands:
-        if isinstance(command, DialLeg | HangUpLeg | MuteLeg):
+        if isinstance(command, LegCommand):
             assert command.conference_id == after.id
             assert after.has_leg(command.leg_id), command
             assert not after.leg(command.leg_id).ended, f"a command for an ended leg: {command}"
@@ -449,6 +584,10 @@ def check_commands(after: Conference, decision: Decision, dialled: set[str]) -> 
             assert command.leg_id not in dialled, f"dialled twice: {command}"
             assert leg.status == "queued", command
             assert leg.hang_up_reason is None, f"dialled while being hung up: {command}"
+        if isinstance(command, PlayToLeg):
+            # Only the party a transfer moves hears a sound instead of the call, and only while it is under way.
+            waiting = (decision.conference.transfer if decision.conference else None) is not None
+            assert waiting == (command.sound is not None), command
 
 
 def check_published(before: Conference | None, after: Conference | None, decision: Decision) -> None:

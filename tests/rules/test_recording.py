@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.rules.replay import Reports, add, call, hang_up, record, replay
+from tests.rules.replay import Reports, add, call, complete_transfer, hang_up, hold, record, replay, transfer
 from tests.rules.test_two_party import connected_call
 
 Q, I, R, P = "queued", "initiated", "ringing", "in-progress"
@@ -238,3 +238,199 @@ def test_no_one_is_added_to_a_call_that_is_leaving_a_message() -> None:
             (add("carol"), [("refused", "leaving_voicemail")]),
         ]
     )
+
+
+# --- where recording and voicemail meet hold, transfer, call waiting and do not disturb ---
+
+MESSAGE = "active recording voicemail"
+HELD = P + " held by the chair"
+
+
+def connected_with_voicemail(report: Reports) -> list:
+    return ringing(report) + [(report("bob", P), [("updated", "active", {"alice": P, "bob": P})])]
+
+
+def test_a_call_to_someone_not_to_be_disturbed_goes_unrung_to_their_voicemail() -> None:
+    report = Reports()
+    replay(
+        [
+            (
+                call(voicemail=True, dnd=True),
+                [
+                    ("updated", "active", {"alice": Q, "bob": "busy:dnd"}),
+                    ("dial", "alice"),
+                    ("not_disturbed", "alice", "bob"),  # in both histories, as a refused call would be
+                ],
+            ),
+            (report("alice", R), [("updated", "active", {"alice": R, "bob": "busy:dnd"})]),
+            (
+                report("alice", P),
+                [("updated", MESSAGE, {"alice": P, "bob": "busy:dnd"}), ("record", "voicemail", "v-1", ("bob",))],
+            ),
+            (hang_up("alice"), [("hang_up", "alice", "hung-up")]),
+            (
+                report("alice", "completed"),
+                [
+                    ("updated", "ended:voicemail", {"alice": "completed:hung-up", "bob": "busy:dnd"}),
+                    ("stop_recording", "voicemail", "v-1", ("bob",)),
+                ],
+            ),
+        ]
+    )
+
+
+def test_without_voicemail_a_call_to_someone_not_to_be_disturbed_is_refused() -> None:
+    replay([(call(dnd=True), [("refused", "dnd"), ("not_disturbed", "alice", "bob")])])
+
+
+def test_a_caller_who_gives_up_before_connecting_to_a_do_not_disturb_voicemail_leaves_none() -> None:
+    report = Reports()
+    replay(
+        [
+            (call(voicemail=True, dnd=True), None),
+            (
+                hang_up("alice"),
+                [("updated", "active", {"alice": Q, "bob": "busy:dnd"}), ("hang_up", "alice", "hung-up")],
+            ),
+            (
+                report("alice", "canceled"),
+                [("updated", "ended:busy", {"alice": "canceled:hung-up", "bob": "busy:dnd"})],
+            ),
+        ]
+    )
+
+
+def test_someone_on_as_many_calls_as_they_may_be_is_busy_and_the_call_goes_to_voicemail() -> None:
+    report = Reports()
+    replay(
+        ringing(report)[:2]
+        + [
+            (
+                report("bob", "busy", "in-another-call"),
+                [
+                    ("updated", MESSAGE, {"alice": P, "bob": "busy:in-another-call"}),
+                    ("record", "voicemail", "v-1", ("bob",)),
+                ],
+            )
+        ]
+    )
+
+
+def test_a_transfer_target_who_does_not_answer_brings_the_recall_never_a_voicemail() -> None:
+    report = Reports()
+    gone = "completed:transferred"
+    replay(
+        connected_with_voicemail(report)
+        + [
+            (transfer("carol"), None),
+            (report("alice", "completed", "ended"), None),
+            (
+                report("carol", "no-answer", "timeout"),
+                [
+                    (
+                        "updated",
+                        "active transfer to carol recalling",
+                        {"alice": gone, "bob": P, "carol": "no-answer:timeout", "alice again": Q},
+                    ),
+                    ("play", "bob", "recall"),
+                    ("dial", "alice"),
+                ],
+            ),
+            (
+                report("alice again", "no-answer", "timeout"),
+                [
+                    (
+                        "updated",
+                        "active",
+                        {"alice": gone, "bob": P, "carol": "no-answer:timeout", "alice again": "no-answer:timeout"},
+                    ),
+                    ("hang_up", "bob", "transfer-failed"),
+                ],
+            ),
+        ]
+    )
+
+
+def test_a_guest_added_to_an_answered_call_who_does_not_answer_leaves_no_voicemail_for_the_callee() -> None:
+    report = Reports()
+    replay(
+        connected_with_voicemail(report)
+        + [
+            (add("carol"), None),
+            (hang_up("bob"), None),
+            (report("bob", "completed"), [("updated", "active", {"alice": P, "bob": "completed:hung-up", "carol": Q})]),
+            (
+                report("carol", "no-answer", "timeout"),
+                [
+                    ("updated", "active", {"alice": P, "bob": "completed:hung-up", "carol": "no-answer:timeout"}),
+                    ("hang_up", "alice", "ended"),
+                ],
+            ),
+        ]
+    )
+
+
+def test_a_blind_transfer_stops_the_recording_its_chair_started() -> None:
+    report = Reports()
+    replay(
+        connected_call(report)
+        + [
+            (record(), None),
+            (
+                transfer("carol"),
+                [
+                    ("updated", "active transfer to carol ringing", {"alice": P, "bob": P, "carol": Q}),
+                    ("stop_recording", "call", "r-1", ("alice", "bob")),
+                    ("hang_up", "alice", "transferred"),
+                    ("play", "bob", "ringback"),
+                    ("dial", "carol"),
+                ],
+            ),
+            (record(by="bob", recording_id="r-2"), [("refused", "transfer_pending")]),
+        ]
+    )
+
+
+def test_an_attended_transfer_stops_the_recording_its_chair_started() -> None:
+    report = Reports()
+    replay(
+        connected_call(report)
+        + [
+            (record(), None),
+            (hold("bob", by="alice"), None),
+            (add("carol"), None),
+            (report("carol", P), None),
+            (
+                complete_transfer("bob", by="alice"),
+                [
+                    ("updated", "active", {"alice": P, "bob": P, "carol": P}),
+                    ("stop_recording", "call", "r-1", ("alice", "bob", "carol")),
+                    ("resume", "bob"),
+                    ("hang_up", "alice", "transferred"),
+                ],
+            ),
+        ]
+    )
+
+
+def test_someone_on_hold_is_out_of_the_recording_until_they_are_back() -> None:
+    report = Reports()
+    conference = replay(
+        connected_call(report)
+        + [
+            (hold("bob", by="alice"), None),
+            (
+                record(),
+                [
+                    ("updated", "active recording call", {"alice": P, "bob": HELD}),
+                    ("record", "call", "r-1", ("alice",)),
+                ],
+            ),
+        ]
+    )
+    assert conference is not None and conference.taping is not None and conference.taping.owners == ("alice",)
+    conference = replay(
+        connected_call(Reports())
+        + [(hold("bob", by="alice"), None), (record(), None), (hold("bob", "alice", False), None)]
+    )
+    assert conference is not None and conference.taping is not None and conference.taping.owners == ("alice", "bob")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from talkbox.telephony.rules import DialLeg, HangUp, HangUpLeg, decide
-from tests.rules.replay import Reports, call, hang_up, replay
+from talkbox.telephony.rules import DialLeg, HangUp, HangUpLeg, StartCall, decide
+from tests.rules.replay import CONFERENCE, Reports, call, hang_up, replay
 
 Q, I, R, P = "queued", "initiated", "ringing", "in-progress"
 
@@ -180,7 +180,16 @@ def test_calls_that_are_refused() -> None:
     replay([(call("alice", ""), [("refused", "invalid_destination")])])
     replay([(call("alice", "bob smith<script>"), [("refused", "invalid_destination")])])
     replay([(call("alice", "x" * 65), [("refused", "invalid_destination")])])
-    replay([(call("alice", "bob", caller_in_call=True), [("refused", "already_in_call")])])
+    replay([(call("alice", "bob", caller_calls=3), [("refused", "too_many_calls")])])
+
+
+def test_a_call_to_someone_not_to_be_disturbed_is_refused_and_kept_for_both_histories() -> None:
+    dnd = StartCall(CONFERENCE, "l-alice", "l-callee", "alice", "bob", callee_dnd=True)
+    replay([(dnd, [("refused", "dnd"), ("not_disturbed", "alice", "bob")])])
+    # Their own mistakes are named first: do not disturb is no excuse for calling oneself.
+    replay(
+        [(StartCall(CONFERENCE, "l-alice", "l-callee", "alice", "alice", callee_dnd=True), [("refused", "self_call")])]
+    )
 
 
 def test_a_telephone_number_is_a_valid_destination() -> None:

@@ -9,7 +9,6 @@ believed it), getting past the per-address socket cap.
 from __future__ import annotations
 
 import asyncio
-import json
 from urllib.parse import urlsplit
 
 import httpx
@@ -18,6 +17,7 @@ import websockets
 from talkbox.app.main import create_app
 from talkbox.app.settings import Settings
 from talkbox.events.models import PresenceChanged
+from tests.support.frames import welcomed
 from tests.support.server import running_server
 
 SECRET = "s" * 32
@@ -96,7 +96,7 @@ async def open_sockets(url: str, forwarded_for: list[str]) -> list[int | None]:
             )
             sockets.append(socket)
             try:
-                assert json.loads(await socket.recv())["type"] == "welcome"
+                await welcomed(socket)
                 await asyncio.wait_for(socket.recv(), 0.3)
             except TimeoutError:
                 codes.append(None)

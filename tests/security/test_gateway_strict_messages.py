@@ -8,6 +8,7 @@ import json
 import pytest
 import websockets
 
+from tests.support.frames import welcomed
 from tests.support.server import running_server
 
 
@@ -17,7 +18,7 @@ async def test_mute_takes_only_true_or_false(muted: object) -> None:
         running_server() as url,
         websockets.connect(f"{url.replace('http', 'ws', 1)}/ws?client_name=alice") as page,
     ):
-        assert json.loads(await page.recv())["type"] == "welcome"
+        await welcomed(page)
         frame = {"type": "mute", "conference_id": "c-1", "leg_id": "l-1", "muted": muted}
         await page.send(json.dumps(frame))
         reply = json.loads(await asyncio.wait_for(page.recv(), 5))
@@ -31,7 +32,7 @@ async def test_true_and_false_are_accepted(muted: bool) -> None:
         running_server() as url,
         websockets.connect(f"{url.replace('http', 'ws', 1)}/ws?client_name=alice") as page,
     ):
-        assert json.loads(await page.recv())["type"] == "welcome"
+        await welcomed(page)
         await page.send(json.dumps({"type": "mute", "conference_id": "c-1", "leg_id": "l-1", "muted": muted}))
         await page.send(json.dumps({"type": "call", "to": "alice"}))  # answered only after the mute is taken
         assert json.loads(await page.recv())["code"] == "self_call"  # the mute itself has no answer, no error

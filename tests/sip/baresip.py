@@ -62,9 +62,21 @@ class Baresip:
 
 
 def configure(
-    folder: Path, frequency: float, seconds: float, *, dial: str | None, user: str, port: int, lifetime: int
+    folder: Path,
+    frequency: float,
+    seconds: float,
+    *,
+    dial: str | None,
+    user: str,
+    port: int,
+    lifetime: int,
+    verbose: bool = False,
+    certificate: Path | None = None,
 ) -> list[str]:
-    """Write baresip's config and account into `folder`; the command line that runs it."""
+    """Write baresip's config and account into `folder`; the command line that runs it.
+
+    With a `certificate` (chain and key in one PEM) it also speaks TLS, listening on `port` + 1.
+    """
     binary = shutil.which("baresip")
     assert binary is not None, "baresip is missing: `make system` installs Debian's baresip-core"
     folder.mkdir(parents=True, exist_ok=True)
@@ -74,6 +86,7 @@ def configure(
         "\n".join(
             [
                 f"sip_listen 127.0.0.1:{port}",
+                *([f"sip_certificate {certificate}"] if certificate else []),
                 "net_interface 127.0.0.1",
                 f"dns_server 127.0.0.1:{free_udp_port()}",
                 f"audio_source aufile,{tone}",
@@ -95,8 +108,10 @@ def configure(
         )
     )
     (folder / "accounts").write_text(f"<sip:{user}@127.0.0.1:{port}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n")
-    # -s: its SIP trace goes into baresip.log, for the assertion messages.
-    return [binary, "-f", str(folder), "-t", str(lifetime), "-s", *(["-e", f"/dial {dial}"] if dial else [])]
+    # -s: its SIP trace goes into baresip.log, for the assertion messages. -v: its debug lines too, among
+    # them each RFC 4733 event it receives ("received DTMF").
+    extra = [*(["-v"] if verbose else []), *(["-e", f"/dial {dial}"] if dial else [])]
+    return [binary, "-f", str(folder), "-t", str(lifetime), "-s", *extra]
 
 
 @contextlib.asynccontextmanager
@@ -109,10 +124,22 @@ async def baresip(
     user: str = "phone",
     port: int | None = None,
     lifetime: int = 30,
+    verbose: bool = False,
+    certificate: Path | None = None,
 ) -> AsyncIterator[Baresip]:
     """A telephone named `user` (as a trunk: the number it answers, which baresip matches to its account)."""
     port = port or free_udp_port()
-    args = configure(folder, frequency, seconds, dial=dial, user=user, port=port, lifetime=lifetime)
+    args = configure(
+        folder,
+        frequency,
+        seconds,
+        dial=dial,
+        user=user,
+        port=port,
+        lifetime=lifetime,
+        verbose=verbose,
+        certificate=certificate,
+    )
     with open(folder / "baresip.log", "wb") as log:
         process = await asyncio.create_subprocess_exec(
             *args, cwd=folder, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log

@@ -24,6 +24,7 @@ class Sipp:
     process: asyncio.subprocess.Process
     port: int
     errors: Path
+    media_port: int  # where its RTP comes from and goes to (all its calls share it)
 
     async def finished(self, timeout: float = 20.0) -> int:
         """sipp's exit code: 0 when every call went as its scenario says."""
@@ -48,7 +49,7 @@ async def sipp(
     """
     binary = shutil.which("sipp")
     assert binary is not None, "sipp is missing: `make system` installs Debian's sip-tester"
-    port = free_udp_port()
+    port, media_port = free_udp_port(), free_udp_port()
     errors = workdir / "sipp-errors.log"
     command = [
         binary,
@@ -56,7 +57,7 @@ async def sipp(
         "-i", "127.0.0.1",
         "-p", str(port),
         "-mi", "127.0.0.1",
-        "-mp", str(free_udp_port()),
+        "-mp", str(media_port),
         *(["-m", "1", "-timeout", "20s", "-trace_msg", "-message_file", str(workdir / "sipp-messages.log")]
           if count else []),
         "-nostdin",
@@ -71,7 +72,7 @@ async def sipp(
     if tcp and serving:
         await _listening(port)  # a trunk over TCP: nothing retransmits a connection refused at start
     try:
-        yield Sipp(process, port, errors)
+        yield Sipp(process, port, errors, media_port)
     finally:
         if process.returncode is None:
             process.kill()

@@ -25,7 +25,7 @@ from talkbox.providers.sip.transactions import Timers
 from talkbox.router import Router
 from talkbox.telephony.handler import CallHandler
 from talkbox.telephony.provider import ResumeLeg, Sequence
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg
 from talkbox.telephony.store import MemoryStore
 
 FAST = Timers(t1=0.05, t2=0.4, t4=0.5, d=0.5)
@@ -44,6 +44,7 @@ class SdpMedia:
     updated: list[tuple[str, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     muted: list[tuple[str, bool]] = field(default_factory=list)
+    held: list[tuple[str, bool, bool]] = field(default_factory=list)  # (leg, held, with music)
     refuse_offers: bool = False
 
     async def rtp_offer(self, conference_id: str, leg_id: str) -> str:
@@ -63,6 +64,9 @@ class SdpMedia:
 
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None:
         self.muted.append((leg_id, muted))
+
+    def hold(self, conference_id: str, leg_id: str, held: bool, music: bool) -> None:
+        self.held.append((leg_id, held, music))
 
     async def remove(self, conference_id: str, leg_id: str) -> None:
         self.removed.append(leg_id)
@@ -93,6 +97,8 @@ class Pages:
         await self._report(command.conference_id, command.leg_id, "completed", command.reason)
 
     async def mute(self, command: MuteLeg) -> None: ...
+
+    async def hold(self, command: HoldLeg) -> None: ...
 
     async def resume(self, command: ResumeLeg) -> None: ...
 

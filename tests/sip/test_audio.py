@@ -143,3 +143,31 @@ async def test_a_telephone_that_goes_silent_without_a_bye_is_hung_up(tmp_path: P
         await alice.wait_for(lambda: alice.last_conference()["status"] == "ended", timeout=5)
     legs = {leg["destination"]: (leg["status"], leg["end_reason"]) for leg in alice.last_conference()["legs"]}
     assert legs["+15551234567"] == ("completed", "lost")
+
+
+async def test_keys_a_page_sends_reach_the_telephone_as_telephone_events(tmp_path: Path) -> None:
+    sip = SipSettings(listen="udp:127.0.0.1:0", ring=("alice",), allow=["127.0.0.0/8"])
+    async with (
+        running_app(app_options={"sip": sip}, media_workers=0) as (url, app),
+        Peer(url, "alice", PAGE_HZ, auto_accept=True) as alice,
+    ):
+        phone = await Phone.open()
+        try:
+            async with wire_to(app.state.talkbox.sip.transports.local["udp"]) as signalling:
+                invite = request("INVITE", signalling, branch="z9hG4bK-keys", user="+15005550006",
+                                 extra="Content-Type: application/sdp")  # fmt: skip
+                signalling.send(invite, phone.description("0 101"))
+                ok = await signalling.next("SIP/2.0 200", timeout=10)
+                to_tag = (ok.header("To") or "").split("tag=")[1]
+                signalling.send(request("ACK", signalling, branch="z9hG4bK-keys-ack", to_tag=to_tag))
+                await alice.wait_for(lambda: alice.active_conference()["legs"][-1]["status"] == "in-progress")
+                conference_id = alice.active_conference()["id"]
+                await alice.send({"type": "dtmf", "conference_id": conference_id, "digits": "5#"})
+
+                def events() -> list[int]:
+                    ends = [p.payload for p in phone.packets() if p.payload_type == 101 and p.payload[1] & 0x80]
+                    return list(dict.fromkeys(payload[0] for payload in ends))  # each end is sent three times
+
+                await alice.wait_for(lambda: phone.received and events() == [5, 11], timeout=10)
+        finally:
+            phone.close()

@@ -66,6 +66,11 @@ async def test_the_telephone_holds_and_unholds(tmp_path: Path) -> None:
             assert await phone.finished() == 0, phone.error_log()
         assert ["sendonly" in offer for _leg, offer in side.media.updated] == [True, False]
         await side.wait_for(lambda: side.leg_status("+15551234567") == ("completed", "hung-up"))
+        # The telephone's own hold shows on the pages, like any other, and leaves it out of the mix meanwhile.
+        phone = [next(leg for leg in c.legs if leg.destination == "+15551234567") for c in side.conferences()]
+        shown = [leg.held for leg in phone if leg.status == "in-progress"]
+        assert [held for i, held in enumerate(shown) if i == 0 or shown[i - 1] != held] == [False, True, False]
+        assert [(held, music) for _leg, held, music in side.media.held] == [(True, False), (False, False)]
 
 
 def challenging(password: str) -> tuple[str, ...]:

@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import redis.asyncio as redis
 
+from talkbox.events.redis_bus import PARTITIONS
+from tests.support.peer import Peer
 from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,3 +141,24 @@ async def nodes_behind_nginx(folder: Path, redis_url: str, **env: str) -> AsyncI
         balancer.stop()
         for node in nodes:
             await node.stop()
+
+
+async def node_of(client: redis.Redis, user: str) -> set[str]:
+    """Where the user's sockets are, as the cluster-wide presence says (registered just after `welcome`)."""
+    async with asyncio.timeout(2):
+        while not (nodes := await client.hvals(f"talkbox:presence:{user}")):
+            await asyncio.sleep(0.02)
+    return {node.decode() for node in nodes}
+
+
+async def owners(client: redis.Redis) -> list[str]:
+    """Which node holds each partition's lease ("" for none)."""
+    leases = await client.mget([f"talkbox:lease:{p}" for p in range(PARTITIONS)])
+    return [(lease or b"").decode().split(":")[0] for lease in leases]
+
+
+async def hear_each_other(a: Peer, b: Peer) -> None:
+    a.heard.clear()
+    b.heard.clear()
+    await a.wait_for(lambda: len(a.heard) > 20 and a.level(b.frequency) > -20, timeout=15)
+    await b.wait_for(lambda: len(b.heard) > 20 and b.level(a.frequency) > -20, timeout=15)

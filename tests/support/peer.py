@@ -60,11 +60,17 @@ class Peer:
         auto_accept: bool = False,
         amplitude: float = 0.4,
         since: int | None = None,
+        reconnect: bool = False,
     ) -> None:
-        """`since`: the last sequence a page saw before it reconnected (several nodes on Redis)."""
-        self.url = f"{base_url.replace('http', 'ws', 1)}/ws?client_name={name}"
-        if since is not None:
-            self.url += f"&since={since}"
+        """`since`: the last sequence a page saw before it reconnected (several nodes on Redis).
+
+        `reconnect`: as the page does, open a new socket (with `since`) whenever the server closes it, keeping
+        the media as it is; `closes` lists the codes it was closed with.
+        """
+        self.socket_url = f"{base_url.replace('http', 'ws', 1)}/ws?client_name={name}"
+        self.url = self.socket_url if since is None else f"{self.socket_url}&since={since}"
+        self.reconnect = reconnect
+        self.closes: list[int | None] = []
         self.name = name
         self.frequency = frequency
         self.amplitude = amplitude
@@ -74,7 +80,9 @@ class Peer:
         self.last_seq: int | None = None
         self.conferences: dict[str, dict[str, Any]] = {}
         self.offers: dict[str, dict[str, Any]] = {}
+        self.answered: dict[str, str] = {}  # leg id -> the SDP of the offer last answered for it
         self.heard: deque[np.ndarray] = deque(maxlen=50)  # the last second
+        self.heard_on: dict[str, deque[np.ndarray]] = {}  # the same, per leg: a user on two calls hears each apart
         self.frames = 0  # every frame heard, for rates
         self.pcs: dict[str, RTCPeerConnection] = {}
         self._changed = asyncio.Event()
@@ -140,10 +148,12 @@ class Peer:
     def my_leg(self, conference: dict[str, Any]) -> dict[str, Any]:
         return next(leg for leg in conference["legs"] if leg["destination"] == self.name)
 
-    def level(self, frequency: float) -> float:
-        if not self.heard:
+    def level(self, frequency: float, leg_id: str | None = None) -> float:
+        """What this page hears at `frequency` over the last second: of all its legs, or of one."""
+        heard = self.heard if leg_id is None else self.heard_on.get(leg_id, ())
+        if not heard:
             return -120.0
-        return level_at(np.concatenate(list(self.heard)), frequency)
+        return level_at(np.concatenate(list(heard)), frequency)
 
     async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
@@ -154,36 +164,64 @@ class Peer:
                         await self._changed.wait()
 
     async def _listen(self) -> None:
-        async for text in self.socket:
-            message = json.loads(text)
-            self.messages.append(message)
-            self.last_seq = message.get("seq", self.last_seq)
-            if message["type"] == "conference":
-                self.conferences[message["conference"]["id"]] = message["conference"]
-            elif message["type"] == "offer":
-                if (message["auto_answer"] and self.auto_answer_own_leg) or self.auto_accept:
-                    asyncio.create_task(self._answer(message))
-                else:
-                    self.offers[message["leg_id"]] = message
+        while True:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async for text in self.socket:
+                    self._received(text)
+            self.closes.append(self.socket.close_code)
             self._changed.set()
+            if not self.reconnect:
+                return
+            await self._reopen()
+
+    async def _reopen(self) -> None:
+        """Through the same address (a balancer's), with the last sequence seen, until a server takes it."""
+        while True:
+            await asyncio.sleep(0.2)
+            since = "" if self.last_seq is None else f"&since={self.last_seq}"
+            with contextlib.suppress(OSError, websockets.InvalidHandshake):
+                self.socket = await websockets.connect(self.socket_url + since)
+                return
+
+    def _received(self, text: str | bytes) -> None:
+        message = json.loads(text)
+        self.messages.append(message)
+        self.last_seq = message.get("seq", self.last_seq)
+        if message["type"] == "conference":
+            self.conferences[message["conference"]["id"]] = message["conference"]
+        elif message["type"] == "offer":
+            if (message["auto_answer"] and self.auto_answer_own_leg) or self.auto_accept:
+                asyncio.create_task(self._answer(message))
+            else:
+                self.offers[message["leg_id"]] = message
+        self._changed.set()
 
     async def _answer(self, offer: dict[str, Any]) -> None:
+        if self.answered.get(offer["leg_id"]) == offer["sdp"]:
+            return  # as the page does: the very offer it answered, sent again, changes nothing
+        self.answered[offer["leg_id"]] = offer["sdp"]
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        replaced = self.pcs.get(offer["leg_id"])
         self.pcs[offer["leg_id"]] = pc
+        if replaced is not None:  # as the page does: the old media goes first
+            await replaced.close()
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            self._tasks.append(asyncio.create_task(self._hear(track)))
+            self._tasks.append(asyncio.create_task(self._hear(track, offer["leg_id"])))
 
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
         pc.addTrack(ToneTrack(self.frequency, self.amplitude))
         await pc.setLocalDescription(await pc.createAnswer())
         await self.send({"type": "answer", "leg_id": offer["leg_id"], "sdp": pc.localDescription.sdp})
 
-    async def _hear(self, track: MediaStreamTrack) -> None:
+    async def _hear(self, track: MediaStreamTrack, leg_id: str) -> None:
+        on_leg = self.heard_on.setdefault(leg_id, deque(maxlen=50))
         with contextlib.suppress(MediaStreamError):
             while True:
-                self.heard.append(to_mono(await track.recv()))
+                frame = to_mono(await track.recv())
+                self.heard.append(frame)
+                on_leg.append(frame)
                 self.frames += 1
                 self._changed.set()
 

@@ -70,3 +70,30 @@ def redis_server(folder: Path, *, persistent: bool = False) -> Iterator[RedisSer
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def sentinel_for(master: RedisServer, folder: Path, service: str = "talkbox") -> Iterator[str]:
+    """A Redis Sentinel (redis-server in sentinel mode) watching `master`; yields the redis+sentinel:// URL."""
+    binary = shutil.which("redis-server")
+    assert binary, "`redis-server` is missing: run `make test`, which installs Debian's redis-server"
+    port = free_port()
+    config = folder / "sentinel.conf"  # Sentinel rewrites its own config file: it must be writable
+    config.write_text(f"port {port}\nbind 127.0.0.1\nsentinel monitor {service} 127.0.0.1 {master.port} 1\n")
+    log = (folder / "sentinel.log").open("ab")
+    process = subprocess.Popen([binary, str(config), "--sentinel"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        client = redis.Redis(port=port, socket_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:
+            assert process.poll() is None, (folder / "sentinel.log").read_text()
+            with contextlib.suppress(redis.ConnectionError):
+                if client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", service):
+                    break
+            assert time.monotonic() < deadline, "the sentinel did not name its master within 10 s"
+            time.sleep(0.02)
+        client.close()
+        yield f"redis+sentinel://127.0.0.1:{port}/{service}/0"
+    finally:
+        process.kill()
+        process.wait(timeout=5)

@@ -53,6 +53,7 @@ class FakeTwilioApi:
     # A conference's status when not "in-progress" ("init": a caller waits for someone who starts it).
     conference_status: dict[str, str] = field(default_factory=dict)  # FriendlyName -> status
     participants: dict[str, dict[str, bool]] = field(default_factory=dict)  # ConferenceSid -> CallSid -> muted
+    holds: dict[str, dict[str, bool]] = field(default_factory=dict)  # ConferenceSid -> CallSid -> hold
     # Calls whose fetch (and conferences whose participant updates) fail with a 500,
     # and calls whose fetch is never answered (until the stand-in stops).
     broken: set[str] = field(default_factory=set)
@@ -110,13 +111,28 @@ class FakeTwilioApi:
         sid = request.path_params["sid"]
         if sid not in self.calls:
             return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
-        if "Twiml" in recorded.form:
-            return JSONResponse(self._call(sid))  # the call now follows the TwiML given
+        if "Status" not in recorded.form:
+            return self._redirect(sid, recorded)
         wanted = recorded.one("Status")
         # Twilio's rule: "canceled" ends only a call that is queued or ringing. The Call resource
         # adds: "If the call is canceled while still in `queued` status, no status callbacks are fired."
         if wanted == "completed" or self.calls[sid] in ("queued", "initiated", "ringing"):
             self.calls[sid] = wanted
+        return JSONResponse(self._call(sid))
+
+    def _redirect(self, sid: str, recorded: ApiRequest) -> JSONResponse:
+        """New instructions for a live call: `Twiml` to run, or a `Url` to fetch them from.
+
+        Only a call in progress takes new instructions (error 21220, "Call is not in-progress.
+        Cannot redirect."). A call that runs new TwiML has left its `<Dial><Conference>`: it is
+        no longer a participant.
+        """
+        assert ("Twiml" in recorded.form) != ("Url" in recorded.form), "the Call resource: mutually exclusive"
+        if self.calls[sid] != "in-progress":
+            error = {"code": 21220, "message": "Call is not in-progress. Cannot redirect.", "status": 400}
+            return JSONResponse(error, status_code=400)
+        for present in self.participants.values():
+            present.pop(sid, None)
         return JSONResponse(self._call(sid))
 
     async def fetch_call(self, request: Request) -> JSONResponse:
@@ -157,7 +173,7 @@ class FakeTwilioApi:
                 "call_sid": call,
                 "conference_sid": conference,
                 "muted": muted,
-                "hold": False,
+                "hold": self.holds.get(conference, {}).get(call, False),
                 "status": "connected",
             }
             for call, muted in listed.items()
@@ -172,14 +188,18 @@ class FakeTwilioApi:
             return JSONResponse({"code": 20500, "message": "Internal Server Error", "status": 500}, status_code=500)
         if not self._in_progress(conference) or call not in self.participants.get(conference, {}):
             return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
-        muted = recorded.one("Muted") == "true"
-        self.participants[conference][call] = muted
+        # Twilio changes only what the request names: a hold leaves the mute as it was, and the other way round.
+        if "Muted" in recorded.form:
+            self.participants[conference][call] = recorded.one("Muted") == "true"
+        if "Hold" in recorded.form:
+            self.holds.setdefault(conference, {})[call] = recorded.one("Hold") == "true"
         return JSONResponse(
             {
                 "account_sid": ACCOUNT,
                 "call_sid": call,
                 "conference_sid": conference,
-                "muted": muted,
+                "muted": self.participants[conference][call],
+                "hold": self.holds.get(conference, {}).get(call, False),
                 "status": "connected",
             }
         )

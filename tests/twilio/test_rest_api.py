@@ -11,12 +11,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import io
+import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import numpy as np
 
+from talkbox.media.music import PEDAL_HZ
+from tests.support.audio import level_at
 from tests.support.server import running_server
 from tests.twilio.fake_api import API, INVALID_NUMBER, ApiRequest, FakeTwilioApi, fake_twilio_api
 from tests.twilio.page import Page, leg_id, legs
@@ -155,7 +160,7 @@ async def connected_call(url: str, twilio: Twilio, alice: Page, bob: Page) -> di
 
 async def test_call_add_mute_remove_and_hang_up_make_exactly_these_api_calls() -> None:
     async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice, Page(url, "bob") as bob:
-        assert alice.messages[0] == {"type": "welcome", "user": "alice", "provider": "twilio"}
+        assert alice.messages[0] == {"type": "welcome", "user": "alice", "provider": "twilio", "ice_servers": []}
         call = await connected_call(url, twilio, alice, bob)
         cid = call["id"]
         conference_sid = "CF" + "d" * 32
@@ -314,6 +319,39 @@ async def test_muting_before_the_conference_reported_looks_it_up_by_name() -> No
             ("POST", f"/Conferences/CF{'e' * 32}/Participants/{call['bob_sid']}.json", {"Muted": ["true"]}),
             ("POST", f"/Conferences/CF{'e' * 32}/Participants/{call['bob_sid']}.json", {"Muted": ["false"]}),
         ]
+
+
+async def test_the_chair_holds_bob_with_the_participants_hold_and_hold_url_then_resumes_him() -> None:
+    """Twilio's Update Participant: `Hold`, and `HoldUrl` with `HoldMethod` for what the held one hears."""
+    async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice, Page(url, "bob") as bob:
+        call = await connected_call(url, twilio, alice, bob)
+        conference_sid = "CF" + "a" * 32
+        await twilio.conference(conference_sid, call["id"], "conference-start", 0)
+        for sequence, who in ((1, "alice"), (2, "bob")):
+            await twilio.conference(
+                conference_sid, call["id"], "participant-join", sequence, call_sid=call[f"{who}_sid"], label=call[who]
+            )
+        await alice.send(type="hold", conference_id=call["id"], leg_id=call["bob"], held=True)
+        held = await bob.conference(lambda c: next(leg for leg in c["legs"] if leg["id"] == call["bob"])["held"])
+        assert next(leg for leg in held["legs"] if leg["id"] == call["bob"])["held_by_chair"]
+        await twilio.requests(3)
+        await alice.send(type="hold", conference_id=call["id"], leg_id=call["bob"], held=False)
+        participant = f"/Conferences/{conference_sid}/Participants/{call['bob_sid']}.json"
+        hold_url = f"{PUBLIC_URL}/twilio/hold?music=1"
+        assert summary((await twilio.requests(4))[2:]) == [
+            ("POST", participant, {"Hold": ["true"], "HoldUrl": [hold_url], "HoldMethod": ["POST"]}),
+            ("POST", participant, {"Hold": ["false"]}),
+        ]
+        assert twilio.api.holds[conference_sid][call["bob_sid"]] is False
+        assert twilio.api.participants[conference_sid][call["bob_sid"]] is False  # the hold left the mute alone
+
+        audio = await twilio.http.get("/twilio/hold-music.wav")
+        assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
+        with wave.open(io.BytesIO(audio.content)) as wav:
+            assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 8000)
+            samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        assert len(samples) == 8 * 8000
+        assert level_at(samples, PEDAL_HZ, rate=8000) > -40  # the music's own signal, as the tests hear it
 
 
 async def test_a_call_from_a_telephone_rings_the_group_and_the_first_to_answer_takes_it() -> None:

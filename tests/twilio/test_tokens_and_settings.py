@@ -70,6 +70,36 @@ async def test_in_token_mode_the_name_comes_from_the_talkbox_token_only() -> Non
         assert (await http.get("/api/twilio/token", params={"token": forged})).status_code == 401
 
 
+async def test_an_application_page_on_a_listed_origin_may_read_its_voice_token_and_no_other_may() -> None:
+    """The embeddable client in Twilio mode: its page is on the application's origin, not Talkbox's."""
+    app_page, stranger = "https://app.example.org", "https://evil.example"
+    async with (
+        running_server(
+            app_options={"twilio": settings()}, auth="token", secret=SECRET, allowed_origins=app_page
+        ) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        asked = {
+            "Origin": app_page,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        }
+        preflight = await http.options("/api/twilio/token", headers=asked)
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == app_page
+        assert preflight.headers["access-control-allow-headers"] == "Authorization"
+        bearer = {"Authorization": f"Bearer {issue_token(SECRET, 'alice')}"}
+        answer = await http.get("/api/twilio/token", headers={"Origin": app_page, **bearer})
+        assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == app_page
+        refused = await http.get("/api/twilio/token", headers={"Origin": app_page})
+        assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == app_page
+
+        for headers in ({**asked, "Origin": stranger}, {"Origin": stranger, **bearer}):
+            other = await http.request("OPTIONS" if "Access-Control-Request-Method" in headers else "GET",
+                                       "/api/twilio/token", headers=headers)  # fmt: skip
+            assert "access-control-allow-origin" not in other.headers
+
+
 async def test_without_twilio_the_builtin_engine_serves_and_there_are_no_twilio_routes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

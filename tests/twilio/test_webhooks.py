@@ -133,6 +133,36 @@ async def test_the_wait_url_plays_talkboxs_own_ringback_tone(hooks: Webhooks) ->
     assert 0.05 * 32768 < np.sqrt(np.mean(tone**2)) < 0.5 * 32768  # clearly heard, far from clipping
 
 
+async def test_the_hold_url_plays_talkboxs_music_on_hold_or_a_silence_that_lasts(hooks: Webhooks) -> None:
+    """The participant's holdUrl: "a TwiML document that contains <Play>, <Say>, <Pause>, or <Redirect> verbs".
+
+    Held by the chair: one `<Play>` of Talkbox's own music, looped. Away on another call:
+    a `<Pause>` that `<Redirect>`s back to itself, so the silence lasts as long as the hold.
+    """
+    response = await post_signed(hooks.http, "/twilio/hold?music=1", voice_request(CALL))
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/xml")
+    root = ET.fromstring(response.text)
+    (play,) = list(root)
+    assert (root.tag, root.attrib, play.tag, play.attrib, play.text) == (
+        "Response",
+        {},
+        "Play",
+        {"loop": "0"},
+        f"{PUBLIC_URL}/twilio/hold-music.wav",
+    )
+
+    response = await post_signed(hooks.http, "/twilio/hold?music=0", voice_request(CALL))
+    root = ET.fromstring(response.text)
+    pause, redirect = list(root)
+    assert (pause.tag, pause.attrib, list(pause)) == ("Pause", {"length": "60"}, [])
+    assert (redirect.tag, redirect.attrib, redirect.text) == (
+        "Redirect",
+        {"method": "POST"},
+        f"{PUBLIC_URL}/twilio/hold?music=0",
+    )
+    assert (await hooks.http.post("/twilio/hold?music=1", data=voice_request(CALL))).status_code == 403
+
+
 @pytest.mark.parametrize(
     "path", ["/twilio/voice", "/twilio/voice?conference_id=c-1", "/twilio/voice?conference_id=c/1&leg_id=l-1"]
 )

@@ -41,6 +41,19 @@ export function mySide(
 }
 
 /**
+ * An attended transfer under way: I chair the call, hold one party (`held`) and
+ * talk to the others I added (`to`); null otherwise.
+ */
+export function transferOf(model: Pick<Model, "me" | "media">, conference: Conference): { held: Leg; to: Leg[] } | null {
+  const side = mySide(model, conference);
+  if (!side.chair || !side.onCall || conference.status === "ended") return null;
+  const held = side.othersLive.filter((leg) => leg.held === true && leg.held_by_chair === true);
+  const to = side.othersLive.filter((leg) => leg.held !== true);
+  const first = held[0];
+  return held.length === 1 && first !== undefined && to.length > 0 ? { held: first, to } : null;
+}
+
+/**
  * What the dial box does now:
  * - `call`: I am not on a call (or my leg dropped): it places a call;
  * - `add`: I am on a call I chair: it adds someone to it;
@@ -61,6 +74,40 @@ export function dialMode(model: Pick<Model, "me" | "media" | "conference">): Dia
 export function dialButtonLabel(mode: DialMode): "Call" | "Add" {
   return mode === "add" ? "Add" : "Call";
 }
+
+/**
+ * Whether I may transfer the call on the panel: my leg and one other, both in
+ * progress, no transfer under way, and the call mine (I chair it, or I took a
+ * telephone's call: its number chairs). The server checks the same.
+ */
+export function canTransfer(model: Pick<Model, "me" | "media" | "elsewhere">, conference: Conference): boolean {
+  const side = mySide(model, conference);
+  const mine = side.myLeg;
+  if (mine === undefined || mine.status !== "in-progress" || side.inAnotherTab) return false;
+  if (conference.status === "ended" || (conference.transfer ?? null) !== null) return false;
+  const [other, ...more] = side.othersLive;
+  if (other === undefined || more.length > 0 || other.status !== "in-progress") return false;
+  return side.chair || isNumber(conference.chair);
+}
+
+/** Whether the keypad is offered: my own leg is connected on this page. */
+export function canUseKeypad(model: Pick<Model, "me" | "media" | "elsewhere">, conference: Conference): boolean {
+  const side = mySide(model, conference);
+  return side.myLeg?.status === "in-progress" && !side.inAnotherTab;
+}
+
+/** A telephone's number (or a withheld one), as a telephone chair shows: not a page's name. */
+function isNumber(destination: string): boolean {
+  return destination.startsWith("+") || destination.startsWith("(");
+}
+
+/** The keys of the keypad, in its order, with their accessible names. */
+export const KEYPAD: readonly { digit: string; label: string }[] = [
+  ..."123456789".split("").map((digit) => ({ digit, label: digit })),
+  { digit: "*", label: "Star" },
+  { digit: "0", label: "0" },
+  { digit: "#", label: "Pound" },
+];
 
 /** Whether the dial box can reach telephone numbers (Twilio); the built-in engine calls names only. */
 export function canDialNumbers(model: Pick<Model, "provider">): boolean {

@@ -4,6 +4,8 @@ import type { Model } from "./model";
 
 /** Close code for a service restart: Talkbox stopping gracefully (SIGTERM). */
 export const CLOSE_SERVICE_RESTART = 1012;
+/** Close code for a Talkbox node draining (several nodes): reconnect to another; the call's media stays as it is. */
+export const CLOSE_MOVING = 4012;
 /** Close code for the server's cap on one user's open pages. */
 export const CLOSE_TOO_MANY_PAGES = 4429;
 /** Close code for a page that fell too far behind reading its messages: it reconnects for the whole state. */
@@ -30,7 +32,9 @@ export function connectionLine(
         ? "Talkbox is restarting — reconnecting…"
         : model.closeCode === CLOSE_TOO_SLOW
           ? "Fell behind the server — reconnecting…"
-          : "Disconnected — reconnecting…";
+          : model.closeCode === CLOSE_MOVING
+            ? "Moving to another Talkbox server — reconnecting…"
+            : "Disconnected — reconnecting…";
     return { state: model.connection, text };
   }
   return { state: model.connection, text: "Connecting…" };

@@ -1,6 +1,6 @@
 // Wires the page together: dispatch(msg) -> update -> render -> run effects.
 
-import type { Effect, Model, Msg } from "./model";
+import type { Effect, Model, Msg, NotificationChoice } from "./model";
 import { initialModel } from "./model";
 import type { DeviceChoice, DeviceOption } from "./devices";
 import { DEFAULT_CHOICE, microphoneProblem } from "./devices";
@@ -8,7 +8,7 @@ import { LevelMeter, playTestTone } from "./meter";
 import type { MediaAdapter, MediaEvent, ProviderEvent } from "./media";
 import { BuiltinMedia, MediaCanceled, MediaFailure, audioConstraints } from "./media";
 import { TwilioMedia, voiceTokenRequest } from "./twilio-media";
-import { Ringtone } from "./ringtone";
+import { CALL_WAITING, RING, Ringtone } from "./ringtone";
 import { Connection, identityHeaders, nameQuery, pageIdentity, signInQuery, socketProtocols, socketUrl } from "./socket";
 import { parseLibrary, withIdentity } from "./library";
 import { update } from "./update";
@@ -20,7 +20,9 @@ function start(): void {
     ...pageIdentity(window.location.search),
     devices: rememberedDevices(),
     canChooseSpeaker,
+    notifications: notificationChoice(),
   });
+  const notifications = new Map<string, Notification>();
 
   const audioElement = document.getElementById("remote-audio");
   if (!(audioElement instanceof HTMLAudioElement)) throw new Error("index.html lacks <audio id=remote-audio>");
@@ -78,7 +80,7 @@ function start(): void {
     }
   }
 
-  const ringtone = new Ringtone();
+  const ringtone = new Ringtone(() => dispatch({ type: "ringtone-blocked" }));
   const meter = new LevelMeter(
     audioConstraints(window.location.search),
     (level) => dispatch({ type: "microphone-level", level }),
@@ -117,11 +119,18 @@ function start(): void {
         if (reading !== null) dispatch({ type: "stats-read", legId, reading });
       })
       .catch(() => undefined);
+    dispatch({ type: "leg-stats-due" }); // the chair's view of each leg, from the server
   }, STATS_INTERVAL_MS);
+  // The call timer's second hand: only while a call is on the panel.
+  setInterval(() => {
+    if (model.conference !== null || model.callStartedAt !== null) dispatch({ type: "clock-ticked", now: Date.now() });
+  }, 1000);
   const view = mountView(document, (msg) => dispatch(msg));
-  const connection = new Connection(socketUrl(window.location), socketProtocols(window.location.search), (msg) =>
-    dispatch(msg),
-  );
+  const connection = new Connection(socketUrl(window.location), socketProtocols(window.location.search), (msg) => {
+    // TURN is the media's business, not the model's: the adapter takes it straight from `welcome`.
+    if (msg.type === "server-message" && msg.message.type === "welcome") builtin.useIceServers(msg.message.ice_servers ?? []);
+    dispatch(msg);
+  });
 
   // Messages dispatched while effects run are queued, so each update sees
   // the model left by the previous one and renders stay in order.
@@ -210,6 +219,11 @@ function start(): void {
         case "stop-media":
           for (const adapter of new Set(adapters.values())) adapter.hangUp(effect.legId);
           return;
+        case "send-digits":
+          twilio
+            ?.then((adapter) => adapter.sendDigits(effect.legId, effect.digits))
+            .catch((err: unknown) => console.warn("Talkbox: could not send digits", err));
+          return;
         case "use-devices":
           useDevices(effect.chosen, effect.remember);
           return;
@@ -224,19 +238,51 @@ function start(): void {
           playTestTone(effect.speaker).catch((err: unknown) => console.warn("Talkbox: test tone failed", err));
           return;
         case "start-ringtone":
-          ringtone.start();
+          ringtone.start(effect.waiting ? CALL_WAITING : RING);
+          return;
+        case "play-media":
+          for (const adapter of new Set(adapters.values())) adapter.play(effect.legId);
           return;
         case "stop-ringtone":
           ringtone.stop();
           return;
+        case "allow-ringtone":
+          ringtone
+            .allowSound()
+            .then((audible) => audible && dispatch({ type: "ringtone-audible" }))
+            .catch(() => undefined);
+          return;
+        case "ask-notifications":
+          Notification.requestPermission()
+            .then((permission) => dispatch({ type: "notifications-answered", permission }))
+            .catch(() => undefined);
+          return;
+        case "remember-notifications-dismissed":
+          window.localStorage.setItem(NOTIFICATIONS_KEY, "dismissed");
+          return;
+        case "notify-call": {
+          // Only a tab someone is not looking at needs one: in front, the page itself rings.
+          if (document.visibilityState === "visible" && document.hasFocus()) return;
+          const shown = new Notification(`${effect.caller} is calling`, {
+            body: "Click to answer in Talkbox",
+            tag: effect.tag,
+            requireInteraction: true,
+          });
+          shown.onclick = () => {
+            window.focus();
+            shown.close();
+            dispatch({ type: "notification-clicked" });
+          };
+          notifications.set(effect.tag, shown);
+          return;
+        }
+        case "close-notification":
+          notifications.get(effect.tag)?.close();
+          notifications.delete(effect.tag);
+          return;
         case "reconnect-later":
           connection.reconnectLater(effect.delayMs);
           return;
-        case "settle-later": {
-          const { session } = effect;
-          setTimeout(() => dispatch({ type: "state-settled", session }), effect.delayMs);
-          return;
-        }
         case "fetch-library":
           fetchLibrary();
           return;
@@ -267,6 +313,15 @@ function start(): void {
 }
 
 const DEVICES_KEY = "talkbox.devices";
+const NOTIFICATIONS_KEY = "talkbox.notifications";
+
+/** The browser's notification permission; "dismissed" when Not now was pressed and the browser was never asked. */
+function notificationChoice(): NotificationChoice {
+  if (!("Notification" in window)) return "unsupported";
+  const permission = Notification.permission;
+  if (permission === "default" && window.localStorage.getItem(NOTIFICATIONS_KEY) === "dismissed") return "dismissed";
+  return permission;
+}
 const STATS_INTERVAL_MS = 2000;
 
 /** The devices chosen on an earlier visit (the defaults when none, or unreadable). */

@@ -40,6 +40,8 @@ export interface MediaAdapter {
   answer(legId: string, offer: string): Promise<string>;
   /** Tear down a leg's media. Idempotent; unknown legs are ignored. */
   hangUp(legId: string): void;
+  /** Play this leg's audio (the call switched to), not another's; unknown legs are ignored. */
+  play(legId: string): void;
   /** Connected / failed notices after `answer` resolved. Returns an unsubscribe function. */
   onEvent(listener: (event: MediaEvent) => void): () => void;
   /**
@@ -113,6 +115,8 @@ export class BuiltinMedia implements MediaAdapter {
   private readonly iceGatheringTimeoutMs: number;
   /** The microphone chosen ("" the default). */
   private microphoneId = "";
+  /** TURN, from the server's `welcome`: for pages whose network lets no UDP through to the engine. */
+  private iceServers: RTCIceServer[] = [];
 
   constructor(options: BuiltinMediaOptions) {
     this.audioElement = options.audioElement;
@@ -123,6 +127,11 @@ export class BuiltinMedia implements MediaAdapter {
   onEvent(listener: (event: MediaEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** The TURN servers `welcome` named, for the legs answered from now on. */
+  useIceServers(servers: readonly RTCIceServer[]): void {
+    this.iceServers = [...servers];
   }
 
   /** Talkbox's engine needs nothing set up: offers come over the websocket. */
@@ -156,7 +165,7 @@ export class BuiltinMedia implements MediaAdapter {
     }
 
     try {
-      const pc = new RTCPeerConnection({ iceServers: [] });
+      const pc = new RTCPeerConnection({ iceServers: this.iceServers });
       leg.pc = pc;
       pc.ontrack = (event) => this.playRemote(leg, event);
       pc.onconnectionstatechange = () => this.connectionChanged(legId, leg, pc.connectionState);
@@ -218,6 +227,14 @@ export class BuiltinMedia implements MediaAdapter {
   hangUp(legId: string): void {
     const leg = this.legs.get(legId);
     if (leg) this.release(legId, leg);
+  }
+
+  /** The one remote audio element plays one call at a time: the one I talk on. */
+  play(legId: string): void {
+    const remote = this.legs.get(legId)?.remote;
+    if (remote === null || remote === undefined || this.audioElement.srcObject === remote) return;
+    this.audioElement.srcObject = remote;
+    this.audioElement.play().catch(() => undefined);
   }
 
   /** Close one leg's media (and forget it, unless a newer answer replaced it). */

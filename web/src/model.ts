@@ -4,10 +4,14 @@
 import type { DeviceChoice, DeviceKind, DeviceOption, DevicesState, MicrophoneProblem } from "./devices";
 import { initialDevices } from "./devices";
 import type { DeviceState } from "./media";
+import type { DirectoryState } from "./directory";
+import { EMPTY_DIRECTORY } from "./directory";
+import type { HistoryState } from "./history";
+import { EMPTY_HISTORY } from "./history";
 import type { CallQuality, StatsReading } from "./quality";
 import type { Library } from "./library";
 import type { Announcement, FocusRequest } from "./narration";
-import type { ClientFrame, Conference, LegFailedReason, ServerMessage } from "./protocol";
+import type { ClientFrame, Conference, LegFailedReason, LegStats, ServerMessage } from "./protocol";
 
 export type ConnectionState = "connecting" | "open" | "closed";
 
@@ -39,6 +43,14 @@ export interface IncomingCall {
   conference: Conference | null;
   /** Rejected here: the panel is gone, waiting for the server to end the leg. */
   rejected: boolean;
+  /** It came while I was on another call: a call-waiting beep, not the ringtone; Accept holds that call. */
+  waiting?: boolean;
+}
+
+/** Another call I am on, switched away from (my leg on hold): its own panel, its media kept for the switch back. */
+export interface HeldCall {
+  conference: Conference;
+  media: MediaState;
 }
 
 export interface Model {
@@ -53,8 +65,6 @@ export interface Model {
   connection: ConnectionState;
   /** The code of the last close, until the socket is open again (1012: Talkbox is restarting). */
   closeCode: number | null;
-  /** How many times the socket has opened: tells one connection's timers from the next's. */
-  session: number;
   /**
    * The latest frame of each conference the server sent on this connection
    * (dropped when it ends). A conference not in here has not been seen since
@@ -79,8 +89,10 @@ export interface Model {
   dialText: string;
   /** Destination of a `call` sent and not yet answered by a conference or refusal. */
   placing: string | null;
-  /** The call this page is in (placing, ringing out or connected). */
+  /** The call this page is in (placing, ringing out or connected): the one I talk on. */
   conference: Conference | null;
+  /** My other calls, on hold, oldest first. */
+  held: HeldCall[];
   incoming: IncomingCall | null;
   /** How the last call ended, in words. */
   outcome: string | null;
@@ -101,8 +113,10 @@ export interface Model {
   announcement: Announcement | null;
   /** Where focus was last sent (narration.ts): the view moves it once per id. */
   focus: FocusRequest | null;
-  /** Keys pressed on the telephones of my current conference, by leg (the last few). */
+  /** Keys pressed on the telephones of my current conference, and on my own keypad, by leg (the last few). */
   digits: Record<string, string>;
+  /** The text in the call panel's Transfer box: who to hand the call to. */
+  transferText: string;
   /** Microphone, speaker and ringing device: the lists, the choice, the level meter. */
   devices: DevicesState;
   /** What is wrong with the microphone, with what to do (null: nothing known to be). */
@@ -113,7 +127,23 @@ export interface Model {
   qualityReading: StatsReading | null;
   /** My recordings and voicemails as the server last listed them (null: not fetched yet). */
   library: Library | null;
+  /** The people on this Talkbox and how each stands; my do not disturb. */
+  directory: DirectoryState;
+  /** My calls as the server keeps them, and the missed ones since I last looked. */
+  history: HistoryState;
+  /** The chair's view of how Talkbox hears each leg of the call on the panel, by leg id. */
+  legStats: Record<string, LegStats>;
+  /** When my call connected, by the page's clock (ms), for the timer; null with no connected call. */
+  callStartedAt: number | null;
+  /** The page's clock at the last tick (ms since the epoch). */
+  now: number;
+  /** Desktop notifications for calls in a background tab: the browser's permission, or "dismissed" (Not now). */
+  notifications: NotificationChoice;
+  /** The browser's autoplay policy keeps the ringtone silent until the user presses something. */
+  ringtoneBlocked: boolean;
 }
+
+export type NotificationChoice = "unsupported" | "default" | "granted" | "denied" | "dismissed";
 
 /** How the page's Twilio Device stands, and the last error it reported (kept until it registers). */
 export interface DeviceStatus {
@@ -130,6 +160,8 @@ export interface InitOptions {
   devices?: DeviceChoice;
   /** Whether the browser can send audio to a chosen speaker (setSinkId). */
   canChooseSpeaker?: boolean;
+  /** Notification.permission, or "dismissed" when Not now was pressed on an earlier visit. */
+  notifications?: NotificationChoice;
 }
 
 export function initialModel(options: InitOptions = {}): Model {
@@ -141,7 +173,6 @@ export function initialModel(options: InitOptions = {}): Model {
     identityMissing,
     connection: identityMissing ? "closed" : "connecting",
     closeCode: null,
-    session: 0,
     known: {},
     resumeSent: [],
     mediaLegs: [],
@@ -153,6 +184,7 @@ export function initialModel(options: InitOptions = {}): Model {
     dialText: "",
     placing: null,
     conference: null,
+    held: [],
     incoming: null,
     outcome: null,
     notice: null,
@@ -166,11 +198,19 @@ export function initialModel(options: InitOptions = {}): Model {
     // A name from the URL that cannot be used: the form, and its problem, are where to start.
     focus: options.signInProblem ? { id: 1, target: "sign-in" } : null,
     digits: {},
+    transferText: "",
     devices: initialDevices(options.devices, options.canChooseSpeaker),
     microphoneHelp: null,
     quality: null,
     qualityReading: null,
     library: null,
+    directory: EMPTY_DIRECTORY,
+    history: EMPTY_HISTORY,
+    notifications: options.notifications ?? "unsupported",
+    ringtoneBlocked: false,
+    callStartedAt: null,
+    now: 0,
+    legStats: {},
   };
 }
 
@@ -182,7 +222,14 @@ export type Msg =
   | { type: "socket-opened" }
   | { type: "socket-closed"; code: number; reason: string }
   | { type: "server-message"; message: ServerMessage }
-  | { type: "dial-changed"; text: string }
+  /** `caretAtEnd`: typing at the end of the box, where a number may be regrouped without moving the caret. */
+  | { type: "dial-changed"; text: string; caretAtEnd?: boolean }
+  /** Time to ask again how the server hears each leg (every few seconds while I chair a connected call). */
+  | { type: "leg-stats-due" }
+  /** A second passed (while a call is on the panel): the call timer. `now` in milliseconds since the epoch. */
+  | { type: "clock-ticked"; now: number }
+  /** A keyboard shortcut: Alt+Shift+A answers, Alt+Shift+H hangs up (or declines a ringing call). */
+  | { type: "shortcut"; action: "answer" | "hang-up" }
   /** The sign-in form was submitted with this name. */
   | { type: "sign-in-submitted"; name: string }
   /** The dial form was submitted: Call, or Add when I chair the call I am on (see dialMode). */
@@ -197,8 +244,23 @@ export type Msg =
   | { type: "remove-clicked"; legId: string }
   /** Mute a leg, or unmute it if it is muted. */
   | { type: "mute-clicked"; legId: string }
+  /** Hold a leg of the call I am on, or take it off hold: my own (the call goes on hold), or, the chair, anyone's. */
+  | { type: "hold-clicked"; legId: string }
+  /** Switch to a call on hold: it comes off hold, and the call I was on goes on hold. */
+  | { type: "switch-clicked"; conferenceId: string }
+  /** The chair, who held `legId` and added someone, leaves them talking: an attended transfer. */
+  | { type: "complete-transfer-clicked"; legId: string }
+  /** The transfer is off: whoever was added is removed, and `legId` comes off hold. */
+  | { type: "cancel-transfer-clicked"; legId: string }
+  /** Hang up a call that is on hold. */
+  | { type: "hang-up-held-clicked"; conferenceId: string }
   /** The chair, whose leg dropped, comes back. */
   | { type: "rejoin-clicked" }
+  | { type: "transfer-changed"; text: string }
+  /** Transfer the other party to whoever is typed in the Transfer box, and leave. */
+  | { type: "transfer-submitted" }
+  /** A key of the keypad (a button, or the keyboard while the call panel has focus): `0`-`9`, `*`, `#`. */
+  | { type: "keypad-pressed"; digit: string }
   /** The media adapter produced the SDP answer for a leg. */
   | { type: "media-answer-ready"; legId: string; sdp: string }
   | { type: "media-connected"; legId: string }
@@ -220,13 +282,28 @@ export type Msg =
   | { type: "speaker-test-clicked" }
   /** The microphone track of a call ended by itself (its device was unplugged). */
   | { type: "microphone-ended"; legId: string }
+  /** The directory's search box changed. */
+  | { type: "directory-filter-changed"; text: string }
+  /** A name in the directory (or a call's "Call back") was pressed: call them, or add them to my call. */
+  | { type: "person-clicked"; name: string }
+  | { type: "dnd-toggled"; on: boolean }
+  /** The History panel was opened or closed. */
+  | { type: "history-toggled"; open: boolean }
+  | { type: "history-more-clicked" }
+  /** Turn on notifications was pressed (the browser then asks), or Not now. */
+  | { type: "notifications-asked" }
+  | { type: "notifications-dismissed" }
+  /** The browser's answer to the permission request. */
+  | { type: "notifications-answered"; permission: NotificationChoice }
+  /** The desktop notification of a call was clicked: the tab is in front now. */
+  | { type: "notification-clicked" }
+  /** The ringtone started but the browser keeps it silent (autoplay policy). */
+  | { type: "ringtone-blocked" }
+  /** The Play ringtone button was pressed: that press lets the sound out. */
+  | { type: "ringtone-allowed-clicked" }
+  | { type: "ringtone-audible" }
   /** getStats of my leg's media, read every couple of seconds while it is connected. */
   | { type: "stats-read"; legId: string; reading: StatsReading }
-  /**
-   * A while after `welcome` on a reconnect: the server has sent its state.
-   * A call on the panel it did not mention ended meanwhile.
-   */
-  | { type: "state-settled"; session: number }
   /** A frame could not be sent (socket not open). */
   | { type: "send-failed"; frame: ClientFrame }
   /**
@@ -275,18 +352,30 @@ export type Effect =
    */
   | { type: "answer-media"; conferenceId: string; legId: string; sdp: string }
   | { type: "stop-media"; legId: string }
+  /** Twilio mode: play keypad digits into the leg's call (the Voice SDK's sendDigits). */
+  | { type: "send-digits"; legId: string; digits: string }
   /** Use these devices (for calls, the ringtone and the meter); `remember`: store them for the next visit. */
   | { type: "use-devices"; chosen: DeviceChoice; remember: boolean }
   | { type: "start-level-meter"; microphone: string }
   | { type: "stop-level-meter" }
   /** A short tone through the chosen speaker. */
   | { type: "play-test-tone"; speaker: string }
-  | { type: "start-ringtone" }
+  /** `waiting`: a call waiting's short beep rather than the ringtone. */
+  | { type: "start-ringtone"; waiting?: boolean }
+  /** Play this leg's audio: the call switched to. */
+  | { type: "play-media"; legId: string }
   | { type: "stop-ringtone" }
+  /** Try the ringtone's sound again, inside the click that allows it; report ringtone-audible. */
+  | { type: "allow-ringtone" }
+  /** Ask the browser for notifications; report notifications-answered. */
+  | { type: "ask-notifications" }
+  /** Remember Not now for later visits. */
+  | { type: "remember-notifications-dismissed" }
+  /** A desktop notification for a call ringing here, shown only if this tab is in the background. */
+  | { type: "notify-call"; tag: string; caller: string }
+  | { type: "close-notification"; tag: string }
   /** Open the socket again after `delayMs` (the runtime adds jitter). */
   | { type: "reconnect-later"; delayMs: number }
-  /** Dispatch `state-settled` with this session after `delayMs`. */
-  | { type: "settle-later"; delayMs: number; session: number }
   /** GET /api/recordings, then dispatch library-loaded. */
   | { type: "fetch-library" }
   /** POST /api/recordings/ID/heard, then fetch the list again. */
@@ -301,8 +390,21 @@ export function signInOffered(model: Pick<Model, "identityMissing" | "authFailed
   return model.identityMissing || (model.authFailed && !model.tokenRequired);
 }
 
-/** How long after `welcome` the state the server sends on connect is taken as complete. */
-export const SETTLE_MS = 3000;
+/**
+ * Whether the page offers desktop notifications: the browser has them and has not been asked, Not now was
+ * not pressed, and only after a call, when their use is plain, never the moment the page loads.
+ */
+export function notificationsOffered(
+  model: Pick<Model, "notifications" | "me" | "outcome" | "conference" | "incoming">,
+): boolean {
+  return (
+    model.notifications === "default" &&
+    model.me !== null &&
+    model.outcome !== null &&
+    model.conference === null &&
+    model.incoming === null
+  );
+}
 
 export const RECONNECT_BASE_MS = 500;
 export const RECONNECT_MAX_MS = 10_000;

@@ -9,12 +9,13 @@
 import { mySide } from "./call";
 import { connectionLine } from "./connection";
 import { voicemails } from "./library";
-import type { MediaPhase, Model } from "./model";
+import type { HeldCall, MediaPhase, Model } from "./model";
 import { signInOffered } from "./model";
 import { listOf } from "./names";
 import type { Conference, Leg } from "./protocol";
 import { isTerminalLeg } from "./protocol";
 import { qualityWarning } from "./quality";
+import { missedBadge } from "./history";
 
 /** Said once to screen readers: urgent ones interrupt (an incoming call), the others wait their turn. */
 export interface Announcement {
@@ -58,11 +59,22 @@ export function callSummary(model: Model): string {
     return others.length > 0 ? `Reconnecting the call with ${names(others)}…` : "Reconnecting the call…";
   }
   if (others.length === 0) return "Connecting the call…";
-  const connected = others.filter((leg) => leg.status === "in-progress");
+  if (side.myLeg?.held === true) return `${conference.chair} put you on hold`;
+  const transfer = conference.transfer ?? null;
+  if (transfer !== null && transfer.by !== model.me) {
+    return transfer.status === "ringing"
+      ? `${transfer.by} is transferring you to ${transfer.to}…`
+      : `${transfer.to} did not answer: calling ${transfer.by} back…`;
+  }
+  const onHold = others.filter((leg) => leg.status === "in-progress" && leg.held === true);
+  const connected = others.filter((leg) => leg.status === "in-progress" && leg.held !== true);
   const pending = others.filter((leg) => leg.status !== "in-progress");
   const verb = pending.every((leg) => leg.status === "ringing") ? "ringing" : "calling";
   const waiting = pending.length > 0 ? `${verb} ${names(pending)}…` : "";
-  if (connected.length > 0) return `In call with ${names(connected)}${waiting ? `; ${waiting}` : ""}`;
+  const held = onHold.length > 0 ? `${names(onHold)} on hold` : "";
+  const rest = [waiting, held].filter((part) => part !== "").join("; ");
+  if (connected.length > 0) return `In call with ${names(connected)}${rest ? `; ${rest}` : ""}`;
+  if (pending.length === 0 && held) return held.charAt(0).toUpperCase() + held.slice(1);
   if (!side.chair) return `Call with ${names(others)}`;
   return waiting.charAt(0).toUpperCase() + waiting.slice(1);
 }
@@ -101,9 +113,32 @@ export function audioSummary(model: Model): string {
   return model.media.conferenceId === conference.id ? MEDIA_WORDS[model.media.phase] : "";
 }
 
+/** Who a call on hold is with, in words ("bob", "bob and carol"). */
+export function heldCallName(model: Pick<Model, "me">, call: HeldCall): string {
+  const others = mySide({ me: model.me, media: call.media }, call.conference).othersLive;
+  return others.length > 0 ? names(others) : "nobody yet";
+}
+
+/** The calls on hold, as one line ("On hold: the call with bob"); "" with none. */
+export function heldSummary(model: Model): string {
+  if (model.held.length === 0) return "";
+  return `On hold: ${listOf(model.held.map((call) => `the call with ${heldCallName(model, call)}`))}`;
+}
+
 /** The caller of the call ringing here, if one is. */
 export function ringingFrom(model: Model): string | null {
   return model.incoming !== null && !model.incoming.rejected ? model.incoming.caller : null;
+}
+
+/** What the incoming-call panel says: who calls, and why when it is a transfer coming back to me. */
+export function ringingText(model: Model): string | null {
+  const caller = ringingFrom(model);
+  if (caller === null) return null;
+  const transfer = model.incoming?.conference?.transfer ?? null;
+  if (transfer !== null && transfer.status === "recalling" && transfer.by === model.me) {
+    return `${caller} is calling back: ${transfer.to} did not answer the transfer`;
+  }
+  return `${caller} is calling`;
 }
 
 /** The tab's title: what matters most right now, then the app's name. */
@@ -119,6 +154,8 @@ function titleLine(model: Model): string {
   if (caller !== null) return `${caller} is calling`;
   const call = callSummary(model);
   if (call) return myLeg(model)?.muted ? `${call} (muted)` : call;
+  const held = heldSummary(model);
+  if (held) return held;
   if (model.connection !== "open") return connectionLine(model).text;
   return model.outcome ?? "";
 }
@@ -148,7 +185,13 @@ export function narrate(before: Model, after: Model): Model {
   let next = after;
   const caller = ringingFrom(after);
   if (caller !== null && caller !== ringingFrom(before)) {
-    next = announce(next, `Call from ${caller}: Accept or Reject`, true);
+    const recalled = ringingText(after) !== `${caller} is calling`;
+    const text = recalled
+      ? `${ringingText(after)}: Accept or Reject`
+      : after.incoming?.waiting
+        ? `Call waiting from ${caller}: Accept puts your call on hold, or Reject`
+        : `Call from ${caller}: Accept or Reject`;
+    next = announce(next, text, true);
   }
   const said = spoken(before, after);
   if (said.length > 0) next = announce(next, sentences(said), false);
@@ -174,6 +217,7 @@ function spoken(before: Model, after: Model): string[] {
   changed(audioSummary);
   lines.push(...muteChanges(before.conference, after.conference, after));
   changed(recordingLine);
+  changed(heldSummary);
   const sameCall = before.conference !== null && before.conference.id === after.conference?.id;
   if (sameCall && before.conference?.recording === "call" && after.conference?.recording !== "call") {
     if (after.conference?.status === "active") lines.push(RECORDING_STOPPED);
@@ -186,6 +230,8 @@ function spoken(before: Model, after: Model): string[] {
     lines.push(QUALITY_RECOVERED);
   }
   changed((model) => model.microphoneHelp ?? "");
+  if (after.history.missed > before.history.missed) lines.push(missedBadge(after.history.missed));
+  changed((model) => (model.ringtoneBlocked ? RINGTONE_BLOCKED : ""));
   return lines;
 }
 
@@ -199,6 +245,9 @@ function newVoicemails(before: Model, after: Model): string[] {
     .filter((v) => v.isNew && !known.has(v.id))
     .map((v) => `New voicemail from ${v.caller}`);
 }
+
+/** What the incoming-call panel says while the browser keeps the ringtone silent. */
+export const RINGTONE_BLOCKED = "Your browser is keeping the ringtone silent until you press something on this page.";
 
 /** The quality warning of the call on the panel, "" when it sounds fine. */
 export function qualitySpoken(model: Model): string {

@@ -37,7 +37,8 @@ export function amChair(conference: Conference, me: string | null, myLeg?: Leg):
  * Short words for a leg's state, for the call panel: how far it got while
  * live, or that it left and why (a muted leg also shows a "muted" badge).
  */
-export function describeLegStatus(leg: Pick<Leg, "status" | "end_reason">): string {
+export function describeLegStatus(leg: Pick<Leg, "status" | "end_reason" | "held" | "held_by_chair">): string {
+  if (leg.status === "in-progress" && leg.held === true) return leg.held_by_chair ? "on hold" : "on hold (away)";
   const live: Partial<Record<LegStatus, string>> = {
     queued: "waiting",
     initiated: "calling",
@@ -53,7 +54,7 @@ export function describeLegStatus(leg: Pick<Leg, "status" | "end_reason">): stri
 const REASON_WORDS: Record<KnownLegEndReason, string> = {
   "hung-up": "hung up",
   ended: "call over",
-  rejected: "busy, rejected",
+  rejected: "declined",
   "in-another-call": "busy on another call",
   removed: "removed",
   timeout: "no answer",
@@ -73,6 +74,9 @@ const REASON_WORDS: Record<KnownLegEndReason, string> = {
   "address-incomplete": "number incomplete",
   "not-allowed": "not allowed from here",
   "voicemail-full": "message at its longest",
+  dnd: "not to be disturbed",
+  transferred: "transferred the call",
+  "transfer-failed": "transfer not answered",
 };
 
 /** A live leg whose page never came back after a restart of Talkbox. */
@@ -105,6 +109,7 @@ export function describeDeparture(conference: Conference, me: string | null, leg
       return chair ? `You removed ${name} from the call` : `${chairName(conference)} removed ${name} from the call`;
     }
     case "rejected":
+      return `${name} declined`;
     case "busy-signal":
       return `${name} is busy`;
     case "in-another-call":
@@ -162,6 +167,8 @@ export function describeOutcome(
 
   const restart = restartOutcome(conference, myLeg, others);
   if (restart !== null) return restart;
+  const transfer = transferOutcome(conference, myLeg, others);
+  if (transfer !== null) return transfer;
 
   // A conference that goes on without me: my own leg tells the story.
   if (reason === null) {
@@ -174,6 +181,18 @@ export function describeOutcome(
 }
 
 type Reason = NonNullable<Conference["end_reason"]>;
+
+/** I handed the call on (the leg that rang for it is the newest), or it came back to me and ended. */
+function transferOutcome(conference: Conference, myLeg: Leg | undefined, others: Leg[]): string | null {
+  if (myLeg?.end_reason === "transferred") {
+    const target = conference.transfer?.to ?? others[others.length - 1]?.destination;
+    const waiting = others.find((leg) => !isTerminalLeg(leg.status) && leg.destination !== target);
+    if (target === undefined) return "You transferred the call";
+    return waiting ? `You transferred ${waiting.destination} to ${target}` : `You transferred the call to ${target}`;
+  }
+  if (myLeg?.end_reason === "transfer-failed") return "The transfer was not answered, and nobody took the call back";
+  return null;
+}
 
 /**
  * A call that a restart of Talkbox ended: my own leg was lost or cut off;
@@ -215,6 +234,7 @@ function callerOutcome(reason: Reason, myLeg: Leg | undefined, others: Leg[]): s
     case "busy": {
       const who = explaining(others, ["rejected", "in-another-call"], ["busy"]);
       const name = nameOf(who, others);
+      if (who?.end_reason === "rejected") return `${name} declined`;
       return who?.end_reason === "in-another-call" ? `${name} is busy on another call` : `${name} is busy`;
     }
     case "no-answer":
@@ -286,8 +306,9 @@ function calleeOutcome(reason: Reason, caller: string, myLeg: Leg | undefined, o
     case "busy":
       if (mine === "in-another-call") return `Missed call from ${caller} (you were on another call)`;
       if (mine === "busy-signal") return `Missed call from ${caller} (the line was busy)`;
-      if (myLeg === undefined || myLeg.status === "busy") return "You rejected the call";
-      return `${nameOf(explaining(others, ["rejected"], ["busy"]), others)} is busy`;
+      if (myLeg === undefined || myLeg.status === "busy") return "You declined the call";
+      const who = explaining(others, ["rejected"], ["busy"]);
+      return `${nameOf(who, others)} ${who?.end_reason === "rejected" ? "declined" : "is busy"}`;
     case "no-answer":
       if (mine === "not-answered") return `The call from ${caller} was not answered`;
       if (myLeg === undefined || myLeg.status === "no-answer") return `Missed call from ${caller}`;
@@ -333,7 +354,7 @@ function fromMyLegAsCallee(caller: string, myLeg: Leg | undefined): string {
         ? `${caller} ended the call before it could be connected`
         : `${caller} removed you from the call`;
     case "rejected":
-      return "You rejected the call";
+      return "You declined the call";
     case "in-another-call":
       return `Missed call from ${caller} (you were on another call)`;
     case "busy-signal":

@@ -3,6 +3,8 @@
 // the simplified form browser SDKs use), and warnings at Twilio's thresholds.
 // Pure: the runtime reads the stats (media.ts), this turns them into words.
 
+import type { LegStats } from "./protocol";
+
 /** What one look at getStats found (cumulative counters, as the browser keeps them). */
 export interface StatsReading {
   /** Seconds; null when the browser has not measured it yet. */
@@ -80,4 +82,14 @@ export function qualityWarning(quality: CallQuality | null): string {
   if (quality === null || quality.warnings.length === 0) return "";
   const words = quality.warnings.map((w) => WARNING_WORDS[w]);
   return `Call quality warning: ${words.join(", ")}`;
+}
+
+/** How Talkbox hears a leg, for the chair: "Talkbox hears: 60 ms buffer, 0.4% lost" ("" before it has said). */
+export function serverView(stats: LegStats | undefined): string {
+  if (stats === undefined) return "";
+  const parts: string[] = [];
+  if (stats.buffered) parts.push(`${Math.round(stats.delay_ms)} ms buffer`, `${(stats.loss * 100).toFixed(1)}% lost`);
+  if (stats.peer_round_trip_ms !== null) parts.push(`${Math.round(stats.peer_round_trip_ms)} ms round trip`);
+  if (!stats.buffered && stats.peer_loss !== null) parts.push(`${(stats.peer_loss * 100).toFixed(1)}% lost on the way`);
+  return parts.length === 0 ? "" : `Talkbox hears: ${parts.join(", ")}`;
 }

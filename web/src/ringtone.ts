@@ -1,21 +1,37 @@
 // A ringtone made with Web Audio, no sound file: 440 Hz + 480 Hz together,
-// 2 s on, 4 s off (the North American ring cadence).
+// 2 s on, 4 s off (the North American ring cadence). A call waiting, which
+// comes while another call is in the ear, is one short 440 Hz beep every 10 s.
 
 import { routeContext } from "./meter";
 
 export const RING_FREQUENCIES_HZ = [440, 480] as const;
 export const RING_ON_S = 2;
 export const RING_OFF_S = 4;
+/** What sounds, and its on/off rhythm. */
+export interface Cadence {
+  frequencies: readonly number[];
+  onS: number;
+  offS: number;
+}
+export const RING: Cadence = { frequencies: RING_FREQUENCIES_HZ, onS: RING_ON_S, offS: RING_OFF_S };
+export const CALL_WAITING: Cadence = { frequencies: [440], onS: 0.3, offS: 9.7 };
 const LEVEL = 0.08; // each tone; gentle, the two add up
 const RAMP_S = 0.02; // soft edges, no clicks
 const SCHEDULE_AHEAD_CYCLES = 2;
 
+/** How long a ringtone may take to be heard before the page says the browser blocks its sound. */
+export const AUTOPLAY_GRACE_MS = 500;
+
 export class Ringtone {
+  /** `onBlocked`: the browser keeps the sound off (its autoplay policy) until the user does something here. */
+  constructor(private readonly onBlocked: () => void = () => undefined) {}
+
   private context: AudioContext | null = null;
   private oscillators: OscillatorNode[] = [];
   private gain: GainNode | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private scheduledUntil = 0;
+  private cadence: Cadence = RING;
   /** The ringing device ("" the default). */
   private output = "";
 
@@ -29,9 +45,11 @@ export class Ringtone {
     return this.gain !== null;
   }
 
-  /** Start ringing; does nothing if already ringing. */
-  start(): void {
-    if (this.playing) return;
+  /** Start ringing (with `cadence`); does nothing if already ringing so. */
+  start(cadence: Cadence = RING): void {
+    if (this.playing && this.cadence === cadence) return;
+    this.stop();
+    this.cadence = cadence;
     const AudioContextClass = globalThis.AudioContext;
     if (AudioContextClass === undefined) return; // no Web Audio: ring silently
     if (this.context === null) {
@@ -40,12 +58,16 @@ export class Ringtone {
     }
     const context = this.context;
     context.resume().catch(() => undefined);
+    // A context the autoplay policy holds stays suspended, and its resume() never settles.
+    setTimeout(() => {
+      if (this.playing && context.state !== "running") this.onBlocked();
+    }, AUTOPLAY_GRACE_MS);
 
     const gain = context.createGain();
     gain.gain.setValueAtTime(0, context.currentTime);
     gain.connect(context.destination);
     this.gain = gain;
-    this.oscillators = RING_FREQUENCIES_HZ.map((frequency) => {
+    this.oscillators = cadence.frequencies.map((frequency) => {
       const osc = context.createOscillator();
       osc.type = "sine";
       osc.frequency.value = frequency;
@@ -56,7 +78,14 @@ export class Ringtone {
 
     this.scheduledUntil = context.currentTime + 0.05;
     this.scheduleCycles();
-    this.timer = setInterval(() => this.scheduleCycles(), (RING_ON_S + RING_OFF_S) * 1000);
+    this.timer = setInterval(() => this.scheduleCycles(), (cadence.onS + cadence.offS) * 1000);
+  }
+
+  /** Let the sound out: called from a click (a user activation), which the autoplay policy waits for. */
+  async allowSound(): Promise<boolean> {
+    if (this.context === null) return true;
+    await this.context.resume();
+    return this.context.state === "running";
   }
 
   /** Stop ringing; does nothing if not ringing. */
@@ -82,13 +111,14 @@ export class Ringtone {
     const context = this.context;
     const gain = this.gain;
     if (context === null || gain === null) return;
-    const cycle = RING_ON_S + RING_OFF_S;
+    const { onS, offS } = this.cadence;
+    const cycle = onS + offS;
     const horizon = context.currentTime + SCHEDULE_AHEAD_CYCLES * cycle;
     // If the context was suspended and time jumped, start from now.
     if (this.scheduledUntil < context.currentTime) this.scheduledUntil = context.currentTime + 0.05;
     while (this.scheduledUntil < horizon) {
       const on = this.scheduledUntil;
-      const off = on + RING_ON_S;
+      const off = on + onS;
       gain.gain.setValueAtTime(0, on);
       gain.gain.linearRampToValueAtTime(LEVEL, on + RAMP_S);
       gain.gain.setValueAtTime(LEVEL, off - RAMP_S);

@@ -5,7 +5,7 @@
 import type { InitOptions, Msg } from "./model";
 import { nameProblem } from "./names";
 import type { ClientFrame } from "./protocol";
-import { encodeClientFrame, parseServerFrame } from "./protocol";
+import { encodeClientFrame, frameSequence, parseServerFrame } from "./protocol";
 
 /** The page URL's identity parameters: `client_name` (open mode) or `token` (token mode). */
 export const IDENTITY_PARAMS = ["token", "client_name"] as const;
@@ -78,33 +78,45 @@ export function jitter(delayMs: number, random: () => number = Math.random): num
   return Math.round(delayMs * (0.5 + random() / 2));
 }
 
+/**
+ * The socket URL for one attempt: with `since=N` once the page has seen the
+ * message numbered N, so the server (with several nodes) replays what came after.
+ */
+export function urlSince(url: string, since: number | null): string {
+  if (since === null) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}since=${since}`;
+}
+
+/** Opens a websocket; the page's is the browser's, a test's is its own. */
+export type SocketOpener = (url: string, protocols: string[]) => WebSocket;
+
+const OPEN = 1; // WebSocket.OPEN, without needing the global
+
 export class Connection {
   private socket: WebSocket | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The `seq` of the last message this page was sent, on any socket: what it asks to replay from. */
+  private lastSeq: number | null = null;
 
   constructor(
     private readonly url: string,
     private readonly protocols: string[],
     private readonly dispatch: (msg: Msg) => void,
+    private readonly open: SocketOpener = (url, protocols) => new WebSocket(url, protocols),
   ) {}
 
   connect(): void {
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     this.dispatch({ type: "socket-connecting" });
-    const socket = new WebSocket(this.url, this.protocols);
+    const socket = this.open(urlSince(this.url, this.lastSeq), this.protocols);
     this.socket = socket;
     socket.onopen = () => {
       if (this.socket === socket) this.dispatch({ type: "socket-opened" });
     };
     socket.onmessage = (event: MessageEvent) => {
       if (this.socket !== socket) return;
-      const message = parseServerFrame(event.data);
-      if (message === null) {
-        console.warn("Talkbox: ignoring a frame the page does not understand", event.data);
-        return;
-      }
-      this.dispatch({ type: "server-message", message });
+      this.received(event.data);
     };
     socket.onclose = (event: CloseEvent) => {
       if (this.socket !== socket) return;
@@ -113,6 +125,24 @@ export class Connection {
     };
     // An error is always followed by close, which is what we act on.
     socket.onerror = () => undefined;
+  }
+
+  private received(text: unknown): void {
+    let data: unknown;
+    try {
+      data = typeof text === "string" ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    const message = parseServerFrame(data);
+    if (message === null) {
+      console.warn("Talkbox: ignoring a frame the page does not understand", text);
+      return;
+    }
+    // The last one, not the highest: after Redis lost its data the count starts again, and so must the page.
+    const seq = frameSequence(data);
+    if (seq !== null) this.lastSeq = seq;
+    this.dispatch({ type: "server-message", message });
   }
 
   /** Connect again after `delayMs` plus jitter. */
@@ -124,10 +154,19 @@ export class Connection {
     }, jitter(delayMs));
   }
 
+  /** Close the socket for good: no reconnecting, nothing more dispatched. */
+  close(): void {
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close(1000);
+  }
+
   /** Sends a frame; false when the socket is not open. */
   send(frame: ClientFrame): boolean {
     const socket = this.socket;
-    if (socket === null || socket.readyState !== WebSocket.OPEN) return false;
+    if (socket === null || socket.readyState !== OPEN) return false;
     socket.send(encodeClientFrame(frame));
     return true;
   }

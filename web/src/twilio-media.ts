@@ -68,6 +68,7 @@ export interface TwilioCallLike {
   accept(options?: { rtcConstraints?: MediaStreamConstraints }): void;
   ignore(): void;
   disconnect(): void;
+  sendDigits(digits: string): void;
   on(event: string, listener: Listener): unknown;
 }
 
@@ -234,7 +235,17 @@ export class TwilioMedia implements MediaAdapter {
     return "";
   }
 
+  /** Keypad digits as DTMF in the leg's accepted call; Twilio carries them on from there. */
+  sendDigits(legId: string, digits: string): void {
+    const tracked = this.calls.get(legId);
+    if (tracked === undefined || !tracked.connected) return;
+    tracked.call.sendDigits(digits);
+  }
+
   /** Stop a call still ringing here (ignore: other pages of mine still ring) or end an accepted one. */
+  /** Nothing to route: the SDK plays each call itself, and a held one hears what Talkbox's holdUrl plays. */
+  play(_legId: string): void {}
+
   hangUp(legId: string): void {
     const tracked = this.calls.get(legId);
     if (tracked === undefined) return;

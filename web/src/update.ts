@@ -3,10 +3,13 @@
 
 import type { DeviceKind, DeviceOption, MicrophoneProblem } from "./devices";
 import { MICROPHONE_HELP, lostDevicesText, withoutMissing } from "./devices";
-import type { Effect, IncomingCall, MediaState, Model, Msg } from "./model";
-import { NO_MEDIA, SETTLE_MS, reconnectDelay } from "./model";
+import type { Effect, HeldCall, IncomingCall, MediaState, Model, Msg } from "./model";
+import { NO_MEDIA, reconnectDelay } from "./model";
 import { CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
-import { canDialNumbers, dialMode, mySide } from "./call";
+import { KEYPAD, canDialNumbers, canTransfer, canUseKeypad, dialMode, mySide, transferOf } from "./call";
+import { withPresence } from "./directory";
+import { HISTORY_PAGE, withPage } from "./history";
+import { bareNumber, formatNumber, looksLikeNumber } from "./numbers";
 import { NAME_RULE, nameProblem } from "./names";
 import { announce, narrate, withFocus } from "./narration";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
@@ -37,8 +40,47 @@ export type Update = [Model, Effect[]];
 
 /** Every message: its own change, then what that change tells a screen reader and where focus goes. */
 export function update(model: Model, msg: Msg): Update {
-  const [next, effects] = step(model, msg);
-  return [next === model ? model : narrate(model, next), effects];
+  const [stepped, effects] = step(model, msg);
+  const [refreshed, refresh] = historyAfterCall(model, stepped);
+  // Blocked sound matters only while something rings.
+  const next = refreshed.ringtoneBlocked && !refreshed.ringing ? { ...refreshed, ringtoneBlocked: false } : refreshed;
+  const notes = ringNotifications(model, next);
+  return [next === model ? model : narrate(model, next), [...effects, ...refresh, ...notes]];
+}
+
+/**
+ * A call that starts ringing here gets a desktop notification (the runtime shows it only when the
+ * tab is in the background); one that stops ringing, rung out or taken, has it closed.
+ */
+function ringNotifications(before: Model, after: Model): Effect[] {
+  const was = before.incoming?.rejected === false ? before.incoming : null;
+  const now = after.incoming?.rejected === false ? after.incoming : null;
+  if (was?.legId === now?.legId || after.notifications !== "granted") return [];
+  const effects: Effect[] = [];
+  if (was !== null) effects.push({ type: "close-notification", tag: was.legId });
+  if (now !== null) {
+    effects.push({ type: "notify-call", tag: now.legId, caller: now.caller });
+  }
+  return effects;
+}
+
+/** With the History panel open, a call of mine that just ended (or stopped ringing) is shown in it. */
+function historyAfterCall(before: Model, after: Model): Update {
+  const ended =
+    (before.conference !== null && after.conference === null) || (before.incoming !== null && after.incoming === null);
+  if (!ended || !after.history.open || after.connection !== "open") return [after, []];
+  return firstHistoryPage(after);
+}
+
+/** Ask for the newest calls, and mark them seen: the panel shows them. */
+function firstHistoryPage(model: Model): Update {
+  return [
+    { ...model, history: { ...model.history, loading: "first", missed: 0 } },
+    [
+      { type: "send", frame: { type: "history", limit: HISTORY_PAGE } },
+      { type: "send", frame: { type: "history_seen" } },
+    ],
+  ];
 }
 
 function step(model: Model, msg: Msg): Update {
@@ -57,7 +99,6 @@ function step(model: Model, msg: Msg): Update {
           authFailed: false,
           tokenRequired: false,
           closeCode: null,
-          session: model.session + 1,
           known: {},
           resumeSent: [],
         },
@@ -70,8 +111,24 @@ function step(model: Model, msg: Msg): Update {
     case "server-message":
       return serverMessage(model, msg.message);
 
-    case "dial-changed":
-      return [msg.text === model.dialText ? model : { ...model, dialText: msg.text }, []];
+    case "dial-changed": {
+      const text = msg.caretAtEnd ? formatNumber(msg.text) : msg.text;
+      return [text === model.dialText ? model : { ...model, dialText: text }, []];
+    }
+
+    case "leg-stats-due": {
+      const conference = model.conference;
+      if (conference === null || model.connection !== "open" || model.media.phase !== "connected") return [model, []];
+      const side = mySide(model, conference);
+      if (!side.chair || !side.onCall || side.othersLive.length === 0) return [model, []];
+      return [model, [{ type: "send", frame: { type: "leg_stats", conference_id: conference.id } }]];
+    }
+
+    case "clock-ticked":
+      return [{ ...model, now: msg.now, callStartedAt: timerStart(model, msg.now) }, []];
+
+    case "shortcut":
+      return shortcut(model, msg.action);
 
     case "sign-in-submitted":
       return signInSubmitted(model, msg.name.trim());
@@ -132,6 +189,21 @@ function step(model: Model, msg: Msg): Update {
       return [{ ...model, library }, [{ type: "set-voicemail", on: msg.on }]];
     }
 
+    case "hold-clicked":
+      return holdClicked(model, msg.legId);
+
+    case "complete-transfer-clicked":
+    case "cancel-transfer-clicked":
+      return transferClicked(model, msg.legId, msg.type === "complete-transfer-clicked");
+
+    case "switch-clicked":
+      return switchClicked(model, msg.conferenceId);
+
+    case "hang-up-held-clicked":
+      if (!model.held.some((call) => call.conference.id === msg.conferenceId)) return [model, []];
+      if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+      return [model, [{ type: "send", frame: { type: "hang_up", conference_id: msg.conferenceId } }]];
+
     case "rejoin-clicked": {
       const conference = model.conference;
       if (conference === null || !mySide(model, conference).canRejoin) return [model, []];
@@ -141,6 +213,15 @@ function step(model: Model, msg: Msg): Update {
         [{ type: "send", frame: { type: "rejoin", conference_id: conference.id } }],
       ];
     }
+
+    case "transfer-changed":
+      return [{ ...model, transferText: msg.text }, []];
+
+    case "transfer-submitted":
+      return transferSubmitted(model);
+
+    case "keypad-pressed":
+      return keypadPressed(model, msg.digit);
 
     case "media-answer-ready":
       if (providerCarriesMedia(model)) {
@@ -199,8 +280,59 @@ function step(model: Model, msg: Msg): Update {
     case "stats-read":
       return statsRead(model, msg.legId, msg.reading);
 
-    case "state-settled":
-      return stateSettled(model, msg.session);
+    case "directory-filter-changed":
+      if (msg.text === model.directory.filter) return [model, []];
+      return [{ ...model, directory: { ...model.directory, filter: msg.text } }, []];
+
+    case "person-clicked":
+      // As if typed into the dial box: a call, or (the chair, on a call) an add; the box's rules apply.
+      return dialSubmitted({ ...model, dialText: msg.name });
+
+    case "dnd-toggled":
+      if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+      return [
+        { ...model, directory: { ...model.directory, asked: msg.on } },
+        [{ type: "send", frame: { type: "set_presence", status: msg.on ? "dnd" : "available" } }],
+      ];
+
+    case "history-toggled": {
+      if (msg.open === model.history.open) return [model, []];
+      const next = { ...model, history: { ...model.history, open: msg.open } };
+      return msg.open && model.connection === "open" ? firstHistoryPage(next) : [next, []];
+    }
+
+    case "notifications-asked":
+      if (model.notifications !== "default") return [model, []];
+      return [model, [{ type: "ask-notifications" }]];
+
+    case "notifications-dismissed":
+      return [{ ...model, notifications: "dismissed" }, [{ type: "remember-notifications-dismissed" }]];
+
+    case "notifications-answered":
+      return [{ ...model, notifications: msg.permission }, []];
+
+    case "notification-clicked":
+      // The tab is in front: where to answer from is the next thing.
+      return [model.incoming !== null && !model.incoming.rejected ? withFocus(model, "accept") : model, []];
+
+    case "ringtone-blocked":
+      return [model.ringing ? { ...model, ringtoneBlocked: true } : model, []];
+
+    case "ringtone-allowed-clicked":
+      return [model, [{ type: "allow-ringtone" }]];
+
+    case "ringtone-audible":
+      return [model.ringtoneBlocked ? { ...model, ringtoneBlocked: false } : model, []];
+
+    case "history-more-clicked": {
+      const { history } = model;
+      if (history.before === null || history.loading !== null || model.connection !== "open") return [model, []];
+      return [
+        { ...model, history: { ...history, loading: "more" } },
+        [{ type: "send", frame: { type: "history", before: history.before, limit: HISTORY_PAGE } }],
+      ];
+    }
+
 
     case "send-failed":
       return [withNotice(model, "Not connected to Talkbox: the request was not sent"), []];
@@ -294,11 +426,18 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       // The provider selects the adapter (every time: Twilio's announces its
       // incoming calls again, which the page forgot when the socket dropped).
       const effects: Effect[] = [{ type: "use-media", provider: message.provider }, { type: "fetch-library" }];
-      // Back after a drop with a call on the panel: if the state the server
-      // sends now does not mention it, it ended meanwhile.
-      if (model.conference !== null) effects.push({ type: "settle-later", delayMs: SETTLE_MS, session: model.session });
+      // The directory, and the missed calls, as they stand now (again after a reconnect).
+      effects.push({ type: "send", frame: { type: "directory" } });
+      if (next.history.open) {
+        const [refreshed, refresh] = firstHistoryPage(next);
+        next = refreshed;
+        effects.push(...refresh);
+      }
       return [next, effects];
     }
+    case "resync":
+      // Nothing to drop: the synced that ends the state that follows settles a call it no longer lists.
+      return [model, []];
     case "refused":
       return [withNotice({ ...model, placing: null }, refusalText(message.code, message.message)), []];
     case "error":
@@ -309,13 +448,31 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       return message.auto_answer ? ownLegOffered(model, message) : incomingOffered(model, message);
     case "conference":
       return conferenceChanged(model, message.conference);
+    case "presence":
+      return [{ ...model, directory: withPresence(model.directory, message, model.me) }, []];
+    case "leg_stats": {
+      if (model.conference?.id !== message.conference_id) return [model, []];
+      const legStats = Object.fromEntries(message.legs.map((leg) => [leg.leg_id, leg]));
+      return [{ ...model, legStats }, []];
+    }
+    case "history":
+      return [{ ...model, history: withPage(model.history, message) }, []];
+    case "missed":
+      // A new missed call while the panel shows the history: it shows that one too.
+      if (model.history.open && message.count > 0) return firstHistoryPage(model);
+      return [{ ...model, history: { ...model.history, missed: message.count } }, []];
     case "speaking":
       if (model.conference?.id !== message.conference_id) return [model, []];
       return [{ ...model, speaking: message.legs }, []];
     case "recordings_changed":
       return [model, [{ type: "fetch-library" }]];
+
+    case "synced":
+      return synced(model, message.conferences);
     case "digit": {
       if (model.conference?.id !== message.conference_id) return [model, []];
+      // My own keys are shown as I press them; the server's echo of them is for the others' pages.
+      if (findMyLeg(model.conference, model.me)?.id === message.leg_id) return [model, []];
       const pressed = ((model.digits[message.leg_id] ?? "") + message.digit).slice(-DIGITS_SHOWN);
       return [{ ...model, digits: { ...model.digits, [message.leg_id]: pressed } }, []];
     }
@@ -357,9 +514,13 @@ function retrying(model: Model, message: RetryingMessage): Update {
 }
 
 const REFUSALS: Record<string, string> = {
+  dnd: "They do not want to be disturbed just now",
   self_call: "You cannot call yourself",
   invalid_destination: "That is not a name or a phone number",
-  already_in_call: "You are already in a call",
+  too_many_calls: "You are on as many calls as you can be: hang one up first",
+  held_by_self: "They are away on another call: only they can take it off hold",
+  not_held: "Hold the person to transfer first",
+  nobody_to_transfer_to: "Add who to transfer them to first",
   store_unavailable: "Could not place the call: Talkbox could not save it. Try again shortly.",
 };
 
@@ -440,6 +601,7 @@ function incomingOffered(model: Model, offer: OfferMessage): Update {
     // Already ringing for another call: leave this one unanswered.
     return [model, []];
   }
+  const waiting = (model.conference !== null && mySide(model, model.conference).onCall) || model.held.length > 0;
   const incoming: IncomingCall = {
     conferenceId: offer.conference_id,
     legId: offer.leg_id,
@@ -448,8 +610,10 @@ function incomingOffered(model: Model, offer: OfferMessage): Update {
     // After a reload the conference comes before its offer.
     conference: model.known[offer.conference_id] ?? null,
     rejected: false,
+    ...(waiting ? { waiting } : {}),
   };
-  const effects: Effect[] = model.ringing ? [] : [{ type: "start-ringtone" }];
+  const ring: Effect = waiting ? { type: "start-ringtone", waiting } : { type: "start-ringtone" };
+  const effects: Effect[] = model.ringing ? [] : [ring];
   return [{ ...model, incoming, ringing: true }, effects];
 }
 
@@ -467,10 +631,16 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   if (model.incoming !== null && model.incoming.conferenceId === conference.id) {
     return incomingConferenceChanged(model, model.incoming, conference);
   }
+  const heldCall = model.held.find((call) => call.conference.id === conference.id);
+  if (heldCall !== undefined) return heldConferenceChanged(model, heldCall, conference);
+  if (conference.id !== model.conference?.id && isAwayOn(model, conference)) {
+    // Another call of mine, on hold (seen on connecting, or held from another tab): a panel of its own.
+    return [{ ...model, held: [...model.held, { conference, media: NO_MEDIA }] }, []];
+  }
   if (!claims(model, conference, first)) return [model, []];
 
   const previous = model.conference?.id === conference.id ? model.conference : null;
-  if (previous === null || conference.status === "ended") model = { ...model, speaking: [], digits: {} };
+  if (previous === null || conference.status === "ended") model = { ...model, speaking: [], digits: {}, legStats: {} };
   const couldRejoin = previous !== null && mySide(model, previous).canRejoin;
   const side = mySide(model, conference);
   const effects: Effect[] = [];
@@ -479,7 +649,7 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   if (model.placing !== null && previous === null && side.chair) {
     next = { ...next, ownConferences: withItem(next.ownConferences, conference.id) };
     // Taken: the name typed is on the call now, and the box is for whoever to add.
-    if (next.dialText.trim() === model.placing) next = { ...next, dialText: "" };
+    if (dialled(next.dialText) === model.placing) next = { ...next, dialText: "" };
   }
 
   // My leg is over: my media goes, whatever happens to the conference.
@@ -495,6 +665,8 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   // happens to the others (it goes on and I may rejoin, or it ends).
   if (conference.status !== "ended" && (side.onCall || side.chair)) {
     next = { ...next, conference };
+    // The server held my leg: another call of mine is the one I talk on now (accepted in another tab, say).
+    if (side.onCall && side.myLeg?.held === true && side.myLeg.held_by_chair !== true) return [putAside(next), effects];
     if (side.canRejoin && !couldRejoin) {
       next = withOutcome(next, describeOutcome(conference, model.me, side.myLeg?.id));
     } else if (side.onCall && previous !== null) {
@@ -510,6 +682,95 @@ function conferenceChanged(model: Model, conference: Conference): Update {
   next = { ...next, conference: null };
   const text = describeOutcome(withEarlierLegs(previous, conference), model.me, side.myLeg?.id);
   return [withOutcome(next, text), effects];
+}
+
+/** A call on hold changed: it stays on its panel while I am on it, and goes (saying how) when it ends for me. */
+function heldConferenceChanged(model: Model, call: HeldCall, conference: Conference): Update {
+  const side = mySide({ me: model.me, media: call.media }, conference);
+  if (conference.status !== "ended" && side.onCall) {
+    return [{ ...model, held: model.held.map((c) => (c === call ? { ...c, conference } : c)) }, []];
+  }
+  const effects: Effect[] = call.media.legId !== null ? [{ type: "stop-media", legId: call.media.legId }] : [];
+  const text = describeOutcome(withEarlierLegs(call.conference, conference), model.me, side.myLeg?.id);
+  return [withOutcome({ ...model, held: model.held.filter((c) => c !== call) }, text), effects];
+}
+
+/** Whether my live leg on a conference is on hold by my own doing: I am away, on another of my calls. */
+function isAwayOn(model: Model, conference: Conference): boolean {
+  if (conference.status === "ended") return false;
+  const leg = mySide({ me: model.me, media: NO_MEDIA }, conference).myLeg;
+  return leg !== undefined && leg.status === "in-progress" && leg.held === true && leg.held_by_chair !== true;
+}
+
+/** The call I am on goes on hold: its panel and its media join the calls on hold, and the dial box is free. */
+function putAside(model: Model): Model {
+  if (model.conference === null) return model;
+  const call: HeldCall = { conference: model.conference, media: model.media };
+  return {
+    ...model,
+    held: [...model.held, call],
+    conference: null,
+    media: NO_MEDIA,
+    speaking: [],
+    digits: {},
+    quality: null,
+    qualityReading: null,
+  };
+}
+
+/** Hold (or take off hold) a leg of the call I am on: my own puts the whole call on hold. */
+function holdClicked(model: Model, legId: string): Update {
+  const conference = model.conference;
+  const leg = conference?.legs.find((l) => l.id === legId);
+  if (conference === null || leg === undefined || isTerminalLeg(leg.status)) return [model, []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const held = leg.held !== true;
+  const frame = { type: "hold", conference_id: conference.id, leg_id: leg.id, held } as const;
+  const mine = leg.id === mySide(model, conference).myLeg?.id;
+  return [mine && held ? putAside(model) : model, [{ type: "send", frame }]];
+}
+
+/** Complete an attended transfer (the server does it), or call it off: remove whoever was added, resume the held. */
+function transferClicked(model: Model, legId: string, complete: boolean): Update {
+  const conference = model.conference;
+  const transfer = conference === null ? null : transferOf(model, conference);
+  if (conference === null || transfer === null || transfer.held.id !== legId) return [model, []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const id = conference.id;
+  if (complete) return [model, [{ type: "send", frame: { type: "complete_transfer", conference_id: id, leg_id: legId } }]];
+  const effects: Effect[] = transfer.to.map((leg) => ({
+    type: "send",
+    frame: { type: "remove", conference_id: id, leg_id: leg.id },
+  }));
+  effects.push({ type: "send", frame: { type: "hold", conference_id: id, leg_id: legId, held: false } });
+  return [model, effects];
+}
+
+/**
+ * Back to a call on hold: my leg there comes off hold (the server then holds
+ * the call I was on, whose panel joins the calls on hold), and its audio plays.
+ */
+function switchClicked(model: Model, conferenceId: string): Update {
+  const call = model.held.find((c) => c.conference.id === conferenceId);
+  if (call === undefined) return [model, []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const myLeg = mySide({ me: model.me, media: call.media }, call.conference).myLeg;
+  if (myLeg === undefined) return [model, []];
+  const effects: Effect[] = [
+    { type: "send", frame: { type: "hold", conference_id: conferenceId, leg_id: myLeg.id, held: false } },
+  ];
+  const aside = model.conference !== null && mySide(model, model.conference).onCall ? putAside(model) : model;
+  let next: Model = {
+    ...aside,
+    held: aside.held.filter((c) => c !== call),
+    conference: call.conference,
+    media: call.media,
+    outcome: null,
+    notice: null,
+  };
+  if (call.media.legId !== null) effects.push({ type: "play-media", legId: call.media.legId });
+  else if (!providerCarriesMedia(model)) next = sendResume(next, effects, myLeg.id); // found on hold after a reload
+  return [next, effects];
 }
 
 /**
@@ -638,8 +899,33 @@ function dialSubmitted(model: Model): Update {
   }
 }
 
+/** When the call on the panel connected (the first tick that finds it so); null with none connected. */
+function timerStart(model: Model, now: number): number | null {
+  const conference = model.conference;
+  if (conference === null) return null;
+  const side = mySide(model, conference);
+  const talking = side.myLeg?.status === "in-progress" && side.othersLive.some((leg) => leg.status === "in-progress");
+  if (!talking) return null;
+  return model.callStartedAt ?? now;
+}
+
+/** The keyboard's answer and hang up: what the visible buttons would do, and nothing when there is none. */
+function shortcut(model: Model, action: "answer" | "hang-up"): Update {
+  const ringing = model.incoming !== null && !model.incoming.rejected;
+  if (action === "answer") return ringing ? acceptClicked(model) : [model, []];
+  if (ringing) return rejectClicked(model);
+  if (model.conference !== null && mySide(model, model.conference).onCall) return step(model, { type: "hang-up-clicked" });
+  return [model, []];
+}
+
+/** What the dial box sends: a name as typed, a number without its grouping. */
+function dialled(text: string): string {
+  const to = text.trim();
+  return looksLikeNumber(to) ? bareNumber(to) : to;
+}
+
 function callClicked(model: Model): Update {
-  const to = model.dialText.trim();
+  const to = dialled(model.dialText);
   if (to === "") return [withNotice(model, nothingTyped(model, "call")), []];
   if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
   return [
@@ -657,7 +943,7 @@ function nothingTyped(model: Model, verb: "call" | "add"): string {
 function addClicked(model: Model): Update {
   const conference = model.conference;
   if (conference === null || dialMode(model) !== "add") return [model, []];
-  const to = model.dialText.trim();
+  const to = dialled(model.dialText);
   if (to === "") return [withNotice(model, nothingTyped(model, "add")), []];
   if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
   return [
@@ -667,6 +953,37 @@ function addClicked(model: Model): Update {
 }
 
 /** A name the server would accept opens the page as that name; another says what is wrong with it. */
+/** Hands the other party to whoever is typed; the panel goes once the server ends my leg (at once). */
+function transferSubmitted(model: Model): Update {
+  const conference = model.conference;
+  if (conference === null || !canTransfer(model, conference)) return [model, []];
+  const to = model.transferText.trim();
+  if (to === "") return [withNotice(model, "Type who to transfer the call to"), []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const frame = { type: "transfer", conference_id: conference.id, to } as const;
+  return [{ ...model, transferText: "", notice: null }, [{ type: "send", frame }]];
+}
+
+/**
+ * A key of the keypad: the built-in engine sends it to the telephones on the
+ * call as RFC 4733 events (the server does); with Twilio the SDK plays it
+ * into my own call. My leg's row shows the keys I pressed.
+ */
+function keypadPressed(model: Model, digit: string): Update {
+  const conference = model.conference;
+  if (conference === null || !KEYPAD.some((key) => key.digit === digit) || !canUseKeypad(model, conference)) {
+    return [model, []];
+  }
+  const myLeg = mySide(model, conference).myLeg;
+  if (myLeg === undefined) return [model, []];
+  if (!providerCarriesMedia(model) && model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const effect: Effect = providerCarriesMedia(model)
+    ? { type: "send-digits", legId: myLeg.id, digits: digit }
+    : { type: "send", frame: { type: "dtmf", conference_id: conference.id, digits: digit } };
+  const pressed = ((model.digits[myLeg.id] ?? "") + digit).slice(-DIGITS_SHOWN);
+  return [{ ...model, digits: { ...model.digits, [myLeg.id]: pressed } }, [effect]];
+}
+
 function signInSubmitted(model: Model, name: string): Update {
   const problem = nameProblem(name);
   if (problem === null) return [{ ...model, signIn: { name, problem } }, [{ type: "sign-in", name }]];
@@ -712,12 +1029,12 @@ function acceptClicked(model: Model): Update {
   if (incoming === null || incoming.rejected) return [model, []];
   const effects: Effect[] = [];
   if (model.ringing) effects.push({ type: "stop-ringtone" });
-  // Accepting while in another call ends that call first.
-  if (model.conference !== null && model.conference.id !== incoming.conferenceId) {
-    effects.push({ type: "send", frame: { type: "hang_up", conference_id: model.conference.id } });
-  }
-  if (model.media.legId !== null && model.media.legId !== incoming.legId) {
-    effects.push({ type: "stop-media", legId: model.media.legId });
+  // Accepting while on another call holds that one: the server holds my leg there once this one connects.
+  const onAnother =
+    model.conference !== null && model.conference.id !== incoming.conferenceId && mySide(model, model.conference).onCall;
+  const aside = onAnother ? putAside(model) : model;
+  if (aside.media.legId !== null && aside.media.legId !== incoming.legId) {
+    effects.push({ type: "stop-media", legId: aside.media.legId });
   }
   effects.push({
     type: "answer-media",
@@ -727,7 +1044,7 @@ function acceptClicked(model: Model): Update {
   });
   return [
     {
-      ...model,
+      ...aside,
       incoming: null,
       ringing: false,
       conference: incoming.conference,
@@ -855,16 +1172,27 @@ function resumeLost(model: Model, effects: Effect[], legId: string): Update {
 }
 
 /**
- * The server has sent its state on connect. A call on the panel that it did
- * not mention is over (it ended while the page was disconnected).
+ * The server has sent its state on a connect (this page's, or another tab's
+ * of the same user). A call on the panel that it did not list, and that no
+ * frame since this socket opened has mentioned, ended while the page was away.
+ * Settled by the server's word, not a timer: on a busy server the state can
+ * take seconds, and a timer would end a call that is still up.
  */
-function stateSettled(model: Model, session: number): Update {
-  const conference = model.conference;
-  if (session !== model.session || model.connection !== "open" || conference === null) return [model, []];
-  if (model.known[conference.id] !== undefined) return [model, []];
+function synced(model: Model, conferences: string[]): Update {
+  const over = (c: Conference) => !conferences.includes(c.id) && model.known[c.id] === undefined;
   const effects: Effect[] = [];
-  if (model.media.legId !== null) effects.push({ type: "stop-media", legId: model.media.legId });
-  const next: Model = { ...model, conference: null, media: NO_MEDIA };
+  let next = model;
+  const gone = model.held.filter((call) => over(call.conference));
+  if (gone.length > 0) {
+    for (const call of gone) if (call.media.legId !== null) effects.push({ type: "stop-media", legId: call.media.legId });
+    next = { ...next, held: next.held.filter((call) => !gone.includes(call)) };
+  }
+  const conference = model.conference;
+  if (conference !== null && over(conference)) {
+    if (model.media.legId !== null) effects.push({ type: "stop-media", legId: model.media.legId });
+    next = { ...next, conference: null, media: NO_MEDIA };
+  }
+  if (next === model) return [model, []];
   return [withOutcome(next, "The call ended while Talkbox was disconnected"), effects];
 }
 

@@ -4,20 +4,43 @@
 // and where focus goes is decided in update (narration.ts); this carries it out.
 
 import type { MySide } from "./call";
-import { dialButtonLabel, dialLabel, dialMode, dialPlaceholder, mySide } from "./call";
+import {
+  KEYPAD,
+  canTransfer,
+  canUseKeypad,
+  dialButtonLabel,
+  dialLabel,
+  dialMode,
+  dialPlaceholder,
+  mySide,
+  transferOf,
+} from "./call";
 import type { Model, Msg } from "./model";
-import { signInOffered } from "./model";
+import { notificationsOffered, signInOffered } from "./model";
 import { connectionLine, providerLine } from "./connection";
 import type { Announcement, FocusRequest, FocusTarget } from "./narration";
-import { audioSummary, callNote, callSummary, pageTitle, recordingLine, ringingFrom } from "./narration";
+import {
+  RINGTONE_BLOCKED,
+  audioSummary,
+  callNote,
+  callSummary,
+  heldCallName,
+  pageTitle,
+  recordingLine,
+  ringingFrom,
+  ringingText,
+} from "./narration";
 import type { RecordingEntry } from "./library";
 import { badgeText, describeRecording } from "./library";
 import { describeLegStatus } from "./outcome";
-import type { Conference, Leg } from "./protocol";
+import type { Conference, Leg, LegStats } from "./protocol";
 import { isTerminalLeg } from "./protocol";
 import type { DeviceKind, DeviceOption } from "./devices";
 import { pickerOptions } from "./devices";
-import { qualityLine, qualityWarning } from "./quality";
+import { qualityLine, qualityWarning, serverView } from "./quality";
+import { doNotDisturb, emptyDirectoryText, listed } from "./directory";
+import { callBackTo, callLine, duration, missedBadge } from "./history";
+import { numberProblem } from "./numbers";
 
 export interface View {
   render(model: Model): void;
@@ -57,8 +80,17 @@ interface Elements {
   voicemailOn: HTMLInputElement;
   recordings: HTMLUListElement;
   recordingsEmpty: HTMLElement;
+  hold: HTMLButtonElement;
+  completeTransfer: HTMLButtonElement;
+  cancelTransfer: HTMLButtonElement;
+  heldCalls: HTMLElement;
+  heldList: HTMLUListElement;
   rejoin: HTMLButtonElement;
   hangUp: HTMLButtonElement;
+  transferForm: HTMLFormElement;
+  transferTo: HTMLInputElement;
+  transfer: HTMLButtonElement;
+  keypad: HTMLElement;
   quality: HTMLElement;
   qualityWarning: HTMLElement;
   devices: HTMLDetailsElement;
@@ -70,6 +102,23 @@ interface Elements {
   status: HTMLElement;
   announcements: HTMLElement;
   alerts: HTMLElement;
+  people: HTMLElement;
+  dnd: HTMLInputElement;
+  peopleSearch: HTMLInputElement;
+  peopleList: HTMLUListElement;
+  peopleEmpty: HTMLElement;
+  history: HTMLDetailsElement;
+  historyBadge: HTMLElement;
+  historyList: HTMLOListElement;
+  historyEmpty: HTMLElement;
+  historyMore: HTMLButtonElement;
+  ringtoneBlocked: HTMLElement;
+  allowRingtone: HTMLButtonElement;
+  notifyOffer: HTMLElement;
+  notifyYes: HTMLButtonElement;
+  notifyNo: HTMLButtonElement;
+  dialProblem: HTMLElement;
+  callTimer: HTMLElement;
 }
 
 /** One row of the legs list, kept across renders so focus on its buttons survives. */
@@ -80,9 +129,19 @@ interface LegRow {
   muted: HTMLSpanElement;
   speaking: HTMLSpanElement;
   digits: HTMLSpanElement;
+  server: HTMLSpanElement;
   actions: HTMLSpanElement;
   mute: HTMLButtonElement;
+  hold: HTMLButtonElement;
   remove: HTMLButtonElement;
+}
+
+/** One call on hold: its own small panel, kept across renders like the leg rows. */
+interface HeldRow {
+  item: HTMLLIElement;
+  summary: HTMLSpanElement;
+  resume: HTMLButtonElement;
+  hangUp: HTMLButtonElement;
 }
 
 function byId<T extends HTMLElement>(doc: Document, id: string, type: { new (): T }): T {
@@ -126,8 +185,17 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     voicemailOn: byId(doc, "voicemail-on", HTMLInputElement),
     recordings: byId(doc, "recordings", HTMLUListElement),
     recordingsEmpty: byId(doc, "recordings-empty", HTMLElement),
+    hold: byId(doc, "hold", HTMLButtonElement),
+    completeTransfer: byId(doc, "complete-transfer", HTMLButtonElement),
+    cancelTransfer: byId(doc, "cancel-transfer", HTMLButtonElement),
+    heldCalls: byId(doc, "held-calls", HTMLElement),
+    heldList: byId(doc, "held-list", HTMLUListElement),
     rejoin: byId(doc, "rejoin", HTMLButtonElement),
     hangUp: byId(doc, "hang-up", HTMLButtonElement),
+    transferForm: byId(doc, "transfer-form", HTMLFormElement),
+    transferTo: byId(doc, "transfer-to", HTMLInputElement),
+    transfer: byId(doc, "transfer", HTMLButtonElement),
+    keypad: byId(doc, "keypad", HTMLElement),
     quality: byId(doc, "quality", HTMLElement),
     qualityWarning: byId(doc, "quality-warning", HTMLElement),
     devices: byId(doc, "devices", HTMLDetailsElement),
@@ -143,13 +211,40 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     status: byId(doc, "status", HTMLElement),
     announcements: byId(doc, "announcements", HTMLElement),
     alerts: byId(doc, "alerts", HTMLElement),
+    people: byId(doc, "people", HTMLElement),
+    dnd: byId(doc, "dnd", HTMLInputElement),
+    peopleSearch: byId(doc, "people-search", HTMLInputElement),
+    peopleList: byId(doc, "people-list", HTMLUListElement),
+    peopleEmpty: byId(doc, "people-empty", HTMLElement),
+    history: byId(doc, "history", HTMLDetailsElement),
+    historyBadge: byId(doc, "history-badge", HTMLElement),
+    historyList: byId(doc, "history-list", HTMLOListElement),
+    historyEmpty: byId(doc, "history-empty", HTMLElement),
+    historyMore: byId(doc, "history-more", HTMLButtonElement),
+    ringtoneBlocked: byId(doc, "ringtone-blocked", HTMLElement),
+    allowRingtone: byId(doc, "allow-ringtone", HTMLButtonElement),
+    notifyOffer: byId(doc, "notify-offer", HTMLElement),
+    notifyYes: byId(doc, "notify-yes", HTMLButtonElement),
+    notifyNo: byId(doc, "notify-no", HTMLButtonElement),
+    dialProblem: byId(doc, "dial-problem", HTMLElement),
+    callTimer: byId(doc, "call-timer", HTMLElement),
   };
 
   el.signInForm.addEventListener("submit", (event) => {
     event.preventDefault();
     dispatch({ type: "sign-in-submitted", name: el.signInName.value });
   });
-  el.dial.addEventListener("input", () => dispatch({ type: "dial-changed", text: el.dial.value }));
+  el.dial.addEventListener("input", () =>
+    dispatch({ type: "dial-changed", text: el.dial.value, caretAtEnd: el.dial.selectionStart === el.dial.value.length }),
+  );
+  // Answer and hang up from anywhere on the page (documented next to the buttons, and in aria-keyshortcuts).
+  doc.addEventListener("keydown", (event) => {
+    if (!event.altKey || !event.shiftKey || event.ctrlKey || event.metaKey) return;
+    const action = event.code === "KeyA" ? "answer" : event.code === "KeyH" ? "hang-up" : null;
+    if (action === null) return;
+    event.preventDefault();
+    dispatch({ type: "shortcut", action });
+  });
   // The dial box calls, or (the chair, on a call) adds: update decides.
   // Enter submits even while the button is disabled (implicit submission
   // would silently do nothing then).
@@ -185,6 +280,31 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     },
     true,
   );
+  el.transferTo.addEventListener("input", () => dispatch({ type: "transfer-changed", text: el.transferTo.value }));
+  el.transferForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    dispatch({ type: "transfer-changed", text: el.transferTo.value });
+    dispatch({ type: "transfer-submitted" });
+  });
+  for (const key of KEYPAD) {
+    const button = doc.createElement("button");
+    button.type = "button";
+    button.textContent = key.digit;
+    button.dataset.digit = key.digit;
+    if (key.label !== key.digit) button.setAttribute("aria-label", key.label);
+    el.keypad.append(button);
+  }
+  el.keypad.addEventListener("click", (event) => {
+    const digit = event.target instanceof Element ? event.target.closest("button")?.dataset.digit : undefined;
+    if (digit !== undefined) dispatch({ type: "keypad-pressed", digit });
+  });
+  // The keyboard's digits are keypad keys while the call panel has focus, except in its text box.
+  el.callPanel.addEventListener("keydown", (event) => {
+    if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (el.keypad.hidden || !KEYPAD.some((key) => key.digit === event.key)) return;
+    event.preventDefault();
+    dispatch({ type: "keypad-pressed", digit: event.key });
+  });
   // Mute buttons (mine and, for the chair, everyone's) and Remove buttons
   // carry what they act on in data attributes.
   const onLegAction = (event: Event): void => {
@@ -195,6 +315,9 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     if (!button || !legId) return;
     if (button.dataset.action === "remove") dispatch({ type: "remove-clicked", legId });
     if (button.dataset.action === "mute") dispatch({ type: "mute-clicked", legId });
+    if (button.dataset.action === "hold") dispatch({ type: "hold-clicked", legId });
+    if (button.dataset.action === "complete-transfer") dispatch({ type: "complete-transfer-clicked", legId });
+    if (button.dataset.action === "cancel-transfer") dispatch({ type: "cancel-transfer-clicked", legId });
   };
   el.legs.addEventListener("click", onLegAction);
   el.devices.addEventListener("toggle", () => dispatch({ type: "devices-toggled", open: el.devices.open }));
@@ -203,10 +326,39 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     picker.addEventListener("change", () => dispatch({ type: "device-chosen", kind, id: picker.value }));
   }
   el.testSpeaker.addEventListener("click", () => dispatch({ type: "speaker-test-clicked" }));
+  el.dnd.addEventListener("change", () => dispatch({ type: "dnd-toggled", on: el.dnd.checked }));
+  el.peopleSearch.addEventListener("input", () =>
+    dispatch({ type: "directory-filter-changed", text: el.peopleSearch.value }),
+  );
+  // A person's button and a call's "Call back" carry whom they call.
+  const onPerson = (event: Event): void => {
+    const target = event.target;
+    const button = target instanceof Element ? target.closest("button") : null;
+    const name = button?.dataset.name;
+    if (name) dispatch({ type: "person-clicked", name });
+  };
+  el.peopleList.addEventListener("click", onPerson);
+  el.historyList.addEventListener("click", onPerson);
+  el.history.addEventListener("toggle", () => dispatch({ type: "history-toggled", open: el.history.open }));
+  el.historyMore.addEventListener("click", () => dispatch({ type: "history-more-clicked" }));
+  el.allowRingtone.addEventListener("click", () => dispatch({ type: "ringtone-allowed-clicked" }));
+  el.notifyYes.addEventListener("click", () => dispatch({ type: "notifications-asked" }));
+  el.notifyNo.addEventListener("click", () => dispatch({ type: "notifications-dismissed" }));
   el.mute.addEventListener("click", onLegAction);
+  el.hold.addEventListener("click", onLegAction);
+  el.completeTransfer.addEventListener("click", onLegAction);
+  el.cancelTransfer.addEventListener("click", onLegAction);
+  el.heldList.addEventListener("click", (event) => {
+    const button = event.target instanceof Element ? event.target.closest("button") : null;
+    const conferenceId = button?.dataset.conferenceId;
+    if (!button || !conferenceId) return;
+    if (button.dataset.action === "switch") dispatch({ type: "switch-clicked", conferenceId });
+    if (button.dataset.action === "hang-up") dispatch({ type: "hang-up-held-clicked", conferenceId });
+  });
 
   const rows = new Map<string, LegRow>();
   const recordingRows = new Map<string, HTMLLIElement>();
+  const heldRows = new Map<string, HeldRow>();
   const focusTargets: Record<FocusTarget, HTMLElement> = {
     "sign-in": el.signInName,
     dial: el.dial,
@@ -239,19 +391,29 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
       if (el.dial.placeholder !== placeholder) el.dial.placeholder = placeholder;
       if (el.dial.value !== model.dialText) el.dial.value = model.dialText;
       setUnavailable(el.call, !online);
+      const problem = numberProblem(model.dialText);
+      setText(el.dialProblem, problem ?? "");
+      setHidden(el.dialProblem, problem === null);
       const placing = model.placing !== null && model.conference === null;
       setHidden(el.placing, !placing);
       setText(el.placing, placing ? callSummary(model) : "");
 
       const caller = ringingFrom(model);
       setHidden(el.incoming, caller === null);
-      setText(el.incomingText, caller === null ? "" : `${caller} is calling`);
+      setText(el.incomingText, ringingText(model) ?? "");
       setUnavailable(el.accept, !online);
       setUnavailable(el.reject, !online);
+      setText(el.ringtoneBlocked, model.ringtoneBlocked ? RINGTONE_BLOCKED : "");
+      setHidden(el.ringtoneBlocked, !model.ringtoneBlocked);
+      setHidden(el.allowRingtone, !model.ringtoneBlocked);
+      setHidden(el.notifyOffer, signedOut || !notificationsOffered(model));
 
       renderCall(el, doc, rows, model);
       renderLibrary(el, doc, recordingRows, model);
+      renderHeld(el, doc, heldRows, model);
       renderDevices(el, doc, model);
+      renderPeople(el, doc, model, signedOut);
+      renderHistory(el, doc, model, signedOut);
 
       setText(el.status, model.notice ?? model.outcome ?? "");
       const title = pageTitle(model);
@@ -338,17 +500,31 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   setHidden(el.callNote, note === "");
   const phase = model.media.conferenceId === conference.id ? model.media.phase : "idle";
   setText(el.mediaState, audioSummary(model));
+  const started = model.callStartedAt;
+  setHidden(el.callTimer, started === null);
+  setText(el.callTimer, started === null ? "" : duration((model.now - started) / 1000));
   el.mediaState.dataset.phase = side.inAnotherTab ? "elsewhere" : phase;
   // Buttons that need the server say so while it is away, but stay in the
   // Tab order (update explains a press); Hang up then leaves on this page.
   const online = model.connection === "open";
 
-  renderLegs(el.legs, doc, rows, conference, side, online, new Set(model.speaking), model.digits);
+  renderLegs(el.legs, doc, rows, conference, side, online, new Set(model.speaking), model.digits, model.legStats);
 
   const myLeg = side.myLeg;
   const canMute = myLeg !== undefined && myLeg.status === "in-progress";
   setHidden(el.mute, !canMute);
   if (myLeg !== undefined) setMuteButton(el.mute, myLeg, myLeg.muted ? "Unmute" : "Mute");
+  // My own hold puts the call on hold (a chair's hold of me is hers to take off).
+  setHidden(el.hold, !canMute || myLeg?.held === true);
+  if (myLeg !== undefined && el.hold.dataset.legId !== myLeg.id) el.hold.dataset.legId = myLeg.id;
+  setUnavailable(el.hold, !online);
+  // An attended transfer under way: hand the held party to the one I added, or go back to them.
+  const transfer = transferOf(model, conference);
+  for (const button of [el.completeTransfer, el.cancelTransfer]) {
+    setHidden(button, transfer === null);
+    if (transfer !== null && button.dataset.legId !== transfer.held.id) button.dataset.legId = transfer.held.id;
+    setUnavailable(button, !online);
+  }
 
   const recording = recordingLine(model);
   setText(el.recordingState, recording);
@@ -361,6 +537,10 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
 
   setHidden(el.rejoin, !side.canRejoin);
   setHidden(el.hangUp, !side.onCall);
+  setHidden(el.transferForm, !canTransfer(model, conference));
+  if (el.transferTo.value !== model.transferText) el.transferTo.value = model.transferText;
+  setUnavailable(el.transfer, !online);
+  setHidden(el.keypad, !canUseKeypad(model, conference));
   const measured = side.onCall && phase === "connected" && model.quality !== null ? model.quality : null;
   setHidden(el.quality, measured === null);
   setText(el.quality, measured === null ? "" : `Call quality: ${qualityLine(measured)}`);
@@ -431,6 +611,136 @@ function recordingRow(doc: Document, entry: RecordingEntry): HTMLLIElement {
   return item;
 }
 
+/** My calls on hold, each with its own Resume (switch to it) and Hang up. */
+function renderHeld(el: Elements, doc: Document, rows: Map<string, HeldRow>, model: Model): void {
+  setHidden(el.heldCalls, model.held.length === 0);
+  const online = model.connection === "open";
+  const items: HTMLLIElement[] = [];
+  for (const call of model.held) {
+    const id = call.conference.id;
+    let row = rows.get(id);
+    if (row === undefined) {
+      row = heldRow(doc, id);
+      rows.set(id, row);
+    }
+    const who = heldCallName(model, call);
+    setText(row.summary, `Call with ${who}: on hold`);
+    setText(row.resume, `Resume the call with ${who}`);
+    setText(row.hangUp, `Hang up the call with ${who}`);
+    setUnavailable(row.resume, !online);
+    setUnavailable(row.hangUp, !online);
+    items.push(row.item);
+  }
+  const ids = new Set(model.held.map((call) => call.conference.id));
+  for (const id of [...rows.keys()]) if (!ids.has(id)) rows.delete(id);
+  const current = Array.from(el.heldList.children);
+  if (current.length !== items.length || current.some((child, i) => child !== items[i])) {
+    el.heldList.replaceChildren(...items);
+  }
+}
+
+function heldRow(doc: Document, conferenceId: string): HeldRow {
+  const item = doc.createElement("li");
+  item.className = "leg";
+  item.dataset.conferenceId = conferenceId;
+  const summary = doc.createElement("span");
+  summary.className = "leg-name";
+  const actions = doc.createElement("span");
+  actions.className = "leg-actions";
+  const resume = doc.createElement("button");
+  resume.type = "button";
+  resume.className = "accept";
+  resume.dataset.action = "switch";
+  resume.dataset.conferenceId = conferenceId;
+  const hangUp = doc.createElement("button");
+  hangUp.type = "button";
+  hangUp.className = "danger";
+  hangUp.dataset.action = "hang-up";
+  hangUp.dataset.conferenceId = conferenceId;
+  actions.append(resume, hangUp);
+  item.append(summary, actions);
+  return { item, summary, resume, hangUp };
+}
+
+function renderPeople(el: Elements, doc: Document, model: Model, signedOut: boolean): void {
+  setHidden(el.people, signedOut || model.me === null);
+  const dnd = doNotDisturb(model.directory, model.me);
+  if (el.dnd.checked !== dnd) el.dnd.checked = dnd;
+  if (el.peopleSearch.value !== model.directory.filter) el.peopleSearch.value = model.directory.filter;
+  const mode = dialMode(model);
+  const verb = mode === "add" ? "Add" : "Call";
+  const unavailable = mode === "hidden" || model.connection !== "open";
+  const items = listed(model.directory, model.me).map((person) => {
+    const item = doc.createElement("li");
+    item.className = "person";
+    item.dataset.status = person.status;
+    const button = doc.createElement("button");
+    button.type = "button";
+    button.dataset.name = person.name;
+    if (unavailable) button.setAttribute("aria-disabled", "true");
+    button.append(hiddenText(doc, `${verb} `), person.name);
+    const status = doc.createElement("span");
+    status.className = "person-status";
+    status.textContent = person.words;
+    item.append(button, status);
+    return item;
+  });
+  replaceIfChanged(el.peopleList, items);
+  const empty = emptyDirectoryText(model.directory, model.me);
+  setText(el.peopleEmpty, empty);
+  setHidden(el.peopleEmpty, empty === "");
+}
+
+function renderHistory(el: Elements, doc: Document, model: Model, signedOut: boolean): void {
+  const { history } = model;
+  setHidden(el.history, signedOut || model.me === null);
+  if (el.history.open !== history.open) el.history.open = history.open;
+  const badge = missedBadge(history.missed);
+  setText(el.historyBadge, badge);
+  setHidden(el.historyBadge, badge === "");
+  const items = history.calls.map((call) => {
+    const item = doc.createElement("li");
+    item.className = "call";
+    item.dataset.outcome = call.outcome ?? "going-on";
+    const line = doc.createElement("span");
+    line.className = "call-line";
+    line.textContent = callLine(call);
+    const when = doc.createElement("time");
+    when.dateTime = new Date(call.started_at * 1000).toISOString();
+    when.textContent = new Date(call.started_at * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    item.append(line, when);
+    const to = callBackTo(call);
+    if (to !== null && call.outcome !== null) {
+      const back = doc.createElement("button");
+      back.type = "button";
+      back.dataset.name = to;
+      back.append("Call back", hiddenText(doc, ` ${to}`));
+      item.append(back);
+    }
+    return item;
+  });
+  replaceIfChanged(el.historyList, items);
+  const empty = history.loading === "first" ? "Loading…" : history.calls.length === 0 ? "No calls yet" : "";
+  setText(el.historyEmpty, empty);
+  setHidden(el.historyEmpty, empty === "");
+  setHidden(el.historyMore, history.before === null);
+  setUnavailable(el.historyMore, history.loading !== null || model.connection !== "open");
+}
+
+function hiddenText(doc: Document, text: string): HTMLSpanElement {
+  const span = doc.createElement("span");
+  span.className = "visually-hidden";
+  span.textContent = text;
+  return span;
+}
+
+/** Swaps in freshly built rows only when they differ, so a focused button survives renders that change nothing. */
+function replaceIfChanged(list: HTMLElement, items: HTMLElement[]): void {
+  const current = Array.from(list.children);
+  const same = current.length === items.length && current.every((child, i) => child.isEqualNode(items[i] ?? null));
+  if (!same) list.replaceChildren(...items);
+}
+
 const PICKER_NOUNS: Record<DeviceKind, string> = { microphone: "Microphone", speaker: "Speaker", ringer: "Speaker" };
 
 function renderDevices(el: Elements, doc: Document, model: Model): void {
@@ -486,6 +796,7 @@ function renderLegs(
   online: boolean,
   speaking: Set<string>,
   digits: Record<string, string>,
+  legStats: Record<string, LegStats>,
 ): void {
   const seen = new Set<string>();
   const chairOnCall = side.chair && side.onCall;
@@ -516,16 +827,24 @@ function renderLegs(
     const pressed = digits[leg.id] ?? "";
     setText(row.digits, pressed ? `pressed ${pressed}` : "");
     setHidden(row.digits, !pressed);
+    const heard = live ? serverView(legStats[leg.id]) : "";
+    setText(row.server, heard);
+    setHidden(row.server, heard === "");
     // The chair may mute and remove the others (removing one that rings
     // cancels it); my own mute is the panel's Mute button.
     const others = chairOnCall && !mine && live;
     setHidden(row.mute, !others);
     setMuteButton(row.mute, leg, `${leg.muted ? "Unmute" : "Mute"} ${leg.destination}`);
+    // The chair holds a connected guest (who then hears music) and takes her hold off; not one away by their own.
+    const holdable = others && leg.status === "in-progress" && (leg.held !== true || leg.held_by_chair === true);
+    setHidden(row.hold, !holdable);
+    setText(row.hold, `${leg.held ? "Resume" : "Hold"} ${leg.destination}`);
+    setUnavailable(row.hold, !online);
     setHidden(row.remove, !others);
     setUnavailable(row.mute, !online);
     setUnavailable(row.remove, !online);
     setText(row.remove, `Remove ${leg.destination}`);
-    setHidden(row.actions, row.mute.hidden === true && row.remove.hidden === true);
+    setHidden(row.actions, [row.mute, row.hold, row.remove].every((button) => button.hidden === true));
     items.push(row.item);
   }
   for (const id of [...rows.keys()]) if (!seen.has(id)) rows.delete(id);
@@ -554,20 +873,27 @@ function legRow(doc: Document, legId: string): LegRow {
   const digits = doc.createElement("span");
   digits.className = "leg-digits";
   digits.hidden = true;
+  const server = doc.createElement("span");
+  server.className = "leg-server";
+  server.hidden = true;
   const actions = doc.createElement("span");
   actions.className = "leg-actions";
   const mute = doc.createElement("button");
   mute.type = "button";
   mute.dataset.action = "mute";
   mute.dataset.legId = legId;
+  const hold = doc.createElement("button");
+  hold.type = "button";
+  hold.dataset.action = "hold";
+  hold.dataset.legId = legId;
   const remove = doc.createElement("button");
   remove.type = "button";
   remove.className = "danger";
   remove.dataset.action = "remove";
   remove.dataset.legId = legId;
-  actions.append(mute, remove);
-  item.append(name, status, muted, speaking, digits, actions);
-  return { item, name, status, muted, speaking, digits, actions, mute, remove };
+  actions.append(mute, hold, remove);
+  item.append(name, status, muted, speaking, digits, server, actions);
+  return { item, name, status, muted, speaking, digits, server, actions, mute, hold, remove };
 }
 
 function setMuteButton(button: HTMLButtonElement, leg: Leg, label: string): void {

@@ -39,9 +39,9 @@ describe("outcome: completed / ended (Talkbox hung it up because the call was ov
 });
 
 describe("outcome: busy / rejected", () => {
-  it("caller sees busy, callee sees the rejection", () => {
+  it("caller reads that bob declined, not that he is busy; callee that they declined", () => {
     const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "busy", "rejected")], "busy");
-    expect(bothSides(c)).toEqual({ caller: "bob is busy", callee: "You rejected the call" });
+    expect(bothSides(c)).toEqual({ caller: "bob declined", callee: "You declined the call" });
   });
 });
 
@@ -182,6 +182,12 @@ describe("outcome: failed with a SIP trunk's reason", () => {
   });
 });
 
+describe("a callee on do not disturb whose voicemail takes the call", () => {
+  it("reads as not to be disturbed, not as a busy line", () => {
+    expect(describeLegStatus({ status: "busy", end_reason: "dnd" })).toBe("left (not to be disturbed)");
+  });
+});
+
 describe("outcome: canceled / caller-canceled", () => {
   it("the caller hung up before it was answered", () => {
     const c = ended([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "canceled", "caller-canceled")], "canceled");
@@ -213,8 +219,8 @@ describe("outcome: robustness", () => {
 
   it("tolerates a chair given as a leg id", () => {
     const c = { ...ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "busy", "rejected")], "busy"), chair: "l-a" };
-    expect(describeOutcome(c, "alice")).toBe("bob is busy");
-    expect(describeOutcome(c, "bob")).toBe("You rejected the call");
+    expect(describeOutcome(c, "alice")).toBe("bob declined");
+    expect(describeOutcome(c, "bob")).toBe("You declined the call");
   });
 
   it("an end reason the page does not know reads as ended", () => {
@@ -238,7 +244,7 @@ describe("leg status words", () => {
     [leg("x", "bob", "in-progress"), "in call"],
     [leg("x", "bob", "completed", "hung-up"), "left (hung up)"],
     [leg("x", "bob", "completed", "ended"), "left (call over)"],
-    [leg("x", "bob", "busy", "rejected"), "left (busy, rejected)"],
+    [leg("x", "bob", "busy", "rejected"), "left (declined)"],
     [leg("x", "bob", "busy", "in-another-call"), "left (busy on another call)"],
     [leg("x", "bob", "busy", "busy-signal"), "left (busy)"],
     [leg("x", "bob", "no-answer", "not-answered"), "left (not answered)"],
@@ -264,7 +270,7 @@ describe("someone else leaves a call that goes on", () => {
     [leg("l-c", "carol", "completed", "hung-up"), "carol hung up", "carol hung up"],
     [leg("l-c", "carol", "completed", "removed"), "You removed carol from the call", "alice removed carol from the call"],
     [leg("l-c", "carol", "canceled", "removed"), "You canceled the call to carol", "alice canceled the call to carol"],
-    [leg("l-c", "carol", "busy", "rejected"), "carol is busy", "carol is busy"],
+    [leg("l-c", "carol", "busy", "rejected"), "carol declined", "carol declined"],
     [leg("l-c", "carol", "busy", "in-another-call"), "carol is busy on another call", "carol is busy on another call"],
     [leg("l-c", "carol", "no-answer", "timeout"), "carol did not answer", "carol did not answer"],
     [leg("l-c", "carol", "busy", "busy-signal"), "carol is busy", "carol is busy"],

@@ -18,7 +18,11 @@ describe("parseServerFrame", () => {
       type: "welcome",
       user: "alice",
       provider: "builtin",
+      ice_servers: [],
     });
+    const turn = { urls: ["turns:turn.example.org:5349?transport=tcp"], username: "1700000000:alice", credential: "c" };
+    expect(parseServerFrame(JSON.stringify({ type: "welcome", user: "alice", provider: "builtin", ice_servers: [turn] })))
+      .toEqual({ type: "welcome", user: "alice", provider: "builtin", ice_servers: [turn] });
     expect(parseServerFrame(JSON.stringify({ type: "conference", conference: conferenceJson }))).toEqual({
       type: "conference",
       conference: conferenceJson,
@@ -30,6 +34,12 @@ describe("parseServerFrame", () => {
       code: "self_call",
       message: "You cannot call yourself",
     });
+    expect(parseServerFrame({ type: "synced", conferences: ["c-1", "c-2"] })).toEqual({
+      type: "synced",
+      conferences: ["c-1", "c-2"],
+    });
+    expect(parseServerFrame({ type: "synced", conferences: [1] })).toBeNull();
+    expect(parseServerFrame({ type: "synced" })).toBeNull();
     expect(parseServerFrame({ type: "error", code: "too_large", message: "too large" })).toEqual({
       type: "error",
       code: "too_large",
@@ -59,6 +69,7 @@ describe("parseServerFrame", () => {
     ["no type", "{}"],
     ["unknown type", '{"type":"hello"}'],
     ["welcome without user", '{"type":"welcome","provider":"builtin"}'],
+    ["welcome with a TURN server without credentials", '{"type":"welcome","user":"a","provider":"builtin","ice_servers":[{"urls":["turn:x"]}]}'],
     ["offer without auto_answer", '{"type":"offer","conference_id":"c","leg_id":"l","caller":"a","sdp":"v=0"}'],
     ["unknown leg status", JSON.stringify({ type: "conference", conference: { ...conferenceJson, legs: [{ ...conferenceJson.legs[0], status: "dancing" }] } })],
     ["unknown conference status", JSON.stringify({ type: "conference", conference: { ...conferenceJson, status: "paused" } })],

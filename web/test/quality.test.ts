@@ -3,9 +3,10 @@
 import { describe, expect, it } from "vitest";
 import { QUALITY_RECOVERED } from "../src/narration";
 import type { StatsReading } from "../src/quality";
-import { callQuality, estimateMos, qualityLine, qualityWarning } from "../src/quality";
+import { callQuality, estimateMos, qualityLine, qualityWarning, serverView } from "../src/quality";
+import type { LegStats } from "../src/protocol";
 import { update } from "../src/update";
-import { aliceInCall } from "./fixtures";
+import { aliceInCall, conf, conference, connectedAs, leg, offer, run, server } from "./fixtures";
 
 const reading = (rttS: number, jitterS: number, received: number, lost: number): StatsReading => ({
   roundTripTime: rttS,
@@ -90,5 +91,43 @@ describe("stats in the update", () => {
     const back = update(lost, { type: "media-connected", legId: "l-a" })[0];
     expect(back.quality).toBeNull();
     expect(back.qualityReading).toBeNull();
+  });
+});
+
+describe("the server's view of each leg, for the chair", () => {
+  const stats = (over: Partial<LegStats> = {}): LegStats => ({
+    leg_id: "l-b",
+    buffered: true,
+    delay_ms: 61.2,
+    target_ms: 40,
+    loss: 0.004,
+    peer_round_trip_ms: 12.4,
+    peer_loss: 0,
+    ...over,
+  });
+
+  it("is asked for every few seconds by the chair of a connected call only", () => {
+    const chair = run(aliceInCall(), [{ type: "leg-stats-due" }]);
+    expect(chair.effects).toEqual([{ type: "send", frame: { type: "leg_stats", conference_id: "c-1" } }]);
+    const guest = run(connectedAs("bob"), [
+      offer("l-b"),
+      { type: "accept-clicked" },
+      conf(conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")])),
+      { type: "media-connected", legId: "l-b" },
+      { type: "leg-stats-due" },
+    ]);
+    expect(guest.effects.filter((e) => e.type === "send" && e.frame.type === "leg_stats")).toEqual([]);
+  });
+
+  it("is kept for the call on the panel and said in words", () => {
+    const model = run(aliceInCall(), [
+      server({ type: "leg_stats", conference_id: "c-1", legs: [stats()] }),
+      server({ type: "leg_stats", conference_id: "c-other", legs: [] }),
+    ]).model;
+    expect(serverView(model.legStats["l-b"])).toBe("Talkbox hears: 61 ms buffer, 0.4% lost, 12 ms round trip");
+    expect(serverView(stats({ buffered: false, peer_loss: 0.031 }))).toBe(
+      "Talkbox hears: 12 ms round trip, 3.1% lost on the way",
+    );
+    expect(serverView(undefined)).toBe("");
   });
 });

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import type { Effect, Model, Msg } from "../src/model";
-import { SETTLE_MS, initialModel } from "../src/model";
+import { NO_MEDIA, initialModel } from "../src/model";
 import { mySide } from "../src/call";
 import { connectionLine } from "../src/connection";
 import { update } from "../src/update";
@@ -209,6 +209,18 @@ describe("resume: media lost", () => {
   });
 });
 
+describe("a draining node moving its pages (4012)", () => {
+  it("keeps the call's media, says it is moving, reconnects, and asks for no new media once back", () => {
+    const [moving, effects] = update(aliceInCall(), closed(4012));
+    expect(effects).toEqual([{ type: "reconnect-later", delayMs: 500 }]);
+    expect(moving.media.phase).toBe("connected");
+    expect(connectionLine(moving).text).toBe("Moving to another Talkbox server — reconnecting…");
+    const back = run(moving, [...reopened("alice"), conf(live)]);
+    expect(resumes(back.effects)).toEqual([]);
+    expect(back.model.media.phase).toBe("connected");
+  });
+});
+
 describe("resume: a new offer replaces the media of a leg", () => {
   it("an auto_answer offer for a leg with media stops the old media and answers the new one", () => {
     const [model, effects] = update(aliceInCall(), offer("l-a", { autoAnswer: true, sdp: "restarted" }));
@@ -308,7 +320,15 @@ describe("the state on connect", () => {
       conf(ringingForBob),
       offer("l-b"),
     ]);
-    expect(types(effects)).toEqual(["start-ringtone", "stop-ringtone", "reconnect-later", "use-media", "fetch-library", "start-ringtone"]);
+    expect(types(effects)).toEqual([
+      "start-ringtone",
+      "stop-ringtone",
+      "reconnect-later",
+      "use-media",
+      "fetch-library",
+      "send",
+      "start-ringtone",
+    ]);
     expect(model.incoming?.legId).toBe("l-b");
     expect(model.ringing).toBe(true);
   });
@@ -322,24 +342,41 @@ describe("the state on connect", () => {
     expect(back.model.media.phase).toBe("connected");
   });
 
-  it("on a reconnect with a call on the panel, welcome asks to settle the state later", () => {
-    const { effects } = run(aliceInCall(), [closed(), ...reopened("alice")]);
-    expect(effects.slice(-1)[0]).toEqual({ type: "settle-later", delayMs: SETTLE_MS, session: 2 });
-  });
+  const synced = (conferences: string[]): Msg => server({ type: "synced", conferences });
 
-  it("a call the server no longer mentions ended while disconnected", () => {
-    const { model, effects } = run(aliceInCall(), [closed(), ...reopened("alice"), { type: "state-settled", session: 2 }]);
+  it("a call the server's state on reconnect does not list ended while disconnected", () => {
+    const { model, effects } = run(aliceInCall(), [closed(), ...reopened("alice"), synced([])]);
     expect(effects.slice(-1)[0]).toEqual({ type: "stop-media", legId: "l-a" });
     expect(model.conference).toBeNull();
     expect(model.media.legId).toBeNull();
     expect(model.outcome).toBe("The call ended while Talkbox was disconnected");
   });
 
-  it("a call the server mentioned stays; a settle from an older connection is ignored", () => {
-    const mentioned = run(aliceInCall(), [closed(), ...reopened("alice"), conf(live), { type: "state-settled", session: 2 }]);
-    expect(mentioned.model.conference).toEqual(live);
-    const stale = run(aliceInCall(), [closed(), ...reopened("alice"), { type: "state-settled", session: 1 }]);
-    expect(stale.model.conference).toEqual(live);
+  it("nothing is settled by time: a slow state leaves the call on the panel", () => {
+    const { model, effects } = run(aliceInCall(), [closed(), ...reopened("alice")]);
+    expect(model.conference).toEqual(live);
+    expect(types(effects)).not.toContain("stop-media");
+  });
+
+  it("a call the server lists stays, whether its frame came before or after", () => {
+    const listed = run(aliceInCall(), [closed(), ...reopened("alice"), synced([live.id])]);
+    expect(listed.model.conference).toEqual(live);
+    const framed = run(aliceInCall(), [closed(), ...reopened("alice"), conf(live), synced([])]);
+    expect(framed.model.conference).toEqual(live);
+  });
+
+  it("a call on hold that the state does not list ended too, and its media is let go", () => {
+    const call = aliceInCall();
+    const aside: Model = { ...call, conference: null, media: NO_MEDIA, held: [{ conference: live, media: call.media }] };
+    const { model, effects } = run(aside, [closed(), ...reopened("alice"), synced([])]);
+    expect(model.held).toEqual([]);
+    expect(effects).toContainEqual({ type: "stop-media", legId: "l-a" });
+    expect(run(aside, [closed(), ...reopened("alice"), synced([live.id])]).model.held).toHaveLength(1);
+  });
+
+  it("another tab's state, made before this page's call began, does not end it", () => {
+    const { model } = run(aliceInCall(), [synced([])]);
+    expect(model.conference).toEqual(live);
   });
 });
 

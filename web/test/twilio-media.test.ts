@@ -42,6 +42,10 @@ class FakeCall extends FakeEmitter {
   disconnect(): void {
     this.disconnected += 1;
   }
+  digits: string[] = [];
+  sendDigits(digits: string): void {
+    this.digits.push(digits);
+  }
 }
 
 class FakeDevice extends FakeEmitter {
@@ -303,6 +307,21 @@ describe("incoming Twilio calls", () => {
     media.hangUp("l-a");
     expect(call.disconnected).toBe(1);
     expect(call.ignored).toBe(0);
+  });
+
+  it("keypad digits go into the accepted call as the SDK's sendDigits, and nowhere before it connects", async () => {
+    const { media, devices } = setUp();
+    await media.start();
+    const call = new FakeCall("CA3", legParams("l-c", true));
+    device(devices).emit("incoming", call);
+    await media.answer("l-c", "CA3");
+    media.sendDigits("l-c", "1");
+    expect(call.digits).toEqual([]);
+    call.emit("accept", call);
+    media.sendDigits("l-c", "1");
+    media.sendDigits("l-c", "#");
+    media.sendDigits("l-unknown", "2");
+    expect(call.digits).toEqual(["1", "#"]);
   });
 
   it("a call without Talkbox's parameters is ignored and not announced", async () => {

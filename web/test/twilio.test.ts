@@ -54,7 +54,11 @@ describe("welcome selects the adapter", () => {
     );
     expect(model.provider).toBe("twilio");
     expect(model.notice).toBeNull();
-    expect(effects).toEqual([{ type: "use-media", provider: "twilio" }, { type: "fetch-library" }]);
+    expect(effects).toEqual([
+      { type: "use-media", provider: "twilio" },
+      { type: "fetch-library" },
+      { type: "send", frame: { type: "directory" } },
+    ]);
     expect(model.device).toEqual({ state: "starting", detail: null });
     expect(providerLine(model)).toEqual({ state: "connecting", text: "Twilio: getting a token…" });
   });
@@ -203,7 +207,7 @@ describe("Twilio carries the media: nothing to resume", () => {
       conf(live),
     ]);
     expect(types(effects)).not.toContain("stop-media");
-    expect(sent(effects)).toEqual([]);
+    expect(sent(effects)).toEqual([{ type: "directory" }]);
     expect(model.media.phase).toBe("connected");
   });
 

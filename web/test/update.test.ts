@@ -21,8 +21,12 @@ describe("connection", () => {
     expect(model.connection).toBe("open");
     expect(model.me).toBe("alice");
     expect(model.provider).toBe("builtin");
-    // The provider from welcome selects the media adapter.
-    expect(effects).toEqual([{ type: "use-media", provider: "builtin" }, { type: "fetch-library" }]);
+    // The provider from welcome selects the media adapter; the library and the directory are asked for.
+    expect(effects).toEqual([
+      { type: "use-media", provider: "builtin" },
+      { type: "fetch-library" },
+      { type: "send", frame: { type: "directory" } },
+    ]);
     expect(model.device).toBeNull();
   });
 
@@ -158,7 +162,7 @@ describe("placing a call", () => {
       { type: "call-clicked" },
       conf(ended([leg("l-a", "alice", "completed", "ended"), leg("l-b", "bob", "busy", "rejected")], "busy")),
     ]);
-    expect(model.outcome).toBe("bob is busy");
+    expect(model.outcome).toBe("bob declined");
     const [again] = update(model, { type: "call-clicked" });
     expect(again.outcome).toBeNull();
   });
@@ -260,7 +264,7 @@ describe("the caller's flow", () => {
     expect(effects).toEqual([{ type: "stop-media", legId: "l-a" }]);
     expect(next.conference).toBeNull();
     expect(next.media.phase).toBe("idle");
-    expect(statusText(next)).toBe("bob is busy");
+    expect(statusText(next)).toBe("bob declined");
   });
 
   it("a call that ended before its first frame still gets an outcome", () => {
@@ -411,7 +415,7 @@ describe("the callee's flow", () => {
     ]);
     expect(types(effects).filter((t) => t === "stop-ringtone")).toHaveLength(1);
     expect(model.incoming).toBeNull();
-    expect(statusText(model)).toBe("You rejected the call");
+    expect(statusText(model)).toBe("You declined the call");
   });
 
   it("Accept and Reject do nothing without an incoming call", () => {
@@ -453,21 +457,23 @@ describe("the callee's flow", () => {
     expect(types(effects)).toEqual(["start-ringtone"]);
   });
 
-  it("Accept during another call hangs that call up first", () => {
-    const { model } = run(connectedAs("bob"), [
+  it("a call during another call rings as a call waiting, and Accept puts the first on hold, its media kept", () => {
+    const { model, effects: rung } = run(connectedAs("bob"), [
       offer("l-b1", { conferenceId: "c-1", autoAnswer: true }),
       conf(conference([leg("l-b1", "bob", "in-progress"), leg("l-c", "carol", "in-progress")], { chair: "bob", id: "c-1" })),
       offer("l-b2", { conferenceId: "c-2", caller: "dave" }),
     ]);
     expect(model.incoming?.caller).toBe("dave");
+    expect(model.incoming?.waiting).toBe(true);
+    expect(rung).toContainEqual({ type: "start-ringtone", waiting: true });
+    expect(model.announcement?.text).toBe("Call waiting from dave: Accept puts your call on hold, or Reject");
     const [next, effects] = update(model, { type: "accept-clicked" });
     expect(effects).toEqual([
       { type: "stop-ringtone" },
-      { type: "send", frame: { type: "hang_up", conference_id: "c-1" } },
-      { type: "stop-media", legId: "l-b1" },
       { type: "answer-media", conferenceId: "c-2", legId: "l-b2", sdp: "offer-sdp-l-b2" },
     ]);
     expect(next.media.legId).toBe("l-b2");
+    expect(next.held.map((call) => [call.conference.id, call.media.legId])).toEqual([["c-1", "l-b1"]]);
   });
 });
 

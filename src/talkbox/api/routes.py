@@ -9,27 +9,32 @@ with GET (or seen by the pages, pushed as for any call).
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations, which name
 # dependencies local to api_router.
-import uuid
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from talkbox.api.keys import ApiKeys
 from talkbox.api.problems import PROBLEM_RESPONSES, Problem, ProblemRoute
+from talkbox.api.subscriptions import SETTINGS_ID, Subscription, SubscriptionError, check_url
+from talkbox.api.webhooks import Webhooks
 from talkbox.events.models import (
     ConferenceView,
     Event,
     UserAddsParticipant,
     UserHangsUp,
+    UserHoldsLeg,
     UserMutesLeg,
     UserRemovesParticipant,
     UserRequestsCall,
 )
 from talkbox.events.names import CLIENT_NAME, is_valid_destination
+from talkbox.events.placement import new_conference_id
 from talkbox.telephony.model import Conference
+from talkbox.telephony.people import CallRecord
 from talkbox.telephony.store import ConferenceStore
 
 PREFIX = "/api/v1"
@@ -86,8 +91,20 @@ class ParticipantRequest(_Body):
         return _destination(value)
 
 
-class MuteRequest(_Body):
-    muted: bool
+class ParticipantChange(_Body):
+    muted: bool | None = Field(None, description="mute or unmute them")
+    held: bool | None = Field(None, description="hold them (they hear music, the others stop hearing them) or resume")
+
+    @model_validator(mode="after")
+    def _something(self) -> "ParticipantChange":
+        if self.muted is None and self.held is None:
+            raise ValueError("say what to change: `muted`, `held` or both")
+        return self
+
+
+class CallHistory(BaseModel):
+    calls: list[CallRecord] = Field(description="times in seconds since the epoch; `outcome` null while it goes on")
+    before: float | None = Field(description="pass as `before` for the next page; null on the last one")
 
 
 class Conferences(BaseModel):
@@ -96,6 +113,7 @@ class Conferences(BaseModel):
 
 class Delivery(BaseModel):
     id: int
+    subscription: str = Field(description="the subscription it is for: `settings` is TALKBOX_WEBHOOK_URL's")
     conference_id: str
     sequence: int
     created_at: float
@@ -105,8 +123,37 @@ class Delivery(BaseModel):
 
 
 class Deliveries(BaseModel):
-    enabled: bool
+    enabled: bool = Field(description="whether any subscription (or TALKBOX_WEBHOOK_URL) receives POSTs")
     deliveries: list[Delivery]
+
+
+class SubscriptionRequest(_Body):
+    url: str = Field(max_length=2000, description="where the POSTs go: an absolute http(s) URL")
+
+    @field_validator("url")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        return check_url(value.strip())
+
+
+class SubscriptionView(BaseModel):
+    id: str
+    url: str
+    created_at: float
+    source: str = Field(description="`api`, or `settings` for TALKBOX_WEBHOOK_URL (which the API cannot delete)")
+
+    @classmethod
+    def of(cls, subscription: Subscription) -> "SubscriptionView":
+        made = subscription
+        return cls(id=made.id, url=made.url, created_at=made.created_at, source=made.source)
+
+
+class SubscriptionCreated(SubscriptionView):
+    secret: str = Field(description="the HMAC-SHA256 key of this subscription's signatures: shown this once")
+
+
+class SubscriptionList(BaseModel):
+    webhooks: list[SubscriptionView]
 
 
 @dataclass(frozen=True)
@@ -121,8 +168,10 @@ class ApiDeps:
     retry_after: int
     # Mints a client token for (user, ttl seconds or None); None when the server has no secret.
     mint: Callable[[str, int | None], tuple[str, int]] | None
-    # The latest webhook deliveries, newest first; None when no TALKBOX_WEBHOOK_URL is set.
-    deliveries: Callable[[int], list[dict[str, Any]]] | None = None
+    # The subscriptions and their deliveries.
+    webhooks: Webhooks
+    # A new call's id: with several nodes, one that places its media on the least-loaded node (events/placement.py).
+    place: Callable[[], Awaitable[str]] | None = None
 
 
 def api_router(deps: ApiDeps) -> APIRouter:
@@ -179,11 +228,10 @@ def api_router(deps: ApiDeps) -> APIRouter:
     @router.post("/calls", status_code=202, response_model=CallAccepted, summary="Place a call (or a conference)")
     async def create_call(
         body: CallRequest,
-        response: Response,
         key_name: Annotated[str, Depends(caller)],
         idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-    ) -> CallAccepted:
-        call_id = f"c-{uuid.uuid4().hex[:16]}"
+    ) -> Response:
+        call_id = await deps.place() if deps.place is not None else new_conference_id()
         if idempotency_key is not None:
             request = body.model_dump_json(by_alias=True)
             if not deps.keys.claim(key_name, idempotency_key, request, call_id):
@@ -192,10 +240,10 @@ def api_router(deps: ApiDeps) -> APIRouter:
                     raise Problem(
                         409, "idempotency-key-reused", "Idempotency-Key reused", "that key was sent with another body"
                     )
-                return _accepted(call_id, response)
+                return _accepted(call_id)
         first, *more = body.to
         await deps.publish(UserRequestsCall(user=body.from_, to=first, conference_id=call_id, also=tuple(more)))
-        return _accepted(call_id, response)
+        return _accepted(call_id)
 
     @router.get("/calls/{call_id}", response_model=ConferenceView, summary="A call's state")
     async def get_call(conference: Annotated[Conference, Depends(call_of)]) -> ConferenceView:
@@ -216,13 +264,18 @@ def api_router(deps: ApiDeps) -> APIRouter:
         chair = conference.chair.destination
         await deps.publish(UserAddsParticipant(user=chair, conference_id=conference.id, to=body.to))
 
-    @router.patch("/calls/{call_id}/participants/{leg_id}", status_code=202, summary="Mute or unmute a participant")
-    async def mute(body: MuteRequest, leg_id: Id, conference: Annotated[Conference, Depends(live_call_of)]) -> None:
+    @router.patch(
+        "/calls/{call_id}/participants/{leg_id}", status_code=202, summary="Mute or hold a participant, or undo it"
+    )
+    async def change(
+        body: ParticipantChange, leg_id: Id, conference: Annotated[Conference, Depends(live_call_of)]
+    ) -> None:
         _live_leg(conference, leg_id)
-        event = UserMutesLeg(
-            user=conference.chair.destination, conference_id=conference.id, leg_id=leg_id, muted=body.muted
-        )
-        await deps.publish(event)
+        chair, call = conference.chair.destination, conference.id
+        if body.muted is not None:
+            await deps.publish(UserMutesLeg(user=chair, conference_id=call, leg_id=leg_id, muted=body.muted))
+        if body.held is not None:
+            await deps.publish(UserHoldsLeg(user=chair, conference_id=call, leg_id=leg_id, held=body.held))
 
     @router.delete("/calls/{call_id}/participants/{leg_id}", status_code=202, summary="Hang up a participant")
     async def remove(leg_id: Id, conference: Annotated[Conference, Depends(live_call_of)]) -> None:
@@ -237,19 +290,73 @@ def api_router(deps: ApiDeps) -> APIRouter:
     async def conferences() -> Conferences:
         return Conferences(conferences=[c.view() for c in await deps.store.active()])
 
+    Limit = Annotated[int, Query(ge=1, le=1000)]
+
+    @router.get("/users/{user}/calls", response_model=CallHistory, summary="A user's call history, newest first")
+    async def history(
+        user: Annotated[str, Path(pattern=f"^{CLIENT_NAME.pattern}$")],
+        before: Annotated[float | None, Query(description="calls that started before this (epoch s)")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> CallHistory:
+        found = await deps.store.calls_of(user, before, limit)
+        return CallHistory(calls=found, before=found[-1].started_at if len(found) == limit else None)
+
+    subscriptions = deps.webhooks.subscriptions
+
+    def subscription_of(webhook_id: Id) -> Subscription:
+        found = subscriptions.get(webhook_id)
+        if found is None:
+            raise Problem(404, "webhook-not-found", "No such webhook subscription", f"no subscription {webhook_id!r}")
+        return found
+
+    def read_back(limit: int, subscription: str | None = None) -> Deliveries:
+        rows = deps.webhooks.queue.recent(limit, subscription)
+        return Deliveries(enabled=bool(subscriptions.active()), deliveries=[Delivery(**row) for row in rows])
+
+    @router.post("/webhooks", status_code=201, response_model=SubscriptionCreated, summary="Subscribe a URL")
+    async def subscribe(body: SubscriptionRequest, response: Response) -> SubscriptionCreated:
+        try:
+            made = subscriptions.create(body.url)
+        except SubscriptionError as error:
+            raise Problem(409, "too-many-webhooks", "Too many webhook subscriptions", str(error)) from error
+        response.headers["Location"] = f"{PREFIX}/webhooks/{made.id}"
+        response.headers["Cache-Control"] = "no-store"
+        return SubscriptionCreated(**SubscriptionView.of(made).model_dump(), secret=made.secret)
+
+    @router.get("/webhooks", response_model=SubscriptionList, summary="The webhook subscriptions (not their secrets)")
+    async def list_subscriptions() -> SubscriptionList:
+        return SubscriptionList(webhooks=[SubscriptionView.of(s) for s in subscriptions.active()])
+
     @router.get("/webhooks/deliveries", response_model=Deliveries, summary="The latest webhook POSTs and their answers")
-    async def deliveries(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Deliveries:
-        if deps.deliveries is None:
-            return Deliveries(enabled=False, deliveries=[])
-        return Deliveries(enabled=True, deliveries=[Delivery(**row) for row in deps.deliveries(limit)])
+    async def deliveries(limit: Limit = 100) -> Deliveries:
+        return read_back(limit)
+
+    @router.get("/webhooks/{webhook_id}", response_model=SubscriptionView, summary="One webhook subscription")
+    async def get_subscription(subscription: Annotated[Subscription, Depends(subscription_of)]) -> SubscriptionView:
+        return SubscriptionView.of(subscription)
+
+    @router.delete("/webhooks/{webhook_id}", status_code=204, summary="Stop POSTing to a subscription")
+    async def unsubscribe(subscription: Annotated[Subscription, Depends(subscription_of)]) -> None:
+        if subscription.id == SETTINGS_ID:
+            raise Problem(
+                409, "webhook-from-settings", "Set in the settings", "unset TALKBOX_WEBHOOK_URL to stop this one"
+            )
+        deps.webhooks.delete(subscription.id)
+
+    @router.get("/webhooks/{webhook_id}/deliveries", response_model=Deliveries, summary="A subscription's latest POSTs")
+    async def subscription_deliveries(
+        subscription: Annotated[Subscription, Depends(subscription_of)], limit: Limit = 100
+    ) -> Deliveries:
+        return read_back(limit, subscription.id)
 
     return router
 
 
-def _accepted(call_id: str, response: Response) -> CallAccepted:
+def _accepted(call_id: str) -> Response:
+    """The answer made here, not by FastAPI from the response model: its validation was a tenth of a call's cost."""
     url = f"{PREFIX}/calls/{call_id}"
-    response.headers["Location"] = url
-    return CallAccepted(id=call_id, status="requested", url=url)
+    body = json.dumps({"id": call_id, "status": "requested", "url": url}, separators=(",", ":"))
+    return Response(body, status_code=202, media_type="application/json", headers={"Location": url})
 
 
 def _live_leg(conference: Conference, leg_id: str) -> None:

@@ -1,12 +1,14 @@
-"""Signed event webhooks: every conference change POSTed to TALKBOX_WEBHOOK_URL, queued in the database.
+"""Signed event webhooks: every conference change POSTed to each subscription, queued in the database.
 
-A change is queued (a row, numbered per conference) when its ConferenceUpdated
-is handled, and sent by one task in that order: a conference's next POST waits
-until the one before it was answered 2xx or given up on, so the receiver sees
-each conference's changes in order. A refused or failed POST is tried again
-with a doubling backoff for `give_up_after` (24 h); rows outlive a restart, so
-no change is lost to one. The signature (docs/api.md) is HMAC-SHA256 over
-`TIMESTAMP.BODY` with TALKBOX_WEBHOOK_SECRET.
+A change is queued (a row per subscription, numbered per conference) when its
+ConferenceUpdated is handled, and sent by one task in that order: a
+conference's next POST to a subscription waits until the one before it was
+answered 2xx or given up on, so each receiver sees each conference's changes in
+order, and one receiver that is down holds up no other. A refused or failed
+POST is tried again with a doubling backoff for `give_up_after` (24 h); rows
+outlive a restart, so no change is lost to one. The signature (docs/api.md) is
+HMAC-SHA256 over `TIMESTAMP.BODY` with the subscription's secret
+(TALKBOX_WEBHOOK_SECRET for TALKBOX_WEBHOOK_URL's).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from talkbox.api.subscriptions import SETTINGS_ID, Subscriptions
 from talkbox.events.models import TERMINAL_STATUSES, ConferenceUpdated, Event
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ SIGNATURE_HEADER = "Talkbox-Signature"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscription TEXT NOT NULL DEFAULT 'settings',
     conference_id TEXT NOT NULL,
     sequence INTEGER NOT NULL,
     body TEXT NOT NULL,
@@ -42,9 +46,23 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     attempts INTEGER NOT NULL DEFAULT 0,
     done_at REAL,
     outcome TEXT,
-    UNIQUE (conference_id, sequence)
+    UNIQUE (subscription, conference_id, sequence)
 );
-CREATE INDEX IF NOT EXISTS webhook_pending ON webhook_deliveries (conference_id, sequence) WHERE done_at IS NULL;
+CREATE INDEX IF NOT EXISTS webhook_pending_for
+    ON webhook_deliveries (subscription, conference_id, sequence) WHERE done_at IS NULL;
+CREATE INDEX IF NOT EXISTS webhook_by_conference ON webhook_deliveries (conference_id, sequence);
+"""
+# A database from before subscriptions: its rows were all TALKBOX_WEBHOOK_URL's.
+_BEFORE_SUBSCRIPTIONS = """
+ALTER TABLE webhook_deliveries RENAME TO webhook_deliveries_old;
+DROP INDEX IF EXISTS webhook_pending;
+"""
+_COPY_OLD = """
+INSERT INTO webhook_deliveries (id, subscription, conference_id, sequence, body, created_at, next_at, attempts,
+                                done_at, outcome)
+    SELECT id, 'settings', conference_id, sequence, body, created_at, next_at, attempts, done_at, outcome
+    FROM webhook_deliveries_old;
+DROP TABLE webhook_deliveries_old;
 """
 
 
@@ -57,7 +75,8 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[s
     """What happened between two states of a conference, in words an application switches on.
 
     `conference.created`, `leg.ringing`, `leg.answered` (in progress), `leg.ended` (with
-    its status and reason), `leg.muted` / `leg.unmuted`, `conference.ended` (with its reason).
+    its status and reason), `leg.muted` / `leg.unmuted`, `leg.held` / `leg.resumed` (with who held it:
+    `by_chair`), `conference.ended` (with its reason).
     """
     out: list[dict[str, Any]] = []
     if before is None:
@@ -71,6 +90,11 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[s
                 out.append({"event": event, "leg_id": leg["id"], "status": leg["status"], "reason": leg["end_reason"]})
         if was and leg["muted"] != was.get("muted"):
             out.append({"event": "leg.muted" if leg["muted"] else "leg.unmuted", "leg_id": leg["id"]})
+        if was and leg.get("held", False) != was.get("held", False):
+            if leg.get("held"):
+                out.append({"event": "leg.held", "leg_id": leg["id"], "by_chair": leg.get("held_by_chair", False)})
+            else:
+                out.append({"event": "leg.resumed", "leg_id": leg["id"]})
     if after["status"] == "ended" and (before or {}).get("status") != "ended":
         out.append({"event": "conference.ended", "reason": after["end_reason"]})
     return out
@@ -82,6 +106,7 @@ _LEG_EVENTS = {"ringing": "leg.ringing", "in-progress": "leg.answered"}
 @dataclass(frozen=True)
 class Due:
     id: int
+    subscription: str
     body: str
     attempts: int
     created_at: float
@@ -101,10 +126,23 @@ class WebhookQueue:
         # As the conference store has it: WAL, no fsync per write (a killed process loses nothing written).
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(webhook_deliveries)")}
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            old = bool(columns) and "subscription" not in columns
+            if old:
+                self.db.executescript(_BEFORE_SUBSCRIPTIONS)
+            self.db.executescript(_SCHEMA)
+            if old:
+                self.db.executescript(_COPY_OLD)
 
-    def add(self, conference: dict[str, Any]) -> None:
-        """Queue a conference's new state, numbered after its last, with what changed since that one."""
+    def add(self, conference: dict[str, Any], subscriptions: list[str]) -> None:
+        """Queue a conference's new state for each subscription, numbered after its last, with what changed.
+
+        One number for all subscriptions: a subscription made during a call starts at that call's next one.
+        """
+        if not subscriptions:
+            return
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             last = self.db.execute(
@@ -116,20 +154,20 @@ class WebhookQueue:
             payload = {"type": "conference.updated", "sequence": sequence, "changes": changes(before, conference)}
             body = json.dumps({**payload, "conference": conference}, separators=(",", ":"))
             now = self.clock()
-            self.db.execute(
-                "INSERT INTO webhook_deliveries (conference_id, sequence, body, created_at, next_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (conference["id"], sequence, body, now, now),
+            self.db.executemany(
+                "INSERT INTO webhook_deliveries (subscription, conference_id, sequence, body, created_at, next_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(subscription, conference["id"], sequence, body, now, now) for subscription in subscriptions],
             )
 
-    def recent(self, limit: int) -> list[dict[str, Any]]:
-        """The latest deliveries, newest first, with how they went (not their bodies)."""
+    def recent(self, limit: int, subscription: str | None = None) -> list[dict[str, Any]]:
+        """The latest deliveries (of one subscription, or all), newest first, with how they went (not their bodies)."""
         rows = self.db.execute(
-            "SELECT id, conference_id, sequence, created_at, attempts, done_at, outcome FROM webhook_deliveries "
-            "ORDER BY id DESC LIMIT ?",
-            (limit,),
+            "SELECT id, subscription, conference_id, sequence, created_at, attempts, done_at, outcome "
+            "FROM webhook_deliveries WHERE ? IS NULL OR subscription = ? ORDER BY id DESC LIMIT ?",
+            (subscription, subscription, limit),
         ).fetchall()
-        names = ("id", "conference_id", "sequence", "created_at", "attempts", "done_at", "outcome")
+        names = ("id", "subscription", "conference_id", "sequence", "created_at", "attempts", "done_at", "outcome")
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def counts(self) -> dict[str, int]:
@@ -147,14 +185,23 @@ class WebhookQueue:
         return counts
 
     def due(self) -> list[Due]:
-        """Each conference's oldest undone delivery, if its time has come: never a later one before it."""
+        """Each subscription's oldest undone delivery of each conference, if its time has come: never a later one
+        before it."""
         rows = self.db.execute(
-            "SELECT d.id, d.body, d.attempts, d.created_at FROM webhook_deliveries d "
-            "JOIN (SELECT conference_id, MIN(sequence) AS sequence FROM webhook_deliveries WHERE done_at IS NULL "
-            "GROUP BY conference_id) first USING (conference_id, sequence) WHERE d.next_at <= ? ORDER BY d.id",
+            "SELECT d.id, d.subscription, d.body, d.attempts, d.created_at FROM webhook_deliveries d "
+            "JOIN (SELECT subscription, conference_id, MIN(sequence) AS sequence FROM webhook_deliveries "
+            "WHERE done_at IS NULL GROUP BY subscription, conference_id) first "
+            "USING (subscription, conference_id, sequence) WHERE d.next_at <= ? ORDER BY d.id",
             (self.clock(),),
         ).fetchall()
         return [Due(*row) for row in rows]
+
+    def drop(self, subscription: str) -> None:
+        """A deleted subscription's undone deliveries: never sent."""
+        self.db.execute(
+            "UPDATE webhook_deliveries SET done_at = ?, outcome = 'deleted' WHERE subscription = ? AND done_at IS NULL",
+            (self.clock(), subscription),
+        )
 
     def done(self, delivery: Due, outcome: str) -> None:
         self.db.execute(
@@ -176,8 +223,7 @@ class WebhookQueue:
 class Webhooks:
     """Queues each conference change (a router handler) and sends the queue (a task of its own)."""
 
-    url: str
-    secret: str
+    subscriptions: Subscriptions
     queue: WebhookQueue
     backoff: float = 1.0
     most_backoff: float = 3600.0
@@ -191,8 +237,17 @@ class Webhooks:
 
     async def handle(self, event: Event) -> None:
         assert isinstance(event, ConferenceUpdated)
-        self.queue.add(event.conference.model_dump(mode="json"))
-        self._wake.set()
+        targets = [subscription.id for subscription in self.subscriptions.active()]
+        if targets:  # with none, nothing to queue: no dump of the conference either
+            self.queue.add(event.conference.model_dump(mode="json"), targets)
+            self._wake.set()
+
+    def delete(self, subscription_id: str) -> bool:
+        """Stop POSTing to a subscription made through the API, and drop what it still had queued."""
+        if subscription_id == SETTINGS_ID or not self.subscriptions.delete(subscription_id):
+            return False
+        self.queue.drop(subscription_id)
+        return True
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -204,6 +259,7 @@ class Webhooks:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self.queue.close()
+        self.subscriptions.close()
 
     async def _run(self) -> None:
         async with httpx.AsyncClient(timeout=self.timeout) as http:
@@ -216,13 +272,17 @@ class Webhooks:
                         await self._wake.wait()
 
     async def _send(self, http: httpx.AsyncClient, delivery: Due) -> None:
+        target = self.subscriptions.get(delivery.subscription)
+        if target is None:  # deleted since, or TALKBOX_WEBHOOK_URL unset since a restart
+            self.queue.drop(delivery.subscription)
+            return
         body = delivery.body.encode()
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature(self.secret, int(self.queue.clock()), body),
+            SIGNATURE_HEADER: signature(target.secret, int(self.queue.clock()), body),
         }
         try:
-            answer = await http.post(self.url, content=body, headers=headers)
+            answer = await http.post(target.url, content=body, headers=headers)
             outcome = str(answer.status_code)
             delivered = answer.is_success
         except httpx.HTTPError as error:
@@ -230,7 +290,13 @@ class Webhooks:
         if delivered:
             self.queue.done(delivery, outcome)
         elif self.queue.clock() - delivery.created_at >= self.give_up_after:
-            log.warning("webhook delivery %d given up after %d tries (%s)", delivery.id, delivery.attempts + 1, outcome)
+            log.warning(
+                "webhook delivery %d to %s given up after %d tries (%s)",
+                delivery.id,
+                delivery.subscription,
+                delivery.attempts + 1,
+                outcome,
+            )
             self.queue.done(delivery, f"gave-up:{outcome}")
         else:
             self.queue.later(delivery, outcome, min(self.backoff * 2**delivery.attempts, self.most_backoff))

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument(
         "--ttl", type=int, help="seconds it stays valid (default 12 hours, at most TALKBOX_MAX_TOKEN_TTL)"
     )
+    token.add_argument(
+        "--directory", metavar="NAMES", help="comma-separated names the user may see in the directory (default: all)"
+    )
     apikey = commands.add_parser("apikey", help="create, list or revoke the HTTP API's keys (in TALKBOX_DATABASE)")
     apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True)
     apikey_commands.add_parser("create", help="make a key and print it, this once").add_argument("name")
@@ -56,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "token":
             if not settings.secret:
                 raise SettingsError("set TALKBOX_SECRET to sign tokens")
-            print(issue_token(settings.secret, args.name, token_ttl(args.ttl, settings.max_token_ttl)))
+            seen = None if args.directory is None else [n.strip() for n in args.directory.split(",") if n.strip()]
+            print(issue_token(settings.secret, args.name, token_ttl(args.ttl, settings.max_token_ttl), seen))
             return 0
         if args.command == "apikey":
             return manage_keys(ApiKeys(settings.database), args)
@@ -114,39 +119,57 @@ def sip_status(settings: Settings) -> int:
     print(json.dumps(status, indent=2))
     registration = status.get("registration")
     return 1 if registration is not None and not registration.get("registered") else 0
+
+
 log = logging.getLogger(__name__)
 
 
 def serve_forever(settings: Settings) -> int:
     from talkbox.app.main import create_app
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
-    delay = settings.stop_delay if settings.redis_url else 0.0
-    StoppingServer(server_config(app, settings), app.state.talkbox, delay=delay).run()
+    talkbox = app.state.talkbox
+    StoppingServer(server_config(app, settings), talkbox, drain=talkbox.drain if settings.redis_url else None).run()
     return 0
 
 
 class StoppingServer(uvicorn.Server):
-    """With several nodes, SIGTERM first fails readiness for `delay` seconds, then stops as uvicorn does.
+    """With several nodes, SIGTERM drains the node (`Talkbox.drain`) before it stops as uvicorn does.
 
-    Uvicorn on its own closes every socket at once; a balancer that has not
-    noticed would go on sending new pages to a node on its way out.
+    Uvicorn on its own closes every socket at once, and stopping at once drops
+    the media of every call the node carries; a balancer that has not noticed
+    would go on sending new pages to a node on its way out. A second SIGTERM
+    stops at once.
     """
 
-    def __init__(self, config: uvicorn.Config, talkbox: Talkbox, *, delay: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, talkbox: Talkbox, *, drain: Callable[[], Awaitable[None]] | None
+    ) -> None:
         super().__init__(config)
         self.talkbox = talkbox
-        self.delay = delay
+        self.drain = drain
+        self._draining: asyncio.Task[None] | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if sig != signal.SIGTERM or self.delay <= 0 or self.talkbox.gateway.draining:
+        if sig != signal.SIGTERM or self.drain is None or self.talkbox.gateway.draining:
             super().handle_exit(sig, frame)
             return
-        self.talkbox.gateway.draining = True
-        log.info("SIGTERM: not ready from now on; stopping in %.1f s", self.delay)
+        self.talkbox.gateway.draining = True  # readiness fails now, before anything else is scheduled
+        log.info("SIGTERM: draining (a second SIGTERM stops at once)")
         loop = asyncio.get_running_loop()
-        loop.call_soon_threadsafe(loop.call_later, self.delay, super().handle_exit, sig, None)
+        loop.call_soon_threadsafe(self._start_draining, sig)
+
+    def _start_draining(self, sig: int) -> None:
+        self._draining = asyncio.create_task(self._drain_then_exit(sig))
+
+    async def _drain_then_exit(self, sig: int) -> None:
+        assert self.drain is not None
+        try:
+            await self.drain()
+        except Exception:
+            log.exception("draining failed; stopping now")
+        super().handle_exit(sig, None)
 
 
 def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
@@ -157,6 +180,11 @@ def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         port=settings.port,
         # Frames past twice our own cap are cut off by the server itself.
         ws_max_size=2 * settings.max_message_bytes,
+        # No permessage-deflate: its zlib state held most of an idle page's memory (bench/README.md, "Idle
+        # pages"), for frames of a few hundred bytes of JSON that gain little from it.
+        ws_per_message_deflate=False,
+        # The sans-I/O websockets protocol (uvicorn's coming default) holds less per socket than the legacy one.
+        ws="websockets-sansio",
         log_level=settings.log_level,
         # Uvicorn's loggers go to the root handler, which redacts secrets (app/logs.py).
         log_config=None,

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Literal
+
+from talkbox.events.log_context import JsonFormatter
 
 REDACTED = "[redacted]"
 SECRET_PARAMETER = re.compile(
@@ -22,13 +25,31 @@ def redact(text: str) -> str:
     return JWT.sub(REDACTED, SECRET_PARAMETER.sub(rf"\g<1>{REDACTED}", text))
 
 
+# The websockets library's debug traces of every frame and handshake header: frames carry SDP and what people
+# say to each other's pages, headers carry cookies. Not ours to log, at any level.
+_TRACES = frozenset({"> %s", "< %s", "> %s: %s", "< %s: %s"})
+
+
+def not_a_frame_trace(record: logging.LogRecord) -> bool:
+    return record.msg not in _TRACES
+
+
 class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 
 
-def configure_logging(level: str) -> None:
+LogFormat = Literal["text", "json"]
+
+
+def formatter(log_format: LogFormat) -> logging.Formatter:
+    """Lines for people (`text`) or one JSON object per line for a log pipeline (`json`), redacted either way."""
+    return JsonFormatter(clean=redact) if log_format == "json" else RedactingFormatter(FORMAT)
+
+
+def configure_logging(level: str, log_format: LogFormat = "text") -> None:
     """The root handler, redacting; uvicorn's loggers propagate to it (it is given no log config of its own)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter(FORMAT))
+    handler.setFormatter(formatter(log_format))
+    handler.addFilter(not_a_frame_trace)
     logging.basicConfig(level=level.upper(), handlers=[handler])

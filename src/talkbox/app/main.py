@@ -19,15 +19,18 @@ from redis.exceptions import RedisError
 
 from talkbox.api.keys import ApiKeys
 from talkbox.api.routes import ApiDeps, api_router
+from talkbox.api.subscriptions import SETTINGS_ID, Subscription, Subscriptions
 from talkbox.api.webhooks import WebhookQueue, Webhooks
 from talkbox.app.cli import token_ttl
 from talkbox.app.metrics import CONTENT_TYPE, Levels, Metrics
 from talkbox.app.settings import Settings, SettingsError
+from talkbox.callbacks.ringback import wav
 from talkbox.callbacks.twilio_routes import twilio_router
 from talkbox.events import Bus, InProcessBus
 from talkbox.events.models import LegKind, conference_key
+from talkbox.events.placement import Placement
 from talkbox.events.redis_bus import RedisBus, redis_client
-from talkbox.media import tones
+from talkbox.media import music, tones
 from talkbox.media.engine import DtmfSink, MediaSettings, SpeakingSink, StateSink, no_dtmf
 from talkbox.media.recorder import save_wav
 from talkbox.media.tones import telephone_wav
@@ -37,25 +40,31 @@ from talkbox.providers.builtin.provider import EngineSettings
 from talkbox.providers.sip.provider import SipProvider
 from talkbox.providers.sip.settings import SipSettings
 from talkbox.providers.sip.stack import SipStack
+from talkbox.providers.twilio.memory import SharedMemory
 from talkbox.providers.twilio.provider import API_URL, TwilioProvider
 from talkbox.providers.twilio.rest import rest_client
 from talkbox.providers.twilio.settings import TwilioSettings, twilio_settings
 from talkbox.providers.twilio.tokens import VoiceTokens
 from talkbox.router import Router
+from talkbox.telephony.book import PeopleBook
 from talkbox.telephony.handler import CallHandler
+from talkbox.telephony.history import HistoryHandler
 from talkbox.telephony.provider import Provider
 from talkbox.telephony.redis_store import RedisStore
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore, leg_muted
 from talkbox.ui import page
 from talkbox.ui.client_address import ClientAddresses
+from talkbox.ui.directory import Directory
 from talkbox.ui.edge import AllowedHosts, AllowedOrigins, BodyLimit, Gatekeeper, SecurityHeaders
 from talkbox.ui.gateway import Gateway
 from talkbox.ui.identity import Identity, issue_token
 from talkbox.ui.limits import Limits, RateLimit
 from talkbox.ui.presence import BEAT_SECONDS as PRESENCE_BEAT_SECONDS
 from talkbox.ui.presence import Presence
+from talkbox.ui.protocol import IceServer
 from talkbox.ui.recordings import recordings_router
 from talkbox.ui.shared_limits import SharedRateLimit
+from talkbox.ui.turn import Turn, no_turn
 from talkbox.ui.user_streams import UserStreams
 from talkbox.ui.voice_token import voice_token_router
 
@@ -78,13 +87,37 @@ class Talkbox:
     store: ConferenceStore
     api_keys: ApiKeys
     metrics: Metrics
+    webhooks: Webhooks
     twilio: TwilioSettings | None = None
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
-    webhooks: Webhooks | None = None
     # SIP telephones, on the built-in engine when TALKBOX_SIP_LISTEN is set.
     sip: SipStack | None = None
     sip_provider: SipProvider | None = None
     redis: Redis | None = None  # the client the Redis store and streams share; the bus has its own
+    placement: Placement | None = None  # with Redis and the built-in engine: new calls go to the least-loaded node
+
+    async def drain(self) -> None:
+        """SIGTERM with several nodes: take no new work, and let the calls this node carries end here.
+
+        Readiness fails and new sockets are refused at once (the balancer moves on); no new call is placed
+        here; the pages are told to reconnect, each at its own moment within `stop_delay`, to the other
+        nodes (the calls' media stays here); each partition of the bus goes to the others once no call is
+        live on it. Returns once none is left, or `drain_timeout` has passed: stopping then moves the rest.
+        """
+        self.gateway.draining = True
+        if self.placement is not None:
+            await self.placement.withdraw()
+        if not isinstance(self.bus, RedisBus):
+            return
+        self.bus.leave()
+        self.gateway.move_pages(within=self.settings.stop_delay)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + max(self.settings.stop_delay, self.settings.drain_timeout)
+        while loop.time() < deadline and (loop.time() < started + self.settings.stop_delay or self.bus.owned()):
+            await asyncio.sleep(0.1)
+        left = len(self.bus.owned())
+        log.info("drained: %s", f"{left} partitions with calls move now" if left else "no call left here")
 
     async def ready(self) -> bool:
         """Ready for new traffic: not stopping, and Redis (when there is one) answering."""
@@ -168,29 +201,49 @@ def build(
             voicemail_max_seconds=settings.voicemail_max_seconds,
             api_url=twilio_api_url or API_URL,
             save_audio=save_wav,
+            shared=SharedMemory(shared.redis) if shared.redis is not None else None,
         )
         chosen = Providers(twilio_provider, {"browser": twilio_provider, "twilio": twilio_provider}, twilio.ring)
     else:
         is_online = shared.presence.online if shared.presence is not None else None
         chosen = _engine(settings, sip if sip is not None and sip.enabled else None, bus, is_online)
     provider, sip_provider = chosen.browsers, chosen.sip_provider
+    placement = (
+        Placement(shared.redis, settings.node_id, load=_legs_on(provider), ttl=max(3.0, settings.redis_lease))
+        if shared.redis is not None and isinstance(provider, BuiltinProvider)
+        else None
+    )
     calls = CallHandler(
         store=store,
         providers=chosen.by_kind,
         publish=bus.publish,
         max_legs=settings.max_legs,
+        max_calls=settings.max_calls_per_user,
         ring=chosen.ring,
         recordings=Path(settings.recordings),
         voicemail=settings.voicemail,
     )
     addresses = ClientAddresses.trusting(settings.trusted_proxies)
+
+    async def online_here(name: str) -> bool:
+        return name in gateway.sockets
+
+    directory = Directory(
+        PeopleBook(store, provider.media.leg_stats if isinstance(provider, BuiltinProvider) else None),
+        is_online=shared.presence.online if shared.presence is not None else online_here,
+        send=lambda parcel: gateway.send(parcel),
+        open_mode=settings.auth == "open",
+    )
     gateway = Gateway(
         publish=bus.publish,
         addresses=addresses,
         identity=Identity(settings.auth, settings.secret, max_ttl=settings.max_token_ttl),
         provider_name=provider.name,
+        directory=directory,
+        ice_servers=_turn(settings),
         streams=shared.streams,
         presence=shared.presence,
+        place=placement.conference_id if placement is not None else None,
         shared_calls=(
             SharedRateLimit(shared.redis, "calls", settings.max_calls_per_minute) if shared.redis is not None else None
         ),
@@ -210,7 +263,7 @@ def build(
             active=store.active,
             sockets=lambda: sum(len(sockets) for sockets in gateway.sockets.values()),
             media_stats=provider.media.stats if isinstance(provider, BuiltinProvider) else None,
-            webhooks=webhooks.queue.counts if webhooks is not None else None,
+            webhooks=webhooks.queue.counts,
         )
     )
     # The provider first: it learns from a report (a CallSid, an answer) before the
@@ -218,13 +271,23 @@ def build(
     telephones = (sip_provider,) if sip_provider is not None else ()
     router = Router(
         bus,
-        handlers=(provider, *telephones, calls, gateway, metrics, *([webhooks] if webhooks else [])),
+        handlers=(
+            provider,
+            *telephones,
+            calls,
+            gateway,
+            directory,
+            HistoryHandler(store, bus.publish),
+            metrics,
+            *([webhooks] if webhooks else []),
+        ),
         size=settings.router_workers,
         attempts=settings.router_attempts,
         share_dead_letter=bus.record_dead_letter if isinstance(bus, RedisBus) else None,
     )
     if isinstance(bus, RedisBus):
-        _move_calls_with_partitions(bus, calls, store)
+        offer_again = provider.offer_again if isinstance(provider, BuiltinProvider) else None
+        _move_calls_with_partitions(bus, calls, store, offer_again)
     return Talkbox(
         settings,
         bus,
@@ -235,20 +298,30 @@ def build(
         store,
         ApiKeys(settings.database),
         metrics,
+        webhooks,
         twilio,
         addresses,
-        webhooks,
         chosen.sip,
         chosen.sip_provider,
         shared.redis,
+        placement,
     )
 
 
-def _webhooks(settings: Settings) -> Webhooks | None:
-    if not settings.webhook_url or not settings.webhook_secret:
-        return None
-    queue = WebhookQueue(settings.database)
-    return Webhooks(settings.webhook_url, settings.webhook_secret, queue, backoff=settings.webhook_backoff)
+def _turn(settings: Settings) -> Callable[[str], list[IceServer]]:
+    """TURN credentials for each page, when TALKBOX_TURN_URLS names coturn."""
+    if not settings.turn_urls or not settings.turn_secret:
+        return no_turn
+    return Turn(tuple(settings.turn_urls), settings.turn_secret, settings.turn_ttl).servers_for
+
+
+def _webhooks(settings: Settings) -> Webhooks:
+    """TALKBOX_WEBHOOK_URL's subscription, if set, and those made through the API."""
+    configured = None
+    if settings.webhook_url and settings.webhook_secret:
+        configured = Subscription(SETTINGS_ID, settings.webhook_url, settings.webhook_secret, 0.0)
+    subscriptions = Subscriptions(settings.database, from_settings=configured)
+    return Webhooks(subscriptions, WebhookQueue(settings.database), backoff=settings.webhook_backoff)
 
 
 def _api(talkbox: Talkbox) -> ApiDeps:
@@ -261,7 +334,8 @@ def _api(talkbox: Talkbox) -> ApiDeps:
         allow=budget.allow,
         retry_after=1,
         mint=functools.partial(_mint, settings.secret, settings.max_token_ttl) if settings.secret else None,
-        deliveries=talkbox.webhooks.queue.recent if talkbox.webhooks is not None else None,
+        webhooks=talkbox.webhooks,
+        place=talkbox.placement.conference_id if talkbox.placement is not None else None,
     )
 
 
@@ -272,7 +346,6 @@ def _mint(secret: str, most: float, user: str, ttl: int | None) -> tuple[str, in
     except SettingsError as error:
         raise ValueError(str(error).replace("--ttl", "ttl")) from error
     return issue_token(secret, user, seconds), seconds
-
 
 
 @dataclass
@@ -324,15 +397,32 @@ def _engine(
     return Providers(browsers, {"browser": browsers, "sip": telephones}, sip.ring, stack, telephones)
 
 
-def _move_calls_with_partitions(bus: RedisBus, calls: CallHandler, store: ConferenceStore) -> None:
-    """A partition's calls come back on the node that takes it, as all of them do at boot on one node;
-    and a partition moves to a newer node only while no call is live on it (its media stays put)."""
+def _legs_on(provider: BuiltinProvider) -> Callable[[], Awaitable[int]]:
+    """This node's media load: the legs on its engine, all its workers together."""
+
+    async def legs() -> int:
+        return (await provider.media.stats()).get("legs", 0)
+
+    return legs
+
+
+def _move_calls_with_partitions(
+    bus: RedisBus,
+    calls: CallHandler,
+    store: ConferenceStore,
+    offer_again: Callable[[Callable[[str], bool]], Awaitable[None]] | None,
+) -> None:
+    """A partition's calls come back on the node that takes it, as all of them do at boot on one node, their
+    browser legs offered again there at once; and a partition moves to another node only while no call is live
+    on it (its media stays put), but for a node that died or drained past its timeout."""
 
     def on(partition: int) -> Callable[[str], bool]:
         return lambda conference_id: bus.partition_for(conference_key(conference_id)) == partition
 
     async def recover(partition: int) -> None:
         await calls.recover(on(partition))
+        if offer_again is not None:  # the pages need not first notice that the old node's media is gone
+            await offer_again(on(partition))
 
     async def idle(partition: int) -> bool:
         return not any(on(partition)(conference.id) for conference in await store.active())
@@ -361,25 +451,26 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         talkbox.router.start()
-        if talkbox.webhooks is not None:
-            talkbox.webhooks.start()
+        talkbox.webhooks.start()
         if talkbox.sip is not None:
             await talkbox.sip.start()
         talkbox.gateway.start()
         await talkbox.bus.start()
         if talkbox.redis is None:
             await talkbox.calls.recover()  # with Redis, each partition's calls come back as it is taken
+        advertising = asyncio.create_task(talkbox.placement.run()) if talkbox.placement is not None else None
         try:
             yield
         finally:
+            if advertising is not None:
+                advertising.cancel()
             # Uvicorn has closed the sockets (1012, service restart) by now. Finish what is
             # in flight, then let go of the media without ending calls: the next boot resumes them.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(talkbox.bus.drained(), SHUTDOWN_DRAIN_SECONDS)
             await talkbox.router.stop()
             await talkbox.calls.stop()
-            if talkbox.webhooks is not None:
-                await talkbox.webhooks.stop()
+            await talkbox.webhooks.stop()
             await talkbox.provider.close()
             if talkbox.sip_provider is not None and talkbox.sip is not None:
                 await talkbox.sip_provider.close()
@@ -396,7 +487,9 @@ def create_app(
     # No /docs or /redoc: they load from a CDN. The OpenAPI document stays at /openapi.json.
     app = FastAPI(title="Talkbox", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.talkbox = talkbox
-    app.add_api_websocket_route("/ws", talkbox.gateway.endpoint)
+    # A plain Starlette route: the endpoint takes no dependencies, and FastAPI's would keep its request
+    # machinery (exit stacks, handlers) alive per socket, for as long as the page stays: 4 KiB of 38.
+    app.router.add_websocket_route("/ws", talkbox.gateway.endpoint)
 
     @app.get("/api/health")
     async def health() -> dict[str, str]:
@@ -432,6 +525,7 @@ def create_app(
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(await talkbox.metrics.render(), media_type=CONTENT_TYPE)
+
     @app.get("/api/sip")
     async def sip_status(request: Request) -> dict[str, Any]:
         """Whether SIP listens, and whether the trunk has us registered. Loopback only: it names the trunk."""
@@ -451,9 +545,11 @@ def create_app(
                 signing_key=talkbox.twilio.webhook_signing_key,
                 muted=functools.partial(leg_muted, talkbox.store),
                 announcement=telephone_wav(tones.announcement()),
+                hold_music=wav(music.loop(8000)),
             )
         )
-        app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint))
+        origins = AllowedOrigins.of(talkbox.settings.allowed_origins)
+        app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint, origins))
     app.include_router(
         recordings_router(talkbox.gateway.identity, talkbox.store, Path(settings.recordings), talkbox.bus.publish)
     )

@@ -31,7 +31,7 @@ class Levels:
     active: Callable[[], Awaitable[list[Conference]]]
     sockets: Callable[[], int]
     media_stats: Callable[[], Awaitable[dict[str, int]]] | None
-    # Webhook deliveries by state (api/webhooks.py), None without TALKBOX_WEBHOOK_URL.
+    # Webhook deliveries by state (api/webhooks.py).
     webhooks: Callable[[], dict[str, int]] | None = None
 
 

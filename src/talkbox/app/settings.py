@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from talkbox.events.redis_bus import SENTINEL_SCHEME, sentinel_address
+
 log = logging.getLogger(__name__)
 
 MIN_SECRET_BYTES = 32
@@ -34,6 +36,8 @@ class Settings(BaseSettings):
     ring_timeout: float = Field(30.0, gt=0)
     connect_timeout: float = Field(15.0, gt=0)
     max_legs: int = Field(10, ge=2, le=1000)
+    # Calls one user may be on at once, one talking and the rest on hold (call waiting needs two).
+    max_calls_per_user: int = Field(3, ge=1, le=20)
     # Conferences and the event log; ":memory:" keeps nothing across restarts.
     database: str = "var/talkbox.sqlite3"
     # Where recordings and voicemails are written (Ogg/Opus, one file each, named by their id).
@@ -66,6 +70,10 @@ class Settings(BaseSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Origins besides the page's own that may open the websocket, e.g. https://app.example.org.
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # TURN for pages behind networks that let no UDP through (coturn with use-auth-secret; README, "TURN").
+    turn_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    turn_secret: str | None = None
+    turn_ttl: int = Field(86400, ge=60, le=7 * 86400)
     # Peers whose X-Forwarded-For is believed: addresses or networks (10.0.0.0/8).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Frames of one type in any second, from one page and from all of a user's pages (ui/limits.py).
@@ -81,20 +89,39 @@ class Settings(BaseSettings):
     # Seconds before the first retry of a failed POST, doubling after (at most an hour apart, for 24 h).
     webhook_backoff: float = Field(1.0, gt=0)
     log_level: str = "info"
+    # `json`: one JSON object per line, with the conference and leg ids a line is about (app/logs.py).
+    log_format: Literal["text", "json"] = "text"
     # Several nodes share one deployment through Redis (bus, store, push); unset, this node is alone.
     redis_url: str | None = None
     # Names this node in Redis (partition leases, consumer names, socket registry): unique per process.
     node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1)
     # Seconds a node holds a bus partition without renewing it: a killed node's share moves after this.
     redis_lease: float = Field(5.0, ge=0.5, le=120)
-    # With Redis: seconds a node goes on serving after SIGTERM with /readyz failing, so the balancer moves first.
+    # With Redis: seconds after SIGTERM over which a node closes its pages' sockets, each at its own moment, with
+    # /readyz failing, so the balancer has moved on and the pages reconnect spread out.
     stop_delay: float = Field(2.0, ge=0, le=300)
+    # With Redis: seconds a stopping node goes on carrying its calls' media, for them to end, before it moves them.
+    drain_timeout: float = Field(60.0, ge=0, le=86400)
 
-    @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
+    @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", "turn_urls", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        """A Redis URL redis-py reads, or a Sentinel one (checked here, so a typo stops the start, not a call)."""
+        if value is None:
+            return None
+        scheme = value.partition("://")[0]
+        if scheme not in ("redis", "rediss", "unix", SENTINEL_SCHEME):
+            raise ValueError(
+                f"TALKBOX_REDIS_URL starts redis://, rediss://, unix:// or {SENTINEL_SCHEME}://, not {scheme}://"
+            )
+        sentinel_address(value)
         return value
 
     @field_validator("rtp_ports", mode="before")
@@ -115,6 +142,14 @@ class Settings(BaseSettings):
             raise ValueError("TALKBOX_RTP_PORTS must lie within 1024-65535, its low end first, room for a pair")
         return value
 
+    @field_validator("turn_urls")
+    @classmethod
+    def _turn_urls(cls, value: list[str]) -> list[str]:
+        bad = [url for url in value if not url.startswith(("turn:", "turns:"))]
+        if bad:
+            raise ValueError(f"TALKBOX_TURN_URLS are turn: or turns: URLs, not {', '.join(bad)}")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -130,6 +165,11 @@ class Settings(BaseSettings):
         if self.secret is not None and len(self.secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(
                 f"TALKBOX_SECRET must be at least {MIN_SECRET_BYTES} bytes; make one with: openssl rand -hex 32"
+            )
+        if self.turn_urls and (not self.turn_secret or len(self.turn_secret.encode()) < MIN_SECRET_BYTES):
+            raise ValueError(
+                f"TALKBOX_TURN_URLS needs TALKBOX_TURN_SECRET (coturn's static-auth-secret) of at least "
+                f"{MIN_SECRET_BYTES} bytes"
             )
         if self.webhook_url and (not self.webhook_secret or len(self.webhook_secret.encode()) < MIN_SECRET_BYTES):
             raise ValueError(

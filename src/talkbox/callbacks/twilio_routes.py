@@ -20,7 +20,7 @@ from starlette.datastructures import MultiDict
 from starlette.responses import Response
 
 import talkbox.providers.twilio.twiml as twiml
-from talkbox.callbacks.ringback import ringback_wav
+from talkbox.callbacks.ringback import ringback_wav, transfer_failed_wav
 from talkbox.callbacks.signature import MAX_PARAMETERS, TwilioSignature
 from talkbox.callbacks.statuses import end_reason, leg_status, sequence
 from talkbox.callbacks.twilio_params import CallParams, ConferenceParams, RecordingParams, form_body
@@ -80,11 +80,13 @@ def twilio_router(
     signing_key: str | None = None,
     muted: Callable[[str, str], Awaitable[bool]] = _nobody_muted,
     announcement: bytes = b"",
+    hold_music: bytes = b"",
 ) -> APIRouter:
     """The webhooks, signed with `auth_token` or a Webhook Rule's `signing_key`.
 
     `muted(conference_id, leg_id)` says whether a leg was muted before it joined (the store);
-    `announcement` is the WAV a conference hears when its recording starts (the media's tone, from the app).
+    `announcement` is the WAV a conference hears when its recording starts (the media's tone, from the app);
+    `hold_music`: the WAV a held participant hears (the app makes it from the media engine's loop).
     """
     webhooks = twiml.Webhooks(public_url)
     router = APIRouter(tags=["Twilio webhooks"], responses=REFUSED)
@@ -227,6 +229,38 @@ def twilio_router(
     async def ringback() -> Response:
         # Unsigned: Twilio fetches what <Play> names as a plain GET, and the tone is no secret.
         return Response(tone, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
+
+    failed = transfer_failed_wav()
+
+    @router.get(
+        twiml.TRANSFER_FAILED_PATH,
+        summary="The tone a transferred caller hears when the transfer was not answered",
+        response_class=Response,
+        responses={200: {"description": "WAV, 8 kHz mono", "content": {"audio/wav": {}}}},
+    )
+    async def transfer_failed() -> Response:
+        # Unsigned, like the ringback: a plain GET from <Play>.
+        return Response(failed, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
+
+    @router.post(
+        twiml.HOLD_PATH,
+        summary="What a held participant hears (the participant's holdUrl)",
+        response_class=Response,
+        responses=TWIML,
+        openapi_extra=form_body(CallParams),
+    )
+    async def on_hold(_params: MultiDict = signed, music: str = Query("1")) -> Response:
+        return _xml(twiml.on_hold(webhooks, music=music != "0"))
+
+    @router.get(
+        twiml.HOLD_MUSIC_PATH,
+        summary="Talkbox's music on hold, which the holdUrl plays",
+        response_class=Response,
+        responses={200: {"description": "WAV, 8 kHz mono", "content": {"audio/wav": {}}}},
+    )
+    async def music() -> Response:
+        # Unsigned, like the ringback: Twilio's <Play> fetches it with a plain GET.
+        return Response(hold_music, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
 
     @router.post(
         twiml.INCOMING_PATH,

@@ -51,7 +51,20 @@ class LegView(BaseModel):
     status: LegStatus
     kind: LegKind = "browser"
     muted: bool = False
+    held: bool = False
+    # Held by the chair (it hears music), not by its own user (away on another of their calls).
+    held_by_chair: bool = False
     end_reason: str | None = None
+
+
+class TransferView(BaseModel):
+    """A blind transfer under way: `by` sent the call to `to`, which rings; or, unanswered, `by` is rung again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    by: str
+    to: str
+    status: Literal["ringing", "recalling"]
 
 
 class ConferenceView(BaseModel):
@@ -66,6 +79,7 @@ class ConferenceView(BaseModel):
     # What is being recorded now: the call, or the caller's voicemail message; None: nothing.
     recording: RecordingKind | None = None
     legs: tuple[LegView, ...]
+    transfer: TransferView | None = None
 
 
 def new_id(prefix: str) -> str:
@@ -121,6 +135,47 @@ class UserMutesLeg(_Event):
     conference_id: str
     leg_id: str
     muted: bool
+
+
+class UserHoldsLeg(_Event):
+    """Put a leg on hold or take it off: its own user (their call), the chair (a participant), or the shell.
+
+    The shell holds a user's other calls when one of their legs starts talking: one call at a time is live.
+    """
+
+    type: Literal["user_holds_leg"] = "user_holds_leg"
+    user: str
+    conference_id: str
+    leg_id: str
+    held: bool
+
+
+class UserCompletesTransfer(_Event):
+    """The chair leaves `leg_id` (held) and whoever they added talking to each other: an attended transfer."""
+
+    type: Literal["user_completes_transfer"] = "user_completes_transfer"
+    user: str
+    conference_id: str
+    leg_id: str
+
+
+class UserTransfers(_Event):
+    """A user hands the other party of their call of two to `to`, and leaves it (a blind transfer)."""
+
+    type: Literal["user_transfers"] = "user_transfers"
+    user: str
+    conference_id: str
+    to: str
+    leg_id: str = Field(default_factory=_leg_id)  # the leg that rings `to`
+
+
+class UserSendsDigits(_Event):
+    """Keys pressed on a user's keypad during a call, for the telephones on it (RFC 4733)."""
+
+    type: Literal["user_sends_digits"] = "user_sends_digits"
+    user: str
+    conference_id: str
+    digits: str
 
 
 class UserRejoins(_Event):
@@ -185,6 +240,14 @@ class PresenceChanged(_Event):
     online: bool
 
 
+class UserSetsPresence(_Event):
+    """A user turns do not disturb on or off (the page's `set_presence`), for all their pages."""
+
+    type: Literal["user_sets_presence"] = "user_sets_presence"
+    user: str
+    dnd: bool
+
+
 class UserReturned(_Event):
     """A page of `user` (re)connected while they are on this conference; its state has been sent.
 
@@ -196,6 +259,19 @@ class UserReturned(_Event):
     type: Literal["user_returned"] = "user_returned"
     user: str
     conference_id: str
+
+
+class StateSent(_Event):
+    """Every conference `user` is on has been sent to their pages, after one of them (re)connected.
+
+    It names those conferences, so a page can tell a call it still shows has
+    ended without depending on the order the conference messages arrive in
+    (with several nodes they come from the conferences' own partitions).
+    """
+
+    type: Literal["state_sent"] = "state_sent"
+    user: str
+    conference_ids: tuple[str, ...]
 
 
 # --- reports from providers --------------------------------------------------
@@ -223,7 +299,8 @@ class LegStatusChanged(_Event):
 
 
 class DigitPressed(_Event):
-    """A key pressed on a telephone on a conference (RFC 4733), for its pages to show."""
+    """A key pressed on a conference: on a telephone (RFC 4733) or by a page's user; its pages show it, and
+    the other telephones on it hear it."""
 
     type: Literal["digit_pressed"] = "digit_pressed"
     conference_id: str
@@ -288,6 +365,15 @@ class LegMuteChanged(_Event):
     muted: bool
 
 
+class LegHoldChanged(_Event):
+    """A provider's word that a leg put itself on hold or took itself off (a telephone's re-INVITE)."""
+
+    type: Literal["leg_hold_changed"] = "leg_hold_changed"
+    conference_id: str
+    leg_id: str
+    held: bool
+
+
 class LegOffered(_Event):
     """The built-in engine offers media for a leg to its user's pages."""
 
@@ -327,6 +413,18 @@ class RecordingsChanged(_Event):
     caller: str | None = None
 
 
+class CallNotDisturbed(_Event):
+    """A call (or an add) to `callee` was refused because they asked not to be disturbed.
+
+    Nothing rang, so no conference shows it: this is how both histories keep it.
+    """
+
+    type: Literal["call_not_disturbed"] = "call_not_disturbed"
+    conference_id: str
+    caller: str
+    callee: str
+
+
 class ChangeNotSaved(_Event):
     """What `user` asked of a conference could not be stored yet (a full disk): it is being retried.
 
@@ -338,6 +436,14 @@ class ChangeNotSaved(_Event):
     conference_id: str
     request: str
     message: str
+
+
+class MissedCalls(_Event):
+    """How many calls `user` has missed since they last looked at their history, now that it changed."""
+
+    type: Literal["missed_calls"] = "missed_calls"
+    user: str
+    count: int
 
 
 class UnsavedChangesDue(_Event):
@@ -353,14 +459,20 @@ Event = Annotated[
     | UserAddsParticipant
     | UserRemovesParticipant
     | UserMutesLeg
+    | UserHoldsLeg
+    | UserCompletesTransfer
     | UserRejoins
     | UserRecords
+    | UserTransfers
+    | UserSendsDigits
     | ClientAnsweredLeg
     | ClientResumesLeg
     | ClientRejectedLeg
     | ClientLegFailed
     | PresenceChanged
+    | UserSetsPresence
     | UserReturned
+    | StateSent
     | LegStatusChanged
     | SpeakingChanged
     | DigitPressed
@@ -368,11 +480,14 @@ Event = Annotated[
     | ConferenceStatusChanged
     | RecordingAvailable
     | LegMuteChanged
+    | LegHoldChanged
     | LegOffered
     | ConferenceUpdated
     | CallRefused
     | RecordingsChanged
+    | CallNotDisturbed
     | ChangeNotSaved
+    | MissedCalls
     | UnsavedChangesDue,
     Field(discriminator="type"),
 ]

@@ -33,6 +33,7 @@ import contextlib
 import logging
 import math
 import time
+import urllib.parse
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,6 +43,7 @@ from typing import Any
 import redis.asyncio as redis
 from pydantic import TypeAdapter, ValidationError
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
@@ -86,19 +88,63 @@ return redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])
 """
 
 
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+@dataclass(frozen=True)
+class SentinelAddress:
+    """`redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`: the sentinels to ask, and for what."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    password: str | None = None
+
+
+def sentinel_address(url: str) -> SentinelAddress | None:
+    """The URL's sentinels, None for a plain Redis URL; ValueError, naming what is wrong, for a bad one."""
+    scheme, _, rest = url.partition("://")
+    if scheme != SENTINEL_SCHEME:
+        return None
+    netloc, _, path = rest.partition("/")
+    credentials, _, hosts = netloc.rpartition("@")
+    password = urllib.parse.unquote(credentials.partition(":")[2]) or None
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":")
+        if not name or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"a sentinel is HOST:PORT, not {host!r} (in {SENTINEL_SCHEME}://HOST:PORT,.../SERVICE)")
+        sentinels.append((name, int(port)))
+    service, _, db = path.strip("/").partition("/")
+    if not service:
+        raise ValueError(f"name the monitored service: {SENTINEL_SCHEME}://HOST:PORT/SERVICE[/DB]")
+    if db and not db.isdigit():
+        raise ValueError(f"the database is a number, not {db!r}")
+    return SentinelAddress(tuple(sentinels), service, int(db or 0), password)
+
+
 def redis_client(url: str, *, blocking: bool = False) -> redis.Redis:
     """A client for Talkbox's own use: a command fails within seconds, so a user is told to try again.
 
     A blocking reader gets no socket timeout (a timeout shorter than its block
-    breaks the read); it needs a connection of its own anyway.
+    breaks the read); it needs a connection of its own anyway. With Sentinel,
+    every connection asks the sentinels where the master is, so a failover is
+    followed like a Redis restart.
     """
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=None if blocking else SOCKET_TIMEOUT,
-        socket_connect_timeout=SOCKET_TIMEOUT,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
-        single_connection_client=blocking,
+    options: dict[str, Any] = {
+        "socket_timeout": None if blocking else SOCKET_TIMEOUT,
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+    }
+    address = sentinel_address(url)
+    if address is None:
+        return redis.Redis.from_url(url, single_connection_client=blocking, **options)
+    sentinel = Sentinel(
+        address.sentinels,
+        sentinel_kwargs={"socket_timeout": SOCKET_TIMEOUT, "socket_connect_timeout": SOCKET_TIMEOUT},
     )
+    pool = SentinelConnectionPool(address.service, sentinel, db=address.db, password=address.password, **options)
+    return redis.Redis(connection_pool=pool, single_connection_client=blocking)
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
@@ -122,6 +168,10 @@ class _Owned:
 
     lease: str
     reader: asyncio.Task[None] | None = None
+    # Handed to this node's handlers and not yet acknowledged: the sweep leaves these alone.
+    in_flight: set[str] = field(default_factory=set)
+    # Handled, but Redis did not take the acknowledgement: tried again every renewal.
+    to_ack: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -142,6 +192,8 @@ class RedisBus:
     _keeper: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _scripts: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     reachable: bool = field(default=False, init=False)
+    # Draining (SIGTERM): takes nothing more, and hands each partition over once no call is live on it.
+    leaving: bool = field(default=False, init=False)
     # This process, as opposed to the node's name, which a restarted process may keep.
     _incarnation: str = field(default_factory=lambda: uuid.uuid4().hex, init=False, repr=False)
 
@@ -189,14 +241,21 @@ class RedisBus:
             yield await self._queue.get()
 
     async def ack(self, delivery: Delivery) -> bool:
+        owned = self._owned.get(delivery.partition)
+        mine = owned is not None and owned.lease == delivery.lease
         try:
             done = await self._scripts["ack"](
                 keys=[self._lease_key(delivery.partition), self.stream(delivery.partition)],
                 args=[delivery.lease, GROUP, delivery.id],
             )
         except RedisError as error:
-            log.warning("could not acknowledge %s on partition %d: %s", delivery.id, delivery.partition, error)
+            # Handled all the same: acknowledged at a later renewal rather than handed to the handlers again.
+            log.warning("could not acknowledge %s on partition %d yet: %s", delivery.id, delivery.partition, error)
+            if mine:
+                owned.to_ack.add(str(delivery.id))  # type: ignore[union-attr]
             return False
+        if mine:
+            owned.in_flight.discard(str(delivery.id))  # type: ignore[union-attr]
         if done == -1:
             log.warning("partition %d moved before %s was acknowledged: its new owner hands it out again",
                         delivery.partition, delivery.id)  # fmt: skip
@@ -223,6 +282,10 @@ class RedisBus:
         total = int(await self.client.get(f"{self.prefix}dead-total") or 0)
         entries = await self.client.xrevrange(self.dead_key, count=limit) if limit > 0 else []
         return total, [_letter({k.decode(): v.decode() for k, v in fields.items()}) for _id, fields in entries]
+
+    def leave(self) -> None:
+        """Start draining: from the next renewal on, each partition goes to the others once no call is live on it."""
+        self.leaving = True
 
     async def close(self) -> None:
         """Leave: stop reading, hand the leases back at once (others need not wait for them to expire)."""
@@ -263,8 +326,10 @@ class RedisBus:
                 log.warning("lost the lease on partition %d: another node owns it now", partition)
                 await self._let_go(partition, release=False)
             else:
+                await self._ack_again(partition, owned)
+                await self._sweep(partition, owned)
                 await self._trim(partition)
-        share = math.ceil(self.partitions / live)
+        share = 0 if self.leaving else math.ceil(self.partitions / live)
         start = partition_of(self.node_id, self.partitions)  # nodes starting together try different ones first
         for step in range(self.partitions):
             if len(self._owned) >= share:
@@ -276,7 +341,8 @@ class RedisBus:
         self.reachable = True
 
     async def _shed(self, share: int) -> None:
-        """Above this node's share: hand over the partitions no live call depends on, for the newcomers."""
+        """Above this node's share (another joined, or this one is leaving): hand over the partitions no live
+        call depends on."""
         if self.can_release is None:
             return
         for partition in sorted(self._owned, reverse=True):
@@ -298,16 +364,20 @@ class RedisBus:
             await asyncio.sleep(0.02)
         if not pending and await self.can_release(partition):  # type: ignore[misc]
             await self._let_go(partition, release=True)
-            log.info("handed partition %d of the bus over to a newer node", partition)
+            log.info("handed partition %d of the bus over", partition)
             return
         owned.reader = asyncio.create_task(self._read(partition, owned, hooks=False, claim=False))
 
     async def _heartbeat(self) -> int:
-        """How many nodes are alive (this one included): those that beat within a lease, as an owner must renew."""
+        """How many nodes are alive (this one included, unless leaving): those that beat within a lease, as an owner
+        must renew."""
         seconds, micros = await self.client.time()
         now = seconds + micros / 1e6
         nodes = f"{self.prefix}nodes"
-        await self.client.zadd(nodes, {self.node_id: now})
+        if self.leaving:  # not counted: the others' shares grow to take every partition this one hands over
+            await self.client.zrem(nodes, self.node_id)
+        else:
+            await self.client.zadd(nodes, {self.node_id: now})
         await self.client.zremrangebyscore(nodes, "-inf", now - self.lease)
         return max(1, await self.client.zcard(nodes))
 
@@ -335,6 +405,35 @@ class RedisBus:
             with contextlib.suppress(RedisError):
                 await self._scripts["release"](keys=[self._lease_key(partition)], args=[owned.lease])
 
+    async def _ack_again(self, partition: int, owned: _Owned) -> None:
+        for entry_id in sorted(owned.to_ack):
+            await self._scripts["ack"](keys=[self._lease_key(partition), self.stream(partition)],
+                                       args=[owned.lease, GROUP, entry_id])  # fmt: skip
+            owned.to_ack.discard(entry_id)
+            owned.in_flight.discard(entry_id)
+
+    async def _sweep(self, partition: int, owned: _Owned) -> None:
+        """Hand out again what is pending on a partition this node owns and its handlers never got.
+
+        Taking a partition claims what was pending then; this catches what becomes pending after: a read
+        cut short (the reader stopped for a hand-over, or Redis going away mid-reply) leaves entries
+        under this node that no handler saw, and a former owner's reader, reconnecting after a Redis
+        restart before it learns its lease is gone, reads entries under its own name. Nothing else
+        would ever take them while this node keeps the partition.
+        """
+        stream = self.stream(partition)
+        pending = await self.client.xpending_range(
+            stream, GROUP, min="-", max="+", count=READ_COUNT, idle=int(self.lease * 1000)
+        )
+        lost = [p["message_id"] for p in pending if p["message_id"].decode() not in owned.in_flight]
+        if not lost:
+            return
+        log.warning("partition %d: %d entries delivered, never handled; handed out again", partition, len(lost))
+        claimed = await self.client.xclaim(stream, GROUP, self.node_id, min_idle_time=0, message_ids=lost)
+        for entry_id, fields in claimed:
+            if fields and not await self._delivered_too_often(partition, owned, entry_id, fields):
+                self._hand(partition, owned, entry_id, fields)
+
     async def _trim(self, partition: int) -> None:
         """Drop what has been read and acknowledged: everything before the oldest entry still pending."""
         stream = self.stream(partition)
@@ -356,22 +455,28 @@ class RedisBus:
                     await hook(partition)
                 except Exception:
                     log.exception("taking partition %d: a hook failed; its events are handled anyway", partition)
-            if claim:
-                await self._retrying(partition, lambda: self._claim(partition, owned))
-            await self._retrying(partition, lambda: self._read_new(connection, partition, owned))
+            if claim and not await self._retrying(partition, owned, lambda: self._claim(partition, owned)):
+                return
+            await self._retrying(partition, owned, lambda: self._read_new(connection, partition, owned))
         finally:
             # A blocking read cut short can leave its connection busy; closing it must not hang the reader.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.aclose(), STOP_SECONDS)
 
-    async def _retrying(self, partition: int, step: Callable[[], Awaitable[None]]) -> None:
+    async def _retrying(self, partition: int, owned: _Owned, step: Callable[[], Awaitable[None]]) -> bool:
+        """Run `step` until it succeeds; False once the lease is gone (Redis back after a restart that outlived
+        it), so the reader stops instead of reading entries another node now owns."""
         while True:
             try:
                 await step()
-                return
+                return True
             except RedisError as error:
                 log.warning("reading partition %d: %s; trying again", partition, error)
                 await asyncio.sleep(min(1.0, self.lease / 3))
+            with contextlib.suppress(RedisError):
+                if (await self.client.get(self._lease_key(partition))) != owned.lease.encode():
+                    log.warning("partition %d: the lease went while Redis was away; reading stops", partition)
+                    return False
 
     async def _claim(self, partition: int, owned: _Owned) -> None:
         """Take over what an earlier owner was handed and never acknowledged, oldest first."""
@@ -414,6 +519,7 @@ class RedisBus:
         except (KeyError, ValidationError) as error:
             asyncio.create_task(self._bury(partition, owned, entry_id, fields, f"unreadable: {type(error).__name__}"))
             return
+        owned.in_flight.add(entry_id.decode())
         self._queue.put_nowait(Delivery(entry_id.decode(), event, partition, owned.lease))
 
     async def _bury(

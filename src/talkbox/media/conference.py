@@ -10,7 +10,15 @@ in its own adaptive jitter buffer; only the legs that are actually speaking
 (the loudest ten at most) (by the RFC 6464 level Chromium puts on each packet) are decoded. Every
 listener gets the same packet from one shared encode of the whole mix; each
 decoded speaker gets the mix without their own voice, from their own encoder.
-Mute is applied here, on the server.
+Mute is applied here, on the server. A leg may be given a sound instead of the call (ringback while
+its transfer rings, `tones.py`): it hears that, and is left out of the others' mix, until it is taken away.
+
+Hold too: a held leg is left out of every mix. One the chair held hears music on hold (music.py) instead;
+one its own user held (away on another call, or a telephone's own hold) hears silence, and whoever is left
+with nobody to talk to but such a leg hears the music. Any hold makes a call of two mix rather than forward.
+
+A recording is a mixer output too: the mix of the legs talking (a held leg, or one hearing a sound, is not in
+it), after a prompt everyone hears first. While it runs, a call of two mixes rather than forwards.
 
 A telephone leg (`Line`) is a mixer input and output with its own codec: its endpoint hands over linear 8 kHz
 samples, which wait in the same jitter buffer (at 8 kHz), are resampled to 48 kHz and measured for speech here,
@@ -28,8 +36,10 @@ import numpy as np
 
 from talkbox.media import g711, rtp
 from talkbox.media.jitter import Frame, JitterBuffer, Lost
+from talkbox.media.music import MusicOnHold
 from talkbox.media.opus import FRAME_SAMPLES, SAMPLE_RATE, Decoder, Encoder
 from talkbox.media.recorder import Recorder
+from talkbox.media.tones import Sound
 
 # At most this many voices, the loudest, are decoded into a mix: it bounds what a big noisy room costs,
 # and more voices at once than this are noise to every listener anyway.
@@ -162,6 +172,7 @@ class Member:
     encoder: Encoder | None = None  # made the first time this leg is a speaker
     line: Line | None = None  # a telephone: G.711 at 8 kHz rather than Opus
     muted: bool = False
+    held: bool = False
     has_levels: bool = False
     loud_until: float = 0.0
     loudness: float = float(rtp.SILENCE)  # smoothed -dBov, lower is louder
@@ -195,7 +206,7 @@ class Member:
         return self.decoder.conceal(slot.fec, slot.samples)
 
     def speaking(self, now: float) -> bool:
-        return not self.muted and (now < self.loud_until or not self.has_levels)
+        return not self.muted and not self.held and (now < self.loud_until or not self.has_levels)
 
 
 @dataclass
@@ -204,7 +215,14 @@ class ConferenceMedia:
     on_speaking: SpeakingSink = lambda _legs: None
     members: dict[str, Member] = field(default_factory=dict)
     muted: set[str] = field(default_factory=set)
+    # Held legs, each with whether it hears music (held by the chair) or silence (held by its own user).
+    held: dict[str, bool] = field(default_factory=dict)
+    # What a leg hears instead of the call, kept like a mute for a leg whose endpoint comes later.
+    sounds: dict[str, Sound] = field(default_factory=dict)
     shared: Encoder = field(default_factory=Encoder)
+    music: MusicOnHold = field(default_factory=MusicOnHold)
+    _music_encoder: Encoder | None = None  # made the first time someone hears the music
+    _silence_encoder: Encoder | None = None
     speaking_now: frozenset[str] = frozenset()
     spoken_at: float = float("-inf")
     ticks: int = 0
@@ -214,7 +232,7 @@ class ConferenceMedia:
     # What everyone hears on top of the mix (a recording's announcement, voicemail's greeting); the
     # recording starts once it has played, so the file holds what was said after it.
     prompt: np.ndarray | None = None
-    _waiting: Recorder | None = None
+    _pending: Recorder | None = None
 
     # --- membership ---------------------------------------------------------------
 
@@ -225,6 +243,7 @@ class ConferenceMedia:
         if member is None or (member.line is not None) != telephone:
             self._remove_member(leg_id)
             member = Member.telephone(leg_id, sink, muted) if telephone else Member(leg_id, sink, muted=muted)
+            member.held = leg_id in self.held
             self.members[leg_id] = member
             self.lines += telephone
         else:
@@ -234,6 +253,8 @@ class ConferenceMedia:
     def remove(self, leg_id: str) -> None:
         self._remove_member(leg_id)
         self.muted.discard(leg_id)
+        self.held.pop(leg_id, None)
+        self.sounds.pop(leg_id, None)
 
     def _remove_member(self, leg_id: str) -> None:
         member = self.members.pop(leg_id, None)
@@ -245,6 +266,21 @@ class ConferenceMedia:
         if leg_id in self.members:
             self.members[leg_id].muted = muted
 
+    def hold(self, leg_id: str, held: bool, music: bool) -> None:
+        """Also for a leg with no endpoint yet, like mute."""
+        if held:
+            self.held[leg_id] = music
+        else:
+            self.held.pop(leg_id, None)
+        if leg_id in self.members:
+            self.members[leg_id].held = held
+
+    def play(self, leg_id: str, sound: Sound | None) -> None:
+        if sound is None:
+            self.sounds.pop(leg_id, None)
+        else:
+            self.sounds[leg_id] = sound
+
     @property
     def empty(self) -> bool:
         return not self.members
@@ -254,9 +290,11 @@ class ConferenceMedia:
         return (
             len(self.members) == 2
             and not self.muted
+            and not self.held
             and not self.lines
+            and not self.sounds
             and self.recorder is None
-            and self._waiting is None
+            and self._pending is None
             and self.prompt is None
         )
 
@@ -266,20 +304,20 @@ class ConferenceMedia:
         """Play `prompt` to everyone, then record the mix into `recorder` (one recording at a time)."""
         self.stop_recording()
         self.prompt = prompt if len(prompt) else None
-        self._waiting = recorder
+        self._pending = recorder
         if self.prompt is None:
-            self._start_waiting()
+            self._start_pending()
 
     def stop_recording(self) -> None:
         """Stopped during its tone, a recording is still a playable file (of next to nothing): it is listed."""
-        self._start_waiting()
+        self._start_pending()
         if self.recorder is not None:
             self.recorder.stop()
         self.recorder = None
 
-    def _start_waiting(self) -> None:
-        if self._waiting is not None:
-            self.recorder, self._waiting = self._waiting, None
+    def _start_pending(self) -> None:
+        if self._pending is not None:
+            self.recorder, self._pending = self._pending, None
             self.recorder.start()
 
     def _prompt_frame(self) -> np.ndarray | None:
@@ -288,7 +326,7 @@ class ConferenceMedia:
         frame, rest = self.prompt[:FRAME_SAMPLES], self.prompt[FRAME_SAMPLES:]
         self.prompt = rest if len(rest) else None
         if self.prompt is None:
-            self._start_waiting()
+            self._start_pending()
         return np.pad(frame, (0, FRAME_SAMPLES - len(frame))).astype(np.int32)
 
     # --- the audio ----------------------------------------------------------------
@@ -323,9 +361,16 @@ class ConferenceMedia:
         minus = dict(zip(speakers, _clip(total - stack), strict=True)) if stack is not None else {}
         shared: bytes | None = None
         everyone: np.ndarray | None = None
+        waiting = self._waiting()
+        on_hold = _HoldTick(self)
         for member in self.members.values():
             own_mix = minus.get(member.leg_id)
-            if member.line is not None:
+            sound = self.sounds.get(member.leg_id)
+            if sound is not None:  # a transfer's ringback (or its failed tone) comes before any hold
+                payload = self._encode_alone(member, sound.next())
+            elif member.held or member.leg_id in waiting:
+                payload = on_hold.payload(member, music=member.leg_id in waiting or self.held.get(member.leg_id, False))
+            elif member.line is not None:
                 if own_mix is None:
                     everyone = _clip(total) if everyone is None else everyone
                 payload = member.line.encode(own_mix if own_mix is not None else everyone)
@@ -341,6 +386,21 @@ class ConferenceMedia:
             member.sink(payload, sequence, timestamp, False)
         self._report_speaking(frozenset(voices), now)
 
+    def _waiting(self) -> frozenset[str]:
+        """Who hears the music though not held: the one left talking when the others held themselves away."""
+        if False not in self.held.values():  # nobody is away: the chair's holds leave the chair hearing nothing
+            return frozenset()
+        talking = [m.leg_id for m in self.members.values() if not m.held]
+        return frozenset(talking) if len(talking) == 1 else frozenset()
+
+    def hold_encoder(self, music: bool) -> Encoder:
+        """The conference's one encoder of the music, or of silence: every held leg gets the same packet."""
+        if music:
+            self._music_encoder = self._music_encoder or Encoder()
+            return self._music_encoder
+        self._silence_encoder = self._silence_encoder or Encoder()
+        return self._silence_encoder
+
     def _voices(self, now: float) -> dict[str, np.ndarray]:
         """Each buffer gives up this tick's frame; the loudest few speakers are decoded."""
         ready: list[tuple[float, Member, Frame | Lost | np.ndarray]] = []
@@ -352,7 +412,7 @@ class ConferenceMedia:
                     member.heard_level(level(slot), now)
             else:
                 slot = member.buffer.pop(now)
-            if slot is not None and member.speaking(now):
+            if slot is not None and member.speaking(now) and member.leg_id not in self.sounds:
                 ready.append((member.loudness, member, slot))
         ready.sort(key=lambda entry: entry[0])
         voices: dict[str, np.ndarray] = {}
@@ -361,6 +421,15 @@ class ConferenceMedia:
             if len(pcm) == FRAME_SAMPLES:
                 voices[member.leg_id] = pcm
         return voices
+
+    @staticmethod
+    def _encode_alone(member: Member, pcm: np.ndarray) -> bytes:
+        """A frame for this member only, from its own encoder (a telephone's is G.711)."""
+        if member.line is not None:
+            return member.line.encode(pcm)
+        if member.encoder is None:
+            member.encoder = Encoder()
+        return member.encoder.encode(pcm)
 
     def forwarded_speaking(self, now: float) -> None:
         """Speaking indicators while forwarding, from the levels alone (nothing is decoded)."""
@@ -372,6 +441,25 @@ class ConferenceMedia:
         if legs != self.speaking_now and now - self.spoken_at >= SPEAKING_INTERVAL:
             self.speaking_now, self.spoken_at = legs, now
             self.on_speaking(legs)
+
+
+@dataclass
+class _HoldTick:
+    """One tick of what held legs hear: the next frame of the music, or silence, each encoded at most once."""
+
+    media: ConferenceMedia
+    frame: np.ndarray | None = None
+    encoded: dict[bool, bytes] = field(default_factory=dict)
+
+    def payload(self, member: Member, music: bool) -> bytes:
+        if music and self.frame is None:
+            self.frame = self.media.music.next()
+        pcm = self.frame if music and self.frame is not None else np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        if member.line is not None:
+            return member.line.encode(pcm)
+        if music not in self.encoded:
+            self.encoded[music] = self.media.hold_encoder(music).encode(pcm)
+        return self.encoded[music]
 
 
 def _buffer(telephone: bool) -> JitterBuffer:

@@ -134,8 +134,10 @@ class WebRtcEndpoint:
         if self._timer is not None:
             self._timer.cancel()
         if self.wire is not None:
-            self._send_rtcp(rtcp.report(self.wire.ssrc, self.cname, self.sent, None, time.time(), _now(), CLOCK_RATE)
-                            + rtcp.bye(self.wire.ssrc))
+            self._send_rtcp(
+                rtcp.report(self.wire.ssrc, self.cname, self.sent, None, time.time(), _now(), CLOCK_RATE)
+                + rtcp.bye(self.wire.ssrc)
+            )
         await self.pc.close()
 
     # --- sending ------------------------------------------------------------------

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from talkbox.events.log_context import ids
 from talkbox.media import tones
 from talkbox.media.conference import ConferenceMedia
 from talkbox.media.endpoint import WebRtcEndpoint
@@ -25,6 +26,7 @@ from talkbox.media.recorder import Recorder
 from talkbox.media.rtp_endpoint import RtpEndpoint
 from talkbox.media.sdp import Origin, port_of
 from talkbox.media.sdp import check as check_sdp
+from talkbox.media.tones import SoundName, sound
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +70,15 @@ class Media(Protocol):
         ...
 
     async def stop_recording(self, conference_id: str) -> None: ...
+    def hold(self, conference_id: str, leg_id: str, held: bool, music: bool) -> None: ...
+    def play(self, conference_id: str, leg_id: str, sound: SoundName | None) -> None: ...
     async def drop(self, leg_id: str) -> None: ...
     async def remove(self, conference_id: str, leg_id: str) -> None: ...
     async def close(self) -> None: ...
     async def stats(self) -> dict[str, int]: ...
+    async def leg_stats(self, conference_id: str) -> dict[str, dict[str, float | int | bool | None]]:
+        """Each leg of the conference as the engine sees it (empty when the conference is not here)."""
+        ...
 
 
 class MediaFactory(Protocol):
@@ -170,6 +177,14 @@ class MediaEngine:
         if conference is not None:
             conference.stop_recording()
 
+    def hold(self, conference_id: str, leg_id: str, held: bool, music: bool) -> None:
+        """Like mute, it waits for a leg with no endpoint yet."""
+        self._conference(conference_id).hold(leg_id, held, music)
+
+    def play(self, conference_id: str, leg_id: str, name: SoundName | None) -> None:
+        """The leg hears `name` (from its start) instead of the call; None: the call again."""
+        self._conference(conference_id).play(leg_id, None if name is None else sound(name))
+
     async def drop(self, leg_id: str) -> None:
         """Close the leg's endpoint; it stays in its conference (a page may offer again)."""
         placement = self.legs.pop(leg_id, None)
@@ -182,7 +197,7 @@ class MediaEngine:
         if conference is None:
             return
         conference.remove(leg_id)
-        if conference.empty and not conference.muted:
+        if conference.empty and not conference.muted and not conference.held and not conference.sounds:
             conference.stop_recording()
             del self.conferences[conference_id]
 
@@ -204,6 +219,35 @@ class MediaEngine:
             for name, value in vars(placement.endpoint.counters).items():
                 totals[name] = totals.get(name, 0) + value
         return totals
+
+    async def leg_stats(self, conference_id: str) -> dict[str, dict[str, float | int | bool | None]]:
+        """Per leg: its jitter buffer (delay, target, packets concealed, late and dropped) and its peer's
+        receiver reports of what Talkbox sends it (round trip, loss, jitter). A call of two is forwarded
+        without a buffer (`buffered` false): then only the peer's reports say anything."""
+        conference = self.conferences.get(conference_id)
+        if conference is None:
+            return {}
+        stats: dict[str, dict[str, float | int | bool | None]] = {}
+        for leg_id, member in conference.members.items():
+            placement = self.legs.get(leg_id)
+            quality = placement.endpoint.quality if placement is not None else None
+            buffer = member.buffer.stats
+            heard = buffer.received + buffer.concealed
+            round_trip = quality.round_trip if quality is not None else None
+            stats[leg_id] = {
+                "buffered": not conference.forwarding,
+                "delay_ms": round(buffer.delay_ms, 1),
+                "target_ms": round(buffer.target_ms, 1),
+                "received": buffer.received,
+                "concealed": buffer.concealed,
+                "late": buffer.late,
+                "dropped": buffer.dropped,
+                "loss": round(buffer.concealed / heard, 4) if heard else 0.0,
+                "peer_round_trip_ms": round(round_trip * 1000, 1) if round_trip is not None else None,
+                "peer_loss": round(quality.fraction_lost, 4) if quality is not None else None,
+                "peer_jitter_ms": round(quality.jitter_ms, 1) if quality is not None else None,
+            }
+        return stats
 
     # --- inside -------------------------------------------------------------------
 
@@ -276,7 +320,9 @@ class MediaEngine:
                 elif conference.members:
                     conference.tick(now)
             except Exception:
-                log.exception("mixing conference %s failed a tick", conference.conference_id)
+                log.exception(
+                    "mixing conference %s failed a tick", conference.conference_id, extra=ids(conference.conference_id)
+                )
         if not self.conferences:
             self._tick = None
             return

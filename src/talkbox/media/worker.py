@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from typing import Any
 
 import uvloop
 
+from talkbox.events.log_context import JsonFormatter
 from talkbox.media.engine import MediaEngine, MediaSettings
 
 log = logging.getLogger(__name__)
@@ -41,18 +43,45 @@ async def serve(settings: MediaSettings) -> None:
         ),
         settings=settings,
     )
+    # Requests run side by side, one leg's in the order they came: a leg whose
+    # set-up waits (digits being played, say) holds up no other leg's.
+    latest: dict[str, asyncio.Task[None]] = {}
+    running: set[asyncio.Task[None]] = set()
+
+    async def answer(request: dict[str, Any], after: asyncio.Task[None] | None) -> None:
+        if after is not None:
+            await asyncio.wait([after])
+        write(await _reply(engine, request))
+
     try:
         while line := await reader.readline():
             request = json.loads(line)
-            try:
-                reply = {"id": request["id"], "ok": True, **(await _run(engine, request))}
-            except ValueError as error:  # an SDP or digits it cannot use: the message says why, never the SDP
-                reply = {"id": request["id"], "ok": False, "error": "ValueError", "message": str(error)}
-            except Exception as error:  # the caller decides; the worker goes on
-                reply = {"id": request["id"], "ok": False, "error": type(error).__name__}
-            write(reply)
+            leg_id = request.get("leg_id")
+            task = asyncio.create_task(answer(request, latest.get(leg_id) if leg_id else None))
+            running.add(task)
+            task.add_done_callback(running.discard)
+            if leg_id:
+                latest[leg_id] = task
+                task.add_done_callback(lambda done, leg=leg_id: _forget(latest, leg, done))
+        if running:
+            await asyncio.wait(running)
     finally:
         await engine.close()
+
+
+def _forget(latest: dict[str, asyncio.Task[None]], leg_id: str, done: asyncio.Task[None]) -> None:
+    """A finished request leaves the table, unless a later one of its leg has taken its place."""
+    if latest.get(leg_id) is done:
+        del latest[leg_id]
+
+
+async def _reply(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return {"id": request["id"], "ok": True, **(await _run(engine, request))}
+    except ValueError as error:  # an SDP or digits it cannot use: the message says why, never the SDP
+        return {"id": request["id"], "ok": False, "error": "ValueError", "message": str(error)}
+    except Exception as error:  # the caller decides; the worker goes on
+        return {"id": request["id"], "ok": False, "error": type(error).__name__}
 
 
 async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
@@ -79,19 +108,29 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
         await engine.start_recording(request["conference_id"], request["path"], request["tone"])
     elif op == "stop_recording":
         await engine.stop_recording(request["conference_id"])
+    elif op == "hold":
+        engine.hold(request["conference_id"], request["leg_id"], request["held"], request["music"])
+    elif op == "play":
+        engine.play(request["conference_id"], request["leg_id"], request["sound"])
     elif op == "drop":
         await engine.drop(request["leg_id"])
     elif op == "remove":
         await engine.remove(request["conference_id"], request["leg_id"])
     elif op == "stats":
         return {"stats": await engine.stats()}
+    elif op == "leg_stats":
+        return {"legs": await engine.leg_stats(request["conference_id"])}
     else:
         raise ValueError(op)
     return {}
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    # Inherited from the server's environment, so a worker's lines read like the server's.
+    if os.environ.get("TALKBOX_LOG_FORMAT") == "json":
+        handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     given = json.loads(sys.argv[1])
     ports = given.get("rtp_ports")
     settings = MediaSettings(

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from talkbox.events.log_context import ids
 from talkbox.media.engine import (
     DtmfSink,
     Media,
@@ -34,6 +35,7 @@ from talkbox.media.engine import (
     StateSink,
     no_dtmf,
 )
+from talkbox.media.tones import SoundName
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ class Telephone:
 class LegPlace:
     conference_id: str
     muted: bool = False
+    held: bool = False
+    music: bool = False
+    sound: SoundName | None = None
     telephone: Telephone | None = None
 
 
@@ -133,6 +138,21 @@ class WorkerPool:
             with contextlib.suppress(WorkerError):
                 await self._ask(worker, op="stop_recording", conference_id=conference_id)
 
+    def hold(self, conference_id: str, leg_id: str, held: bool, music: bool) -> None:
+        place = self.legs.setdefault(leg_id, LegPlace(conference_id))
+        place.held, place.music = held, music
+        index = self.conferences.get(conference_id)
+        if index is not None and index in self.workers:
+            self._tell(
+                self.workers[index], op="hold", conference_id=conference_id, leg_id=leg_id, held=held, music=music
+            )
+
+    def play(self, conference_id: str, leg_id: str, sound: SoundName | None) -> None:
+        self.legs.setdefault(leg_id, LegPlace(conference_id)).sound = sound
+        index = self.conferences.get(conference_id)
+        if index is not None and index in self.workers:
+            self._tell(self.workers[index], op="play", conference_id=conference_id, leg_id=leg_id, sound=sound)
+
     async def drop(self, leg_id: str) -> None:
         place = self.legs.get(leg_id)
         if place is not None:
@@ -168,16 +188,35 @@ class WorkerPool:
                     totals[name] = totals.get(name, 0) + value
         return totals
 
+    async def leg_stats(self, conference_id: str) -> dict[str, dict[str, float | int | bool | None]]:
+        worker = self._placed(conference_id)
+        if worker is None:
+            return {}
+        try:
+            return dict((await self._ask(worker, op="leg_stats", conference_id=conference_id))["legs"])
+        except (WorkerError, TimeoutError):
+            return {}
+
     # --- placement ------------------------------------------------------------------
 
     async def _new_endpoint(self, conference_id: str, leg_id: str, **request: Any) -> str:
         place = self.legs.setdefault(leg_id, LegPlace(conference_id))
         worker = await self._worker_for(conference_id)
         worker.legs.add(leg_id)
-        if place.muted:
-            await self._ask(worker, op="mute", conference_id=conference_id, leg_id=leg_id, muted=True)
+        await self._place_state(worker, leg_id, place)
         reply = await self._ask(worker, conference_id=conference_id, leg_id=leg_id, **request)
         return str(reply["sdp"])
+
+    async def _place_state(self, worker: Worker, leg_id: str, place: LegPlace) -> None:
+        """A leg's mute, hold and sound, on the worker it is (again) placed on, before its audio flows."""
+        if place.muted:
+            await self._ask(worker, op="mute", conference_id=place.conference_id, leg_id=leg_id, muted=True)
+        if place.held:
+            await self._ask(
+                worker, op="hold", conference_id=place.conference_id, leg_id=leg_id, held=True, music=place.music
+            )
+        if place.sound is not None:
+            await self._ask(worker, op="play", conference_id=place.conference_id, leg_id=leg_id, sound=place.sound)
 
     def _remember(self, leg_id: str, remote: str, ours: str | None = None) -> None:
         place = self.legs.get(leg_id)
@@ -198,9 +237,19 @@ class WorkerPool:
     async def _worker_for(self, conference_id: str) -> Worker:
         index = self.conferences.get(conference_id)
         if index is None:
-            index = min(range(self.size), key=lambda i: len(self.workers[i].legs) if i in self.workers else 0)
+            index = min(range(self.size), key=self._load)
             self.conferences[conference_id] = index
         return await self._started(index)
+
+    def _load(self, index: int) -> int:
+        """The legs placed on a worker, counted from the placements themselves.
+
+        Not from the worker's own count, which grows only once it has started
+        and taken the leg: conferences placed while workers are still starting
+        (a burst of calls at boot) would all see empty workers and pile onto
+        the first.
+        """
+        return sum(1 for place in self.legs.values() if self.conferences.get(place.conference_id) == index)
 
     async def _started(self, index: int) -> Worker:
         if index in self.workers:
@@ -295,14 +344,15 @@ class WorkerPool:
         try:
             fresh = await self._worker_for(place.conference_id)
             fresh.legs.add(leg_id)
-            if place.muted:
-                await self._ask(fresh, op="mute", conference_id=place.conference_id, leg_id=leg_id, muted=True)
+            await self._place_state(fresh, leg_id, place)
             await self._ask(
                 fresh, op="rtp_restore", conference_id=place.conference_id, leg_id=leg_id,
                 ours=telephone.ours, sdp=telephone.remote,
             )  # fmt: skip
         except (WorkerError, TimeoutError, OSError):
-            log.warning("could not put telephone leg %s back on a media worker", leg_id)
+            log.warning(
+                "could not put telephone leg %s back on a media worker", leg_id, extra=ids(place.conference_id, leg_id)
+            )
             return False
         return True
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from talkbox.events import Bus, Delivery, Event, partition_key
+from talkbox.events.log_context import about_event
 from talkbox.router.dead_letters import DeadLetters
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Router:
     async def _consume(self, queue: asyncio.Queue[Delivery]) -> None:
         while True:
             delivery = await queue.get()
+            about_event(delivery.event)  # every line a handler logs names the event's conference and leg
             for handler in self.handlers:
                 if isinstance(delivery.event, handler.handles):
                     await self._handle(handler, delivery.event)

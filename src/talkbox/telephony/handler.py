@@ -12,27 +12,34 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from talkbox.events.log_context import about, ids
 from talkbox.events.models import (
     CallRefused,
     ChangeNotSaved,
     ConferenceUpdated,
     Event,
     IncomingPhoneCall,
+    LegHoldChanged,
     LegKind,
     LegMuteChanged,
     LegStatusChanged,
     PhoneKind,
     PresenceChanged,
     RecordingsChanged,
+    StateSent,
     UnsavedChangesDue,
     UserAddsParticipant,
+    UserCompletesTransfer,
     UserHangsUp,
+    UserHoldsLeg,
     UserMutesLeg,
     UserRecords,
     UserRejoins,
     UserRemovesParticipant,
     UserRequestsCall,
     UserReturned,
+    UserSendsDigits,
+    UserTransfers,
 )
 from talkbox.events.names import is_client_name
 from talkbox.telephony.model import Conference
@@ -41,21 +48,30 @@ from talkbox.telephony.recordings import Recording, file_name
 from talkbox.telephony.rules import (
     AddParticipant,
     Command,
+    CompleteTransfer,
     DialLeg,
     HangUp,
     HangUpLeg,
+    Hold,
+    HoldLeg,
     IncomingCall,
     Mute,
     MuteLeg,
+    PlayToLeg,
+    PressDigits,
     Publish,
     Record,
     Rejoin,
     RemoveParticipant,
     RuleInput,
+    SendDigits,
     StartCall,
     StartRecording,
     StopRecording,
+    TransferCall,
     decide,
+    holds_elsewhere,
+    started_talking,
 )
 from talkbox.telephony.store import ConferenceStore, StoreUnavailable
 from talkbox.telephony.unsaved import Backlog, Unsaved
@@ -68,9 +84,28 @@ _REQUESTS: dict[type[Event], tuple[str, str]] = {
     UserAddsParticipant: ("add", "add them"),
     UserRemovesParticipant: ("remove", "remove them"),
     UserMutesLeg: ("mute", "change the mute"),
+    UserHoldsLeg: ("hold", "change the hold"),
+    UserCompletesTransfer: ("complete_transfer", "complete the transfer"),
     UserRejoins: ("rejoin", "rejoin"),
     UserRecords: ("record", "change the recording"),
+    UserTransfers: ("transfer", "transfer the call"),
 }
+
+
+def log_changes(before: Conference | None, after: Conference) -> None:
+    """A call's life in the log, once stored: each leg's new status, and the conference's start and end.
+
+    Kinds and ids only: who was called (a name, a telephone number) stays out of the log.
+    """
+    if before is None:
+        log.info("conference %s started", after.id, extra=ids(after.id))
+    was = {leg.id: leg.status for leg in before.legs} if before is not None else {}
+    for leg in after.legs:
+        if was.get(leg.id) != leg.status:
+            why = f" ({leg.end_reason})" if leg.end_reason else ""
+            log.info("%s leg %s is %s%s", leg.kind, leg.id, leg.status, why, extra=ids(after.id, leg.id))
+    if after.ended and (before is None or not before.ended):
+        log.info("conference %s ended (%s)", after.id, after.end_reason, extra=ids(after.id))
 
 
 def derived_id(prefix: str, *parts: str) -> str:
@@ -88,6 +123,8 @@ class CallHandler:
     providers: Mapping[LegKind, Provider]
     publish: Callable[[Event], Awaitable[None]]
     max_legs: int = 10
+    # Calls one user may be on at once (the others on hold); a call to someone on this many is busy.
+    max_calls: int = 3
     # The ring group: the clients a call from a telephone rings (TALKBOX_SIP_RING or TALKBOX_TWILIO_RING).
     ring: tuple[str, ...] = ()
     unsaved: Backlog = field(default_factory=Backlog)
@@ -104,10 +141,15 @@ class CallHandler:
         UserAddsParticipant,
         UserRemovesParticipant,
         UserMutesLeg,
+        UserHoldsLeg,
+        UserCompletesTransfer,
         UserRejoins,
         UserRecords,
+        UserTransfers,
+        UserSendsDigits,
         LegStatusChanged,
         LegMuteChanged,
+        LegHoldChanged,
         PresenceChanged,
         UnsavedChangesDue,
     )
@@ -140,9 +182,12 @@ class CallHandler:
                         leg.provider_id,
                         leg.sequence,
                         leg.kind,
+                        leg.held,
+                        leg.held_by_chair,
                     )
                 )
             await self._record_again(conference)
+            await self._resume_waiting(conference)
 
     async def _record_again(self, conference: Conference) -> None:
         """A recording that was running goes on in the same file (a chained Ogg stream after what was kept)."""
@@ -156,6 +201,17 @@ class CallHandler:
             await self.providers[chair.kind].resume_recording(again, str(self._file_of(taping.id)))
         except Exception:
             log.exception("could not go on recording %s after the restart", taping.id)
+
+    async def _resume_waiting(self, conference: Conference) -> None:
+        """A party waiting on a transfer heard ringback from media that died with the process: again."""
+        transfer = conference.transfer
+        if transfer is None:
+            return
+        waiting = conference.leg(transfer.leg_id)
+        if waiting.ended or waiting.kind not in self.providers:
+            return  # its end is on the way (or its provider is off, and it is ended as failed)
+        # Ringback, even while recalling: the failed tone has been heard already.
+        await self._carry_out_all((PlayToLeg(conference.id, waiting.id, "ringback", waiting.kind),))
 
     async def stop(self) -> None:
         """At shutdown: one last offer of what is unsaved to the store; what it still refuses is lost."""
@@ -180,29 +236,43 @@ class CallHandler:
         if isinstance(event, UserRequestsCall):
             await self._request_call(event)
             return
-        given = self._rule_input(event)
+        given = await self._rule_input(event)
         if given is not None:
             await self._apply(event.conference_id, given, event)  # type: ignore[union-attr]
 
-    def _rule_input(self, event: Event) -> RuleInput | None:
+    async def _rule_input(self, event: Event) -> RuleInput | None:
         if isinstance(event, UserHangsUp):
             return HangUp(event.user)
         if isinstance(event, UserAddsParticipant):
-            return AddParticipant(event.user, event.to, event.leg_id, self.max_legs, self.telephones)
+            return AddParticipant(
+                event.user, event.to, event.leg_id, self.max_legs, self.telephones, await self._dnd(event.to)
+            )
         if isinstance(event, UserRemovesParticipant):
             return RemoveParticipant(event.user, event.leg_id)
         if isinstance(event, UserMutesLeg):
             return Mute(event.user, event.leg_id, event.muted)
+        if isinstance(event, UserHoldsLeg):
+            return Hold(event.user, event.leg_id, event.held)
+        if isinstance(event, UserCompletesTransfer):
+            return CompleteTransfer(event.user, event.leg_id)
         if isinstance(event, UserRejoins):
             return Rejoin(event.user, event.leg_id)
         if isinstance(event, UserRecords):
             return Record(event.user, event.on, event.recording_id)
-        if isinstance(event, (LegStatusChanged, LegMuteChanged)):
+        if isinstance(event, UserTransfers):
+            recall = derived_id("l", event.conference_id, "recall", event.leg_id)
+            return TransferCall(event.user, event.to, event.leg_id, recall, self.telephones)
+        if isinstance(event, UserSendsDigits):
+            return PressDigits(event.user, event.digits)
+        if isinstance(event, (LegStatusChanged, LegMuteChanged, LegHoldChanged)):
             return event
         if isinstance(event, IncomingPhoneCall):
             names = (event.to,) if event.to else self.ring
             ring = tuple((derived_id("l", event.conference_id, "ring", name), name) for name in names)
-            return IncomingCall(event.conference_id, event.leg_id, event.caller, event.provider_id, ring, event.kind)
+            dnd = frozenset([name for name in names if await self._dnd(name)])
+            return IncomingCall(
+                event.conference_id, event.leg_id, event.caller, event.provider_id, ring, event.kind, dnd
+            )
         return None
 
     async def _request_call(self, event: UserRequestsCall) -> None:
@@ -224,7 +294,9 @@ class CallHandler:
             callee_leg_id=derived_id("l", event.conference_id, "callee"),
             caller=event.user,
             to=event.to,
-            caller_in_call=bool(elsewhere),
+            caller_calls=len(elsewhere),
+            max_calls=self.max_calls,
+            callee_dnd=await self._dnd(event.to),
             telephones=self.telephones,
             voicemail_id=await self._voicemail_for(event),
         )
@@ -236,6 +308,10 @@ class CallHandler:
         if not await self.store.voicemail_on(event.to):
             return None
         return derived_id("v", event.conference_id, "voicemail")
+
+    async def _dnd(self, user: str) -> bool:
+        person = await self.store.person(user)
+        return person is not None and person.dnd
 
     async def _apply(self, conference_id: str | None, given: RuleInput, event: Event) -> Conference | None:
         """Decide, store, act. Returns the conference as the input changed it; None when it changed nothing."""
@@ -257,10 +333,23 @@ class CallHandler:
             except StoreUnavailable as error:
                 log.warning("%s: holding the change until the store takes it", error)
             else:
+                log_changes(before, changed)
                 await self._carry_out_all(decision.commands)
+                await self._hold_other_calls(before, changed)
                 return changed
         await self._hold(changed, given, decision.commands, event)
         return changed
+
+    async def _hold_other_calls(self, before: Conference | None, changed: Conference) -> None:
+        """Whoever starts talking on this call puts their other calls on hold (call waiting, a second call).
+
+        Published, not applied here: each conference's events are handled in its own order.
+        """
+        for user in started_talking(before, changed):
+            for conference_id, hold in holds_elsewhere(user, changed.id, await self.store.active_for(user)):
+                await self.publish(
+                    UserHoldsLeg(user=user, conference_id=conference_id, leg_id=hold.leg_id, held=hold.held)
+                )
 
     async def _hold(self, changed: Conference, given: RuleInput, commands: tuple[Command, ...], event: Event) -> None:
         """A change the store did not take (a full disk): what is safe now, the rest once it is stored.
@@ -307,7 +396,7 @@ class CallHandler:
                 return
             self.unsaved.saved(conference_id)
             await self._carry_out_all(tuple(c for c in change.held if _still_due(c, latest)))
-        log.info("the store took the held changes of %s", conference_id)
+        log.info("the store took the held changes of %s", conference_id, extra=ids(conference_id))
 
     def _retry_later(self, conference_id: str) -> None:
         """Through the bus, so the retry runs on the conference's worker, in order with its events."""
@@ -328,9 +417,11 @@ class CallHandler:
             # Each command on its own: the state is stored, so a retry of this event would
             # decide nothing new, and a command that raised would never be carried out.
             try:
-                await self._carry_out(command)
+                fields = vars(command)
+                with about(fields.get("conference_id"), fields.get("leg_id")):
+                    await self._carry_out(command)
             except Exception:
-                log.exception("could not carry out %s", command)
+                log.exception("could not carry out %s", command, extra=ids(vars(command).get("conference_id")))
                 if isinstance(command, DialLeg):
                     await self._report_failed(command.conference_id, command.leg_id, "provider-error")
 
@@ -347,6 +438,12 @@ class CallHandler:
             await self._start_recording(command)
         elif isinstance(command, StopRecording):
             await self._stop_recording(command)
+        elif isinstance(command, HoldLeg):
+            await self.providers[command.kind].hold(command)
+        elif isinstance(command, PlayToLeg):
+            await self.providers[command.kind].play(command)
+        elif isinstance(command, SendDigits):
+            await self.providers[command.kind].send_digits(command)
 
     async def _start_recording(self, command: StartRecording) -> None:
         """Indexed before the provider starts, so a file on disk is never one the store has not heard of."""
@@ -391,17 +488,20 @@ class CallHandler:
         )
 
     async def _send_state(self, user: str) -> None:
-        """A page that (re)connects gets every conference its user is on, or may rejoin."""
+        """A page that (re)connects gets every conference its user is on, or may rejoin, then their list."""
+        sent: list[str] = []
         for conference in await self.store.active():
             if user in conference.members():
                 await self.publish(ConferenceUpdated(conference=conference.view(), users=(user,)))
                 await self.publish(UserReturned(user=user, conference_id=conference.id))
+                sent.append(conference.id)
+        await self.publish(StateSent(user=user, conference_ids=tuple(sent)))
 
     async def _dial(self, command: DialLeg) -> None:
-        """Someone already on another call is busy, whatever the provider would say."""
+        """Someone on as many calls as they may be is busy; on fewer, this one rings as a call waiting."""
         if not command.auto_answer and command.kind == "browser":
             elsewhere = [c for c in await self.store.active_for(command.destination) if c.id != command.conference_id]
-            if elsewhere:
+            if len(elsewhere) >= self.max_calls:
                 await self.publish(
                     LegStatusChanged(
                         conference_id=command.conference_id,
@@ -429,5 +529,5 @@ def _still_due(command: Command, latest: Conference) -> bool:
 def describe(given: RuleInput) -> dict[str, Any]:
     """A rule input as plain data for the event log."""
     if dataclasses.is_dataclass(given):
-        return {"input": type(given).__name__, **dataclasses.asdict(given)}
+        return {"input": type(given).__name__, **vars(given)}  # the store's dumps() writes what is nested in it
     return given.model_dump(mode="json")

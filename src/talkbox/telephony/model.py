@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from talkbox.events.models import TERMINAL_STATUSES, ConferenceView, LegKind, LegStatus, LegView, RecordingKind
+from talkbox.events.models import (
+    TERMINAL_STATUSES,
+    ConferenceView,
+    LegKind,
+    LegStatus,
+    LegView,
+    RecordingKind,
+    TransferView,
+)
 
 
 @dataclass(frozen=True)
@@ -24,10 +32,36 @@ class Leg:
     dialled: bool = False
     # A browser (its destination is a user's name) or a telephone (an E.164 number) over SIP or Twilio.
     kind: LegKind = "browser"
+    # On hold: left out of everyone's mix. Not a status, since statuses only move forward and a hold comes and goes.
+    held: bool = False
+    # Who held it: the chair (the held party hears music) or its own user (away on another call: hears nothing).
+    held_by_chair: bool = False
 
     @property
     def ended(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def talking(self) -> bool:
+        """Connected and not on hold: where its user's voice goes now."""
+        return self.status == "in-progress" and not self.held
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A blind transfer under way: `leg_id` waits (hearing ringback) while `target_leg_id` rings.
+
+    Kept until the target answers. If it does not, `by` is rung again on `recall_leg_id`
+    (`recalling`); if that is not answered either, the transferred leg is hung up.
+    """
+
+    by: str
+    leg_id: str
+    target_leg_id: str
+    recall_leg_id: str
+    # Whether `by` was the chair: answering the recall makes them the chair again.
+    by_chair: bool
+    recalling: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +90,7 @@ class Conference:
     taping: Taping | None = None
     # Every recording this conference has had, so a start delivered again does not record twice.
     recorded: tuple[str, ...] = ()
+    transfer: Transfer | None = None
 
     @property
     def ended(self) -> bool:
@@ -106,8 +141,18 @@ class Conference:
                     status=leg.status,
                     kind=leg.kind,
                     muted=leg.muted,
+                    held=leg.held,
+                    held_by_chair=leg.held_by_chair,
                     end_reason=leg.end_reason,
                 )
                 for leg in self.legs
             ),
+            transfer=self._transfer_view(),
         )
+
+    def _transfer_view(self) -> TransferView | None:
+        transfer = self.transfer
+        if transfer is None:
+            return None
+        target = self.leg(transfer.target_leg_id).destination
+        return TransferView(by=transfer.by, to=target, status="recalling" if transfer.recalling else "ringing")

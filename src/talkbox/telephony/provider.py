@@ -11,7 +11,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from talkbox.events.models import LegKind
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg, StartRecording, StopRecording
+from talkbox.telephony.rules import (
+    DialLeg,
+    HangUpLeg,
+    HoldLeg,
+    MuteLeg,
+    PlayToLeg,
+    SendDigits,
+    StartRecording,
+    StopRecording,
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,8 @@ class ResumeLeg:
     # The sequence number of the last report the rules accepted for the leg.
     sequence: int = 0
     kind: LegKind = "browser"
+    held: bool = False
+    hold_music: bool = False
 
 
 class Provider(Protocol):
@@ -52,6 +63,18 @@ class Provider(Protocol):
 
     async def resume_recording(self, command: StartRecording, path: str) -> None:
         """After a restart: a recording that was running. Ours go on in the same file; Twilio's never stopped."""
+        ...
+
+    async def hold(self, command: HoldLeg) -> None:
+        """Leave the leg out of the mix and give it music on hold (or nothing), or bring it back."""
+        ...
+
+    async def play(self, command: PlayToLeg) -> None:
+        """Give the leg a sound (ringback while its transfer rings) instead of the call, or the call back."""
+        ...
+
+    async def send_digits(self, command: SendDigits) -> None:
+        """Keypad digits to a telephone leg."""
         ...
 
     async def resume(self, command: ResumeLeg) -> None:

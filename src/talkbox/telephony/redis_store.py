@@ -8,7 +8,9 @@ reads one set instead of scanning every conference.
 
 Keys, under the prefix: `conference:ID` (the JSON), `log:ID` (its causes, in
 order), `active` (ids of live conferences), `user:NAME` (ids of the live
-conferences NAME has a live leg on), `quarantine` (rows that could not be read);
+conferences NAME has a live leg on), `quarantine` (rows that could not be read),
+`person:NAME` (do not disturb and when their history was last seen), `people` (their names),
+`calls:NAME` (their calls' conference ids, scored by start) and `call:NAME` (conference id -> record);
 `recording:ID` (a recording's JSON), `recordings:NAME` (the ids NAME owns, scored by
 when they started), `voicemail-off` (the users who turned voicemail off).
 The Redis client belongs to the composition root, which closes it.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +29,9 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from talkbox.telephony.model import Conference
+from talkbox.telephony.people import HISTORY_KEEP, CallRecord, Person, record_from_json, record_to_json
 from talkbox.telephony.recordings import Recording, newest_first, recording_from_json, recording_to_json
-from talkbox.telephony.store import StoreUnavailable, from_json, to_json
+from talkbox.telephony.store import StoreUnavailable, dumps, from_json, to_json
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,7 @@ log = logging.getLogger(__name__)
 class RedisStore:
     client: redis.Redis
     prefix: str = "talkbox:"
+    keep_calls: int = HISTORY_KEEP
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -48,7 +53,7 @@ class RedisStore:
         users = {leg.destination for leg in conference.legs}
         transaction = self.client.pipeline(transaction=True)
         transaction.set(self._key("conference", conference.id), to_json(conference))
-        transaction.rpush(self._key("log", conference.id), json.dumps(cause, separators=(",", ":")))
+        transaction.rpush(self._key("log", conference.id), dumps(cause))
         if conference.ended:
             transaction.srem(self._key("active"), conference.id)
         else:
@@ -115,12 +120,6 @@ class RedisStore:
         except RedisError as error:
             raise StoreUnavailable(f"Redis did not take {user}'s voicemail setting: {error}") from error
 
-    async def _writing(self, transaction: Any, what: str) -> None:
-        try:
-            await transaction.execute()
-        except RedisError as error:
-            raise StoreUnavailable(f"Redis did not take {what}: {error}") from error
-
     @staticmethod
     def _recording(data: bytes) -> Recording | None:
         try:
@@ -128,6 +127,69 @@ class RedisStore:
         except ValueError as error:
             log.error("a recording in Redis cannot be read (%s): skipped", " ".join(str(error).split())[:300])
             return None
+
+    async def person(self, name: str) -> Person | None:
+        fields = await self._reading(self.client.hgetall(self._key("person", name)))
+        return _person(name, fields) if fields else None
+
+    async def put_person(self, person: Person) -> None:
+        transaction = self.client.pipeline(transaction=True)
+        transaction.hset(
+            self._key("person", person.name), mapping={"dnd": int(person.dnd), "history_seen": person.history_seen}
+        )
+        transaction.sadd(self._key("people"), person.name)
+        await self._writing(transaction)
+
+    async def people(self) -> list[Person]:
+        names = sorted(n.decode() for n in await self._reading(self.client.smembers(self._key("people"))))
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(self._key("person", name))
+        rows = await self._reading(pipe.execute())
+        return [_person(name, fields) for name, fields in zip(names, rows, strict=True) if fields]
+
+    async def put_calls(self, records: Sequence[CallRecord]) -> None:
+        transaction = self.client.pipeline(transaction=True)
+        for record in records:
+            transaction.hset(self._key("call", record.user), record.conference_id, record_to_json(record))
+            transaction.zadd(self._key("calls", record.user), {record.conference_id: record.started_at})
+        await self._writing(transaction)
+        for user in {record.user for record in records}:
+            await self._trim(user)
+
+    async def _trim(self, user: str) -> None:
+        """Forget all but the user's newest calls (after the write: a trim that fails loses nothing kept)."""
+        old = await self._reading(self.client.zrange(self._key("calls", user), 0, -(self.keep_calls + 1)))
+        if old:
+            transaction = self.client.pipeline(transaction=True)
+            transaction.zrem(self._key("calls", user), *old)
+            transaction.hdel(self._key("call", user), *old)
+            await self._writing(transaction)
+
+    async def call_of(self, user: str, conference_id: str) -> CallRecord | None:
+        data = await self._reading(self.client.hget(self._key("call", user), conference_id))
+        return None if data is None else record_from_json(data)
+
+    async def calls_of(self, user: str, before: float | None, limit: int) -> list[CallRecord]:
+        top = "+inf" if before is None else f"({before!r}"
+        ids = await self._reading(self.client.zrevrangebyscore(self._key("calls", user), top, "-inf", 0, limit))
+        return await self._records(user, ids)
+
+    async def missed_since(self, user: str, since: float) -> int:
+        ids = await self._reading(self.client.zrangebyscore(self._key("calls", user), f"({since!r}", "+inf"))
+        return sum(1 for record in await self._records(user, ids) if record.missed)
+
+    async def _records(self, user: str, ids: list[bytes]) -> list[CallRecord]:
+        if not ids:
+            return []
+        rows = await self._reading(self.client.hmget(self._key("call", user), ids))
+        return [record_from_json(data) for data in rows if data is not None]
+
+    async def _writing(self, transaction: Any, what: str = "a change to people or calls") -> None:
+        try:
+            await transaction.execute()
+        except RedisError as error:
+            raise StoreUnavailable(f"Redis did not take {what}: {error}") from error
 
     def close(self) -> None:
         """Nothing of its own to close: the client is the composition root's."""
@@ -160,3 +222,7 @@ class RedisStore:
             await transaction.execute()
             log.error("conference %r in Redis cannot be read (%s): moved to its quarantine hash", conference_id, why)
             return None
+
+
+def _person(name: str, fields: dict[bytes, bytes]) -> Person:
+    return Person(name, fields.get(b"dnd") == b"1", float(fields.get(b"history_seen", b"0")))

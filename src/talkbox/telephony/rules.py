@@ -6,11 +6,16 @@ so a list of inputs replays to the same commands every time (tests/rules).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from talkbox.events.models import (
+    CallNotDisturbed,
     CallRefused,
     ConferenceUpdated,
+    DigitPressed,
+    LegHoldChanged,
     LegKind,
     LegMuteChanged,
     LegStatusChanged,
@@ -18,7 +23,7 @@ from talkbox.events.models import (
     RecordingKind,
 )
 from talkbox.events.names import is_client_name, is_e164, is_valid_destination
-from talkbox.telephony.model import Conference, Leg, Taping
+from talkbox.telephony.model import Conference, Leg, Taping, Transfer
 
 # --- inputs ------------------------------------------------------------------
 
@@ -32,11 +37,16 @@ class StartCall:
     callee_leg_id: str
     caller: str
     to: str
-    caller_in_call: bool = False
+    # The caller's other live calls, and how many one user may be on (placing one holds the others).
+    caller_calls: int = 0
+    max_calls: int = 3
     # How this Talkbox reaches telephones (None: it cannot): the kind a number's leg gets.
     telephones: PhoneKind | None = None
     # The voicemail the call becomes if the callee (a user with voicemail on) does not take it; None: none.
     voicemail_id: str | None = None
+    # The callee asked not to be disturbed (their page's `set_presence`): the call is refused, not rung;
+    # with voicemail on (`voicemail_id`), it goes straight to their voicemail instead.
+    callee_dnd: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class AddParticipant:
     leg_id: str
     limit: int
     telephones: PhoneKind | None = None
+    dnd: bool = False  # the person to add asked not to be disturbed
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,26 @@ class Mute:
     user: str
     leg_id: str
     muted: bool
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Put a leg on hold (or take it off): the leg's own user, or the chair for anyone on the call."""
+
+    user: str
+    leg_id: str
+    held: bool
+
+
+@dataclass(frozen=True)
+class CompleteTransfer:
+    """An attended transfer: the chair held `leg_id`, added someone to talk to, and now leaves the two talking.
+
+    The held party takes the chair, comes off hold, and the chair's leg is hung up (`transferred`).
+    """
+
+    user: str
+    leg_id: str
 
 
 @dataclass(frozen=True)
@@ -86,6 +117,29 @@ class Record:
 
 
 @dataclass(frozen=True)
+class TransferCall:
+    """`user` hands the other party of their call of two to `to` and leaves (a blind transfer).
+
+    The shell supplies the ids of the leg that rings `to` and of the leg that rings `user`
+    again should `to` not answer (the recall).
+    """
+
+    user: str
+    to: str
+    leg_id: str
+    recall_leg_id: str
+    telephones: PhoneKind | None = None
+
+
+@dataclass(frozen=True)
+class PressDigits:
+    """Keys pressed on `user`'s keypad, for the telephones on the call."""
+
+    user: str
+    digits: str
+
+
+@dataclass(frozen=True)
 class IncomingCall:
     """A telephone called in and its leg is already answered; ring every client in `ring`.
 
@@ -100,6 +154,8 @@ class IncomingCall:
     provider_id: str | None
     ring: tuple[tuple[str, str], ...]
     caller_kind: PhoneKind = "twilio"
+    # Clients of the group who asked not to be disturbed: not rung (with nobody left, the phone hears none).
+    dnd: frozenset[str] = frozenset()
 
 
 RuleInput = (
@@ -109,10 +165,15 @@ RuleInput = (
     | AddParticipant
     | RemoveParticipant
     | Mute
+    | Hold
+    | CompleteTransfer
     | Rejoin
     | Record
+    | TransferCall
+    | PressDigits
     | LegStatusChanged
     | LegMuteChanged
+    | LegHoldChanged
 )
 
 # --- commands ------------------------------------------------------------------
@@ -144,6 +205,42 @@ class MuteLeg:
     conference_id: str
     leg_id: str
     muted: bool
+    kind: LegKind = "browser"
+
+
+# What a leg waiting on a transfer hears instead of the call: ringback while the target rings;
+# "recall": a short tone (the transfer failed), then ringback while the transferor is rung again.
+Sound = Literal["ringback", "recall"]
+
+
+@dataclass(frozen=True)
+class PlayToLeg:
+    """Play `sound` to the leg instead of the call; None: the leg hears the call again."""
+
+    conference_id: str
+    leg_id: str
+    sound: Sound | None
+    kind: LegKind = "browser"
+
+
+@dataclass(frozen=True)
+class SendDigits:
+    """Keypad digits to a telephone leg (RFC 4733 events on SIP)."""
+
+    conference_id: str
+    leg_id: str
+    digits: str
+    kind: LegKind = "browser"
+
+
+@dataclass(frozen=True)
+class HoldLeg:
+    """Leave the leg out of the mix (or bring it back); `music`: it hears music on hold rather than nothing."""
+
+    conference_id: str
+    leg_id: str
+    held: bool
+    music: bool
     kind: LegKind = "browser"
 
 
@@ -179,10 +276,11 @@ class StopRecording:
 
 @dataclass(frozen=True)
 class Publish:
-    event: ConferenceUpdated | CallRefused
+    event: ConferenceUpdated | CallRefused | CallNotDisturbed
 
 
-Command = DialLeg | HangUpLeg | MuteLeg | StartRecording | StopRecording | Publish
+Command = DialLeg | HangUpLeg | MuteLeg | HoldLeg | PlayToLeg | SendDigits | StartRecording | StopRecording | Publish
+LegCommand = DialLeg | HangUpLeg | MuteLeg | HoldLeg | PlayToLeg | SendDigits
 
 
 @dataclass(frozen=True)
@@ -216,12 +314,22 @@ def _decide(conference: Conference | None, given: RuleInput) -> Decision:
         return _remove(conference, given)
     if isinstance(given, Mute):
         return _mute(conference, given)
+    if isinstance(given, Hold):
+        return _hold(conference, given)
+    if isinstance(given, CompleteTransfer):
+        return _complete_transfer(conference, given)
     if isinstance(given, Rejoin):
         return _rejoin(conference, given)
     if isinstance(given, Record):
         return _record(conference, given)
+    if isinstance(given, TransferCall):
+        return _transfer(conference, given)
+    if isinstance(given, PressDigits):
+        return _press(conference, given)
     if isinstance(given, LegMuteChanged):
         return _mute_reported(conference, given)
+    if isinstance(given, LegHoldChanged):
+        return _hold_reported(conference, given)
     return _leg_status(conference, given)
 
 
@@ -229,20 +337,34 @@ def _refuse(user: str, code: str, message: str) -> tuple[Command, ...]:
     return (Publish(CallRefused(user=user, code=code, message=message)),)
 
 
+def _refused(conference_id: str, caller: str, to: str, code: str, message: str) -> tuple[Command, ...]:
+    """The refusal; one for do not disturb is kept in both histories too."""
+    commands = _refuse(caller, code, message)
+    if code == "dnd":
+        commands += (Publish(CallNotDisturbed(conference_id=conference_id, caller=caller, callee=to)),)
+    return commands
+
+
 def _start_call(given: StartCall) -> Decision:
     refusal = _refusal(given)
     if refusal is not None:
-        return Decision(None, _refuse(given.caller, *refusal))
+        return Decision(None, _refused(given.conference_id, given.caller, given.to, *refusal))
     callee = _new_leg(given.callee_leg_id, given.to, given.telephones)
+    voicemail_id = given.voicemail_id if callee.kind == "browser" else None
+    commands: tuple[Command, ...] = ()
+    if given.callee_dnd:
+        # Never dialled, and ended from the start: once the caller's own leg connects, they leave a message.
+        callee = replace(callee, status="busy", end_reason="dnd")
+        commands = (Publish(CallNotDisturbed(conference_id=given.conference_id, caller=given.caller, callee=given.to)),)
     conference = Conference(
         id=given.conference_id,
         chair_leg_id=given.chair_leg_id,
         legs=(Leg(given.chair_leg_id, given.caller), callee),
-        voicemail_id=given.voicemail_id if callee.kind == "browser" else None,
+        voicemail_id=voicemail_id,
     )
     # The chair's own leg first: nobody is rung into an empty conference.
     dial = DialLeg(conference.id, given.chair_leg_id, given.caller, given.caller, auto_answer=True)
-    return Decision(conference, (_updated(conference), dial))
+    return Decision(conference, (_updated(conference), dial, *commands))
 
 
 def _new_leg(leg_id: str, to: str, telephones: PhoneKind | None) -> Leg:
@@ -258,7 +380,7 @@ def _incoming_call(given: IncomingCall) -> Decision:
     )
     ring: dict[str, Leg] = {}
     for leg_id, name in given.ring:
-        if is_client_name(name) and name not in ring:
+        if is_client_name(name) and name not in ring and name not in given.dnd:
             ring[name] = Leg(leg_id, name)
     conference = Conference(
         id=given.conference_id,
@@ -279,9 +401,15 @@ def _refusal(given: StartCall) -> tuple[str, str] | None:
         return _NO_TELEPHONES
     if given.to == given.caller:
         return "self_call", "You cannot call yourself"
-    if given.caller_in_call:
-        return "already_in_call", "You are already in a call"
+    if given.caller_calls >= given.max_calls:
+        return "too_many_calls", f"You are on {given.caller_calls} calls already: hang one up first"
+    if given.callee_dnd and given.voicemail_id is None:
+        return _do_not_disturb(given.to)  # with voicemail, the call goes there instead
     return None
+
+
+def _do_not_disturb(name: str) -> tuple[str, str]:
+    return "dnd", f"{name} does not want to be disturbed"
 
 
 def _hang_up(conference: Conference, user: str) -> Decision:
@@ -298,7 +426,7 @@ def _hang_up(conference: Conference, user: str) -> Decision:
 def _add(conference: Conference, given: AddParticipant) -> Decision:
     refusal = _add_refusal(conference, given)
     if refusal is not None:
-        return Decision(conference, _refuse(given.user, *refusal))
+        return Decision(conference, _refused(conference.id, given.user, given.to, *refusal))
     if conference.has_leg(given.leg_id):
         return Decision(conference)  # delivered again after that leg ended: not a second leg of one id
     conference = replace(conference, legs=(*conference.legs, _new_leg(given.leg_id, given.to, given.telephones)))
@@ -316,6 +444,8 @@ def _add_refusal(conference: Conference, given: AddParticipant) -> tuple[str, st
         return "not_chair", "Only the chairperson can add people"
     if conference.taping is not None and conference.taping.kind == "voicemail":
         return "leaving_voicemail", "You are leaving a message: hang up first"
+    if conference.transfer is not None:
+        return _TRANSFER_PENDING
     if not is_valid_destination(given.to):
         return "invalid_destination", f"{given.to!r} is not a name or an E.164 number"
     if is_e164(given.to) and given.telephones is None:
@@ -324,12 +454,16 @@ def _add_refusal(conference: Conference, given: AddParticipant) -> tuple[str, st
         return "already_in_conference", f"{given.to} is already on the call"
     if len(conference.live_legs()) >= given.limit:
         return "conference_full", f"A call can have at most {given.limit} people"
+    if given.dnd:
+        return _do_not_disturb(given.to)
     return None
 
 
 def _remove(conference: Conference, given: RemoveParticipant) -> Decision:
     if not _is_chair(conference, given.user) or given.leg_id == conference.chair_leg_id:
         return Decision(conference, _refuse(given.user, "not_chair", "Only the chairperson can remove others"))
+    if conference.transfer is not None:
+        return Decision(conference, _refuse(given.user, *_TRANSFER_PENDING))
     if not conference.has_leg(given.leg_id):
         return Decision(conference)
     leg = conference.leg(given.leg_id)
@@ -364,6 +498,83 @@ def _mute_reported(conference: Conference, report: LegMuteChanged) -> Decision:
     return _settle(conference.with_leg(replace(leg, muted=report.muted)), ())
 
 
+def _hold(conference: Conference, given: Hold) -> Decision:
+    if not conference.has_leg(given.leg_id):
+        return Decision(conference)
+    leg = conference.leg(given.leg_id)
+    if leg.ended or leg.held == given.held:
+        return Decision(conference)
+    refusal = _hold_refusal(conference, leg, given)
+    if refusal is not None:
+        return Decision(conference, _refuse(given.user, *refusal))
+    by_chair = given.held and leg.destination != given.user
+    conference = conference.with_leg(replace(leg, held=given.held, held_by_chair=by_chair))
+    return _settle(conference, (HoldLeg(conference.id, leg.id, given.held, music=by_chair),))
+
+
+def _hold_refusal(conference: Conference, leg: Leg, given: Hold) -> tuple[str, str] | None:
+    """Anyone holds their own leg, the chair anyone's; a hold is taken off by whoever put it on."""
+    own = leg.destination == given.user
+    if given.held:
+        return None if own or _is_chair(conference, given.user) else ("not_chair", "Only the chair can hold others")
+    if leg.held_by_chair:
+        return None if _is_chair(conference, given.user) else ("not_chair", "Only the chair can take them off hold")
+    return None if own else ("held_by_self", f"{leg.destination} put the call on hold themselves")
+
+
+def _complete_transfer(conference: Conference, given: CompleteTransfer) -> Decision:
+    if not _is_chair(conference, given.user):
+        return Decision(conference, _refuse(given.user, "not_chair", "Only the chairperson can transfer the call"))
+    held = conference.leg(given.leg_id) if conference.has_leg(given.leg_id) else None
+    if held is None or held.ended or not held.held_by_chair:
+        return Decision(conference, _refuse(given.user, "not_held", "Hold the person to transfer first"))
+    chair = conference.chair
+    others = [leg for leg in conference.live_legs() if leg.id not in (chair.id, held.id) and leg.hang_up_reason is None]
+    if not others:
+        return Decision(conference, _refuse(given.user, "nobody_to_transfer_to", "Add who to transfer them to first"))
+    conference, stopped = _untaped(conference)
+    conference = replace(conference, chair_leg_id=held.id).with_leg(replace(held, held=False, held_by_chair=False))
+    commands = (
+        *stopped,
+        HoldLeg(conference.id, held.id, False, music=False),
+        HangUpLeg(conference.id, chair.id, "transferred"),
+    )
+    return _settle(conference, commands)
+
+
+def _hold_reported(conference: Conference, report: LegHoldChanged) -> Decision:
+    """A telephone held itself (or came back): its own hold, out of the mix and hearing nothing of it."""
+    if not conference.has_leg(report.leg_id):
+        return Decision(conference)
+    leg = conference.leg(report.leg_id)
+    if leg.ended or leg.held == report.held or leg.held_by_chair:
+        return Decision(conference)  # the chair's hold stays until the chair takes it off
+    conference = conference.with_leg(replace(leg, held=report.held, held_by_chair=False))
+    return _settle(conference, (HoldLeg(conference.id, leg.id, report.held, music=False),))
+
+
+def holds_elsewhere(user: str, talking_on: str, conferences: Iterable[Conference]) -> tuple[tuple[str, Hold], ...]:
+    """A user talks on one call at a time: once a leg of theirs talks, their live legs on other calls go on hold.
+
+    As (conference id, Hold) pairs, for the shell to hand each to its own conference.
+    """
+    return tuple(
+        (conference.id, Hold(user, leg.id, held=True))
+        for conference in conferences
+        if conference.id != talking_on
+        for leg in conference.live_legs()
+        if leg.destination == user and leg.kind == "browser" and leg.talking
+    )
+
+
+def started_talking(before: Conference | None, after: Conference) -> tuple[str, ...]:
+    """The browser users whose leg on `after` talks now and did not before (connected, or taken off hold)."""
+    was = {leg.id for leg in before.legs if leg.talking} if before is not None else set()
+    return tuple(
+        leg.destination for leg in after.live_legs() if leg.kind == "browser" and leg.talking and leg.id not in was
+    )
+
+
 def _rejoin(conference: Conference, given: Rejoin) -> Decision:
     chair = conference.chair
     if chair.destination != given.user or not chair.ended or conference.has_leg(given.leg_id):
@@ -384,13 +595,18 @@ def _record(conference: Conference, given: Record) -> Decision:
         return Decision(conference)  # already recording (or a message is being left), or delivered again
     if conference.chair.status != "in-progress":
         return Decision(conference, _refuse(given.user, "not_connected", "The call is not connected yet"))
-    taping = Taping(given.recording_id, "call", _on_the_call(conference))
+    if conference.transfer is not None:
+        return Decision(conference, _refuse(given.user, *_TRANSFER_PENDING))
+    taping = Taping(given.recording_id, "call", _on_the_call(conference, (given.user,)))
     return _settle(_taping(conference, taping), (_start(conference, taping),))
 
 
 def _on_the_call(conference: Conference, also: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The users who hear the call now (and those who already did): a recording's owners."""
-    heard = (leg.destination for leg in conference.live_legs() if leg.status == "in-progress" and leg.kind == "browser")
+    """The users who hear the call now (and those who already did): a recording's owners.
+
+    Not a leg on hold: it is out of the mix, so out of the recording too.
+    """
+    heard = (leg.destination for leg in conference.live_legs() if leg.talking and leg.kind == "browser")
     return tuple(dict.fromkeys((*also, *heard)))
 
 
@@ -405,16 +621,33 @@ def _stop(conference: Conference, taping: Taping) -> StopRecording:
 
 
 def _to_voicemail(conference: Conference, leg: Leg) -> bool:
-    """The callee of a call of two did not take it (not answered in time, rejected, busy) and has voicemail on.
+    """The callee of a call of two did not take it (not answered in time, rejected, busy, not disturbed) and has
+    voicemail on.
 
-    Not someone who is not online at all: in open mode any name is a user, and a typo would take a message.
+    Only the call's own callee (`legs[1]`), never someone added later or a transfer's target (who has their own
+    voicemail setting, and a transfer its recall). Not someone who is not online at all: in open mode any name is
+    a user, and a typo would take a message.
     """
-    if conference.voicemail_id is None or conference.taping is not None or leg.id == conference.chair_leg_id:
+    if conference.voicemail_id is None or conference.taping is not None or leg.id != conference.legs[1].id:
         return False
     missed = leg.status in ("busy", "no-answer")
     others = [other for other in conference.live_legs() if other.id != conference.chair_leg_id]
     chair = conference.chair
     return missed and not others and chair.status == "in-progress" and chair.hang_up_reason is None
+
+
+def _not_to_disturb(conference: Conference) -> bool:
+    """The caller, connected, called someone who asked not to be disturbed and has voicemail (never rung)."""
+    callee = conference.legs[1] if len(conference.legs) > 1 else None
+    return callee is not None and callee.end_reason == "dnd" and conference.voicemail_id not in conference.recorded
+
+
+def _not_disturbed(conference: Conference) -> tuple[Conference, tuple[Command, ...]]:
+    """The caller leaves a message; or, if they cannot (already leaving), they are alone: the call ends."""
+    callee = conference.legs[1]
+    if _to_voicemail(conference, callee):
+        return _take_voicemail(conference, callee)
+    return conference, _after_leg_left(conference)
 
 
 def _take_voicemail(conference: Conference, leg: Leg) -> tuple[Conference, tuple[Command, ...]]:
@@ -423,8 +656,109 @@ def _take_voicemail(conference: Conference, leg: Leg) -> tuple[Conference, tuple
     return _taping(conference, taping), (_start(conference, taping),)
 
 
+def _untaped(conference: Conference) -> tuple[Conference, tuple[Command, ...]]:
+    """A chair who hands the call on stops its recording: it was theirs to make, and it is stopped while they
+    still chair, so the stop names their leg (Twilio records the chair's own call, which ends as they leave).
+    """
+    taping = conference.taping
+    if taping is None:
+        return conference, ()
+    return replace(conference, taping=None), (_stop(conference, taping),)
+
+
 def _taping(conference: Conference, taping: Taping) -> Conference:
     return replace(conference, taping=taping, recorded=(*conference.recorded, taping.id))
+
+
+_TRANSFER_PENDING = ("transfer_pending", "Wait until the transfer has been answered")
+
+
+def _transfer(conference: Conference, given: TransferCall) -> Decision:
+    """The other party waits on ringback while `to` rings; the transferor leaves at once.
+
+    The conference stays, its legs swap: the transferred leg becomes the chair, so the
+    call is its own from now on, and the chair-alone rule never sees it left alone while
+    `to` rings (a chair with a ringing guest is not alone).
+    """
+    if conference.has_leg(given.leg_id):
+        return Decision(conference)  # delivered again
+    refusal = _transfer_refusal(conference, given)
+    if refusal is not None:
+        return Decision(conference, _refuse(given.user, *refusal))
+    mine = conference.live_leg_of(given.user)
+    assert mine is not None  # the refusal checked it
+    other = next(leg for leg in conference.live_legs() if leg.id != mine.id)
+    target = _new_leg(given.leg_id, given.to, given.telephones)
+    by_chair = mine.id == conference.chair_leg_id
+    transfer = Transfer(given.user, other.id, target.id, given.recall_leg_id, by_chair)
+    conference, stopped = _untaped(conference)
+    conference = replace(conference, chair_leg_id=other.id, legs=(*conference.legs, target), transfer=transfer)
+    commands = (
+        *stopped,
+        HangUpLeg(conference.id, mine.id, "transferred"),
+        PlayToLeg(conference.id, other.id, "ringback"),
+        DialLeg(conference.id, target.id, target.destination, other.destination, auto_answer=False),
+    )
+    return _settle(conference, commands)
+
+
+def _transfer_refusal(conference: Conference, given: TransferCall) -> tuple[str, str] | None:
+    mine = conference.live_leg_of(given.user)
+    if mine is None:
+        return "not_on_call", "You are not on this call"
+    if conference.transfer is not None:
+        return "transfer_pending", "This call is already being transferred"
+    # The chair's call; or, when a telephone called in (its leg chairs), the call of whoever took it.
+    if not _is_chair(conference, given.user) and conference.chair.kind == "browser":
+        return "not_chair", "Only the chairperson can transfer the call"
+    live = conference.live_legs()
+    if len(live) != 2 or any(leg.status != "in-progress" or leg.hang_up_reason is not None for leg in live):
+        return "not_two_party", "Only a connected call of two can be transferred"
+    if not is_valid_destination(given.to):
+        return "invalid_destination", f"{given.to!r} is not a name or an E.164 number"
+    if is_e164(given.to) and given.telephones is None:
+        return _NO_TELEPHONES
+    if given.to == given.user:
+        return "self_transfer", "You cannot transfer a call to yourself"
+    if any(leg.destination == given.to for leg in live):
+        return "already_in_conference", f"{given.to} is already on the call"
+    return None
+
+
+def _transfer_moved(conference: Conference, leg: Leg, transfer: Transfer) -> tuple[Conference, tuple[Command, ...]]:
+    """The leg ringing for a transfer (its target, or the recall) has moved on."""
+    waiting = conference.leg(transfer.leg_id)
+    if leg.status == "in-progress":
+        # Answered: the waiting party hears the call again. A chair who answers the recall chairs again.
+        recalled = leg.id == transfer.recall_leg_id and transfer.by_chair
+        chair = leg.id if recalled else conference.chair_leg_id
+        return replace(conference, transfer=None, chair_leg_id=chair), (PlayToLeg(conference.id, waiting.id, None),)
+    if not leg.ended:
+        return conference, ()
+    if waiting.hang_up_reason is not None:
+        return replace(conference, transfer=None), _after_leg_left(conference)  # it is leaving: nobody to recall for
+    if leg.id == transfer.target_leg_id:
+        recall = Leg(transfer.recall_leg_id, transfer.by)
+        conference = replace(conference, legs=(*conference.legs, recall), transfer=replace(transfer, recalling=True))
+        dial = DialLeg(conference.id, recall.id, recall.destination, waiting.destination, auto_answer=False)
+        return conference, (PlayToLeg(conference.id, waiting.id, "recall"), dial)
+    return replace(conference, transfer=None), (HangUpLeg(conference.id, waiting.id, "transfer-failed"),)
+
+
+def _press(conference: Conference, given: PressDigits) -> Decision:
+    """Digits from someone on the call reach every telephone on it as tones, and every page as keys shown."""
+    mine = conference.live_leg_of(given.user)
+    if mine is None or mine.status != "in-progress":
+        return Decision(
+            conference, _refuse(given.user, "not_on_call", "Keys go to a call you are on, once it is answered")
+        )
+    tones = tuple(
+        SendDigits(conference.id, leg.id, given.digits)
+        for leg in conference.live_legs()
+        if leg.kind != "browser" and leg.status == "in-progress" and leg.id != mine.id
+    )
+    shown = tuple(Publish(DigitPressed(conference_id=conference.id, leg_id=mine.id, digit=d)) for d in given.digits)
+    return Decision(conference, tones + shown)
 
 
 def _is_chair(conference: Conference, user: str) -> bool:
@@ -452,10 +786,20 @@ def _leg_status(conference: Conference, report: LegStatusChanged) -> Decision:
     conference = conference.with_leg(updated)
     commands: tuple[Command, ...] = ()
     is_chair = leg.id == conference.chair_leg_id
+    transfer = conference.transfer
+    if transfer is not None and updated.ended and leg.id == transfer.leg_id:
+        conference = replace(conference, transfer=None)  # the transferred party left: nobody waits any more
+    elif transfer is not None and leg.id in (transfer.target_leg_id, transfer.recall_leg_id):
+        conference, commands = _transfer_moved(conference, updated, transfer)
+        return _settle(conference, commands)
+    if not is_chair and updated.status == "in-progress":
+        conference = replace(conference, voicemail_id=None)  # answered: no longer a call to miss
     if leg.id in conference.ring_group and updated.status == "in-progress":
         conference, commands = _answered_by(conference, leg.id)
     elif is_chair and updated.status == "in-progress" and not was_connected:
         commands = _dial_queued(conference)
+        if _not_to_disturb(conference):
+            conference, commands = _not_disturbed(conference)
     elif updated.ended:
         if is_chair and conference.ring_group:
             conference, commands = _caller_gave_up(conference)
@@ -546,7 +890,8 @@ def _end_reason(conference: Conference) -> str:
     chair = conference.chair
     if conference.taping is not None and conference.taping.kind == "voicemail":
         return "voicemail"
-
+    if chair.end_reason == "transfer-failed":
+        return "transfer-failed"
     guests = [leg for leg in conference.legs if leg.id != chair.id]
     if any(leg.end_reason == "chair-unreachable" for leg in guests):
         return "chair-unreachable"
@@ -606,7 +951,7 @@ def _kinded(decision: Decision) -> Decision:
         return decision
     commands = []
     for command in decision.commands:
-        if isinstance(command, DialLeg | HangUpLeg | MuteLeg) and conference.has_leg(command.leg_id):
+        if isinstance(command, LegCommand) and conference.has_leg(command.leg_id):
             command = replace(command, kind=conference.leg(command.leg_id).kind)
             if isinstance(command, DialLeg):
                 command = replace(command, caller_kind=conference.chair.kind)

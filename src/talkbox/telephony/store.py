@@ -17,7 +17,8 @@ import json
 import logging
 import sqlite3
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +27,7 @@ from pydantic import TypeAdapter
 from talkbox.events.names import is_e164
 from talkbox.telephony.lockfile import LockFile, LockHeld
 from talkbox.telephony.model import Conference
+from talkbox.telephony.people import HISTORY_KEEP, CallRecord, Person, record_from_json, record_to_json
 from talkbox.telephony.recordings import (
     Recording,
     RecordingIndex,
@@ -61,6 +63,31 @@ class ConferenceStore(RecordingIndex, Protocol):
         """Conferences still going in which `user` has a live leg."""
         ...
 
+    # --- people and their history (what the directory and the history page read) ---
+
+    async def person(self, name: str) -> Person | None: ...
+
+    async def put_person(self, person: Person) -> None: ...
+
+    async def people(self) -> list[Person]:
+        """Everyone who has signed in, by name."""
+        ...
+
+    async def put_calls(self, records: Sequence[CallRecord]) -> None:
+        """Save each record, replacing the one of the same user and conference; keep each user's newest
+        `HISTORY_KEEP` (the store's `keep_calls`)."""
+        ...
+
+    async def call_of(self, user: str, conference_id: str) -> CallRecord | None: ...
+
+    async def calls_of(self, user: str, before: float | None, limit: int) -> list[CallRecord]:
+        """`user`'s calls started before `before` (None: the newest), newest first, at most `limit`."""
+        ...
+
+    async def missed_since(self, user: str, since: float) -> int:
+        """How many of `user`'s calls started after `since` were missed."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -76,7 +103,19 @@ async def leg_muted(store: ConferenceStore, conference_id: str, leg_id: str) -> 
 
 
 def to_json(conference: Conference) -> str:
-    return json.dumps(asdict(conference), separators=(",", ":"))
+    return dumps(conference)
+
+
+def dumps(value: object) -> str:
+    """JSON of our plain data, dataclasses nested in it included (a conference's legs and its transfer)."""
+    return json.dumps(value, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: object) -> object:
+    # vars(), not dataclasses.asdict(): asdict deep-copies every value, which made it most of a store write's cost.
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    return vars(value)
 
 
 _conference = TypeAdapter(Conference)
@@ -107,6 +146,9 @@ class MemoryStore:
     log: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     recordings: dict[str, Recording] = field(default_factory=dict)
     voicemail_off: set[str] = field(default_factory=set)
+    persons: dict[str, Person] = field(default_factory=dict)
+    calls: dict[tuple[str, str], CallRecord] = field(default_factory=dict)
+    keep_calls: int = HISTORY_KEEP
 
     async def get(self, conference_id: str) -> Conference | None:
         return self.conferences.get(conference_id)
@@ -139,6 +181,32 @@ class MemoryStore:
     async def set_voicemail(self, user: str, on: bool) -> None:
         (self.voicemail_off.discard if on else self.voicemail_off.add)(user)
 
+    async def person(self, name: str) -> Person | None:
+        return self.persons.get(name)
+
+    async def put_person(self, person: Person) -> None:
+        self.persons[person.name] = person
+
+    async def people(self) -> list[Person]:
+        return sorted(self.persons.values(), key=lambda person: person.name)
+
+    async def put_calls(self, records: Sequence[CallRecord]) -> None:
+        for record in records:
+            self.calls[(record.user, record.conference_id)] = record
+        for user in {record.user for record in records}:
+            for old in (await self.calls_of(user, None, len(self.calls)))[self.keep_calls :]:
+                del self.calls[(user, old.conference_id)]
+
+    async def call_of(self, user: str, conference_id: str) -> CallRecord | None:
+        return self.calls.get((user, conference_id))
+
+    async def calls_of(self, user: str, before: float | None, limit: int) -> list[CallRecord]:
+        mine = [r for r in self.calls.values() if r.user == user and (before is None or r.started_at < before)]
+        return sorted(mine, key=lambda record: record.started_at, reverse=True)[:limit]
+
+    async def missed_since(self, user: str, since: float) -> int:
+        return sum(1 for r in self.calls.values() if r.user == user and r.missed and r.started_at > since)
+
     def close(self) -> None:
         pass
 
@@ -151,8 +219,9 @@ CREATE TABLE IF NOT EXISTS conferences (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS conferences_active ON conferences (active) WHERE active = 1;
+-- Rows are never deleted, so the rowid grows as AUTOINCREMENT's would, without its extra write per insert.
 CREATE TABLE IF NOT EXISTS event_log (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     at REAL NOT NULL,
     conference_id TEXT NOT NULL,
     cause TEXT NOT NULL
@@ -171,6 +240,20 @@ CREATE TABLE IF NOT EXISTS recording_owners (
 CREATE TABLE IF NOT EXISTS voicemail_off (
     user TEXT PRIMARY KEY
 );
+CREATE TABLE IF NOT EXISTS people (
+    name TEXT PRIMARY KEY,
+    dnd INTEGER NOT NULL,
+    history_seen REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calls (
+    user TEXT NOT NULL,
+    conference_id TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    missed INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (user, conference_id)
+);
+CREATE INDEX IF NOT EXISTS calls_by_user ON calls (user, started_at);
 CREATE TABLE IF NOT EXISTS quarantine (
     id TEXT,
     data BLOB,
@@ -187,8 +270,9 @@ class SqliteStore:
     `db` is the connection; only the store writes through it.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, keep_calls: int = HISTORY_KEEP) -> None:
         self.path = Path(path)
+        self.keep_calls = keep_calls
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = _lock(self.path)
         try:
@@ -219,7 +303,7 @@ class SqliteStore:
                 self.db.execute("BEGIN")
                 self.db.execute(
                     "INSERT INTO event_log (at, conference_id, cause) VALUES (?, ?, ?)",
-                    (now, conference.id, json.dumps(cause, separators=(",", ":"))),
+                    (now, conference.id, dumps(cause)),
                 )
                 self.db.execute(
                     "INSERT INTO conferences (id, active, data, updated_at) VALUES (?, ?, ?, ?) "
@@ -293,6 +377,61 @@ class SqliteStore:
         except ValueError as error:
             log.error("a recording in %s cannot be read (%s): skipped", self.path, " ".join(str(error).split())[:300])
             return None
+
+    async def person(self, name: str) -> Person | None:
+        row = self.db.execute("SELECT name, dnd, history_seen FROM people WHERE name = ?", (name,)).fetchone()
+        return None if row is None else Person(row[0], bool(row[1]), row[2])
+
+    async def put_person(self, person: Person) -> None:
+        self._write(
+            "INSERT INTO people (name, dnd, history_seen) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "dnd = excluded.dnd, history_seen = excluded.history_seen",
+            [(person.name, int(person.dnd), person.history_seen)],
+        )
+
+    async def people(self) -> list[Person]:
+        rows = self.db.execute("SELECT name, dnd, history_seen FROM people ORDER BY name").fetchall()
+        return [Person(name, bool(dnd), seen) for name, dnd, seen in rows]
+
+    async def put_calls(self, records: Sequence[CallRecord]) -> None:
+        self._write(
+            "INSERT INTO calls (user, conference_id, started_at, missed, data) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (user, conference_id) DO UPDATE SET started_at = excluded.started_at, "
+            "missed = excluded.missed, data = excluded.data",
+            [(r.user, r.conference_id, r.started_at, int(r.missed), record_to_json(r)) for r in records],
+        )
+        self._write(
+            "DELETE FROM calls WHERE user = ? AND conference_id NOT IN "
+            "(SELECT conference_id FROM calls WHERE user = ? ORDER BY started_at DESC LIMIT ?)",
+            [(user, user, self.keep_calls) for user in {r.user for r in records}],
+        )
+
+    async def call_of(self, user: str, conference_id: str) -> CallRecord | None:
+        row = self.db.execute(
+            "SELECT data FROM calls WHERE user = ? AND conference_id = ?", (user, conference_id)
+        ).fetchone()
+        return None if row is None else record_from_json(row[0])
+
+    async def calls_of(self, user: str, before: float | None, limit: int) -> list[CallRecord]:
+        rows = self.db.execute(
+            "SELECT data FROM calls WHERE user = ? AND started_at < ? ORDER BY started_at DESC LIMIT ?",
+            (user, float("inf") if before is None else before, limit),
+        ).fetchall()
+        return [record_from_json(data) for (data,) in rows]
+
+    async def missed_since(self, user: str, since: float) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM calls WHERE user = ? AND missed = 1 AND started_at > ?", (user, since)
+        ).fetchone()
+        return int(row[0])
+
+    def _write(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.executemany(statement, rows)
+        except sqlite3.DatabaseError as error:
+            raise StoreUnavailable(f"{self.path} did not take a change to people or calls: {error}") from error
 
     def events_of(self, conference_id: str) -> list[dict[str, Any]]:
         """The logged causes of one conference, oldest first."""

@@ -157,6 +157,11 @@ class AllowedOrigins:
     def of(cls, origins: Iterable[str]) -> AllowedOrigins:
         return cls(frozenset(_origin(origin) for origin in origins))
 
+    def listed(self, origin: str) -> bool:
+        """One of TALKBOX_ALLOWED_ORIGINS: an application's page on another origin, which may also read the
+        page's HTTP answers meant for it (the Voice token)."""
+        return _origin(origin) in self.extra
+
     def allows(self, origin: str | None, host_header: str | None) -> bool:
         if origin is None:
             return True

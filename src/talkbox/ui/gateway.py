@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
@@ -37,18 +38,26 @@ from talkbox.events.models import (
     DigitPressed,
     Event,
     LegOffered,
+    MissedCalls,
     PresenceChanged,
     RecordingsChanged,
     SpeakingChanged,
+    StateSent,
     UserAddsParticipant,
+    UserCompletesTransfer,
     UserHangsUp,
+    UserHoldsLeg,
     UserMutesLeg,
     UserRecords,
     UserRejoins,
     UserRemovesParticipant,
     UserRequestsCall,
+    UserSendsDigits,
+    UserSetsPresence,
+    UserTransfers,
 )
 from talkbox.ui.client_address import ClientAddresses
+from talkbox.ui.directory import Directory, Visibility
 from talkbox.ui.identity import Identity, IdentityError
 from talkbox.ui.limits import Limits, RateLimit
 from talkbox.ui.outbox import Outbox
@@ -57,11 +66,24 @@ from talkbox.ui.protocol import (
     Add,
     Answer,
     Call,
+    CallEntry,
+    CompleteTransferMessage,
     ConferenceMessage,
     Digit,
+    DirectoryRequest,
+    DtmfMessage,
     Error,
     HangUpMessage,
+    HistoryPage,
+    HistoryRequest,
+    HistorySeen,
+    HoldMessage,
+    IceServer,
     LegFailed,
+    LegStats,
+    LegStatsMessage,
+    LegStatsRequest,
+    Missed,
     MuteMessage,
     Offer,
     PageMessage,
@@ -75,11 +97,15 @@ from talkbox.ui.protocol import (
     Resync,
     Retrying,
     ServerMessage,
+    SetPresence,
     Speaking,
+    Synced,
+    TransferMessage,
     Welcome,
     parse_frame,
 )
 from talkbox.ui.shared_limits import SharedRateLimit
+from talkbox.ui.turn import no_turn
 from talkbox.ui.user_streams import Parcel, UserStreams, with_sequence
 
 log = logging.getLogger(__name__)
@@ -87,6 +113,8 @@ log = logging.getLogger(__name__)
 CLOSE_UNAUTHORISED = 4401
 CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_TRY_AGAIN = 1013  # RFC 6455's "try again later"
+# This node is draining: reconnect (through the balancer, to another node); the calls' media stays where it is.
+CLOSE_MOVING = 4012
 # The page offers Talkbox's subprotocol, and its token as a second one: a URL ends
 # up in access logs and proxies' logs, a handshake header does not (docs/protocol.md).
 SUBPROTOCOL = "talkbox"
@@ -108,12 +136,17 @@ def chosen_subprotocol(websocket: WebSocket) -> str | None:
 
 @dataclass
 class Connection:
-    """One open socket: whose it is, where from, its outbox and its own message budget."""
+    """One open socket: whose it is, where from, its outbox, its own message budget and whom it may see."""
 
     user: str
     address: str
     outbox: Outbox
     messages: RateLimit
+    visibility: Visibility = field(default_factory=Visibility)
+    # Asked for the directory (`directory`): from then on it is sent who changed.
+    listening: bool = False
+    # News of people that came while its snapshot was being read: sent after it, being newer.
+    held: list[str] | None = None
     # Told it is rate limited at most once a second per message type: a storm's answer is no storm.
     told: RateLimit = field(default_factory=lambda: RateLimit(1, window=1.0))
     seen: int = 0  # the last sequence of the user's stream it was sent (with Redis)
@@ -125,6 +158,9 @@ class Gateway:
     publish: Callable[[Event], Awaitable[None]]
     identity: Identity
     provider_name: str
+    directory: Directory
+    # TURN for the user's pages (ui/turn.py), none by default.
+    ice_servers: Callable[[str], list[IceServer]] = no_turn
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
     max_message_bytes: int = 16 * 1024
     limits: Limits = field(default_factory=Limits)
@@ -136,6 +172,8 @@ class Gateway:
     streams: UserStreams | None = None
     presence: Presence | None = None  # with Redis: who is online on any node
     shared_calls: SharedRateLimit | None = None  # with Redis: the calls budget, counted on every node
+    # With Redis and the built-in engine: a new call's id, chosen so that its media lands on the least-loaded node.
+    place: Callable[[], Awaitable[str]] | None = None
     # Stopping (SIGTERM with several nodes): new sockets are refused with 503, so a balancer tries another node.
     draining: bool = False
     legs: dict[str, dict[str, str]] = field(default_factory=dict)  # user -> their legs here -> conference id
@@ -151,6 +189,8 @@ class Gateway:
         SpeakingChanged,
         DigitPressed,
         RecordingsChanged,
+        StateSent,
+        MissedCalls,
     )
 
     def __post_init__(self) -> None:
@@ -162,6 +202,13 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self.streams.run(self.deliver)))
         if self.presence is not None:
             self._tasks.append(asyncio.create_task(self.presence.beat()))
+
+    def move_pages(self, within: float, uniform: Callable[[float, float], float] = random.uniform) -> None:
+        """Draining: close every page's socket at its own moment within `within` seconds, so that they
+        reconnect to the other nodes spread out rather than all at once; their media is not touched."""
+        for connections in self.sockets.values():
+            for websocket in list(connections):
+                self._tasks.append(asyncio.create_task(_close_later(websocket, uniform(0.0, within))))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -177,10 +224,11 @@ class Gateway:
             await websocket.send_denial_response(PlainTextResponse("this node is stopping", status_code=503))
             return
         try:
-            user = self.identity.user_for(websocket.query_params.get("client_name"), offered_token(websocket))
+            signed_in = self.identity.signed_in(websocket.query_params.get("client_name"), offered_token(websocket))
         except IdentityError as error:
             await _close_at_once(websocket, CLOSE_UNAUTHORISED, str(error))
             return
+        user = signed_in.user
         address = self.addresses.of(websocket)
         refusal = self._refusal(user, address)
         if refusal is not None:
@@ -192,6 +240,7 @@ class Gateway:
             address,
             Outbox(websocket, self.limits.max_queued_messages),
             RateLimit(self.limits.max_messages_per_second, window=1.0),
+            Visibility(signed_in.directory),
         )
         self.sockets[user][websocket] = connection
         self.per_address[address][user] += 1
@@ -205,9 +254,10 @@ class Gateway:
                 await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, message)
                 return
             await websocket.accept(subprotocol=chosen_subprotocol(websocket))
+            await self.directory.people.remember(user)  # listed in the directory from the first sign-in
             sender = asyncio.create_task(connection.outbox.run())
             # Queued first: the state the presence brings (ui/outbox.py keeps the order) follows it.
-            self._send(connection, Welcome(user=user, provider=self.provider_name))
+            self._send(connection, Welcome(user=user, provider=self.provider_name, ice_servers=self.ice_servers(user)))
             if self.streams is not None:
                 await self._watch(connection, _since(websocket))
             await self.publish(PresenceChanged(user=user, online=True))
@@ -233,6 +283,20 @@ class Gateway:
             if online:
                 with contextlib.suppress(BusUnavailable):  # the bus is gone too: nobody left to tell
                     await self.publish(PresenceChanged(user=user, online=False))
+
+    async def _listen(self, connection: Connection) -> None:
+        """The directory this page may see and its missed calls; then who changes, as they do.
+
+        Only for pages that ask: a client that shows no directory is not sent its chatter.
+        """
+        connection.listening, connection.held = True, []
+        try:
+            self._send(connection, await self.directory.snapshot(connection.user, connection.visibility))
+        finally:
+            held, connection.held = connection.held, None
+        for text in held:
+            connection.outbox.put(text)
+        self._send(connection, Missed(count=await self.directory.people.missed(connection.user)))
 
     async def _watch(self, connection: Connection, since: int | None) -> None:
         """Read the user's stream for this socket: from `since` (what the page missed), else from now."""
@@ -304,12 +368,51 @@ class Gateway:
                 self._send(connection, limited)
         elif isinstance(message, Error):
             self._send(connection, message)
+        elif isinstance(message, HistoryRequest | HistorySeen | DirectoryRequest | LegStatsRequest):
+            await self._read(connection, message)
         else:
             try:
-                await self.publish(to_event(connection.user, message, self.legs.get(connection.user, {})))
+                event = to_event(connection.user, message, self.legs.get(connection.user, {}))
+                if self.place is not None and isinstance(event, UserRequestsCall):
+                    event = event.model_copy(update={"conference_id": await self.place()})
+                await self.publish(event)
             except BusUnavailable as error:
                 log.warning("%s", error)
                 self._send(connection, Error(code="unavailable", message="Talkbox could not take that now. Try again."))
+
+    async def _read(
+        self, connection: Connection, message: HistoryRequest | HistorySeen | DirectoryRequest | LegStatsRequest
+    ) -> None:
+        """Answered here, to the page that asked: reads of the user's own data, in no conference's order."""
+        people = self.directory.people
+        try:
+            if isinstance(message, LegStatsRequest):
+                await self._leg_stats(connection, message.conference_id)
+                return
+            if isinstance(message, DirectoryRequest):
+                await self._listen(connection)
+                return
+            if isinstance(message, HistorySeen):
+                await people.seen(connection.user)
+                await self.send(Parcel(connection.user, Missed(count=0).model_dump_json()))
+                return
+            found = await people.calls(connection.user, message.before, message.limit)
+        except Exception as error:  # the store out of reach (Redis, a full disk): the page may ask again
+            log.warning("reading the directory or a history for a page: %s", error)
+            self._send(connection, Error(code="unavailable", message="Talkbox could not read that now. Try again."))
+            return
+        calls = [CallEntry.model_validate(call) for call in found]
+        before = calls[-1].started_at if len(calls) == message.limit else None
+        self._send(connection, HistoryPage(calls=tuple(calls), before=before))
+
+    async def _leg_stats(self, connection: Connection, conference_id: str) -> None:
+        legs = await self.directory.people.leg_stats(connection.user, conference_id)
+        if legs is None:
+            message = "Only the chairperson of a call going on can see how each leg sounds to Talkbox"
+            self._send(connection, Refused(code="not_chair", message=message))
+            return
+        stats = tuple(LegStats(leg_id=leg_id, **values) for leg_id, values in legs.items())
+        self._send(connection, LegStatsMessage(conference_id=conference_id, legs=stats))
 
     async def _rate_limited(self, connection: Connection, kind: str, message: PageMessage | Error) -> Error | None:
         """The answer to a frame past one of its sender's budgets, or None to go ahead.
@@ -323,7 +426,7 @@ class Gateway:
             return _rate_limited(f"at most {limits.max_messages_per_second} {kind!r} messages a second per page")
         if not self.messages.allow((connection.user, kind)):
             return _rate_limited(f"at most {limits.max_user_messages_per_second} {kind!r} messages a second per user")
-        if isinstance(message, Call | Add) and not await self._call_allowed(connection.user):
+        if isinstance(message, Call | Add | TransferMessage) and not await self._call_allowed(connection.user):
             return _rate_limited(f"at most {limits.max_calls_per_minute} calls a minute")
         return None
 
@@ -339,8 +442,10 @@ class Gateway:
     async def handle(self, event: Event) -> None:
         """Never waits on a socket: each message is queued for that socket's own sender."""
         if isinstance(event, ConferenceUpdated):
-            text = ConferenceMessage(conference=event.conference).model_dump_json()
-            for user in event.users:
+            # Alone, a user with no socket here gets nothing: the message is not even made (API calls often).
+            users = event.users if self.streams is not None else [u for u in event.users if self.sockets.get(u)]
+            text = ConferenceMessage(conference=event.conference).model_dump_json() if users else ""
+            for user in users:
                 legs = tuple((leg.id, event.conference.id) for leg in event.conference.legs if leg.destination == user)
                 await self.send(Parcel(user, text, legs))
             self._remember_listeners(event.conference)
@@ -367,9 +472,13 @@ class Gateway:
             text = RecordingsChangedMessage(kind=event.kind, caller=event.caller).model_dump_json()
             for user in event.users:
                 await self.send(Parcel(user, text))
+        elif isinstance(event, StateSent):
+            await self.send(Parcel(event.user, Synced(conferences=event.conference_ids).model_dump_json()))
         elif isinstance(event, ChangeNotSaved):
             message = Retrying(conference_id=event.conference_id, request=event.request, message=event.message)
             await self.send(Parcel(event.user, message.model_dump_json()))
+        elif isinstance(event, MissedCalls):
+            await self.send(Parcel(event.user, Missed(count=event.count).model_dump_json()))
 
     def _remember_listeners(self, conference: ConferenceView) -> None:
         """Who hears who is speaking: the users on a live leg, from the conference's latest frame."""
@@ -395,7 +504,15 @@ class Gateway:
             self.legs.setdefault(parcel.user, {}).update(parcel.legs)
         text = parcel.text if sequence is None else with_sequence(parcel.text, sequence)
         for connection in connections.values():
-            if sequence is None:
+            if parcel.about is not None and not (
+                connection.listening and connection.visibility.sees(parcel.about, parcel.user)
+            ):
+                connection.seen = max(connection.seen, sequence or 0)  # not this page's to know
+            elif parcel.about is not None and connection.held is not None:
+                if sequence is None or sequence > connection.seen:
+                    connection.seen = max(connection.seen, sequence or 0)
+                    connection.held.append(text)
+            elif sequence is None:
                 connection.outbox.put(text)
             elif sequence > connection.seen:
                 connection.seen = sequence
@@ -407,6 +524,12 @@ class Gateway:
 
 def _rate_limited(message: str) -> Error:
     return Error(code="rate_limited", message=f"Too many requests: {message}. Wait a moment and try again.")
+
+
+async def _close_later(websocket: WebSocket, delay: float) -> None:
+    await asyncio.sleep(delay)
+    with contextlib.suppress(Exception):  # it may have gone by itself meanwhile
+        await websocket.close(code=CLOSE_MOVING, reason="this Talkbox node is stopping; reconnect")
 
 
 async def _close_at_once(websocket: WebSocket, code: int, reason: str) -> None:
@@ -448,9 +571,19 @@ def to_event(user: str, message: PageMessage, legs: dict[str, str] | None = None
         return UserRemovesParticipant(user=user, conference_id=message.conference_id, leg_id=message.leg_id)
     if isinstance(message, MuteMessage):
         return UserMutesLeg(user=user, conference_id=message.conference_id, leg_id=message.leg_id, muted=message.muted)
+    if isinstance(message, HoldMessage):
+        return UserHoldsLeg(user=user, conference_id=message.conference_id, leg_id=message.leg_id, held=message.held)
+    if isinstance(message, CompleteTransferMessage):
+        return UserCompletesTransfer(user=user, conference_id=message.conference_id, leg_id=message.leg_id)
     if isinstance(message, Resume):
         return ClientResumesLeg(user=user, leg_id=message.leg_id, conference_id=legs.get(message.leg_id))
     if isinstance(message, RecordMessage):
         return UserRecords(user=user, conference_id=message.conference_id, on=message.on)
+    if isinstance(message, TransferMessage):
+        return UserTransfers(user=user, conference_id=message.conference_id, to=message.to.strip())
+    if isinstance(message, DtmfMessage):
+        return UserSendsDigits(user=user, conference_id=message.conference_id, digits=message.digits)
+    if isinstance(message, SetPresence):
+        return UserSetsPresence(user=user, dnd=message.status == "dnd")
     assert isinstance(message, RejoinMessage)
     return UserRejoins(user=user, conference_id=message.conference_id)

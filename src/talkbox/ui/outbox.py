@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 
 from starlette.websockets import WebSocket
@@ -27,46 +28,53 @@ CLOSE_TOO_SLOW = 4408
 
 @dataclass
 class Outbox:
+    """A deque and one sender task per socket, not an asyncio.Queue and three tasks: ten thousand idle pages
+    hold ten thousand of these (bench/README.md, "Idle pages")."""
+
     websocket: WebSocket
     capacity: int = 256
-    _queue: asyncio.Queue[str] = field(init=False)
-    _overflowed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def __post_init__(self) -> None:
-        self._queue = asyncio.Queue(self.capacity)
+    _frames: deque[str] = field(default_factory=deque)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _overflowed: bool = False
+    _sender: asyncio.Task[None] | None = None
 
     @property
     def overflowed(self) -> bool:
-        return self._overflowed.is_set()
+        return self._overflowed
 
     def put(self, text: str) -> None:
         """Queue one frame; never waits. Past the capacity the socket is given up on, not the frame."""
-        if self.overflowed:
+        if self._overflowed:
             return
-        try:
-            self._queue.put_nowait(text)
-        except asyncio.QueueFull:
-            log.warning("closing a socket that fell %d messages behind", self.capacity)
-            self._overflowed.set()
+        if len(self._frames) < self.capacity:
+            self._frames.append(text)
+            self._wake.set()
+            return
+        log.warning("closing a socket that fell %d messages behind", self.capacity)
+        self._overflowed = True
+        self._frames.clear()
+        # The sender may be stuck in a send the page never reads: stopped, it closes the socket instead.
+        if self._sender is not None:
+            self._sender.cancel()
 
     async def run(self) -> None:
         """The socket's sender: in order, one at a time, until the socket goes or falls too far behind."""
-        sending = asyncio.create_task(self._send_all())
-        overflowed = asyncio.create_task(self._overflowed.wait())
+        self._sender = asyncio.current_task()
         try:
-            await asyncio.wait((sending, overflowed), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sending.cancel()
-            overflowed.cancel()
-        if self.overflowed:
-            await self._close_too_slow()
-
-    async def _send_all(self) -> None:
-        try:
-            while True:
-                await self.websocket.send_text(await self._queue.get())
+            while not self._overflowed:
+                if not self._frames:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                await self.websocket.send_text(self._frames.popleft())
+        except asyncio.CancelledError:
+            if not self._overflowed:
+                raise  # the endpoint stopping us: its socket is gone
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]  # our own stop, from put()
         except Exception:  # the socket went away mid-send; its endpoint cleans up
             log.debug("stopped sending to a closed socket", exc_info=True)
+            return
+        await self._close_too_slow()
 
     async def _close_too_slow(self) -> None:
         """Delivered once the page reads its backlog; a page that never does keeps only its own slot.

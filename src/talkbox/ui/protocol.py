@@ -72,6 +72,23 @@ class MuteMessage(_PageMessage):
     muted: bool
 
 
+class HoldMessage(_PageMessage):
+    """Hold a leg or take it off hold: your own (switching calls), or anyone's if you are the chair."""
+
+    type: Literal["hold"]
+    conference_id: Id
+    leg_id: Id
+    held: bool
+
+
+class CompleteTransferMessage(_PageMessage):
+    """The chair completes an attended transfer: `leg_id`, on hold, is left talking to whoever was added."""
+
+    type: Literal["complete_transfer"]
+    conference_id: Id
+    leg_id: Id
+
+
 class RejoinMessage(_PageMessage):
     type: Literal["rejoin"]
     conference_id: Id
@@ -90,6 +107,58 @@ class RecordMessage(_PageMessage):
     on: bool
 
 
+class TransferMessage(_PageMessage):
+    """A blind transfer: the other party of my call of two is handed to `to`, and I leave."""
+
+    type: Literal["transfer"]
+    conference_id: Id
+    to: Annotated[str, StringConstraints(max_length=200)]
+
+
+class DtmfMessage(_PageMessage):
+    type: Literal["dtmf"]
+    conference_id: Id
+    # A keypad's keys only (A-D are not on it); a few at once, for a pasted PIN.
+    digits: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[0-9*#]+$")]
+
+
+class SetPresence(_PageMessage):
+    """Do not disturb on (`dnd`) or off (`available`), for every page of the user."""
+
+    type: Literal["set_presence"]
+    status: Literal["available", "dnd"]
+
+
+class DirectoryRequest(_PageMessage):
+    """Send me the directory (`presence`, complete) and my missed calls, then who changes as they do."""
+
+    type: Literal["directory"]
+
+
+class LegStatsRequest(_PageMessage):
+    """The chair asks for the server's view of each leg of their conference (the media engine's)."""
+
+    type: Literal["leg_stats"]
+    conference_id: Id
+
+
+MAX_HISTORY_PAGE = 50
+
+
+class HistoryRequest(_PageMessage):
+    """A page of the user's call history: the newest calls, or those started before `before`."""
+
+    type: Literal["history"]
+    before: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_PAGE)] = 20
+
+
+class HistorySeen(_PageMessage):
+    """The user has looked at their history: missed calls until now are no longer new."""
+
+    type: Literal["history_seen"]
+
+
 PageMessage = Annotated[
     Call
     | HangUpMessage
@@ -99,23 +168,62 @@ PageMessage = Annotated[
     | Add
     | Remove
     | MuteMessage
+    | HoldMessage
+    | CompleteTransferMessage
     | RejoinMessage
     | Resume
-    | RecordMessage,
+    | RecordMessage
+    | TransferMessage
+    | DtmfMessage
+    | SetPresence
+    | LegStatsRequest
+    | DirectoryRequest
+    | HistoryRequest
+    | HistorySeen,
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
 PAGE_MESSAGE_TYPES = frozenset(
-    {"call", "hang_up", "answer", "reject", "leg_failed", "add", "remove", "mute", "rejoin", "resume", "record"}
+    {
+        "call",
+        "hang_up",
+        "answer",
+        "reject",
+        "leg_failed",
+        "add",
+        "remove",
+        "mute",
+        "hold",
+        "complete_transfer",
+        "rejoin",
+        "resume",
+        "record",
+        "transfer",
+        "dtmf",
+        "set_presence",
+        "leg_stats",
+        "directory",
+        "history",
+        "history_seen",
+    }
 )
 
 # --- server -> page -----------------------------------------------------------
+
+
+class IceServer(_Message):
+    """An RTCIceServer for the page's RTCPeerConnection: TURN, with credentials for this user."""
+
+    urls: list[str]
+    username: str
+    credential: str
 
 
 class Welcome(_Message):
     type: Literal["welcome"] = "welcome"
     user: str
     provider: str
+    ice_servers: list[IceServer] = []
 
 
 class ConferenceMessage(_Message):
@@ -197,6 +305,83 @@ class Resync(_Message):
     type: Literal["resync"] = "resync"
 
 
+class Synced(_Message):
+    """The state after a (re)connect is complete: these are all the conferences the user is on.
+
+    A call the page shows that is not listed ended while it was away.
+    """
+
+    type: Literal["synced"] = "synced"
+    conferences: tuple[str, ...]
+
+
+PresenceStatus = Literal["online", "in_call", "dnd", "offline"]
+
+
+class PersonStatus(_Message):
+    name: str
+    status: PresenceStatus
+
+
+class PresenceMessage(_Message):
+    """People in the directory and how each stands: all this page may see (`complete`), or one who changed."""
+
+    type: Literal["presence"] = "presence"
+    people: tuple[PersonStatus, ...]
+    complete: bool
+
+
+class CallEntry(_Message):
+    """One call of the user's history; times are seconds since the epoch, `outcome` null while it goes on."""
+
+    conference_id: str
+    direction: Literal["incoming", "outgoing"]
+    peers: tuple[str, ...]
+    started_at: float
+    answered_at: float | None
+    ended_at: float | None
+    outcome: Literal["answered", "missed", "rejected", "unanswered", "busy", "canceled", "failed"] | None
+    end_reason: str | None
+
+
+class HistoryPage(_Message):
+    """The answer to `history`: newest first; `before` asks for the next page, null when this was the last."""
+
+    type: Literal["history"] = "history"
+    calls: tuple[CallEntry, ...]
+    before: float | None
+
+
+class LegStats(_Message):
+    """One leg as the media engine sees it (docs/protocol.md, `leg_stats`)."""
+
+    leg_id: str
+    buffered: bool
+    delay_ms: float
+    target_ms: float
+    received: int
+    concealed: int
+    late: int
+    dropped: int
+    loss: float
+    peer_round_trip_ms: float | None
+    peer_loss: float | None
+    peer_jitter_ms: float | None
+
+
+class LegStatsMessage(_Message):
+    type: Literal["leg_stats"] = "leg_stats"
+    conference_id: str
+    legs: tuple[LegStats, ...]
+
+
+class Missed(_Message):
+    """How many calls the user missed since they last looked at their history (the badge)."""
+
+    type: Literal["missed"] = "missed"
+    count: int
+
+
 ServerMessage = (
     Welcome
     | ConferenceMessage
@@ -208,6 +393,11 @@ ServerMessage = (
     | Digit
     | RecordingsChangedMessage
     | Resync
+    | Synced
+    | PresenceMessage
+    | HistoryPage
+    | Missed
+    | LegStatsMessage
 )
 
 # --- reading a frame ------------------------------------------------------------

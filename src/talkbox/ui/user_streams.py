@@ -41,7 +41,7 @@ BLOCK_MS = 1000
 # One sequence number per message, the entry's id made from it: numbered and appended in one step.
 _APPEND = """
 local n = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '0-' .. n, 'm', ARGV[1], 'l', ARGV[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '0-' .. n, 'm', ARGV[1], 'l', ARGV[2], 'a', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return n
@@ -50,11 +50,15 @@ return n
 
 @dataclass(frozen=True)
 class Parcel:
-    """One message for every page of `user`, and the legs it tells them of (leg id -> conference id)."""
+    """One message for every page of `user`, and the legs it tells them of (leg id -> conference id).
+
+    `about`: the person a directory message is about; only pages allowed to see them get it.
+    """
 
     user: str
     text: str
     legs: tuple[tuple[str, str], ...] = ()
+    about: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,15 @@ class UserStreams:
         """Append for every node to read; the user's sequence number it got."""
         legs = json.dumps(parcel.legs, separators=(",", ":"))
         return await self.client.eval(
-            _APPEND, 2, self._outbox(parcel.user), self._sequence(parcel.user), parcel.text, legs, KEEP, EXPIRE_MS
+            _APPEND,
+            2,
+            self._outbox(parcel.user),
+            self._sequence(parcel.user),
+            parcel.text,
+            legs,
+            KEEP,
+            EXPIRE_MS,
+            parcel.about or "",
         )
 
     async def watch(self, user: str, since: int | None) -> Watch:
@@ -143,7 +155,8 @@ class UserStreams:
                 if user in self.cursors:
                     self.cursors[user] = max(self.cursors[user], sequence)
                 legs = tuple((leg, conference) for leg, conference in json.loads(fields[b"l"]))
-                deliver(Parcel(user, fields[b"m"].decode(), legs), sequence)
+                about = fields.get(b"a", b"").decode() or None
+                deliver(Parcel(user, fields[b"m"].decode(), legs, about), sequence)
 
 
 def _sequence_of(entry_id: bytes | str) -> int:

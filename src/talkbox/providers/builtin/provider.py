@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from talkbox.events.log_context import ids
 from talkbox.events.models import (
     ClientAnsweredLeg,
     ClientLegFailed,
@@ -33,7 +34,16 @@ from talkbox.media.engine import Media
 from talkbox.media.opus import SAMPLE_RATE
 from talkbox.media.tones import greeting
 from talkbox.telephony.provider import ResumeLeg, Sequence
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg, StartRecording, StopRecording
+from talkbox.telephony.rules import (
+    DialLeg,
+    HangUpLeg,
+    HoldLeg,
+    MuteLeg,
+    PlayToLeg,
+    SendDigits,
+    StartRecording,
+    StopRecording,
+)
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +157,16 @@ class BuiltinProvider:
     async def stop_recording(self, command: StopRecording) -> None:
         await self.media.stop_recording(command.conference_id)
 
+    async def hold(self, command: HoldLeg) -> None:
+        self.media.hold(command.conference_id, command.leg_id, command.held, command.music)
+
+    async def play(self, command: PlayToLeg) -> None:
+        self.media.play(command.conference_id, command.leg_id, command.sound)
+
+    async def send_digits(self, command: SendDigits) -> None:
+        """Never asked: the rules send digits to telephones only, and this provider carries browsers."""
+        log.warning("digits for browser leg %s not sent: a browser has no keypad tones to hear", command.leg_id)
+
     async def resume(self, command: ResumeLeg) -> None:
         dial = DialLeg(command.conference_id, command.leg_id, command.destination, command.destination, True)
         if command.status != "in-progress":
@@ -155,6 +175,8 @@ class BuiltinProvider:
         leg = MediaLeg(dial, answered=True, connected=True)
         self.legs[command.leg_id] = leg
         self.media.mute(command.conference_id, command.leg_id, command.muted)
+        if command.held:
+            self.media.hold(command.conference_id, command.leg_id, True, command.hold_music)
         self._arm(leg, self.settings.resume_grace, "failed", "lost")
 
     # --- events from the pages ---------------------------------------------------
@@ -170,9 +192,15 @@ class BuiltinProvider:
         if leg is None or leg.ended or leg.command.destination != event.user:
             return  # not this user's leg
         if isinstance(event, ClientResumesLeg):
-            if leg.connected:
-                await self._offer(leg, auto_answer=True)
-                self._arm(leg, self.settings.resume_grace, "failed", "lost")
+            if not leg.connected:
+                return
+            if leg.offer is not None and not leg.answered:
+                # An offer is out already (this node's, just after taking the call over): that one again. A
+                # second endpoint would leave the page's answer to the first applied to the wrong one.
+                await self.publish(leg.offer)
+                return
+            await self._offer(leg, auto_answer=True)
+            self._arm(leg, self.settings.resume_grace, "failed", "lost")
             return
         if leg.answered:
             return  # already taken, by another page of the same user
@@ -190,7 +218,7 @@ class BuiltinProvider:
 
     async def _ring_again(self, event: UserReturned) -> None:
         """A page that has just (re)connected rings again for every leg of the conference still unanswered."""
-        for leg in self.legs.values():
+        for leg in list(self.legs.values()):  # a leg dialled while an offer goes out must not break the loop
             command = leg.command
             if command.conference_id != event.conference_id or command.destination != event.user:
                 continue
@@ -205,7 +233,11 @@ class BuiltinProvider:
         except Exception:
             if leg.offering != offering:
                 return  # a newer offer replaced the one this answered
-            log.warning("unusable SDP answer for leg %s", leg.command.leg_id)
+            log.warning(
+                "unusable SDP answer for leg %s",
+                leg.command.leg_id,
+                extra=ids(leg.command.conference_id, leg.command.leg_id),
+            )
             await self._end(leg, "completed" if leg.connected else "failed", "media")
 
     # --- the media ------------------------------------------------------------------
@@ -249,6 +281,13 @@ class BuiltinProvider:
                 self._arm(leg, self.settings.resume_grace, "failed", "lost")
         else:
             asyncio.ensure_future(self._end(leg, "failed", "media"))
+
+    async def offer_again(self, only: Callable[[str], bool]) -> None:
+        """The answered legs of the conferences `only` picks, just taken over from another node (drained or dead):
+        offered at once on this node's engine, so their pages move their media here without waiting to lose it."""
+        for leg in list(self.legs.values()):
+            if leg.connected and only(leg.command.conference_id):
+                await self._reoffer(leg)
 
     async def _reoffer(self, leg: MediaLeg) -> None:
         """A leg whose worker died gets an offer on a new one: ringing if it still rings, else answered at once.

@@ -26,15 +26,18 @@ from dataclasses import dataclass, field
 
 from sipmessage import URI, Address, Request, Response
 
+from talkbox.events.log_context import ids
 from talkbox.events.models import (
     ConferenceUpdated,
     DigitPressed,
     Event,
     IncomingPhoneCall,
+    LegHoldChanged,
     LegStatus,
     LegStatusChanged,
 )
 from talkbox.events.names import is_client_name
+from talkbox.media import sdp
 from talkbox.media.engine import Media
 from talkbox.providers.sip.dialog import Dialog
 from talkbox.providers.sip.message import ALLOW, new_call_id, new_tag, response, tag_of
@@ -43,7 +46,16 @@ from talkbox.providers.sip.transactions import ClientTransaction, ServerTransact
 from talkbox.providers.sip.transport import Peer
 from talkbox.providers.sip.ua import UserAgent
 from talkbox.telephony.provider import ResumeLeg, Sequence
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg, StartRecording, StopRecording
+from talkbox.telephony.rules import (
+    DialLeg,
+    HangUpLeg,
+    HoldLeg,
+    MuteLeg,
+    PlayToLeg,
+    SendDigits,
+    StartRecording,
+    StopRecording,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +95,7 @@ class SipCall:
     cancel_sent: bool = False
     authenticated: bool = False
     late_offer: bool = False  # a call in whose INVITE had no SDP: the answer comes in the ACK
+    held: bool = False  # the telephone put us on hold (a re-INVITE with sendonly, inactive or c=0.0.0.0)
     early_sdp: str | None = None
     # A call in: the To tag of every response we send to its INVITE.
     local_tag: str = field(default_factory=new_tag)
@@ -101,7 +114,8 @@ class SipProvider:
     sequence: Sequence = field(default_factory=Sequence)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    # The provider learns from the rules' updates when a browser took a call from a telephone.
+    # The provider learns from the rules' updates when a browser took a call from a telephone, and plays the
+    # keys a page's user sends to the telephones of their call.
     handles = (ConferenceUpdated,)
 
     def __post_init__(self) -> None:
@@ -155,6 +169,20 @@ class SipProvider:
 
     async def resume_recording(self, command: StartRecording, path: str) -> None:
         await self.start_recording(command, path)
+
+    async def hold(self, command: HoldLeg) -> None:
+        """The telephone hears the music (or silence) in its RTP: no re-INVITE, so any trunk copes."""
+        self.media.hold(command.conference_id, command.leg_id, command.held, command.music)
+
+    async def play(self, command: PlayToLeg) -> None:
+        self.media.play(command.conference_id, command.leg_id, command.sound)
+
+    async def send_digits(self, command: SendDigits) -> None:
+        """As RFC 4733 events in the call's RTP; a telephone that took no telephone-event hears none."""
+        try:
+            await self.media.send_dtmf(command.leg_id, command.digits)
+        except (KeyError, ValueError) as error:  # no media for it yet, or it offered no telephone-event
+            log.info("digits for leg %s not sent: %s", command.leg_id, error)
 
     async def resume(self, command: ResumeLeg) -> None:
         # The dialog (tags, CSeq, route) died with the process: nobody can address that call now.
@@ -312,16 +340,24 @@ class SipProvider:
         answer = response(request, 200, body=answer_sdp.encode(), content_type=SDP)
         answer.headers.set("Contact", call.dialog.contact)
         self.ua.answer_invite(transaction, answer)
+        if request.body:
+            await self._held(call, sdp.remote(sdp.parse(request.body.decode()))[1].held)
+
+    async def _held(self, call: SipCall, held: bool) -> None:
+        """The telephone's own hold shows on the pages like any other; the rules tell the media."""
+        if held != call.held:
+            call.held = held
+            await self.publish(LegHoldChanged(conference_id=call.conference_id, leg_id=call.leg_id, held=held))
 
     # --- calls out --------------------------------------------------------------------
 
     def _invite(self, number: str, trunk: URI, offer: str) -> Request:
         host = trunk.host + (f":{trunk.port}" if trunk.port else "")
-        protocol = _protocol_of(trunk)
+        protocol = self.settings.trunk_protocol
         user = self.settings.caller_id or self.settings.username or "talkbox"
         invite = self.ua.new_request(
             "INVITE",
-            URI.parse(f"sip:{number}@{host}"),
+            URI.parse(f"{trunk.scheme}:{number}@{host}"),
             protocol,
             from_=f"<sip:{user}@{trunk.host}>;tag={new_tag()}",
             to=f"<sip:{number}@{trunk.host}>",
@@ -393,7 +429,9 @@ class SipProvider:
         try:
             await self.media.rtp_accept(call.leg_id, sdp)
         except (ValueError, KeyError):
-            log.warning("unusable SDP from the trunk for leg %s", call.leg_id)
+            log.warning(
+                "unusable SDP from the trunk for leg %s", call.leg_id, extra=ids(call.conference_id, call.leg_id)
+            )
 
     def _ring_timeout(self, call: SipCall) -> None:
         call.timer = None
@@ -513,7 +551,3 @@ def _caller(request: Request) -> str:
         if user:
             return user if not re.fullmatch(r"[0-9]{7,15}", user) else f"+{user}"
     return "unknown"
-
-
-def _protocol_of(uri: URI) -> str:
-    return "tcp" if str(uri.parameters.get("transport") or "").lower() == "tcp" else "udp"

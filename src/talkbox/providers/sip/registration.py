@@ -90,7 +90,10 @@ class Registration:
         address = f"<sip:{self.username}@{self.registrar.host}>"
         request = self.ua.new_request(
             "REGISTER",
-            URI.parse(f"sip:{self.registrar.host}" + (f":{self.registrar.port}" if self.registrar.port else "")),
+            URI.parse(
+                f"{self.registrar.scheme}:{self.registrar.host}"
+                + (f":{self.registrar.port}" if self.registrar.port else "")
+            ),
             self.peer.protocol,
             from_=f"{address};tag={self._tag}",
             to=address,

@@ -34,7 +34,11 @@ class SipStack:
         settings = self.settings
         self.access = Access.of(settings.allow, settings.max_messages_per_second)
         self.transports = Transports(
-            lambda data, peer: self.ua.receive(data, peer), self.access, settings.max_message_bytes
+            lambda data, peer: self.ua.receive(data, peer),
+            self.access,
+            settings.max_message_bytes,
+            tls_server=settings.server_tls(),
+            tls_client=settings.client_tls() if settings.trunk_protocol == "tls" else None,
         )
         credentials = None
         if settings.username and settings.password:
@@ -47,19 +51,19 @@ class SipStack:
         for listen in self.settings.listens:
             host, port = await self.transports.listen(listen.protocol, listen.host, listen.port)
             log.info("SIP listening on %s:%s:%d", listen.protocol, host, port)
-        trunk = self.settings.trunk_uri
-        addresses = await _resolve(trunk.host, trunk.port or 5060) if trunk is not None else []
+        trunk, port = self.settings.trunk_uri, self.settings.trunk_port
+        addresses = await _resolve(trunk.host, port) if trunk is not None else []
         if self.ua.advertise is None and any(_wildcard(host) for host, _port in self.transports.local.values()):
             # 0.0.0.0 in a Contact would send the far end's BYE nowhere: say the address the trunk reaches.
             self.ua.advertise = _outward_address(addresses[0] if addresses else "192.0.2.1")
         if trunk is None:
             return
-        protocol = "tcp" if str(trunk.parameters.get("transport") or "").lower() == "tcp" else "udp"
         if not addresses:
             log.error("cannot resolve the SIP trunk %s: calls out fail until a restart", trunk.host)
             return
         self.access.trunk = frozenset(addresses)
-        self.ua.trunk = Peer(protocol, addresses[0], trunk.port or 5060)  # type: ignore[arg-type]
+        self.ua.trunk = Peer(self.settings.trunk_protocol, addresses[0], port)
+        self.transports.tls_names[(addresses[0], port)] = trunk.host
         if self.settings.registering and self.settings.username:
             self.registration = Registration(
                 self.ua, trunk, self.ua.trunk, self.settings.username, self.settings.register_expires

@@ -1,25 +1,28 @@
-"""SIP over UDP and TCP: bytes in and out, framed, capped and counted before any parsing.
+"""SIP over UDP, TCP and TLS: bytes in and out, framed, capped and counted before any parsing.
 
 A UDP datagram is one message. TCP is a stream: a message is its headers up to
-the blank line, then Content-Length bytes of body (RFC 3261 18.3). Whatever is
-larger than the cap, or comes too fast from one source, is dropped unread.
+the blank line, then Content-Length bytes of body (RFC 3261 18.3). TLS is the same
+stream inside asyncio's TLS (RFC 3261 26.2), the trunk's certificate checked for its
+name. Whatever is larger than the cap, or comes too fast from one source, is dropped unread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from talkbox.providers.sip.access import Access
+from talkbox.providers.sip.settings import Protocol
 
 log = logging.getLogger(__name__)
 
-Protocol = Literal["udp", "tcp"]
+TLS_HANDSHAKE_SECONDS = 10.0
 CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 TCP_IDLE_SECONDS = 120.0
 
@@ -32,7 +35,7 @@ class Peer:
 
     @property
     def reliable(self) -> bool:
-        return self.protocol == "tcp"
+        return self.protocol != "udp"
 
 
 Receiver = Callable[[bytes, Peer], None]
@@ -56,8 +59,13 @@ class Transports:
     receive: Receiver
     access: Access
     max_bytes: int = 8192
-    # A TCP peer that cannot be reached: its requests fail now, not at their timeout.
+    # A TCP or TLS peer that cannot be reached: its requests fail now, not at their timeout.
     unreachable: Callable[[Peer], None] = lambda _peer: None
+    # What a tls: listener presents, and how TLS peers we connect to are checked.
+    tls_server: ssl.SSLContext | None = None
+    tls_client: ssl.SSLContext | None = None
+    # (host, port) -> the name its certificate must carry: the trunk's host name, not the address it resolved to.
+    tls_names: dict[tuple[str, int], str] = field(default_factory=dict)
     _udp: dict[tuple[str, int], asyncio.DatagramTransport] = field(default_factory=dict)
     _servers: list[asyncio.Server] = field(default_factory=list)
     _streams: dict[Peer, asyncio.StreamWriter] = field(default_factory=dict)
@@ -73,7 +81,17 @@ class Transports:
             bound = transport.get_extra_info("sockname")[:2]
             self._udp[bound] = transport  # type: ignore[assignment]
         else:
-            server = await asyncio.start_server(self._accepted, host, port, limit=self.max_bytes)
+            tls = self.tls_server if protocol == "tls" else None
+            if protocol == "tls" and tls is None:
+                raise ValueError("a tls: listener needs a certificate (TALKBOX_SIP_TLS_CERT, TALKBOX_SIP_TLS_KEY)")
+            server = await asyncio.start_server(
+                functools.partial(self._accepted, protocol),
+                host,
+                port,
+                limit=self.max_bytes,
+                ssl=tls,
+                ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS if tls else None,
+            )
             self._servers.append(server)
             bound = server.sockets[0].getsockname()[:2]
         self.local.setdefault(protocol, bound)
@@ -116,24 +134,31 @@ class Transports:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
 
-    # --- TCP ----------------------------------------------------------------------
+    # --- TCP and TLS ----------------------------------------------------------------
 
     def _spawn(self, work: object) -> None:
         task = asyncio.ensure_future(work)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accepted(self, protocol: Protocol, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         host, port = writer.get_extra_info("peername")[:2]
-        await self._read(reader, writer, Peer("tcp", host, port))
+        await self._read(reader, writer, Peer(protocol, host, port))
 
     async def _connect_and_send(self, data: bytes, peer: Peer) -> None:
+        tls: dict[str, object] = {}
+        if peer.protocol == "tls":
+            name = self.tls_names.get((peer.host, peer.port), peer.host)
+            tls = {"ssl": self.tls_client or ssl.create_default_context(), "server_hostname": name,
+                   "ssl_handshake_timeout": TLS_HANDSHAKE_SECONDS}  # fmt: skip
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(peer.host, peer.port, limit=self.max_bytes), 5.0
+                asyncio.open_connection(peer.host, peer.port, limit=self.max_bytes, **tls),  # type: ignore[arg-type]
+                5.0 + (TLS_HANDSHAKE_SECONDS if tls else 0.0),
             )
         except (OSError, TimeoutError) as error:
-            log.warning("SIP over TCP: cannot reach %s:%d: %s", peer.host, peer.port, error)
+            # A certificate that does not verify is an ssl.SSLError, an OSError: said here, and the call fails.
+            log.warning("SIP over %s: cannot reach %s:%d: %s", peer.protocol.upper(), peer.host, peer.port, error)
             self.unreachable(peer)
             return
         writer.write(data)

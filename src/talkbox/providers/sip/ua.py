@@ -113,7 +113,7 @@ class UserAgent:
         return f"SIP/2.0/{protocol.upper()} {self.sent_by(protocol)}"
 
     def contact(self, protocol: str, user: str = "talkbox") -> str:
-        transport = ";transport=tcp" if protocol == "tcp" else ""
+        transport = f";transport={protocol}" if protocol != "udp" else ""
         return f"<sip:{user}@{self.sent_by(protocol)}{transport}>"
 
     # --- in -------------------------------------------------------------------------

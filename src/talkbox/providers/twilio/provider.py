@@ -6,7 +6,9 @@ too, but only to learn what it needs to address calls later: whether a leg has
 been answered (to cancel or complete it) and the conference's ConferenceSid (to
 mute a participant). The rules never see a CallSid they did not get in an event.
 
-That memory dies with the process. At boot `resume` takes each live leg back
+That memory dies with the process; with several nodes it is kept in Redis too
+(`memory.py`), so the node that takes a conference over can address its legs
+at once, even one placed a moment before its node died. At boot `resume` takes each live leg back
 from the store (which has its CallSid from the reports) and checks it with
 Twilio's REST API in the background: what Twilio still has is adopted, what it
 has lost is ended (docs/architecture.md, "Twilio as the provider").
@@ -15,6 +17,7 @@ has lost is ended (docs/architecture.md, "Twilio as the provider").
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +31,7 @@ from aiohttp import ClientError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from talkbox.events.log_context import about, ids
 from talkbox.events.models import (
     TERMINAL_STATUSES,
     ClientLegFailed,
@@ -41,10 +45,20 @@ from talkbox.events.models import (
     RecordingAvailable,
 )
 from talkbox.providers.twilio import twiml
+from talkbox.providers.twilio.memory import SharedMemory, TwilioLeg
 from talkbox.providers.twilio.settings import TwilioSettings
-from talkbox.providers.twilio.twiml import CALL_EVENTS, Webhooks
+from talkbox.providers.twilio.twiml import CALL_EVENTS, Webhooks, waiting
 from talkbox.telephony.provider import ResumeLeg
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg, StartRecording, StopRecording
+from talkbox.telephony.rules import (
+    DialLeg,
+    HangUpLeg,
+    HoldLeg,
+    MuteLeg,
+    PlayToLeg,
+    SendDigits,
+    StartRecording,
+    StopRecording,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,19 +109,6 @@ class Room:
 
 
 @dataclass
-class TwilioLeg:
-    conference_id: str
-    call_sid: str
-    # The client it rings, if it rings one: only that user's pages may reject it.
-    user: str | None = None
-    answered: bool = False
-    # The mute Talkbox wants, and whether Twilio has yet to get it: Participants "only manages
-    # active participants of in-progress Conferences", so a mute before that waits for it.
-    muted: bool = False
-    mute_pending: bool = False
-
-
-@dataclass
 class TwilioProvider:
     settings: TwilioSettings
     publish: Callable[[Event], Awaitable[None]]
@@ -120,9 +121,10 @@ class TwilioProvider:
     save_audio: Callable[[bytes, Path], None] = _no_audio
     name: str = "twilio"
     legs: dict[str, TwilioLeg] = field(default_factory=dict)
-    # The file each recording Twilio makes goes to, until it is fetched (lost with the process).
+    # The file each recording Twilio makes goes to, until it is fetched (also in `shared`: any node may fetch it).
     recordings: dict[str, Path] = field(default_factory=dict)
     conferences: dict[str, str] = field(default_factory=dict)
+    shared: SharedMemory | None = None  # several nodes: the same maps in Redis, for every node
     reconcile_concurrency: int = RECONCILE_CONCURRENCY
     reconcile_timeout: float = RECONCILE_TIMEOUT_SECONDS
     _client: Client | None = None
@@ -173,7 +175,7 @@ class TwilioProvider:
             await self._report(command.conference_id, command.leg_id, "failed", "unavailable")
             return
         user = command.destination if command.kind == "browser" else None
-        self.legs[command.leg_id] = TwilioLeg(command.conference_id, call.sid, user)
+        await self._keep(command.leg_id, TwilioLeg(command.conference_id, call.sid, user))
 
     def call_parameters(self, command: DialLeg) -> dict[str, Any]:
         """The arguments of calls.create for one leg."""
@@ -208,7 +210,7 @@ class TwilioProvider:
         `queued` status", so a final status in Twilio's answer is reported here
         rather than awaited (a later callback for the same end changes nothing).
         """
-        leg = self.legs.get(command.leg_id)
+        leg = await self._leg(command.leg_id)
         if leg is None:
             # Never placed, or Twilio has already reported its end: tell the rules it is over.
             await self._report(command.conference_id, command.leg_id, "canceled", command.reason)
@@ -218,7 +220,7 @@ class TwilioProvider:
         if status is None or status == "in-progress":
             status = await self._update(leg.call_sid, "completed")
         if status in TERMINAL_STATUSES:
-            self.legs.pop(command.leg_id, None)
+            await self._forget(command.leg_id)
             final = cast(LegStatus, status)
             await self._report(command.conference_id, command.leg_id, final, command.reason, provider_id=leg.call_sid)
 
@@ -229,13 +231,14 @@ class TwilioProvider:
         answered but not yet a participant of an in-progress conference is muted
         when Twilio reports it joined or the conference started.
         """
-        leg = self.legs.get(command.leg_id)
+        leg = await self._leg(command.leg_id)
         if leg is None:
             # Not dialled yet: the TwiML it will join with carries the stored mute.
             log.info("leg %s has no Twilio call yet: it will join with its mute", command.leg_id)
             return
         leg.muted = command.muted
         leg.mute_pending = True
+        await self._keep(command.leg_id, leg)
         if leg.answered:
             await self._apply_mute(command.leg_id, leg)
 
@@ -245,11 +248,11 @@ class TwilioProvider:
         A voicemail: the caller's call leaves the conference for <Record>, which has its own beep and cap.
         Either way Twilio posts the recording's status callback when the file is ready, and it is fetched.
         """
-        leg = self.legs.get(command.leg_id)
+        leg = await self._leg(command.leg_id)
         if leg is None:
             log.warning("recording %s: the chair's leg has no Twilio call", command.recording_id)
             return
-        self.recordings[command.recording_id] = Path(path)
+        await self._keep_recording(command.recording_id, path)
         callback = self.webhooks.recording(command.conference_id, command.recording_id)
         if command.recording == "voicemail":
             document = twiml.voicemail(
@@ -279,11 +282,11 @@ class TwilioProvider:
 
     async def resume_recording(self, command: StartRecording, path: str) -> None:
         """Twilio went on recording while Talkbox was down: only where its file goes is to be known again."""
-        self.recordings[command.recording_id] = Path(path)
+        await self._keep_recording(command.recording_id, path)
 
     async def stop_recording(self, command: StopRecording) -> None:
         """A voicemail stops by itself (the caller hangs up, or <Record> reaches its cap)."""
-        leg = self.legs.get(command.leg_id)
+        leg = await self._leg(command.leg_id)
         if command.recording == "voicemail" or leg is None:
             return
         try:
@@ -294,7 +297,7 @@ class TwilioProvider:
 
     async def _fetch_recording(self, event: RecordingAvailable) -> None:
         """The WAV from Twilio (with the account's credentials, so only from Twilio's API), kept as Ogg/Opus."""
-        path = self.recordings.pop(event.recording_id, None)
+        path = await self._recording_path(event.recording_id)
         own = f"{self.api_url.rstrip('/')}/2010-04-01/Accounts/{self.settings.account_sid}/Recordings/"
         if path is None or not event.url.startswith(own):
             log.warning("recording %s is not one this Talkbox asked for: not fetched", event.recording_id)
@@ -311,18 +314,51 @@ class TwilioProvider:
             await asyncio.to_thread(self.save_audio, data, path)
         except (ClientError, TimeoutError, ValueError) as error:
             log.warning("could not fetch recording %s from Twilio: %s", event.recording_id, error)
-            self.recordings[event.recording_id] = path  # a repeated callback may try again
+            return  # still kept: a repeated callback may try again
+        await self._forget_recording(event.recording_id)
+
+    async def play(self, command: PlayToLeg) -> None:
+        """Redirect the call to TwiML that plays the sound, and back to its conference after.
+
+        Twilio plays a single participant nothing of our choosing while it stays in
+        a conference, so the call leaves it (new TwiML ends its `<Dial>`), and goes
+        back by fetching its voice URL again, whose `<Conference>` is the same room.
+        """
+        leg = self.legs.get(command.leg_id)
+        if leg is None:
+            log.warning("leg %s has no Twilio call to play to", command.leg_id)
+            return
+        if command.sound is None:
+            update: dict[str, str] = {
+                "url": self.webhooks.voice(command.conference_id, command.leg_id),
+                "method": "POST",
+            }
+        else:
+            update = {"twiml": waiting(self.webhooks, command.sound)}
+        try:
+            await self.client.calls(leg.call_sid).update_async(**update)
+        except TWILIO_ERRORS as error:
+            # The call has ended meanwhile (its report is on the way), or Twilio is out of reach.
+            log.warning("Twilio would not redirect leg %s: %s", command.leg_id, error)
+
+    async def send_digits(self, command: SendDigits) -> None:
+        """Not asked in Twilio mode: the page plays its keys into its own call (the Voice SDK's sendDigits)."""
+        log.info("digits for leg %s left to the page's Voice SDK", command.leg_id)
 
     async def _apply_mute(self, leg_id: str, leg: TwilioLeg) -> None:
         """Give Twilio the leg's mute; if Twilio refuses it for good, tell the rules what Twilio has."""
         try:
-            found = self.conferences.get(leg.conference_id) or await self._find_conference(leg.conference_id)
+            found = await self._conference_sid(leg.conference_id)
             if found is None:
                 return  # no conference yet: the join or its start will apply it
             await self.client.conferences(found).participants(leg.call_sid).update_async(muted=leg.muted)
         except TwilioRestException as error:
             if error.status == 404:
-                log.info("leg %s is not yet an active participant: its mute waits for the conference", leg_id)
+                log.info(
+                    "leg %s is not yet an active participant: its mute waits for the conference",
+                    leg_id,
+                    extra=ids(leg.conference_id, leg_id),
+                )
                 return
             await self._mute_refused(leg_id, leg, error)
             return
@@ -330,30 +366,67 @@ class TwilioProvider:
             await self._mute_refused(leg_id, leg, error)
             return
         leg.mute_pending = False
+        await self._keep(leg_id, leg)
 
     async def _mute_refused(self, leg_id: str, leg: TwilioLeg, error: Exception) -> None:
-        log.warning("Twilio would not set the mute of leg %s: %s", leg_id, error)
+        log.warning("Twilio would not set the mute of leg %s: %s", leg_id, error, extra=ids(leg.conference_id, leg_id))
         leg.muted, leg.mute_pending = not leg.muted, False
+        await self._keep(leg_id, leg)
         await self.publish(LegMuteChanged(conference_id=leg.conference_id, leg_id=leg_id, muted=leg.muted))
+
+    async def hold(self, command: HoldLeg) -> None:
+        """Hold the participant (its holdUrl plays the music, or silence), now or once it is one, like a mute."""
+        leg = await self._leg(command.leg_id)
+        if leg is None:
+            log.info("leg %s has no Twilio call yet: it is held once it joins", command.leg_id)
+            return
+        leg.held, leg.hold_music, leg.hold_pending = command.held, command.music, True
+        await self._keep(command.leg_id, leg)
+        if leg.answered:
+            await self._apply_hold(command.leg_id, leg)
+
+    async def _apply_hold(self, leg_id: str, leg: TwilioLeg) -> None:
+        held = {"hold_url": self.webhooks.hold(leg.hold_music), "hold_method": "POST"} if leg.held else {}
+        try:
+            found = await self._conference_sid(leg.conference_id)
+            if found is None:
+                return  # no conference yet: the join or its start will apply it
+            await self.client.conferences(found).participants(leg.call_sid).update_async(hold=leg.held, **held)
+        except TwilioRestException as error:
+            if error.status == 404:
+                log.info("leg %s is not yet an active participant: its hold waits for the conference", leg_id)
+                return
+            log.warning("Twilio would not set the hold of leg %s: %s", leg_id, error)
+        except (ClientError, TimeoutError) as error:
+            log.warning("could not set the hold of leg %s with Twilio: %s", leg_id, error)
+        leg.hold_pending = False
+        await self._keep(leg_id, leg)
 
     async def _conference_changed(self, event: ConferenceStatusChanged) -> None:
         """Learn the ConferenceSid; apply a mute that had to wait for the participant or the start."""
         if event.status == "conference-end":
             self.conferences.pop(event.conference_id, None)
+            if self.shared is not None:
+                await self.shared.forget_conference(event.conference_id)
             return
-        self.conferences[event.conference_id] = event.provider_id
-        if event.status == "participant-join" and event.leg_id in self.legs:
-            leg = self.legs[event.leg_id]
+        await self._keep_conference(event.conference_id, event.provider_id)
+        leg = await self._leg(event.leg_id) if event.status == "participant-join" and event.leg_id else None
+        if leg is not None and event.leg_id is not None:
             if leg.mute_pending and leg.muted != bool(event.muted):
                 await self._apply_mute(event.leg_id, leg)  # asked for after its TwiML was served
             else:
                 # Joined with the mute its TwiML carried, from the store: the one that holds,
                 # even if it was asked for before this leg was dialled (and so never reached us).
                 leg.muted, leg.mute_pending = bool(event.muted), False
+                await self._keep(event.leg_id, leg)
+            if leg.hold_pending:
+                await self._apply_hold(event.leg_id, leg)
         elif event.status == "conference-start":
             for leg_id, leg in list(self.legs.items()):
                 if leg.conference_id == event.conference_id and leg.mute_pending and leg.answered:
                     await self._apply_mute(leg_id, leg)
+                if leg.conference_id == event.conference_id and leg.hold_pending and leg.answered:
+                    await self._apply_hold(leg_id, leg)
 
     async def resume(self, command: ResumeLeg) -> None:
         """After a restart: take the leg back as the store has it, then check it with Twilio.
@@ -362,6 +435,9 @@ class TwilioProvider:
         timeout, so boot never waits on Twilio. Until it answers (and if it
         cannot be asked) the leg is handled as the store has it.
         """
+        if command.provider_id is None and (known := await self._leg(command.leg_id)) is not None:
+            # Its node placed the call and died before Twilio's first report: the call is in Redis.
+            command = dataclasses.replace(command, provider_id=known.call_sid)
         if command.provider_id is None:
             # No report ever named a Twilio call for it: it was never placed, or the server
             # went down before Twilio said a word about it. Nobody can address it now.
@@ -370,8 +446,17 @@ class TwilioProvider:
             return
         user = command.destination if command.kind == "browser" else None
         answered = command.status == "in-progress"
-        self.legs[command.leg_id] = TwilioLeg(
-            command.conference_id, command.provider_id, user, answered, muted=command.muted
+        await self._keep(
+            command.leg_id,
+            TwilioLeg(
+                command.conference_id,
+                command.provider_id,
+                user,
+                answered,
+                muted=command.muted,
+                held=command.held,
+                hold_music=command.hold_music,
+            ),
         )
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.reconcile_concurrency)
@@ -380,6 +465,11 @@ class TwilioProvider:
         task.add_done_callback(self._checked)
 
     async def _reconcile(self, command: ResumeLeg) -> None:
+        # At boot, not from the router: the lines of this check name the leg themselves.
+        with about(command.conference_id, command.leg_id):
+            await self._reconcile_leg(command)
+
+    async def _reconcile_leg(self, command: ResumeLeg) -> None:
         assert self._slots is not None
         async with self._slots:
             try:
@@ -469,7 +559,7 @@ class TwilioProvider:
         for status in ("in-progress", "init"):
             found = await self.client.conferences.list_async(friendly_name=conference_id, status=status, limit=1)
             if found:
-                self.conferences[conference_id] = found[0].sid
+                await self._keep_conference(conference_id, found[0].sid)
                 return found[0].sid, status
         return None
 
@@ -493,17 +583,18 @@ class TwilioProvider:
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, IncomingPhoneCall):
-            self.legs[event.leg_id] = TwilioLeg(event.conference_id, event.provider_id, answered=True)
+            await self._keep(event.leg_id, TwilioLeg(event.conference_id, event.provider_id, answered=True))
         elif isinstance(event, (ClientRejectedLeg, ClientLegFailed)):
             await self._refused(event)
         elif isinstance(event, LegStatusChanged):
-            leg = self.legs.get(event.leg_id)
+            leg = await self._leg(event.leg_id)
             if leg is None:
                 return
             if event.status in TERMINAL_STATUSES:
-                del self.legs[event.leg_id]
-            elif event.status == "in-progress":
+                await self._forget(event.leg_id)
+            elif event.status == "in-progress" and not leg.answered:
                 leg.answered = True
+                await self._keep(event.leg_id, leg)
         elif isinstance(event, ConferenceStatusChanged):
             await self._conference_changed(event)
         elif isinstance(event, RecordingAvailable):
@@ -515,7 +606,7 @@ class TwilioProvider:
         Twilio would only ever call that "canceled", so the provider reports
         what the page said itself; Twilio's own report, coming later, is ignored.
         """
-        leg = self.legs.get(event.leg_id)
+        leg = await self._leg(event.leg_id)
         if leg is None or leg.user != event.user or leg.answered:
             return
         if await self._update(leg.call_sid, "canceled") == "in-progress":
@@ -526,6 +617,54 @@ class TwilioProvider:
             await self._report(leg.conference_id, event.leg_id, "failed", event.reason)
 
     # --- helpers -----------------------------------------------------------------
+
+    async def _leg(self, leg_id: str) -> TwilioLeg | None:
+        """What this node knows of the leg; else what another node kept in Redis (then known here too)."""
+        leg = self.legs.get(leg_id)
+        if leg is None and self.shared is not None and (leg := await self.shared.leg(leg_id)) is not None:
+            self.legs[leg_id] = leg
+        return leg
+
+    async def _keep(self, leg_id: str, leg: TwilioLeg) -> None:
+        self.legs[leg_id] = leg
+        if self.shared is not None:
+            await self.shared.keep_leg(leg_id, leg)
+
+    async def _forget(self, leg_id: str) -> None:
+        self.legs.pop(leg_id, None)
+        if self.shared is not None:
+            await self.shared.forget_leg(leg_id)
+
+    async def _keep_recording(self, recording_id: str, path: str) -> None:
+        self.recordings[recording_id] = Path(path)
+        if self.shared is not None:
+            await self.shared.keep_recording(recording_id, path)
+
+    async def _recording_path(self, recording_id: str) -> Path | None:
+        """Where a recording goes, known here or kept by the node that started it (its callback may reach any)."""
+        path = self.recordings.get(recording_id)
+        if path is None and self.shared is not None and (kept := await self.shared.recording(recording_id)):
+            path = self.recordings[recording_id] = Path(kept)
+        return path
+
+    async def _forget_recording(self, recording_id: str) -> None:
+        self.recordings.pop(recording_id, None)
+        if self.shared is not None:
+            await self.shared.forget_recording(recording_id)
+
+    async def _keep_conference(self, conference_id: str, sid: str) -> None:
+        if self.conferences.get(conference_id) == sid:
+            return
+        self.conferences[conference_id] = sid
+        if self.shared is not None:
+            await self.shared.keep_conference(conference_id, sid)
+
+    async def _conference_sid(self, conference_id: str) -> str | None:
+        """Known here, kept by another node, or (its callback has not reached anyone yet) looked up by name."""
+        sid = self.conferences.get(conference_id)
+        if sid is None and self.shared is not None and (sid := await self.shared.conference(conference_id)):
+            self.conferences[conference_id] = sid
+        return sid or await self._find_conference(conference_id)
 
     async def _update(self, call_sid: str, status: str) -> str | None:
         """Ask Twilio to end a call; the call's status afterwards, or None if Twilio refused."""

@@ -26,6 +26,13 @@ RECORDED_PATH = "/twilio/recorded"
 # What a conference hears when its recording starts (the conference's announceUrl), and the tone it plays.
 ANNOUNCE_PATH = "/twilio/announce"
 ANNOUNCEMENT_PATH = "/twilio/announcement.wav"
+# What a held participant hears (the participant's holdUrl): music on hold, or silence for one away on another call.
+HOLD_PATH = "/twilio/hold"
+HOLD_MUSIC_PATH = "/twilio/hold-music.wav"
+# A held participant hearing silence is sent back here after this many seconds of <Pause>, for as long as it is held.
+HOLD_PAUSE_SECONDS = 60
+# What a transferred caller hears when the transfer was not answered, before ringback again.
+TRANSFER_FAILED_PATH = "/twilio/transfer-failed.wav"
 
 # Every call-progress event, so each status reaches the rules.
 CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
@@ -68,6 +75,15 @@ class Webhooks:
 
     def announcement(self) -> str:
         return self.url(ANNOUNCEMENT_PATH)
+
+    def hold(self, music: bool) -> str:
+        return self.url(HOLD_PATH, music="1" if music else "0")
+
+    def hold_music(self) -> str:
+        return self.url(HOLD_MUSIC_PATH)
+
+    def transfer_failed(self) -> str:
+        return self.url(TRANSFER_FAILED_PATH)
 
 
 def incoming_ids(call_sid: str) -> tuple[str, str]:
@@ -148,6 +164,27 @@ def hang_up() -> str:
 def ringback(webhooks: Webhooks) -> str:
     """What the wait URL answers: the ringback tone, looped until the conference starts."""
     response = VoiceResponse()
+    response.play(webhooks.ringback(), loop=0)
+    return str(response)
+
+
+def on_hold(webhooks: Webhooks, music: bool) -> str:
+    """What the holdUrl answers: Talkbox's own music on hold, looped; or a silence that lasts as long as the hold."""
+    response = VoiceResponse()
+    if music:
+        response.play(webhooks.hold_music(), loop=0)
+    else:
+        response.pause(length=HOLD_PAUSE_SECONDS)
+        response.redirect(webhooks.hold(music=False), method="POST")
+    return str(response)
+
+
+def waiting(webhooks: Webhooks, sound: str) -> str:
+    """What a call taken out of its conference hears while its transfer rings (`ringback`), or after the
+    transfer failed and the transferor is rung again (`recall`: the failed-transfer tone first)."""
+    response = VoiceResponse()
+    if sound == "recall":
+        response.play(webhooks.transfer_failed())
     response.play(webhooks.ringback(), loop=0)
     return str(response)
 

@@ -1,0 +1,65 @@
+"""A telephone's call transferred from one page to another: the telephone hears ringback, then the new page.
+
+baresip calls in and rings alice (aiortc), who takes it and transfers it to bob.
+What the telephone heard is its own recording (sndfile), read once the call is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+
+from talkbox.providers.sip.settings import SipSettings
+from tests.sip.baresip import PHONE_RATE, baresip
+from tests.support.audio import level_at
+from tests.support.peer import Peer
+from tests.support.server import running_app
+
+ALICE_HZ, BOB_HZ, PHONE_HZ = 600.0, 700.0, 1000.0
+RINGBACK_HZ = 480.0
+HEARD, SILENT = -30.0, -50.0
+
+
+def heard_in(samples: np.ndarray, frequency: float) -> float:
+    return level_at(samples, frequency, rate=PHONE_RATE)
+
+
+async def test_a_telephone_transferred_to_bob_hears_ringback_then_bob(tmp_path: Path) -> None:
+    sip = SipSettings(listen="udp:127.0.0.1:0", ring=("alice",), allow=["127.0.0.0/8"])
+    async with (
+        running_app(app_options={"sip": sip}, media_workers=1) as (url, app),
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+    ):
+        _, port = app.state.talkbox.sip.transports.local["udp"]
+        dial = f"sip:+15005550006@127.0.0.1:{port}"
+        async with baresip(tmp_path / "phone", PHONE_HZ, seconds=30, dial=dial, lifetime=40) as phone:
+            await alice.wait_for(lambda: alice.offers, timeout=10)
+            await alice.accept()
+            await alice.wait_for(lambda: alice.level(PHONE_HZ) > HEARD, timeout=10)
+            conference = alice.active_conference()
+            assert conference["chair"] == "phone"
+            # The call is the telephone's; alice took it, so she may hand it on.
+            await alice.send({"type": "transfer", "conference_id": conference["id"], "to": "bob"})
+            await bob.wait_for(lambda: bob.offers, timeout=10)
+            assert next(iter(bob.offers.values()))["caller"] == "phone"
+            await asyncio.sleep(2.5)  # the telephone hears ringback meanwhile (2 s on, 4 s off)
+            await bob.accept()
+            await bob.wait_for(lambda: bob.level(PHONE_HZ) > HEARD, timeout=10)
+            await asyncio.sleep(3)
+            await bob.hang_up()
+            # The telephone, left alone, is hung up (BYE); its dump is closed when the call ends.
+            async with asyncio.timeout(10):
+                while "terminated" not in phone.log():
+                    await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
+            heard = phone.heard()
+            assert len(heard) > 4 * PHONE_RATE, (len(heard), phone.log()[-1500:])
+            assert heard_in(heard, RINGBACK_HZ) > HEARD, "no ringback while bob rang"
+            end = heard[-2 * PHONE_RATE :]
+            assert heard_in(end, BOB_HZ) > HEARD, phone.log()
+            assert heard_in(end, ALICE_HZ) < SILENT and heard_in(end, RINGBACK_HZ) < SILENT
+    legs = {leg["destination"]: leg["end_reason"] for leg in bob.last_conference()["legs"]}
+    assert (legs["alice"], legs["bob"]) == ("transferred", "hung-up")
