@@ -159,6 +159,7 @@ async def _next(socket: websockets.ClientConnection, kind: str) -> dict[str, Any
 
 async def test_presence_do_not_disturb_and_the_claim_hold_across_nodes(redis_url: str) -> None:
     common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0, "auth": "token", "secret": SECRET}
+    common["voicemail"] = False  # the call to bob is refused, not taken by his voicemail
     async with running_app(node_id="one", **common) as (one, _), running_app(node_id="two", **common) as (two, _):
         alice = await _welcomed(
             f"{one.replace('http', 'ws')}/ws?token={issue_token(SECRET, 'alice', directory=['bob'])}"
