@@ -68,7 +68,7 @@ def test_a_call_to_someone_not_to_be_disturbed_is_refused_with_the_reason(open_p
     expect(bob.get_by_text("alice is calling")).to_be_visible(timeout=10_000)
 
 
-@pytest.mark.talkbox_env({"TALKBOX_RING_TIMEOUT": "3"})
+@pytest.mark.talkbox_env({"TALKBOX_RING_TIMEOUT": "3", "TALKBOX_VOICEMAIL": "false"})  # missed ends the call
 def test_history_after_a_missed_an_answered_and_a_declined_call_with_the_badge_and_call_back(
     open_page: OpenPage,
 ) -> None:
