@@ -139,4 +139,4 @@ def test_turned_off_a_rejected_call_just_ends_busy(open_page: OpenPage) -> None:
     dial(alice, "bob")
     expect(bob.get_by_text("alice is calling")).to_be_visible(timeout=10_000)
     bob.get_by_role("button", name="Reject").click()
-    expect(alice.get_by_role("status")).to_contain_text("bob is busy", timeout=10_000)
+    expect(alice.get_by_role("status")).to_contain_text("bob declined", timeout=10_000)  # main's words for a rejection
