@@ -81,7 +81,11 @@ async def test_each_change_is_signed_and_numbered_in_order_and_a_500_is_retried(
     async with (
         receiving(receiver, port) as hooks,
         running_app(
-            database=str(tmp_path / "db.sqlite3"), webhook_url=hooks, webhook_secret=SECRET, webhook_backoff=0.05
+            database=str(tmp_path / "db.sqlite3"),
+            webhook_url=hooks,
+            webhook_secret=SECRET,
+            webhook_backoff=0.05,
+            voicemail=False,
         ) as (url, app),
         Peer(url, "alice", 440.0) as alice,
         Peer(url, "bob", 880.0) as bob,

@@ -18,7 +18,11 @@ async def ended(peer: Peer) -> dict:
 
 
 async def test_bob_rejects() -> None:
-    async with running_server() as url, Peer(url, "alice", ALICE_HZ) as alice, Peer(url, "bob", BOB_HZ) as bob:
+    async with (
+        running_server(voicemail=False) as url,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+    ):
         await alice.call("bob")
         await bob.wait_for(lambda: bob.offers)
         await bob.reject()
@@ -30,7 +34,7 @@ async def test_bob_rejects() -> None:
 
 async def test_nobody_answers_within_the_ring_timeout() -> None:
     async with (
-        running_server(ring_timeout=1.0) as url,
+        running_server(ring_timeout=1.0, voicemail=False) as url,
         Peer(url, "alice", ALICE_HZ) as alice,
         Peer(url, "bob", BOB_HZ) as bob,
     ):
@@ -80,7 +84,7 @@ async def test_chair_without_a_microphone_means_bob_is_never_rung() -> None:
 
 async def test_nobody_can_answer_a_leg_offered_to_someone_else() -> None:
     async with (
-        running_server(ring_timeout=1.0) as url,
+        running_server(ring_timeout=1.0, voicemail=False) as url,
         Peer(url, "alice", ALICE_HZ) as alice,
         Peer(url, "bob", BOB_HZ) as bob,
         Peer(url, "mallory", 660.0) as mallory,

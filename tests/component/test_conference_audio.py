@@ -75,7 +75,7 @@ async def test_a_guest_cannot_add_remove_or_mute_others() -> None:
 
 async def test_someone_on_as_many_calls_as_they_may_be_is_busy() -> None:
     async with (
-        running_server(max_calls_per_user=1) as url,
+        running_server(voicemail=False, max_calls_per_user=1) as url,
         Peer(url, "alice", ALICE_HZ) as alice,
         Peer(url, "bob", BOB_HZ) as bob,
         Peer(url, "carol", CAROL_HZ) as carol,

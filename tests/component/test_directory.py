@@ -50,7 +50,12 @@ async def test_bob_sees_alice_come_online_go_into_a_call_set_dnd_and_leave() -> 
 
 
 async def test_a_call_to_someone_not_to_be_disturbed_is_refused_and_rings_nothing() -> None:
-    async with running_server() as url, Peer(url, "alice", ALICE_HZ) as alice, Peer(url, "bob", BOB_HZ) as bob:
+    # Without voicemail: with it, the call goes there instead (tests/component/test_recordings.py).
+    async with (
+        running_server(voicemail=False) as url,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+    ):
         await listening(alice)
         await bob.send({"type": "set_presence", "status": "dnd"})
         await alice.wait_for(lambda: shown(alice).get("bob") == "dnd")
@@ -158,6 +163,7 @@ async def _next(socket: websockets.ClientConnection, kind: str) -> dict[str, Any
 
 async def test_presence_do_not_disturb_and_the_claim_hold_across_nodes(redis_url: str) -> None:
     common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0, "auth": "token", "secret": SECRET}
+    common["voicemail"] = False  # the call to bob is refused, not taken by his voicemail
     async with running_app(node_id="one", **common) as (one, _), running_app(node_id="two", **common) as (two, _):
         alice = await _welcomed(
             f"{one.replace('http', 'ws')}/ws?token={issue_token(SECRET, 'alice', directory=['bob'])}"

@@ -41,17 +41,23 @@ MAX_BYTES = 16 * 1024  # TALKBOX_MAX_MESSAGE_BYTES, the default
 HARD_CAP = 2 * MAX_BYTES  # what running_server gives uvicorn: past it the socket is closed
 ALICE_HZ, BOB_HZ = 440.0, 880.0
 HEARD = -35.0
+# Every message the server sends (docs/protocol.md, "Server to page"): nothing else may come back.
 SERVER_TYPES = {
     "welcome",
     "conference",
+    "synced",
     "offer",
     "refused",
     "error",
-    "synced",
+    "retrying",
+    "speaking",
+    "recordings_changed",
     "presence",
     "history",
-    "missed",
     "leg_stats",
+    "missed",
+    "digit",
+    "resync",
 }
 ERROR_CODES = {"too_large", "invalid_json", "unknown_type", "invalid_message", "not_text"}
 CHECK_THE_CALL_EVERY = 20

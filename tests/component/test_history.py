@@ -40,7 +40,7 @@ async def ended(peer: Peer) -> None:
 
 async def test_a_missed_an_answered_and_a_rejected_call_in_both_histories() -> None:
     async with (
-        running_server(ring_timeout=1.0) as url,
+        running_server(ring_timeout=1.0, voicemail=False) as url,  # missed and rejected calls end
         Peer(url, "alice", ALICE_HZ) as alice,
         Peer(url, "bob", BOB_HZ) as bob,
     ):
@@ -81,7 +81,11 @@ async def test_a_missed_an_answered_and_a_rejected_call_in_both_histories() -> N
 
 
 async def test_the_history_comes_in_pages() -> None:
-    async with running_server() as url, Peer(url, "alice", ALICE_HZ) as alice, Peer(url, "bob", BOB_HZ) as bob:
+    async with (
+        running_server(voicemail=False) as url,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+    ):
         for _ in range(3):
             await alice.call("bob")
             await bob.wait_for(lambda: bob.offers)
@@ -97,7 +101,11 @@ async def test_the_history_comes_in_pages() -> None:
 
 
 async def test_a_bad_history_request_is_an_error_and_nobody_elses_history_is_readable() -> None:
-    async with running_server() as url, Peer(url, "alice", ALICE_HZ) as alice, Peer(url, "bob", BOB_HZ) as bob:
+    async with (
+        running_server(voicemail=False) as url,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+    ):
         await alice.call("bob")
         await bob.wait_for(lambda: bob.offers)
         await bob.reject()
@@ -110,7 +118,12 @@ async def test_a_bad_history_request_is_an_error_and_nobody_elses_history_is_rea
 
 
 async def test_a_call_refused_for_do_not_disturb_is_missed_by_the_callee_and_kept_by_the_caller() -> None:
-    async with running_server() as url, Peer(url, "alice", ALICE_HZ) as alice, Peer(url, "bob", BOB_HZ) as bob:
+    # Without voicemail, which would take the call instead (and keep it in both histories the same way).
+    async with (
+        running_server(voicemail=False) as url,
+        Peer(url, "alice", ALICE_HZ) as alice,
+        Peer(url, "bob", BOB_HZ) as bob,
+    ):
         await listening(bob)
         await bob.send({"type": "set_presence", "status": "dnd"})
         await alice.call("bob")

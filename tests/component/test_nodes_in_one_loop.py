@@ -26,7 +26,7 @@ ALICE_HZ, BOB_HZ = 440.0, 880.0
 
 @contextlib.asynccontextmanager
 async def two_nodes(redis_url: str) -> AsyncIterator[tuple[tuple[str, FastAPI], tuple[str, FastAPI]]]:
-    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0}
+    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0, "voicemail": False}
     async with running_app(node_id="one", **common) as one, running_app(node_id="two", **common) as two:
         yield one, two
 
@@ -130,7 +130,7 @@ async def test_a_users_sockets_are_capped_across_the_nodes(redis_url: str) -> No
 
 async def test_a_newer_node_takes_the_idle_partitions_and_the_calls_placed_on_them(redis_url: str) -> None:
     """A live call's partition stays where its media is; the others move, and new calls go to either node."""
-    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0}
+    common = {"redis_url": redis_url, "redis_lease": 1.0, "media_workers": 0, "voicemail": False}
     async with (
         running_app(node_id="one", **common) as (one_url, one),
         Peer(one_url, "alice", ALICE_HZ) as alice,

@@ -13,6 +13,7 @@ import redis.asyncio as redis
 from talkbox.events.redis_bus import redis_client
 from talkbox.telephony.model import Conference, Leg, Transfer
 from talkbox.telephony.people import CallRecord, Outcome, Person
+from talkbox.telephony.recordings import Recording
 from talkbox.telephony.redis_store import RedisStore
 from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore, StoreUnavailable
 from tests.support.server import free_port
@@ -162,6 +163,55 @@ async def test_a_conference_redis_cannot_read_is_quarantined_and_the_rest_load(c
     assert await store.active() == [good]
     assert await store.get("c-2") is None
     assert await client.hexists("talkbox:quarantine", "c-2")
+
+
+def recording(id: str, *owners: str, kind: str = "call", at: float = 1.0) -> Recording:
+    return Recording(id, kind, "c-1", owners, "alice", started_at=at)  # type: ignore[arg-type]
+
+
+async def test_recordings_are_listed_to_their_owners_alone_newest_first(store: ConferenceStore) -> None:
+    call = recording("r-0000000000000001", "alice", "bob", at=10.0)
+    message = recording("v-0000000000000002", "bob", kind="voicemail", at=20.0)
+    await store.put_recording(call)
+    await store.put_recording(message)
+    assert await store.recordings_of("bob") == [message, call]
+    assert await store.recordings_of("alice") == [call]
+    assert await store.recordings_of("carol") == []
+    assert await store.recording("v-0000000000000002") == message
+    assert await store.recording("v-0000000000000003") is None
+
+
+async def test_a_recording_changes_hands_and_is_deleted(store: ConferenceStore) -> None:
+    call = recording("r-0000000000000001", "alice", "bob")
+    await store.put_recording(call)
+    finished = Recording(**{**call.__dict__, "ended_at": 5.0, "heard_by": ("bob",)})
+    await store.put_recording(finished.without("alice"))
+    assert await store.recordings_of("alice") == []
+    assert await store.recordings_of("bob") == [finished.without("alice")]
+    await store.delete_recording(call.id)
+    assert await store.recordings_of("bob") == []
+    assert await store.recording(call.id) is None
+
+
+async def test_voicemail_is_on_until_turned_off(store: ConferenceStore) -> None:
+    assert await store.voicemail_on("bob")
+    await store.set_voicemail("bob", False)
+    assert not await store.voicemail_on("bob")
+    assert await store.voicemail_on("alice")
+    await store.set_voicemail("bob", True)
+    assert await store.voicemail_on("bob")
+
+
+async def test_sqlite_keeps_recordings_and_settings_across_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    first = SqliteStore(path)
+    await first.put_recording(recording("v-0000000000000002", "bob", kind="voicemail"))
+    await first.set_voicemail("carol", False)
+    first.close()
+    second = SqliteStore(path)
+    assert [r.id for r in await second.recordings_of("bob")] == ["v-0000000000000002"]
+    assert not await second.voicemail_on("carol")
+    second.close()
 
 
 async def test_people_are_remembered_with_their_do_not_disturb_and_history_marker(store: ConferenceStore) -> None:

@@ -54,7 +54,8 @@ class TalkboxProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         # "{url}" in a value stands for this server's own URL (TALKBOX_PUBLIC_URL, say).
         own = {key: value.replace("{url}", self.url) for key, value in env.items()}
-        self.env = {**os.environ, "TALKBOX_DATABASE": str(database), **own}
+        recordings = str(database.parent / "recordings")
+        self.env = {**os.environ, "TALKBOX_DATABASE": str(database), "TALKBOX_RECORDINGS": recordings, **own}
         self.log = database.with_suffix(".log")
         self.start()
 

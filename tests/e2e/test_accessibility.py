@@ -430,6 +430,7 @@ def test_each_step_of_a_call_and_of_a_restart_is_announced_once(open_page: OpenP
     assert [h.text for h in heard(bob) if h.politeness != "polite"] == ["Call from alice: Accept or Reject"]
 
 
+@pytest.mark.talkbox_env({"TALKBOX_VOICEMAIL": "false"})
 def test_a_whole_call_with_the_keyboard_alone(open_page: OpenPage) -> None:
     alice, bob = open_page("alice", ALICE_HZ), open_page("bob", BOB_HZ)
 

@@ -80,6 +80,7 @@ def test_alice_cancels_while_it_rings(open_page: OpenPage) -> None:
     expect(bob.get_by_role("button", name="Accept")).to_be_hidden()
 
 
+@pytest.mark.talkbox_env({"TALKBOX_VOICEMAIL": "false"})
 def test_bob_rejects(open_page: OpenPage) -> None:
     alice, bob = open_page("alice", ALICE_HZ), open_page("bob", BOB_HZ)
     ring(alice, bob)
@@ -88,7 +89,7 @@ def test_bob_rejects(open_page: OpenPage) -> None:
     expect_idle(bob, "you declined the call")
 
 
-@pytest.mark.talkbox_env({"TALKBOX_RING_TIMEOUT": "3"})
+@pytest.mark.talkbox_env({"TALKBOX_RING_TIMEOUT": "3", "TALKBOX_VOICEMAIL": "false"})
 def test_nobody_answers(open_page: OpenPage) -> None:
     alice, bob = open_page("alice", ALICE_HZ), open_page("bob", BOB_HZ)
     ring(alice, bob)

@@ -51,6 +51,7 @@ def test_bob_sees_alice_come_online_go_into_a_call_and_set_do_not_disturb(open_p
     expect(person(bob, "alice")).to_contain_text("offline", timeout=10_000)
 
 
+@pytest.mark.talkbox_env({"TALKBOX_VOICEMAIL": "false"})  # with voicemail, the call goes there instead
 def test_a_call_to_someone_not_to_be_disturbed_is_refused_with_the_reason(open_page: OpenPage) -> None:
     alice, bob = open_page("alice", ALICE_HZ), open_page("bob", BOB_HZ)
     bob.get_by_role("checkbox", name="Do not disturb").check()
@@ -67,7 +68,7 @@ def test_a_call_to_someone_not_to_be_disturbed_is_refused_with_the_reason(open_p
     expect(bob.get_by_text("alice is calling")).to_be_visible(timeout=10_000)
 
 
-@pytest.mark.talkbox_env({"TALKBOX_RING_TIMEOUT": "3"})
+@pytest.mark.talkbox_env({"TALKBOX_RING_TIMEOUT": "3", "TALKBOX_VOICEMAIL": "false"})  # missed ends the call
 def test_history_after_a_missed_an_answered_and_a_declined_call_with_the_badge_and_call_back(
     open_page: OpenPage,
 ) -> None:

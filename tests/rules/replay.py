@@ -35,11 +35,14 @@ from talkbox.telephony.rules import (
     PlayToLeg,
     PressDigits,
     Publish,
+    Record,
     Rejoin,
     RemoveParticipant,
     RuleInput,
     SendDigits,
     StartCall,
+    StartRecording,
+    StopRecording,
     TransferCall,
     decide,
 )
@@ -56,9 +59,30 @@ LEG_OF = {
 
 
 def call(
-    caller: str = "alice", to: str = "bob", *, caller_calls: int = 0, telephones: PhoneKind | None = None
+    caller: str = "alice",
+    to: str = "bob",
+    *,
+    caller_calls: int = 0,
+    telephones: PhoneKind | None = None,
+    voicemail: bool = False,
+    dnd: bool = False,
 ) -> StartCall:
-    return StartCall(CONFERENCE, LEG_OF[caller], "l-callee", caller, to, caller_calls, telephones=telephones)
+    voicemail_id = "v-1" if voicemail else None
+    return StartCall(
+        CONFERENCE,
+        LEG_OF[caller],
+        "l-callee",
+        caller,
+        to,
+        caller_calls,
+        telephones=telephones,
+        voicemail_id=voicemail_id,
+        callee_dnd=dnd,
+    )
+
+
+def record(on: bool = True, by: str = "alice", recording_id: str = "r-1") -> Record:
+    return Record(by, on, recording_id)
 
 
 class Reports:
@@ -138,6 +162,10 @@ def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...
         return ("hang_up", who(command.leg_id), command.reason)
     if isinstance(command, MuteLeg):
         return ("mute" if command.muted else "unmute", who(command.leg_id))
+    if isinstance(command, StartRecording):
+        return ("record", command.recording, command.recording_id, command.owners)
+    if isinstance(command, StopRecording):
+        return ("stop_recording", command.recording, command.recording_id, command.owners)
     if isinstance(command, HoldLeg):
         heard = ("music" if command.music else "silence",) if command.held else ()
         return ("hold" if command.held else "resume", who(command.leg_id), *heard)
@@ -162,6 +190,8 @@ def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...
         held = (" held by the chair" if leg.held_by_chair else " held") if leg.held else ""
         legs[name] = status + (" muted" if leg.muted else "") + held
     state = view.status if view.end_reason is None else f"{view.status}:{view.end_reason}"
+    if view.recording is not None:
+        state += f" recording {view.recording}"
     if view.transfer is not None:
         state += f" transfer to {view.transfer.to} {view.transfer.status}"
     return ("updated", state, legs)

@@ -91,3 +91,18 @@ def test_a_call_refused_for_do_not_disturb_is_missed_by_the_callee_once() -> Non
     assert (alice.user, alice.direction, alice.outcome, alice.end_reason) == ("alice", "outgoing", "busy", "dnd")
     assert (bob.user, bob.direction, bob.outcome, bob.started_at) == ("bob", "incoming", "missed", 5.0)
     assert not_disturbed(refused, 9.0, {"alice": alice, "bob": bob}) == []  # delivered again
+
+
+def test_a_call_to_do_not_disturb_that_went_to_voicemail_is_busy_for_the_caller_and_missed_by_the_callee() -> None:
+    refused = CallNotDisturbed(conference_id="c-1", caller="alice", callee="bob")
+    kept = replay((1.0, view("active", ("alice", "queued", None), ("bob", "busy", "dnd")), ("alice",)))
+    for record in not_disturbed(refused, 1.0, kept):
+        kept[record.user] = record
+    for now, conference in (
+        (2.0, view("active", ("alice", "in-progress", None), ("bob", "busy", "dnd"))),
+        (30.0, view("ended", ("alice", "completed", "hung-up"), ("bob", "busy", "dnd"))),
+    ):
+        for record in recorded(conference, ("alice",), now, kept):
+            kept[record.user] = record
+    assert (kept["alice"].outcome, kept["alice"].end_reason, kept["alice"].ended_at) == ("busy", "dnd", 30.0)
+    assert (kept["bob"].outcome, kept["bob"].end_reason) == ("missed", "dnd")

@@ -55,10 +55,13 @@ from talkbox.telephony.rules import (
     PlayToLeg,
     PressDigits,
     Publish,
+    Record,
     Rejoin,
     RemoveParticipant,
     RuleInput,
     StartCall,
+    StartRecording,
+    StopRecording,
     TransferCall,
     decide,
     holds_elsewhere,
@@ -114,6 +117,8 @@ class CallRules(RuleBasedStateMachine):
         self.history: list[tuple[str, RuleInput]] = []
         self.provider = Provider()
         self.ids = itertools.count(1)
+        # Recordings the provider was asked to start, by id: their conference, and whether it was asked to stop.
+        self.recordings: dict[str, tuple[str, bool]] = {}
 
     # --- users ------------------------------------------------------------------
 
@@ -122,7 +127,19 @@ class CallRules(RuleBasedStateMachine):
     def start_call(self, data: st.DataObject, caller: str, to: str) -> None:
         number = next(self.ids)
         calls = sum(1 for c in self.conferences.values() if c.live_leg_of(caller))
-        given = StartCall(f"c-{number}", f"l-{number}-chair", f"l-{number}-callee", caller, to, calls, max_calls=2)
+        voicemail = f"v-{number}" if data.draw(st.booleans(), label="the callee has voicemail") else None
+        dnd = data.draw(st.booleans(), label="the callee does not want to be disturbed")
+        given = StartCall(
+            f"c-{number}",
+            f"l-{number}-chair",
+            f"l-{number}-callee",
+            caller,
+            to,
+            calls,
+            max_calls=2,
+            voicemail_id=voicemail,
+            callee_dnd=dnd,
+        )
         self.apply(data, given.conference_id, given)
 
     @precondition(lambda self: self.room_for_a_call())
@@ -203,6 +220,22 @@ class CallRules(RuleBasedStateMachine):
     def rejoin(self, data: st.DataObject) -> None:
         conference_id = self.some_conference(data)
         self.apply(data, conference_id, Rejoin(self.someone(data, conference_id), f"l-{next(self.ids)}"))
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data(), on=st.booleans())
+    def record(self, data: st.DataObject, on: bool) -> None:
+        """Mostly the chair of a connected call, starting more often than stopping: else nothing is recorded."""
+        connected = sorted(
+            c.id for c in self.conferences.values() if c.chair.status == "in-progress" and c.chair.kind == "browser"
+        )
+        conference_id = data.draw(st.sampled_from(connected), label="conference") if connected else None
+        if conference_id is None or data.draw(st.booleans(), label="someone else"):
+            conference_id = self.some_conference(data)
+        user = self.conferences[conference_id].chair.destination
+        if not is_client_name(user) or data.draw(st.booleans(), label="not the chair"):
+            user = self.someone(data, conference_id)
+        on = on or data.draw(st.booleans(), label="start")
+        self.apply(data, conference_id, Record(user, on, f"r-{next(self.ids)}"))
 
     @precondition(lambda self: self.conferences)
     @rule(data=st.data(), to=st.sampled_from(DESTINATIONS))
@@ -312,6 +345,16 @@ class CallRules(RuleBasedStateMachine):
             assert conference.view().status == ("ended" if conference.ended else "active")
 
     @invariant()
+    def a_recording_runs_exactly_while_its_call_does_and_is_the_one_shown(self) -> None:
+        for conference in self.conferences.values():
+            running = [r for r, (c, stopped) in self.recordings.items() if c == conference.id and not stopped]
+            taping = conference.taping
+            assert running == ([taping.id] if taping is not None else []), (conference, running)
+            assert taping is None or not conference.ended
+            if taping is not None and taping.kind == "voicemail":
+                assert [leg.id for leg in conference.live_legs()] == [conference.chair_leg_id]
+
+    @invariant()
     def a_user_talks_on_one_call_at_a_time(self) -> None:
         """At most one live leg of each user is connected and off hold, across all their conferences."""
         talking = [leg.destination for c in self.conferences.values() for leg in c.live_legs() if leg.talking]
@@ -371,7 +414,15 @@ class CallRules(RuleBasedStateMachine):
                 self.apply(data, conference_id, hold)
 
     def carry_out(self, data: st.DataObject | None, command: object) -> None:
-        if isinstance(command, DialLeg):
+        if isinstance(command, StartRecording):
+            assert command.recording_id not in self.recordings, f"started twice: {command}"
+            running = [r for r, (c, stopped) in self.recordings.items() if c == command.conference_id and not stopped]
+            assert not running, f"a second recording of one call: {command}"
+            self.recordings[command.recording_id] = (command.conference_id, False)
+        elif isinstance(command, StopRecording):
+            assert self.recordings.get(command.recording_id) == (command.conference_id, False), command
+            self.recordings[command.recording_id] = (command.conference_id, True)
+        elif isinstance(command, DialLeg):
             self.provider.dialled.add(command.leg_id)
             self.provider.pending.extend(self.dial_reports(data, command))
         elif isinstance(command, HangUpLeg):
@@ -420,9 +471,17 @@ class CallRules(RuleBasedStateMachine):
 
     @staticmethod
     def check_not_alone(conference: Conference) -> None:
-        """The chair alone, or one guest whose chair has gone: the rules must have ended it."""
+        """The chair alone, or one guest whose chair has gone: the rules must have ended it.
+
+        Unless the chair is leaving a voicemail (or connecting to): alone by design, until they hang up (or hit
+        the cap).
+        """
         live = conference.live_legs()
-        assert conference.ended or len(live) >= 2, f"left alone: {conference}"
+        leaving_a_message = conference.taping is not None and conference.taping.kind == "voicemail"
+        # Or connecting to leave one: the callee did not want to be disturbed, so was never rung.
+        to_leave_one = conference.voicemail_id is not None and conference.chair.status != "in-progress"
+        to_leave_one = to_leave_one and conference.legs[1].end_reason == "dnd"
+        assert conference.ended or len(live) >= 2 or leaving_a_message or to_leave_one, f"left alone: {conference}"
 
     # --- choices ---------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.support.server import free_port
@@ -59,6 +59,8 @@ class FakeTwilioApi:
     broken: set[str] = field(default_factory=set)
     stalled: set[str] = field(default_factory=set)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    # Recordings' media as Twilio serves it, by RecordingSid (`GET .../Recordings/RE….wav`).
+    media: dict[str, bytes] = field(default_factory=dict)
     url: str = ""
     _count: int = 0
 
@@ -202,13 +204,48 @@ class FakeTwilioApi:
             }
         )
 
+    async def update_conference(self, request: Request) -> JSONResponse:
+        await self._record(request)
+        sid = request.path_params["conference"]
+        if not self._in_progress(sid):
+            return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
+        return JSONResponse({"sid": sid, "account_sid": ACCOUNT, "status": "in-progress"})
+
+    async def create_recording(self, request: Request) -> JSONResponse:
+        """Call Recordings: "create a recording of an in-progress call", 201 with the new RecordingSid."""
+        await self._record(request)
+        sid = request.path_params["sid"]
+        if self.calls.get(sid) != "in-progress":
+            return JSONResponse({"code": 21220, "message": "call not in progress", "status": 400}, status_code=400)
+        recording = self.next_sid("RE")
+        return JSONResponse(self._recording(sid, recording, "in-progress"), status_code=201)
+
+    async def update_recording(self, request: Request) -> JSONResponse:
+        recorded = await self._record(request)
+        sid, recording = request.path_params["sid"], request.path_params["recording"]
+        return JSONResponse(self._recording(sid, recording, recorded.one("Status")))
+
+    def _recording(self, call: str, recording: str, status: str) -> dict[str, object]:
+        return {"sid": recording, "account_sid": ACCOUNT, "call_sid": call, "status": status, "channels": 1}
+
+    async def fetch_media(self, request: Request) -> Response:
+        recorded = await self._record(request)
+        recording = request.path_params["recording"]
+        if recorded.auth is None or recording not in self.media:
+            return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
+        return Response(self.media[recording], media_type="audio/x-wav")
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route(f"{API}/Calls.json", self.create_call, methods=["POST"]),
                 Route(API + "/Calls/{sid}.json", self.update_call, methods=["POST"]),
                 Route(API + "/Calls/{sid}.json", self.fetch_call, methods=["GET"]),
+                Route(API + "/Calls/{sid}/Recordings.json", self.create_recording, methods=["POST"]),
+                Route(API + "/Calls/{sid}/Recordings/{recording}.json", self.update_recording, methods=["POST"]),
+                Route(API + "/Recordings/{recording}.wav", self.fetch_media, methods=["GET"]),
                 Route(f"{API}/Conferences.json", self.list_conferences, methods=["GET"]),
+                Route(API + "/Conferences/{conference}.json", self.update_conference, methods=["POST"]),
                 Route(API + "/Conferences/{conference}/Participants.json", self.list_participants, methods=["GET"]),
                 Route(
                     API + "/Conferences/{conference}/Participants/{call}.json",

@@ -111,7 +111,8 @@ async def talkbox_on_twilio(ring: tuple[str, ...] = ("bob", "carol")) -> AsyncIt
     async with fake_twilio_api() as api:
         options = {"twilio": settings(ring), "twilio_api_url": api.url}
         async with (
-            running_server(app_options=options, ring_timeout=RING_TIMEOUT) as url,
+            # Calls without voicemail here (tests/twilio/test_recording.py has it).
+            running_server(app_options=options, ring_timeout=RING_TIMEOUT, voicemail=False) as url,
             httpx.AsyncClient(base_url=url) as http,
         ):
             yield url, Twilio(api, http, {})

@@ -13,15 +13,17 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from talkbox.events.models import ConferenceStatusChanged, Event, LegStatusChanged
+from talkbox.events.models import ConferenceStatusChanged, Event, LegStatusChanged, RecordingAvailable
 from talkbox.events.redis_bus import redis_client
+from talkbox.media.recorder import save_wav
 from talkbox.providers.twilio.memory import SharedMemory
 from talkbox.providers.twilio.provider import TwilioProvider
 from talkbox.telephony.provider import ResumeLeg
-from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg
+from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg, StartRecording
 from tests.support.redis_server import redis_server
-from tests.twilio.fake_api import FakeTwilioApi, fake_twilio_api
+from tests.twilio.fake_api import ACCOUNT, FakeTwilioApi, fake_twilio_api
 from tests.twilio.test_reconcile import provider_on
+from tests.twilio.test_recording import VOICEMAIL, wav
 
 CID = "c-shared"
 CONFERENCE_SID = "CF" + "a" * 32
@@ -110,5 +112,28 @@ async def test_the_node_taking_over_adopts_a_call_the_store_never_heard_of_and_m
             assert [r.path.split("/Accounts/")[1].split("/", 1)[1] for r in api.requests[before:]] == [
                 f"Conferences/{CONFERENCE_SID}/Participants/{placed.sid}.json"
             ]
+            await two.close()
+        await client.aclose()
+
+
+async def test_a_voicemail_started_on_one_node_is_fetched_by_the_node_twilios_callback_reaches(tmp_path: Path) -> None:
+    """Twilio posts a recording's status callback to any node: where its file goes is kept in Redis too."""
+    published: list[Event] = []
+    path = tmp_path / f"{VOICEMAIL}.ogg"
+    with redis_server(tmp_path) as redis:
+        client = redis_client(redis.url)
+        async with fake_twilio_api() as api:
+            media = {"api_url": api.url, "save_audio": save_wav}
+            one = provider_on(api, published, shared=SharedMemory(client), **media)
+            start = StartRecording(CID, VOICEMAIL, "voicemail", ("bob",), "alice", "l-alice", kind="twilio")
+            await one.resume_recording(start, str(path))  # no REST request: only where the file goes
+            await one.close()
+
+            two = provider_on(api, published, shared=SharedMemory(client), **media)
+            api.media["RE" + "9" * 32] = wav(440, 1.0)
+            url = f"{api.url}/2010-04-01/Accounts/{ACCOUNT}/Recordings/RE{'9' * 32}"
+            await two.handle(RecordingAvailable(conference_id=CID, recording_id=VOICEMAIL, provider_id="RE1", url=url))
+            assert path.is_file() and path.stat().st_size > 0
+            assert await SharedMemory(client).recording(VOICEMAIL) is None, "fetched: forgotten"
             await two.close()
         await client.aclose()

@@ -66,7 +66,8 @@ export function dialMode(model: Pick<Model, "me" | "media" | "conference">): Dia
   if (conference === null || conference.status === "ended") return "call";
   const side = mySide(model, conference);
   if (!side.onCall) return "call";
-  return side.chair ? "add" : "hidden";
+  // Leaving a voicemail: there is nobody to add anyone to.
+  return side.chair && conference.recording !== "voicemail" ? "add" : "hidden";
 }
 
 /** The dial form's submit button, by mode (its accessible name). */

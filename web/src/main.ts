@@ -9,7 +9,8 @@ import type { MediaAdapter, MediaEvent, ProviderEvent } from "./media";
 import { BuiltinMedia, MediaCanceled, MediaFailure, audioConstraints } from "./media";
 import { TwilioMedia, voiceTokenRequest } from "./twilio-media";
 import { CALL_WAITING, RING, Ringtone } from "./ringtone";
-import { Connection, pageIdentity, signInQuery, socketProtocols, socketUrl } from "./socket";
+import { Connection, identityHeaders, nameQuery, pageIdentity, signInQuery, socketProtocols, socketUrl } from "./socket";
+import { parseLibrary, withIdentity } from "./library";
 import { update } from "./update";
 import { mountView } from "./view";
 
@@ -152,6 +153,33 @@ function start(): void {
     }
   }
 
+  /** One request to the recordings API as this page's user; the answer's JSON, or null when it failed. */
+  async function askServer(method: string, path: string, body?: unknown): Promise<unknown> {
+    const search = window.location.search;
+    const headers: Record<string, string> = { ...identityHeaders(search) };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    try {
+      const init: RequestInit = { method, headers };
+      if (body !== undefined) init.body = JSON.stringify(body);
+      const response = await fetch(`${path}${nameQuery(search)}`, init);
+      if (!response.ok) {
+        console.warn("Talkbox:", method, path, response.status);
+        return null;
+      }
+      return response.status === 204 ? {} : await response.json();
+    } catch (err) {
+      console.warn("Talkbox:", method, path, err);
+      return null;
+    }
+  }
+
+  function fetchLibrary(): void {
+    askServer("GET", "/api/recordings").then((raw) => {
+      const library = parseLibrary(raw);
+      dispatch({ type: "library-loaded", library: library && withIdentity(library, window.location.search) });
+    });
+  }
+
   function run(effect: Effect): void {
     try {
       switch (effect.type) {
@@ -254,6 +282,19 @@ function start(): void {
           return;
         case "reconnect-later":
           connection.reconnectLater(effect.delayMs);
+          return;
+        case "fetch-library":
+          fetchLibrary();
+          return;
+        case "mark-heard":
+          askServer("POST", `/api/recordings/${encodeURIComponent(effect.id)}/heard`).then(fetchLibrary);
+          return;
+        case "delete-recording":
+          // The server answers with recordings_changed, which lists them again.
+          void askServer("DELETE", `/api/recordings/${encodeURIComponent(effect.id)}`);
+          return;
+        case "set-voicemail":
+          askServer("PUT", "/api/voicemail", { on: effect.on }).then(fetchLibrary);
           return;
       }
     } catch (err) {

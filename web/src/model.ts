@@ -9,6 +9,7 @@ import { EMPTY_DIRECTORY } from "./directory";
 import type { HistoryState } from "./history";
 import { EMPTY_HISTORY } from "./history";
 import type { CallQuality, StatsReading } from "./quality";
+import type { Library } from "./library";
 import type { Announcement, FocusRequest } from "./narration";
 import type { ClientFrame, Conference, LegFailedReason, LegStats, ServerMessage } from "./protocol";
 
@@ -124,6 +125,8 @@ export interface Model {
   quality: CallQuality | null;
   /** The reading `quality` was computed from: the next one's counters are taken since it. */
   qualityReading: StatsReading | null;
+  /** My recordings and voicemails as the server last listed them (null: not fetched yet). */
+  library: Library | null;
   /** The people on this Talkbox and how each stands; my do not disturb. */
   directory: DirectoryState;
   /** My calls as the server keeps them, and the missed ones since I last looked. */
@@ -200,6 +203,7 @@ export function initialModel(options: InitOptions = {}): Model {
     microphoneHelp: null,
     quality: null,
     qualityReading: null,
+    library: null,
     directory: EMPTY_DIRECTORY,
     history: EMPTY_HISTORY,
     notifications: options.notifications ?? "unsupported",
@@ -318,7 +322,15 @@ export type Msg =
   /** Twilio mode: the Device's registration changed, or it reported an error. */
   | { type: "media-device"; state: DeviceState; detail: string | null }
   /** Twilio mode: the access token expires soon. */
-  | { type: "media-token-expiring" };
+  | { type: "media-token-expiring" }
+  /** The chair starts recording the call, or stops it if it is being recorded. */
+  | { type: "record-clicked" }
+  /** GET /api/recordings answered (null: it failed, or its answer did not parse). */
+  | { type: "library-loaded"; library: Library | null }
+  /** A recording started playing on the page. */
+  | { type: "recording-played"; id: string }
+  | { type: "recording-delete-clicked"; id: string }
+  | { type: "voicemail-toggled"; on: boolean };
 
 // ---------------------------------------------------------------------------
 // Effects: plain data that the runtime (main.ts) carries out.
@@ -363,7 +375,15 @@ export type Effect =
   | { type: "notify-call"; tag: string; caller: string }
   | { type: "close-notification"; tag: string }
   /** Open the socket again after `delayMs` (the runtime adds jitter). */
-  | { type: "reconnect-later"; delayMs: number };
+  | { type: "reconnect-later"; delayMs: number }
+  /** GET /api/recordings, then dispatch library-loaded. */
+  | { type: "fetch-library" }
+  /** POST /api/recordings/ID/heard, then fetch the list again. */
+  | { type: "mark-heard"; id: string }
+  /** DELETE /api/recordings/ID (the server's recordings_changed brings the new list). */
+  | { type: "delete-recording"; id: string }
+  /** PUT /api/voicemail, then fetch the list again. */
+  | { type: "set-voicemail"; on: boolean };
 
 /** Whether the page offers its sign-in form: no identity yet, or a name the server refused. */
 export function signInOffered(model: Pick<Model, "identityMissing" | "authFailed" | "tokenRequired">): boolean {

@@ -8,6 +8,7 @@
 
 import { mySide } from "./call";
 import { connectionLine } from "./connection";
+import { voicemails } from "./library";
 import type { HeldCall, MediaPhase, Model } from "./model";
 import { signInOffered } from "./model";
 import { listOf } from "./names";
@@ -52,6 +53,7 @@ export function callSummary(model: Model): string {
   if (conference === null) return model.placing === null ? "" : `Calling ${model.placing}…`;
   const side = mySide(model, conference);
   const others = side.othersLive;
+  if (side.onCall && conference.recording === "voicemail") return `Leaving a message for ${voicemailFor(conference)}`;
   if (!side.onCall) return others.length > 0 ? `${names(others)} still on the call` : "Call ended";
   if (model.connection !== "open") {
     return others.length > 0 ? `Reconnecting the call with ${names(others)}…` : "Reconnecting the call…";
@@ -76,6 +78,22 @@ export function callSummary(model: Model): string {
   if (!side.chair) return `Call with ${names(others)}`;
   return waiting.charAt(0).toUpperCase() + waiting.slice(1);
 }
+
+/** Whose voicemail the caller is leaving a message on: the callee, the leg that is not the chair's. */
+export function voicemailFor(conference: Conference): string {
+  return conference.legs.find((leg) => leg.destination !== conference.chair)?.destination ?? "them";
+}
+
+/** The recording line of the call panel: what is recorded now, "" when nothing is. */
+export function recordingLine(model: Model): string {
+  const conference = model.conference;
+  if (conference === null || conference.status === "ended" || !mySide(model, conference).onCall) return "";
+  if (conference.recording === "call") return "This call is being recorded";
+  if (conference.recording === "voicemail") return "Speak after the tone; hang up when you are done";
+  return "";
+}
+
+export const RECORDING_STOPPED = "Recording stopped";
 
 /** What the call panel explains while Talkbox cannot be reached; "" otherwise. */
 export function callNote(model: Model): string {
@@ -198,7 +216,13 @@ function spoken(before: Model, after: Model): string[] {
   changed(callSummary);
   changed(audioSummary);
   lines.push(...muteChanges(before.conference, after.conference, after));
+  changed(recordingLine);
   changed(heldSummary);
+  const sameCall = before.conference !== null && before.conference.id === after.conference?.id;
+  if (sameCall && before.conference?.recording === "call" && after.conference?.recording !== "call") {
+    if (after.conference?.status === "active") lines.push(RECORDING_STOPPED);
+  }
+  lines.push(...newVoicemails(before, after));
   changed(qualitySpoken);
   // Recovered only while still measured: a call ending, or its audio lost, is said by its own lines.
   const measured = after.conference !== null && after.media.phase === "connected" && after.quality !== null;
@@ -212,6 +236,15 @@ function spoken(before: Model, after: Model): string[] {
 }
 
 export const QUALITY_RECOVERED = "Call quality is back to normal";
+
+/** Voicemails in the list that were not in it before: not the ones found when the page first lists them. */
+function newVoicemails(before: Model, after: Model): string[] {
+  if (before.library === null || after.library === null || before.library === after.library) return [];
+  const known = new Set(voicemails(before.library).map((v) => v.id));
+  return voicemails(after.library)
+    .filter((v) => v.isNew && !known.has(v.id))
+    .map((v) => `New voicemail from ${v.caller}`);
+}
 
 /** What the incoming-call panel says while the browser keeps the ringtone silent. */
 export const RINGTONE_BLOCKED = "Your browser is keeping the ringtone silent until you press something on this page.";

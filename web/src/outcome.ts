@@ -73,6 +73,8 @@ const REASON_WORDS: Record<KnownLegEndReason, string> = {
   "not-found": "no such number",
   "address-incomplete": "number incomplete",
   "not-allowed": "not allowed from here",
+  "voicemail-full": "message at its longest",
+  dnd: "not to be disturbed",
   transferred: "transferred the call",
   "transfer-failed": "transfer not answered",
 };
@@ -251,6 +253,10 @@ function callerOutcome(reason: Reason, myLeg: Leg | undefined, others: Leg[]): s
       );
     case "chair-unreachable":
       return "Your line could not be connected (chairperson cannot be reached)";
+    case "voicemail": {
+      const saved = `Your message for ${nameOf(undefined, others)} was left`;
+      return myLeg?.end_reason === "voicemail-full" ? `${saved} (it reached the longest a message can be)` : saved;
+    }
     default:
       return fromMyLegAsCaller(myLeg);
   }

@@ -59,6 +59,8 @@ export const LEG_END_REASONS = [
   "not-found",
   "address-incomplete",
   "not-allowed",
+  "voicemail-full",
+  "dnd",
   "transferred",
   "transfer-failed",
 ] as const;
@@ -81,6 +83,7 @@ export const CONFERENCE_END_REASONS = [
   "unavailable",
   "failed",
   "chair-unreachable",
+  "voicemail",
   "transfer-failed",
 ] as const;
 export type KnownConferenceEndReason = (typeof CONFERENCE_END_REASONS)[number];
@@ -99,6 +102,11 @@ export interface Leg {
   end_reason: LegEndReason | null;
 }
 
+/** A call the chair records, or a message the caller is leaving. */
+export type RecordingKind = "call" | "voicemail";
+
+export const RECORDING_KINDS: readonly RecordingKind[] = ["call", "voicemail"];
+
 /** A blind transfer under way: `by` sent the call to `to`, which rings; or, unanswered, `by` is rung again. */
 export interface Transfer {
   by: string;
@@ -112,6 +120,8 @@ export interface Conference {
   chair: string;
   status: ConferenceStatus;
   end_reason: ConferenceEndReason | null;
+  /** What is being recorded now (null or absent: nothing). */
+  recording?: RecordingKind | null;
   legs: Leg[];
   /** Absent or null: no transfer under way. */
   transfer?: Transfer | null;
@@ -190,6 +200,13 @@ export interface ResumeFrame {
   leg_id: string;
 }
 
+/** The chair starts (`on`) or stops recording the call. */
+export interface RecordFrame {
+  type: "record";
+  conference_id: string;
+  on: boolean;
+}
+
 /** Hand the other party of my call of two to `to`, and leave (a blind transfer). */
 export interface TransferFrame {
   type: "transfer";
@@ -231,6 +248,7 @@ export interface LegStatsFrame {
 }
 
 export type ClientFrame =
+  | RecordFrame
   | LegStatsFrame
   | SetPresenceFrame
   | DirectoryFrame
@@ -339,6 +357,13 @@ export interface RetryingMessage {
   message: string;
 }
 
+/** A recording or voicemail of mine was finished or deleted: list them again. `caller`: who left a new voicemail. */
+export interface RecordingsChangedMessage {
+  type: "recordings_changed";
+  kind: RecordingKind;
+  caller: string | null;
+}
+
 export const PRESENCE_STATUSES = ["online", "in_call", "dnd", "offline"] as const;
 export type PresenceStatus = (typeof PRESENCE_STATUSES)[number];
 
@@ -405,6 +430,7 @@ export interface ResyncMessage {
 }
 
 export type ServerMessage =
+  | RecordingsChangedMessage
   | LegStatsMessage
   | PresenceMessage
   | HistoryMessage
@@ -511,10 +537,11 @@ function parseAll<T>(raw: unknown, parse: (item: unknown) => T | null): T[] | nu
 /** Validates a conference object; null when it does not match the protocol. */
 export function parseConference(raw: unknown): Conference | null {
   if (!isObject(raw)) return null;
-  const { id, chair, status, end_reason, legs } = raw;
+  const { id, chair, status, end_reason, legs, recording } = raw;
   if (!isString(id) || !isString(chair)) return null;
   if (!oneOf(CONFERENCE_STATUSES, status)) return null;
   if (!stringOrNull(end_reason)) return null;
+  if (recording !== undefined && recording !== null && !oneOf(RECORDING_KINDS, recording)) return null;
   if (!Array.isArray(legs)) return null;
   const parsed: Leg[] = [];
   for (const leg of legs) {
@@ -524,7 +551,8 @@ export function parseConference(raw: unknown): Conference | null {
   }
   const transfer = parseTransfer(raw.transfer);
   if (transfer === undefined) return null;
-  const base = { id, chair, status, end_reason: end_reason ?? null, legs: parsed };
+  const recorded = recording === "call" || recording === "voicemail" ? { recording } : {};
+  const base = { id, chair, status, end_reason: end_reason ?? null, ...recorded, legs: parsed };
   return transfer === null ? base : { ...base, transfer };
 }
 
@@ -601,6 +629,11 @@ export function parseServerFrame(frame: unknown): ServerMessage | null {
       const { conference_id, leg_id, digit } = data;
       if (!isString(conference_id) || !isString(leg_id) || !isString(digit) || !/^[0-9*#A-D]$/.test(digit)) return null;
       return { type: "digit", conference_id, leg_id, digit };
+    }
+    case "recordings_changed": {
+      const { kind, caller } = data;
+      if (!oneOf(RECORDING_KINDS, kind) || !stringOrNull(caller)) return null;
+      return { type: "recordings_changed", kind, caller: caller ?? null };
     }
     case "synced": {
       const { conferences } = data;

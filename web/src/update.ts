@@ -169,6 +169,26 @@ function step(model: Model, msg: Msg): Update {
       return [model, [{ type: "send", frame }]];
     }
 
+    case "record-clicked":
+      return recordClicked(model);
+
+    case "library-loaded":
+      return [msg.library === null ? model : { ...model, library: msg.library }, []];
+
+    case "recording-played": {
+      const entry = model.library?.recordings.find((r) => r.id === msg.id);
+      return [model, entry?.isNew ? [{ type: "mark-heard", id: msg.id }] : []];
+    }
+
+    case "recording-delete-clicked":
+      return [model, [{ type: "delete-recording", id: msg.id }]];
+
+    case "voicemail-toggled": {
+      // Shown as chosen at once; the list fetched after the server took it says what it has.
+      const library = model.library === null ? null : { ...model.library, voicemail: msg.on };
+      return [{ ...model, library }, [{ type: "set-voicemail", on: msg.on }]];
+    }
+
     case "hold-clicked":
       return holdClicked(model, msg.legId);
 
@@ -413,7 +433,7 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       else if (next.device === null) next = { ...next, device: { state: "starting", detail: null } };
       // The provider selects the adapter (every time: Twilio's announces its
       // incoming calls again, which the page forgot when the socket dropped).
-      const effects: Effect[] = [{ type: "use-media", provider: message.provider }];
+      const effects: Effect[] = [{ type: "use-media", provider: message.provider }, { type: "fetch-library" }];
       // The directory, and the missed calls, as they stand now (again after a reconnect).
       effects.push({ type: "send", frame: { type: "directory" } });
       if (next.history.open) {
@@ -452,6 +472,9 @@ function serverMessage(model: Model, message: ServerMessage): Update {
     case "speaking":
       if (model.conference?.id !== message.conference_id) return [model, []];
       return [{ ...model, speaking: message.legs }, []];
+    case "recordings_changed":
+      return [model, [{ type: "fetch-library" }]];
+
     case "synced":
       return synced(model, message.conferences);
     case "digit": {
@@ -462,6 +485,16 @@ function serverMessage(model: Model, message: ServerMessage): Update {
       return [{ ...model, digits: { ...model.digits, [message.leg_id]: pressed } }, []];
     }
   }
+}
+
+/** The chair records the call on the panel, or stops recording it. */
+function recordClicked(model: Model): Update {
+  const conference = model.conference;
+  if (conference === null || !mySide(model, conference).chair) return [model, []];
+  if (conference.recording === "voicemail") return [model, []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const frame = { type: "record", conference_id: conference.id, on: conference.recording !== "call" } as const;
+  return [model, [{ type: "send", frame }]];
 }
 
 /** How many of a telephone's last keys the page shows. */

@@ -26,9 +26,12 @@ import {
   callSummary,
   heldCallName,
   pageTitle,
+  recordingLine,
   ringingFrom,
   ringingText,
 } from "./narration";
+import type { RecordingEntry } from "./library";
+import { badgeText, describeRecording } from "./library";
 import { describeLegStatus } from "./outcome";
 import type { Conference, Leg, LegStats } from "./protocol";
 import { isTerminalLeg } from "./protocol";
@@ -70,6 +73,13 @@ interface Elements {
   mediaState: HTMLElement;
   legs: HTMLUListElement;
   mute: HTMLButtonElement;
+  record: HTMLButtonElement;
+  recordingState: HTMLElement;
+  library: HTMLElement;
+  voicemailBadge: HTMLElement;
+  voicemailOn: HTMLInputElement;
+  recordings: HTMLUListElement;
+  recordingsEmpty: HTMLElement;
   hold: HTMLButtonElement;
   completeTransfer: HTMLButtonElement;
   cancelTransfer: HTMLButtonElement;
@@ -168,6 +178,13 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     mediaState: byId(doc, "media-state", HTMLElement),
     legs: byId(doc, "legs", HTMLUListElement),
     mute: byId(doc, "mute", HTMLButtonElement),
+    record: byId(doc, "record", HTMLButtonElement),
+    recordingState: byId(doc, "recording-state", HTMLElement),
+    library: byId(doc, "library", HTMLElement),
+    voicemailBadge: byId(doc, "voicemail-badge", HTMLElement),
+    voicemailOn: byId(doc, "voicemail-on", HTMLInputElement),
+    recordings: byId(doc, "recordings", HTMLUListElement),
+    recordingsEmpty: byId(doc, "recordings-empty", HTMLElement),
     hold: byId(doc, "hold", HTMLButtonElement),
     completeTransfer: byId(doc, "complete-transfer", HTMLButtonElement),
     cancelTransfer: byId(doc, "cancel-transfer", HTMLButtonElement),
@@ -247,6 +264,22 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
   el.reject.addEventListener("click", () => dispatch({ type: "reject-clicked" }));
   el.hangUp.addEventListener("click", () => dispatch({ type: "hang-up-clicked" }));
   el.rejoin.addEventListener("click", () => dispatch({ type: "rejoin-clicked" }));
+  el.record.addEventListener("click", () => dispatch({ type: "record-clicked" }));
+  el.voicemailOn.addEventListener("change", () => dispatch({ type: "voicemail-toggled", on: el.voicemailOn.checked }));
+  el.recordings.addEventListener("click", (event) => {
+    const button = event.target instanceof Element ? event.target.closest("button") : null;
+    const id = button?.dataset.recordingId;
+    if (id) dispatch({ type: "recording-delete-clicked", id });
+  });
+  // `play` does not bubble: caught on the way down.
+  el.recordings.addEventListener(
+    "play",
+    (event) => {
+      const id = event.target instanceof HTMLAudioElement ? event.target.dataset.recordingId : undefined;
+      if (id) dispatch({ type: "recording-played", id });
+    },
+    true,
+  );
   el.transferTo.addEventListener("input", () => dispatch({ type: "transfer-changed", text: el.transferTo.value }));
   el.transferForm.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -324,6 +357,7 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
   });
 
   const rows = new Map<string, LegRow>();
+  const recordingRows = new Map<string, HTMLLIElement>();
   const heldRows = new Map<string, HeldRow>();
   const focusTargets: Record<FocusTarget, HTMLElement> = {
     "sign-in": el.signInName,
@@ -375,6 +409,7 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
       setHidden(el.notifyOffer, signedOut || !notificationsOffered(model));
 
       renderCall(el, doc, rows, model);
+      renderLibrary(el, doc, recordingRows, model);
       renderHeld(el, doc, heldRows, model);
       renderDevices(el, doc, model);
       renderPeople(el, doc, model, signedOut);
@@ -491,6 +526,15 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
     setUnavailable(button, !online);
   }
 
+  const recording = recordingLine(model);
+  setText(el.recordingState, recording);
+  setHidden(el.recordingState, recording === "");
+  const canRecord = side.chair && canMute && conference.recording !== "voicemail";
+  setHidden(el.record, !canRecord);
+  setText(el.record, conference.recording === "call" ? "Stop recording" : "Record");
+  setAttribute(el.record, "aria-pressed", conference.recording === "call" ? "true" : "false");
+  setUnavailable(el.record, !online);
+
   setHidden(el.rejoin, !side.canRejoin);
   setHidden(el.hangUp, !side.onCall);
   setHidden(el.transferForm, !canTransfer(model, conference));
@@ -507,6 +551,64 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   if (el.quality.dataset.warning !== warned) el.quality.dataset.warning = warned;
   setUnavailable(el.mute, !online);
   setUnavailable(el.rejoin, !online);
+}
+
+/** When a recording was made, as people read it here. */
+function shownTime(seconds: number): string {
+  return new Date(seconds * 1000).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+function renderLibrary(el: Elements, doc: Document, rows: Map<string, HTMLLIElement>, model: Model): void {
+  const library = model.library;
+  setHidden(el.library, library === null || model.identityMissing || model.authFailed);
+  if (library === null) return;
+  const badge = badgeText(library);
+  setText(el.voicemailBadge, badge ?? "");
+  setHidden(el.voicemailBadge, badge === null);
+  if (el.voicemailOn.checked !== library.voicemail) el.voicemailOn.checked = library.voicemail;
+  setHidden(el.recordingsEmpty, library.recordings.length > 0);
+  const items = library.recordings.map((entry) => {
+    let item = rows.get(entry.id);
+    if (item === undefined) {
+      item = recordingRow(doc, entry);
+      rows.set(entry.id, item);
+    }
+    const isNew = String(entry.isNew);
+    if (item.dataset.new !== isNew) item.dataset.new = isNew;
+    const what = item.querySelector(".what");
+    if (what instanceof HTMLElement) setText(what, `${entry.isNew ? "New: " : ""}${describeRecording(entry, shownTime)}`);
+    return item;
+  });
+  const wanted = new Set(library.recordings.map((r) => r.id));
+  for (const id of [...rows.keys()]) if (!wanted.has(id)) rows.delete(id);
+  const current = Array.from(el.recordings.children);
+  if (current.length !== items.length || current.some((child, i) => child !== items[i])) {
+    el.recordings.replaceChildren(...items);
+  }
+}
+
+/** A row built once per recording: re-rendering must not reload (and stop) an <audio> that plays. */
+function recordingRow(doc: Document, entry: RecordingEntry): HTMLLIElement {
+  const words = describeRecording(entry, shownTime);
+  const item = doc.createElement("li");
+  item.dataset.recordingId = entry.id;
+  item.dataset.kind = entry.kind;
+  const what = doc.createElement("span");
+  what.className = "what";
+  const audio = doc.createElement("audio");
+  audio.controls = true;
+  audio.preload = "metadata";
+  audio.src = entry.audio;
+  audio.dataset.recordingId = entry.id;
+  audio.setAttribute("aria-label", `Play ${words}`);
+  const remove = doc.createElement("button");
+  remove.type = "button";
+  remove.className = "danger";
+  remove.textContent = "Delete";
+  remove.dataset.recordingId = entry.id;
+  remove.setAttribute("aria-label", `Delete ${words}`);
+  item.append(what, audio, remove);
+  return item;
 }
 
 /** My calls on hold, each with its own Resume (switch to it) and Hang up. */

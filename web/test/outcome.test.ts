@@ -182,6 +182,12 @@ describe("outcome: failed with a SIP trunk's reason", () => {
   });
 });
 
+describe("a callee on do not disturb whose voicemail takes the call", () => {
+  it("reads as not to be disturbed, not as a busy line", () => {
+    expect(describeLegStatus({ status: "busy", end_reason: "dnd" })).toBe("left (not to be disturbed)");
+  });
+});
+
 describe("outcome: canceled / caller-canceled", () => {
   it("the caller hung up before it was answered", () => {
     const c = ended([leg("l-a", "alice", "completed", "hung-up"), leg("l-b", "bob", "canceled", "caller-canceled")], "canceled");

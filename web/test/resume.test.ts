@@ -320,7 +320,15 @@ describe("the state on connect", () => {
       conf(ringingForBob),
       offer("l-b"),
     ]);
-    expect(types(effects)).toEqual(["start-ringtone", "stop-ringtone", "reconnect-later", "use-media", "send", "start-ringtone"]);
+    expect(types(effects)).toEqual([
+      "start-ringtone",
+      "stop-ringtone",
+      "reconnect-later",
+      "use-media",
+      "fetch-library",
+      "send",
+      "start-ringtone",
+    ]);
     expect(model.incoming?.legId).toBe("l-b");
     expect(model.ringing).toBe(true);
   });

@@ -56,6 +56,7 @@ describe("welcome selects the adapter", () => {
     expect(model.notice).toBeNull();
     expect(effects).toEqual([
       { type: "use-media", provider: "twilio" },
+      { type: "fetch-library" },
       { type: "send", frame: { type: "directory" } },
     ]);
     expect(model.device).toEqual({ state: "starting", detail: null });

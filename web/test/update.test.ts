@@ -21,9 +21,10 @@ describe("connection", () => {
     expect(model.connection).toBe("open");
     expect(model.me).toBe("alice");
     expect(model.provider).toBe("builtin");
-    // The provider from welcome selects the media adapter; the directory is asked for.
+    // The provider from welcome selects the media adapter; the library and the directory are asked for.
     expect(effects).toEqual([
       { type: "use-media", provider: "builtin" },
+      { type: "fetch-library" },
       { type: "send", frame: { type: "directory" } },
     ]);
     expect(model.device).toBeNull();

@@ -8,6 +8,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,8 +30,10 @@ from talkbox.events import Bus, InProcessBus
 from talkbox.events.models import LegKind, conference_key
 from talkbox.events.placement import Placement
 from talkbox.events.redis_bus import RedisBus, redis_client
-from talkbox.media import music
+from talkbox.media import music, tones
 from talkbox.media.engine import DtmfSink, MediaSettings, SpeakingSink, StateSink, no_dtmf
+from talkbox.media.recorder import save_wav
+from talkbox.media.tones import telephone_wav
 from talkbox.media.workers import media_factory
 from talkbox.providers.builtin import BuiltinProvider
 from talkbox.providers.builtin.provider import EngineSettings
@@ -38,7 +41,7 @@ from talkbox.providers.sip.provider import SipProvider
 from talkbox.providers.sip.settings import SipSettings
 from talkbox.providers.sip.stack import SipStack
 from talkbox.providers.twilio.memory import SharedMemory
-from talkbox.providers.twilio.provider import TwilioProvider
+from talkbox.providers.twilio.provider import API_URL, TwilioProvider
 from talkbox.providers.twilio.rest import rest_client
 from talkbox.providers.twilio.settings import TwilioSettings, twilio_settings
 from talkbox.providers.twilio.tokens import VoiceTokens
@@ -59,6 +62,7 @@ from talkbox.ui.limits import Limits, RateLimit
 from talkbox.ui.presence import BEAT_SECONDS as PRESENCE_BEAT_SECONDS
 from talkbox.ui.presence import Presence
 from talkbox.ui.protocol import IceServer
+from talkbox.ui.recordings import recordings_router
 from talkbox.ui.shared_limits import SharedRateLimit
 from talkbox.ui.turn import Turn, no_turn
 from talkbox.ui.user_streams import UserStreams
@@ -194,6 +198,9 @@ def build(
             publish=bus.publish,
             make_client=functools.partial(rest_client, twilio, twilio_api_url),
             ring_timeout=settings.ring_timeout,
+            voicemail_max_seconds=settings.voicemail_max_seconds,
+            api_url=twilio_api_url or API_URL,
+            save_audio=save_wav,
             shared=SharedMemory(shared.redis) if shared.redis is not None else None,
         )
         chosen = Providers(twilio_provider, {"browser": twilio_provider, "twilio": twilio_provider}, twilio.ring)
@@ -213,6 +220,8 @@ def build(
         max_legs=settings.max_legs,
         max_calls=settings.max_calls_per_user,
         ring=chosen.ring,
+        recordings=Path(settings.recordings),
+        voicemail=settings.voicemail,
     )
     addresses = ClientAddresses.trusting(settings.trusted_proxies)
 
@@ -374,6 +383,7 @@ def _engine(
             ring_timeout=settings.ring_timeout,
             connect_timeout=settings.connect_timeout,
             resume_grace=settings.resume_grace,
+            voicemail_max_seconds=settings.voicemail_max_seconds,
         ),
     )
     reports.states.append(browsers.media_state)
@@ -532,10 +542,14 @@ def create_app(
             max_parameters=settings.max_form_parameters,
             signing_key=talkbox.twilio.webhook_signing_key,
             muted=functools.partial(leg_muted, talkbox.store),
+            announcement=telephone_wav(tones.announcement()),
             hold_music=wav(music.loop(8000)),
         ).routes
         origins = AllowedOrigins.of(talkbox.settings.allowed_origins)
         app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint, origins))
+    app.include_router(
+        recordings_router(talkbox.gateway.identity, talkbox.store, Path(settings.recordings), talkbox.bus.publish)
+    )
 
     app.router.routes.extend(page.routes())
     # The last added runs first: refuse a stranger's Host before counting its body.

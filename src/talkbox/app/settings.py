@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     max_calls_per_user: int = Field(3, ge=1, le=20)
     # Conferences and the event log; ":memory:" keeps nothing across restarts.
     database: str = "var/talkbox.sqlite3"
+    # Where recordings and voicemails are written (Ogg/Opus, one file each, named by their id).
+    recordings: str = "var/recordings"
+    # Whether missed calls can go to voicemail at all (each user may still turn theirs off).
+    voicemail: bool = True
+    voicemail_max_seconds: float = Field(120.0, gt=0, le=3600)
     resume_grace: float = Field(30.0, gt=0)
     media_host: str | None = None
     media_public_address: str | None = None

@@ -46,6 +46,18 @@ class ConferenceParams(_TwilioParams):
     ReasonParticipantLeft: str | None = None
 
 
+class RecordingParams(_TwilioParams):
+    """A recording status callback (a call recording, or a voicemail's <Record>)."""
+
+    RecordingSid: str
+    RecordingUrl: str
+    RecordingStatus: str
+    CallSid: str | None = None
+    RecordingDuration: str | None = None
+    RecordingChannels: str | None = None
+    RecordingSource: str | None = None
+
+
 def form_body(model: type[BaseModel]) -> dict[str, object]:
     """An OpenAPI requestBody for a form-encoded Twilio request."""
     return {

@@ -25,13 +25,14 @@ import talkbox.providers.twilio.twiml as twiml
 from talkbox.callbacks.ringback import ringback_wav, transfer_failed_wav
 from talkbox.callbacks.signature import MAX_PARAMETERS, TwilioSignature
 from talkbox.callbacks.statuses import end_reason, leg_status, sequence
-from talkbox.callbacks.twilio_params import CallParams, ConferenceParams, form_body
+from talkbox.callbacks.twilio_params import CallParams, ConferenceParams, RecordingParams, form_body
 from talkbox.events.models import (
     TERMINAL_STATUSES,
     ConferenceStatusChanged,
     Event,
     IncomingPhoneCall,
     LegStatusChanged,
+    RecordingAvailable,
 )
 from talkbox.events.names import is_e164
 
@@ -100,11 +101,13 @@ def twilio_router(
     max_parameters: int = MAX_PARAMETERS,
     signing_key: str | None = None,
     muted: Callable[[str, str], Awaitable[bool]] = _nobody_muted,
+    announcement: bytes = b"",
     hold_music: bytes = b"",
 ) -> APIRouter:
     """The webhooks, signed with `auth_token` or a Webhook Rule's `signing_key`.
 
-    `muted(conference_id, leg_id)` says whether a leg was muted before it joined (the store).
+    `muted(conference_id, leg_id)` says whether a leg was muted before it joined (the store);
+    `announcement` is the WAV a conference hears when its recording starts (the media's tone, from the app);
     `hold_music`: the WAV a held participant hears (the app makes it from the media engine's loop).
     """
     webhooks = twiml.Webhooks(public_url)
@@ -184,6 +187,63 @@ def twilio_router(
         """Ringback while the people called are rung, instead of Twilio's hold music."""
         await signed(request)
         return _xml(twiml.ringback(webhooks))
+
+    @router.post(
+        twiml.RECORDING_PATH,
+        summary="Recording status callback (a call recording or a voicemail)",
+        status_code=204,
+        response_class=Response,
+        responses=NO_CONTENT,
+        openapi_extra=form_body(RecordingParams),
+    )
+    async def recording(request: Request) -> Response:
+        """A finished recording is published for the provider to fetch; anything else is ignored."""
+        event = _parse(RecordingParams, await signed(request))
+        query = request.query_params
+        conference_id, recording_id = query.get("conference_id"), query.get("recording_id")
+        if event is None or event.RecordingStatus != "completed" or not _known(conference_id, recording_id):
+            return Response(status_code=204)
+        assert conference_id is not None and recording_id is not None
+        await publish(
+            RecordingAvailable(
+                conference_id=conference_id,
+                recording_id=recording_id,
+                provider_id=event.RecordingSid,
+                url=event.RecordingUrl,
+            )
+        )
+        return Response(status_code=204)
+
+    @router.post(
+        twiml.RECORDED_PATH,
+        summary="Where a voicemail's <Record> goes when the message is left: the call ends",
+        response_class=Response,
+        responses=TWIML,
+        openapi_extra=form_body(CallParams),
+    )
+    async def recorded(request: Request) -> Response:
+        await signed(request)
+        return _xml(twiml.hang_up())
+
+    @router.post(
+        twiml.ANNOUNCE_PATH,
+        summary="What a conference hears when its recording starts (the conference's announceUrl)",
+        response_class=Response,
+        responses=TWIML,
+    )
+    async def announce(request: Request) -> Response:
+        await signed(request)
+        return _xml(twiml.announce(webhooks))
+
+    @router.get(
+        twiml.ANNOUNCEMENT_PATH,
+        summary="The recording announcement tone",
+        response_class=Response,
+        responses={200: {"description": "WAV, 8 kHz mono", "content": {"audio/wav": {}}}},
+    )
+    async def announcement_tone(_request: Request) -> Response:
+        # Unsigned, as the ringback tone: <Play> fetches it with a plain GET.
+        return Response(announcement, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
 
     tone = ringback_wav()
 

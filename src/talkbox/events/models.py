@@ -37,6 +37,8 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "busy", "no-answer",
 # Set where the leg is created; the handler picks the leg's provider by it.
 LegKind = Literal["browser", "sip", "twilio"]
 PhoneKind = Literal["sip", "twilio"]
+# A call recorded by its chair, or a message left for someone who did not answer.
+RecordingKind = Literal["call", "voicemail"]
 
 
 class LegView(BaseModel):
@@ -74,6 +76,8 @@ class ConferenceView(BaseModel):
     chair: str
     status: Literal["active", "ended"]
     end_reason: str | None = None
+    # What is being recorded now: the call, or the caller's voicemail message; None: nothing.
+    recording: RecordingKind | None = None
     legs: tuple[LegView, ...]
     transfer: TransferView | None = None
 
@@ -179,6 +183,16 @@ class UserRejoins(_Event):
     user: str
     conference_id: str
     leg_id: str = Field(default_factory=_leg_id)  # the chair's new leg
+
+
+class UserRecords(_Event):
+    """The chair starts (`on`) or stops recording the call."""
+
+    type: Literal["user_records"] = "user_records"
+    user: str
+    conference_id: str
+    on: bool
+    recording_id: str = Field(default_factory=lambda: new_id("r"))  # the recording a start makes
 
 
 class ClientAnsweredLeg(_Event):
@@ -311,6 +325,16 @@ class IncomingPhoneCall(_Event):
     to: str | None = None
 
 
+class RecordingAvailable(_Event):
+    """Twilio's word that a recording it made for us is ready at `url` (its recording status callback)."""
+
+    type: Literal["recording_available"] = "recording_available"
+    conference_id: str
+    recording_id: str
+    provider_id: str  # the RecordingSid
+    url: str
+
+
 class ConferenceStatusChanged(_Event):
     """A provider's report on a conference it hosts (Twilio's conference status callback).
 
@@ -378,6 +402,17 @@ class CallRefused(_Event):
     message: str
 
 
+class RecordingsChanged(_Event):
+    """A recording or voicemail of these users was finished or deleted: their pages list them again."""
+
+    type: Literal["recordings_changed"] = "recordings_changed"
+    conference_id: str  # the recording's call
+    users: tuple[str, ...]
+    kind: RecordingKind
+    # Set for a new voicemail: who left it, for the page to say so.
+    caller: str | None = None
+
+
 class CallNotDisturbed(_Event):
     """A call (or an add) to `callee` was refused because they asked not to be disturbed.
 
@@ -427,6 +462,7 @@ Event = Annotated[
     | UserHoldsLeg
     | UserCompletesTransfer
     | UserRejoins
+    | UserRecords
     | UserTransfers
     | UserSendsDigits
     | ClientAnsweredLeg
@@ -442,11 +478,13 @@ Event = Annotated[
     | DigitPressed
     | IncomingPhoneCall
     | ConferenceStatusChanged
+    | RecordingAvailable
     | LegMuteChanged
     | LegHoldChanged
     | LegOffered
     | ConferenceUpdated
     | CallRefused
+    | RecordingsChanged
     | CallNotDisturbed
     | ChangeNotSaved
     | MissedCalls

@@ -17,6 +17,9 @@ Hold too: a held leg is left out of every mix. One the chair held hears music on
 one its own user held (away on another call, or a telephone's own hold) hears silence, and whoever is left
 with nobody to talk to but such a leg hears the music. Any hold makes a call of two mix rather than forward.
 
+A recording is a mixer output too: the mix of the legs talking (a held leg, or one hearing a sound, is not in
+it), after a prompt everyone hears first. While it runs, a call of two mixes rather than forwards.
+
 A telephone leg (`Line`) is a mixer input and output with its own codec: its endpoint hands over linear 8 kHz
 samples, which wait in the same jitter buffer (at 8 kHz), are resampled to 48 kHz and measured for speech here,
 and it gets its mix (minus itself when it speaks) back at 8 kHz. G.711 cannot be forwarded to a browser, so a
@@ -35,6 +38,7 @@ from talkbox.media import g711, rtp
 from talkbox.media.jitter import Frame, JitterBuffer, Lost
 from talkbox.media.music import MusicOnHold
 from talkbox.media.opus import FRAME_SAMPLES, SAMPLE_RATE, Decoder, Encoder
+from talkbox.media.recorder import Recorder
 from talkbox.media.tones import Sound
 
 # At most this many voices, the loudest, are decoded into a mix: it bounds what a big noisy room costs,
@@ -223,6 +227,12 @@ class ConferenceMedia:
     spoken_at: float = float("-inf")
     ticks: int = 0
     lines: int = 0  # telephones among the members: with any, the conference mixes
+    # A recording is a mixer output: while there is one (or a tone to play), the conference mixes.
+    recorder: Recorder | None = None
+    # What everyone hears on top of the mix (a recording's announcement, voicemail's greeting); the
+    # recording starts once it has played, so the file holds what was said after it.
+    prompt: np.ndarray | None = None
+    _pending: Recorder | None = None
 
     # --- membership ---------------------------------------------------------------
 
@@ -277,7 +287,47 @@ class ConferenceMedia:
 
     @property
     def forwarding(self) -> bool:
-        return len(self.members) == 2 and not self.muted and not self.held and not self.lines and not self.sounds
+        return (
+            len(self.members) == 2
+            and not self.muted
+            and not self.held
+            and not self.lines
+            and not self.sounds
+            and self.recorder is None
+            and self._pending is None
+            and self.prompt is None
+        )
+
+    # --- recording --------------------------------------------------------------------
+
+    def record(self, recorder: Recorder, prompt: np.ndarray) -> None:
+        """Play `prompt` to everyone, then record the mix into `recorder` (one recording at a time)."""
+        self.stop_recording()
+        self.prompt = prompt if len(prompt) else None
+        self._pending = recorder
+        if self.prompt is None:
+            self._start_pending()
+
+    def stop_recording(self) -> None:
+        """Stopped during its tone, a recording is still a playable file (of next to nothing): it is listed."""
+        self._start_pending()
+        if self.recorder is not None:
+            self.recorder.stop()
+        self.recorder = None
+
+    def _start_pending(self) -> None:
+        if self._pending is not None:
+            self.recorder, self._pending = self._pending, None
+            self.recorder.start()
+
+    def _prompt_frame(self) -> np.ndarray | None:
+        if self.prompt is None:
+            return None
+        frame, rest = self.prompt[:FRAME_SAMPLES], self.prompt[FRAME_SAMPLES:]
+        self.prompt = rest if len(rest) else None
+        if self.prompt is None:
+            self._start_pending()
+        return np.multiply(np.pad(frame, (0, FRAME_SAMPLES - len(frame))), 1 / 32768, dtype=np.float32)
 
     # --- the audio ----------------------------------------------------------------
 
@@ -304,6 +354,11 @@ class ConferenceMedia:
         speakers = list(voices)
         stack = np.stack([voices[leg_id] for leg_id in speakers]) if speakers else None
         total = stack.sum(axis=0) if stack is not None else np.zeros(FRAME_SAMPLES, dtype=np.float32)
+        if self.recorder is not None:
+            self.recorder.add(_pcm16(total))
+        prompt = self._prompt_frame()
+        if prompt is not None:
+            total = total + prompt  # and so each speaker's mix-minus has it too
         minus = dict(zip(speakers, total - stack, strict=True)) if stack is not None else {}
         shared: bytes | None = None
         everyone: np.ndarray | None = None

@@ -13,13 +13,16 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from talkbox.events.log_context import ids
+from talkbox.media import tones
 from talkbox.media.conference import ConferenceMedia
 from talkbox.media.endpoint import WebRtcEndpoint
 from talkbox.media.ice import restrict_host_candidates
 from talkbox.media.opus import FRAME_SAMPLES, SAMPLE_RATE
+from talkbox.media.recorder import Recorder
 from talkbox.media.rtp_endpoint import RtpEndpoint
 from talkbox.media.sdp import Origin, port_of
 from talkbox.media.sdp import check as check_sdp
@@ -62,6 +65,11 @@ class Media(Protocol):
     async def rtp_update(self, leg_id: str, offer: str) -> str: ...
     async def send_dtmf(self, leg_id: str, digits: str) -> None: ...
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None: ...
+    async def start_recording(self, conference_id: str, path: str, tone: str) -> None:
+        """Play the named tone (`announcement`, `greeting`, or none: ``), then record the mix to `path`."""
+        ...
+
+    async def stop_recording(self, conference_id: str) -> None: ...
     def hold(self, conference_id: str, leg_id: str, held: bool, music: bool) -> None: ...
     def play(self, conference_id: str, leg_id: str, sound: SoundName | None) -> None: ...
     async def drop(self, leg_id: str) -> None: ...
@@ -160,6 +168,15 @@ class MediaEngine:
         """Also for a leg with no endpoint yet (a resumed leg): the mute waits for it."""
         self._conference(conference_id).mute(leg_id, muted)
 
+    async def start_recording(self, conference_id: str, path: str, tone: str) -> None:
+        prompt = tones.named(tone) if tone else tones.silence(0)
+        self._conference(conference_id).record(Recorder(Path(path)), prompt)
+
+    async def stop_recording(self, conference_id: str) -> None:
+        conference = self.conferences.get(conference_id)
+        if conference is not None:
+            conference.stop_recording()
+
     def hold(self, conference_id: str, leg_id: str, held: bool, music: bool) -> None:
         """Like mute, it waits for a leg with no endpoint yet."""
         self._conference(conference_id).hold(leg_id, held, music)
@@ -181,11 +198,14 @@ class MediaEngine:
             return
         conference.remove(leg_id)
         if conference.empty and not conference.muted and not conference.held and not conference.sounds:
+            conference.stop_recording()
             del self.conferences[conference_id]
 
     async def close(self) -> None:
         for leg_id in list(self.legs):
             await self.drop(leg_id)
+        for conference in self.conferences.values():
+            conference.stop_recording()
         self.conferences.clear()
         if self._tick is not None:
             self._tick.cancel()

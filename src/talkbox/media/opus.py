@@ -48,6 +48,7 @@ _SET_COMPLEXITY = 4010
 _SET_INBAND_FEC = 4012
 _SET_PACKET_LOSS_PERC = 4014
 _SET_SIGNAL = 4024
+_GET_LOOKAHEAD = 4027
 _SIGNAL_VOICE = 3001
 
 
@@ -105,6 +106,12 @@ class Encoder:
 
     def _ctl(self, request: int, value: int) -> None:
         _check(_lib().opus_encoder_ctl(self._state, request, _ffi.cast("int", value)))
+
+    def lookahead(self) -> int:
+        """Samples the decoder must drop at the start (an Ogg file's pre-skip)."""
+        value = _ffi.new("int32_t *")
+        _check(_lib().opus_encoder_ctl(self._state, _GET_LOOKAHEAD, value))
+        return int(value[0])
 
     def encode(self, pcm: np.ndarray) -> bytes:
         """One frame to one Opus packet: int16 samples (a tone, the music), or float32 at ±1 full scale (a mix).

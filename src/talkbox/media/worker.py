@@ -104,6 +104,10 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
         await engine.rtp_restore(request["conference_id"], request["leg_id"], request["ours"], request["sdp"])
     elif op == "mute":
         engine.mute(request["conference_id"], request["leg_id"], request["muted"])
+    elif op == "start_recording":
+        await engine.start_recording(request["conference_id"], request["path"], request["tone"])
+    elif op == "stop_recording":
+        await engine.stop_recording(request["conference_id"])
     elif op == "hold":
         engine.hold(request["conference_id"], request["leg_id"], request["held"], request["music"])
     elif op == "play":

@@ -83,6 +83,7 @@ class WorkerPool:
     command: Callable[[str], list[str]] = lambda settings: [sys.executable, "-m", "talkbox.media.worker", settings]
     workers: dict[int, Worker] = field(default_factory=dict)
     conferences: dict[str, int] = field(default_factory=dict)  # conference id -> worker index
+    recordings: dict[str, str] = field(default_factory=dict)  # conference id -> the file its mix goes to
     legs: dict[str, LegPlace] = field(default_factory=dict)
     restarts: int = 0
     _ids: itertools.count[int] = field(default_factory=itertools.count)
@@ -125,6 +126,18 @@ class WorkerPool:
         if index is not None and index in self.workers:
             self._tell(self.workers[index], op="mute", conference_id=conference_id, leg_id=leg_id, muted=muted)
 
+    async def start_recording(self, conference_id: str, path: str, tone: str) -> None:
+        self.recordings[conference_id] = path
+        worker = await self._worker_for(conference_id)
+        await self._ask(worker, op="start_recording", conference_id=conference_id, path=path, tone=tone)
+
+    async def stop_recording(self, conference_id: str) -> None:
+        self.recordings.pop(conference_id, None)
+        worker = self._placed(conference_id)
+        if worker is not None:
+            with contextlib.suppress(WorkerError):
+                await self._ask(worker, op="stop_recording", conference_id=conference_id)
+
     def hold(self, conference_id: str, leg_id: str, held: bool, music: bool) -> None:
         place = self.legs.setdefault(leg_id, LegPlace(conference_id))
         place.held, place.music = held, music
@@ -159,6 +172,7 @@ class WorkerPool:
             await self._ask(worker, op="remove", conference_id=conference_id, leg_id=leg_id)
         if not any(place.conference_id == conference_id for place in self.legs.values()):
             self.conferences.pop(conference_id, None)
+            self.recordings.pop(conference_id, None)
 
     async def close(self) -> None:
         self._closing = True
@@ -319,6 +333,12 @@ class WorkerPool:
                 self.on_state(leg_id, "restarted")
             elif not await self._restore(leg_id, place, place.telephone):
                 self.on_state(leg_id, "lost")  # its port is taken: the signalling ends the call
+        for conference_id, path in list(self.recordings.items()):
+            if self.conferences.get(conference_id) == worker.index:
+                # The file so far is whole up to its last page; the rest follows as a chained stream.
+                with contextlib.suppress(WorkerError, TimeoutError, OSError):
+                    fresh = await self._worker_for(conference_id)
+                    await self._ask(fresh, op="start_recording", conference_id=conference_id, path=path, tone="")
 
     async def _restore(self, leg_id: str, place: LegPlace, telephone: Telephone) -> bool:
         try:

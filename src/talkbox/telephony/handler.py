@@ -8,7 +8,8 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from talkbox.events.log_context import about, ids
@@ -24,6 +25,7 @@ from talkbox.events.models import (
     LegStatusChanged,
     PhoneKind,
     PresenceChanged,
+    RecordingsChanged,
     StateSent,
     UnsavedChangesDue,
     UserAddsParticipant,
@@ -31,6 +33,7 @@ from talkbox.events.models import (
     UserHangsUp,
     UserHoldsLeg,
     UserMutesLeg,
+    UserRecords,
     UserRejoins,
     UserRemovesParticipant,
     UserRequestsCall,
@@ -38,8 +41,10 @@ from talkbox.events.models import (
     UserSendsDigits,
     UserTransfers,
 )
+from talkbox.events.names import is_client_name
 from talkbox.telephony.model import Conference
 from talkbox.telephony.provider import Provider, ResumeLeg
+from talkbox.telephony.recordings import Recording, file_name
 from talkbox.telephony.rules import (
     AddParticipant,
     Command,
@@ -55,11 +60,14 @@ from talkbox.telephony.rules import (
     PlayToLeg,
     PressDigits,
     Publish,
+    Record,
     Rejoin,
     RemoveParticipant,
     RuleInput,
     SendDigits,
     StartCall,
+    StartRecording,
+    StopRecording,
     TransferCall,
     decide,
     holds_elsewhere,
@@ -79,6 +87,7 @@ _REQUESTS: dict[type[Event], tuple[str, str]] = {
     UserHoldsLeg: ("hold", "change the hold"),
     UserCompletesTransfer: ("complete_transfer", "complete the transfer"),
     UserRejoins: ("rejoin", "rejoin"),
+    UserRecords: ("record", "change the recording"),
     UserTransfers: ("transfer", "transfer the call"),
 }
 
@@ -119,6 +128,10 @@ class CallHandler:
     # The ring group: the clients a call from a telephone rings (TALKBOX_SIP_RING or TALKBOX_TWILIO_RING).
     ring: tuple[str, ...] = ()
     unsaved: Backlog = field(default_factory=Backlog)
+    # Where recordings are written (TALKBOX_RECORDINGS): the provider is handed a file there, named by its id.
+    recordings: Path = Path("var/recordings")
+    # Whether the providers here can take a voicemail (a missed call then becomes one for users who have it on).
+    voicemail: bool = False
     _retries: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False, repr=False)
 
     handles = (
@@ -131,6 +144,7 @@ class CallHandler:
         UserHoldsLeg,
         UserCompletesTransfer,
         UserRejoins,
+        UserRecords,
         UserTransfers,
         UserSendsDigits,
         LegStatusChanged,
@@ -172,7 +186,21 @@ class CallHandler:
                         leg.held_by_chair,
                     )
                 )
+            await self._record_again(conference)
             await self._resume_waiting(conference)
+
+    async def _record_again(self, conference: Conference) -> None:
+        """A recording that was running goes on in the same file (a chained Ogg stream after what was kept)."""
+        taping, chair = conference.taping, conference.chair
+        if taping is None or chair.ended or chair.kind not in self.providers:
+            return
+        again = StartRecording(
+            conference.id, taping.id, taping.kind, taping.owners, chair.destination, chair.id, chair.kind
+        )
+        try:
+            await self.providers[chair.kind].resume_recording(again, str(self._file_of(taping.id)))
+        except Exception:
+            log.exception("could not go on recording %s after the restart", taping.id)
 
     async def _resume_waiting(self, conference: Conference) -> None:
         """A party waiting on a transfer heard ringback from media that died with the process: again."""
@@ -229,6 +257,8 @@ class CallHandler:
             return CompleteTransfer(event.user, event.leg_id)
         if isinstance(event, UserRejoins):
             return Rejoin(event.user, event.leg_id)
+        if isinstance(event, UserRecords):
+            return Record(event.user, event.on, event.recording_id)
         if isinstance(event, UserTransfers):
             recall = derived_id("l", event.conference_id, "recall", event.leg_id)
             return TransferCall(event.user, event.to, event.leg_id, recall, self.telephones)
@@ -268,7 +298,16 @@ class CallHandler:
             max_calls=self.max_calls,
             callee_dnd=await self._dnd(event.to),
             telephones=self.telephones,
+            voicemail_id=await self._voicemail_for(event),
         )
+
+    async def _voicemail_for(self, event: UserRequestsCall) -> str | None:
+        """The id of the voicemail the call would become: only users have voicemail, and only when it is on."""
+        if not self.voicemail or not is_client_name(event.to) or event.to == event.user:
+            return None
+        if not await self.store.voicemail_on(event.to):
+            return None
+        return derived_id("v", event.conference_id, "voicemail")
 
     async def _dnd(self, user: str) -> bool:
         person = await self.store.person(user)
@@ -395,12 +434,46 @@ class CallHandler:
             await self.providers[command.kind].hang_up(command)
         elif isinstance(command, MuteLeg):
             await self.providers[command.kind].mute(command)
+        elif isinstance(command, StartRecording):
+            await self._start_recording(command)
+        elif isinstance(command, StopRecording):
+            await self._stop_recording(command)
         elif isinstance(command, HoldLeg):
             await self.providers[command.kind].hold(command)
         elif isinstance(command, PlayToLeg):
             await self.providers[command.kind].play(command)
         elif isinstance(command, SendDigits):
             await self.providers[command.kind].send_digits(command)
+
+    async def _start_recording(self, command: StartRecording) -> None:
+        """Indexed before the provider starts, so a file on disk is never one the store has not heard of."""
+        if await self.store.recording(command.recording_id) is None:
+            recording = Recording(
+                command.recording_id,
+                command.recording,
+                command.conference_id,
+                command.owners,
+                command.caller,
+                started_at=time.time(),
+            )
+            await self.store.put_recording(recording)
+        await self.providers[command.kind].start_recording(command, str(self._file_of(command.recording_id)))
+
+    def _file_of(self, recording_id: str) -> Path:
+        return self.recordings.resolve() / file_name(recording_id)
+
+    async def _stop_recording(self, command: StopRecording) -> None:
+        await self.providers[command.kind].stop_recording(command)
+        recording = await self.store.recording(command.recording_id)
+        if recording is None or recording.ended_at is not None:
+            return  # deleted meanwhile, or this stop delivered again
+        await self.store.put_recording(replace(recording, owners=command.owners, ended_at=time.time()))
+        caller = command.caller if command.recording == "voicemail" else None
+        await self.publish(
+            RecordingsChanged(
+                conference_id=command.conference_id, users=command.owners, kind=command.recording, caller=caller
+            )
+        )
 
     async def _report_failed(self, conference_id: str, leg_id: str, reason: str) -> None:
         """A leg no provider can place (or take back) must not wait in the conference for ever."""
@@ -443,7 +516,7 @@ class CallHandler:
 
 
 def _ends_media(command: Command) -> bool:
-    return isinstance(command, HangUpLeg)
+    return isinstance(command, HangUpLeg | StopRecording)
 
 
 def _still_due(command: Command, latest: Conference) -> bool:

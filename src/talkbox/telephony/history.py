@@ -32,6 +32,7 @@ _UNANSWERED: dict[str, Outcome] = {
     "not-answered": "unanswered",
     "in-another-call": "busy",
     "busy-signal": "busy",
+    "dnd": "busy",  # do not disturb, and the call went to their voicemail (otherwise refused: `not_disturbed`)
     "caller-canceled": "canceled",
     "hung-up": "canceled",
 }

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from talkbox.events.models import TERMINAL_STATUSES, ConferenceView, LegKind, LegStatus, LegView, TransferView
+from talkbox.events.models import (
+    TERMINAL_STATUSES,
+    ConferenceView,
+    LegKind,
+    LegStatus,
+    LegView,
+    RecordingKind,
+    TransferView,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,18 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class Taping:
+    """A recording in progress: a call's (the chair started it) or a voicemail (a caller leaving a message).
+
+    `owners` are who may hear it: everyone who was on the call while it was recorded, or the voicemail's callee.
+    """
+
+    id: str
+    kind: RecordingKind
+    owners: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Conference:
     id: str
     chair_leg_id: str
@@ -65,6 +85,11 @@ class Conference:
     end_reason: str | None = None
     # Legs rung together for one incoming call: the first to answer takes it.
     ring_group: tuple[str, ...] = ()
+    # The voicemail the callee's missed call would become (its id, minted with the call); None: none.
+    voicemail_id: str | None = None
+    taping: Taping | None = None
+    # Every recording this conference has had, so a start delivered again does not record twice.
+    recorded: tuple[str, ...] = ()
     transfer: Transfer | None = None
 
     @property
@@ -108,6 +133,7 @@ class Conference:
             chair=self.chair.destination,
             status="ended" if self.ended else "active",
             end_reason=self.end_reason,
+            recording=self.taping.kind if self.taping is not None and not self.ended else None,
             legs=tuple(
                 LegView(
                     id=leg.id,

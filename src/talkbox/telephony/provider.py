@@ -11,7 +11,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from talkbox.events.models import LegKind
-from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg, PlayToLeg, SendDigits
+from talkbox.telephony.rules import (
+    DialLeg,
+    HangUpLeg,
+    HoldLeg,
+    MuteLeg,
+    PlayToLeg,
+    SendDigits,
+    StartRecording,
+    StopRecording,
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,19 @@ class Provider(Protocol):
 
     async def mute(self, command: MuteLeg) -> None:
         """Leave the leg's audio out of (or back in) what the others hear."""
+        ...
+
+    async def start_recording(self, command: StartRecording, path: str) -> None:
+        """Record the conference's mix to `path` (Ogg/Opus), after the announcement or the voicemail greeting.
+
+        A voicemail also ends the caller's leg (`voicemail-full`) once the longest message has been left.
+        """
+        ...
+
+    async def stop_recording(self, command: StopRecording) -> None: ...
+
+    async def resume_recording(self, command: StartRecording, path: str) -> None:
+        """After a restart: a recording that was running. Ours go on in the same file; Twilio's never stopped."""
         ...
 
     async def hold(self, command: HoldLeg) -> None:

@@ -10,7 +10,9 @@ Keys, under the prefix: `conference:ID` (the JSON), `log:ID` (its causes, in
 order), `active` (ids of live conferences), `user:NAME` (ids of the live
 conferences NAME has a live leg on), `quarantine` (rows that could not be read),
 `person:NAME` (do not disturb and when their history was last seen), `people` (their names),
-`calls:NAME` (their calls' conference ids, scored by start) and `call:NAME` (conference id -> record).
+`calls:NAME` (their calls' conference ids, scored by start) and `call:NAME` (conference id -> record);
+`recording:ID` (a recording's JSON), `recordings:NAME` (the ids NAME owns, scored by
+when they started), `voicemail-off` (the users who turned voicemail off).
 The Redis client belongs to the composition root, which closes it.
 """
 
@@ -28,6 +30,7 @@ from redis.exceptions import RedisError
 
 from talkbox.telephony.model import Conference
 from talkbox.telephony.people import HISTORY_KEEP, CallRecord, Person, record_from_json, record_to_json
+from talkbox.telephony.recordings import Recording, newest_first, recording_from_json, recording_to_json
 from talkbox.telephony.store import StoreUnavailable, dumps, from_json, to_json
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,55 @@ class RedisStore:
     async def events_of(self, conference_id: str) -> list[dict[str, Any]]:
         """The logged causes of one conference, oldest first."""
         return [json.loads(cause) for cause in await self.client.lrange(self._key("log", conference_id), 0, -1)]
+
+    async def put_recording(self, recording: Recording) -> None:
+        before = await self.recording(recording.id)
+        transaction = self.client.pipeline(transaction=True)
+        transaction.set(self._key("recording", recording.id), recording_to_json(recording))
+        for owner in before.owners if before is not None else ():
+            if owner not in recording.owners:
+                transaction.zrem(self._key("recordings", owner), recording.id)
+        for owner in recording.owners:
+            transaction.zadd(self._key("recordings", owner), {recording.id: recording.started_at})
+        await self._writing(transaction, f"recording {recording.id}")
+
+    async def recording(self, recording_id: str) -> Recording | None:
+        data = await self._reading(self.client.get(self._key("recording", recording_id)))
+        return None if data is None else self._recording(data)
+
+    async def recordings_of(self, user: str) -> list[Recording]:
+        ids = await self._reading(self.client.zrange(self._key("recordings", user), 0, -1))
+        if not ids:
+            return []
+        rows = await self._reading(self.client.mget([self._key("recording", i.decode()) for i in ids]))
+        found = [self._recording(data) for data in rows if data is not None]
+        return newest_first([r for r in found if r is not None and user in r.owners])
+
+    async def delete_recording(self, recording_id: str) -> None:
+        before = await self.recording(recording_id)
+        transaction = self.client.pipeline(transaction=True)
+        transaction.delete(self._key("recording", recording_id))
+        for owner in before.owners if before is not None else ():
+            transaction.zrem(self._key("recordings", owner), recording_id)
+        await self._writing(transaction, f"deleting recording {recording_id}")
+
+    async def voicemail_on(self, user: str) -> bool:
+        return not await self._reading(self.client.sismember(self._key("voicemail-off"), user))
+
+    async def set_voicemail(self, user: str, on: bool) -> None:
+        key = self._key("voicemail-off")
+        try:
+            await (self.client.srem(key, user) if on else self.client.sadd(key, user))
+        except RedisError as error:
+            raise StoreUnavailable(f"Redis did not take {user}'s voicemail setting: {error}") from error
+
+    @staticmethod
+    def _recording(data: bytes) -> Recording | None:
+        try:
+            return recording_from_json(data)
+        except ValueError as error:
+            log.error("a recording in Redis cannot be read (%s): skipped", " ".join(str(error).split())[:300])
+            return None
 
     async def person(self, name: str) -> Person | None:
         fields = await self._reading(self.client.hgetall(self._key("person", name)))
@@ -133,11 +185,11 @@ class RedisStore:
         rows = await self._reading(self.client.hmget(self._key("call", user), ids))
         return [record_from_json(data) for data in rows if data is not None]
 
-    async def _writing(self, transaction: Any) -> None:
+    async def _writing(self, transaction: Any, what: str = "a change to people or calls") -> None:
         try:
             await transaction.execute()
         except RedisError as error:
-            raise StoreUnavailable(f"Redis did not take a change to people or calls: {error}") from error
+            raise StoreUnavailable(f"Redis did not take {what}: {error}") from error
 
     def close(self) -> None:
         """Nothing of its own to close: the client is the composition root's."""

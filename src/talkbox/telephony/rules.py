@@ -20,9 +20,10 @@ from talkbox.events.models import (
     LegMuteChanged,
     LegStatusChanged,
     PhoneKind,
+    RecordingKind,
 )
 from talkbox.events.names import is_client_name, is_e164, is_valid_destination
-from talkbox.telephony.model import Conference, Leg, Transfer
+from talkbox.telephony.model import Conference, Leg, Taping, Transfer
 
 # --- inputs ------------------------------------------------------------------
 
@@ -41,7 +42,10 @@ class StartCall:
     max_calls: int = 3
     # How this Talkbox reaches telephones (None: it cannot): the kind a number's leg gets.
     telephones: PhoneKind | None = None
-    # The callee asked not to be disturbed (their page's `set_presence`): the call is refused, not rung.
+    # The voicemail the call becomes if the callee (a user with voicemail on) does not take it; None: none.
+    voicemail_id: str | None = None
+    # The callee asked not to be disturbed (their page's `set_presence`): the call is refused, not rung;
+    # with voicemail on (`voicemail_id`), it goes straight to their voicemail instead.
     callee_dnd: bool = False
 
 
@@ -104,6 +108,15 @@ class Rejoin:
 
 
 @dataclass(frozen=True)
+class Record:
+    """The chair starts (`on`) or stops recording the call; a start names the recording it makes."""
+
+    user: str
+    on: bool
+    recording_id: str
+
+
+@dataclass(frozen=True)
 class TransferCall:
     """`user` hands the other party of their call of two to `to` and leaves (a blind transfer).
 
@@ -155,6 +168,7 @@ RuleInput = (
     | Hold
     | CompleteTransfer
     | Rejoin
+    | Record
     | TransferCall
     | PressDigits
     | LegStatusChanged
@@ -231,11 +245,41 @@ class HoldLeg:
 
 
 @dataclass(frozen=True)
+class StartRecording:
+    """Record the conference's mix: a call (after an announcement tone) or a voicemail (after a greeting).
+
+    `caller` is whoever placed the call (for a voicemail: who left it, on `leg_id`, the chair's leg). The
+    kind is the chair's leg's: the provider that carries it records the conference.
+    """
+
+    conference_id: str
+    recording_id: str
+    recording: RecordingKind
+    owners: tuple[str, ...]
+    caller: str
+    leg_id: str
+    kind: LegKind = "browser"
+
+
+@dataclass(frozen=True)
+class StopRecording:
+    """Stop recording; `owners` are all who were on the call while it was recorded."""
+
+    conference_id: str
+    recording_id: str
+    recording: RecordingKind
+    owners: tuple[str, ...]
+    caller: str
+    leg_id: str
+    kind: LegKind = "browser"
+
+
+@dataclass(frozen=True)
 class Publish:
     event: ConferenceUpdated | CallRefused | CallNotDisturbed
 
 
-Command = DialLeg | HangUpLeg | MuteLeg | HoldLeg | PlayToLeg | SendDigits | Publish
+Command = DialLeg | HangUpLeg | MuteLeg | HoldLeg | PlayToLeg | SendDigits | StartRecording | StopRecording | Publish
 LegCommand = DialLeg | HangUpLeg | MuteLeg | HoldLeg | PlayToLeg | SendDigits
 
 
@@ -249,7 +293,8 @@ class Decision:
 
 
 def decide(conference: Conference | None, given: RuleInput) -> Decision:
-    return _addressed(conference, _kinded(_remember_dials(_remember_hang_ups(_decide(conference, given)))))
+    decided = _remember_dials(_remember_hang_ups(_taped(_decide(conference, given))))
+    return _addressed(conference, _kinded(decided))
 
 
 def _decide(conference: Conference | None, given: RuleInput) -> Decision:
@@ -275,6 +320,8 @@ def _decide(conference: Conference | None, given: RuleInput) -> Decision:
         return _complete_transfer(conference, given)
     if isinstance(given, Rejoin):
         return _rejoin(conference, given)
+    if isinstance(given, Record):
+        return _record(conference, given)
     if isinstance(given, TransferCall):
         return _transfer(conference, given)
     if isinstance(given, PressDigits):
@@ -302,14 +349,22 @@ def _start_call(given: StartCall) -> Decision:
     refusal = _refusal(given)
     if refusal is not None:
         return Decision(None, _refused(given.conference_id, given.caller, given.to, *refusal))
+    callee = _new_leg(given.callee_leg_id, given.to, given.telephones)
+    voicemail_id = given.voicemail_id if callee.kind == "browser" else None
+    commands: tuple[Command, ...] = ()
+    if given.callee_dnd:
+        # Never dialled, and ended from the start: once the caller's own leg connects, they leave a message.
+        callee = replace(callee, status="busy", end_reason="dnd")
+        commands = (Publish(CallNotDisturbed(conference_id=given.conference_id, caller=given.caller, callee=given.to)),)
     conference = Conference(
         id=given.conference_id,
         chair_leg_id=given.chair_leg_id,
-        legs=(Leg(given.chair_leg_id, given.caller), _new_leg(given.callee_leg_id, given.to, given.telephones)),
+        legs=(Leg(given.chair_leg_id, given.caller), callee),
+        voicemail_id=voicemail_id,
     )
     # The chair's own leg first: nobody is rung into an empty conference.
     dial = DialLeg(conference.id, given.chair_leg_id, given.caller, given.caller, auto_answer=True)
-    return Decision(conference, (_updated(conference), dial))
+    return Decision(conference, (_updated(conference), dial, *commands))
 
 
 def _new_leg(leg_id: str, to: str, telephones: PhoneKind | None) -> Leg:
@@ -348,8 +403,8 @@ def _refusal(given: StartCall) -> tuple[str, str] | None:
         return "self_call", "You cannot call yourself"
     if given.caller_calls >= given.max_calls:
         return "too_many_calls", f"You are on {given.caller_calls} calls already: hang one up first"
-    if given.callee_dnd:
-        return _do_not_disturb(given.to)
+    if given.callee_dnd and given.voicemail_id is None:
+        return _do_not_disturb(given.to)  # with voicemail, the call goes there instead
     return None
 
 
@@ -387,6 +442,8 @@ _NO_TELEPHONES = ("no_telephones", "This Talkbox is not connected to the telepho
 def _add_refusal(conference: Conference, given: AddParticipant) -> tuple[str, str] | None:
     if not _is_chair(conference, given.user):
         return "not_chair", "Only the chairperson can add people"
+    if conference.taping is not None and conference.taping.kind == "voicemail":
+        return "leaving_voicemail", "You are leaving a message: hang up first"
     if conference.transfer is not None:
         return _TRANSFER_PENDING
     if not is_valid_destination(given.to):
@@ -475,8 +532,13 @@ def _complete_transfer(conference: Conference, given: CompleteTransfer) -> Decis
     others = [leg for leg in conference.live_legs() if leg.id not in (chair.id, held.id) and leg.hang_up_reason is None]
     if not others:
         return Decision(conference, _refuse(given.user, "nobody_to_transfer_to", "Add who to transfer them to first"))
+    conference, stopped = _untaped(conference)
     conference = replace(conference, chair_leg_id=held.id).with_leg(replace(held, held=False, held_by_chair=False))
-    commands = (HoldLeg(conference.id, held.id, False, music=False), HangUpLeg(conference.id, chair.id, "transferred"))
+    commands = (
+        *stopped,
+        HoldLeg(conference.id, held.id, False, music=False),
+        HangUpLeg(conference.id, chair.id, "transferred"),
+    )
     return _settle(conference, commands)
 
 
@@ -521,6 +583,93 @@ def _rejoin(conference: Conference, given: Rejoin) -> Decision:
     return _settle(conference, (DialLeg(conference.id, given.leg_id, given.user, given.user, auto_answer=True),))
 
 
+def _record(conference: Conference, given: Record) -> Decision:
+    if not _is_chair(conference, given.user):
+        return Decision(conference, _refuse(given.user, "not_chair", "Only the chairperson can record the call"))
+    taping = conference.taping
+    if not given.on:
+        if taping is None or taping.kind != "call":
+            return Decision(conference)
+        return _settle(replace(conference, taping=None), (_stop(conference, taping),))
+    if taping is not None or given.recording_id in conference.recorded:
+        return Decision(conference)  # already recording (or a message is being left), or delivered again
+    if conference.chair.status != "in-progress":
+        return Decision(conference, _refuse(given.user, "not_connected", "The call is not connected yet"))
+    if conference.transfer is not None:
+        return Decision(conference, _refuse(given.user, *_TRANSFER_PENDING))
+    taping = Taping(given.recording_id, "call", _on_the_call(conference, (given.user,)))
+    return _settle(_taping(conference, taping), (_start(conference, taping),))
+
+
+def _on_the_call(conference: Conference, also: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The users who hear the call now (and those who already did): a recording's owners.
+
+    Not a leg on hold: it is out of the mix, so out of the recording too.
+    """
+    heard = (leg.destination for leg in conference.live_legs() if leg.talking and leg.kind == "browser")
+    return tuple(dict.fromkeys((*also, *heard)))
+
+
+def _start(conference: Conference, taping: Taping) -> StartRecording:
+    chair = conference.chair
+    return StartRecording(conference.id, taping.id, taping.kind, taping.owners, chair.destination, chair.id)
+
+
+def _stop(conference: Conference, taping: Taping) -> StopRecording:
+    chair = conference.chair
+    return StopRecording(conference.id, taping.id, taping.kind, taping.owners, chair.destination, chair.id)
+
+
+def _to_voicemail(conference: Conference, leg: Leg) -> bool:
+    """The callee of a call of two did not take it (not answered in time, rejected, busy, not disturbed) and has
+    voicemail on.
+
+    Only the call's own callee (`legs[1]`), never someone added later or a transfer's target (who has their own
+    voicemail setting, and a transfer its recall). Not someone who is not online at all: in open mode any name is
+    a user, and a typo would take a message.
+    """
+    if conference.voicemail_id is None or conference.taping is not None or leg.id != conference.legs[1].id:
+        return False
+    missed = leg.status in ("busy", "no-answer")
+    others = [other for other in conference.live_legs() if other.id != conference.chair_leg_id]
+    chair = conference.chair
+    return missed and not others and chair.status == "in-progress" and chair.hang_up_reason is None
+
+
+def _not_to_disturb(conference: Conference) -> bool:
+    """The caller, connected, called someone who asked not to be disturbed and has voicemail (never rung)."""
+    callee = conference.legs[1] if len(conference.legs) > 1 else None
+    return callee is not None and callee.end_reason == "dnd" and conference.voicemail_id not in conference.recorded
+
+
+def _not_disturbed(conference: Conference) -> tuple[Conference, tuple[Command, ...]]:
+    """The caller leaves a message; or, if they cannot (already leaving), they are alone: the call ends."""
+    callee = conference.legs[1]
+    if _to_voicemail(conference, callee):
+        return _take_voicemail(conference, callee)
+    return conference, _after_leg_left(conference)
+
+
+def _take_voicemail(conference: Conference, leg: Leg) -> tuple[Conference, tuple[Command, ...]]:
+    assert conference.voicemail_id is not None
+    taping = Taping(conference.voicemail_id, "voicemail", (leg.destination,))
+    return _taping(conference, taping), (_start(conference, taping),)
+
+
+def _untaped(conference: Conference) -> tuple[Conference, tuple[Command, ...]]:
+    """A chair who hands the call on stops its recording: it was theirs to make, and it is stopped while they
+    still chair, so the stop names their leg (Twilio records the chair's own call, which ends as they leave).
+    """
+    taping = conference.taping
+    if taping is None:
+        return conference, ()
+    return replace(conference, taping=None), (_stop(conference, taping),)
+
+
+def _taping(conference: Conference, taping: Taping) -> Conference:
+    return replace(conference, taping=taping, recorded=(*conference.recorded, taping.id))
+
+
 _TRANSFER_PENDING = ("transfer_pending", "Wait until the transfer has been answered")
 
 
@@ -542,8 +691,10 @@ def _transfer(conference: Conference, given: TransferCall) -> Decision:
     target = _new_leg(given.leg_id, given.to, given.telephones)
     by_chair = mine.id == conference.chair_leg_id
     transfer = Transfer(given.user, other.id, target.id, given.recall_leg_id, by_chair)
+    conference, stopped = _untaped(conference)
     conference = replace(conference, chair_leg_id=other.id, legs=(*conference.legs, target), transfer=transfer)
     commands = (
+        *stopped,
         HangUpLeg(conference.id, mine.id, "transferred"),
         PlayToLeg(conference.id, other.id, "ringback"),
         DialLeg(conference.id, target.id, target.destination, other.destination, auto_answer=False),
@@ -641,13 +792,19 @@ def _leg_status(conference: Conference, report: LegStatusChanged) -> Decision:
     elif transfer is not None and leg.id in (transfer.target_leg_id, transfer.recall_leg_id):
         conference, commands = _transfer_moved(conference, updated, transfer)
         return _settle(conference, commands)
+    if not is_chair and updated.status == "in-progress":
+        conference = replace(conference, voicemail_id=None)  # answered: no longer a call to miss
     if leg.id in conference.ring_group and updated.status == "in-progress":
         conference, commands = _answered_by(conference, leg.id)
     elif is_chair and updated.status == "in-progress" and not was_connected:
         commands = _dial_queued(conference)
+        if _not_to_disturb(conference):
+            conference, commands = _not_disturbed(conference)
     elif updated.ended:
         if is_chair and conference.ring_group:
             conference, commands = _caller_gave_up(conference)
+        elif _to_voicemail(conference, updated):
+            conference, commands = _take_voicemail(conference, updated)
         else:
             if is_chair and not was_connected:
                 conference = _cancel_undialled(conference, "chair-unreachable")
@@ -714,6 +871,8 @@ def _after_leg_left(conference: Conference) -> tuple[Command, ...]:
     # Legs Talkbox has already asked to hang up are leaving too (their reports may lag).
     live = tuple(leg for leg in conference.live_legs() if leg.hang_up_reason is None)
     chair = conference.chair
+    if conference.taping is not None and conference.taping.kind == "voicemail":
+        return ()  # the caller, alone, is leaving a message
     if len(live) == 1 and (live[0].id == chair.id or chair.ended):
         # The chair alone, or one guest left behind by a departed chair: the call is over.
         reason = "ended" if live[0].status == "in-progress" else "caller-canceled"
@@ -729,6 +888,8 @@ def _settle(conference: Conference, commands: tuple[Command, ...]) -> Decision:
 
 def _end_reason(conference: Conference) -> str:
     chair = conference.chair
+    if conference.taping is not None and conference.taping.kind == "voicemail":
+        return "voicemail"
     if chair.end_reason == "transfer-failed":
         return "transfer-failed"
     guests = [leg for leg in conference.legs if leg.id != chair.id]
@@ -740,6 +901,23 @@ def _end_reason(conference: Conference) -> str:
     if first == "failed" and guests[0].end_reason == "unavailable":
         return "unavailable"
     return {"completed": "hung-up"}.get(first, first)
+
+
+def _taped(decision: Decision) -> Decision:
+    """A recording gains whoever joins the call while it runs, and stops when the call ends."""
+    conference = decision.conference
+    if conference is None or conference.taping is None:
+        return decision
+    taping = conference.taping
+    if taping.kind == "call":
+        taping = replace(taping, owners=_on_the_call(conference, taping.owners))
+    if not conference.ended:
+        return replace(decision, conference=replace(conference, taping=taping))
+    return replace(
+        decision,
+        conference=replace(conference, taping=None),
+        commands=(*decision.commands, _stop(conference, taping)),
+    )
 
 
 def _remember_hang_ups(decision: Decision) -> Decision:
@@ -777,6 +955,8 @@ def _kinded(decision: Decision) -> Decision:
             command = replace(command, kind=conference.leg(command.leg_id).kind)
             if isinstance(command, DialLeg):
                 command = replace(command, caller_kind=conference.chair.kind)
+        elif isinstance(command, StartRecording | StopRecording):
+            command = replace(command, kind=conference.chair.kind)
         commands.append(command)
     return replace(decision, commands=tuple(commands))
 

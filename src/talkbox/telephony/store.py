@@ -29,6 +29,13 @@ from talkbox.events.names import is_e164
 from talkbox.telephony.lockfile import LockFile, LockHeld
 from talkbox.telephony.model import Conference
 from talkbox.telephony.people import HISTORY_KEEP, CallRecord, Person, record_from_json, record_to_json
+from talkbox.telephony.recordings import (
+    Recording,
+    RecordingIndex,
+    newest_first,
+    recording_from_json,
+    recording_to_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +51,7 @@ class StoreUnavailable(Exception):
     """The store would not take a write (a full disk, an I/O error): nothing of it was stored."""
 
 
-class ConferenceStore(Protocol):
+class ConferenceStore(RecordingIndex, Protocol):
     async def get(self, conference_id: str) -> Conference | None: ...
 
     async def put(self, conference: Conference, cause: dict[str, Any]) -> None:
@@ -141,6 +148,8 @@ class MemoryStore:
 
     conferences: dict[str, Conference] = field(default_factory=dict)
     log: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    recordings: dict[str, Recording] = field(default_factory=dict)
+    voicemail_off: set[str] = field(default_factory=set)
     persons: dict[str, Person] = field(default_factory=dict)
     calls: dict[tuple[str, str], CallRecord] = field(default_factory=dict)
     keep_calls: int = HISTORY_KEEP
@@ -157,6 +166,24 @@ class MemoryStore:
 
     async def active_for(self, user: str) -> list[Conference]:
         return with_live_leg(await self.active(), user)
+
+    async def put_recording(self, recording: Recording) -> None:
+        self.recordings[recording.id] = recording
+
+    async def recording(self, recording_id: str) -> Recording | None:
+        return self.recordings.get(recording_id)
+
+    async def recordings_of(self, user: str) -> list[Recording]:
+        return newest_first([r for r in self.recordings.values() if user in r.owners])
+
+    async def delete_recording(self, recording_id: str) -> None:
+        self.recordings.pop(recording_id, None)
+
+    async def voicemail_on(self, user: str) -> bool:
+        return user not in self.voicemail_off
+
+    async def set_voicemail(self, user: str, on: bool) -> None:
+        (self.voicemail_off.discard if on else self.voicemail_off.add)(user)
 
     async def person(self, name: str) -> Person | None:
         return self.persons.get(name)
@@ -247,6 +274,20 @@ CREATE TABLE IF NOT EXISTS event_log (
     conference_id TEXT NOT NULL,
     cause TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS recordings (
+    id TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
+-- One row per user and recording they may hear: listing is an index lookup, never a scan.
+CREATE TABLE IF NOT EXISTS recording_owners (
+    user TEXT NOT NULL,
+    recording_id TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    PRIMARY KEY (user, recording_id)
+);
+CREATE TABLE IF NOT EXISTS voicemail_off (
+    user TEXT PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS people (
     name TEXT PRIMARY KEY,
     dnd INTEGER NOT NULL,
@@ -328,6 +369,60 @@ class SqliteStore:
 
     async def active_for(self, user: str) -> list[Conference]:
         return self._active.of(user)
+
+    async def put_recording(self, recording: Recording) -> None:
+        try:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.execute(
+                    "INSERT INTO recordings (id, data) VALUES (?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                    (recording.id, recording_to_json(recording)),
+                )
+                self.db.execute("DELETE FROM recording_owners WHERE recording_id = ?", (recording.id,))
+                self.db.executemany(
+                    "INSERT INTO recording_owners (user, recording_id, started_at) VALUES (?, ?, ?)",
+                    [(owner, recording.id, recording.started_at) for owner in recording.owners],
+                )
+        except sqlite3.DatabaseError as error:
+            raise StoreUnavailable(f"{self.path} did not take recording {recording.id}: {error}") from error
+
+    async def recording(self, recording_id: str) -> Recording | None:
+        row = self.db.execute("SELECT data FROM recordings WHERE id = ?", (recording_id,)).fetchone()
+        return self._recording(row[0]) if row else None
+
+    async def recordings_of(self, user: str) -> list[Recording]:
+        rows = self.db.execute(
+            "SELECT r.data FROM recording_owners o JOIN recordings r ON r.id = o.recording_id WHERE o.user = ?",
+            (user,),
+        ).fetchall()
+        return newest_first([r for (data,) in rows if (r := self._recording(data)) is not None])
+
+    async def delete_recording(self, recording_id: str) -> None:
+        try:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.execute("DELETE FROM recordings WHERE id = ?", (recording_id,))
+                self.db.execute("DELETE FROM recording_owners WHERE recording_id = ?", (recording_id,))
+        except sqlite3.DatabaseError as error:
+            raise StoreUnavailable(f"{self.path} did not delete recording {recording_id}: {error}") from error
+
+    async def voicemail_on(self, user: str) -> bool:
+        return self.db.execute("SELECT 1 FROM voicemail_off WHERE user = ?", (user,)).fetchone() is None
+
+    async def set_voicemail(self, user: str, on: bool) -> None:
+        query = "DELETE FROM voicemail_off WHERE user = ?" if on else "INSERT OR IGNORE INTO voicemail_off VALUES (?)"
+        try:
+            self.db.execute(query, (user,))
+        except sqlite3.DatabaseError as error:
+            raise StoreUnavailable(f"{self.path} did not take {user}'s voicemail setting: {error}") from error
+
+    def _recording(self, data: str) -> Recording | None:
+        try:
+            return recording_from_json(data)
+        except ValueError as error:
+            log.error("a recording in %s cannot be read (%s): skipped", self.path, " ".join(str(error).split())[:300])
+            return None
 
     async def person(self, name: str) -> Person | None:
         row = self.db.execute("SELECT name, dnd, history_seen FROM people WHERE name = ?", (name,)).fetchone()

@@ -40,6 +40,7 @@ from talkbox.events.models import (
     LegOffered,
     MissedCalls,
     PresenceChanged,
+    RecordingsChanged,
     SpeakingChanged,
     StateSent,
     UserAddsParticipant,
@@ -47,6 +48,7 @@ from talkbox.events.models import (
     UserHangsUp,
     UserHoldsLeg,
     UserMutesLeg,
+    UserRecords,
     UserRejoins,
     UserRemovesParticipant,
     UserRequestsCall,
@@ -85,6 +87,8 @@ from talkbox.ui.protocol import (
     MuteMessage,
     Offer,
     PageMessage,
+    RecordingsChangedMessage,
+    RecordMessage,
     Refused,
     Reject,
     RejoinMessage,
@@ -184,6 +188,7 @@ class Gateway:
         ChangeNotSaved,
         SpeakingChanged,
         DigitPressed,
+        RecordingsChanged,
         StateSent,
         MissedCalls,
     )
@@ -463,6 +468,10 @@ class Gateway:
             await self.send(Parcel(event.user, offer.model_dump_json(), ((event.leg_id, event.conference_id),)))
         elif isinstance(event, CallRefused):
             await self.send(Parcel(event.user, Refused(code=event.code, message=event.message).model_dump_json()))
+        elif isinstance(event, RecordingsChanged):
+            text = RecordingsChangedMessage(kind=event.kind, caller=event.caller).model_dump_json()
+            for user in event.users:
+                await self.send(Parcel(user, text))
         elif isinstance(event, StateSent):
             await self.send(Parcel(event.user, Synced(conferences=event.conference_ids).model_dump_json()))
         elif isinstance(event, ChangeNotSaved):
@@ -568,6 +577,8 @@ def to_event(user: str, message: PageMessage, legs: dict[str, str] | None = None
         return UserCompletesTransfer(user=user, conference_id=message.conference_id, leg_id=message.leg_id)
     if isinstance(message, Resume):
         return ClientResumesLeg(user=user, leg_id=message.leg_id, conference_id=legs.get(message.leg_id))
+    if isinstance(message, RecordMessage):
+        return UserRecords(user=user, conference_id=message.conference_id, on=message.on)
     if isinstance(message, TransferMessage):
         return UserTransfers(user=user, conference_id=message.conference_id, to=message.to.strip())
     if isinstance(message, DtmfMessage):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from talkbox.events.models import ConferenceView
+from talkbox.events.models import ConferenceView, RecordingKind
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 Sdp = Annotated[str, StringConstraints(min_length=1, max_length=12_000)]
@@ -99,6 +99,14 @@ class Resume(_PageMessage):
     leg_id: Id
 
 
+class RecordMessage(_PageMessage):
+    """The chair starts (`on`) or stops recording the call."""
+
+    type: Literal["record"]
+    conference_id: Id
+    on: bool
+
+
 class TransferMessage(_PageMessage):
     """A blind transfer: the other party of my call of two is handed to `to`, and I leave."""
 
@@ -164,6 +172,7 @@ PageMessage = Annotated[
     | CompleteTransferMessage
     | RejoinMessage
     | Resume
+    | RecordMessage
     | TransferMessage
     | DtmfMessage
     | SetPresence
@@ -188,6 +197,7 @@ PAGE_MESSAGE_TYPES = frozenset(
         "complete_transfer",
         "rejoin",
         "resume",
+        "record",
         "transfer",
         "dtmf",
         "set_presence",
@@ -276,6 +286,17 @@ class Digit(_Message):
     conference_id: str
     leg_id: str
     digit: str
+
+
+class RecordingsChangedMessage(_Message):
+    """A recording or voicemail of this user was finished: the page lists them again (GET /api/recordings).
+
+    `caller` is set for a new voicemail: who left it.
+    """
+
+    type: Literal["recordings_changed"] = "recordings_changed"
+    kind: RecordingKind
+    caller: str | None = None
 
 
 class Resync(_Message):
@@ -370,6 +391,7 @@ ServerMessage = (
     | Retrying
     | Speaking
     | Digit
+    | RecordingsChangedMessage
     | Resync
     | Synced
     | PresenceMessage

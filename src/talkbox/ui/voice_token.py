@@ -61,7 +61,7 @@ def voice_token_router(
     ) -> VoiceToken:
         headers = cross_origin(origin)
         try:
-            user = identity.user_for(client_name, _bearer(authorization) or token)
+            user = identity.user_for(client_name, bearer(authorization) or token)
         except IdentityError as error:
             raise HTTPException(status_code=401, detail=str(error), headers=headers) from error
         response.headers.update(headers | {"Cache-Control": "no-store"})
@@ -70,7 +70,7 @@ def voice_token_router(
     return router
 
 
-def _bearer(authorization: str | None) -> str | None:
+def bearer(authorization: str | None) -> str | None:
     scheme, _, credentials = (authorization or "").partition(" ")
     if scheme.lower() != "bearer":
         return None

@@ -31,8 +31,19 @@ from talkbox.events.models import (
     UserReturned,
 )
 from talkbox.media.engine import Media
+from talkbox.media.opus import SAMPLE_RATE
+from talkbox.media.tones import greeting
 from talkbox.telephony.provider import ResumeLeg, Sequence
-from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg, PlayToLeg, SendDigits
+from talkbox.telephony.rules import (
+    DialLeg,
+    HangUpLeg,
+    HoldLeg,
+    MuteLeg,
+    PlayToLeg,
+    SendDigits,
+    StartRecording,
+    StopRecording,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +55,7 @@ class EngineSettings:
     ring_timeout: float = 30.0
     connect_timeout: float = 15.0
     resume_grace: float = 30.0
+    voicemail_max_seconds: float = 120.0
 
 
 @dataclass
@@ -55,6 +67,8 @@ class MediaLeg:
     connected: bool = False  # reported in-progress; stays so across a new endpoint
     ended: bool = False
     timer: asyncio.TimerHandle | None = None
+    # A caller leaving a voicemail is cut off at the longest message (its own timer: media loss re-arms `timer`).
+    cap: asyncio.TimerHandle | None = None
 
 
 @dataclass
@@ -124,6 +138,24 @@ class BuiltinProvider:
 
     async def mute(self, command: MuteLeg) -> None:
         self.media.mute(command.conference_id, command.leg_id, command.muted)
+
+    async def start_recording(self, command: StartRecording, path: str) -> None:
+        voicemail = command.recording == "voicemail"
+        await self.media.start_recording(command.conference_id, path, "greeting" if voicemail else "announcement")
+        leg = self.legs.get(command.leg_id)
+        if voicemail and leg is not None and leg.cap is None:
+            seconds = self.settings.voicemail_max_seconds + len(greeting()) / SAMPLE_RATE
+            leg.cap = asyncio.get_running_loop().call_later(seconds, self._cut_off, leg)
+
+    async def resume_recording(self, command: StartRecording, path: str) -> None:
+        """The media died with the process: record again, into the same file (the tone says it goes on)."""
+        await self.start_recording(command, path)
+
+    def _cut_off(self, leg: MediaLeg) -> None:
+        asyncio.ensure_future(self._end(leg, "completed" if leg.connected else "failed", "voicemail-full"))
+
+    async def stop_recording(self, command: StopRecording) -> None:
+        await self.media.stop_recording(command.conference_id)
 
     async def hold(self, command: HoldLeg) -> None:
         self.media.hold(command.conference_id, command.leg_id, command.held, command.music)
@@ -288,6 +320,8 @@ class BuiltinProvider:
             return
         leg.ended = True
         self._disarm(leg)
+        if leg.cap is not None:
+            leg.cap.cancel()
         self.legs.pop(leg.command.leg_id, None)
         await self.media.remove(leg.command.conference_id, leg.command.leg_id)
         await self._report(leg.command, status, reason)

@@ -46,7 +46,16 @@ from talkbox.providers.sip.transactions import ClientTransaction, ServerTransact
 from talkbox.providers.sip.transport import Peer
 from talkbox.providers.sip.ua import UserAgent
 from talkbox.telephony.provider import ResumeLeg, Sequence
-from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg, PlayToLeg, SendDigits
+from talkbox.telephony.rules import (
+    DialLeg,
+    HangUpLeg,
+    HoldLeg,
+    MuteLeg,
+    PlayToLeg,
+    SendDigits,
+    StartRecording,
+    StopRecording,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +159,16 @@ class SipProvider:
 
     async def mute(self, command: MuteLeg) -> None:
         self.media.mute(command.conference_id, command.leg_id, command.muted)
+
+    async def start_recording(self, command: StartRecording, path: str) -> None:
+        """A call a telephone chairs (it called in): the shared media records it, with the announcement."""
+        await self.media.start_recording(command.conference_id, path, "announcement")
+
+    async def stop_recording(self, command: StopRecording) -> None:
+        await self.media.stop_recording(command.conference_id)
+
+    async def resume_recording(self, command: StartRecording, path: str) -> None:
+        await self.start_recording(command, path)
 
     async def hold(self, command: HoldLeg) -> None:
         """The telephone hears the music (or silence) in its RTP: no re-INVITE, so any trunk copes."""

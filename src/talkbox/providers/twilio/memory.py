@@ -2,7 +2,8 @@
 
 A node learns a leg's CallSid the moment it places the call, while the store
 learns it only from Twilio's first report, which a node killed in between
-never hands on; it learns a conference's ConferenceSid from Twilio's callbacks.
+never hands on; it learns a conference's ConferenceSid from Twilio's callbacks,
+and where each recording it asked Twilio for is to be written once Twilio says it is ready.
 Kept in Redis too, whichever node handles the conference's next event (the
 partition's new owner after a takeover) can hang any leg up, mute it, or adopt
 it at once. Each key expires a day after it was last written: a call longer
@@ -68,6 +69,27 @@ class SharedMemory:
             await self.client.delete(f"{self.prefix}leg:{leg_id}")
         except RedisError as error:  # it expires by itself
             log.warning("forgetting leg %s's Twilio call in Redis: %s", leg_id, error)
+
+    async def recording(self, recording_id: str) -> str | None:
+        """The file a recording Twilio makes is written to, once it is ready (its callback may reach any node)."""
+        try:
+            path = await self.client.get(f"{self.prefix}recording:{recording_id}")
+        except RedisError as error:
+            log.warning("reading where recording %s goes from Redis: %s", recording_id, error)
+            return None
+        return None if path is None else path.decode()
+
+    async def keep_recording(self, recording_id: str, path: str) -> None:
+        try:
+            await self.client.set(f"{self.prefix}recording:{recording_id}", path, ex=KEPT_SECONDS)
+        except RedisError as error:
+            log.warning("keeping where recording %s goes in Redis: %s; only this node knows it", recording_id, error)
+
+    async def forget_recording(self, recording_id: str) -> None:
+        try:
+            await self.client.delete(f"{self.prefix}recording:{recording_id}")
+        except RedisError as error:  # it expires by itself
+            log.warning("forgetting where recording %s goes in Redis: %s", recording_id, error)
 
     async def conference(self, conference_id: str) -> str | None:
         try:

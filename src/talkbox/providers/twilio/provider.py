@@ -22,9 +22,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlencode
 
+import aiohttp
 from aiohttp import ClientError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
@@ -40,12 +42,23 @@ from talkbox.events.models import (
     LegMuteChanged,
     LegStatus,
     LegStatusChanged,
+    RecordingAvailable,
 )
+from talkbox.providers.twilio import twiml
 from talkbox.providers.twilio.memory import SharedMemory, TwilioLeg
 from talkbox.providers.twilio.settings import TwilioSettings
 from talkbox.providers.twilio.twiml import CALL_EVENTS, Webhooks, waiting
 from talkbox.telephony.provider import ResumeLeg
-from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg, PlayToLeg, SendDigits
+from talkbox.telephony.rules import (
+    DialLeg,
+    HangUpLeg,
+    HoldLeg,
+    MuteLeg,
+    PlayToLeg,
+    SendDigits,
+    StartRecording,
+    StopRecording,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +72,16 @@ MIN_TIMEOUT, MAX_TIMEOUT = 5, 600
 # At boot: how many legs are checked with Twilio at once, and how long one check may take.
 RECONCILE_CONCURRENCY = 4
 RECONCILE_TIMEOUT_SECONDS = 5.0
+# Twilio's REST API, where its recordings are (a test's stand-in replaces it).
+API_URL = "https://api.twilio.com"
+# The longest a recording download may take.
+DOWNLOAD_TIMEOUT_SECONDS = 60.0
+
+
+def _no_audio(_data: bytes, _path: Path) -> None:
+    raise RuntimeError("no audio store was given to the Twilio provider")
+
+
 # A live leg only moves forward through these (the rules ignore a report that goes back).
 PROGRESS = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
 
@@ -92,8 +115,14 @@ class TwilioProvider:
     # Builds the REST client inside the running loop, on first use.
     make_client: Callable[[], Client]
     ring_timeout: float = 30.0
+    voicemail_max_seconds: float = 120.0
+    # Where Twilio's recordings are fetched from, and how a fetched WAV becomes our Ogg/Opus file (app wires media's).
+    api_url: str = API_URL
+    save_audio: Callable[[bytes, Path], None] = _no_audio
     name: str = "twilio"
     legs: dict[str, TwilioLeg] = field(default_factory=dict)
+    # The file each recording Twilio makes goes to, until it is fetched (also in `shared`: any node may fetch it).
+    recordings: dict[str, Path] = field(default_factory=dict)
     conferences: dict[str, str] = field(default_factory=dict)
     shared: SharedMemory | None = None  # several nodes: the same maps in Redis, for every node
     reconcile_concurrency: int = RECONCILE_CONCURRENCY
@@ -106,7 +135,14 @@ class TwilioProvider:
     _room_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _last_sequence: int = 0
 
-    handles = (IncomingPhoneCall, LegStatusChanged, ConferenceStatusChanged, ClientRejectedLeg, ClientLegFailed)
+    handles = (
+        IncomingPhoneCall,
+        LegStatusChanged,
+        ConferenceStatusChanged,
+        ClientRejectedLeg,
+        ClientLegFailed,
+        RecordingAvailable,
+    )
 
     @property
     def client(self) -> Client:
@@ -205,6 +241,81 @@ class TwilioProvider:
         await self._keep(command.leg_id, leg)
         if leg.answered:
             await self._apply_mute(command.leg_id, leg)
+
+    async def start_recording(self, command: StartRecording, path: str) -> None:
+        """A call: Twilio records the chair's call, both ways (what the chair hears is the conference's mix).
+
+        A voicemail: the caller's call leaves the conference for <Record>, which has its own beep and cap.
+        Either way Twilio posts the recording's status callback when the file is ready, and it is fetched.
+        """
+        leg = await self._leg(command.leg_id)
+        if leg is None:
+            log.warning("recording %s: the chair's leg has no Twilio call", command.recording_id)
+            return
+        await self._keep_recording(command.recording_id, path)
+        callback = self.webhooks.recording(command.conference_id, command.recording_id)
+        if command.recording == "voicemail":
+            document = twiml.voicemail(
+                self.webhooks, command.conference_id, command.recording_id, self.voicemail_max_seconds
+            )
+            await self.client.calls(leg.call_sid).update_async(twiml=document)
+            return
+        await self.client.calls(leg.call_sid).recordings.create_async(
+            recording_status_callback=callback,
+            recording_status_callback_event=["completed"],
+            recording_status_callback_method="POST",
+            recording_channels="mono",
+            recording_track="both",
+        )
+        await self._announce(command.conference_id)
+
+    async def _announce(self, conference_id: str) -> None:
+        """Everyone on the conference, telephones too, hears that it is now recorded."""
+        try:
+            found = self.conferences.get(conference_id) or await self._find_conference(conference_id)
+            if found is not None:
+                await self.client.conferences(found).update_async(
+                    announce_url=self.webhooks.announce(), announce_method="POST"
+                )
+        except TWILIO_ERRORS as error:
+            log.info("Twilio did not announce the recording of %s: %s", conference_id, error)
+
+    async def resume_recording(self, command: StartRecording, path: str) -> None:
+        """Twilio went on recording while Talkbox was down: only where its file goes is to be known again."""
+        await self._keep_recording(command.recording_id, path)
+
+    async def stop_recording(self, command: StopRecording) -> None:
+        """A voicemail stops by itself (the caller hangs up, or <Record> reaches its cap)."""
+        leg = await self._leg(command.leg_id)
+        if command.recording == "voicemail" or leg is None:
+            return
+        try:
+            await self.client.calls(leg.call_sid).recordings("Twilio.CURRENT").update_async(status="stopped")
+        except TWILIO_ERRORS as error:
+            # The call ended meanwhile: Twilio ends its recording with it.
+            log.info("Twilio did not stop recording %s: %s", command.recording_id, error)
+
+    async def _fetch_recording(self, event: RecordingAvailable) -> None:
+        """The WAV from Twilio (with the account's credentials, so only from Twilio's API), kept as Ogg/Opus."""
+        path = await self._recording_path(event.recording_id)
+        own = f"{self.api_url.rstrip('/')}/2010-04-01/Accounts/{self.settings.account_sid}/Recordings/"
+        if path is None or not event.url.startswith(own):
+            log.warning("recording %s is not one this Talkbox asked for: not fetched", event.recording_id)
+            return
+        auth = {"Authorization": aiohttp.encode_basic_auth(self.settings.account_sid, self.settings.auth_token)}
+        timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_SECONDS)
+        try:
+            async with (
+                aiohttp.ClientSession(headers=auth, timeout=timeout) as session,
+                session.get(f"{event.url}.wav") as response,
+            ):
+                response.raise_for_status()
+                data = await response.read()
+            await asyncio.to_thread(self.save_audio, data, path)
+        except (ClientError, TimeoutError, ValueError) as error:
+            log.warning("could not fetch recording %s from Twilio: %s", event.recording_id, error)
+            return  # still kept: a repeated callback may try again
+        await self._forget_recording(event.recording_id)
 
     async def play(self, command: PlayToLeg) -> None:
         """Redirect the call to TwiML that plays the sound, and back to its conference after.
@@ -486,6 +597,8 @@ class TwilioProvider:
                 await self._keep(event.leg_id, leg)
         elif isinstance(event, ConferenceStatusChanged):
             await self._conference_changed(event)
+        elif isinstance(event, RecordingAvailable):
+            await self._fetch_recording(event)
 
     async def _refused(self, event: ClientRejectedLeg | ClientLegFailed) -> None:
         """A page declined a leg over the websocket (as with the built-in engine), not through the SDK.
@@ -521,6 +634,23 @@ class TwilioProvider:
         self.legs.pop(leg_id, None)
         if self.shared is not None:
             await self.shared.forget_leg(leg_id)
+
+    async def _keep_recording(self, recording_id: str, path: str) -> None:
+        self.recordings[recording_id] = Path(path)
+        if self.shared is not None:
+            await self.shared.keep_recording(recording_id, path)
+
+    async def _recording_path(self, recording_id: str) -> Path | None:
+        """Where a recording goes, known here or kept by the node that started it (its callback may reach any)."""
+        path = self.recordings.get(recording_id)
+        if path is None and self.shared is not None and (kept := await self.shared.recording(recording_id)):
+            path = self.recordings[recording_id] = Path(kept)
+        return path
+
+    async def _forget_recording(self, recording_id: str) -> None:
+        self.recordings.pop(recording_id, None)
+        if self.shared is not None:
+            await self.shared.forget_recording(recording_id)
 
     async def _keep_conference(self, conference_id: str, sid: str) -> None:
         if self.conferences.get(conference_id) == sid:

@@ -20,6 +20,12 @@ INCOMING_PATH = "/twilio/incoming"
 # Where a lone participant waits for the conference to start: Talkbox's ringback, not Twilio's music.
 WAIT_PATH = "/twilio/wait"
 RINGBACK_PATH = "/twilio/ringback.wav"
+# A recording's status callback (a call recording or a voicemail), and where <Record> goes when it is done.
+RECORDING_PATH = "/twilio/recording"
+RECORDED_PATH = "/twilio/recorded"
+# What a conference hears when its recording starts (the conference's announceUrl), and the tone it plays.
+ANNOUNCE_PATH = "/twilio/announce"
+ANNOUNCEMENT_PATH = "/twilio/announcement.wav"
 # What a held participant hears (the participant's holdUrl): music on hold, or silence for one away on another call.
 HOLD_PATH = "/twilio/hold"
 HOLD_MUSIC_PATH = "/twilio/hold-music.wav"
@@ -57,6 +63,18 @@ class Webhooks:
 
     def ringback(self) -> str:
         return self.url(RINGBACK_PATH)
+
+    def recording(self, conference_id: str, recording_id: str) -> str:
+        return self.url(RECORDING_PATH, conference_id=conference_id, recording_id=recording_id)
+
+    def recorded(self) -> str:
+        return self.url(RECORDED_PATH)
+
+    def announce(self) -> str:
+        return self.url(ANNOUNCE_PATH)
+
+    def announcement(self) -> str:
+        return self.url(ANNOUNCEMENT_PATH)
 
     def hold(self, music: bool) -> str:
         return self.url(HOLD_PATH, music="1" if music else "0")
@@ -108,6 +126,38 @@ def join_conference(
         **wait,
     )
     response.append(dial)
+    return str(response)
+
+
+def voicemail(webhooks: Webhooks, conference_id: str, recording_id: str, max_seconds: float) -> str:
+    """The caller, out of the conference, leaves a message: Twilio's beep, then up to `max_seconds` recorded.
+
+    Twilio posts the recording's status callback when the file is ready; the <Record> action hangs up.
+    """
+    response = VoiceResponse()
+    response.record(
+        max_length=max(1, round(max_seconds)),
+        play_beep=True,
+        timeout=10,  # seconds of silence that end the message
+        action=webhooks.recorded(),
+        method="POST",
+        recording_status_callback=webhooks.recording(conference_id, recording_id),
+        recording_status_callback_event="completed",
+        recording_status_callback_method="POST",
+    )
+    return str(response)
+
+
+def announce(webhooks: Webhooks) -> str:
+    """Played to every participant (telephones too) as the recording starts: Talkbox's double beep."""
+    response = VoiceResponse()
+    response.play(webhooks.announcement())
+    return str(response)
+
+
+def hang_up() -> str:
+    response = VoiceResponse()
+    response.hangup()
     return str(response)
 
 
