@@ -17,7 +17,7 @@ import struct
 from urllib.parse import urlsplit
 
 from talkbox.events.models import CallRefused
-from talkbox.ui.outbox import CLOSE_TOO_SLOW
+from talkbox.ui.protocol import CloseCode
 from tests.support.peer import Peer
 from tests.support.server import running_app
 
@@ -103,7 +103,7 @@ async def test_a_socket_that_never_reads_does_not_hold_up_another_users_call() -
             log.warning("alice's call rang at bob %.3f s after she placed it, mallory flooded", rang)
             assert rang < 3.0
         # Mallory's page is closed as too slow: it sees why once it reads, and reconnects.
-        assert await asyncio.wait_for(stuck.close_code(), 15) == CLOSE_TOO_SLOW
+        assert await asyncio.wait_for(stuck.close_code(), 15) == CloseCode.TOO_SLOW
         stuck.close()
 
 
