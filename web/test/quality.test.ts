@@ -100,9 +100,14 @@ describe("the server's view of each leg, for the chair", () => {
     buffered: true,
     delay_ms: 61.2,
     target_ms: 40,
+    received: 1200,
+    concealed: 5,
+    late: 1,
+    dropped: 0,
     loss: 0.004,
     peer_round_trip_ms: 12.4,
     peer_loss: 0,
+    peer_jitter_ms: 3.1,
     ...over,
   });
 
