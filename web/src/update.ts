@@ -255,6 +255,10 @@ function step(model: Model, msg: Msg): Update {
     case "stats-read":
       return statsRead(model, msg.legId, msg.reading);
 
+    case "quality-measured":
+      if (model.media.legId !== msg.legId || model.media.phase !== "connected") return [model, []];
+      return [{ ...model, quality: msg.quality }, []];
+
     case "directory-filter-changed":
       if (msg.text === model.directory.filter) return [model, []];
       return [{ ...model, directory: { ...model.directory, filter: msg.text } }, []];
