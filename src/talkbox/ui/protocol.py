@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from enum import IntEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
@@ -175,28 +175,9 @@ PageMessage = Annotated[
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
+# Read off the union, so that a message added to it is known to parse_frame too.
 PAGE_MESSAGE_TYPES = frozenset(
-    {
-        "call",
-        "hang_up",
-        "answer",
-        "reject",
-        "leg_failed",
-        "add",
-        "remove",
-        "mute",
-        "hold",
-        "complete_transfer",
-        "rejoin",
-        "resume",
-        "transfer",
-        "dtmf",
-        "set_presence",
-        "leg_stats",
-        "directory",
-        "history",
-        "history_seen",
-    }
+    get_args(model.model_fields["type"].annotation)[0] for model in get_args(get_args(PageMessage)[0])
 )
 
 # --- server -> page -----------------------------------------------------------
