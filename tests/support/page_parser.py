@@ -10,7 +10,7 @@ from typing import Any
 WEB = Path(__file__).resolve().parents[2] / "web"
 VALIDATOR = WEB / "src" / "generated" / "validate.js"
 
-# Each frame as the page's parseServerFrame takes it: the frame with what the schema does not name left out, or null.
+# Each frame as the page's parseServerFrame takes it: the frame itself, or null when the page refuses it.
 _READ = """
 import { validateServerMessage } from %s;
 const chunks = [];

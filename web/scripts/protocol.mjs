@@ -1,12 +1,10 @@
 // The page's copy of the wire, generated from the server's JSON Schema (src/generated/protocol.schema.json,
 // written by `python -m talkbox.ui.schema`): its types and vocabularies (src/generated/wire.ts) and the
-// validator of server frames (src/generated/validate.js, ajv's standalone code: the page ships no schema
-// compiler). `make protocol` runs both halves; `node scripts/protocol.mjs OUT_DIR` writes elsewhere (the staleness test).
+// validator of server frames (src/generated/validate.js: plain conditions written from the schema, so the
+// page ships no schema compiler). `make protocol` runs both halves; `node scripts/protocol.mjs OUT_DIR` writes elsewhere (the staleness test).
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import Ajv2020 from "ajv/dist/2020.js";
-import standaloneCode from "ajv/dist/standalone/index.js";
 import { compile } from "json-schema-to-typescript";
 
 const here = fileURLToPath(new URL("../src/generated/", import.meta.url));
@@ -62,28 +60,100 @@ async function types() {
   return `${HEADER}\n${declarations.trim()}\n\n${lists.join("\n")}\n\n${closeCode}\n`;
 }
 
-function validator() {
-  // Extra fields (`seq`, or one a newer server added) are dropped, not refused: the page keeps working.
-  const ajv = new Ajv2020({
-    code: { source: true, esm: true },
-    discriminator: true,
-    removeAdditional: "all",
-    messages: false,
-    strict: true,
-  });
-  ajv.addKeyword({ keyword: "x-known", schemaType: "string" });
-  ajv.addSchema(
-    mapObjects(schema, (node) => {
-      // ajv's discriminator finds each branch by its `type` const; it takes no mapping.
-      if (node.discriminator === undefined) return node;
-      return { ...node, type: "object", discriminator: { propertyName: node.discriminator.propertyName } };
-    }),
-    "wire",
-  );
-  return `${HEADER}${standaloneCode(ajv, { validateServerMessage: "wire#/$defs/ServerMessage" })}\n`;
+// What the validator reads of a schema; any other keyword fails the build rather than go unchecked.
+const ANNOTATIONS = new Set(["title", "description", "default", "x-known", "additionalProperties"]);
+const RULES = new Set(["$ref", "const", "enum", "anyOf", "type", "properties", "required", "items", "pattern"]);
+const LIMITS = { minLength: ">=", maxLength: "<=", minimum: ">=", maximum: "<=", exclusiveMinimum: ">", exclusiveMaximum: "<" };
+
+const checkName = (ref) => `is${ref.replace("#/$defs/", "")}`;
+const access = (value, key) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `${value}.${key}` : `${value}[${JSON.stringify(key)}]`);
+
+/** The JavaScript conditions that all hold when `value` matches `node`. Fields the schema does not name are let be. */
+function conditions(node, value, depth) {
+  for (const key of Object.keys(node)) {
+    if (!ANNOTATIONS.has(key) && !RULES.has(key) && !(key in LIMITS)) {
+      throw new Error(`the page's validator has no rule for the schema keyword "${key}"`);
+    }
+  }
+  const terms = [];
+  if (node.type === "string") terms.push(`typeof ${value} === "string"`);
+  if (node.type === "boolean") terms.push(`typeof ${value} === "boolean"`);
+  if (node.type === "null") terms.push(`${value} === null`);
+  if (node.type === "number") terms.push(`Number.isFinite(${value})`);
+  if (node.type === "integer") terms.push(`Number.isInteger(${value})`);
+  if (node.type === "array") terms.push(`Array.isArray(${value})`);
+  if (node.type === "object") terms.push(`isObject(${value})`);
+  if (node.$ref !== undefined) terms.push(`${checkName(node.$ref)}(${value})`);
+  if (node.const !== undefined) terms.push(`${value} === ${JSON.stringify(node.const)}`);
+  if (node.enum !== undefined) terms.push(`${JSON.stringify(node.enum)}.includes(${value})`);
+  if (node.anyOf !== undefined) terms.push(`(${node.anyOf.map((arm) => inline(arm, value, depth)).join(" || ")})`);
+  if (node.pattern !== undefined) terms.push(`new RegExp(${JSON.stringify(node.pattern)}, "u").test(${value})`);
+  for (const [limit, operator] of Object.entries(LIMITS)) {
+    if (node[limit] === undefined) continue;
+    const measured = limit.endsWith("Length") ? `[...${value}].length` : value;
+    terms.push(`${measured} ${operator} ${node[limit]}`);
+  }
+  if (node.items !== undefined) {
+    const item = `x${depth}`;
+    terms.push(`${value}.every((${item}) => ${inline(node.items, item, depth + 1)})`);
+  }
+  const required = new Set(node.required ?? []);
+  for (const key of required) if (!(key in (node.properties ?? {}))) terms.push(`${JSON.stringify(key)} in ${value}`);
+  for (const [key, property] of Object.entries(node.properties ?? {})) {
+    const field = access(value, key);
+    const check = inline(property, field, depth);
+    terms.push(required.has(key) ? check : `(${field} === undefined || ${check})`);
+  }
+  return terms;
 }
 
-const DECLARATIONS = `${HEADER}/** True when \`data\` is a server frame; drops fields the schema does not name. */
+/** The conditions of `node` as one expression, in parentheses when there are several. */
+function inline(node, value, depth) {
+  const terms = conditions(node, value, depth);
+  if (terms.length === 0) return "true";
+  return terms.length === 1 ? terms[0] : `(${terms.join(" && ")})`;
+}
+
+/** The definitions `name` uses, itself included. */
+function reachable(name, found = new Set()) {
+  if (found.has(name)) return found;
+  found.add(name);
+  mapObjects(schema.$defs[name], (node) => {
+    if (typeof node.$ref === "string") reachable(node.$ref.replace("#/$defs/", ""), found);
+    return node;
+  });
+  return found;
+}
+
+function validator() {
+  const union = schema.$defs.ServerMessage;
+  const checks = [...reachable("ServerMessage")]
+    .filter((name) => name !== "ServerMessage")
+    .sort()
+    .map((name) => {
+      const terms = conditions(schema.$defs[name], "d", 0).join(" &&\n    ");
+      return `function ${checkName(name)}(d) {\n  return (\n    ${terms}\n  );\n}`;
+    });
+  const byType = Object.entries(union.discriminator.mapping)
+    .map(([type, ref]) => `  ${JSON.stringify(type)}: ${checkName(ref)},`)
+    .join("\n");
+  const tag = union.discriminator.propertyName;
+  return `${HEADER}
+const isObject = (d) => typeof d === "object" && d !== null && !Array.isArray(d);
+
+${checks.join("\n\n")}
+
+const BY_TYPE = {
+${byType}
+};
+
+export function validateServerMessage(d) {
+  return isObject(d) && Object.prototype.hasOwnProperty.call(BY_TYPE, d.${tag}) && BY_TYPE[d.${tag}](d);
+}
+`;
+}
+
+const DECLARATIONS = `${HEADER}/** True when \`data\` is a server frame (fields the schema does not name are let be). */
 export declare function validateServerMessage(data: unknown): boolean;
 `;
 

@@ -41,15 +41,17 @@ export function isTerminalLeg(status: LegStatus): boolean {
  * Turns a server frame (the text of a websocket message, or an already
  * decoded value) into a typed message, or null when it is not JSON, has an
  * unknown type or does not match that type's schema. Fields the schema does
- * not name (`seq`, or one a newer server added) are left out; `frame` itself
- * is not changed.
+ * not name (`seq`, or one a newer server added) are let be: the page reads
+ * only what its types say.
  */
 export function parseServerFrame(frame: unknown): ServerMessage | null {
-  let data: unknown;
-  try {
-    data = typeof frame === "string" ? JSON.parse(frame) : structuredClone(frame);
-  } catch {
-    return null;
+  let data: unknown = frame;
+  if (typeof frame === "string") {
+    try {
+      data = JSON.parse(frame);
+    } catch {
+      return null;
+    }
   }
   return validateServerMessage(data) ? (data as ServerMessage) : null;
 }

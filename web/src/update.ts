@@ -12,7 +12,18 @@ import { bareNumber, formatNumber, looksLikeNumber } from "./numbers";
 import { NAME_RULE, nameProblem } from "./names";
 import { announce, narrate, withFocus } from "./narration";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
-import type { Conference, ErrorCode, ErrorMessage, Leg, Offer, RefusalCode, Refused, Retrying, ServerMessage } from "./protocol";
+import type {
+  Conference,
+  ErrorCode,
+  ErrorMessage,
+  Leg,
+  LegFailedReason,
+  Offer,
+  RefusalCode,
+  Refused,
+  Retrying,
+  ServerMessage,
+} from "./protocol";
 import { CloseCode, isPendingLeg, isTerminalLeg } from "./protocol";
 import type { StatsReading } from "./quality";
 import { callQuality } from "./quality";
@@ -1043,7 +1054,7 @@ function rejectClicked(model: Model): Update {
 function mediaFailed(
   model: Model,
   legId: string,
-  reason: "microphone" | "media",
+  reason: LegFailedReason,
   problem: MicrophoneProblem | undefined,
 ): Update {
   const { media } = model;

@@ -111,15 +111,12 @@ describe("parseServerFrame", () => {
     expect(parseServerFrame({ type: "error", code: "new_code", message: "" })).toEqual({ type: "error", code: "new_code", message: "" });
   });
 
-  it("leaves out fields it does not know (seq, a newer server's), and does not change what it was given", () => {
+  it("takes a frame with fields it does not know (seq, a newer server's), and changes nothing of it", () => {
     const frame = { seq: 7, ...offer, ring_style: "loud" };
-    expect(parseServerFrame(frame)).toEqual(offer);
+    expect(parseServerFrame(frame)).toBe(frame);
     expect(frame).toEqual({ seq: 7, ...offer, ring_style: "loud" });
-    const leg = { ...conferenceJson.legs[0], codec: "opus" };
-    expect(parseServerFrame({ type: "conference", conference: { ...conferenceJson, legs: [leg] } })).toEqual({
-      type: "conference",
-      conference: { ...conferenceJson, legs: [conferenceJson.legs[0]] },
-    });
+    const conference = { ...conferenceJson, legs: [{ ...conferenceJson.legs[0], codec: "opus" }] };
+    expect(parseServerFrame(JSON.stringify({ type: "conference", conference }))).toEqual({ type: "conference", conference });
   });
 });
 
