@@ -1,7 +1,8 @@
 // The page's copy of the wire, generated from the server's JSON Schema (src/generated/protocol.schema.json,
 // written by `python -m talkbox.ui.schema`): its types and vocabularies (src/generated/wire.ts) and the
 // validator of server frames (src/generated/validate.js: plain conditions written from the schema, so the
-// page ships no schema compiler). `make protocol` runs both halves; `node scripts/protocol.mjs OUT_DIR` writes elsewhere (the staleness test).
+// page ships no schema compiler). `make protocol` runs both halves; `node scripts/protocol.mjs OUT_DIR`
+// writes them elsewhere (tests/component/test_wire_schema.py compares).
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,7 +45,8 @@ async function types() {
     });
     definitions[name].title ??= name;
   }
-  const root = { title: "Wire", anyOf: [{ $ref: "#/definitions/PageMessage" }, { $ref: "#/definitions/ServerMessage" }] };
+  const both = [{ $ref: "#/definitions/PageMessage" }, { $ref: "#/definitions/ServerMessage" }];
+  const root = { title: "Wire", anyOf: both };
   const declarations = await compile({ ...root, definitions }, "Wire", {
     additionalProperties: false,
     bannerComment: "",
@@ -63,10 +65,18 @@ async function types() {
 // What the validator reads of a schema; any other keyword fails the build rather than go unchecked.
 const ANNOTATIONS = new Set(["title", "description", "default", "x-known", "additionalProperties"]);
 const RULES = new Set(["$ref", "const", "enum", "anyOf", "type", "properties", "required", "items", "pattern"]);
-const LIMITS = { minLength: ">=", maxLength: "<=", minimum: ">=", maximum: "<=", exclusiveMinimum: ">", exclusiveMaximum: "<" };
+const LIMITS = {
+  minLength: ">=",
+  maxLength: "<=",
+  minimum: ">=",
+  maximum: "<=",
+  exclusiveMinimum: ">",
+  exclusiveMaximum: "<",
+};
 
 const checkName = (ref) => `is${ref.replace("#/$defs/", "")}`;
-const access = (value, key) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `${value}.${key}` : `${value}[${JSON.stringify(key)}]`);
+const access = (value, key) =>
+  /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `${value}.${key}` : `${value}[${JSON.stringify(key)}]`;
 
 /** The JavaScript conditions that all hold when `value` matches `node`. Fields the schema does not name are let be. */
 function conditions(node, value, depth) {
