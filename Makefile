@@ -4,9 +4,9 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 WEB_BUNDLE := src/talkbox/ui/static/app.js
 # The embeddable client, an ES module with its type declarations (web/dist/talkbox.d.ts).
 WEB_CLIENT := web/dist/talkbox.js
-WEB_SOURCES := $(shell find web/src -name '*.ts' 2>/dev/null) web/package.json web/package-lock.json
+WEB_SOURCES := $(shell find web/src -name '*.ts' -o -name '*.js' 2>/dev/null) web/package.json web/package-lock.json
 
-.PHONY: run test deps web system test-web test-python bench lint screenshot
+.PHONY: run test deps web protocol system test-web test-python bench lint screenshot
 
 run: deps web
 	$(UV) run talkbox serve
@@ -25,6 +25,11 @@ $(WEB_BUNDLE) $(WEB_CLIENT) &: web/node_modules/.package-lock.json $(WEB_SOURCES
 	cd web && npm run build
 
 web: $(WEB_BUNDLE) $(WEB_CLIENT)
+
+# After changing a websocket message (talkbox/ui/protocol.py): the page's generated copy of the wire, to commit.
+protocol: deps web/node_modules/.package-lock.json
+	$(UV) run python -m talkbox.ui.schema > web/src/generated/protocol.schema.json
+	cd web && node scripts/protocol.mjs
 
 system:
 	scripts/ensure-system-packages.sh chromium nftables:nft sip-tester:sipp baresip-core:baresip redis-server:redis-server nginx:nginx coturn:turnserver

@@ -20,11 +20,11 @@ import httpx
 import redis.asyncio as redis
 
 from talkbox.events.redis_bus import partition_of, redis_client
+from talkbox.ui.protocol import CloseCode
 from tests.support.nodes import Node, hear_each_other, node_of, nodes_behind_nginx, owners
 from tests.support.peer import Peer, connect
 
 ALICE_HZ, BOB_HZ = 440.0, 880.0
-CLOSE_MOVING = 4012
 
 
 def offers(peer: Peer) -> int:
@@ -60,7 +60,7 @@ async def test_a_stopping_node_keeps_its_calls_media_moves_its_pages_and_leaves_
         carrier.signal(signal.SIGTERM)
         stopped = time.monotonic()
         assert (await http.get(f"{carrier.url}/readyz")).status_code == 503
-        await moved[0].wait_for(lambda: CLOSE_MOVING in moved[0].closes, timeout=5)
+        await moved[0].wait_for(lambda: CloseCode.MOVING in moved[0].closes, timeout=5)
         async with asyncio.timeout(5):  # back through nginx, on the node that stays
             while await node_of(client, moved[0].name) != {survivor.name}:
                 await asyncio.sleep(0.05)

@@ -51,3 +51,14 @@ async def test_the_chair_sees_each_legs_buffer_and_nobody_else_does() -> None:
         refused = await ask(bob, conference_id)
         assert refused["type"] == "refused" and refused["code"] == "not_chair"
         assert (await ask(alice, "c-not-a-call"))["code"] == "not_chair"
+
+
+async def test_the_chair_asking_as_the_call_ends_gets_no_legs_rather_than_a_refusal() -> None:
+    """The page asks every 2 s: an ask that crosses the call's end must not replace the outcome with a refusal."""
+    async with running_server() as url, Peer(url, "alice", ALICE_HZ) as alice, Peer(url, "bob", BOB_HZ) as bob:
+        await connect(alice, bob)
+        conference_id = alice.active_conference()["id"]
+        await bob.hang_up()
+        await alice.wait_for(lambda: alice.last_conference()["status"] == "ended")
+        assert await ask(alice, conference_id) == {"type": "leg_stats", "conference_id": conference_id, "legs": []}
+        assert (await ask(bob, conference_id))["code"] == "not_chair"

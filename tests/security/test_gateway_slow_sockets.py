@@ -17,7 +17,7 @@ import struct
 from urllib.parse import urlsplit
 
 from talkbox.events.models import CallRefused
-from talkbox.ui.outbox import CLOSE_TOO_SLOW
+from talkbox.ui.protocol import CloseCode
 from tests.support.peer import Peer
 from tests.support.server import running_app
 
@@ -93,7 +93,7 @@ async def test_a_socket_that_never_reads_does_not_hold_up_another_users_call() -
             while "mallory" not in talkbox.gateway.sockets:
                 await asyncio.sleep(0.01)
         for i in range(5_000):  # about 5 MB for mallory, who reads none of it
-            await talkbox.bus.publish(CallRefused(user="mallory", code="flood", message=f"{i:05d}" + "x" * 1000))
+            await talkbox.bus.publish(CallRefused(user="mallory", code="dnd", message=f"{i:05d}" + "x" * 1000))
         await asyncio.sleep(0.5)  # the router is well into the flood
         async with Peer(url, "alice", 440.0) as alice, Peer(url, "bob", 660.0) as bob:
             started = asyncio.get_running_loop().time()
@@ -103,7 +103,7 @@ async def test_a_socket_that_never_reads_does_not_hold_up_another_users_call() -
             log.warning("alice's call rang at bob %.3f s after she placed it, mallory flooded", rang)
             assert rang < 3.0
         # Mallory's page is closed as too slow: it sees why once it reads, and reconnects.
-        assert await asyncio.wait_for(stuck.close_code(), 15) == CLOSE_TOO_SLOW
+        assert await asyncio.wait_for(stuck.close_code(), 15) == CloseCode.TOO_SLOW
         stuck.close()
 
 
@@ -114,7 +114,7 @@ async def test_a_page_that_keeps_up_gets_every_message_of_bursts_within_the_cap(
         async with Peer(url, "carol", 440.0) as carol:
             for burst in range(40):  # 40 bursts of 50, each queued whole before the first is sent
                 for i in range(50):
-                    await talkbox.bus.publish(CallRefused(user="carol", code="burst", message=f"{burst}-{i}"))
+                    await talkbox.bus.publish(CallRefused(user="carol", code="dnd", message=f"{burst}-{i}"))
                 await carol.wait_for(lambda n=50 * (burst + 1): len(carol.refusals()) == n, timeout=10)
             got = [m["message"] for m in carol.messages if m["type"] == "refused"]
             assert got == [f"{burst}-{i}" for burst in range(40) for i in range(50)]

@@ -1,15 +1,7 @@
 // The connection line at the top of the page, in words. Pure.
 
 import type { Model } from "./model";
-
-/** Close code for a service restart: Talkbox stopping gracefully (SIGTERM). */
-export const CLOSE_SERVICE_RESTART = 1012;
-/** Close code for a Talkbox node draining (several nodes): reconnect to another; the call's media stays as it is. */
-export const CLOSE_MOVING = 4012;
-/** Close code for the server's cap on one user's open pages. */
-export const CLOSE_TOO_MANY_PAGES = 4429;
-/** Close code for a page that fell too far behind reading its messages: it reconnects for the whole state. */
-export const CLOSE_TOO_SLOW = 4408;
+import { CloseCode } from "./protocol";
 
 export interface ConnectionLine {
   /** `open`, `connecting` or `closed`: the dot's colour. */
@@ -25,14 +17,14 @@ export function connectionLine(
     return { state: "open", text: model.me ? `Connected as ${model.me}` : "Connected" };
   }
   // Between attempts and during them, say why the socket went.
-  if (model.closeCode === CLOSE_TOO_MANY_PAGES) return { state: "closed", text: "Not connected: too many pages open" };
+  if (model.closeCode === CloseCode.TOO_MANY_SOCKETS) return { state: "closed", text: "Not connected: too many pages open" };
   if (model.closeCode !== null) {
     const text =
-      model.closeCode === CLOSE_SERVICE_RESTART
+      model.closeCode === CloseCode.SERVICE_RESTART
         ? "Talkbox is restarting — reconnecting…"
-        : model.closeCode === CLOSE_TOO_SLOW
+        : model.closeCode === CloseCode.TOO_SLOW
           ? "Fell behind the server — reconnecting…"
-          : model.closeCode === CLOSE_MOVING
+          : model.closeCode === CloseCode.MOVING
             ? "Moving to another Talkbox server — reconnecting…"
             : "Disconnected — reconnecting…";
     return { state: model.connection, text };

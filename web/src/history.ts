@@ -2,7 +2,7 @@
 // the missed calls since I last looked (the badge). Pure: the update keeps the
 // state, `callLine` says each call in people's words; the view adds the date.
 
-import type { CallEntry, HistoryMessage } from "./protocol";
+import type { CallEntry, HistoryPage } from "./protocol";
 
 export const HISTORY_PAGE = 20;
 
@@ -20,7 +20,7 @@ export interface HistoryState {
 export const EMPTY_HISTORY: HistoryState = { open: false, calls: [], before: null, loading: null, missed: 0 };
 
 /** A page of calls arrived: the first page replaces the list, a later one adds what it lacks. */
-export function withPage(state: HistoryState, message: HistoryMessage): HistoryState {
+export function withPage(state: HistoryState, message: HistoryPage): HistoryState {
   const more = state.loading === "more";
   const known = new Set(more ? state.calls.map((call) => call.conference_id) : []);
   const calls = more ? [...state.calls, ...message.calls.filter((c) => !known.has(c.conference_id))] : message.calls;

@@ -66,6 +66,7 @@ function start(): void {
     if (event.type === "connected") dispatch({ type: "media-connected", legId: event.legId });
     else if (event.type === "interrupted") dispatch({ type: "media-interrupted", legId: event.legId });
     else if (event.type === "microphone-ended") dispatch({ type: "microphone-ended", legId: event.legId });
+    else if (event.type === "quality") dispatch({ type: "quality-measured", legId: event.legId, quality: event.quality });
     else dispatch({ type: "media-failed", legId: event.legId, reason: event.reason });
   }
 

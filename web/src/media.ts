@@ -5,7 +5,7 @@
 import type { MicrophoneProblem } from "./devices";
 import { microphoneProblem } from "./devices";
 import type { LegFailedReason } from "./protocol";
-import type { StatsReading } from "./quality";
+import type { CallQuality, StatsReading } from "./quality";
 
 export type MediaEvent =
   | { type: "connected"; legId: string }
@@ -13,7 +13,9 @@ export type MediaEvent =
   | { type: "interrupted"; legId: string }
   | { type: "failed"; legId: string; reason: LegFailedReason }
   /** The call's microphone track ended by itself: its device was unplugged or taken away. */
-  | { type: "microphone-ended"; legId: string };
+  | { type: "microphone-ended"; legId: string }
+  /** The provider measured the call's quality itself (Twilio's SDK, every second and at each warning). */
+  | { type: "quality"; legId: string; quality: CallQuality };
 
 /**
  * What a provider that reaches the page itself (Twilio) reports besides the

@@ -304,6 +304,8 @@ export type Msg =
   | { type: "ringtone-audible" }
   /** getStats of my leg's media, read every couple of seconds while it is connected. */
   | { type: "stats-read"; legId: string; reading: StatsReading }
+  /** The provider's own measure of my leg (Twilio's SDK): it replaces the page's reading of getStats. */
+  | { type: "quality-measured"; legId: string; quality: CallQuality }
   /** A frame could not be sent (socket not open). */
   | { type: "send-failed"; frame: ClientFrame }
   /**

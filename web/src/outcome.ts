@@ -1,7 +1,7 @@
 // How a call ended, in words, from the point of view of the person reading it.
 // Pure functions of a conference and who I am: no DOM, no clock.
 
-import type { Conference, KnownLegEndReason, Leg, LegStatus } from "./protocol";
+import type { Conference, LegEndReason, Leg, LegStatus } from "./protocol";
 import { isTerminalLeg } from "./protocol";
 
 /**
@@ -47,11 +47,11 @@ export function describeLegStatus(leg: Pick<Leg, "status" | "end_reason" | "held
   };
   const word = live[leg.status];
   if (word !== undefined) return word;
-  const reason = (leg.end_reason && REASON_WORDS[leg.end_reason as KnownLegEndReason]) || STATUS_WORDS[leg.status];
+  const reason = (leg.end_reason && REASON_WORDS[leg.end_reason as LegEndReason]) || STATUS_WORDS[leg.status];
   return reason ? `left (${reason})` : "left";
 }
 
-const REASON_WORDS: Record<KnownLegEndReason, string> = {
+const REASON_WORDS: Record<LegEndReason, string> = {
   "hung-up": "hung up",
   ended: "call over",
   rejected: "declined",
@@ -61,7 +61,6 @@ const REASON_WORDS: Record<KnownLegEndReason, string> = {
   unavailable: "unavailable",
   media: "media failed",
   microphone: "no microphone",
-  unsupported: "cannot be reached",
   "caller-canceled": "canceled",
   "chair-unreachable": "never rung",
   lost: "lost when Talkbox restarted",
@@ -77,6 +76,8 @@ const REASON_WORDS: Record<KnownLegEndReason, string> = {
   dnd: "not to be disturbed",
   transferred: "transferred the call",
   "transfer-failed": "transfer not answered",
+  "answered-elsewhere": "answered elsewhere",
+  "provider-error": "could not be placed",
 };
 
 /** A live leg whose page never came back after a restart of Talkbox. */
@@ -123,8 +124,6 @@ export function describeDeparture(conference: Conference, me: string | null, leg
       return `The call to ${name} could not be connected (no microphone at their end)`;
     case "media":
       return `The call to ${name} could not be connected`;
-    case "unsupported":
-      return `${name} cannot be reached`;
     case "lost":
       return `${name} was cut off when Talkbox restarted`;
     case "server-restart":
@@ -209,7 +208,7 @@ function restartOutcome(conference: Conference, myLeg: Leg | undefined, others: 
 }
 
 /** The other leg that best explains the end, by leg end reasons (then statuses). */
-function explaining(others: Leg[], reasons: KnownLegEndReason[], statuses: LegStatus[] = []): Leg | undefined {
+function explaining(others: Leg[], reasons: LegEndReason[], statuses: LegStatus[] = []): Leg | undefined {
   return (
     others.find((leg) => leg.end_reason !== null && (reasons as readonly string[]).includes(leg.end_reason)) ??
     others.find((leg) => statuses.includes(leg.status))
@@ -245,7 +244,7 @@ function callerOutcome(reason: Reason, myLeg: Leg | undefined, others: Leg[]): s
       return calleeFailedForCaller(
         explaining(
           others,
-          ["media", "microphone", "unsupported", "unavailable", "forbidden", "not-found", "address-incomplete", "not-allowed"],
+          ["media", "microphone", "unavailable", "forbidden", "not-found", "address-incomplete", "not-allowed"],
           ["failed"],
         ),
         others,
@@ -271,8 +270,6 @@ function calleeFailedForCaller(leg: Leg | undefined, others: Leg[], myLeg: Leg |
       return `${name} is unavailable`;
     case "microphone":
       return `The call to ${name} could not be connected (no microphone at their end)`;
-    case "unsupported":
-      return `${name} cannot be reached`;
     case "forbidden":
       return `The carrier refused the call to ${name}`;
     case "not-found":
@@ -369,7 +366,6 @@ function fromMyLegAsCallee(caller: string, myLeg: Leg | undefined): string {
     case "microphone":
       return `The call from ${caller} could not be connected (no microphone)`;
     case "media":
-    case "unsupported":
     case "chair-unreachable":
       return `The call from ${caller} could not be connected`;
     default:

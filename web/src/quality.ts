@@ -1,7 +1,9 @@
 // A call's quality as the page hears it, from WebRTC's getStats: round-trip
 // time, jitter, loss and a MOS estimated with the E-model (ITU-T G.107, in
 // the simplified form browser SDKs use), and warnings at Twilio's thresholds.
-// Pure: the runtime reads the stats (media.ts), this turns them into words.
+// In Twilio mode the Voice SDK measures the call itself: its samples and
+// warnings become the same CallQuality (sdkQuality).
+// Pure: the runtime reads the stats (media.ts, twilio-media.ts), this turns them into words.
 
 import type { LegStats } from "./protocol";
 
@@ -52,6 +54,47 @@ export function callQuality(current: StatsReading, previous: StatsReading | null
   if (lossPercent > THRESHOLDS.lossPercent) warnings.push("loss");
   if (mos < THRESHOLDS.mos) warnings.push("mos");
   return { rttMs, jitterMs, lossPercent, mos, warnings };
+}
+
+/** The part of one of the Voice SDK's per-second samples (its Call's `sample` event) the page reads. */
+export interface SdkSample {
+  /** Milliseconds. */
+  rtt: number;
+  /** Milliseconds. */
+  jitter: number;
+  /** Percent of the last second's packets that never came. */
+  packetsLostFraction: number;
+  /** The SDK's own estimate; null until it has two samples. */
+  mos: number | null;
+}
+
+/** The SDK's network warnings (the names its Call's `warning` event gives), as the page names them. */
+export const SDK_WARNINGS: Readonly<Record<string, QualityWarning>> = {
+  "high-rtt": "rtt",
+  "high-jitter": "jitter",
+  // Two of the SDK's: over 1% in a second, and over 3% on average over seven.
+  "high-packet-loss": "loss",
+  "high-packets-lost-fraction": "loss",
+  "low-mos": "mos",
+};
+
+const WARNING_ORDER: readonly QualityWarning[] = ["rtt", "jitter", "loss", "mos"];
+
+/**
+ * The quality the SDK measured: its last sample's numbers, and the warnings it
+ * raised and has not cleared. Its own thresholds and smoothing decide those (a
+ * warning after several bad samples), so the page does not judge them again.
+ */
+export function sdkQuality(sample: SdkSample, raised: Iterable<string>): CallQuality {
+  const named = new Set([...raised].map((name) => SDK_WARNINGS[name]));
+  const mos = sample.mos ?? estimateMos(sample.rtt, sample.jitter, sample.packetsLostFraction);
+  return {
+    rttMs: sample.rtt,
+    jitterMs: sample.jitter,
+    lossPercent: sample.packetsLostFraction,
+    mos,
+    warnings: WARNING_ORDER.filter((warning) => named.has(warning)),
+  };
 }
 
 /**

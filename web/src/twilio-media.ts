@@ -15,6 +15,8 @@
 import type { DeviceState, MediaAdapter, MediaEvent, ProviderEvent } from "./media";
 import { MediaCanceled, MediaFailure } from "./media";
 import type { LegFailedReason } from "./protocol";
+import type { SdkSample } from "./quality";
+import { sdkQuality } from "./quality";
 import { identityHeaders, nameQuery } from "./socket";
 
 export const TOKEN_PATH = "/api/twilio/token";
@@ -151,6 +153,9 @@ interface TrackedCall {
   connected: boolean;
   /** Over: hung up here, canceled, disconnected. */
   closed: boolean;
+  /** The SDK's last quality sample of the call, and the warnings it raised and has not cleared. */
+  sample: SdkSample | null;
+  warnings: Set<string>;
 }
 
 export class TwilioMedia implements MediaAdapter {
@@ -321,6 +326,8 @@ export class TwilioMedia implements MediaAdapter {
       accepted: false,
       connected: false,
       closed: false,
+      sample: null,
+      warnings: new Set(),
     };
     this.calls.set(leg.legId, tracked);
 
@@ -343,6 +350,19 @@ export class TwilioMedia implements MediaAdapter {
       this.forget(tracked);
       this.emit({ type: "failed", legId: leg.legId, reason: failureReason(error) });
     });
+    // The SDK measures the call every second and warns at its own thresholds: that is the call's quality.
+    call.on("sample", (sample: SdkSample) => {
+      tracked.sample = sample;
+      this.measured(tracked);
+    });
+    call.on("warning", (name: string) => {
+      tracked.warnings.add(name);
+      this.measured(tracked);
+    });
+    call.on("warning-cleared", (name: string) => {
+      tracked.warnings.delete(name);
+      this.measured(tracked);
+    });
     // Canceled by Talkbox or Twilio, ended, or rejected elsewhere: the server reports the leg.
     for (const ended of ["cancel", "disconnect", "reject"]) call.on(ended, () => this.forget(tracked));
 
@@ -359,6 +379,11 @@ export class TwilioMedia implements MediaAdapter {
       autoAnswer: leg.autoAnswer,
       offer: tracked.sid,
     });
+  }
+
+  private measured(tracked: TrackedCall): void {
+    if (tracked.closed || !tracked.connected || tracked.sample === null) return;
+    this.emit({ type: "quality", legId: tracked.leg.legId, quality: sdkQuality(tracked.sample, tracked.warnings) });
   }
 
   private forget(tracked: TrackedCall): void {

@@ -5,7 +5,6 @@ import type { DeviceKind, DeviceOption, MicrophoneProblem } from "./devices";
 import { MICROPHONE_HELP, lostDevicesText, withoutMissing } from "./devices";
 import type { Effect, HeldCall, IncomingCall, MediaState, Model, Msg } from "./model";
 import { NO_MEDIA, reconnectDelay } from "./model";
-import { CLOSE_MOVING, CLOSE_SERVICE_RESTART, CLOSE_TOO_MANY_PAGES } from "./connection";
 import { KEYPAD, canDialNumbers, canTransfer, canUseKeypad, dialMode, mySide, transferOf } from "./call";
 import { withPresence } from "./directory";
 import { HISTORY_PAGE, withPage } from "./history";
@@ -13,8 +12,19 @@ import { bareNumber, formatNumber, looksLikeNumber } from "./numbers";
 import { NAME_RULE, nameProblem } from "./names";
 import { announce, narrate, withFocus } from "./narration";
 import { describeDeparture, describeOutcome, findMyLeg } from "./outcome";
-import type { Conference, Leg, OfferMessage, RetryingMessage, ServerMessage } from "./protocol";
-import { isPendingLeg, isTerminalLeg } from "./protocol";
+import type {
+  Conference,
+  ErrorCode,
+  ErrorMessage,
+  Leg,
+  LegFailedReason,
+  Offer,
+  RefusalCode,
+  Refused,
+  Retrying,
+  ServerMessage,
+} from "./protocol";
+import { CloseCode, isPendingLeg, isTerminalLeg } from "./protocol";
 import type { StatsReading } from "./quality";
 import { callQuality } from "./quality";
 
@@ -31,10 +41,6 @@ export function providerCarriesMedia(model: Pick<Model, "provider">): boolean {
   return model.provider === "twilio";
 }
 
-/** Close code the server uses for a bad or missing identity. */
-export const CLOSE_UNAUTHORIZED = 4401;
-// The server's cap on one user's open pages: retrying would only be refused again.
-export { CLOSE_TOO_MANY_PAGES } from "./connection";
 
 export type Update = [Model, Effect[]];
 
@@ -280,6 +286,10 @@ function step(model: Model, msg: Msg): Update {
     case "stats-read":
       return statsRead(model, msg.legId, msg.reading);
 
+    case "quality-measured":
+      if (model.media.legId !== msg.legId || model.media.phase !== "connected") return [model, []];
+      return [{ ...model, quality: msg.quality }, []];
+
     case "directory-filter-changed":
       if (msg.text === model.directory.filter) return [model, []];
       return [{ ...model, directory: { ...model.directory, filter: msg.text } }, []];
@@ -340,7 +350,7 @@ function step(model: Model, msg: Msg): Update {
     case "media-offered": {
       if (!providerCarriesMedia(model)) return [model, []];
       // The incoming Twilio call stands for the `offer` the built-in engine sends.
-      const offer: OfferMessage = {
+      const offer: Offer = {
         type: "offer",
         conference_id: msg.conferenceId,
         leg_id: msg.legId,
@@ -371,7 +381,7 @@ function step(model: Model, msg: Msg): Update {
 /** A close with nothing from the server (1006): a reconnect attempt that found no server, for one. */
 const CLOSE_ABNORMAL = 1006;
 /** Reasons for a close that stay true while the server is away: a restart, a move to another node. */
-const LASTING_CLOSES: readonly number[] = [CLOSE_SERVICE_RESTART, CLOSE_MOVING];
+const LASTING_CLOSES: readonly number[] = [CloseCode.SERVICE_RESTART, CloseCode.MOVING];
 
 function socketClosed(model: Model, code: number, reason: string): Update {
   const effects: Effect[] = [];
@@ -383,7 +393,7 @@ function socketClosed(model: Model, code: number, reason: string): Update {
   // Talkbox is restarting: its media for my leg goes with it. Resume on reconnect.
   const { media } = next;
   // (Twilio's media does not go through Talkbox: it carries on.)
-  if (code === CLOSE_SERVICE_RESTART && media.legId !== null && hasLiveMedia(media) && !providerCarriesMedia(model)) {
+  if (code === CloseCode.SERVICE_RESTART && media.legId !== null && hasLiveMedia(media) && !providerCarriesMedia(model)) {
     effects.push({ type: "stop-media", legId: media.legId });
     next = { ...next, media: { ...media, phase: "lost" } };
   }
@@ -393,12 +403,12 @@ function socketClosed(model: Model, code: number, reason: string): Update {
     next = { ...next, ringing: false };
     effects.push({ type: "stop-ringtone" });
   }
-  if (code === CLOSE_UNAUTHORIZED) {
+  if (code === CloseCode.UNAUTHORIZED) {
     const refused = refusedIdentity(reason);
     const notice = `Not signed in: ${SIGN_IN_REFUSALS[refused]}`;
     return [{ ...withNotice(next, notice), authFailed: true, tokenRequired: refused === "token" }, effects];
   }
-  if (code === CLOSE_TOO_MANY_PAGES) {
+  if (code === CloseCode.TOO_MANY_SOCKETS) {
     const why = reason || "too many pages are open for this user";
     return [withNotice(next, `Not connected: ${why}. Close another page and reload this one.`), effects];
   }
@@ -510,7 +520,7 @@ const RETRYING: Record<string, string> = {
  * server has already stopped its side), so nothing is heard or resumed while
  * the panel waits for the server to confirm the end.
  */
-function retrying(model: Model, message: RetryingMessage): Update {
+function retrying(model: Model, message: Retrying): Update {
   const text =
     message.message.trim() || RETRYING[message.request] || `Could not save that yet (${message.request}). Retrying…`;
   const next: Model = { ...withNotice(model, text), retrying: message.conference_id };
@@ -521,7 +531,8 @@ function retrying(model: Model, message: RetryingMessage): Update {
   return [{ ...next, media: NO_MEDIA }, [{ type: "stop-media", legId: media.legId }]];
 }
 
-const REFUSALS: Record<string, string> = {
+// Typed by the wire's vocabularies, so words for a code the server does not have fail to compile.
+const REFUSALS: Partial<Record<RefusalCode, string>> = {
   dnd: "They do not want to be disturbed just now",
   self_call: "You cannot call yourself",
   invalid_destination: "That is not a name or a phone number",
@@ -533,17 +544,17 @@ const REFUSALS: Record<string, string> = {
 };
 
 /** The server's message when it gave one, else words for the code. */
-export function refusalText(code: string, message: string): string {
-  return message.trim() || REFUSALS[code] || `The call was refused (${code})`;
+export function refusalText(code: Refused["code"], message: string): string {
+  return message.trim() || REFUSALS[code as RefusalCode] || `The call was refused (${code})`;
 }
 
-const ERRORS: Record<string, string> = {
+const ERRORS: Partial<Record<ErrorCode, string>> = {
   rate_limited: "Too many requests: wait a moment and try again",
 };
 
 /** The server's message when it gave one, else words for the code. */
-export function errorText(code: string, message: string): string {
-  return message.trim() || ERRORS[code] || `The server did not accept a request (${code})`;
+export function errorText(code: ErrorMessage["code"], message: string): string {
+  return message.trim() || ERRORS[code as ErrorCode] || `The server did not accept a request (${code})`;
 }
 
 /**
@@ -552,7 +563,7 @@ export function errorText(code: string, message: string): string {
  * server). Answered only when it is this page's to answer; a new offer for a
  * leg this page has media for replaces that media.
  */
-function ownLegOffered(model: Model, offer: OfferMessage): Update {
+function ownLegOffered(model: Model, offer: Offer): Update {
   const { media } = model;
   if (media.legId === offer.leg_id && hasLiveMedia(media) && media.offerSdp === offer.sdp) {
     // The very offer already answered, sent again: nothing changes.
@@ -584,7 +595,7 @@ function ownLegOffered(model: Model, offer: OfferMessage): Update {
  * mine is known to have (a restarted server offering it again). Never a leg
  * this page saw being placed elsewhere (still pending) or answered elsewhere.
  */
-export function mayAutoAnswer(model: Model, offer: OfferMessage): boolean {
+export function mayAutoAnswer(model: Model, offer: Offer): boolean {
   const { media } = model;
   if (media.legId === offer.leg_id) return true;
   if (model.resumeSent.includes(offer.leg_id)) return true;
@@ -598,7 +609,7 @@ export function mayAutoAnswer(model: Model, offer: OfferMessage): boolean {
 }
 
 /** Someone calls me: ring until Accept, Reject or the leg stops ringing. */
-function incomingOffered(model: Model, offer: OfferMessage): Update {
+function incomingOffered(model: Model, offer: Offer): Update {
   const current = model.incoming;
   if (model.media.legId === offer.leg_id) return [model, []]; // already answered here
   if (current !== null && current.legId === offer.leg_id) {
@@ -1084,7 +1095,7 @@ function rejectClicked(model: Model): Update {
 function mediaFailed(
   model: Model,
   legId: string,
-  reason: "microphone" | "media",
+  reason: LegFailedReason,
   problem: MicrophoneProblem | undefined,
 ): Update {
   const { media } = model;

@@ -90,12 +90,15 @@ const leg = (id: string, destination: string, status: string) => ({
   id,
   destination,
   status,
+  kind: "browser",
   muted: false,
+  held: false,
+  held_by_chair: false,
   end_reason: null,
 });
 
 function conference(legs: ReturnType<typeof leg>[], chair = "alice", status = "active", end_reason: string | null = null) {
-  return { type: "conference", conference: { id: "c-1", chair, status, end_reason, legs } };
+  return { type: "conference", conference: { id: "c-1", chair, status, end_reason, legs, transfer: null, recording: null } };
 }
 
 async function connected(user = "alice"): Promise<{ client: TalkboxClient; socket: FakeSocket }> {

@@ -9,7 +9,10 @@ const leg = (id: string, destination: string, status: Leg["status"], extra: Part
   id,
   destination,
   status,
+  kind: "browser",
   muted: false,
+  held: false,
+  held_by_chair: false,
   end_reason: null,
   ...extra,
 });
@@ -20,6 +23,8 @@ const conference = (legs: Leg[], extra: Partial<Conference> = {}): Conference =>
   status: "active",
   end_reason: null,
   legs,
+  transfer: null,
+  recording: null,
   ...extra,
 });
 

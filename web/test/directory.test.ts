@@ -8,7 +8,7 @@ const presence = (people: PersonStatus[], complete = false) => server({ type: "p
 
 describe("directory", () => {
   it("welcome asks for the directory", () => {
-    const { effects } = run(connectedAs("bob"), [server({ type: "welcome", user: "bob", provider: "builtin" })]);
+    const { effects } = run(connectedAs("bob"), [server({ type: "welcome", user: "bob", provider: "builtin", ice_servers: [] })]);
     expect(effects).toContainEqual({ type: "send", frame: { type: "directory" } });
   });
 

@@ -2,21 +2,21 @@
 
 import type { Effect, Model, Msg } from "../src/model";
 import { initialModel } from "../src/model";
-import type { Conference, ConferenceEndReason, Leg, LegEndReason, LegStatus, ServerMessage } from "../src/protocol";
+import type { Conference, Leg, LegStatus, ServerMessage } from "../src/protocol";
 import { update } from "../src/update";
 
 export function leg(
   id: string,
   destination: string,
   status: LegStatus,
-  end_reason: LegEndReason | null = null,
+  end_reason: Leg["end_reason"] = null,
 ): Leg {
-  return { id, destination, status, muted: false, end_reason };
+  return { id, destination, status, kind: "browser", muted: false, held: false, held_by_chair: false, end_reason };
 }
 
 export function conference(
   legs: Leg[],
-  options: { id?: string; chair?: string; end_reason?: ConferenceEndReason | null } = {},
+  options: { id?: string; chair?: string; end_reason?: Conference["end_reason"] } = {},
 ): Conference {
   const end_reason = options.end_reason ?? null;
   return {
@@ -25,10 +25,12 @@ export function conference(
     status: end_reason === null ? "active" : "ended",
     end_reason,
     legs,
+    transfer: null,
+    recording: null,
   };
 }
 
-export function ended(legs: Leg[], end_reason: ConferenceEndReason, chair = "alice", id = "c-1"): Conference {
+export function ended(legs: Leg[], end_reason: NonNullable<Conference["end_reason"]>, chair = "alice", id = "c-1"): Conference {
   return conference(legs, { id, chair, end_reason });
 }
 
@@ -54,7 +56,7 @@ export function offer(
 export function connectedAs(me: string): Model {
   return run(initialModel(), [
     { type: "socket-opened" },
-    server({ type: "welcome", user: me, provider: "builtin" }),
+    server({ type: "welcome", user: me, provider: "builtin", ice_servers: [] }),
   ]).model;
 }
 

@@ -172,7 +172,7 @@ describe("the connection", () => {
   it("is announced once it knows who I am, and again when it drops", () => {
     const { steps } = narrate(initialModel(), [
       { type: "socket-opened" },
-      server({ type: "welcome", user: "alice", provider: "builtin" }),
+      server({ type: "welcome", user: "alice", provider: "builtin", ice_servers: [] }),
       { type: "socket-closed", code: 1006, reason: "" },
       { type: "socket-connecting" },
     ]);
@@ -187,7 +187,7 @@ describe("a restart of Talkbox", () => {
       { type: "socket-closed", code: 1012, reason: "" },
       { type: "socket-connecting" },
       { type: "socket-opened" },
-      server({ type: "welcome", user: "alice", provider: "builtin" }),
+      server({ type: "welcome", user: "alice", provider: "builtin", ice_servers: [] }),
       conf(live),
       offer("l-a", { autoAnswer: true, sdp: "resumed" }),
       { type: "media-answer-ready", legId: "l-a", sdp: "answer" },
@@ -242,7 +242,7 @@ describe("the disconnected state does not trap the user", () => {
       { type: "hang-up-clicked" },
       { type: "socket-connecting" },
       { type: "socket-opened" },
-      server({ type: "welcome", user: "alice", provider: "builtin" }),
+      server({ type: "welcome", user: "alice", provider: "builtin", ice_servers: [] }),
       conf(live),
       conf(live),
     ]);

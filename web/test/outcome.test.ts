@@ -151,24 +151,6 @@ describe("outcome: failed / microphone", () => {
   });
 });
 
-describe("outcome: failed / unsupported", () => {
-  it("the provider cannot reach that destination", () => {
-    const c = ended(
-      [leg("l-a", "alice", "completed", "ended"), leg("l-t", "+441234567890", "failed", "unsupported")],
-      "failed",
-    );
-    expect(describeOutcome(c, "alice")).toBe("+441234567890 cannot be reached");
-  });
-
-  it("a third party that cannot be reached, seen by another callee", () => {
-    const c = ended(
-      [leg("l-a", "alice", "completed", "ended"), leg("l-t", "+441234567890", "failed", "unsupported")],
-      "failed",
-    );
-    expect(describeOutcome(c, "bob")).toBe("The call from alice could not be connected");
-  });
-});
-
 describe("outcome: failed with a SIP trunk's reason", () => {
   it.each([
     ["forbidden", "The carrier refused the call to +441234567890"],
@@ -178,13 +160,13 @@ describe("outcome: failed with a SIP trunk's reason", () => {
   ])("%s", (reason, words) => {
     const c = ended([leg("l-a", "alice", "completed", "ended"), leg("l-t", "+441234567890", "failed", reason)], "failed");
     expect(describeOutcome(c, "alice")).toBe(words);
-    expect(describeLegStatus({ status: "failed", end_reason: reason })).not.toBe("left (failed)");
+    expect(describeLegStatus({ status: "failed", end_reason: reason, held: false, held_by_chair: false })).not.toBe("left (failed)");
   });
 });
 
 describe("a callee on do not disturb whose voicemail takes the call", () => {
   it("reads as not to be disturbed, not as a busy line", () => {
-    expect(describeLegStatus({ status: "busy", end_reason: "dnd" })).toBe("left (not to be disturbed)");
+    expect(describeLegStatus({ status: "busy", end_reason: "dnd", held: false, held_by_chair: false })).toBe("left (not to be disturbed)");
   });
 });
 
@@ -277,7 +259,6 @@ describe("someone else leaves a call that goes on", () => {
     [leg("l-c", "carol", "no-answer", "not-answered"), "carol did not answer", "carol did not answer"],
     [leg("l-c", "carol", "failed", "unavailable"), "carol is unavailable", "carol is unavailable"],
     [leg("l-c", "carol", "failed", "media"), "The call to carol could not be connected", "The call to carol could not be connected"],
-    [leg("l-c", "+441234567890", "failed", "unsupported"), "+441234567890 cannot be reached", "+441234567890 cannot be reached"],
     [leg("l-c", "carol", "completed", "gremlins"), "carol left the call", "carol left the call"],
   ])("%o reads %s to the chair, %s to a guest", (l, chair, guest) => {
     expect(forAlice(l)).toBe(chair);

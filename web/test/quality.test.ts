@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { QUALITY_RECOVERED } from "../src/narration";
 import type { StatsReading } from "../src/quality";
-import { callQuality, estimateMos, qualityLine, qualityWarning, serverView } from "../src/quality";
+import { callQuality, estimateMos, qualityLine, qualityWarning, sdkQuality, serverView } from "../src/quality";
 import type { LegStats } from "../src/protocol";
 import { update } from "../src/update";
 import { aliceInCall, conf, conference, connectedAs, leg, offer, run, server } from "./fixtures";
@@ -54,7 +54,40 @@ describe("callQuality", () => {
   });
 });
 
+describe("sdkQuality: Twilio's Voice SDK measures the call", () => {
+  const sample = { rtt: 80, jitter: 12, packetsLostFraction: 2, mos: 4.0 };
+
+  it("takes the sample's numbers and the SDK's own MOS", () => {
+    expect(sdkQuality(sample, [])).toEqual({ rttMs: 80, jitterMs: 12, lossPercent: 2, mos: 4.0, warnings: [] });
+  });
+
+  it("estimates the MOS until the SDK has one", () => {
+    expect(sdkQuality({ ...sample, mos: null }, []).mos).toBeCloseTo(estimateMos(80, 12, 2));
+  });
+
+  it("warns as the SDK warned, once each, in the page's order, and nothing of its audio-level warnings", () => {
+    const raised = ["low-mos", "high-packet-loss", "high-packets-lost-fraction", "constant-audio-output-level", "high-rtt"];
+    expect(sdkQuality(sample, raised).warnings).toEqual(["rtt", "loss", "mos"]);
+    expect(qualityWarning(sdkQuality(sample, ["high-jitter"]))).toBe("Call quality warning: choppy audio");
+  });
+});
+
 describe("stats in the update", () => {
+  it("in Twilio mode the SDK's measure of my connected leg is its quality, announced as from getStats", () => {
+    const measured = (warnings: ("rtt" | "jitter" | "loss" | "mos")[]) => ({
+      type: "quality-measured" as const,
+      legId: "l-a",
+      quality: { rttMs: 450, jitterMs: 3, lossPercent: 0, mos: 4.1, warnings },
+    });
+    const [bad] = update(aliceInCall(), measured(["rtt"]));
+    expect(bad.quality?.rttMs).toBe(450);
+    expect(bad.announcement?.text).toContain("Call quality warning: long delay");
+    const [better] = update(bad, measured([]));
+    expect(better.announcement?.text).toBe(`${QUALITY_RECOVERED}.`);
+    const model = aliceInCall();
+    expect(update(model, { ...measured([]), legId: "l-x" })[0]).toBe(model);
+  });
+
   it("a reading of my connected leg shows its quality", () => {
     const [next] = update(aliceInCall(), { type: "stats-read", legId: "l-a", reading: reading(0.02, 0.002, 100, 0) });
     expect(next.quality?.warnings).toEqual([]);
@@ -100,9 +133,14 @@ describe("the server's view of each leg, for the chair", () => {
     buffered: true,
     delay_ms: 61.2,
     target_ms: 40,
+    received: 1200,
+    concealed: 5,
+    late: 1,
+    dropped: 0,
     loss: 0.004,
     peer_round_trip_ms: 12.4,
     peer_loss: 0,
+    peer_jitter_ms: 3.1,
     ...over,
   });
 

@@ -17,7 +17,7 @@ const closed = (code = 1006): Msg => ({ type: "socket-closed", code, reason: "" 
 const reopened = (me: string): Msg[] => [
   { type: "socket-connecting" },
   { type: "socket-opened" },
-  server({ type: "welcome", user: me, provider: "builtin" }),
+  server({ type: "welcome", user: me, provider: "builtin", ice_servers: [] }),
 ];
 
 const live = conference([leg("l-a", "alice", "in-progress"), leg("l-b", "bob", "in-progress")]);

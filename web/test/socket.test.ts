@@ -103,7 +103,7 @@ function connectionWithFakes(url: string) {
 const conferenceFrame = (seq: number) => ({
   seq,
   type: "conference",
-  conference: { id: "c-1", chair: "alice", status: "active", end_reason: null, legs: [] },
+  conference: { id: "c-1", chair: "alice", status: "active", end_reason: null, legs: [], transfer: null, recording: null },
 });
 
 describe("Connection: catching up after a reconnect", () => {
@@ -111,7 +111,7 @@ describe("Connection: catching up after a reconnect", () => {
     const { connection, sockets } = connectionWithFakes("ws://h/ws?client_name=alice");
     connection.connect();
     expect(nth(sockets, 0).url).toBe("ws://h/ws?client_name=alice");
-    nth(sockets, 0).serverSends({ type: "welcome", user: "alice", provider: "builtin" });
+    nth(sockets, 0).serverSends({ type: "welcome", user: "alice", provider: "builtin", ice_servers: [] });
     nth(sockets, 0).serverSends(conferenceFrame(41));
     nth(sockets, 0).serverSends(conferenceFrame(42));
     nth(sockets, 0).serverCloses(1012);
@@ -129,7 +129,7 @@ describe("Connection: catching up after a reconnect", () => {
     nth(sockets, 1).serverCloses(1006);
     connection.connect();
     expect(nth(sockets, 2).url).toBe("ws://h/ws?since=7");
-    nth(sockets, 2).serverSends({ type: "welcome", user: "alice", provider: "builtin" });
+    nth(sockets, 2).serverSends({ type: "welcome", user: "alice", provider: "builtin", ice_servers: [] });
     nth(sockets, 2).serverSends(conferenceFrame(8));
     nth(sockets, 2).serverSends(conferenceFrame(9));
     const types = msgs.flatMap((msg) => (msg.type === "server-message" ? [msg.message.type] : []));

@@ -11,7 +11,7 @@ import { aliceInCall, conf, conference, connectedAs, leg, offer, run, server } f
 const sent = (effects: Effect[]) => effects.flatMap((e) => (e.type === "send" ? [e.frame] : []));
 
 function twilioAliceInCall(): Model {
-  const model = run(connectedAs("alice"), [server({ type: "welcome", user: "alice", provider: "twilio" })]).model;
+  const model = run(connectedAs("alice"), [server({ type: "welcome", user: "alice", provider: "twilio", ice_servers: [] })]).model;
   return aliceInCall(model);
 }
 
@@ -137,9 +137,9 @@ describe("transfer", () => {
   });
 
   it("reads a conference's transfer from the wire, and refuses a malformed one", () => {
-    const legs = [{ id: "l-b", destination: "bob", status: "in-progress", muted: false, end_reason: null }];
+    const legs = [leg("l-b", "bob", "in-progress")];
     const frame = (transfer: unknown) =>
-      JSON.stringify({ type: "conference", conference: { id: "c-1", chair: "bob", status: "active", legs, transfer } });
+      JSON.stringify({ type: "conference", conference: { ...conference(legs, { chair: "bob" }), transfer } });
     const parsed = parseServerFrame(frame({ by: "alice", to: "carol", status: "ringing" }));
     expect(parsed).toMatchObject({ conference: { transfer: { by: "alice", to: "carol", status: "ringing" } } });
     expect(parseServerFrame(frame({ by: "alice", to: "carol", status: "lost" }))).toBeNull();

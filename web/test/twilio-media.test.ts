@@ -379,3 +379,61 @@ describe("incoming Twilio calls", () => {
     ]);
   });
 });
+
+describe("call quality from the SDK's own measure", () => {
+  const sample = (rtt: number, jitter: number, packetsLostFraction: number, mos: number | null = 4.3) => ({
+    rtt,
+    jitter,
+    packetsLostFraction,
+    mos,
+    audioInputLevel: 1000,
+    bytesReceived: 8000,
+  });
+
+  async function connected() {
+    const set = setUp();
+    await set.media.start();
+    const call = new FakeCall("CA1", legParams("l-a", true));
+    device(set.devices).emit("incoming", call);
+    await set.media.answer("l-a", "CA1");
+    return { ...set, call };
+  }
+  const qualities = (events: MediaEvent[]) => events.flatMap((event) => (event.type === "quality" ? [event] : []));
+
+  it("each sample of the connected call is its quality", async () => {
+    const { call, events } = await connected();
+    call.emit("sample", sample(20, 2, 0));
+    expect(qualities(events)).toEqual([]); // not connected yet
+    call.emit("accept", call);
+    call.emit("sample", sample(123, 4.5, 0.5, 4.1));
+    expect(qualities(events)).toEqual([
+      { type: "quality", legId: "l-a", quality: { rttMs: 123, jitterMs: 4.5, lossPercent: 0.5, mos: 4.1, warnings: [] } },
+    ]);
+  });
+
+  it("the SDK's warnings show until it clears them; its others (audio levels) are not about the network", async () => {
+    const { call, events } = await connected();
+    call.emit("accept", call);
+    call.emit("sample", sample(450, 2, 0));
+    call.emit("warning", "high-rtt", { threshold: { name: "max", value: 400 }, values: [450, 460, 470] });
+    expect(last(qualities(events))?.quality.warnings).toEqual(["rtt"]);
+    call.emit("warning", "constant-audio-input-level", {});
+    call.emit("warning", "high-packets-lost-fraction", {});
+    call.emit("warning", "low-mos", {});
+    call.emit("sample", sample(450, 2, 5, 2.9));
+    expect(last(qualities(events))?.quality).toMatchObject({ lossPercent: 5, mos: 2.9, warnings: ["rtt", "loss", "mos"] });
+    call.emit("warning-cleared", "high-rtt");
+    call.emit("warning-cleared", "low-mos");
+    call.emit("warning-cleared", "high-packets-lost-fraction");
+    expect(last(qualities(events))?.quality.warnings).toEqual([]);
+  });
+
+  it("nothing more once the call is over", async () => {
+    const { call, events, media } = await connected();
+    call.emit("accept", call);
+    media.hangUp("l-a");
+    call.emit("sample", sample(20, 2, 0));
+    call.emit("warning", "high-jitter", {});
+    expect(qualities(events)).toEqual([]);
+  });
+});

@@ -14,7 +14,7 @@ const types = (effects: Effect[]) => effects.map((e) => e.type);
 const sent = (effects: Effect[]) => effects.flatMap((e) => (e.type === "send" ? [e.frame] : []));
 
 function twilioAs(me: string): Model {
-  return run(initialModel(), [{ type: "socket-opened" }, server({ type: "welcome", user: me, provider: "twilio" })])
+  return run(initialModel(), [{ type: "socket-opened" }, server({ type: "welcome", user: me, provider: "twilio", ice_servers: [] })])
     .model;
 }
 
@@ -50,7 +50,7 @@ describe("welcome selects the adapter", () => {
   it("provider twilio: the page uses the Twilio adapter and shows Twilio mode", () => {
     const [model, effects] = update(
       { ...initialModel(), connection: "open" },
-      server({ type: "welcome", user: "alice", provider: "twilio" }),
+      server({ type: "welcome", user: "alice", provider: "twilio", ice_servers: [] }),
     );
     expect(model.provider).toBe("twilio");
     expect(model.notice).toBeNull();
@@ -74,7 +74,7 @@ describe("welcome selects the adapter", () => {
     const { model, effects } = run(registered, [
       { type: "socket-closed", code: 1006, reason: "" },
       { type: "socket-opened" },
-      server({ type: "welcome", user: "alice", provider: "twilio" }),
+      server({ type: "welcome", user: "alice", provider: "twilio", ice_servers: [] }),
     ]);
     expect(effects.filter((e) => e.type === "use-media")).toEqual([{ type: "use-media", provider: "twilio" }]);
     expect(model.device?.state).toBe("registered");
@@ -203,7 +203,7 @@ describe("Twilio carries the media: nothing to resume", () => {
     const { model, effects } = run(aliceInCall(), [
       { type: "socket-closed", code: 1012, reason: "" },
       { type: "socket-opened" },
-      server({ type: "welcome", user: "alice", provider: "twilio" }),
+      server({ type: "welcome", user: "alice", provider: "twilio", ice_servers: [] }),
       conf(live),
     ]);
     expect(types(effects)).not.toContain("stop-media");

@@ -16,7 +16,7 @@ describe("connection", () => {
     expect(start.connection).toBe("connecting");
     const { model, effects } = run(start, [
       { type: "socket-opened" },
-      server({ type: "welcome", user: "alice", provider: "builtin" }),
+      server({ type: "welcome", user: "alice", provider: "builtin", ice_servers: [] }),
     ]);
     expect(model.connection).toBe("open");
     expect(model.me).toBe("alice");
@@ -123,7 +123,7 @@ describe("connection", () => {
   });
 
   it("warns about a media provider the page has no adapter for", () => {
-    const [model] = update(initialModel(), server({ type: "welcome", user: "alice", provider: "carrier-pigeon" }));
+    const [model] = update(initialModel(), server({ type: "welcome", user: "alice", provider: "carrier-pigeon", ice_servers: [] }));
     expect(model.notice).toContain("carrier-pigeon");
   });
 });
@@ -202,9 +202,9 @@ describe("refusals and errors", () => {
   it("an error shows its message", () => {
     const [model, effects] = update(
       connectedAs("alice"),
-      server({ type: "error", code: "not_yours", message: "That leg is not yours" }),
+      server({ type: "error", code: "unavailable", message: "Talkbox could not take that now. Try again." }),
     );
-    expect(model.notice).toBe("That leg is not yours");
+    expect(model.notice).toBe("Talkbox could not take that now. Try again.");
     expect(effects).toEqual([]);
   });
 });

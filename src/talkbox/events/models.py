@@ -12,9 +12,9 @@ handling it twice changes nothing.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 
 class _Event(BaseModel):
@@ -32,7 +32,74 @@ LegStatus = Literal[
     "canceled",
     "failed",
 ]
-TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
+TerminalLegStatus = Literal["completed", "busy", "no-answer", "canceled", "failed"]
+TERMINAL_STATUSES: frozenset[str] = frozenset(get_args(TerminalLegStatus))
+# Why a leg ended (docs/protocol.md, "Leg end reasons"). The wire keeps `end_reason` a free string, so an older
+# page reads a reason added here later as a plain "ended"; this list is the one the page's words are checked against.
+LegEndReason = Literal[
+    "hung-up",
+    "ended",
+    "rejected",
+    "in-another-call",
+    "removed",
+    "timeout",
+    "unavailable",
+    "media",
+    "microphone",
+    "caller-canceled",
+    "chair-unreachable",
+    "lost",
+    "server-restart",
+    "busy-signal",
+    "not-answered",
+    "forbidden",
+    "not-found",
+    "address-incomplete",
+    "not-allowed",
+    "transferred",
+    "transfer-failed",
+    "answered-elsewhere",
+    "provider-error",
+    "voicemail-full",
+    "dnd",
+]
+ConferenceStatus = Literal["active", "ended"]
+
+
+def open_vocabulary(name: str) -> WithJsonSchema:
+    """A word the page reads as one of vocabulary `name` or any other string (talkbox.ui.schema lists `name`).
+
+    Open so that a page or embedded client older than its server still takes
+    the frame when the server has learnt a new word, rather than dropping it.
+    """
+    return WithJsonSchema({"type": "string", "x-known": name})
+
+
+ConferenceEndReason = Literal[
+    "hung-up", "canceled", "busy", "no-answer", "unavailable", "failed", "chair-unreachable", "transfer-failed"
+]
+# Why the call rules (or the shell, for `store_unavailable`) refused a user's request: the whole vocabulary,
+# which docs/protocol.md lists under `refused` (tests/component/test_wire_schema.py holds them to each other).
+RefusalCode = Literal[
+    "self_call",
+    "invalid_destination",
+    "too_many_calls",
+    "no_telephones",
+    "dnd",
+    "not_chair",
+    "already_in_conference",
+    "conference_full",
+    "transfer_pending",
+    "held_by_self",
+    "not_held",
+    "nobody_to_transfer_to",
+    "not_on_call",
+    "not_connected",
+    "leaving_voicemail",
+    "not_two_party",
+    "self_transfer",
+    "store_unavailable",
+]
 # What is at the end of a leg: a person on the page, or a telephone reached over SIP or through Twilio.
 # Set where the leg is created; the handler picks the leg's provider by it.
 LegKind = Literal["browser", "sip", "twilio"]
@@ -54,7 +121,7 @@ class LegView(BaseModel):
     held: bool = False
     # Held by the chair (it hears music), not by its own user (away on another of their calls).
     held_by_chair: bool = False
-    end_reason: str | None = None
+    end_reason: Annotated[str, open_vocabulary("LegEndReason")] | None = None
 
 
 class TransferView(BaseModel):
@@ -74,8 +141,8 @@ class ConferenceView(BaseModel):
 
     id: str
     chair: str
-    status: Literal["active", "ended"]
-    end_reason: str | None = None
+    status: ConferenceStatus
+    end_reason: Annotated[str, open_vocabulary("ConferenceEndReason")] | None = None
     # What is being recorded now: the call, or the caller's voicemail message; None: nothing.
     recording: RecordingKind | None = None
     legs: tuple[LegView, ...]
@@ -398,7 +465,7 @@ class ConferenceUpdated(_Event):
 class CallRefused(_Event):
     type: Literal["call_refused"] = "call_refused"
     user: str
-    code: str
+    code: RefusalCode
     message: str
 
 

@@ -62,14 +62,20 @@ class PeopleBook:
         await self.store.put_person(replace(await self._person(name), history_seen=self.clock()))
 
     async def leg_stats(self, name: str, conference_id: str) -> dict[str, dict[str, Any]] | None:
-        """For the chair of a conference going on, while on it; None for anyone else, or any other conference."""
+        """For the chair of a conference, while on it (nothing once off it); None for anyone else, or no conference.
+
+        The page asks every few seconds: an ask that crosses the call's end gets no legs, not a refusal that
+        the page would show in place of how the call ended.
+        """
         conference = await self.store.get(conference_id)
-        if conference is None or conference.ended:
+        if conference is None:
             return None
         chair = conference.chair
-        if chair.destination != name or chair.ended or chair.kind != "browser":
+        if chair.destination != name or chair.kind != "browser":
             return None
-        return await self.media_view(conference_id) if self.media_view is not None else {}
+        if conference.ended or chair.ended or self.media_view is None:
+            return {}
+        return await self.media_view(conference_id)
 
     async def _person(self, name: str) -> Person:
         return await self.store.person(name) or Person(name)

@@ -67,6 +67,7 @@ from talkbox.ui.protocol import (
     Answer,
     Call,
     CallEntry,
+    CloseCode,
     CompleteTransferMessage,
     ConferenceMessage,
     Digit,
@@ -110,11 +111,6 @@ from talkbox.ui.user_streams import Parcel, UserStreams, with_sequence
 
 log = logging.getLogger(__name__)
 
-CLOSE_UNAUTHORISED = 4401
-CLOSE_TOO_MANY_SOCKETS = 4429
-CLOSE_TRY_AGAIN = 1013  # RFC 6455's "try again later"
-# This node is draining: reconnect (through the balancer, to another node); the calls' media stays where it is.
-CLOSE_MOVING = 4012
 # The page offers Talkbox's subprotocol, and its token as a second one: a URL ends
 # up in access logs and proxies' logs, a handshake header does not (docs/protocol.md).
 SUBPROTOCOL = "talkbox"
@@ -226,13 +222,13 @@ class Gateway:
         try:
             signed_in = self.identity.signed_in(websocket.query_params.get("client_name"), offered_token(websocket))
         except IdentityError as error:
-            await _close_at_once(websocket, CLOSE_UNAUTHORISED, str(error))
+            await _close_at_once(websocket, CloseCode.UNAUTHORIZED, str(error))
             return
         user = signed_in.user
         address = self.addresses.of(websocket)
         refusal = self._refusal(user, address)
         if refusal is not None:
-            await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, refusal)
+            await _close_at_once(websocket, CloseCode.TOO_MANY_SOCKETS, refusal)
             return
         # Counted before the first await: hundreds opened at once cannot all slip under the cap.
         connection = Connection(
@@ -251,7 +247,7 @@ class Gateway:
                 user, connection.id, self.limits.max_sockets_per_user
             ):
                 message = f"at most {self.limits.max_sockets_per_user} connections per user, on all nodes"
-                await _close_at_once(websocket, CLOSE_TOO_MANY_SOCKETS, message)
+                await _close_at_once(websocket, CloseCode.TOO_MANY_SOCKETS, message)
                 return
             await websocket.accept(subprotocol=chosen_subprotocol(websocket))
             await self.directory.people.remember(user)  # listed in the directory from the first sign-in
@@ -270,9 +266,9 @@ class Gateway:
             reason = "Talkbox cannot reach Redis; reconnect shortly"
             with contextlib.suppress(Exception):
                 if websocket.application_state == WebSocketState.CONNECTING:
-                    await _close_at_once(websocket, CLOSE_TRY_AGAIN, reason)
+                    await _close_at_once(websocket, CloseCode.TRY_AGAIN, reason)
                 else:
-                    await websocket.close(code=CLOSE_TRY_AGAIN, reason=reason)
+                    await websocket.close(code=CloseCode.TRY_AGAIN, reason=reason)
         finally:
             if sender is not None:
                 sender.cancel()
@@ -529,7 +525,7 @@ def _rate_limited(message: str) -> Error:
 async def _close_later(websocket: WebSocket, delay: float) -> None:
     await asyncio.sleep(delay)
     with contextlib.suppress(Exception):  # it may have gone by itself meanwhile
-        await websocket.close(code=CLOSE_MOVING, reason="this Talkbox node is stopping; reconnect")
+        await websocket.close(code=CloseCode.MOVING, reason="this Talkbox node is stopping; reconnect")
 
 
 async def _close_at_once(websocket: WebSocket, code: int, reason: str) -> None:

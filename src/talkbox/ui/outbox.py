@@ -6,7 +6,7 @@ hostile client, a dead network path whose TCP window is shut) would hold up the
 router worker, and with it every conference hashed to that worker. So a
 message is only ever put on the socket's queue, which never waits; the
 socket's sender task does the waiting. A socket that falls `capacity` messages
-behind is too slow to be worth catching up: it is closed with CLOSE_TOO_SLOW,
+behind is too slow to be worth catching up: it is closed with CloseCode.TOO_SLOW,
 and its page reconnects and is sent the whole state again (the snapshot on
 connect), which is all it needs.
 """
@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 
 from starlette.websockets import WebSocket
 
-log = logging.getLogger(__name__)
+from talkbox.ui.protocol import CloseCode
 
-# 4000-4999 are the application's own; 4408 mirrors HTTP 408 as 4401 and 4429 mirror 401 and 429.
-CLOSE_TOO_SLOW = 4408
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,6 +89,6 @@ class Outbox:
         disconnect when the page answers it (or drops the connection).
         """
         try:
-            await self.websocket.close(code=CLOSE_TOO_SLOW, reason="too slow to read its messages; reconnect")
+            await self.websocket.close(code=CloseCode.TOO_SLOW, reason="too slow to read its messages; reconnect")
         except Exception:
             log.debug("could not close a slow socket", exc_info=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from enum import IntEnum
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from talkbox.events.models import ConferenceView, RecordingKind
+from talkbox.events.models import ConferenceView, RecordingKind, RefusalCode, open_vocabulary
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 Sdp = Annotated[str, StringConstraints(min_length=1, max_length=12_000)]
@@ -183,29 +184,9 @@ PageMessage = Annotated[
     Field(discriminator="type"),
 ]
 page_message: TypeAdapter[PageMessage] = TypeAdapter(PageMessage)
+# Read off the union, so that a message added to it is known to parse_frame too.
 PAGE_MESSAGE_TYPES = frozenset(
-    {
-        "call",
-        "hang_up",
-        "answer",
-        "reject",
-        "leg_failed",
-        "add",
-        "remove",
-        "mute",
-        "hold",
-        "complete_transfer",
-        "rejoin",
-        "resume",
-        "record",
-        "transfer",
-        "dtmf",
-        "set_presence",
-        "leg_stats",
-        "directory",
-        "history",
-        "history_seen",
-    }
+    get_args(model.model_fields["type"].annotation)[0] for model in get_args(get_args(PageMessage)[0])
 )
 
 # --- server -> page -----------------------------------------------------------
@@ -242,7 +223,7 @@ class Offer(_Message):
 
 class Refused(_Message):
     type: Literal["refused"] = "refused"
-    code: str
+    code: Annotated[RefusalCode, open_vocabulary("RefusalCode")]
     message: str
 
 
@@ -254,8 +235,11 @@ ErrorCode = Literal[
 
 
 class Error(_Message):
+    # Its name in the page's generated types, where `Error` is JavaScript's own.
+    model_config = ConfigDict(title="ErrorMessage")
+
     type: Literal["error"] = "error"
-    code: ErrorCode
+    code: Annotated[ErrorCode, open_vocabulary("ErrorCode")]
     message: str
 
 
@@ -285,7 +269,7 @@ class Digit(_Message):
     type: Literal["digit"] = "digit"
     conference_id: str
     leg_id: str
-    digit: str
+    digit: Annotated[str, StringConstraints(pattern=r"^[0-9*#A-D]$")]  # RFC 4733's sixteen events
 
 
 class RecordingsChangedMessage(_Message):
@@ -331,6 +315,9 @@ class PresenceMessage(_Message):
     complete: bool
 
 
+CallOutcome = Literal["answered", "missed", "rejected", "unanswered", "busy", "canceled", "failed"]
+
+
 class CallEntry(_Message):
     """One call of the user's history; times are seconds since the epoch, `outcome` null while it goes on."""
 
@@ -340,7 +327,7 @@ class CallEntry(_Message):
     started_at: float
     answered_at: float | None
     ended_at: float | None
-    outcome: Literal["answered", "missed", "rejected", "unanswered", "busy", "canceled", "failed"] | None
+    outcome: CallOutcome | None
     end_reason: str | None
 
 
@@ -379,10 +366,10 @@ class Missed(_Message):
     """How many calls the user missed since they last looked at their history (the badge)."""
 
     type: Literal["missed"] = "missed"
-    count: int
+    count: Annotated[int, Field(ge=0)]
 
 
-ServerMessage = (
+ServerMessage = Annotated[
     Welcome
     | ConferenceMessage
     | Offer
@@ -397,8 +384,23 @@ ServerMessage = (
     | PresenceMessage
     | HistoryPage
     | Missed
-    | LegStatsMessage
-)
+    | LegStatsMessage,
+    Field(discriminator="type"),
+]
+# What the page's validator is generated from (talkbox.ui.schema): a message added to the union is all it takes.
+server_message: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+
+
+class CloseCode(IntEnum):
+    """Why the server closed a page's socket (docs/protocol.md): the page decides by it whether to come back."""
+
+    SERVICE_RESTART = 1012  # uvicorn's, when Talkbox stops gracefully: reconnect, the calls go on
+    TRY_AGAIN = 1013  # RFC 6455's "try again later"
+    MOVING = 4012  # this node is draining: reconnect (to another node); the calls' media stays where it is
+    UNAUTHORIZED = 4401  # a bad or missing identity: do not reconnect
+    TOO_SLOW = 4408  # the page fell too far behind reading its messages: reconnect
+    TOO_MANY_SOCKETS = 4429  # the user has as many pages open as allowed: do not reconnect
+
 
 # --- reading a frame ------------------------------------------------------------
 

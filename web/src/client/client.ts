@@ -7,15 +7,13 @@ import type { MediaAdapter, MediaEvent, ProviderEvent } from "../media";
 import { BuiltinMedia, MediaCanceled, MediaFailure } from "../media";
 import type { Msg } from "../model";
 import type { ClientFrame, Conference, ServerMessage } from "../protocol";
-import { CLOSE_TOO_MANY_PAGES } from "../connection";
+import { CloseCode } from "../protocol";
 import { Connection, SOCKET_PROTOCOL, TOKEN_PROTOCOL_PREFIX } from "../socket";
 import { TOKEN_PATH, TwilioMedia } from "../twilio-media";
 import type { Call } from "./calls";
 import { DIGITS, callOf, changed } from "./calls";
 import { Emitter } from "./emitter";
 
-/** Close code for a refused identity: a bad or expired token, or no name. */
-const CLOSE_UNAUTHORIZED = 4401;
 const FIRST_RETRY_MS = 1000;
 const LONGEST_RETRY_MS = 30_000;
 const RAW_AUDIO: MediaTrackConstraints = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
@@ -248,10 +246,10 @@ export class TalkboxClient {
       waiting.reject(new TalkboxError("not_connected", "the connection to Talkbox closed"));
     }
     if (this.closedByUs) return;
-    const final = code === CLOSE_UNAUTHORIZED || code === CLOSE_TOO_MANY_PAGES;
+    const final = code === CloseCode.UNAUTHORIZED || code === CloseCode.TOO_MANY_SOCKETS;
     if (this.settle !== null) {
       // Never accepted: say why at once rather than retrying a wrong URL or token forever.
-      const why = code === CLOSE_UNAUTHORIZED ? "unauthorized" : code === CLOSE_TOO_MANY_PAGES ? "too_many_pages" : "unreachable";
+      const why = code === CloseCode.UNAUTHORIZED ? "unauthorized" : code === CloseCode.TOO_MANY_SOCKETS ? "too_many_pages" : "unreachable";
       this.settle.reject(new TalkboxError(why, reason || `Talkbox closed the connection (${code})`));
       this.settle = null;
       this.closedByUs = true;
@@ -260,7 +258,7 @@ export class TalkboxClient {
     }
     if (final) {
       this.setState("closed");
-      this.events.emit("error", new TalkboxError(code === CLOSE_UNAUTHORIZED ? "unauthorized" : "too_many_pages", reason));
+      this.events.emit("error", new TalkboxError(code === CloseCode.UNAUTHORIZED ? "unauthorized" : "too_many_pages", reason));
       return;
     }
     this.setState("reconnecting");
