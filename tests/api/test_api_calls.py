@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+from talkbox.media import tones
 from talkbox.media.music import PEDAL_HZ
 from tests.api.conftest import Api, api_server
 from tests.support.peer import Peer
@@ -54,10 +56,10 @@ async def test_a_call_created_through_the_api_rings_the_page_and_both_hear_each_
 
 
 @contextlib.asynccontextmanager
-async def three_way() -> AsyncIterator[tuple[Api, str, Peer, Peer, Peer]]:
+async def three_way(**overrides: Any) -> AsyncIterator[tuple[Api, str, Peer, Peer, Peer]]:
     """alice's conference with bob and carol, made in one request, once alice hears both."""
     async with (
-        api() as server,
+        api(**overrides) as server,
         Peer(server.url, "alice", ALICE_HZ) as alice,
         Peer(server.url, "bob", BOB_HZ, auto_accept=True) as bob,
         Peer(server.url, "carol", CAROL_HZ, auto_accept=True) as carol,
@@ -105,7 +107,11 @@ async def test_the_chair_holds_and_resumes_a_participant_through_the_api() -> No
 
 
 async def test_a_users_call_history_is_read_page_by_page() -> None:
-    async with api() as server, Peer(server.url, "alice", ALICE_HZ) as alice, Peer(server.url, "bob", BOB_HZ) as bob:
+    async with (
+        api(voicemail=False) as server,
+        Peer(server.url, "alice", ALICE_HZ) as alice,
+        Peer(server.url, "bob", BOB_HZ) as bob,
+    ):
         for _ in range(2):
             call_id = (await server.http.post("/api/v1/calls", json={"from": "alice", "to": ["bob"]})).json()["id"]
             await bob.wait_for(lambda: bob.offers)
@@ -123,3 +129,24 @@ async def test_a_users_call_history_is_read_page_by_page() -> None:
         assert (await server.http.get("/api/v1/users/carol/calls")).json() == {"calls": [], "before": None}
         bad = await server.http.get("/api/v1/users/no%20one/calls")
         assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_the_api_starts_and_stops_recording_a_call_for_its_chair(tmp_path: Path) -> None:
+    async with three_way(recordings=str(tmp_path)) as (server, call_id, alice, bob, carol):
+        recording = f"/api/v1/calls/{call_id}/recording"
+        assert (await server.http.put(recording, json={"on": True})).status_code == 202
+        for peer in (alice, bob, carol):
+            await peer.wait_for(lambda p=peer: p.conferences[call_id]["recording"] == "call")
+        assert (await server.http.get(f"/api/v1/calls/{call_id}")).json()["recording"] == "call"
+        await bob.wait_for(lambda: bob.level(tones.ANNOUNCEMENT_HZ) > -45)  # everyone is told by the beep
+
+        assert (await server.http.put(recording, json={"on": False})).status_code == 202
+        await alice.wait_for(
+            lambda: any(m["type"] == "recordings_changed" and m["kind"] == "call" for m in alice.messages)
+        )
+        assert (await server.http.get(f"/api/v1/calls/{call_id}")).json()["recording"] is None
+        assert len(list(tmp_path.glob("*.ogg"))) == 1
+
+        assert (await server.http.put(recording, json={"on": "yes"})).status_code == 422
+        unknown = await server.http.put("/api/v1/calls/c-0000000000000000/recording", json={"on": True})
+        assert unknown.status_code == 404

@@ -28,6 +28,7 @@ from talkbox.events.models import (
     UserHangsUp,
     UserHoldsLeg,
     UserMutesLeg,
+    UserRecords,
     UserRemovesParticipant,
     UserRequestsCall,
 )
@@ -100,6 +101,10 @@ class ParticipantChange(_Body):
         if self.muted is None and self.held is None:
             raise ValueError("say what to change: `muted`, `held` or both")
         return self
+
+
+class RecordingRequest(_Body):
+    on: bool = Field(strict=True, description="start (true) or stop (false) recording the call, as its chair")
 
 
 class CallHistory(BaseModel):
@@ -285,6 +290,10 @@ def api_router(deps: ApiDeps) -> APIRouter:
             await deps.publish(UserHangsUp(user=chair, conference_id=conference.id))
         else:
             await deps.publish(UserRemovesParticipant(user=chair, conference_id=conference.id, leg_id=leg_id))
+
+    @router.put("/calls/{call_id}/recording", status_code=202, summary="Start or stop recording the call")
+    async def record(body: RecordingRequest, conference: Annotated[Conference, Depends(live_call_of)]) -> None:
+        await deps.publish(UserRecords(user=conference.chair.destination, conference_id=conference.id, on=body.on))
 
     @router.get("/conferences", response_model=Conferences, summary="The conferences going on now")
     async def conferences() -> Conferences:
