@@ -136,7 +136,9 @@ export class Connection {
     }
     const message = parseServerFrame(data);
     if (message === null) {
-      console.warn("Talkbox: ignoring a frame the page does not understand", text);
+      // Its type only: an offer's frame carries SDP, which has no place in a log.
+      const kind = typeof data === "object" && data !== null ? (data as { type?: unknown }).type : undefined;
+      console.warn("Talkbox: ignoring a frame the page does not understand, of type", String(kind));
       return;
     }
     // The last one, not the highest: after Redis lost its data the count starts again, and so must the page.
