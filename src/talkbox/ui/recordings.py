@@ -82,7 +82,10 @@ def recordings_router(
     router = APIRouter(tags=["page"], dependencies=[Depends(_store_reachable)])
     folder = folder.resolve()
 
-    def who(client_name: str | None, token: str | None, authorization: str | None) -> str:
+    def who(
+        client_name: str | None = Query(None), token: str | None = Query(None), authorization: str | None = Header(None)
+    ) -> str:
+        """Who asks, by the page's own identity (a name in open mode, a token otherwise): every route's first step."""
         try:
             return identity.user_for(client_name, bearer(authorization) or token)
         except IdentityError as error:
@@ -97,11 +100,8 @@ def recordings_router(
     @router.get(PREFIX, response_model=Library, summary="The user's recordings and voicemails, newest first")
     async def library(
         response: Response,
-        client_name: str | None = Query(None),
-        token: str | None = Query(None),
-        authorization: str | None = Header(None),
+        user: str = Depends(who),
     ) -> Library:
-        user = who(client_name, token, authorization)
         views = [RecordingView.of(r, user) for r in await index.recordings_of(user) if r.ended_at is not None]
         response.headers["Cache-Control"] = "no-store"
         return Library(
@@ -113,11 +113,9 @@ def recordings_router(
     @router.get(f"{PREFIX}/{{recording_id}}/audio", summary="The recording as Ogg/Opus (byte ranges honoured)")
     async def audio(
         recording_id: str,
-        client_name: str | None = Query(None),
-        token: str | None = Query(None),
-        authorization: str | None = Header(None),
+        user: str = Depends(who),
     ) -> FileResponse:
-        recording = await owned(recording_id, who(client_name, token, authorization))
+        recording = await owned(recording_id, user)
         path = folder / recording.file_name
         if path.parent != folder or not path.is_file():
             raise HTTPException(status_code=404, detail="no such recording")
@@ -132,11 +130,8 @@ def recordings_router(
     @router.post(f"{PREFIX}/{{recording_id}}/heard", status_code=204, summary="The user has played it")
     async def heard(
         recording_id: str,
-        client_name: str | None = Query(None),
-        token: str | None = Query(None),
-        authorization: str | None = Header(None),
+        user: str = Depends(who),
     ) -> Response:
-        user = who(client_name, token, authorization)
         recording = await owned(recording_id, user)
         if user not in recording.heard_by:
             await index.put_recording(replace(recording, heard_by=(*recording.heard_by, user)))
@@ -145,12 +140,9 @@ def recordings_router(
     @router.delete(f"{PREFIX}/{{recording_id}}", status_code=204, summary="Gone from the user's list")
     async def delete(
         recording_id: str,
-        client_name: str | None = Query(None),
-        token: str | None = Query(None),
-        authorization: str | None = Header(None),
+        user: str = Depends(who),
     ) -> Response:
         """A recording others were on stays theirs; the file goes with its last owner."""
-        user = who(client_name, token, authorization)
         recording = await owned(recording_id, user)
         rest = recording.without(user)
         if rest.owners:
@@ -165,11 +157,8 @@ def recordings_router(
     @router.put("/api/voicemail", response_model=VoicemailSetting, summary="Turn the user's voicemail on or off")
     async def voicemail(
         request: Request,
-        client_name: str | None = Query(None),
-        token: str | None = Query(None),
-        authorization: str | None = Header(None),
+        user: str = Depends(who),
     ) -> VoicemailSetting:
-        user = who(client_name, token, authorization)
         try:
             setting = VoicemailSetting.model_validate_json(await request.body())
         except ValueError as error:
