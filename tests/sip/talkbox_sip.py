@@ -18,6 +18,7 @@ from typing import Any
 
 from talkbox.events import InProcessBus
 from talkbox.events.models import ConferenceUpdated, Event, LegStatusChanged
+from talkbox.providers.sip.book import CallBook, MemoryBook
 from talkbox.providers.sip.provider import SipProvider
 from talkbox.providers.sip.settings import SipSettings
 from talkbox.providers.sip.stack import SipStack
@@ -26,7 +27,7 @@ from talkbox.router import Router
 from talkbox.telephony.handler import CallHandler
 from talkbox.telephony.provider import ResumeLeg, Sequence
 from talkbox.telephony.rules import DialLeg, HangUpLeg, HoldLeg, MuteLeg
-from talkbox.telephony.store import MemoryStore
+from talkbox.telephony.store import ConferenceStore, MemoryStore
 
 FAST = Timers(t1=0.05, t2=0.4, t4=0.5, d=0.5)
 
@@ -47,7 +48,7 @@ class SdpMedia:
     held: list[tuple[str, bool, bool]] = field(default_factory=list)  # (leg, held, with music)
     refuse_offers: bool = False
 
-    async def rtp_offer(self, conference_id: str, leg_id: str) -> str:
+    async def rtp_offer(self, conference_id: str, leg_id: str, after: str | None = None) -> str:
         return sdp(41000)
 
     async def rtp_answer(self, conference_id: str, leg_id: str, offer_sdp: str) -> str:
@@ -155,8 +156,14 @@ class SipSide:
 
 @contextlib.asynccontextmanager
 async def sip_side(
-    timers: Timers = FAST, answers: dict[str, str] | None = None, **settings: Any
+    timers: Timers = FAST,
+    answers: dict[str, str] | None = None,
+    *,
+    book: CallBook | None = None,
+    store: ConferenceStore | None = None,
+    **settings: Any,
 ) -> AsyncIterator[SipSide]:
+    """Talkbox's SIP side with stand-in pages; `book` and `store` shared by two of them are one server restarted."""
     options = {"listen": ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"], "ring": ("alice", "bob"), "allow": ["127.0.0.0/8"]}
     sip_settings = SipSettings(**{**options, **settings})
     bus = InProcessBus()
@@ -164,9 +171,10 @@ async def sip_side(
     seen = _Recorder(events)
     stack = SipStack(sip_settings, timers=timers)
     media = SdpMedia()
-    provider = SipProvider(sip_settings, stack.ua, media, bus.publish, ring_timeout=2.0)
+    provider = SipProvider(sip_settings, stack.ua, media, bus.publish, ring_timeout=2.0, book=book or MemoryBook())
     pages = Pages(bus.publish, answers or {})
-    calls = CallHandler(MemoryStore(), {"browser": pages, "sip": provider}, bus.publish, ring=sip_settings.ring)
+    providers = {"browser": pages, "sip": provider}
+    calls = CallHandler(store or MemoryStore(), providers, bus.publish, ring=sip_settings.ring)
     router = Router(bus, handlers=(seen, provider, calls), size=2, attempts=1)
     router.start()
     await stack.start()

@@ -37,6 +37,7 @@ from talkbox.media.tones import telephone_wav
 from talkbox.media.workers import media_factory
 from talkbox.providers.builtin import BuiltinProvider
 from talkbox.providers.builtin.provider import EngineSettings
+from talkbox.providers.sip.book import CallBook, MemoryBook, RedisBook, SqliteBook
 from talkbox.providers.sip.provider import SipProvider
 from talkbox.providers.sip.settings import SipSettings
 from talkbox.providers.sip.stack import SipStack
@@ -206,7 +207,8 @@ def build(
         chosen = Providers(twilio_provider, {"browser": twilio_provider, "twilio": twilio_provider}, twilio.ring)
     else:
         is_online = shared.presence.online if shared.presence is not None else None
-        chosen = _engine(settings, sip if sip is not None and sip.enabled else None, bus, is_online)
+        listening = sip if sip is not None and sip.enabled else None
+        chosen = _engine(settings, listening, bus, is_online, _book(settings, shared))
     provider, sip_provider = chosen.browsers, chosen.sip_provider
     placement = (
         Placement(shared.redis, settings.node_id, load=_legs_on(provider), ttl=max(3.0, settings.redis_lease))
@@ -360,7 +362,11 @@ class Providers:
 
 
 def _engine(
-    settings: Settings, sip: SipSettings | None, bus: Bus, is_online: Callable[[str], Awaitable[bool]] | None
+    settings: Settings,
+    sip: SipSettings | None,
+    bus: Bus,
+    is_online: Callable[[str], Awaitable[bool]] | None,
+    book: Callable[[], CallBook],
 ) -> Providers:
     """The built-in engine: one media plane, shared by the browsers' provider and (if SIP listens) SIP's."""
     reports = MediaReports()
@@ -391,10 +397,19 @@ def _engine(
     if sip is None:
         return Providers(browsers, {"browser": browsers})
     stack = SipStack(sip)
-    telephones = SipProvider(sip, stack.ua, media, bus.publish, ring_timeout=settings.ring_timeout)
+    telephones = SipProvider(sip, stack.ua, media, bus.publish, ring_timeout=settings.ring_timeout, book=book())
     reports.states.append(telephones.media_state)
     reports.digits = telephones.media_dtmf
     return Providers(browsers, {"browser": browsers, "sip": telephones}, sip.ring, stack, telephones)
+
+
+def _book(settings: Settings, shared: Shared) -> Callable[[], CallBook]:
+    """Where answered SIP calls are kept to outlive this process: beside the store (made only if SIP listens)."""
+    if shared.redis is not None:
+        return functools.partial(RedisBook, shared.redis)
+    if settings.database == ":memory:":
+        return MemoryBook
+    return functools.partial(SqliteBook, settings.database)
 
 
 def _legs_on(provider: BuiltinProvider) -> Callable[[], Awaitable[int]]:

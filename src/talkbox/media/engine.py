@@ -59,7 +59,7 @@ class Media(Protocol):
 
     async def offer(self, conference_id: str, leg_id: str) -> str: ...
     async def accept(self, leg_id: str, sdp: str) -> None: ...
-    async def rtp_offer(self, conference_id: str, leg_id: str) -> str: ...
+    async def rtp_offer(self, conference_id: str, leg_id: str, after: str | None = None) -> str: ...
     async def rtp_answer(self, conference_id: str, leg_id: str, offer: str) -> str: ...
     async def rtp_accept(self, leg_id: str, sdp: str) -> None: ...
     async def rtp_update(self, leg_id: str, offer: str) -> str: ...
@@ -134,9 +134,14 @@ class MediaEngine:
             raise KeyError(leg_id)
         await placement.endpoint.accept(sdp)
 
-    async def rtp_offer(self, conference_id: str, leg_id: str) -> str:
-        """A fresh plain-RTP endpoint for a telephone (replacing any old one) and its offer, for a call out."""
-        return (await self._rtp_endpoint(conference_id, leg_id)).offer()
+    async def rtp_offer(self, conference_id: str, leg_id: str, after: str | None = None) -> str:
+        """A fresh plain-RTP endpoint for a telephone (replacing any old one) and its offer, for a call out.
+
+        `after`, our last description in a dialog another process had: the offer carries on its o= line
+        (a re-INVITE's session id stays, its version moves on: RFC 3264 8).
+        """
+        origin = Origin.of(after) if after is not None else None
+        return (await self._rtp_endpoint(conference_id, leg_id, origin=origin)).offer()
 
     async def rtp_answer(self, conference_id: str, leg_id: str, offer: str) -> str:
         """A fresh endpoint answering a telephone's offer, for a call in; ValueError when nothing in it fits."""

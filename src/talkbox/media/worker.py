@@ -89,7 +89,7 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
     if op == "offer":
         return {"sdp": await engine.offer(request["conference_id"], request["leg_id"])}
     if op == "rtp_offer":
-        return {"sdp": await engine.rtp_offer(request["conference_id"], request["leg_id"])}
+        return {"sdp": await engine.rtp_offer(request["conference_id"], request["leg_id"], request.get("after"))}
     if op == "rtp_answer":
         return {"sdp": await engine.rtp_answer(request["conference_id"], request["leg_id"], request["sdp"])}
     if op == "rtp_update":

@@ -98,8 +98,8 @@ class WorkerPool:
     async def accept(self, leg_id: str, sdp: str) -> None:
         await self._ask(await self._worker_of(leg_id), op="accept", leg_id=leg_id, sdp=sdp)
 
-    async def rtp_offer(self, conference_id: str, leg_id: str) -> str:
-        offer = await self._new_endpoint(conference_id, leg_id, op="rtp_offer")
+    async def rtp_offer(self, conference_id: str, leg_id: str, after: str | None = None) -> str:
+        offer = await self._new_endpoint(conference_id, leg_id, op="rtp_offer", after=after)
         self.legs[leg_id].telephone = Telephone(offer)
         return offer
 

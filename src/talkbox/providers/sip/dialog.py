@@ -40,7 +40,7 @@ class Dialog:
             remote_tag=tag_of(invite.headers["From"]) or "",
             local=to if tag_of(to) else f"{to};tag={local_tag}",
             remote=invite.headers["From"],
-            remote_target=_target(invite) or invite.from_address.uri,
+            remote_target=target_of(invite) or invite.from_address.uri,
             route_set=list(invite.headers.getlist("Record-Route")),
             local_cseq=0,
             remote_cseq=invite.cseq.sequence,
@@ -57,7 +57,7 @@ class Dialog:
             remote_tag=tag_of(answer.headers["To"]) or "",
             local=invite.headers["From"],
             remote=answer.headers["To"],
-            remote_target=_target(answer) or invite.uri,
+            remote_target=target_of(answer) or invite.uri,
             route_set=list(reversed(answer.headers.getlist("Record-Route"))),
             local_cseq=invite.cseq.sequence,
             remote_cseq=0,
@@ -90,7 +90,8 @@ class Dialog:
         return request
 
 
-def _target(message: Request | Response) -> URI | None:
+def target_of(message: Request | Response) -> URI | None:
+    """The first Contact's URI: where the other side wants the dialog's requests (a target refresh moves it)."""
     try:
         contacts = message.contact
     except ValueError:

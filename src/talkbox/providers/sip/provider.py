@@ -11,8 +11,10 @@ offer: 180/183 are ringing (an SDP in them is early media), 200 is in progress,
 and each failure has its status and reason (`OUTCOMES`). A trunk's 401/407 is
 answered once with the credentials.
 
-Either side ends a call with BYE. SIP dialogs live in this process only: after a
-restart, a leg the store still has live ends as `server-restart`.
+Either side ends a call with BYE. An answered call's dialog is kept in the call book
+(`book`): after a restart, or on the node that takes over a drained or dead node's
+calls, the call is taken up again with a re-INVITE carrying new media and this
+process's Contact. A call still ringing when its process went ends as `server-restart`.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from talkbox.events.models import (
 from talkbox.events.names import is_client_name
 from talkbox.media import sdp
 from talkbox.media.engine import Media
-from talkbox.providers.sip.dialog import Dialog
+from talkbox.providers.sip.book import CallBook, KeptCall, MemoryBook
+from talkbox.providers.sip.dialog import Dialog, target_of
 from talkbox.providers.sip.message import ALLOW, new_call_id, new_tag, response, tag_of
 from talkbox.providers.sip.settings import SipSettings
 from talkbox.providers.sip.transactions import ClientTransaction, ServerTransaction
@@ -89,7 +92,8 @@ class SipCall:
     server: ServerTransaction | None = None  # theirs, until answered
     client: ClientTransaction | None = None  # ours, until a final response
     dialog: Dialog | None = None
-    answer_sdp: str = ""  # the media plane's answer to their offer, sent with our 200
+    # Our latest description in the call: the answer to their offer sent with our 200, or our own offer.
+    answer_sdp: str = ""
     ringing: bool = False
     ended: bool = False
     cancel_sent: bool = False
@@ -111,6 +115,7 @@ class SipProvider:
     ring_timeout: float = 30.0
     name: str = "sip"
     calls: dict[str, SipCall] = field(default_factory=dict)  # leg id -> call
+    book: CallBook = field(default_factory=MemoryBook)
     sequence: Sequence = field(default_factory=Sequence)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -185,14 +190,64 @@ class SipProvider:
             log.info("digits for leg %s not sent: %s", command.leg_id, error)
 
     async def resume(self, command: ResumeLeg) -> None:
-        # The dialog (tags, CSeq, route) died with the process: nobody can address that call now.
-        await self._report(command.conference_id, command.leg_id, "failed", "server-restart")
+        """Take an answered call up again: a re-INVITE with our new media and Contact (`_taken_up` has the rest)."""
+        kept = await self.book.kept(command.leg_id) if command.status == "in-progress" else None
+        if kept is None or command.leg_id in self.calls:
+            # A ringing call's transaction died with the process; a call never kept cannot be addressed.
+            await self.book.forget(command.leg_id)
+            await self._report(command.conference_id, command.leg_id, "failed", "server-restart")
+            return
+        dialog = kept.dialog
+        dialog.contact = self.ua.contact(dialog.peer.protocol)
+        self.media.mute(command.conference_id, command.leg_id, command.muted)
+        if command.held:
+            self.media.hold(command.conference_id, command.leg_id, True, command.hold_music)
+        offer = await self.media.rtp_offer(command.conference_id, command.leg_id, after=kept.ours)
+        invite = dialog.request("INVITE", self.ua.via(dialog.peer.protocol), body=offer.encode(), content_type=SDP)
+        invite.headers.set("Allow", ALLOW)
+        call = SipCall(kept.conference_id, kept.leg_id, kept.incoming, invite, dialog.peer, dialog=dialog)
+        call.held, call.answer_sdp = kept.held, offer
+        self.calls[call.leg_id] = call
+        await self._keep(call)  # the CSeq moved on
+        call.client = self.ua.send(invite, call.peer, lambda answer: self._taken_up(call, answer))
+
+    def _taken_up(self, call: SipCall, answer: Response) -> None:
+        """The telephone's answer to the re-INVITE that takes its call up again."""
+        if answer.code < 200 or call.ended:
+            return
+        dialog = call.dialog
+        assert dialog is not None
+        if answer.code >= 300:
+            retry = None if call.authenticated else self.ua.authorized(call.invite, answer)
+            if retry is None:  # 481: the telephone let the call go meanwhile; 408: it is gone
+                self._spawn(self._ended(call, "failed", "server-restart"))
+                return
+            call.authenticated = True
+            dialog.local_cseq = retry.cseq.sequence
+            call.invite = retry
+            call.client = self.ua.send(retry, call.peer, lambda again: self._taken_up(call, again))
+            return
+        self.ua.send_ack(dialog.ack(call.invite.cseq.sequence, self.ua.via(call.peer.protocol)), call.peer)
+        if call.client is None:
+            return  # a 2xx again: its ACK is all it wants
+        call.client = None
+        dialog.remote_target = target_of(answer) or dialog.remote_target
+        self._spawn(self._resumed(call, answer.body.decode(errors="replace")))
+
+    async def _resumed(self, call: SipCall, answer_sdp: str) -> None:
+        await self._accept_sdp(call, answer_sdp)
+        if answer_sdp:
+            await self._held(call, sdp.remote(sdp.parse(answer_sdp))[1].held)
+        await self._keep(call)
+        log.info("SIP leg %s taken up again", call.leg_id, extra=ids(call.conference_id, call.leg_id))
 
     async def close(self) -> None:
-        """End every call: a SIP dialog cannot outlive the process (the next boot reports them ended)."""
+        """Let go of every answered call (the next boot, or another node, takes it up) unless the book forgets
+        them with the process: then each ends with a BYE, and the telephone never waits on dead air."""
         for call in list(self.calls.values()):
             if call.dialog is not None:
-                self._send_bye(call)
+                if not self.book.durable:
+                    self._send_bye(call)
             elif call.incoming and call.server is not None:
                 call.server.respond(response(call.invite, 503, to_tag=new_tag()))
             call.ended = True
@@ -283,6 +338,7 @@ class SipProvider:
             answer.headers.setlist("Record-Route", list(record_route))  # the proxies stay on the path (12.1.1)
         call.dialog = Dialog.as_uas(call.invite, call.local_tag, call.peer, contact)
         self.ua.answer_invite(call.server, answer)
+        self._spawn(self._keep(call))
 
     def canceled(self, transaction: ServerTransaction) -> None:
         call = next((c for c in self.calls.values() if c.server is transaction), None)
@@ -347,6 +403,7 @@ class SipProvider:
         """The telephone's own hold shows on the pages like any other; the rules tell the media."""
         if held != call.held:
             call.held = held
+            await self._keep(call)
             await self.publish(LegHoldChanged(conference_id=call.conference_id, leg_id=call.leg_id, held=held))
 
     # --- calls out --------------------------------------------------------------------
@@ -420,9 +477,11 @@ class SipProvider:
 
     async def _connected(self, call: SipCall, answer: Response) -> None:
         self._disarm(call)
+        call.answer_sdp = call.invite.body.decode()  # our offer: the description a re-INVITE carries on from
         body = answer.body.decode(errors="replace")
         if body and body != call.early_sdp:
             await self._accept_sdp(call, body)
+        await self._keep(call)
         await self._report(call.conference_id, call.leg_id, "in-progress")
 
     async def _accept_sdp(self, call: SipCall, sdp: str) -> None:
@@ -484,6 +543,8 @@ class SipProvider:
         call.ended = True
         self._disarm(call)
         self.calls.pop(call.leg_id, None)
+        if call.dialog is not None:
+            await self.book.forget(call.leg_id)
         await self.media.remove(call.conference_id, call.leg_id)
         await self._report(call.conference_id, call.leg_id, status, reason)
 
@@ -497,6 +558,12 @@ class SipProvider:
             if local is None or (dialog.local_tag == local and dialog.remote_tag == remote):
                 return call
         return None
+
+    async def _keep(self, call: SipCall) -> None:
+        if call.dialog is not None and not call.ended:
+            await self.book.keep(
+                KeptCall(call.conference_id, call.leg_id, call.incoming, call.dialog, call.answer_sdp, call.held)
+            )
 
     def _disarm(self, call: SipCall) -> None:
         if call.timer is not None:
