@@ -26,7 +26,10 @@ async def test_a_page_back_is_rung_again_even_while_another_call_is_dialled_mean
         rung.append(event.leg_id)
         provider.legs.setdefault("l-new", ringing("c-2", "l-new"))  # a dial handled while this publish waited
 
-    provider = BuiltinProvider(publish=publish, media=cast(Media, None))  # ringing again asks no media
+    async def online(_user: str) -> bool:
+        return True
+
+    provider = BuiltinProvider(publish=publish, media=cast(Media, None), is_online=online)  # ringing asks no media
     provider.legs = {"l-1": ringing("c-1", "l-1"), "l-2": ringing("c-1", "l-2")}
     await provider.handle(UserReturned(user="bob", conference_id="c-1"))
     assert rung == ["l-1", "l-2"]

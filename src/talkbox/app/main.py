@@ -191,6 +191,13 @@ def build(
     """
     shared = _shared(settings)
     bus, store = shared.bus, shared.store
+
+    async def online_here(name: str) -> bool:
+        # The gateway's own sockets, read when asked: presence events reach the router on the user's worker,
+        # maybe after a call the page made the moment it was welcomed (bench/README.md, fifth pass).
+        return name in gateway.sockets
+
+    online = shared.presence.online if shared.presence is not None else online_here
     if twilio is not None and sip is not None and sip.enabled:
         raise ValueError("TALKBOX_SIP_LISTEN and TWILIO_ACCOUNT_SID are both set: choose SIP or Twilio")
     if twilio is not None:
@@ -206,9 +213,8 @@ def build(
         )
         chosen = Providers(twilio_provider, {"browser": twilio_provider, "twilio": twilio_provider}, twilio.ring)
     else:
-        is_online = shared.presence.online if shared.presence is not None else None
         listening = sip if sip is not None and sip.enabled else None
-        chosen = _engine(settings, listening, bus, is_online, _book(settings, shared))
+        chosen = _engine(settings, listening, bus, online, _book(settings, shared))
     provider, sip_provider = chosen.browsers, chosen.sip_provider
     placement = (
         Placement(shared.redis, settings.node_id, load=_legs_on(provider), ttl=max(3.0, settings.redis_lease))
@@ -226,13 +232,9 @@ def build(
         voicemail=settings.voicemail,
     )
     addresses = ClientAddresses.trusting(settings.trusted_proxies)
-
-    async def online_here(name: str) -> bool:
-        return name in gateway.sockets
-
     directory = Directory(
         PeopleBook(store, provider.media.leg_stats if isinstance(provider, BuiltinProvider) else None),
-        is_online=shared.presence.online if shared.presence is not None else online_here,
+        is_online=online,
         send=lambda parcel: gateway.send(parcel),
         open_mode=settings.auth == "open",
     )
@@ -365,7 +367,7 @@ def _engine(
     settings: Settings,
     sip: SipSettings | None,
     bus: Bus,
-    is_online: Callable[[str], Awaitable[bool]] | None,
+    is_online: Callable[[str], Awaitable[bool]],
     book: Callable[[], CallBook],
 ) -> Providers:
     """The built-in engine: one media plane, shared by the browsers' provider and (if SIP listens) SIP's."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -26,7 +25,6 @@ from talkbox.events.models import (
     LegOffered,
     LegStatus,
     LegStatusChanged,
-    PresenceChanged,
     SpeakingChanged,
     UserReturned,
 )
@@ -77,16 +75,15 @@ class BuiltinProvider:
     # The media plane, shared with the SIP provider (one conference, one mixer); its reports come
     # to `media_state` and `speaking` (the app wires them).
     media: Media
+    # Whether a user has a page open now: this node's sockets, or with several nodes the cluster's. Asked, not
+    # counted from presence events, which the router may hand over after a call the page has already made.
+    is_online: Callable[[str], Awaitable[bool]]
     settings: EngineSettings = field(default_factory=EngineSettings)
     name: str = "builtin"
-    online: Counter[str] = field(default_factory=Counter)
-    # With several nodes, who is online is asked of the cluster: this node's count sees only its share.
-    is_online: Callable[[str], Awaitable[bool]] | None = None
     legs: dict[str, MediaLeg] = field(default_factory=dict)
     sequence: Sequence = field(default_factory=Sequence)
 
     handles = (
-        PresenceChanged,
         UserReturned,
         ClientAnsweredLeg,
         ClientRejectedLeg,
@@ -106,8 +103,7 @@ class BuiltinProvider:
 
     async def dial(self, command: DialLeg) -> None:
         await self._report(command, "initiated")
-        online = await self.is_online(command.destination) if self.is_online else self.online[command.destination]
-        if not online:
+        if not await self.is_online(command.destination):
             await self._report(command, "failed", "unavailable")
             return
         leg = MediaLeg(command)
@@ -182,9 +178,6 @@ class BuiltinProvider:
     # --- events from the pages ---------------------------------------------------
 
     async def handle(self, event: Event) -> None:
-        if isinstance(event, PresenceChanged):
-            self._presence(event)
-            return
         if isinstance(event, UserReturned):
             await self._ring_again(event)
             return
@@ -210,11 +203,6 @@ class BuiltinProvider:
             await self._end(leg, "busy", "rejected")
         elif isinstance(event, ClientLegFailed):
             await self._end(leg, "completed" if leg.connected else "failed", event.reason)
-
-    def _presence(self, event: PresenceChanged) -> None:
-        self.online[event.user] += 1 if event.online else -1
-        if self.online[event.user] <= 0:
-            del self.online[event.user]
 
     async def _ring_again(self, event: UserReturned) -> None:
         """A page that has just (re)connected rings again for every leg of the conference still unanswered."""
