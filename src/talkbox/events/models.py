@@ -397,7 +397,8 @@ class RecordingAvailable(_Event):
 
     type: Literal["recording_available"] = "recording_available"
     conference_id: str
-    recording_id: str
+    # None for the conference's own recording (Twilio's record on <Conference>): the provider knows which it is.
+    recording_id: str | None = None
     provider_id: str  # the RecordingSid
     url: str
 
