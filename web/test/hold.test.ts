@@ -163,3 +163,56 @@ describe("holding my own call, and switching", () => {
     ]);
   });
 });
+
+describe("a call on hold when Talkbox restarts", () => {
+  // alice took carol's call: her call with bob is on hold, its media kept.
+  function twoCalls(): Model {
+    let model = run(aliceInCall(), [offer("l-a2", { conferenceId: "c-2", caller: "carol" })]).model;
+    model = run(model, [
+      { type: "accept-clicked" },
+      conf(conference([leg("l-c", "carol", "in-progress"), leg("l-a2", "alice", "in-progress")], { id: "c-2", chair: "carol" })),
+      conf(conference([held(leg(A, "alice", "in-progress")), leg(B, "bob", "in-progress")])),
+      { type: "media-connected", legId: "l-a2" },
+    ]).model;
+    expect(model.held.map((call) => [call.conference.id, call.media.legId, call.media.phase])).toEqual([["c-1", A, "connected"]]);
+    return model;
+  }
+
+  it("its lost media is asked for again at once, and the new offer is answered quietly for its panel", () => {
+    const [lost, effects] = update(twoCalls(), { type: "media-interrupted", legId: A });
+    expect(effects).toEqual([{ type: "stop-media", legId: A }, { type: "send", frame: { type: "resume", leg_id: A } }]);
+    expect(lost.media.legId).toBe("l-a2"); // the call I am on keeps its media
+
+    const [offered, answer] = update(lost, offer(A, { autoAnswer: true, sdp: "after-restart" }));
+    expect(answer).toEqual([
+      { type: "stop-media", legId: A },
+      { type: "answer-media", conferenceId: "c-1", legId: A, sdp: "after-restart", quiet: true },
+    ]);
+    expect(offered.media.legId).toBe("l-a2");
+    const [ready, frames] = update(offered, { type: "media-answer-ready", legId: A, sdp: "answer-sdp" });
+    expect(sent(frames)).toEqual([{ type: "answer", leg_id: A, sdp: "answer-sdp" }]);
+    const [connected] = update(ready, { type: "media-connected", legId: A });
+    expect(connected.held[0]?.media.phase).toBe("connected");
+
+    const [, switched] = update(connected, { type: "switch-clicked", conferenceId: "c-1" });
+    expect(switched).toEqual([
+      { type: "send", frame: { type: "hold", conference_id: "c-1", leg_id: A, held: false } },
+      { type: "play-media", legId: A },
+    ]);
+  });
+
+  it("lost while the socket is down, it is asked for once the server's state comes again", () => {
+    let model = run(twoCalls(), [{ type: "socket-closed", code: 1006, reason: "" }]).model;
+    const [lost, effects] = update(model, { type: "media-failed", legId: A, reason: "media" });
+    expect(sent(effects)).toEqual([]);
+    model = run(lost, [{ type: "socket-opened" }]).model;
+    const [, again] = update(model, conf(conference([held(leg(A, "alice", "in-progress")), leg(B, "bob", "in-progress")])));
+    expect(sent(again)).toEqual([{ type: "resume", leg_id: A }]);
+  });
+
+  it("a media worker's new offer for it is answered quietly too, not left for the server to end", () => {
+    const [, effects] = update(twoCalls(), offer(A, { autoAnswer: true, sdp: "new-worker" }));
+    expect(effects).toContainEqual({ type: "answer-media", conferenceId: "c-1", legId: A, sdp: "new-worker", quiet: true });
+    expect(effects).not.toContainEqual({ type: "stop-media", legId: "l-a2" });
+  });
+});
