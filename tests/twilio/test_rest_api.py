@@ -329,6 +329,40 @@ async def test_muting_before_the_conference_reported_looks_it_up_by_name() -> No
         ]
 
 
+async def test_a_hold_twilio_refuses_shows_bob_not_held_and_tells_the_chair_it_failed() -> None:
+    async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice, Page(url, "bob") as bob:
+        call = await connected_call(url, twilio, alice, bob)
+        conference_sid = "CF" + "a" * 32
+        await twilio.conference(conference_sid, call["id"], "conference-start", 0)
+        for sequence, who in ((1, "alice"), (2, "bob")):
+            await twilio.conference(
+                conference_sid, call["id"], "participant-join", sequence, call_sid=call[f"{who}_sid"], label=call[who]
+            )
+        twilio.api.broken.add(conference_sid)  # its participant updates fail with a 500
+
+        def bobs(conference: dict[str, Any]) -> dict[str, Any]:
+            return next(leg for leg in conference["legs"] if leg["id"] == call["bob"])
+
+        await alice.send(type="hold", conference_id=call["id"], leg_id=call["bob"], held=True)
+        for page in (alice, bob):
+            await page.conference(lambda c: bobs(c)["held"])
+            held_at = next(
+                i for i, m in enumerate(page.messages) if m["type"] == "conference" and bobs(m["conference"])["held"]
+            )
+            # Then shown as Twilio has him: not on hold.
+            async with asyncio.timeout(5):
+                while not [
+                    m
+                    for m in page.messages[held_at + 1 :]
+                    if m["type"] == "conference" and not bobs(m["conference"])["held"]
+                ]:
+                    await asyncio.sleep(0.01)
+        refused = await alice.wait_for(lambda m: m["type"] == "refused")
+        assert refused == {**refused, "code": "hold_failed", "message": "Hold failed: bob could not be put on hold"}
+        assert not [m for m in bob.messages if m["type"] == "refused"]
+        assert twilio.api.holds.get(conference_sid, {}).get(call["bob_sid"], False) is False
+
+
 async def test_the_chair_holds_bob_with_the_participants_hold_and_hold_url_then_resumes_him() -> None:
     """Twilio's Update Participant: `Hold`, and `HoldUrl` with `HoldMethod` for what the held one hears."""
     async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice, Page(url, "bob") as bob:

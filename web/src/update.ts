@@ -546,6 +546,7 @@ const REFUSALS: Partial<Record<RefusalCode, string>> = {
   invalid_destination: "That is not a name or a phone number",
   too_many_calls: "You are on as many calls as you can be: hang one up first",
   held_by_self: "They are away on another call: only they can take it off hold",
+  hold_failed: "Hold failed: the call is as it was",
   not_held: "Hold the person to transfer first",
   nobody_to_transfer_to: "Add who to transfer them to first",
   store_unavailable: "Could not place the call: Talkbox could not save it. Try again shortly.",

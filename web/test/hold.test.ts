@@ -6,7 +6,7 @@ import type { Leg } from "../src/protocol";
 import { describeLegStatus } from "../src/outcome";
 import { heldSummary, pageTitle } from "../src/narration";
 import { update } from "../src/update";
-import { aliceInCall, conf, conference, leg, offer, run } from "./fixtures";
+import { aliceInCall, conf, conference, leg, offer, run, server } from "./fixtures";
 
 const sent = (effects: Effect[]) => effects.flatMap((e) => (e.type === "send" ? [e.frame] : []));
 const held = (l: Leg, byChair = false): Leg => ({ ...l, held: true, held_by_chair: byChair });
@@ -42,6 +42,17 @@ describe("the chair holds a guest", () => {
     );
     expect(next.announcement?.text).toContain("alice put you on hold");
     expect(next.held).toEqual([]); // not my hold: the call stays on my panel
+  });
+
+  it("a hold the provider refused: bob is shown not held again, and the chair is told it failed", () => {
+    const bobHeld = withBob(aliceInCall(), held(leg(B, "bob", "in-progress"), true));
+    const { model } = run(bobHeld, [
+      conf(conference([leg(A, "alice", "in-progress"), leg(B, "bob", "in-progress")])),
+      server({ type: "refused", code: "hold_failed", message: "Hold failed: bob could not be put on hold" }),
+    ]);
+    expect(describeLegStatus(model.conference!.legs[1]!)).not.toBe("on hold");
+    expect(model.notice).toBe("Hold failed: bob could not be put on hold");
+    expect(model.conference).not.toBeNull(); // the call goes on
   });
 
   it("nothing is sent while Talkbox cannot be reached", () => {

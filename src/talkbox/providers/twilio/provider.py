@@ -39,6 +39,7 @@ from talkbox.events.models import (
     ConferenceStatusChanged,
     Event,
     IncomingPhoneCall,
+    LegHoldFailed,
     LegMuteChanged,
     LegStatus,
     LegStatusChanged,
@@ -445,7 +446,9 @@ class TwilioProvider:
         if leg is None:
             log.info("leg %s has no Twilio call yet: it is held once it joins", command.leg_id)
             return
-        leg.held, leg.hold_music, leg.hold_pending = command.held, command.music, True
+        # Taken off hold, the music says whose hold it was, should Twilio refuse to take it off.
+        leg.held, leg.hold_pending = command.held, True
+        leg.hold_music = command.music if command.held else leg.hold_music
         await self._keep(command.leg_id, leg)
         if leg.answered:
             await self._apply_hold(command.leg_id, leg)
@@ -461,11 +464,22 @@ class TwilioProvider:
             if error.status == 404:
                 log.info("leg %s is not yet an active participant: its hold waits for the conference", leg_id)
                 return
-            log.warning("Twilio would not set the hold of leg %s: %s", leg_id, error)
+            await self._hold_refused(leg_id, leg, error)
+            return
         except (ClientError, TimeoutError) as error:
-            log.warning("could not set the hold of leg %s with Twilio: %s", leg_id, error)
+            await self._hold_refused(leg_id, leg, error)
+            return
         leg.hold_pending = False
         await self._keep(leg_id, leg)
+
+    async def _hold_refused(self, leg_id: str, leg: TwilioLeg, error: Exception) -> None:
+        """Twilio has the hold as it was: the rules are told, so the pages show that and whoever asked hears why."""
+        log.warning("Twilio would not set the hold of leg %s: %s", leg_id, error, extra=ids(leg.conference_id, leg_id))
+        leg.held, leg.hold_pending = not leg.held, False
+        await self._keep(leg_id, leg)
+        await self.publish(
+            LegHoldFailed(conference_id=leg.conference_id, leg_id=leg_id, held=leg.held, by_chair=leg.hold_music)
+        )
 
     async def _conference_changed(self, event: ConferenceStatusChanged) -> None:
         """Learn the ConferenceSid; apply a mute that had to wait for the participant or the start."""
