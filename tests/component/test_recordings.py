@@ -194,6 +194,20 @@ async def test_voicemail_turned_off_ends_a_missed_call_as_before(tmp_path: Path)
         assert alice.last_conference()["end_reason"] == "busy"
 
 
+async def test_a_server_without_voicemail_says_so_and_nobody_can_turn_theirs_on(tmp_path: Path) -> None:
+    async with (
+        running_server(recordings=str(tmp_path), voicemail=False) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        listed = await library(http, "bob")
+        assert (listed["voicemail"], listed["voicemail_available"]) == (False, False)
+        on = await http.put("/api/voicemail", params={"client_name": "bob"}, json={"on": True})
+        assert on.status_code == 409 and "turned off on this server" in on.json()["detail"]
+        assert (await library(http, "bob"))["voicemail"] is False
+    async with running_server(recordings=str(tmp_path)) as url, httpx.AsyncClient(base_url=url) as http:
+        assert (await library(http, "bob"))["voicemail_available"] is True
+
+
 async def test_a_voicemail_ends_at_its_longest(tmp_path: Path) -> None:
     async with (
         running_server(recordings=str(tmp_path), voicemail_max_seconds=1, ring_timeout=1) as url,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import av
 import numpy as np
+import pytest
 from playwright.sync_api import Page, expect
 
 from talkbox.media.tones import GREETING_HZ
@@ -140,3 +141,12 @@ def test_turned_off_a_rejected_call_just_ends_busy(open_page: OpenPage) -> None:
     expect(bob.get_by_text("alice is calling")).to_be_visible(timeout=10_000)
     bob.get_by_role("button", name="Reject").click()
     expect(alice.get_by_role("status")).to_contain_text("bob declined", timeout=10_000)  # main's words for a rejection
+
+
+@pytest.mark.talkbox_env({"TALKBOX_VOICEMAIL": "false"})
+def test_a_server_without_voicemail_offers_no_voicemail_switch(open_page: OpenPage) -> None:
+    bob = open_page("bob", BOB_HZ)
+    expect(bob.locator("#library")).to_be_visible(timeout=10_000)
+    expect(bob.get_by_role("checkbox", name="Send missed calls to my voicemail")).to_be_hidden()
+    expect(bob.locator("#recordings-empty")).to_be_visible()  # the recordings list is still there
+    assert_accessible(bob, "the library on a server without voicemail")

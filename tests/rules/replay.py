@@ -16,6 +16,7 @@ from talkbox.events.models import (
     ConferenceUpdated,
     DigitPressed,
     LegHoldChanged,
+    LegHoldFailed,
     LegMuteChanged,
     LegStatusChanged,
     PhoneKind,
@@ -131,6 +132,11 @@ def hold(who: str, by: str, held: bool = True) -> Hold:
 def hold_reported(who: str, held: bool) -> LegHoldChanged:
     """A telephone's own re-INVITE hold, as the provider reports it."""
     return LegHoldChanged(conference_id=CONFERENCE, leg_id=LEG_OF[who], held=held)
+
+
+def hold_failed(who: str, held: bool, by_chair: bool = False) -> LegHoldFailed:
+    """The provider could not apply the hold asked for: `held` is what the leg has."""
+    return LegHoldFailed(conference_id=CONFERENCE, leg_id=LEG_OF[who], held=held, by_chair=by_chair)
 
 
 def complete_transfer(who: str, by: str) -> CompleteTransfer:

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from talkbox.events.models import CallRefused
 from talkbox.telephony.model import Conference, Leg
-from talkbox.telephony.rules import Hold, holds_elsewhere, started_talking
-from tests.rules.replay import Reports, add, call, complete_transfer, hang_up, hold, hold_reported, remove, replay
+from talkbox.telephony.rules import Hold, Publish, RuleInput, decide, holds_elsewhere, started_talking
+from tests.rules.replay import (
+    Reports,
+    add,
+    call,
+    complete_transfer,
+    hang_up,
+    hold,
+    hold_failed,
+    hold_reported,
+    remove,
+    replay,
+)
 from tests.rules.test_conference import three_people
 from tests.rules.test_two_party import connected_call
 
@@ -212,3 +226,76 @@ def test_a_cancelled_transfer_is_the_consulted_party_removed_and_the_held_one_re
             }), ("resume", "bob")]),
         ]
     )  # fmt: skip
+
+
+def refused_to(log: list[tuple[RuleInput, list[tuple[Any, ...]] | None]]) -> list[tuple[str, str, str]]:
+    """Who each refusal of the log's last step goes to, with its code and words."""
+    conference = replay(log[:-1])
+    decision = decide(conference, log[-1][0])
+    return [
+        (c.event.user, c.event.code, c.event.message)
+        for c in decision.commands
+        if isinstance(c, Publish) and isinstance(c.event, CallRefused)
+    ]
+
+
+def test_a_hold_the_provider_refuses_shows_bob_not_held_and_tells_the_chair() -> None:
+    report = Reports()
+    log = connected_call(report) + [
+        (
+            hold("bob", by="alice"),
+            [("updated", "active", {"alice": P, "bob": P + " held by the chair"}), ("hold", "bob", "music")],
+        ),
+        (hold_failed("bob", held=False), [("updated", "active", {"alice": P, "bob": P}), ("refused", "hold_failed")]),
+    ]
+    replay(log)
+    assert refused_to(log) == [("alice", "hold_failed", "Hold failed: bob could not be put on hold")]
+    # A repeat of the report changes nothing, and the chair may try again.
+    replay(
+        log
+        + [
+            (hold_failed("bob", held=False), []),
+            (
+                hold("bob", by="alice"),
+                [("updated", "active", {"alice": P, "bob": P + " held by the chair"}), ("hold", "bob", "music")],
+            ),
+        ]
+    )
+
+
+def test_taking_a_hold_off_that_the_provider_refuses_leaves_it_as_it_was_and_says_so() -> None:
+    report = Reports()
+    chairs = connected_call(report) + [
+        (hold("bob", by="alice"), None),
+        (hold("bob", by="alice", held=False), [("updated", "active", {"alice": P, "bob": P}), ("resume", "bob")]),
+        (
+            hold_failed("bob", held=True, by_chair=True),
+            [("updated", "active", {"alice": P, "bob": P + " held by the chair"}), ("refused", "hold_failed")],
+        ),
+    ]
+    replay(chairs)
+    assert refused_to(chairs) == [("alice", "hold_failed", "Hold failed: bob could not be taken off hold")]
+    own = Reports()
+    bobs = connected_call(own) + [
+        (hold("bob", by="bob"), None),
+        (hold("bob", by="bob", held=False), None),
+        (
+            hold_failed("bob", held=True),
+            [("updated", "active", {"alice": P, "bob": P + " held"}), ("refused", "hold_failed")],
+        ),
+    ]
+    replay(bobs)
+    assert refused_to(bobs) == [("bob", "hold_failed", "Hold failed: bob could not be taken off hold")]
+
+
+def test_a_hold_report_for_a_leg_that_ended_changes_nothing() -> None:
+    report = Reports()
+    replay(
+        three_people(report)
+        + [
+            (hold("carol", by="alice"), None),
+            (remove("carol"), None),
+            (report("carol", "completed"), None),
+            (hold_failed("carol", held=False), []),
+        ]
+    )

@@ -36,6 +36,7 @@ from talkbox.events.models import (
     CallRefused,
     ConferenceUpdated,
     LegHoldChanged,
+    LegHoldFailed,
     LegStatus,
     LegStatusChanged,
 )
@@ -214,6 +215,15 @@ class CallRules(RuleBasedStateMachine):
         conference_id = self.some_conference(data)
         report = LegHoldChanged(conference_id=conference_id, leg_id=self.some_leg(data, conference_id), held=held)
         self.apply(data, conference_id, report)
+
+    @precondition(lambda self: self.conferences)
+    @rule(data=st.data(), held=st.booleans(), by_chair=st.booleans())
+    def the_provider_refuses_a_hold(self, data: st.DataObject, held: bool, by_chair: bool) -> None:
+        conference_id = self.some_conference(data)
+        leg_id = self.some_leg(data, conference_id)
+        self.apply(
+            data, conference_id, LegHoldFailed(conference_id=conference_id, leg_id=leg_id, held=held, by_chair=by_chair)
+        )
 
     @precondition(lambda self: self.conferences)
     @rule(data=st.data())
@@ -562,7 +572,7 @@ def check_history_kept(before: Conference, after: Conference, given: RuleInput, 
     reported = given.leg_id if isinstance(given, LegStatusChanged) else None
     for old, new in zip(before.legs, after.legs, strict=False):
         if new.held != old.held:
-            assert isinstance(given, Hold | LegHoldChanged | CompleteTransfer), f"a hold changed by {given}"
+            assert isinstance(given, Hold | LegHoldChanged | LegHoldFailed | CompleteTransfer), f"a hold by {given}"
             assert given.leg_id == new.id
         if old.ended:
             assert new == old, f"an ended leg came back to life: {old} -> {new}"
@@ -607,6 +617,10 @@ def check_published(before: Conference | None, after: Conference | None, decisio
         assert set(update.users) == set(members) | set(after.members())
     for command in decision.commands:
         if isinstance(command, Publish) and isinstance(command.event, CallRefused):
+            if command.event.code == "hold_failed":
+                # Not a request refused but a hold undone: the leg goes back to what the provider has.
+                assert after is not None and before is not None and after.view() != before.view()
+                continue
             assert after == before or before is None, "a refusal changes nothing"
 
 

@@ -59,6 +59,10 @@ class FakeTwilioApi:
     broken: set[str] = field(default_factory=set)
     stalled: set[str] = field(default_factory=set)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    # Each conference's own recording (`record="record-from-start"`), by ConferenceSid: "in-progress",
+    # "paused" or "stopped"; and the recordings deleted.
+    conference_recordings: dict[str, str] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
     # Recordings' media as Twilio serves it, by RecordingSid (`GET .../Recordings/RE….wav`).
     media: dict[str, bytes] = field(default_factory=dict)
     url: str = ""
@@ -225,6 +229,27 @@ class FakeTwilioApi:
         sid, recording = request.path_params["sid"], request.path_params["recording"]
         return JSONResponse(self._recording(sid, recording, recorded.one("Status")))
 
+    async def update_conference_recording(self, request: Request) -> JSONResponse:
+        """A conference's recording is paused, resumed or stopped; `Twilio.CURRENT` is its active one.
+
+        It exists once the conference is in progress (recorded from its start) and, stopped, is no longer
+        the current one: nothing is left to resume.
+        """
+        recorded = await self._record(request)
+        conference = request.path_params["conference"]
+        status = self.conference_recordings.setdefault(conference, "in-progress")
+        if not self._in_progress(conference) or status == "stopped":
+            return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
+        self.conference_recordings[conference] = recorded.one("Status")
+        return JSONResponse(
+            {"sid": "RE" + conference[2:], "account_sid": ACCOUNT, "conference_sid": conference, "status": status}
+        )
+
+    async def delete_recording(self, request: Request) -> Response:
+        await self._record(request)
+        self.deleted.append(request.path_params["recording"])
+        return Response(status_code=204)
+
     def _recording(self, call: str, recording: str, status: str) -> dict[str, object]:
         return {"sid": recording, "account_sid": ACCOUNT, "call_sid": call, "status": status, "channels": 1}
 
@@ -244,6 +269,12 @@ class FakeTwilioApi:
                 Route(API + "/Calls/{sid}/Recordings.json", self.create_recording, methods=["POST"]),
                 Route(API + "/Calls/{sid}/Recordings/{recording}.json", self.update_recording, methods=["POST"]),
                 Route(API + "/Recordings/{recording}.wav", self.fetch_media, methods=["GET"]),
+                Route(API + "/Recordings/{recording}.json", self.delete_recording, methods=["DELETE"]),
+                Route(
+                    API + "/Conferences/{conference}/Recordings/{recording}.json",
+                    self.update_conference_recording,
+                    methods=["POST"],
+                ),
                 Route(f"{API}/Conferences.json", self.list_conferences, methods=["GET"]),
                 Route(API + "/Conferences/{conference}.json", self.update_conference, methods=["POST"]),
                 Route(API + "/Conferences/{conference}/Participants.json", self.list_participants, methods=["GET"]),

@@ -15,7 +15,7 @@ from typing import Any
 
 from tests.twilio.page import Page, leg_id, legs
 from tests.twilio.test_reconcile import in_any_order, looked_up
-from tests.twilio.test_rest_api import P, Twilio, summary, talkbox_on_twilio
+from tests.twilio.test_rest_api import PAUSED, P, Twilio, summary, talkbox_on_twilio
 from tests.twilio.test_webhooks import conference_of
 from tests.twilio.twilio_requests import PHONE, TWILIO_NUMBER, call_status, incoming_call, post_signed
 
@@ -124,7 +124,7 @@ async def test_a_guest_muted_while_ringing_joins_muted() -> None:
         shown = await bob.conference(lambda c: legs(c) == {"alice": P, "bob": P})
         assert muted_legs(shown) == {"alice": False, "bob": True}
         assert twilio.api.participants[CONFERENCE_SID] == {call["alice_sid"]: False, call["bob_sid"]: True}
-        assert [r for r in await twilio.settled() if "/Conferences" in r.path] == []
+        assert summary([r for r in await twilio.settled() if "/Conferences/" in r.path]) == [PAUSED(CONFERENCE_SID)]
 
 
 async def test_a_mute_twilio_could_not_apply_yet_is_applied_when_the_guest_joins() -> None:
@@ -149,9 +149,9 @@ async def test_a_mute_twilio_could_not_apply_yet_is_applied_when_the_guest_joins
             CONFERENCE_SID, call["id"], "participant-join", 1, call_sid=call["bob_sid"], label=call["bob"]
         )
         await twilio.conference(CONFERENCE_SID, call["id"], "conference-start", 2)
-        assert summary((await twilio.requests(before + 2))[before + 1 :]) == [update]
+        assert summary((await twilio.requests(before + 3))[before + 1 :]) == [update, PAUSED(CONFERENCE_SID)]
         assert twilio.api.participants[CONFERENCE_SID][call["bob_sid"]] is True
-        assert len(await twilio.settled()) == before + 2
+        assert len(await twilio.settled()) == before + 3
         assert muted_legs(alice.messages[-1]["conference"]) == {"alice": False, "bob": True}
 
 
@@ -180,7 +180,7 @@ async def test_a_chair_who_mutes_alone_in_a_conference_not_yet_started_is_muted_
             CONFERENCE_SID, call["id"], "participant-join", 1, call_sid=call["bob_sid"], label=call["bob"]
         )
         await twilio.conference(CONFERENCE_SID, call["id"], "conference-start", 2)
-        assert summary((await twilio.requests(before + 4))[before + 3 :]) == [update]
+        assert summary((await twilio.requests(before + 5))[before + 3 :]) == [PAUSED(CONFERENCE_SID), update]
         assert twilio.api.participants[CONFERENCE_SID] == {call["alice_sid"]: True, call["bob_sid"]: False}
         shown = await alice.conference(lambda c: legs(c) == {"alice": P, "bob": P})
         assert muted_legs(shown) == {"alice": True, "bob": False}
@@ -281,6 +281,6 @@ async def test_a_guest_muted_before_being_dialled_joins_muted_and_stays_muted() 
         await twilio.conference(CONFERENCE_SID, cid, "participant-join", 1, call_sid=bob_sid, label=bob_leg, muted=True)
         await twilio.conference(CONFERENCE_SID, cid, "conference-start", 2)
         await alice.conference(lambda c: legs(c) == {"alice": P, "bob": P})
-        assert [r for r in await twilio.settled() if "/Conferences" in r.path] == []
+        assert summary([r for r in await twilio.settled() if "/Conferences/" in r.path]) == [PAUSED(CONFERENCE_SID)]
         assert twilio.api.participants[CONFERENCE_SID] == {alice_sid: False, bob_sid: True}
         assert muted_legs(alice.messages[-1]["conference"]) == {"alice": False, "bob": True}

@@ -15,7 +15,7 @@ import av
 import numpy as np
 import pytest
 
-from talkbox.events.models import Event, LegStatusChanged, RecordingAvailable
+from talkbox.events.models import ConferenceStatusChanged, Event, LegStatusChanged, RecordingAvailable
 from talkbox.media import tones
 from talkbox.media.recorder import save_wav
 from talkbox.media.tones import telephone_wav
@@ -97,26 +97,96 @@ async def provider() -> AsyncIterator[Provider]:
         await chosen.twilio.close()
 
 
-async def test_a_call_recording_is_the_chairs_call_both_ways_and_stops_as_asked(
+CONFERENCE = "CF" + "2" * 32
+CURRENT = f"{API}/Conferences/{CONFERENCE}/Recordings/Twilio.CURRENT.json"
+
+
+def conference_started() -> ConferenceStatusChanged:
+    return ConferenceStatusChanged(conference_id="c-1", provider_id=CONFERENCE, status="conference-start", sequence=1)
+
+
+def conference_recording_available(api: FakeTwilioApi, recording_sid: str) -> RecordingAvailable:
+    """The conference's own recording callback: its URL (in the conference's TwiML) names no recording id."""
+    url = f"{api.url}/2010-04-01/Accounts/{ACCOUNT}/Recordings/{recording_sid}"
+    return RecordingAvailable(conference_id="c-1", provider_id=recording_sid, url=url)
+
+
+def decoded(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        chunks = [frame.to_ndarray().reshape(-1) for frame in container.decode(container.streams.audio[0])]
+    return (np.concatenate(chunks) * 32767).astype(np.int16)
+
+
+async def test_a_call_recording_is_the_conferences_own_recording_resumed_and_stopped_as_asked(
     provider: Provider, tmp_path: Path
 ) -> None:
-    sid = await provider.answered_chair()
-    provider.api.conferences["c-1"] = "CF" + "2" * 32
+    await provider.answered_chair()
+    provider.api.conferences["c-1"] = CONFERENCE
+    await provider.twilio.handle(conference_started())
+    (paused,) = [request for request in provider.api.requests if request.path == CURRENT]
+    # Recorded from its start by its TwiML; nobody asked yet, so paused, the pause left out of the file.
+    assert paused.method == "POST" and paused.form == {"Status": ["paused"], "PauseBehavior": ["skip"]}
+
     start = StartRecording("c-1", RECORDING, "call", ("alice", "bob"), "alice", "l-alice")
     await provider.twilio.start_recording(start, str(tmp_path / f"{RECORDING}.ogg"))
-    created, _found, announced = provider.api.requests[-3:]
-    assert (created.method, created.path) == ("POST", f"{API}/Calls/{sid}/Recordings.json")
+    resumed, announced = provider.api.requests[-2:]
+    assert (resumed.method, resumed.path, resumed.form) == ("POST", CURRENT, {"Status": ["in-progress"]})
+    assert not any(
+        request.path.startswith(f"{API}/Calls/") and "Recordings" in request.path for request in provider.api.requests
+    )  # no recording of one call: the conference's mix
+    # Everyone on it, telephones too, hears that it is recorded.
+    assert (announced.method, announced.path) == ("POST", f"{API}/Conferences/{CONFERENCE}.json")
+    assert announced.form == {"AnnounceUrl": [f"{PUBLIC_URL}/twilio/announce"], "AnnounceMethod": ["POST"]}
+
+    await provider.twilio.stop_recording(StopRecording("c-1", RECORDING, "call", ("alice", "bob"), "alice", "l-alice"))
+    stopped = provider.api.requests[-1]
+    assert (stopped.method, stopped.path, stopped.form) == ("POST", CURRENT, {"Status": ["stopped"]})
+
+    provider.api.media["RE" + "7" * 32] = wav(550, 1.5)
+    await provider.twilio.handle(conference_recording_available(provider.api, "RE" + "7" * 32))
+    samples = decoded(tmp_path / f"{RECORDING}.ogg")
+    assert abs(len(samples) - 1.5 * 48_000) <= 2 * 960 and level_at(samples, 550) > -20
+    assert provider.api.deleted == []
+
+
+async def test_a_call_recorded_before_its_conference_starts_is_not_paused(provider: Provider, tmp_path: Path) -> None:
+    await provider.answered_chair()
+    start = StartRecording("c-1", RECORDING, "call", ("alice", "bob"), "alice", "l-alice")
+    await provider.twilio.start_recording(start, str(tmp_path / f"{RECORDING}.ogg"))
+    await provider.twilio.handle(conference_started())
+    assert not any("/Recordings" in request.path for request in provider.api.requests)
+
+
+async def test_a_conference_nobody_recorded_has_its_recording_deleted_at_twilio_unfetched(
+    provider: Provider, tmp_path: Path
+) -> None:
+    await provider.answered_chair()
+    provider.api.conferences["c-1"] = CONFERENCE
+    await provider.twilio.handle(conference_started())
+    provider.api.media["RE" + "6" * 32] = wav(550, 0.2)
+    await provider.twilio.handle(conference_recording_available(provider.api, "RE" + "6" * 32))
+    assert provider.api.deleted == ["RE" + "6" * 32]
+    assert not any(request.method == "GET" and request.path.endswith(".wav") for request in provider.api.requests)
+    assert not list(tmp_path.iterdir())
+
+
+async def test_a_second_recording_of_one_call_is_the_chairs_call_both_ways(provider: Provider, tmp_path: Path) -> None:
+    """Twilio records a conference once: after its recording stopped, the chair's call is what can be recorded."""
+    sid = await provider.answered_chair()
+    provider.api.conferences["c-1"] = CONFERENCE
+    provider.api.conference_recordings[CONFERENCE] = "stopped"
+    second = "r-00000000000000a2"
+    start = StartRecording("c-1", second, "call", ("alice", "bob"), "alice", "l-alice")
+    await provider.twilio.start_recording(start, str(tmp_path / f"{second}.ogg"))
+    created = next(request for request in provider.api.requests if request.path == f"{API}/Calls/{sid}/Recordings.json")
     assert created.form == {
-        "RecordingStatusCallback": [f"{PUBLIC_URL}/twilio/recording?conference_id=c-1&recording_id={RECORDING}"],
+        "RecordingStatusCallback": [f"{PUBLIC_URL}/twilio/recording?conference_id=c-1&recording_id={second}"],
         "RecordingStatusCallbackEvent": ["completed"],
         "RecordingStatusCallbackMethod": ["POST"],
         "RecordingChannels": ["mono"],
         "RecordingTrack": ["both"],
     }
-    # Everyone on it, telephones too, hears that it is recorded.
-    assert (announced.method, announced.path) == ("POST", f"{API}/Conferences/CF{'2' * 32}.json")
-    assert announced.form == {"AnnounceUrl": [f"{PUBLIC_URL}/twilio/announce"], "AnnounceMethod": ["POST"]}
-    await provider.twilio.stop_recording(StopRecording("c-1", RECORDING, "call", ("alice", "bob"), "alice", "l-alice"))
+    await provider.twilio.stop_recording(StopRecording("c-1", second, "call", ("alice", "bob"), "alice", "l-alice"))
     stopped = provider.api.requests[-1]
     assert (stopped.method, stopped.path) == ("POST", f"{API}/Calls/{sid}/Recordings/Twilio.CURRENT.json")
     assert stopped.form == {"Status": ["stopped"]}
@@ -143,9 +213,7 @@ async def test_a_voicemail_moves_the_caller_to_record_and_its_file_is_fetched_as
     )
     fetched = provider.api.requests[-1]
     assert fetched.method == "GET" and fetched.auth is not None and fetched.auth.startswith("Basic ")
-    with av.open(str(path)) as container:
-        chunks = [frame.to_ndarray().reshape(-1) for frame in container.decode(container.streams.audio[0])]
-    samples = (np.concatenate(chunks) * 32767).astype(np.int16)
+    samples = decoded(path)
     assert abs(len(samples) - 2 * 48_000) <= 2 * 960
     assert level_at(samples, 440) > -20
 
@@ -205,6 +273,35 @@ async def test_the_recording_callback_is_signed_and_publishes_only_a_finished_re
         ]
         done = await post_signed(hooks.http, "/twilio/recorded", {"AccountSid": ACCOUNT, "CallSid": "CA" + "1" * 32})
         assert [child.tag for child in ET.fromstring(done.text)] == ["Hangup"]
+
+
+async def test_the_conferences_recording_callback_is_signed_and_names_the_conference_only() -> None:
+    hooks = Webhooks()
+    path = "/twilio/recording?conference_id=c-1"
+    conference = {**recording_status(), "ConferenceSid": CONFERENCE, "RecordingSource": "Conference"}
+    del conference["CallSid"]
+    async with hooks.http:
+        forged = await post_signed(hooks.http, path, conference, token="not-the-auth-token-0123456789")
+        assert forged.status_code == 403
+        other = await post_signed(hooks.http, path, conference, signed_url=f"{PUBLIC_URL}/twilio/recording")
+        assert other.status_code == 403
+        for unknown in ("/twilio/recording", "/twilio/recording?conference_id=c-1&recording_id=../x"):
+            assert (await post_signed(hooks.http, unknown, conference)).status_code == 204
+        assert hooks.published == []
+        assert (await post_signed(hooks.http, path, conference)).status_code == 204
+        assert hooks.published == [
+            RecordingAvailable(conference_id="c-1", provider_id="RE" + "9" * 32, url=conference["RecordingUrl"])
+        ]
+
+
+async def test_after_a_restart_a_calls_recording_is_still_the_conferences(provider: Provider, tmp_path: Path) -> None:
+    path = tmp_path / f"{RECORDING}.ogg"
+    start = StartRecording("c-1", RECORDING, "call", ("alice", "bob"), "alice", "l-alice")
+    await provider.twilio.resume_recording(start, str(path))
+    assert provider.api.requests == []
+    provider.api.media["RE" + "7" * 32] = wav(550, 1.0)
+    await provider.twilio.handle(conference_recording_available(provider.api, "RE" + "7" * 32))
+    assert level_at(decoded(path), 550) > -20 and provider.api.deleted == []
 
 
 async def test_after_a_restart_twilio_is_not_asked_to_record_again_but_the_file_still_comes(

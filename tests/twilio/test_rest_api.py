@@ -139,6 +139,12 @@ def client(name: str, conference_id: str, leg: str, caller: str, auto_answer: bo
     return f"client:{name}?conference_id={conference_id}&leg_id={leg}&caller={caller}&auto_answer={answer}"
 
 
+def PAUSED(conference_sid: str) -> tuple[str, str, dict[str, list[str]]]:  # noqa: N802 (read as a constant)
+    """As a conference starts, its own recording (record-from-start) is paused: nobody asked for one yet."""
+    path = f"/Conferences/{conference_sid}/Recordings/Twilio.CURRENT.json"
+    return ("POST", path, {"Status": ["paused"], "PauseBehavior": ["skip"]})
+
+
 def summary(requests: list[ApiRequest]) -> list[tuple[Any, ...]]:
     return [(r.method, r.path.removeprefix(API), r.form if r.method == "POST" else r.query) for r in requests]
 
@@ -165,6 +171,7 @@ async def test_call_add_mute_remove_and_hang_up_make_exactly_these_api_calls() -
         cid = call["id"]
         conference_sid = "CF" + "d" * 32
         await twilio.conference(conference_sid, cid, "conference-start", 0)
+        await twilio.requests(3)  # its recording paused: nobody asked for one
         await twilio.conference(
             conference_sid, cid, "participant-join", 1, call_sid=call["alice_sid"], label=call["alice"]
         )
@@ -173,21 +180,21 @@ async def test_call_add_mute_remove_and_hang_up_make_exactly_these_api_calls() -
         await alice.send(type="add", conference_id=cid, to="carol")
         conference = await alice.conference(lambda c: "carol" in legs(c))
         carol_leg = leg_id(conference, "carol")
-        carol_sid = twilio.sid_of((await twilio.requests(3))[2])
+        carol_sid = twilio.sid_of((await twilio.requests(4))[3])
         await twilio.answer(carol_sid, cid, carol_leg, to="client:carol")
         await alice.conference(lambda c: legs(c) == {"alice": P, "bob": P, "carol": P})
 
         await alice.send(type="mute", conference_id=cid, leg_id=call["bob"], muted=True)
-        await twilio.requests(4)
-        await alice.send(type="remove", conference_id=cid, leg_id=carol_leg)
         await twilio.requests(5)
+        await alice.send(type="remove", conference_id=cid, leg_id=carol_leg)
+        await twilio.requests(6)
         await twilio.report(carol_sid, "completed", cid, carol_leg, to="client:carol")
         await alice.conference(lambda c: legs(c).get("carol") == "completed:removed")
 
         await alice.send(type="hang_up", conference_id=cid)
-        await twilio.requests(6)
+        await twilio.requests(7)
         await twilio.report(call["alice_sid"], "completed", cid, call["alice"], to="client:alice")
-        await twilio.requests(7)  # the rules hang up bob, left alone
+        await twilio.requests(8)  # the rules hang up bob, left alone
         await twilio.report(call["bob_sid"], "completed", cid, call["bob"])
         ended = await bob.conference(lambda c: c["status"] == "ended")
         assert ended["end_reason"] == "hung-up"
@@ -205,6 +212,7 @@ async def test_call_add_mute_remove_and_hang_up_make_exactly_these_api_calls() -
                 "/Calls.json",
                 dialled(client("bob", cid, call["bob"], "alice", False), "client:alice", cid, call["bob"]),
             ),
+            PAUSED(conference_sid),
             (
                 "POST",
                 "/Calls.json",
@@ -321,6 +329,40 @@ async def test_muting_before_the_conference_reported_looks_it_up_by_name() -> No
         ]
 
 
+async def test_a_hold_twilio_refuses_shows_bob_not_held_and_tells_the_chair_it_failed() -> None:
+    async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice, Page(url, "bob") as bob:
+        call = await connected_call(url, twilio, alice, bob)
+        conference_sid = "CF" + "a" * 32
+        await twilio.conference(conference_sid, call["id"], "conference-start", 0)
+        for sequence, who in ((1, "alice"), (2, "bob")):
+            await twilio.conference(
+                conference_sid, call["id"], "participant-join", sequence, call_sid=call[f"{who}_sid"], label=call[who]
+            )
+        twilio.api.broken.add(conference_sid)  # its participant updates fail with a 500
+
+        def bobs(conference: dict[str, Any]) -> dict[str, Any]:
+            return next(leg for leg in conference["legs"] if leg["id"] == call["bob"])
+
+        await alice.send(type="hold", conference_id=call["id"], leg_id=call["bob"], held=True)
+        for page in (alice, bob):
+            await page.conference(lambda c: bobs(c)["held"])
+            held_at = next(
+                i for i, m in enumerate(page.messages) if m["type"] == "conference" and bobs(m["conference"])["held"]
+            )
+            # Then shown as Twilio has him: not on hold.
+            async with asyncio.timeout(5):
+                while not [
+                    m
+                    for m in page.messages[held_at + 1 :]
+                    if m["type"] == "conference" and not bobs(m["conference"])["held"]
+                ]:
+                    await asyncio.sleep(0.01)
+        refused = await alice.wait_for(lambda m: m["type"] == "refused")
+        assert refused == {**refused, "code": "hold_failed", "message": "Hold failed: bob could not be put on hold"}
+        assert not [m for m in bob.messages if m["type"] == "refused"]
+        assert twilio.api.holds.get(conference_sid, {}).get(call["bob_sid"], False) is False
+
+
 async def test_the_chair_holds_bob_with_the_participants_hold_and_hold_url_then_resumes_him() -> None:
     """Twilio's Update Participant: `Hold`, and `HoldUrl` with `HoldMethod` for what the held one hears."""
     async with talkbox_on_twilio() as (url, twilio), Page(url, "alice") as alice, Page(url, "bob") as bob:
@@ -334,11 +376,12 @@ async def test_the_chair_holds_bob_with_the_participants_hold_and_hold_url_then_
         await alice.send(type="hold", conference_id=call["id"], leg_id=call["bob"], held=True)
         held = await bob.conference(lambda c: next(leg for leg in c["legs"] if leg["id"] == call["bob"])["held"])
         assert next(leg for leg in held["legs"] if leg["id"] == call["bob"])["held_by_chair"]
-        await twilio.requests(3)
+        await twilio.requests(4)
         await alice.send(type="hold", conference_id=call["id"], leg_id=call["bob"], held=False)
         participant = f"/Conferences/{conference_sid}/Participants/{call['bob_sid']}.json"
         hold_url = f"{PUBLIC_URL}/twilio/hold?music=1"
-        assert summary((await twilio.requests(4))[2:]) == [
+        assert summary((await twilio.requests(5))[2:]) == [
+            PAUSED(conference_sid),
             ("POST", participant, {"Hold": ["true"], "HoldUrl": [hold_url], "HoldMethod": ["POST"]}),
             ("POST", participant, {"Hold": ["false"]}),
         ]

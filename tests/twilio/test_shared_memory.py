@@ -23,7 +23,7 @@ from talkbox.telephony.rules import DialLeg, HangUpLeg, MuteLeg, StartRecording
 from tests.support.redis_server import redis_server
 from tests.twilio.fake_api import ACCOUNT, FakeTwilioApi, fake_twilio_api
 from tests.twilio.test_reconcile import provider_on
-from tests.twilio.test_recording import VOICEMAIL, wav
+from tests.twilio.test_recording import RECORDING, VOICEMAIL, wav
 
 CID = "c-shared"
 CONFERENCE_SID = "CF" + "a" * 32
@@ -135,5 +135,29 @@ async def test_a_voicemail_started_on_one_node_is_fetched_by_the_node_twilios_ca
             await two.handle(RecordingAvailable(conference_id=CID, recording_id=VOICEMAIL, provider_id="RE1", url=url))
             assert path.is_file() and path.stat().st_size > 0
             assert await SharedMemory(client).recording(VOICEMAIL) is None, "fetched: forgotten"
+            await two.close()
+        await client.aclose()
+
+
+async def test_a_conferences_recording_started_on_one_node_is_fetched_by_another(tmp_path: Path) -> None:
+    """The conference's own recording callback names no recording: which one it is, is kept in Redis too."""
+    published: list[Event] = []
+    path = tmp_path / f"{RECORDING}.ogg"
+    with redis_server(tmp_path) as redis:
+        client = redis_client(redis.url)
+        async with fake_twilio_api() as api:
+            media = {"api_url": api.url, "save_audio": save_wav}
+            one = provider_on(api, published, shared=SharedMemory(client), **media)
+            start = StartRecording(CID, RECORDING, "call", ("alice", "bob"), "alice", "l-alice", kind="twilio")
+            await one.resume_recording(start, str(path))
+            await one.close()
+
+            two = provider_on(api, published, shared=SharedMemory(client), **media)
+            api.media["RE" + "8" * 32] = wav(440, 1.0)
+            url = f"{api.url}/2010-04-01/Accounts/{ACCOUNT}/Recordings/RE{'8' * 32}"
+            await two.handle(RecordingAvailable(conference_id=CID, provider_id="RE" + "8" * 32, url=url))
+            assert path.is_file() and path.stat().st_size > 0
+            assert api.deleted == []
+            assert await SharedMemory(client).taping(CID) is None, "fetched: forgotten"
             await two.close()
         await client.aclose()

@@ -25,6 +25,8 @@ export interface Library {
   newVoicemails: number;
   /** Whether a missed call to me becomes a voicemail. */
   voicemail: boolean;
+  /** Whether the server takes voicemail at all (TALKBOX_VOICEMAIL): if not, the switch is not shown. */
+  voicemailAvailable: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -58,7 +60,14 @@ function parseEntry(raw: unknown): RecordingEntry | null {
 export function parseLibrary(raw: unknown): Library | null {
   if (!isObject(raw) || !Array.isArray(raw.recordings) || typeof raw.voicemail !== "boolean") return null;
   const recordings = raw.recordings.map(parseEntry).filter((entry): entry is RecordingEntry => entry !== null);
-  return { recordings, newVoicemails: recordings.filter((r) => r.isNew).length, voicemail: raw.voicemail };
+  // A server older than the field has voicemail; a false one says it has none.
+  const voicemailAvailable = raw.voicemail_available !== false;
+  return {
+    recordings,
+    newVoicemails: recordings.filter((r) => r.isNew).length,
+    voicemail: voicemailAvailable && raw.voicemail,
+    voicemailAvailable,
+  };
 }
 
 export function voicemails(library: Library | null): RecordingEntry[] {

@@ -193,7 +193,7 @@ function start(): void {
         case "answer-media": {
           const { legId } = effect;
           mediaFor()
-            .answer(legId, effect.sdp)
+            .answer(legId, effect.sdp, effect.quiet === true)
             .then(
               (sdp) => dispatch({ type: "media-answer-ready", legId, sdp }),
               (err: unknown) => {

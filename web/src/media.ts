@@ -39,7 +39,7 @@ export interface MediaAdapter {
    * "offer" is the incoming call's CallSid and nothing is sent back (the SDK
    * answers Twilio itself): it resolves with "" once the call is accepted.
    */
-  answer(legId: string, offer: string): Promise<string>;
+  answer(legId: string, offer: string, quiet?: boolean): Promise<string>;
   /** Tear down a leg's media. Idempotent; unknown legs are ignored. */
   hangUp(legId: string): void;
   /** Play this leg's audio (the call switched to), not another's; unknown legs are ignored. */
@@ -106,6 +106,8 @@ interface LegMedia {
   closed: boolean;
   connected: boolean;
   interrupted: boolean;
+  /** Answered for a call on hold (its media back after a restart): not heard until `play` picks it. */
+  quiet: boolean;
 }
 
 /** WebRTC to Talkbox's built-in engine: one RTCPeerConnection per leg, no trickle ICE. */
@@ -141,7 +143,7 @@ export class BuiltinMedia implements MediaAdapter {
     return Promise.resolve();
   }
 
-  async answer(legId: string, offerSdp: string): Promise<string> {
+  async answer(legId: string, offerSdp: string, quiet = false): Promise<string> {
     this.hangUp(legId); // a new offer for a leg replaces its old media
     const leg: LegMedia = {
       pc: null,
@@ -150,6 +152,7 @@ export class BuiltinMedia implements MediaAdapter {
       closed: false,
       connected: false,
       interrupted: false,
+      quiet,
     };
     this.legs.set(legId, leg);
 
@@ -233,7 +236,9 @@ export class BuiltinMedia implements MediaAdapter {
 
   /** The one remote audio element plays one call at a time: the one I talk on. */
   play(legId: string): void {
-    const remote = this.legs.get(legId)?.remote;
+    const leg = this.legs.get(legId);
+    if (leg !== undefined) leg.quiet = false;
+    const remote = leg?.remote;
     if (remote === null || remote === undefined || this.audioElement.srcObject === remote) return;
     this.audioElement.srcObject = remote;
     this.audioElement.play().catch(() => undefined);
@@ -272,6 +277,7 @@ export class BuiltinMedia implements MediaAdapter {
     const stream = event.streams[0] ?? leg.remote ?? new MediaStream();
     if (!stream.getTracks().includes(event.track)) stream.addTrack(event.track);
     leg.remote = stream;
+    if (leg.quiet) return;
     if (this.audioElement.srcObject !== stream) this.audioElement.srcObject = stream;
     // Autoplay may be refused before a user gesture; the element keeps the
     // stream and plays on the next attempt.

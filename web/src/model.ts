@@ -352,7 +352,8 @@ export type Effect =
    * Bring up media for an offered leg; report media-answer-ready or media-failed.
    * `sdp` is the offer: an SDP (built-in) or the incoming call's CallSid (Twilio).
    */
-  | { type: "answer-media"; conferenceId: string; legId: string; sdp: string }
+  // quiet: the media of a call on hold, answered without taking the speaker from the call I am on.
+  | { type: "answer-media"; conferenceId: string; legId: string; sdp: string; quiet?: boolean }
   | { type: "stop-media"; legId: string }
   /** Twilio mode: play keypad digits into the leg's call (the Voice SDK's sendDigits). */
   | { type: "send-digits"; legId: string; digits: string }

@@ -235,6 +235,10 @@ function step(model: Model, msg: Msg): Update {
         if (model.media.legId === msg.legId && hasLiveMedia(model.media)) return [model, []];
         return [model, [{ type: "stop-media", legId: msg.legId }]];
       }
+      const answeredHeld = heldCallOf(model, msg.legId)?.media;
+      if (answeredHeld?.legId === msg.legId && answeredHeld.phase === "connecting") {
+        return [model, [{ type: "send", frame: { type: "answer", leg_id: msg.legId, sdp: msg.sdp } }]];
+      }
       if (model.media.legId !== msg.legId || model.media.phase !== "connecting") {
         // An answer for a leg we gave up on meanwhile: drop its media.
         return [model, [{ type: "stop-media", legId: msg.legId }]];
@@ -244,6 +248,10 @@ function step(model: Model, msg: Msg): Update {
     case "media-connected": {
       // Also a stalled one that came back by itself.
       const { media } = model;
+      const heldCall = heldCallOf(model, msg.legId);
+      if (heldCall !== undefined && heldCall.media.legId === msg.legId && heldCall.media.phase !== "idle") {
+        return [withHeldMedia(model, heldCall, { ...heldCall.media, phase: "connected" }), []];
+      }
       if (media.legId !== msg.legId || (media.phase !== "connecting" && media.phase !== "lost")) return [model, []];
       // A new connection: its quality is measured afresh.
       return [{ ...model, media: { ...media, phase: "connected" }, quality: null, qualityReading: null }, []];
@@ -538,6 +546,7 @@ const REFUSALS: Partial<Record<RefusalCode, string>> = {
   invalid_destination: "That is not a name or a phone number",
   too_many_calls: "You are on as many calls as you can be: hang one up first",
   held_by_self: "They are away on another call: only they can take it off hold",
+  hold_failed: "Hold failed: the call is as it was",
   not_held: "Hold the person to transfer first",
   nobody_to_transfer_to: "Add who to transfer them to first",
   store_unavailable: "Could not place the call: Talkbox could not save it. Try again shortly.",
@@ -569,6 +578,8 @@ function ownLegOffered(model: Model, offer: Offer): Update {
     // The very offer already answered, sent again: nothing changes.
     return [model, []];
   }
+  const heldCall = heldCallOf(model, offer.leg_id);
+  if (heldCall !== undefined) return heldLegOffered(model, heldCall, offer);
   if (!mayAutoAnswer(model, offer)) return [model, []];
   const effects: Effect[] = [];
   // The old media goes first (for the same leg too), so the remote audio
@@ -586,6 +597,62 @@ function ownLegOffered(model: Model, offer: Offer): Update {
     },
     effects,
   ];
+}
+
+/**
+ * The media of my leg on a call on hold, offered again (after `resume`, or by a media worker restarted):
+ * answered quietly, so the call I am on keeps the speaker, and there at once when switched to.
+ */
+function heldLegOffered(model: Model, call: HeldCall, offer: Offer): Update {
+  if (call.media.legId === offer.leg_id && hasLiveMedia(call.media) && call.media.offerSdp === offer.sdp) {
+    return [model, []];
+  }
+  const effects: Effect[] = call.media.legId !== null ? [{ type: "stop-media", legId: call.media.legId }] : [];
+  effects.push({
+    type: "answer-media",
+    conferenceId: offer.conference_id,
+    legId: offer.leg_id,
+    sdp: offer.sdp,
+    quiet: true,
+  });
+  const media: MediaState = {
+    phase: "connecting",
+    legId: offer.leg_id,
+    conferenceId: offer.conference_id,
+    offerSdp: offer.sdp,
+  };
+  return [{ ...withHeldMedia(model, call, media), mediaLegs: withItem(model.mediaLegs, offer.leg_id) }, effects];
+}
+
+/** The call on hold whose media, or my leg on it, is `legId`. */
+function heldCallOf(model: Model, legId: string): HeldCall | undefined {
+  return model.held.find(
+    (call) =>
+      call.media.legId === legId || mySide({ me: model.me, media: call.media }, call.conference).myLeg?.id === legId,
+  );
+}
+
+function withHeldMedia(model: Model, call: HeldCall, media: MediaState): Model {
+  return { ...model, held: model.held.map((c) => (c === call ? { ...c, media } : c)) };
+}
+
+/**
+ * A call on hold lost its media (Talkbox or its media worker restarted): ask for it again now, not when
+ * switched to, since the server ends a leg whose media does not come back within its grace.
+ */
+function heldMediaLost(model: Model, call: HeldCall, legId: string, fresh: boolean): Update {
+  const resumeSent = fresh ? model.resumeSent.filter((id) => id !== legId) : model.resumeSent;
+  const next = withHeldMedia({ ...model, resumeSent }, call, { ...call.media, phase: "lost" });
+  return resumeHeld(next, [{ type: "stop-media", legId }], call.conference, legId);
+}
+
+/** Send `resume` for my leg on a call on hold, once, while the socket is open (else on reconnecting). */
+function resumeHeld(model: Model, effects: Effect[], conference: Conference, legId: string): Update {
+  const leg = conference.legs.find((l) => l.id === legId);
+  if (model.connection !== "open" || leg?.status !== "in-progress" || model.resumeSent.includes(legId)) {
+    return [model, effects];
+  }
+  return [sendResume(model, effects, legId), effects];
 }
 
 /**
@@ -707,7 +774,10 @@ function conferenceChanged(model: Model, conference: Conference): Update {
 function heldConferenceChanged(model: Model, call: HeldCall, conference: Conference): Update {
   const side = mySide({ me: model.me, media: call.media }, conference);
   if (conference.status !== "ended" && side.onCall) {
-    return [{ ...model, held: model.held.map((c) => (c === call ? { ...c, conference } : c)) }, []];
+    const next: Model = { ...model, held: model.held.map((c) => (c === call ? { ...c, conference } : c)) };
+    // Its media lost while the socket was down (a restart): asked for again once the socket is back.
+    if (call.media.phase !== "lost" || side.myLeg === undefined) return [next, []];
+    return resumeHeld(next, [], conference, side.myLeg.id);
   }
   const effects: Effect[] = call.media.legId !== null ? [{ type: "stop-media", legId: call.media.legId }] : [];
   const text = describeOutcome(withEarlierLegs(call.conference, conference), model.me, side.myLeg?.id);
@@ -1099,7 +1169,17 @@ function mediaFailed(
   problem: MicrophoneProblem | undefined,
 ): Update {
   const { media } = model;
-  if (media.legId !== legId) return [model, [{ type: "stop-media", legId }]];
+  if (media.legId !== legId) {
+    const call = heldCallOf(model, legId);
+    if (call === undefined || call.media.legId !== legId || providerCarriesMedia(model)) {
+      return [model, [{ type: "stop-media", legId }]];
+    }
+    if (call.media.phase === "connected" || call.media.phase === "lost") {
+      return heldMediaLost(model, call, legId, call.media.phase === "connected");
+    }
+    // Never connected again: asked for once more when switched to.
+    return [withHeldMedia(model, call, NO_MEDIA), [{ type: "stop-media", legId }]];
+  }
   const effects: Effect[] = [];
   if (media.phase === "connected" || media.phase === "lost") {
     // It was up and went: the leg itself may go on. Ask for its media again
@@ -1171,6 +1251,10 @@ function statsRead(model: Model, legId: string, reading: StatsReading): Update {
 /** Connected media stalled: the leg may go on; ask for its media again (the old goes when the new offer comes). */
 function mediaInterrupted(model: Model, legId: string): Update {
   const { media } = model;
+  const call = heldCallOf(model, legId);
+  if (call !== undefined && call.media.legId === legId && call.media.phase === "connected") {
+    return providerCarriesMedia(model) ? [model, []] : heldMediaLost(model, call, legId, true);
+  }
   if (media.legId !== legId || media.phase !== "connected") return [model, []];
   const resumeSent = model.resumeSent.filter((id) => id !== legId); // a new loss: ask again
   return resumeLost({ ...model, media: { ...media, phase: "lost" }, resumeSent }, [], legId);

@@ -78,6 +78,7 @@ interface Elements {
   library: HTMLElement;
   voicemailBadge: HTMLElement;
   voicemailOn: HTMLInputElement;
+  voicemailSetting: HTMLElement;
   recordings: HTMLUListElement;
   recordingsEmpty: HTMLElement;
   hold: HTMLButtonElement;
@@ -183,6 +184,7 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     library: byId(doc, "library", HTMLElement),
     voicemailBadge: byId(doc, "voicemail-badge", HTMLElement),
     voicemailOn: byId(doc, "voicemail-on", HTMLInputElement),
+    voicemailSetting: byId(doc, "voicemail-setting", HTMLElement),
     recordings: byId(doc, "recordings", HTMLUListElement),
     recordingsEmpty: byId(doc, "recordings-empty", HTMLElement),
     hold: byId(doc, "hold", HTMLButtonElement),
@@ -565,6 +567,8 @@ function renderLibrary(el: Elements, doc: Document, rows: Map<string, HTMLLIElem
   const badge = badgeText(library);
   setText(el.voicemailBadge, badge ?? "");
   setHidden(el.voicemailBadge, badge === null);
+  // A server without voicemail: no switch that would promise one.
+  setHidden(el.voicemailSetting, !library.voicemailAvailable);
   if (el.voicemailOn.checked !== library.voicemail) el.voicemailOn.checked = library.voicemail;
   setHidden(el.recordingsEmpty, library.recordings.length > 0);
   const items = library.recordings.map((entry) => {

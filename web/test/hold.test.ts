@@ -6,7 +6,7 @@ import type { Leg } from "../src/protocol";
 import { describeLegStatus } from "../src/outcome";
 import { heldSummary, pageTitle } from "../src/narration";
 import { update } from "../src/update";
-import { aliceInCall, conf, conference, leg, offer, run } from "./fixtures";
+import { aliceInCall, conf, conference, leg, offer, run, server } from "./fixtures";
 
 const sent = (effects: Effect[]) => effects.flatMap((e) => (e.type === "send" ? [e.frame] : []));
 const held = (l: Leg, byChair = false): Leg => ({ ...l, held: true, held_by_chair: byChair });
@@ -42,6 +42,17 @@ describe("the chair holds a guest", () => {
     );
     expect(next.announcement?.text).toContain("alice put you on hold");
     expect(next.held).toEqual([]); // not my hold: the call stays on my panel
+  });
+
+  it("a hold the provider refused: bob is shown not held again, and the chair is told it failed", () => {
+    const bobHeld = withBob(aliceInCall(), held(leg(B, "bob", "in-progress"), true));
+    const { model } = run(bobHeld, [
+      conf(conference([leg(A, "alice", "in-progress"), leg(B, "bob", "in-progress")])),
+      server({ type: "refused", code: "hold_failed", message: "Hold failed: bob could not be put on hold" }),
+    ]);
+    expect(describeLegStatus(model.conference!.legs[1]!)).not.toBe("on hold");
+    expect(model.notice).toBe("Hold failed: bob could not be put on hold");
+    expect(model.conference).not.toBeNull(); // the call goes on
   });
 
   it("nothing is sent while Talkbox cannot be reached", () => {
@@ -161,5 +172,58 @@ describe("holding my own call, and switching", () => {
       { type: "hold", conference_id: "c-9", leg_id: A, held: false },
       { type: "resume", leg_id: A },
     ]);
+  });
+});
+
+describe("a call on hold when Talkbox restarts", () => {
+  // alice took carol's call: her call with bob is on hold, its media kept.
+  function twoCalls(): Model {
+    let model = run(aliceInCall(), [offer("l-a2", { conferenceId: "c-2", caller: "carol" })]).model;
+    model = run(model, [
+      { type: "accept-clicked" },
+      conf(conference([leg("l-c", "carol", "in-progress"), leg("l-a2", "alice", "in-progress")], { id: "c-2", chair: "carol" })),
+      conf(conference([held(leg(A, "alice", "in-progress")), leg(B, "bob", "in-progress")])),
+      { type: "media-connected", legId: "l-a2" },
+    ]).model;
+    expect(model.held.map((call) => [call.conference.id, call.media.legId, call.media.phase])).toEqual([["c-1", A, "connected"]]);
+    return model;
+  }
+
+  it("its lost media is asked for again at once, and the new offer is answered quietly for its panel", () => {
+    const [lost, effects] = update(twoCalls(), { type: "media-interrupted", legId: A });
+    expect(effects).toEqual([{ type: "stop-media", legId: A }, { type: "send", frame: { type: "resume", leg_id: A } }]);
+    expect(lost.media.legId).toBe("l-a2"); // the call I am on keeps its media
+
+    const [offered, answer] = update(lost, offer(A, { autoAnswer: true, sdp: "after-restart" }));
+    expect(answer).toEqual([
+      { type: "stop-media", legId: A },
+      { type: "answer-media", conferenceId: "c-1", legId: A, sdp: "after-restart", quiet: true },
+    ]);
+    expect(offered.media.legId).toBe("l-a2");
+    const [ready, frames] = update(offered, { type: "media-answer-ready", legId: A, sdp: "answer-sdp" });
+    expect(sent(frames)).toEqual([{ type: "answer", leg_id: A, sdp: "answer-sdp" }]);
+    const [connected] = update(ready, { type: "media-connected", legId: A });
+    expect(connected.held[0]?.media.phase).toBe("connected");
+
+    const [, switched] = update(connected, { type: "switch-clicked", conferenceId: "c-1" });
+    expect(switched).toEqual([
+      { type: "send", frame: { type: "hold", conference_id: "c-1", leg_id: A, held: false } },
+      { type: "play-media", legId: A },
+    ]);
+  });
+
+  it("lost while the socket is down, it is asked for once the server's state comes again", () => {
+    let model = run(twoCalls(), [{ type: "socket-closed", code: 1006, reason: "" }]).model;
+    const [lost, effects] = update(model, { type: "media-failed", legId: A, reason: "media" });
+    expect(sent(effects)).toEqual([]);
+    model = run(lost, [{ type: "socket-opened" }]).model;
+    const [, again] = update(model, conf(conference([held(leg(A, "alice", "in-progress")), leg(B, "bob", "in-progress")])));
+    expect(sent(again)).toEqual([{ type: "resume", leg_id: A }]);
+  });
+
+  it("a media worker's new offer for it is answered quietly too, not left for the server to end", () => {
+    const [, effects] = update(twoCalls(), offer(A, { autoAnswer: true, sdp: "new-worker" }));
+    expect(effects).toContainEqual({ type: "answer-media", conferenceId: "c-1", legId: A, sdp: "new-worker", quiet: true });
+    expect(effects).not.toContainEqual({ type: "stop-media", legId: "l-a2" });
   });
 });

@@ -143,6 +143,14 @@ describe("the voicemail and recordings list", () => {
     expect(parseLibrary({ recordings: "no" })).toBeNull();
   });
 
+  it("a server without voicemail: its switch is not offered, and voicemail reads as off", () => {
+    const off = parseLibrary({ recordings: [], new_voicemails: 0, voicemail: true, voicemail_available: false })!;
+    expect([off.voicemail, off.voicemailAvailable]).toEqual([false, false]);
+    const on = parseLibrary({ recordings: [], new_voicemails: 0, voicemail: true, voicemail_available: true })!;
+    expect([on.voicemail, on.voicemailAvailable]).toEqual([true, true]);
+    expect(listed([]).voicemailAvailable).toBe(true); // a server from before the field has voicemail
+  });
+
   it("the file's address says who asks, as the page itself was opened", () => {
     expect(audioIdentity("?client_name=bob")).toBe("?client_name=bob");
     expect(audioIdentity("?token=abc.def&client_name=x")).toBe("?token=abc.def");

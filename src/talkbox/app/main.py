@@ -565,7 +565,13 @@ def create_app(
         origins = AllowedOrigins.of(talkbox.settings.allowed_origins)
         app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint, origins))
     app.include_router(
-        recordings_router(talkbox.gateway.identity, talkbox.store, Path(settings.recordings), talkbox.bus.publish)
+        recordings_router(
+            talkbox.gateway.identity,
+            talkbox.store,
+            Path(settings.recordings),
+            talkbox.bus.publish,
+            voicemail_available=settings.voicemail,
+        )
     )
 
     app.router.routes.extend(page.routes())

@@ -190,20 +190,25 @@ def twilio_router(
 
     @router.post(
         twiml.RECORDING_PATH,
-        summary="Recording status callback (a call recording or a voicemail)",
+        summary="Recording status callback (a conference recording, a call recording or a voicemail)",
         status_code=204,
         response_class=Response,
         responses=NO_CONTENT,
         openapi_extra=form_body(RecordingParams),
     )
     async def recording(request: Request) -> Response:
-        """A finished recording is published for the provider to fetch; anything else is ignored."""
+        """A finished recording is published for the provider to fetch; anything else is ignored.
+
+        A conference's own recording names no recording id (its URL is in the conference's TwiML, written
+        before the chair records): the provider knows which recording of the call it is.
+        """
         event = _parse(RecordingParams, await signed(request))
         query = request.query_params
         conference_id, recording_id = query.get("conference_id"), query.get("recording_id")
-        if event is None or event.RecordingStatus != "completed" or not _known(conference_id, recording_id):
+        named = recording_id is None or _known(recording_id)
+        if event is None or event.RecordingStatus != "completed" or not _known(conference_id) or not named:
             return Response(status_code=204)
-        assert conference_id is not None and recording_id is not None
+        assert conference_id is not None
         await publish(
             RecordingAvailable(
                 conference_id=conference_id,

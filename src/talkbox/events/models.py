@@ -91,6 +91,7 @@ RefusalCode = Literal[
     "conference_full",
     "transfer_pending",
     "held_by_self",
+    "hold_failed",
     "not_held",
     "nobody_to_transfer_to",
     "not_on_call",
@@ -397,7 +398,8 @@ class RecordingAvailable(_Event):
 
     type: Literal["recording_available"] = "recording_available"
     conference_id: str
-    recording_id: str
+    # None for the conference's own recording (Twilio's record on <Conference>): the provider knows which it is.
+    recording_id: str | None = None
     provider_id: str  # the RecordingSid
     url: str
 
@@ -439,6 +441,18 @@ class LegHoldChanged(_Event):
     conference_id: str
     leg_id: str
     held: bool
+
+
+class LegHoldFailed(_Event):
+    """A provider's word that the hold asked for a leg could not be applied (Twilio refused it): `held` is what
+    the leg has. The rules take it, so no page shows a hold the provider does not have, and tell who asked."""
+
+    type: Literal["leg_hold_failed"] = "leg_hold_failed"
+    conference_id: str
+    leg_id: str
+    held: bool
+    # Whether the hold the provider kept is the chair's (with music), for a failure to take one off.
+    by_chair: bool = False
 
 
 class LegOffered(_Event):
@@ -548,6 +562,7 @@ Event = Annotated[
     | RecordingAvailable
     | LegMuteChanged
     | LegHoldChanged
+    | LegHoldFailed
     | LegOffered
     | ConferenceUpdated
     | CallRefused

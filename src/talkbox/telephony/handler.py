@@ -20,6 +20,7 @@ from talkbox.events.models import (
     Event,
     IncomingPhoneCall,
     LegHoldChanged,
+    LegHoldFailed,
     LegKind,
     LegMuteChanged,
     LegStatusChanged,
@@ -150,6 +151,7 @@ class CallHandler:
         LegStatusChanged,
         LegMuteChanged,
         LegHoldChanged,
+        LegHoldFailed,
         PresenceChanged,
         UnsavedChangesDue,
     )
@@ -264,7 +266,7 @@ class CallHandler:
             return TransferCall(event.user, event.to, event.leg_id, recall, self.telephones)
         if isinstance(event, UserSendsDigits):
             return PressDigits(event.user, event.digits)
-        if isinstance(event, (LegStatusChanged, LegMuteChanged, LegHoldChanged)):
+        if isinstance(event, (LegStatusChanged, LegMuteChanged, LegHoldChanged, LegHoldFailed)):
             return event
         if isinstance(event, IncomingPhoneCall):
             names = (event.to,) if event.to else self.ring

@@ -16,6 +16,7 @@ from talkbox.events.models import (
     ConferenceUpdated,
     DigitPressed,
     LegHoldChanged,
+    LegHoldFailed,
     LegKind,
     LegMuteChanged,
     LegStatusChanged,
@@ -174,6 +175,7 @@ RuleInput = (
     | LegStatusChanged
     | LegMuteChanged
     | LegHoldChanged
+    | LegHoldFailed
 )
 
 # --- commands ------------------------------------------------------------------
@@ -330,6 +332,8 @@ def _decide(conference: Conference | None, given: RuleInput) -> Decision:
         return _mute_reported(conference, given)
     if isinstance(given, LegHoldChanged):
         return _hold_reported(conference, given)
+    if isinstance(given, LegHoldFailed):
+        return _hold_failed(conference, given)
     return _leg_status(conference, given)
 
 
@@ -551,6 +555,25 @@ def _hold_reported(conference: Conference, report: LegHoldChanged) -> Decision:
         return Decision(conference)  # the chair's hold stays until the chair takes it off
     conference = conference.with_leg(replace(leg, held=report.held, held_by_chair=False))
     return _settle(conference, (HoldLeg(conference.id, leg.id, report.held, music=False),))
+
+
+def _hold_failed(conference: Conference, report: LegHoldFailed) -> Decision:
+    """The provider could not apply a hold: the leg is shown as the provider has it, and whoever asked is told.
+
+    That is the chair for a participant it held (or tried to take off hold), else the leg's own user. Whose a
+    hold was once taken off, only the provider still knows (`by_chair`).
+    """
+    if not conference.has_leg(report.leg_id):
+        return Decision(conference)
+    leg = conference.leg(report.leg_id)
+    if leg.ended or leg.held == report.held:
+        return Decision(conference)
+    by_chair = leg.held_by_chair if leg.held else report.by_chair
+    asked_by = conference.chair.destination if by_chair else leg.destination
+    verb = "put on hold" if leg.held else "taken off hold"
+    conference = conference.with_leg(replace(leg, held=report.held, held_by_chair=report.held and by_chair))
+    refusal = _refuse(asked_by, "hold_failed", f"Hold failed: {leg.destination} could not be {verb}")
+    return _settle(conference, refusal)
 
 
 def holds_elsewhere(user: str, talking_on: str, conferences: Iterable[Conference]) -> tuple[tuple[str, Hold], ...]:

@@ -58,6 +58,8 @@ class Library(BaseModel):
     recordings: list[RecordingView]
     new_voicemails: int
     voicemail: bool  # whether a missed call to this user becomes a voicemail
+    # Whether this server takes voicemail at all (TALKBOX_VOICEMAIL): when not, nobody's can be turned on.
+    voicemail_available: bool = True
 
 
 class VoicemailSetting(BaseModel):
@@ -78,6 +80,7 @@ def recordings_router(
     index: RecordingIndex,
     folder: Path,
     publish: Callable[[Event], Awaitable[None]],
+    voicemail_available: bool = True,
 ) -> APIRouter:
     router = APIRouter(tags=["page"], dependencies=[Depends(_store_reachable)])
     folder = folder.resolve()
@@ -107,7 +110,8 @@ def recordings_router(
         return Library(
             recordings=views,
             new_voicemails=sum(1 for view in views if view.new),
-            voicemail=await index.voicemail_on(user),
+            voicemail=voicemail_available and await index.voicemail_on(user),
+            voicemail_available=voicemail_available,
         )
 
     @router.get(f"{PREFIX}/{{recording_id}}/audio", summary="The recording as Ogg/Opus (byte ranges honoured)")
@@ -163,6 +167,9 @@ def recordings_router(
             setting = VoicemailSetting.model_validate_json(await request.body())
         except ValueError as error:
             raise HTTPException(status_code=422, detail='the body must be {"on": true} or {"on": false}') from error
+        if not voicemail_available:
+            # Kept would mean nothing, and read as on once the server takes voicemail again.
+            raise HTTPException(status_code=409, detail="voicemail is turned off on this server (TALKBOX_VOICEMAIL)")
         await index.set_voicemail(user, setting.on)
         return setting
 

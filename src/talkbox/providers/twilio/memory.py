@@ -3,7 +3,8 @@
 A node learns a leg's CallSid the moment it places the call, while the store
 learns it only from Twilio's first report, which a node killed in between
 never hands on; it learns a conference's ConferenceSid from Twilio's callbacks,
-and where each recording it asked Twilio for is to be written once Twilio says it is ready.
+where each recording it asked Twilio for is to be written once Twilio says it is ready, and
+which recording of the call a conference's own Twilio recording is.
 Kept in Redis too, whichever node handles the conference's next event (the
 partition's new owner after a takeover) can hang any leg up, mute it, or adopt
 it at once. Each key expires a day after it was last written: a call longer
@@ -90,6 +91,27 @@ class SharedMemory:
             await self.client.delete(f"{self.prefix}recording:{recording_id}")
         except RedisError as error:  # it expires by itself
             log.warning("forgetting where recording %s goes in Redis: %s", recording_id, error)
+
+    async def taping(self, conference_id: str) -> str | None:
+        """Which recording of the call the conference's own Twilio recording is (its callback names none)."""
+        try:
+            recording_id = await self.client.get(f"{self.prefix}taping:{conference_id}")
+        except RedisError as error:
+            log.warning("reading conference %s's recording from Redis: %s", conference_id, error)
+            return None
+        return None if recording_id is None else recording_id.decode()
+
+    async def keep_taping(self, conference_id: str, recording_id: str) -> None:
+        try:
+            await self.client.set(f"{self.prefix}taping:{conference_id}", recording_id, ex=KEPT_SECONDS)
+        except RedisError as error:
+            log.warning("keeping conference %s's recording in Redis: %s; only this node knows it", conference_id, error)
+
+    async def forget_taping(self, conference_id: str) -> None:
+        try:
+            await self.client.delete(f"{self.prefix}taping:{conference_id}")
+        except RedisError as error:  # it expires by itself
+            log.warning("forgetting conference %s's recording in Redis: %s", conference_id, error)
 
     async def conference(self, conference_id: str) -> str | None:
         try:

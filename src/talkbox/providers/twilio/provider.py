@@ -39,6 +39,7 @@ from talkbox.events.models import (
     ConferenceStatusChanged,
     Event,
     IncomingPhoneCall,
+    LegHoldFailed,
     LegMuteChanged,
     LegStatus,
     LegStatusChanged,
@@ -124,6 +125,8 @@ class TwilioProvider:
     # The file each recording Twilio makes goes to, until it is fetched (also in `shared`: any node may fetch it).
     recordings: dict[str, Path] = field(default_factory=dict)
     conferences: dict[str, str] = field(default_factory=dict)
+    # Conference id -> the recording of the call its own Twilio recording is (also in `shared`).
+    tapings: dict[str, str] = field(default_factory=dict)
     shared: SharedMemory | None = None  # several nodes: the same maps in Redis, for every node
     reconcile_concurrency: int = RECONCILE_CONCURRENCY
     reconcile_timeout: float = RECONCILE_TIMEOUT_SECONDS
@@ -243,8 +246,10 @@ class TwilioProvider:
             await self._apply_mute(command.leg_id, leg)
 
     async def start_recording(self, command: StartRecording, path: str) -> None:
-        """A call: Twilio records the chair's call, both ways (what the chair hears is the conference's mix).
+        """A call: the conference's own recording (`record` on its <Conference>, paused since it started) resumes.
 
+        Twilio records a conference once: a second recording of the same call finds that one stopped and
+        records the chair's call both ways instead (what the chair hears is the rest of the mix).
         A voicemail: the caller's call leaves the conference for <Record>, which has its own beep and cap.
         Either way Twilio posts the recording's status callback when the file is ready, and it is fetched.
         """
@@ -253,21 +258,52 @@ class TwilioProvider:
             log.warning("recording %s: the chair's leg has no Twilio call", command.recording_id)
             return
         await self._keep_recording(command.recording_id, path)
-        callback = self.webhooks.recording(command.conference_id, command.recording_id)
         if command.recording == "voicemail":
             document = twiml.voicemail(
                 self.webhooks, command.conference_id, command.recording_id, self.voicemail_max_seconds
             )
             await self.client.calls(leg.call_sid).update_async(twiml=document)
             return
-        await self.client.calls(leg.call_sid).recordings.create_async(
-            recording_status_callback=callback,
-            recording_status_callback_event=["completed"],
-            recording_status_callback_method="POST",
-            recording_channels="mono",
-            recording_track="both",
-        )
+        if await self._tape_conference(command):
+            await self._keep_taping(command.conference_id, command.recording_id)
+        else:
+            await self.client.calls(leg.call_sid).recordings.create_async(
+                recording_status_callback=self.webhooks.recording(command.conference_id, command.recording_id),
+                recording_status_callback_event=["completed"],
+                recording_status_callback_method="POST",
+                recording_channels="mono",
+                recording_track="both",
+            )
         await self._announce(command.conference_id)
+
+    async def _tape_conference(self, command: StartRecording) -> bool:
+        """Resume the conference's recording; False if Twilio has none to resume (it recorded this call already).
+
+        A conference not started yet records from its start: it is simply not paused then.
+        """
+        found = self.conferences.get(command.conference_id) or await self._find_conference(command.conference_id)
+        if found is None:
+            return True
+        try:
+            await self.client.conferences(found).recordings("Twilio.CURRENT").update_async(status="in-progress")
+        except TwilioRestException as error:
+            log.info("conference %s has no recording to resume (%s): the chair's call is recorded", found, error)
+            return False
+        return True
+
+    async def _pause_conference_recording(self, conference_id: str, sid: str) -> None:
+        """A conference starts recording with its first two participants; nobody asked for it yet, so pause it.
+
+        `skip`: the paused time is left out of the file, not kept as silence.
+        """
+        try:
+            await (
+                self.client.conferences(sid)
+                .recordings("Twilio.CURRENT")
+                .update_async(status="paused", pause_behavior="skip")
+            )
+        except TWILIO_ERRORS as error:
+            log.warning("Twilio did not pause the recording of conference %s: %s", conference_id, error)
 
     async def _announce(self, conference_id: str) -> None:
         """Everyone on the conference, telephones too, hears that it is now recorded."""
@@ -281,8 +317,13 @@ class TwilioProvider:
             log.info("Twilio did not announce the recording of %s: %s", conference_id, error)
 
     async def resume_recording(self, command: StartRecording, path: str) -> None:
-        """Twilio went on recording while Talkbox was down: only where its file goes is to be known again."""
+        """Twilio went on recording while Talkbox was down: only where its file goes is to be known again.
+
+        A call's recording is taken to be its conference's (the first of the call's recordings is).
+        """
         await self._keep_recording(command.recording_id, path)
+        if command.recording == "call":
+            await self._keep_taping(command.conference_id, command.recording_id)
 
     async def stop_recording(self, command: StopRecording) -> None:
         """A voicemail stops by itself (the caller hangs up, or <Record> reaches its cap)."""
@@ -290,17 +331,34 @@ class TwilioProvider:
         if command.recording == "voicemail" or leg is None:
             return
         try:
-            await self.client.calls(leg.call_sid).recordings("Twilio.CURRENT").update_async(status="stopped")
+            if await self._taping(command.conference_id) == command.recording_id:
+                found = await self._conference_sid(command.conference_id)
+                if found is not None:
+                    recording = self.client.conferences(found).recordings("Twilio.CURRENT")
+                    await recording.update_async(status="stopped")
+            else:
+                await self.client.calls(leg.call_sid).recordings("Twilio.CURRENT").update_async(status="stopped")
         except TWILIO_ERRORS as error:
             # The call ended meanwhile: Twilio ends its recording with it.
             log.info("Twilio did not stop recording %s: %s", command.recording_id, error)
 
     async def _fetch_recording(self, event: RecordingAvailable) -> None:
-        """The WAV from Twilio (with the account's credentials, so only from Twilio's API), kept as Ogg/Opus."""
-        path = await self._recording_path(event.recording_id)
+        """The WAV from Twilio (with the account's credentials, so only from Twilio's API), kept as Ogg/Opus.
+
+        A conference's own recording that nobody asked for (paused from its start to its end) is deleted at
+        Twilio: it holds the moment before the pause, which nobody agreed to have recorded.
+        """
         own = f"{self.api_url.rstrip('/')}/2010-04-01/Accounts/{self.settings.account_sid}/Recordings/"
-        if path is None or not event.url.startswith(own):
-            log.warning("recording %s is not one this Talkbox asked for: not fetched", event.recording_id)
+        if not event.url.startswith(own):
+            log.warning("recording %s is not at this account's Twilio: not fetched", event.provider_id)
+            return
+        recording_id = event.recording_id or await self._taping(event.conference_id)
+        if recording_id is None:
+            await self._delete_at_twilio(event.provider_id)
+            return
+        path = await self._recording_path(recording_id)
+        if path is None:
+            log.warning("recording %s is not one this Talkbox asked for: not fetched", recording_id)
             return
         auth = {"Authorization": aiohttp.encode_basic_auth(self.settings.account_sid, self.settings.auth_token)}
         timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_SECONDS)
@@ -313,9 +371,17 @@ class TwilioProvider:
                 data = await response.read()
             await asyncio.to_thread(self.save_audio, data, path)
         except (ClientError, TimeoutError, ValueError) as error:
-            log.warning("could not fetch recording %s from Twilio: %s", event.recording_id, error)
+            log.warning("could not fetch recording %s from Twilio: %s", recording_id, error)
             return  # still kept: a repeated callback may try again
-        await self._forget_recording(event.recording_id)
+        await self._forget_recording(recording_id)
+        if event.recording_id is None:
+            await self._forget_taping(event.conference_id)
+
+    async def _delete_at_twilio(self, recording_sid: str) -> None:
+        try:
+            await self.client.recordings(recording_sid).delete_async()
+        except TWILIO_ERRORS as error:
+            log.warning("Twilio did not delete the unasked recording %s: %s", recording_sid, error)
 
     async def play(self, command: PlayToLeg) -> None:
         """Redirect the call to TwiML that plays the sound, and back to its conference after.
@@ -380,7 +446,9 @@ class TwilioProvider:
         if leg is None:
             log.info("leg %s has no Twilio call yet: it is held once it joins", command.leg_id)
             return
-        leg.held, leg.hold_music, leg.hold_pending = command.held, command.music, True
+        # Taken off hold, the music says whose hold it was, should Twilio refuse to take it off.
+        leg.held, leg.hold_pending = command.held, True
+        leg.hold_music = command.music if command.held else leg.hold_music
         await self._keep(command.leg_id, leg)
         if leg.answered:
             await self._apply_hold(command.leg_id, leg)
@@ -396,11 +464,22 @@ class TwilioProvider:
             if error.status == 404:
                 log.info("leg %s is not yet an active participant: its hold waits for the conference", leg_id)
                 return
-            log.warning("Twilio would not set the hold of leg %s: %s", leg_id, error)
+            await self._hold_refused(leg_id, leg, error)
+            return
         except (ClientError, TimeoutError) as error:
-            log.warning("could not set the hold of leg %s with Twilio: %s", leg_id, error)
+            await self._hold_refused(leg_id, leg, error)
+            return
         leg.hold_pending = False
         await self._keep(leg_id, leg)
+
+    async def _hold_refused(self, leg_id: str, leg: TwilioLeg, error: Exception) -> None:
+        """Twilio has the hold as it was: the rules are told, so the pages show that and whoever asked hears why."""
+        log.warning("Twilio would not set the hold of leg %s: %s", leg_id, error, extra=ids(leg.conference_id, leg_id))
+        leg.held, leg.hold_pending = not leg.held, False
+        await self._keep(leg_id, leg)
+        await self.publish(
+            LegHoldFailed(conference_id=leg.conference_id, leg_id=leg_id, held=leg.held, by_chair=leg.hold_music)
+        )
 
     async def _conference_changed(self, event: ConferenceStatusChanged) -> None:
         """Learn the ConferenceSid; apply a mute that had to wait for the participant or the start."""
@@ -422,6 +501,8 @@ class TwilioProvider:
             if leg.hold_pending:
                 await self._apply_hold(event.leg_id, leg)
         elif event.status == "conference-start":
+            if await self._taping(event.conference_id) is None:
+                await self._pause_conference_recording(event.conference_id, event.provider_id)
             for leg_id, leg in list(self.legs.items()):
                 if leg.conference_id == event.conference_id and leg.mute_pending and leg.answered:
                     await self._apply_mute(leg_id, leg)
@@ -651,6 +732,23 @@ class TwilioProvider:
         self.recordings.pop(recording_id, None)
         if self.shared is not None:
             await self.shared.forget_recording(recording_id)
+
+    async def _keep_taping(self, conference_id: str, recording_id: str) -> None:
+        self.tapings[conference_id] = recording_id
+        if self.shared is not None:
+            await self.shared.keep_taping(conference_id, recording_id)
+
+    async def _taping(self, conference_id: str) -> str | None:
+        """Which recording of the call the conference's own Twilio recording is, if the chair has started one."""
+        recording_id = self.tapings.get(conference_id)
+        if recording_id is None and self.shared is not None and (kept := await self.shared.taping(conference_id)):
+            recording_id = self.tapings[conference_id] = kept
+        return recording_id
+
+    async def _forget_taping(self, conference_id: str) -> None:
+        self.tapings.pop(conference_id, None)
+        if self.shared is not None:
+            await self.shared.forget_taping(conference_id)
 
     async def _keep_conference(self, conference_id: str, sid: str) -> None:
         if self.conferences.get(conference_id) == sid:

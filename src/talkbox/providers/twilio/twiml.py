@@ -67,6 +67,10 @@ class Webhooks:
     def recording(self, conference_id: str, recording_id: str) -> str:
         return self.url(RECORDING_PATH, conference_id=conference_id, recording_id=recording_id)
 
+    def conference_recording(self, conference_id: str) -> str:
+        """The conference's own recording: set in its TwiML before any recording id exists, so it names none."""
+        return self.url(RECORDING_PATH, conference_id=conference_id)
+
     def recorded(self) -> str:
         return self.url(RECORDED_PATH)
 
@@ -109,6 +113,10 @@ def join_conference(
     is for a phone caller waiting for a client to answer: Twilio's own wait
     music, until someone who starts the conference joins. `muted`: the leg was
     muted before it joined, when Twilio could not yet mute it as a participant.
+
+    Twilio records a conference only through `record` on it (its Recordings can be paused, resumed and
+    stopped, never created), so every conference records from its start; the provider pauses that
+    recording as the conference starts and resumes it only when the chair records the call.
     """
     wait = {"wait_url": webhooks.wait(), "wait_method": "POST"} if start else {}
     response = VoiceResponse()
@@ -120,6 +128,10 @@ def join_conference(
         end_conference_on_exit=False,
         beep=False,
         participant_label=leg_id,
+        record="record-from-start",
+        recording_status_callback=webhooks.conference_recording(conference_id),
+        recording_status_callback_event="completed",
+        recording_status_callback_method="POST",
         status_callback=webhooks.conference(conference_id),
         status_callback_event=CONFERENCE_EVENTS,
         status_callback_method="POST",
