@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -212,7 +213,10 @@ class Edge:
             if endpoint is None:
                 await self.app(scope, counted, headed)
                 return
-            response = await endpoint(Request(scope, counted))
+            try:
+                response = await endpoint(Request(scope, counted))
+            except HTTPException as error:  # answered as FastAPI's handler answers it behind the router
+                response = _http_error(error)
             # The endpoint has read all it reads: the answer goes out with no wrapper around `send`.
             response.raw_headers.extend(self.headers)
             started = True
@@ -221,6 +225,12 @@ class Edge:
             if started:  # a route that answered before reading: nothing left to say
                 return
             await _refuse(send, 413, f"request bodies are capped at {self.max_bytes} bytes", self.headers)
+
+
+def _http_error(error: HTTPException) -> Response:
+    if error.status_code in (204, 304):
+        return Response(status_code=error.status_code, headers=error.headers)
+    return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
 
 
 @dataclass(frozen=True)
