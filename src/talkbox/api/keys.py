@@ -13,10 +13,12 @@ import hmac
 import secrets
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from talkbox.events.names import is_client_name
+from talkbox.telephony.group_commit import GroupCommit
 
 PREFIX = "tbk_"
 _SCHEMA = """
@@ -58,9 +60,13 @@ def digest(key: str) -> str:
 
 
 class ApiKeys:
-    """The keys table, and the Idempotency-Key table beside it (both per key)."""
+    """The keys table, and the Idempotency-Key table beside it (both per key).
 
-    def __init__(self, path: Path | str) -> None:
+    `commit` takes the claims' writes: the conference store's group commit when it is on the same file (a claim
+    then costs no commit of its own), else one on this connection, which batches the claims made at once.
+    """
+
+    def __init__(self, path: Path | str, commit: Callable[..., Awaitable[None]] | None = None) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -69,6 +75,7 @@ class ApiKeys:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self.commit = commit or GroupCommit(self.db).commit
 
     def create(self, name: str) -> str:
         """A new key named `name`, returned this once: only its digest is kept."""
@@ -108,17 +115,20 @@ class ApiKeys:
             return None
         return row[0]
 
-    def claim(self, key_name: str, idempotency_key: str, request: str, call_id: str) -> bool:
-        """Take the Idempotency-Key for this request and call; False when a request took it before.
+    async def claim(self, key_name: str, idempotency_key: str, request: str, call_id: str) -> tuple[str, str]:
+        """Take the Idempotency-Key for this request and call: the (request, call id) that holds it once stored.
 
-        One INSERT decides, so two retries racing each other still make one call.
+        One INSERT decides, so two retries racing each other still make one call: the request whose call id
+        comes back took the key (call ids are never reused); any other finds the first one's.
         """
-        inserted = self.db.execute(
-            "INSERT OR IGNORE INTO api_idempotency (key_name, idempotency_key, request, call_id, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (key_name, idempotency_key, request, call_id, time.time()),
-        ).rowcount
-        return inserted == 1
+        await self.commit(
+            (
+                "INSERT OR IGNORE INTO api_idempotency (key_name, idempotency_key, request, call_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(key_name, idempotency_key, request, call_id, time.time())],
+            )
+        )
+        return self.claimed(key_name, idempotency_key)
 
     def claimed(self, key_name: str, idempotency_key: str) -> tuple[str, str]:
         """The (request, call id) that took the Idempotency-Key."""

@@ -9,6 +9,7 @@ with GET (or seen by the pages, pushed as for any call).
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations, which name
 # dependencies local to api_router.
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from talkbox.api.keys import ApiKeys
-from talkbox.api.problems import PROBLEM_RESPONSES, Problem, ProblemRoute
+from talkbox.api.problems import PROBLEM_RESPONSES, PlainRoute, Problem, ProblemRoute, body_of, too_long
 from talkbox.api.subscriptions import SETTINGS_ID, Subscription, SubscriptionError, check_url
 from talkbox.api.webhooks import Webhooks
 from talkbox.events.models import (
@@ -39,6 +40,7 @@ from talkbox.telephony.people import CallRecord
 from talkbox.telephony.store import ConferenceStore
 
 PREFIX = "/api/v1"
+IDEMPOTENCY_KEY_MOST = 255  # characters
 Name = Annotated[str, Field(pattern=f"^{CLIENT_NAME.pattern}$", description="a client name, e.g. alice")]
 Id = Annotated[str, Path(max_length=64)]
 
@@ -180,8 +182,8 @@ class ApiDeps:
 
 
 def api_router(deps: ApiDeps) -> APIRouter:
-    async def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-        """The name of the key the request carries; every route needs one."""
+    def key_name(authorization: str | None) -> str:
+        """The name of the key the request carries; every route needs one, and each request counts once."""
         scheme, _, key = (authorization or "").partition(" ")
         name = deps.keys.name_for(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
         if name is None:
@@ -197,6 +199,9 @@ def api_router(deps: ApiDeps) -> APIRouter:
                 {"Retry-After": str(deps.retry_after)},
             )
         return name
+
+    async def caller(authorization: Annotated[str | None, Header()] = None) -> str:
+        return key_name(authorization)
 
     router = APIRouter(
         prefix=PREFIX,
@@ -230,25 +235,52 @@ def api_router(deps: ApiDeps) -> APIRouter:
         response.headers["Cache-Control"] = "no-store"
         return TokenAnswer(user=body.user, token=token, ttl=ttl)
 
-    @router.post("/calls", status_code=202, response_model=CallAccepted, summary="Place a call (or a conference)")
+    # Only its signature is used: what /openapi.json says POST /calls takes and answers. `serve_create_call`
+    # serves it (PlainRoute), which checks the same in the same order: the key, then the headers and the body.
     async def create_call(
         body: CallRequest,
         key_name: Annotated[str, Depends(caller)],
-        idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-    ) -> Response:
+        idempotency_key: Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_MOST)] = None,
+    ) -> None:
+        raise NotImplementedError
+
+    async def serve_create_call(request: Request) -> Response:
+        headers = request.headers
+        try:
+            key = key_name(headers.get("authorization"))
+            idempotency_key = headers.get("idempotency-key")
+            errors = []
+            if idempotency_key is not None and len(idempotency_key) > IDEMPOTENCY_KEY_MOST:
+                errors.append(too_long("header", "idempotency-key", IDEMPOTENCY_KEY_MOST))
+            body = body_of(CallRequest, await request.body(), headers.get("content-type"), errors)
+            return await place_call(key, body, idempotency_key)
+        except Problem as problem:
+            return problem.response(request.url.path)
+
+    async def place_call(key: str, body: CallRequest, idempotency_key: str | None) -> Response:
         call_id = await deps.place() if deps.place is not None else new_conference_id()
         if idempotency_key is not None:
             request = body.model_dump_json(by_alias=True)
-            if not deps.keys.claim(key_name, idempotency_key, request, call_id):
-                before, call_id = deps.keys.claimed(key_name, idempotency_key)
+            before, holder = await deps.keys.claim(key, idempotency_key, request, call_id)
+            if holder != call_id:  # a request before this one took the key
                 if before != request:
                     raise Problem(
                         409, "idempotency-key-reused", "Idempotency-Key reused", "that key was sent with another body"
                     )
-                return _accepted(call_id)
+                return _accepted(holder)
         first, *more = body.to
         await deps.publish(UserRequestsCall(user=body.from_, to=first, conference_id=call_id, also=tuple(more)))
         return _accepted(call_id)
+
+    router.add_api_route(
+        "/calls",
+        create_call,
+        methods=["POST"],
+        status_code=202,
+        response_model=CallAccepted,
+        summary="Place a call (or a conference)",
+        route_class_override=functools.partial(PlainRoute, serve=serve_create_call),  # type: ignore[arg-type]
+    )
 
     @router.get("/calls/{call_id}", response_model=ConferenceView, summary="A call's state")
     async def get_call(conference: Annotated[Conference, Depends(call_of)]) -> ConferenceView:

@@ -16,8 +16,10 @@ from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from starlette.routing import BaseRoute
 
 from talkbox.api.keys import ApiKeys
+from talkbox.api.problems import PlainRoute
 from talkbox.api.routes import ApiDeps, api_router
 from talkbox.api.subscriptions import SETTINGS_ID, Subscription, Subscriptions
 from talkbox.api.webhooks import WebhookQueue, Webhooks
@@ -25,7 +27,7 @@ from talkbox.app.cli import token_ttl
 from talkbox.app.metrics import CONTENT_TYPE, Levels, Metrics
 from talkbox.app.settings import Settings, SettingsError
 from talkbox.callbacks.ringback import wav
-from talkbox.callbacks.twilio_routes import twilio_router
+from talkbox.callbacks.twilio_routes import WebhookRoute, twilio_router
 from talkbox.events import Bus, InProcessBus
 from talkbox.events.models import LegKind, conference_key
 from talkbox.events.placement import Placement
@@ -56,7 +58,7 @@ from talkbox.telephony.store import ConferenceStore, MemoryStore, SqliteStore, l
 from talkbox.ui import page
 from talkbox.ui.client_address import ClientAddresses
 from talkbox.ui.directory import Directory
-from talkbox.ui.edge import AllowedHosts, AllowedOrigins, BodyLimit, Gatekeeper, SecurityHeaders, SocketRoute
+from talkbox.ui.edge import AllowedHosts, AllowedOrigins, Edge, PlainRoutes, SocketRoute
 from talkbox.ui.gateway import Gateway
 from talkbox.ui.identity import Identity, issue_token
 from talkbox.ui.limits import Limits, RateLimit
@@ -300,7 +302,8 @@ def build(
         router,
         calls,
         store,
-        ApiKeys(settings.database),
+        # The claims join the store's group commit when both are on the one file.
+        ApiKeys(settings.database, store.commits.commit if isinstance(store, SqliteStore) else None),
         metrics,
         webhooks,
         twilio,
@@ -536,6 +539,7 @@ def create_app(
 
     # The API's routes and the webhooks' (below) go first in the app's own list: matched before the rest,
     # without FastAPI's included-router matching, on the paths an application's server calls thousands a second.
+    plain: list[BaseRoute] = []
     app.router.routes[:0] = api_router(_api(talkbox)).routes
 
     @app.get("/metrics", include_in_schema=False)
@@ -562,6 +566,7 @@ def create_app(
             announcement=telephone_wav(tones.announcement()),
             hold_music=wav(music.loop(8000)),
         ).routes
+        plain += [route for route in app.router.routes if isinstance(route, WebhookRoute)]
         origins = AllowedOrigins.of(talkbox.settings.allowed_origins)
         app.include_router(voice_token_router(talkbox.gateway.identity, VoiceTokens(talkbox.twilio).mint, origins))
     app.include_router(
@@ -575,17 +580,18 @@ def create_app(
     )
 
     app.router.routes.extend(page.routes())
-    # The last added runs first: refuse a stranger's Host before counting its body.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    # The pages' websocket, past the Host and Origin checks and nothing else (ui/edge.py says why).
-    app.add_middleware(SocketRoute, path="/ws", endpoint=talkbox.gateway.endpoint)
+    plain += [route for route in app.router.routes if isinstance(route, PlainRoute)]
     app.add_middleware(
-        Gatekeeper,
+        Edge,
         hosts=AllowedHosts.of(settings.allowed_hosts, bound_host=settings.host, also=_public_hosts(talkbox)),
         origins=AllowedOrigins.of(settings.allowed_origins),
+        headers=page.security_headers(talkbox.provider.name),
+        max_bytes=settings.max_body_bytes,
+        # The pages' websocket, past the Host and Origin checks and nothing else (ui/edge.py says why).
+        socket=SocketRoute("/ws", talkbox.gateway.endpoint),
         loopback_only=settings.auth == "open" and not settings.allow_open_mode,
+        plain=PlainRoutes(plain),
     )
-    app.add_middleware(SecurityHeaders, headers=page.security_headers(talkbox.provider.name))
     return app
 
 

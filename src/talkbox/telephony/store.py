@@ -13,7 +13,6 @@ row that cannot be read is moved to the `quarantine` table and the rest goes on.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sqlite3
@@ -26,6 +25,7 @@ from typing import Any, Protocol
 from pydantic import TypeAdapter
 
 from talkbox.events.names import is_e164
+from talkbox.telephony.group_commit import GroupCommit, Statement
 from talkbox.telephony.lockfile import LockFile, LockHeld
 from talkbox.telephony.model import Conference
 from talkbox.telephony.people import HISTORY_KEEP, CallRecord, Person, record_from_json, record_to_json
@@ -38,9 +38,6 @@ from talkbox.telephony.recordings import (
 )
 
 log = logging.getLogger(__name__)
-
-# One SQL statement and the rows it is run for (executemany).
-Statement = tuple[str, list[tuple[Any, ...]]]
 
 
 class StoreError(Exception):
@@ -337,7 +334,8 @@ class SqliteStore:
             ) from error
         readable = (self._read(*row) for row in rows)
         self._active = ActiveConferences(c for c in readable if c is not None)
-        self._pending: list[tuple[tuple[Statement, ...], asyncio.Future[None]]] = []
+        # Group commit: a call's writes and those of the calls beside it, one transaction a loop turn.
+        self.commits = GroupCommit(self.db)
 
     async def get(self, conference_id: str) -> Conference | None:
         if (conference := self._active.get(conference_id)) is not None:
@@ -348,7 +346,7 @@ class SqliteStore:
     async def put(self, conference: Conference, cause: dict[str, Any]) -> None:
         now = time.time()
         try:
-            await self._commit(
+            await self.commits.commit(
                 (
                     "INSERT INTO event_log (at, conference_id, cause) VALUES (?, ?, ?)",
                     [(now, conference.id, dumps(cause))],
@@ -477,51 +475,9 @@ class SqliteStore:
 
     async def _write(self, *statements: Statement) -> None:
         try:
-            await self._commit(*statements)
+            await self.commits.commit(*statements)
         except sqlite3.DatabaseError as error:
             raise StoreUnavailable(f"{self.path} did not take a change to people or calls: {error}") from error
-
-    async def _commit(self, *statements: Statement) -> None:
-        """Returns once `statements` are committed, in one transaction with the other writes of this loop turn.
-
-        Group commit: a commit costs more than the writes in it, and the router's workers write at once. Each
-        caller still waits for the commit that holds its own change, so it is stored before it is acted on.
-        A batch that fails is tried again one caller at a time: only the changes that cannot be stored fail.
-        """
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._pending.append((statements, done))
-        if len(self._pending) == 1:
-            loop.call_soon(self._flush)
-        await done
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        try:
-            self._transaction([statement for statements, _ in batch for statement in statements])
-            errors: list[Exception | None] = [None] * len(batch)
-        except sqlite3.Error:
-            errors = [self._alone(statements) for statements, _ in batch]
-        for (_, done), error in zip(batch, errors, strict=True):
-            if done.done():  # its caller stopped waiting; the change is stored (or not) all the same
-                continue
-            if error is None:
-                done.set_result(None)
-            else:
-                done.set_exception(error)
-
-    def _alone(self, statements: tuple[Statement, ...]) -> Exception | None:
-        try:
-            self._transaction(statements)
-        except Exception as error:  # whatever it is, it goes to the caller who asked: none is left waiting
-            return error
-        return None
-
-    def _transaction(self, statements: Sequence[Statement]) -> None:
-        with self.db:
-            self.db.execute("BEGIN")
-            for statement, rows in statements:
-                self.db.executemany(statement, rows)
 
     def events_of(self, conference_id: str) -> list[dict[str, Any]]:
         """The logged causes of one conference, oldest first."""
@@ -531,8 +487,7 @@ class SqliteStore:
         return [json.loads(cause) for (cause,) in rows]
 
     def close(self) -> None:
-        if self._pending:
-            self._flush()  # writes whose loop turn has not come yet: stored before the file closes
+        self.commits.flush()  # writes whose loop turn has not come yet: stored before the file closes
         self.db.close()
         self._lock.release()
 

@@ -7,11 +7,15 @@ in and websockets pass through the same checks as HTTP (docs/security.md).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -23,19 +27,11 @@ class _BodyTooLarge(Exception):
     """Raised out of `receive` to stop whoever is reading; the middleware answers 413."""
 
 
-async def _refuse(send: Send, status: int, text: str) -> None:
+async def _refuse(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]]) -> None:
     body = text.encode()
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, *extra]})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _refuse_scope(scope: Scope, send: Send, status: int, text: str) -> None:
-    """An HTTP answer, or a websocket refused before its handshake (the server answers it 403)."""
-    if scope["type"] == "websocket":
-        await send({"type": "websocket.close", "code": 1008, "reason": text[:120]})
-    else:
-        await _refuse(send, status, text)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -46,50 +42,6 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None  # the server itself refuses a malformed one
     return None
-
-
-@dataclass
-class BodyLimit:
-    """At most `max_bytes` of request body on any route: 413 as soon as more is declared or arrives.
-
-    Counting happens in `receive`, so no route, parser or dependency ever holds
-    more than the cap in memory, whatever it does with the body.
-    """
-
-    app: ASGIApp
-    max_bytes: int
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await _refuse(send, 413, f"request bodies are capped at {self.max_bytes} bytes")
-            return
-        received = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, watched)
-        except _BodyTooLarge:
-            if started:  # a route that answered before reading: nothing left to say
-                return
-            await _refuse(send, 413, f"request bodies are capped at {self.max_bytes} bytes")
 
 
 def host_name(host_header: str) -> str:
@@ -182,70 +134,134 @@ def _arrived_on_loopback(scope: Scope) -> bool:
 
 
 @dataclass
-class Gatekeeper:
-    """Host, websocket Origin, and open mode on loopback only: checked for HTTP and websocket alike.
+class Edge:
+    """Every request's checks and additions, in one layer: the Host, a websocket's Origin, open mode on loopback
+    only, the body cap (413 as soon as more is declared or arrives), the security headers on every HTTP answer
+    (refusals included); the pages' websocket and the plain endpoints served from here.
 
-    `loopback_only` is open mode's guard where it cannot be got round: Settings
-    knows only TALKBOX_HOST, while `uvicorn --factory … --host 0.0.0.0` binds
-    elsewhere. Each connection's scope says which address it really reached.
+    One layer, not four: each that wrapped `send` and `receive` cost every request a closure and a call per
+    message, a fifth of an API call's HTTP side. `loopback_only` is open mode's guard where it cannot be got
+    round: Settings knows only TALKBOX_HOST, while `uvicorn --factory … --host 0.0.0.0` binds elsewhere; each
+    connection's scope says which address it really reached. Counting happens in `receive`, so no route, parser
+    or dependency ever holds more than `max_bytes` of a body in memory, whatever it does with it.
     """
 
     app: ASGIApp
     hosts: AllowedHosts
     origins: AllowedOrigins
+    headers: list[tuple[bytes, bytes]]
+    max_bytes: int
+    socket: SocketRoute
     loopback_only: bool = False
+    plain: PlainRoutes = field(default_factory=lambda: PlainRoutes(()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        refused = self._refused(scope)
+        if kind == "websocket":
+            if refused is not None:
+                await send({"type": "websocket.close", "code": 1008, "reason": refused[1][:120]})
+            elif scope["path"] == self.socket.path:
+                await self.socket.endpoint(WebSocket(scope, receive, send))
+            else:
+                await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if refused is None and declared is not None and declared > self.max_bytes:
+            refused = 413, f"request bodies are capped at {self.max_bytes} bytes"
+        if refused is not None:
+            await _refuse(send, *refused, self.headers)
+            return
+        await self._http(scope, receive, send)
+
+    def _refused(self, scope: Scope) -> tuple[int, str] | None:
         headers = Headers(scope=scope)
         host = headers.get("host")
         if self.loopback_only and not _arrived_on_loopback(scope):
-            await _refuse_scope(scope, send, 403, "open mode is served on loopback only: use TALKBOX_AUTH=token")
-        elif not self.hosts.allows(host):
-            await _refuse_scope(scope, send, 400, "this Host is not served here (TALKBOX_ALLOWED_HOSTS)")
-        elif scope["type"] == "websocket" and not self.origins.allows(headers.get("origin"), host):
-            await _refuse_scope(scope, send, 403, "this Origin may not connect (TALKBOX_ALLOWED_ORIGINS)")
-        else:
-            await self.app(scope, receive, send)
+            return 403, "open mode is served on loopback only: use TALKBOX_AUTH=token"
+        if not self.hosts.allows(host):
+            return 400, "this Host is not served here (TALKBOX_ALLOWED_HOSTS)"
+        if scope["type"] == "websocket" and not self.origins.allows(headers.get("origin"), host):
+            return 403, "this Origin may not connect (TALKBOX_ALLOWED_ORIGINS)"
+        return None
 
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received = 0
+        started = False
 
-@dataclass
-class SecurityHeaders:
-    """Adds `headers` to every HTTP response, refusals from the other middleware included."""
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
 
-    app: ASGIApp
-    headers: list[tuple[bytes, bytes]]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
+        async def headed(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message = {**message, "headers": [*message.get("headers", []), *self.headers]}
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        try:
+            endpoint = self.plain.endpoint_for(scope)
+            if endpoint is None:
+                await self.app(scope, counted, headed)
+                return
+            try:
+                response = await endpoint(Request(scope, counted))
+            except HTTPException as error:  # answered as FastAPI's handler answers it behind the router
+                response = _http_error(error)
+            # The endpoint has read all it reads: the answer goes out with no wrapper around `send`.
+            response.raw_headers.extend(self.headers)
+            started = True
+            await response(scope, counted, send)
+        except _BodyTooLarge:
+            if started:  # a route that answered before reading: nothing left to say
+                return
+            await _refuse(send, 413, f"request bodies are capped at {self.max_bytes} bytes", self.headers)
 
 
-@dataclass
+def _http_error(error: HTTPException) -> Response:
+    if error.status_code in (204, 304):
+        return Response(status_code=error.status_code, headers=error.headers)
+    return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
+
+
+@dataclass(frozen=True)
+class PlainRoutes:
+    """Routes whose endpoint takes the request itself, served by the edge without FastAPI's routing,
+    middleware, dependency solving and exit stacks (they stay in the app's routes for /openapi.json).
+
+    The rest of the app keeps its order: these match first, as they did when first in the app's list.
+    """
+
+    routes: Sequence[BaseRoute]
+
+    def endpoint_for(self, scope: Scope) -> Callable[[Request], Awaitable[Response]] | None:
+        for route in self.routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                scope.update(child)
+                return child["endpoint"]  # type: ignore[no-any-return]
+            if match is Match.PARTIAL:
+                return None  # the path with another method: the router answers 405 with Allow, as for any route
+        return None
+
+
+@dataclass(frozen=True)
 class SocketRoute:
-    """One websocket path served from here, ahead of the routing and the middleware inside it.
+    """One websocket path served from the edge, ahead of the routing and the middleware inside it.
 
     Every layer a socket passes keeps its coroutine frame alive for as long as the socket stays open:
     FastAPI's and Starlette's (exception handling, exit stacks, router, route, session) were a quarter of
-    an idle page's memory. Sit this inside Gatekeeper, so the socket passes the Host and Origin checks first.
+    an idle page's memory. The socket passes the Host and Origin checks first.
     """
 
-    app: ASGIApp
     path: str
     endpoint: Callable[[WebSocket], Awaitable[None]]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and scope["path"] == self.path:
-            await self.endpoint(WebSocket(scope, receive, send))
-        else:
-            await self.app(scope, receive, send)
