@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from talkbox.ui.protocol import PAGE_MESSAGE_TYPES, page_message
+from tests.component.conftest import empty_redis_when_every_test_runs_on_it
 from tests.support.peer import Peer
 from tests.support.server import running_server
 
@@ -230,8 +231,14 @@ class World:
         assert [leg["status"] for leg in conference["legs"]] == ["in-progress", "in-progress"], conference
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _empty_redis() -> None:
+    """Once, before the world starts: it serves every test of this module."""
+    empty_redis_when_every_test_runs_on_it()
+
+
 @pytest.fixture(scope="module")
-def world() -> Iterator[World]:
+def world(_empty_redis: None) -> Iterator[World]:
     world = World()
     world.start()
     try:

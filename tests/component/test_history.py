@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.component.test_directory import listening
+from tests.component.test_directory import listening, shown
 from tests.support.peer import Peer, connect
 from tests.support.server import running_server
 
@@ -126,6 +126,9 @@ async def test_a_call_refused_for_do_not_disturb_is_missed_by_the_callee_and_kep
     ):
         await listening(bob)
         await bob.send({"type": "set_presence", "status": "dnd"})
+        # As alice's page would show it before she calls: with Redis, bob's request and her call are in
+        # different partitions, in no order of their own.
+        await bob.wait_for(lambda: shown(bob).get("bob") == "dnd")
         await alice.call("bob")
         await alice.wait_for(lambda: "dnd" in alice.refusals())
         await bob.wait_for(lambda: missed(bob) == 1)

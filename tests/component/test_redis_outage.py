@@ -7,12 +7,14 @@ of a deployment, so its restart loses nothing.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 import websockets
 
 from tests.support.peer import Peer, connect
+from tests.support.processes import media_workers
 from tests.support.redis_server import redis_server
 from tests.support.server import running_app
 
@@ -66,3 +68,17 @@ async def test_while_redis_is_away_calls_go_on_requests_are_refused_and_all_reco
             await bob.wait_for(lambda: any(leg["muted"] for leg in bob.active_conference()["legs"]))
             await alice.hang_up()
             await bob.wait_for(lambda: bob.last_conference()["status"] == "ended")
+
+
+async def test_a_node_stopped_while_redis_is_away_still_stops_its_media_workers(tmp_path: Path) -> None:
+    """Its shutdown cannot wait for the bus to drain; it must still let go of its processes and connections."""
+    with redis_server(tmp_path) as redis:
+        async with (
+            running_app(redis_url=redis.url, node_id="one", redis_lease=1.0, media_workers=1) as (url, _app),
+            Peer(url, "alice", ALICE_HZ) as alice,
+            Peer(url, "bob", BOB_HZ) as bob,
+        ):
+            await connect(alice, bob)
+            assert len(media_workers(os.getpid())) == 1
+            redis.stop()
+    assert media_workers(os.getpid()) == []

@@ -262,9 +262,16 @@ class RedisBus:
         return done == 1
 
     async def drained(self) -> None:
-        """Cluster-wide: every partition read to its end and acknowledged."""
-        while not (self._queue.empty() and await self._all_handled()):
-            await asyncio.sleep(0.01)
+        """Cluster-wide: every partition read to its end and acknowledged; or at once if Redis cannot say.
+
+        A node stopping while Redis is away must still stop: what it leaves unacknowledged is the next
+        owner's to hand out again.
+        """
+        try:
+            while not (self._queue.empty() and await self._all_handled()):
+                await asyncio.sleep(0.01)
+        except RedisError as error:
+            log.warning("not waiting for the bus to drain: Redis cannot say (%s)", error)
 
     async def unacknowledged(self) -> int:
         groups = [await self.client.xinfo_groups(self.stream(p)) for p in range(self.partitions)]
