@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from talkbox.providers.sip.book import MemoryBook
 from talkbox.providers.sip.settings import SipSettings
 from talkbox.telephony.store import MemoryStore
 from tests.sip.baresip import PHONE_RATE, baresip
-from tests.sip.talkbox_sip import sdp, sip_side
+from tests.sip.talkbox_sip import SipSide, sdp, sip_side
 from tests.sip.test_transactions import call_in_answered
 from tests.sip.wire import Received, Wire, request, wire_to
 from tests.support.audio import level_at
@@ -46,7 +48,17 @@ async def stopped_with_a_call_up(phone: Wire, book: MemoryBook, store: MemorySto
     return to_tag
 
 
-async def test_a_call_the_last_process_answered_is_taken_up_and_then_hung_up_by_the_telephone() -> None:
+@dataclass
+class Restarted:
+    phone: Wire
+    side: SipSide
+    book: MemoryBook
+    to_tag: str  # Talkbox's, in the dialog the first process made
+
+
+@contextlib.asynccontextmanager
+async def restarted_with_a_call_up() -> AsyncIterator[Restarted]:
+    """A call answered by one process, then the next process on another port, recovering it."""
     book, store = MemoryBook(durable=True), MemoryStore()
     async with wire_to(("127.0.0.1", 9)) as phone:
         to_tag = await stopped_with_a_call_up(phone, book, store)
@@ -54,46 +66,43 @@ async def test_a_call_the_last_process_answered_is_taken_up_and_then_hung_up_by_
         async with sip_side(book=book, store=store) as side:
             phone.target = side.udp
             await side.calls.recover()
-            reinvite = await phone.next("INVITE")
-            assert reinvite.header("Call-ID") == "call-1"
-            assert f"tag={to_tag}" in (reinvite.header("From") or "")  # our tag: we are the UAS of this dialog
-            assert "tag=phone-call-1" in (reinvite.header("To") or "")
-            assert reinvite.header("CSeq") == "1 INVITE"
-            assert reinvite.first_line.startswith(f"INVITE sip:phone@127.0.0.1:{phone.port}")  # its Contact
-            assert f":{side.udp[1]}" in (reinvite.header("Contact") or "")  # where the phone now sends requests
-            assert "m=audio" in reinvite.text
-            phone.send(answer(reinvite, 200, "OK", body=sdp(50002)), sdp(50002))
-            ack = await phone.next("ACK")
-            assert ack.header("CSeq") == "1 ACK"
-            await side.wait_for(lambda: any(sdp_ == sdp(50002) for _, sdp_ in side.media.accepted))
-            phone.send(request("BYE", phone, branch="z9hG4bK-bye-after", cseq=2, to_tag=to_tag))
-            await phone.next("SIP/2.0 200")
-            await side.wait_for(lambda: side.leg_status(PHONE) == ("completed", "hung-up"))
-            assert not book.calls  # nothing left to take up after the call
+            yield Restarted(phone, side, book, to_tag)
+
+
+async def test_a_call_the_last_process_answered_is_taken_up_and_then_hung_up_by_the_telephone() -> None:
+    async with restarted_with_a_call_up() as restarted:
+        phone, side, to_tag = restarted.phone, restarted.side, restarted.to_tag
+        reinvite = await phone.next("INVITE")
+        assert reinvite.header("Call-ID") == "call-1"
+        assert f"tag={to_tag}" in (reinvite.header("From") or "")  # our tag: we are the UAS of this dialog
+        assert "tag=phone-call-1" in (reinvite.header("To") or "")
+        assert reinvite.header("CSeq") == "1 INVITE"
+        assert reinvite.first_line.startswith(f"INVITE sip:phone@127.0.0.1:{phone.port}")  # its Contact
+        assert f":{side.udp[1]}" in (reinvite.header("Contact") or "")  # where the phone now sends requests
+        assert "m=audio" in reinvite.text
+        phone.send(answer(reinvite, 200, "OK", body=sdp(50002)), sdp(50002))
+        ack = await phone.next("ACK")
+        assert ack.header("CSeq") == "1 ACK"
+        await side.wait_for(lambda: any(sdp_ == sdp(50002) for _, sdp_ in side.media.accepted))
+        phone.send(request("BYE", phone, branch="z9hG4bK-bye-after", cseq=2, to_tag=to_tag))
+        await phone.next("SIP/2.0 200")
+        await side.wait_for(lambda: side.leg_status(PHONE) == ("completed", "hung-up"))
+        assert not restarted.book.calls  # nothing left to take up after the call
 
 
 async def test_a_call_the_telephone_no_longer_has_ends_when_its_re_invite_is_refused() -> None:
-    book, store = MemoryBook(durable=True), MemoryStore()
-    async with wire_to(("127.0.0.1", 9)) as phone:
-        await stopped_with_a_call_up(phone, book, store)
-        async with sip_side(book=book, store=store) as side:
-            phone.target = side.udp
-            await side.calls.recover()
-            reinvite = await phone.next("INVITE")
-            phone.send(answer(reinvite, 481, "Call/Transaction Does Not Exist"))
-            await side.wait_for(lambda: side.leg_status(PHONE) == ("failed", "server-restart"))
-            assert not book.calls
+    async with restarted_with_a_call_up() as restarted:
+        reinvite = await restarted.phone.next("INVITE")
+        restarted.phone.send(answer(reinvite, 481, "Call/Transaction Does Not Exist"))
+        await restarted.side.wait_for(lambda: restarted.side.leg_status(PHONE) == ("failed", "server-restart"))
+        assert not restarted.book.calls
 
 
 async def test_a_re_invite_the_telephone_never_answers_ends_the_call() -> None:
-    book, store = MemoryBook(durable=True), MemoryStore()
-    async with wire_to(("127.0.0.1", 9)) as phone:
-        await stopped_with_a_call_up(phone, book, store)
-        async with sip_side(book=book, store=store) as side:
-            phone.target = side.udp
-            await side.calls.recover()
-            await phone.next("INVITE")
-            await side.wait_for(lambda: side.leg_status(PHONE) == ("failed", "server-restart"), timeout=8)
+    async with restarted_with_a_call_up() as restarted:
+        await restarted.phone.next("INVITE")
+        ended = ("failed", "server-restart")
+        await restarted.side.wait_for(lambda: restarted.side.leg_status(PHONE) == ended, timeout=8)
 
 
 async def test_without_a_durable_book_stopping_still_ends_the_call_with_a_bye() -> None:
