@@ -22,7 +22,7 @@ import httpx
 import pytest
 from redis.exceptions import RedisError
 
-from talkbox.events import Delivery, Event, LegStatusChanged
+from talkbox.events import BusUnavailable, Delivery, Event, LegStatusChanged
 from talkbox.events.redis_bus import PARTITIONS, RedisBus
 from talkbox.router import Router
 from tests.support.redis_server import redis_server
@@ -246,3 +246,22 @@ async def test_a_handler_giving_up_on_one_node_is_a_dead_letter_every_node_shows
         2,
     )
     assert letter["error"] == "RuntimeError: store down"
+
+
+async def test_a_redis_that_comes_back_empty_gets_its_groups_again_and_events_flow(tmp_path: Path) -> None:
+    """Redis restarted without its append-only file (or flushed): the streams and groups are gone with it."""
+    with redis_server(tmp_path, persistent=False) as store:
+        async with local_bus(store.url) as bus:
+            await bus.publish(report("c-x", 1))
+            assert await bus.ack(await next_delivery(bus, timeout=2))
+            store.stop()
+            store.start()
+            async with asyncio.timeout(10):
+                while True:
+                    with contextlib.suppress(BusUnavailable):
+                        await bus.publish(report("c-x", 2))
+                        break
+                    await asyncio.sleep(0.1)
+            delivery = await next_delivery(bus, timeout=10 * LEASE)
+            assert delivery.event == report("c-x", 2)
+            assert await bus.ack(delivery)

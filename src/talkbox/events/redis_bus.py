@@ -223,9 +223,7 @@ class RedisBus:
         self._client = redis_client(self.url)
         for name, script in (("acquire", _ACQUIRE), ("renew", _RENEW), ("release", _RELEASE), ("ack", _ACK)):
             self._scripts[name] = self.client.register_script(script)
-        for partition in range(self.partitions):
-            with contextlib.suppress(ResponseError):  # BUSYGROUP: another node made it first
-                await self.client.xgroup_create(self.stream(partition), GROUP, id="0", mkstream=True)
+        await self._make_groups()
         await self._tick()
         self._keeper = asyncio.create_task(self._keep())
 
@@ -313,6 +311,13 @@ class RedisBus:
                     return False
         return True
 
+    async def _make_groups(self) -> None:
+        """Each partition's stream and consumer group, unless they exist: at start, and after a Redis that came
+        back empty (restarted without its append-only file, or flushed), whose every read says NOGROUP."""
+        for partition in range(self.partitions):
+            with contextlib.suppress(ResponseError):  # BUSYGROUP: another node made it first
+                await self.client.xgroup_create(self.stream(partition), GROUP, id="0", mkstream=True)
+
     async def _keep(self) -> None:
         """Renew, take and trim every third of a lease; a Redis outage is logged and waited out."""
         while True:
@@ -322,6 +327,9 @@ class RedisBus:
             except RedisError as error:
                 self.reachable = False
                 log.warning("Redis unreachable while keeping the bus's leases: %s", error)
+                if _no_group(error):
+                    with contextlib.suppress(RedisError):
+                        await self._make_groups()
 
     async def _tick(self) -> None:
         live = await self._heartbeat()
@@ -480,6 +488,9 @@ class RedisBus:
             except RedisError as error:
                 log.warning("reading partition %d: %s; trying again", partition, error)
                 await asyncio.sleep(min(1.0, self.lease / 3))
+                if _no_group(error):
+                    with contextlib.suppress(RedisError):
+                        await self._make_groups()
             with contextlib.suppress(RedisError):
                 if (await self.client.get(self._lease_key(partition))) != owned.lease.encode():
                     log.warning("partition %d: the lease went while Redis was away; reading stops", partition)
@@ -544,3 +555,7 @@ class RedisBus:
         )
         await self._scripts["ack"](keys=[self._lease_key(partition), self.stream(partition)],
                                    args=[owned.lease, GROUP, entry_id])  # fmt: skip
+
+
+def _no_group(error: RedisError) -> bool:
+    return isinstance(error, ResponseError) and str(error).startswith("NOGROUP")
