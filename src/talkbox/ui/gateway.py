@@ -240,6 +240,10 @@ class Gateway:
         )
         self.sockets[user][websocket] = connection
         self.per_address[address][user] += 1
+        # Queued before the first await: from here on anything for the user (their other tab's `synced`, which
+        # comes through their stream with Redis) reaches this socket too, and the page must read `welcome` first.
+        # The state the presence brings follows it (ui/outbox.py keeps the order).
+        self._send(connection, Welcome(user=user, provider=self.provider_name, ice_servers=self.ice_servers(user)))
         online = False
         sender: asyncio.Task[None] | None = None
         try:
@@ -252,8 +256,6 @@ class Gateway:
             await websocket.accept(subprotocol=chosen_subprotocol(websocket))
             await self.directory.people.remember(user)  # listed in the directory from the first sign-in
             sender = asyncio.create_task(connection.outbox.run())
-            # Queued first: the state the presence brings (ui/outbox.py keeps the order) follows it.
-            self._send(connection, Welcome(user=user, provider=self.provider_name, ice_servers=self.ice_servers(user)))
             if self.streams is not None:
                 await self._watch(connection, _since(websocket))
             await self.publish(PresenceChanged(user=user, online=True))
