@@ -11,7 +11,7 @@ WEB_SOURCES := $(shell find web/src -name '*.ts' -o -name '*.js' 2>/dev/null) we
 run: deps web
 	$(UV) run talkbox serve
 
-test: deps web system lint test-web test-python
+test: deps web system lint test-web test-python test-component-redis
 
 deps:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
