@@ -44,7 +44,7 @@ test-python:
 # test_fuzz can see a `synced` before its `welcome` on Redis (docs/architecture.md). The chaos test
 # starts its own Redis and nodes, and ran in test-python already.
 test-component-redis:
-	scripts/with-redis-server.sh $(UV) run pytest tests/component --deselect tests/component/test_chaos.py -q
+	scripts/with-redis-server.sh $(UV) run pytest tests/component -q
 
 lint:
 	$(UV) run ruff check src tests
