@@ -103,9 +103,6 @@ class SqliteBook:
     async def forget(self, leg_id: str) -> None:
         self.db.execute("DELETE FROM sip_calls WHERE leg_id = ?", (leg_id,))
 
-    def close(self) -> None:
-        self.db.close()
-
 
 @dataclass
 class RedisBook:
