@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.listen import assert_hears_only, wait_until_heard
-from tests.sip.baresip import PHONE_RATE, configure, recorded
+from tests.sip.baresip import PHONE_RATE, configure, recorded, took_our_bye
 from tests.sip.sipp import free_udp_port, scenario
 from tests.support.audio import level_at
 
@@ -43,12 +43,15 @@ class Telephone:
         self, folder: Path, *, dial: str | None = None, user: str = "phone", port: int, verbose: bool = False
     ) -> None:
         self.folder = folder
-        args = configure(folder, PHONE_HZ, 30, dial=dial, user=user, port=port, lifetime=40, verbose=verbose)
+        args = configure(folder, PHONE_HZ, 60, dial=dial, user=user, port=port, verbose=verbose)
         with (folder / "baresip.log").open("wb") as log:
             self.process = subprocess.Popen(args, cwd=folder, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
-    def hung_up(self) -> bool:
-        return "terminated (duration" in (self.folder / "baresip.log").read_text(errors="replace")
+    def took_our_bye(self) -> bool:
+        return took_our_bye((self.folder / "baresip.log").read_text(errors="replace"))
+
+    def log_tail(self) -> str:
+        return (self.folder / "baresip.log").read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
         self.process.terminate()
@@ -72,10 +75,10 @@ def telephone(tmp_path: Path) -> Iterator[Callable[..., Telephone]]:
         phone.stop()
 
 
-def wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+def wait(condition: Callable[[], bool], timeout: float = 10.0, explain: Callable[[], str] = lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"timed out\n{explain()}"
         time.sleep(0.1)
 
 
@@ -97,7 +100,7 @@ def test_a_telephone_calls_the_page_and_each_hears_the_other(
     assert_hears_only(alice, heard=PHONE_HZ, own=PAGE_HZ)
     time.sleep(3)  # the telephone's recording is read once its call is over
     alice.get_by_role("button", name="Hang up").click()
-    wait(phone.hung_up)
+    wait(phone.took_our_bye, explain=phone.log_tail)
     time.sleep(0.5)
     assert_phone_heard(phone, PAGE_HZ)
 
@@ -114,7 +117,7 @@ def test_the_page_calls_a_telephone_through_the_trunk_and_each_hears_the_other(
     assert_hears_only(alice, heard=PHONE_HZ, own=PAGE_HZ)
     time.sleep(3)
     alice.get_by_role("button", name="Hang up").click()
-    wait(phone.hung_up)
+    wait(phone.took_our_bye, explain=phone.log_tail)
     time.sleep(0.5)
     assert_phone_heard(phone, PAGE_HZ)
 
@@ -143,7 +146,7 @@ def test_keys_pressed_on_the_page_reach_the_telephone_as_rfc_4733_events(
     wait(lambda: received_digits(phone) == "1#9", timeout=15)
     expect(alice.locator("#legs")).to_contain_text("pressed 1#9")
     alice.get_by_role("button", name="Hang up").click()
-    wait(phone.hung_up)
+    wait(phone.took_our_bye, explain=phone.log_tail)
 
 
 @pytest.mark.talkbox_env(SIP_IN)

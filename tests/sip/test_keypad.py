@@ -20,7 +20,7 @@ def received(log: str) -> str:
 
 
 async def test_digits_from_the_page_reach_the_telephone_in_order_and_once(tmp_path: Path) -> None:
-    async with baresip(tmp_path / "trunk", PHONE_HZ, seconds=20, user="+441234567890", verbose=True) as trunk:
+    async with baresip(tmp_path / "trunk", PHONE_HZ, seconds=60, user="+441234567890", verbose=True) as trunk:
         sip = SipSettings(listen="udp:127.0.0.1:0", trunk=f"sip:127.0.0.1:{trunk.port}")
         async with (
             running_app(app_options={"sip": sip}, media_workers=1) as (url, _app),

@@ -55,7 +55,7 @@ async def test_a_telephone_calls_in_over_tls_and_each_hears_the_other(tmp_path: 
 async def test_a_page_calls_out_through_a_tls_trunk_whose_certificate_it_trusts(tmp_path: Path) -> None:
     certificate = self_signed(tmp_path / "tls")
     async with baresip(
-        tmp_path / "trunk", PHONE_HZ, seconds=20, user="+441234567890", certificate=certificate.both
+        tmp_path / "trunk", PHONE_HZ, seconds=60, user="+441234567890", certificate=certificate.both
     ) as trunk:
         # baresip listens for TLS one port above its UDP/TCP port; its certificate is trusted through TLS_CA.
         sip = tls_settings(certificate, trunk=f"sip:127.0.0.1:{trunk.port + 1};transport=tls", tls_ca=certificate.cert)
@@ -82,7 +82,7 @@ async def test_a_tls_trunk_whose_certificate_does_not_verify_gets_no_call(
 ) -> None:
     certificate = self_signed(tmp_path / "tls")
     async with baresip(
-        tmp_path / "trunk", PHONE_HZ, seconds=20, user="+441234567890", certificate=certificate.both
+        tmp_path / "trunk", PHONE_HZ, seconds=60, user="+441234567890", certificate=certificate.both
     ) as trunk:
         # No TLS_CA: the system's CAs do not know a self-signed certificate, so the handshake is refused.
         sip = tls_settings(certificate, trunk=f"sip:127.0.0.1:{trunk.port + 1};transport=tls")

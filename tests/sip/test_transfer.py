@@ -35,7 +35,7 @@ async def test_a_telephone_transferred_to_bob_hears_ringback_then_bob(tmp_path: 
     ):
         _, port = app.state.talkbox.sip.transports.local["udp"]
         dial = f"sip:+15005550006@127.0.0.1:{port}"
-        async with baresip(tmp_path / "phone", PHONE_HZ, seconds=30, dial=dial, lifetime=40) as phone:
+        async with baresip(tmp_path / "phone", PHONE_HZ, seconds=60, dial=dial) as phone:
             await alice.wait_for(lambda: alice.offers, timeout=10)
             await alice.accept()
             await alice.wait_for(lambda: alice.level(PHONE_HZ) > HEARD, timeout=10)
@@ -52,7 +52,7 @@ async def test_a_telephone_transferred_to_bob_hears_ringback_then_bob(tmp_path: 
             await bob.hang_up()
             # The telephone, left alone, is hung up (BYE); its dump is closed when the call ends.
             async with asyncio.timeout(10):
-                while "terminated" not in phone.log():
+                while not phone.took_our_bye():
                     await asyncio.sleep(0.1)
             await asyncio.sleep(0.5)
             heard = phone.heard()
