@@ -22,6 +22,7 @@ core of its own would do, and moves far less with the machine's load.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import tempfile
 import time
@@ -75,6 +76,11 @@ class Run:
     endings: dict[str, int] = field(default_factory=dict)
     ended: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    error: str | None = None
+
+    def failed(self, error: str) -> None:
+        self.error = self.error or error
+        self.done.set()
 
     def next_call(self, pair: Pair) -> None:
         i = pair.calls * CALLERS + pair.index
@@ -95,7 +101,10 @@ class Run:
 
 
 async def page(url: str, name: str) -> Any:
-    socket = await websockets.connect(f"{url.replace('http', 'ws', 1)}/ws?client_name={name}", max_queue=None)
+    # No pings of its own: a server busy for seconds answers them late, and the bench measures its CPU, not that.
+    socket = await websockets.connect(
+        f"{url.replace('http', 'ws', 1)}/ws?client_name={name}", max_queue=None, ping_interval=None
+    )
     welcome = json.loads(await socket.recv())
     assert welcome["type"] == "welcome", welcome
     return socket
@@ -110,6 +119,12 @@ async def hang_up_once_rung(run: Run, pair: Pair) -> None:
 
 async def chair_page(run: Run, pair: Pair) -> None:
     callee = f"v{pair.index}"
+    with contextlib.suppress(websockets.ConnectionClosed):
+        await chair_frames(run, pair, callee)
+    run.failed(f"u{pair.index}'s page was closed: {pair.chair.close_code} {pair.chair.close_reason}")
+
+
+async def chair_frames(run: Run, pair: Pair, callee: str) -> None:
     async for text in pair.chair:
         message = json.loads(text)
         if message["type"] == "offer" and message["auto_answer"]:
@@ -125,11 +140,13 @@ async def chair_page(run: Run, pair: Pair) -> None:
 
 
 async def callee_page(run: Run, pair: Pair) -> None:
-    async for text in pair.callee:
-        message = json.loads(text)
-        if message["type"] == "offer" and not message["auto_answer"]:
-            pair.offered = True
-            await hang_up_once_rung(run, pair)
+    with contextlib.suppress(websockets.ConnectionClosed):
+        async for text in pair.callee:
+            message = json.loads(text)
+            if message["type"] == "offer" and not message["auto_answer"]:
+                pair.offered = True
+                await hang_up_once_rung(run, pair)
+    run.failed(f"v{pair.index}'s page was closed: {pair.callee.close_code} {pair.callee.close_reason}")
 
 
 async def connection(run: Run, url: str) -> None:
@@ -139,10 +156,21 @@ async def connection(run: Run, url: str) -> None:
         while True:
             pair, call = await run.ready.get()
             sent = pair.sent = time.perf_counter()
-            writer.write(call)
-            status = await read_response(reader)
+            try:
+                writer.write(call)
+                status = await read_response(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # The server closed the connection while it sat idle (its keep-alive timeout) as chairs waited for
+                # their calls to end: a new one, and the same request again, which its Idempotency-Key makes safe.
+                writer.close()
+                reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+                writer.write(call)
+                status = await read_response(reader)
             run.answers.append(time.perf_counter() - sent)
             run.statuses[status] = run.statuses.get(status, 0) + 1
+    except Exception as error:
+        run.failed(f"an HTTP connection failed: {error!r}")
+        raise
     finally:
         writer.close()
 
@@ -171,6 +199,8 @@ async def load(url: str, key: str) -> dict[str, float]:
                 f"{run.ended} of {REQUESTS} calls ended in {TIMEOUT} s: answers {run.statuses}, "
                 f"calls {run.endings}, {len(run.ringing)} rung"
             ) from None
+        if run.error is not None:
+            raise RuntimeError(f"{run.error}; {run.ended} of {REQUESTS} calls ended: {run.endings}")
         elapsed = time.perf_counter() - start
         used = await asyncio.to_thread(idle_cpu, url) - before
     finally:
