@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import jwt
 import websockets
 
+from talkbox.events.models import ConferenceUpdated
+from talkbox.telephony.book import PeopleBook
+from talkbox.telephony.model import Conference, Leg
+from talkbox.telephony.people import Person
+from talkbox.telephony.store import MemoryStore
+from talkbox.ui.directory import Directory
 from talkbox.ui.identity import issue_token
+from talkbox.ui.user_streams import Parcel
 from tests.support.peer import Peer, connect
 from tests.support.server import running_app, running_server
 
@@ -182,3 +191,33 @@ async def test_presence_do_not_disturb_and_the_claim_hold_across_nodes(redis_url
         assert refused["code"] == "dnd"
         for socket in (alice, bob, carol):
             await socket.close()
+
+
+async def test_a_change_goes_only_to_the_pages_that_asked_for_the_directory() -> None:
+    # Every other user online has a page that shows no directory (the embeddable client's): a call of two
+    # must not cost a message per user online (bench/README.md, "Issue 15, fifth pass").
+    store = MemoryStore()
+    everyone = ["alice", "bob", "carol", *(f"idle{i}" for i in range(200))]
+    for name in everyone:
+        await store.put_person(Person(name))
+    listening: Counter[str] = Counter()
+    sent: list[Parcel] = []
+
+    async def send(parcel: Parcel) -> None:
+        sent.append(parcel)
+
+    async def online(name: str) -> bool:
+        return True
+
+    directory = Directory(PeopleBook(store), online, send, open_mode=True, listeners=lambda: listening)
+    ringing = Conference("c-1", "l-a", (Leg("l-a", "alice", status="in-progress"), Leg("l-b", "bob")))
+    await store.put(ringing, {})
+    await directory.handle(ConferenceUpdated(conference=ringing.view(), users=("alice", "bob")))
+    assert sent == []
+
+    listening["carol"] += 1
+    ended = replace(ringing, legs=tuple(replace(leg, status="completed") for leg in ringing.legs))
+    await store.put(ended, {})
+    await directory.handle(ConferenceUpdated(conference=ended.view(), users=("alice", "bob")))
+    assert sorted((parcel.user, parcel.about) for parcel in sent) == [("carol", "alice"), ("carol", "bob")]
+    assert {json.loads(parcel.text)["people"][0]["status"] for parcel in sent} == {"online"}

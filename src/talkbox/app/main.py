@@ -239,6 +239,7 @@ def build(
         is_online=online,
         send=lambda parcel: gateway.send(parcel),
         open_mode=settings.auth == "open",
+        listeners=(lambda: gateway.listening) if shared.streams is None else None,
     )
     gateway = Gateway(
         publish=bus.publish,

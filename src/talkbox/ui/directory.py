@@ -5,7 +5,10 @@ of theirs is connected) or `dnd` (they asked not to be disturbed; it wins over
 `in_call`, being what a caller needs to know). Whenever one of those may have
 changed (a page opened or closed, a conference changed, do not disturb was set)
 the handler works the person's status out again from the store and presence,
-and sends it to everyone online. A conference's many updates send a person's
+and sends it to everyone whose page asked for the directory (on one node the
+gateway knows them, `listeners`; with several nodes, every user online, whose
+stream reaches their pages on any node). With nobody to tell, nothing is worked
+out: a call costs the same with ten thousand idle pages open as with none. A conference's many updates send a person's
 status only when it differs from what that conference's updates last sent:
 a conference's events are all handled on one node, so that memory is never
 another node's stale one.
@@ -18,7 +21,7 @@ them (`Parcel.about`), and the gateway hands it only to the pages whose
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -69,6 +72,8 @@ class Directory:
     is_online: Callable[[str], Awaitable[bool]]
     send: Callable[[Parcel], Awaitable[None]]
     open_mode: bool
+    # On one node: the users with a page here that asked for the directory. None with several nodes.
+    listeners: Callable[[], Collection[str]] | None = None
     # (conference id, name) -> the status that conference's updates last sent for them, while it goes on.
     _sent: dict[tuple[str, str], PresenceStatus] = field(default_factory=dict, init=False, repr=False)
 
@@ -100,7 +105,13 @@ class Directory:
 
     async def _conference_changed(self, event: ConferenceUpdated) -> None:
         conference = event.conference
-        for name in dict.fromkeys(leg.destination for leg in conference.legs if leg.kind == "browser"):
+        names = dict.fromkeys(leg.destination for leg in conference.legs if leg.kind == "browser")
+        if self.listeners is not None and not self.listeners():
+            # What was sent is forgotten, so a page that listens later is told the next change, whatever it is.
+            for name in names:
+                self._sent.pop((conference.id, name), None)
+            return
+        for name in names:
             status = await self.status(name)
             key = (conference.id, name)
             if conference.status == "ended":
@@ -112,9 +123,14 @@ class Directory:
             await self._tell(name, status)
 
     async def _tell(self, name: str, status: PresenceStatus) -> None:
+        audience = await self._audience()
+        if not audience:
+            return
         text = PresenceMessage(people=(PersonStatus(name=name, status=status),), complete=False).model_dump_json()
-        for user in await self._online():
+        for user in audience:
             await self.send(Parcel(user, text, about=name))
 
-    async def _online(self) -> list[str]:
+    async def _audience(self) -> list[str]:
+        if self.listeners is not None:
+            return list(self.listeners())
         return [name for name in await self.people.names() if await self.is_online(name)]

@@ -173,6 +173,8 @@ class Gateway:
     # Stopping (SIGTERM with several nodes): new sockets are refused with 503, so a balancer tries another node.
     draining: bool = False
     legs: dict[str, dict[str, str]] = field(default_factory=dict)  # user -> their legs here -> conference id
+    # User -> how many of their sockets here asked for the directory: whom a change of someone's status is for.
+    listening: Counter[str] = field(default_factory=Counter)
     calls: RateLimit = field(init=False)
     messages: RateLimit = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
@@ -287,6 +289,8 @@ class Gateway:
 
         Only for pages that ask: a client that shows no directory is not sent its chatter.
         """
+        if not connection.listening:
+            self.listening[connection.user] += 1
         connection.listening, connection.held = True, []
         try:
             self._send(connection, await self.directory.snapshot(connection.user, connection.visibility))
@@ -332,6 +336,10 @@ class Gateway:
         """Undo what admitting the socket counted, so the tables never grow with names seen."""
         user, address = connection.user, connection.address
         self.sockets[user].pop(websocket, None)
+        if connection.listening:
+            self.listening[user] -= 1
+            if self.listening[user] <= 0:
+                del self.listening[user]
         if not self.sockets[user]:
             del self.sockets[user]
             self.legs.pop(user, None)
