@@ -99,6 +99,7 @@ RefusalCode = Literal[
     "leaving_voicemail",
     "not_two_party",
     "self_transfer",
+    "party_on_hold",
     "store_unavailable",
 ]
 # What is at the end of a leg: a person on the page, or a telephone reached over SIP or through Twilio.
