@@ -47,8 +47,8 @@ class Leg:
 
     @property
     def talking(self) -> bool:
-        """Connected and not on hold: where its user's voice goes now."""
-        return self.status == "in-progress" and not self.held
+        """Connected, not on hold, and on this call: where its user's voice goes now."""
+        return self.status == "in-progress" and not self.held and self.left_for is None
 
 
 @dataclass(frozen=True)

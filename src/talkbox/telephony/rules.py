@@ -883,7 +883,8 @@ def _return(conference: Conference, given: ReturnLeg) -> Decision:
     if not conference.has_leg(given.leg.id) or conference.leg(given.leg.id).left_for != given.from_conference_id:
         return Decision(conference)  # delivered again
     was = conference.leg(given.leg.id)
-    back = replace(was, status=given.leg.status, sequence=given.leg.sequence, left_for=None)
+    # Heard by the others again: the mute it had here went with the media it left.
+    back = replace(was, status=given.leg.status, sequence=given.leg.sequence, left_for=None, muted=False)
     ended = conference.ended
     conference = conference.with_leg(back)
     if back.ended:
