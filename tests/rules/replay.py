@@ -4,6 +4,8 @@ Outputs are written compactly so a log reads like the original's event logs:
   ("updated", "active", {"alice": "in-progress", "bob": "ringing"})
   ("dial", "bob")            ("hang_up", "alice", "ended")
   ("refused", "self_call")
+A transfer out of a larger call spans two conferences (`replay_calls`):
+  ("move", "bob", "c-2")     ("hand_on", "bob", "completed", "c-2")
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from talkbox.telephony.rules import (
     HangUpLeg,
     Hold,
     HoldLeg,
+    MoveLeg,
     Mute,
     MuteLeg,
     PlayToLeg,
@@ -49,6 +52,7 @@ from talkbox.telephony.rules import (
 )
 
 CONFERENCE = "c-1"
+NEW_CALL = "c-2"  # the call a party transferred out of CONFERENCE goes on in
 LEG_OF = {
     "alice": "l-alice",
     "bob": "l-callee",
@@ -93,14 +97,20 @@ class Reports:
         self.sequence = 0
 
     def __call__(
-        self, who: str, status: str, reason: str | None = None, *, sequence: int | None = None
+        self,
+        who: str,
+        status: str,
+        reason: str | None = None,
+        *,
+        sequence: int | None = None,
+        conference: str = CONFERENCE,
     ) -> LegStatusChanged:
         if sequence is None:
             self.sequence += 1
             sequence = self.sequence
         leg_id = LEG_OF[who]
         return LegStatusChanged(
-            conference_id=CONFERENCE, leg_id=leg_id, status=status, sequence=sequence, reason=reason
+            conference_id=conference, leg_id=leg_id, status=status, sequence=sequence, reason=reason
         )  # type: ignore[arg-type]
 
 
@@ -147,10 +157,23 @@ def rejoin(user: str = "alice") -> Rejoin:
     return Rejoin(user, LEG_OF["alice again"])
 
 
-def transfer(to: str = "carol", by: str = "alice", telephones: PhoneKind | None = None) -> TransferCall:
-    """`by` transfers the other party to `to` (carol's and dave's legs as in LEG_OF); `by` is recalled on "<by> again"."""
+def transfer(
+    to: str = "carol",
+    by: str = "alice",
+    telephones: PhoneKind | None = None,
+    *,
+    party: str | None = None,
+    new_call: str | None = NEW_CALL,
+) -> TransferCall:
+    """`by` transfers the other party to `to` (carol's and dave's legs as in LEG_OF); `by` is recalled on "<by> again".
+
+    With `party`, out of a larger call: that party leaves for a new call (`new_call`) with `to`.
+    """
     leg_id = LEG_OF[to] if to in ("carol", "dave") else "l-other"
-    return TransferCall(by, to, leg_id, LEG_OF.get(f"{by} again", f"l-{by}-2"), telephones)
+    recall = LEG_OF.get(f"{by} again", f"l-{by}-2")
+    if party is None:
+        return TransferCall(by, to, leg_id, recall, telephones)
+    return TransferCall(by, to, leg_id, recall, telephones, LEG_OF[party], new_call)
 
 
 def press(digits: str, by: str = "alice") -> PressDigits:
@@ -179,8 +202,12 @@ def summarise(command: Command, conference: Conference | None) -> tuple[Any, ...
         return ("play", who(command.leg_id), command.sound or "the call")
     if isinstance(command, SendDigits):
         return ("digits", who(command.leg_id), command.digits)
+    if isinstance(command, MoveLeg):
+        return ("move", who(command.leg_id), command.then.conference_id)
     assert isinstance(command, Publish)
     event = command.event
+    if isinstance(event, LegStatusChanged):
+        return ("hand_on", who(event.leg_id), event.status, event.conference_id)
     if isinstance(event, CallRefused):
         return ("refused", event.code)
     if isinstance(event, CallNotDisturbed):
@@ -212,3 +239,28 @@ def replay(log: list[tuple[RuleInput, list[tuple[Any, ...]] | None]]) -> Confere
         actual = [summarise(command, conference) for command in decision.commands]
         assert expected is None or actual == expected, f"step {step}: {given}"
     return conference
+
+
+def replay_calls(
+    log: list[tuple[str, RuleInput, list[tuple[str, tuple[Any, ...]]] | None]],
+) -> dict[str, Conference]:
+    """Like `replay`, over several conferences: each step names the one it is given to.
+
+    A `MoveLeg` hands the other conference its input at once, as the shell does; what that decides follows
+    in the expected list. Each output is (conference id, summary).
+    """
+    conferences: dict[str, Conference] = {}
+    for step, (conference_id, given, expected) in enumerate(log):
+        actual: list[tuple[str, tuple[Any, ...]]] = []
+        pending: list[tuple[str, RuleInput]] = [(conference_id, given)]
+        while pending:
+            where, what = pending.pop(0)
+            decision = decide(conferences.get(where), what)
+            if decision.conference is not None:
+                conferences[where] = decision.conference
+            for command in decision.commands:
+                actual.append((where, summarise(command, conferences.get(where))))
+                if isinstance(command, MoveLeg):
+                    pending.append((command.then.conference_id, command.then))
+        assert expected is None or actual == expected, f"step {step}: {given}\n{actual}"
+    return conferences

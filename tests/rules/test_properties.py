@@ -5,7 +5,9 @@ thought of; this file lets hypothesis look for the ones we did not. A state
 machine plays users, a shell and an honest provider against `decide`:
 
 - users start calls, hang up, add, remove, mute, hold, resume, transfer and rejoin, in
-  any order and on any conference (including ones they are not on); a telephone
+  any order and on any conference (including ones they are not on); a chair transfers
+  a party out of a call of more than two, and the shell moves its leg (`MoveLeg`) to the
+  new call and back, and hands on the reports a conference passes on; a telephone
   holds itself; like the handler, the shell puts a user's other calls on hold as
   soon as one of their legs starts talking;
 - the provider answers every DialLeg with a forward run of initiated / ringing
@@ -27,7 +29,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import get_args
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -41,7 +43,7 @@ from talkbox.events.models import (
     LegStatusChanged,
 )
 from talkbox.events.names import is_client_name
-from talkbox.telephony.model import Conference
+from talkbox.telephony.model import Conference, Leg
 from talkbox.telephony.rules import (
     AddParticipant,
     CompleteTransfer,
@@ -52,6 +54,7 @@ from talkbox.telephony.rules import (
     Hold,
     IncomingCall,
     LegCommand,
+    MoveLeg,
     Mute,
     PlayToLeg,
     PressDigits,
@@ -59,10 +62,13 @@ from talkbox.telephony.rules import (
     Record,
     Rejoin,
     RemoveParticipant,
+    Report,
+    ReturnLeg,
     RuleInput,
     StartCall,
     StartRecording,
     StopRecording,
+    TakeTransferred,
     TransferCall,
     decide,
     holds_elsewhere,
@@ -70,7 +76,7 @@ from talkbox.telephony.rules import (
 )
 
 USERS = ("alice", "bob", "carol")
-DESTINATIONS = (*USERS, "+441234567890", "not a name")
+DESTINATIONS = (*USERS, "dave", "+441234567890", "not a name")  # dave has no page: he never acts
 STATUSES: tuple[LegStatus, ...] = get_args(LegStatus)
 ENDINGS: tuple[LegStatus, ...] = tuple(s for s in STATUSES if s in TERMINAL_STATUSES)
 PROGRESS: tuple[LegStatus, ...] = ("initiated", "ringing", "in-progress")
@@ -265,6 +271,51 @@ class CallRules(RuleBasedStateMachine):
         number = next(self.ids)
         self.apply(data, conference.id, TransferCall(user, to, f"l-{number}", f"l-{number}-recall"))
 
+    @precondition(lambda self: self.room_for_a_call())
+    @rule(data=st.data(), people=st.permutations(USERS))
+    def a_three_way_call(self, data: st.DataObject, people: list[str]) -> None:
+        """A call placed, someone added, and their progress reported in order: a call parties transfer out of.
+
+        Random steps rarely connect three legs, and random reports may still end any of them.
+        """
+        chair, callee, third = people
+        number = next(self.ids)
+        conference_id = f"c-{number}"
+        calls = sum(1 for c in self.conferences.values() if c.live_leg_of(chair))
+        start = StartCall(conference_id, f"l-{number}-chair", f"l-{number}-callee", chair, callee, calls, max_calls=2)
+        self.apply(data, conference_id, start)
+        self.connect(data, conference_id)
+        self.apply(data, conference_id, AddParticipant(chair, third, f"l-{number}-third", 5))
+        self.connect(data, conference_id)
+
+    @precondition(lambda self: self.larger_calls())
+    @rule(data=st.data(), to=st.sampled_from(DESTINATIONS))
+    def transfer_out_of_a_larger_call(self, data: st.DataObject, to: str) -> None:
+        """The chair (mostly) hands a party (mostly a connected guest) of a call of three or more to someone (mostly
+        not on it), in a new call."""
+        conference = self.conferences[data.draw(st.sampled_from(self.larger_calls()), label="larger call")]
+        user = conference.chair.destination
+        if data.draw(st.sampled_from((False, False, True)), label="not the chair"):
+            user = self.someone(data, conference.id)
+        guests = [
+            leg.id
+            for leg in conference.live_legs()
+            if leg.status == "in-progress" and leg.id != conference.chair_leg_id
+        ]
+        anyone = [leg.id for leg in conference.legs]
+        party = data.draw(st.sampled_from(sorted([*guests, *guests, *guests, *anyone])), label="party")
+        away = [name for name in DESTINATIONS if conference.live_leg_of(name) is None]
+        to = data.draw(st.sampled_from([*away, *away, to]), label="to")
+        number = next(self.ids)
+        given = TransferCall(user, to, f"l-{number}", f"l-{number}-recall", None, party, f"c-{number}")
+        refusals = [
+            c.event.code
+            for c in decide(conference, given).commands
+            if isinstance(c, Publish) and isinstance(c.event, CallRefused)
+        ]
+        event(f"a transfer out of a larger call: {refusals[0] if refusals else 'made'}")
+        self.apply(data, conference.id, given)
+
     @precondition(lambda self: self.conferences)
     @rule(data=st.data(), digits=st.sampled_from(("1", "*#", "0123456789")))
     def press_digits(self, data: st.DataObject, digits: str) -> None:
@@ -285,7 +336,9 @@ class CallRules(RuleBasedStateMachine):
     def a_call_connects(self, data: st.DataObject) -> None:
         """One conference's progress reports, in order: calls that connect, for the rules that need one (transfer)."""
         conferences = sorted({p.conference_id for p in self.provider.pending if isinstance(p, LegStatusChanged)})
-        conference_id = data.draw(st.sampled_from(conferences), label="connects")
+        self.connect(data, data.draw(st.sampled_from(conferences), label="connects"))
+
+    def connect(self, data: st.DataObject, conference_id: str) -> None:
         for pending in [p for p in self.provider.pending if p.conference_id == conference_id]:
             if (
                 isinstance(pending, LegStatusChanged)
@@ -343,9 +396,23 @@ class CallRules(RuleBasedStateMachine):
     # --- invariants --------------------------------------------------------------------
 
     @invariant()
-    def a_leg_belongs_to_one_conference(self) -> None:
-        leg_ids = [leg.id for c in self.conferences.values() for leg in c.legs]
-        assert len(leg_ids) == len(set(leg_ids)), leg_ids
+    def a_leg_is_in_one_conference_at_a_time(self) -> None:
+        """A leg is on the one conference it has not left; each it left names where it went, and holds it there.
+
+        And its status there is at least what any conference it left last saw: statuses only go forward.
+        """
+        copies: dict[str, list[tuple[Conference, Leg]]] = {}
+        for conference in self.conferences.values():
+            for leg in conference.legs:
+                copies.setdefault(leg.id, []).append((conference, leg))
+        for leg_id, found in copies.items():
+            here = [(c, leg) for c, leg in found if leg.left_for is None]
+            assert len(here) == 1, (leg_id, found)
+            (_, current) = here[0]
+            for conference, leg in found:
+                if leg.left_for is not None:
+                    assert self.conferences[leg.left_for].has_leg(leg_id), (conference, leg)
+                    assert RANK[current.status] >= RANK[leg.status], found
 
     @invariant()
     def a_conference_ends_exactly_when_all_its_legs_have(self) -> None:
@@ -366,8 +433,17 @@ class CallRules(RuleBasedStateMachine):
 
     @invariant()
     def a_user_talks_on_one_call_at_a_time(self) -> None:
-        """At most one live leg of each user is connected and off hold, across all their conferences."""
-        talking = [leg.destination for c in self.conferences.values() for leg in c.live_legs() if leg.talking]
+        """At most one live leg of each user is connected and off hold, across all their conferences.
+
+        Not counting a leg Talkbox has asked to hang up: a transferor's own leg may still await the report of its
+        end when the recall rings them again and they answer.
+        """
+        talking = [
+            leg.destination
+            for c in self.conferences.values()
+            for leg in c.live_legs()
+            if leg.talking and leg.hang_up_reason is None
+        ]
         browsers = [name for name in talking if is_client_name(name)]
         assert len(browsers) == len(set(browsers)), self.conferences
 
@@ -438,6 +514,11 @@ class CallRules(RuleBasedStateMachine):
         elif isinstance(command, HangUpLeg):
             status = "completed" if data is None else data.draw(st.sampled_from(("completed", "canceled")))
             self.provider.pending.append(HangUpAnswer(command.conference_id, command.leg_id, status, command.reason))
+        elif isinstance(command, MoveLeg):
+            event(f"a leg moved: {type(command.then).__name__}")  # --hypothesis-show-statistics counts them
+            self.apply(data, command.then.conference_id, command.then)  # the handler hands it on at once
+        elif isinstance(command, Publish) and isinstance(command.event, Report):
+            self.apply(data, command.event.conference_id, command.event)  # through the bus, to where the leg is
 
     def dial_reports(self, data: st.DataObject | None, command: DialLeg) -> list[LegStatusChanged]:
         """A forward run of progress, perhaps an ending, numbered as the provider sends them."""
@@ -495,6 +576,14 @@ class CallRules(RuleBasedStateMachine):
 
     # --- choices ---------------------------------------------------------------------------
 
+    def larger_calls(self) -> list[str]:
+        """Calls of three or more a user chairs, connected: those a party can be transferred out of."""
+        return sorted(
+            c.id
+            for c in self.conferences.values()
+            if len(c.live_legs()) >= 3 and c.chair.kind == "browser" and c.chair.talking
+        )
+
     def calls_of_two(self) -> list[str]:
         return sorted(
             c.id
@@ -534,8 +623,17 @@ class CallRules(RuleBasedStateMachine):
 def check_step(before: Conference | None, given: RuleInput, decision: Decision, dialled: set[str]) -> None:
     """What must hold of any one decision, whatever came before it."""
     after = decision.conference
-    if before is not None and (before.ended or isinstance(given, StartCall | IncomingCall)):
+    handed_on = _handed_on(before, given)
+    if handed_on is not None:
+        # About a leg that left: passed on to where it went, and nothing else.
+        forwarded = given.model_copy(update={"conference_id": handed_on})  # type: ignore[union-attr]
+        assert decision == Decision(before, (Publish(forwarded),)), decision
+        return
+    coming_back = isinstance(given, ReturnLeg)  # even to an ended call: the leg is back, and hung up there
+    if before is not None and not coming_back and (before.ended or isinstance(given, StartCall | IncomingCall)):
         assert decision == Decision(before), "an ended conference, or a call started again, changes nothing"
+    if isinstance(given, TakeTransferred) and before is not None:
+        assert decision == Decision(before), "a new call delivered again changes nothing"
     if isinstance(given, LegStatusChanged):
         check_report(before, given, decision)
     if before is not None:
@@ -544,6 +642,13 @@ def check_step(before: Conference | None, given: RuleInput, decision: Decision, 
     if after is not None:
         check_commands(after, decision, dialled)
     check_published(before, after, decision)
+
+
+def _handed_on(before: Conference | None, given: RuleInput) -> str | None:
+    """Where a report about a leg that left this conference goes."""
+    if before is None or not isinstance(given, Report) or not before.has_leg(given.leg_id):
+        return None
+    return before.leg(given.leg_id).left_for
 
 
 def check_report(before: Conference | None, report: LegStatusChanged, decision: Decision) -> None:
@@ -574,10 +679,14 @@ def check_history_kept(before: Conference, after: Conference, given: RuleInput, 
         if new.held != old.held:
             assert isinstance(given, Hold | LegHoldChanged | LegHoldFailed | CompleteTransfer), f"a hold by {given}"
             assert given.leg_id == new.id
-        if old.ended:
+        if old.left_for is not None and new.left_for is None:
+            assert isinstance(given, ReturnLeg) and given.leg.id == new.id, f"back without coming back: {given}"
+        elif old.ended:
             assert new == old, f"an ended leg came back to life: {old} -> {new}"
         assert RANK[new.status] >= RANK[old.status], f"a leg went backwards: {old} -> {new}"
-        if new.ended and not old.ended and new.id != reported:
+        if new.left_for is not None and old.left_for is None:
+            assert isinstance(given, TransferCall | LegStatusChanged), f"a leg moved by {given}"
+        elif new.ended and not old.ended and new.id != reported:
             # The rules may only end by themselves a leg the provider never had.
             assert new.id not in dialled, f"a dialled leg ended without the provider: {new}"
 
@@ -585,7 +694,12 @@ def check_history_kept(before: Conference, after: Conference, given: RuleInput, 
 def check_commands(after: Conference, decision: Decision, dialled: set[str]) -> None:
     """Commands name this conference's live legs; each leg is dialled once, and only while queued."""
     for command in decision.commands:
-        if isinstance(command, LegCommand):
+        if isinstance(command, MoveLeg):
+            # The leg has left for where it is moved, and its status goes there with it.
+            leg = after.leg(command.leg_id)
+            assert leg.left_for == command.then.conference_id, command
+            assert (command.then.leg.status, command.then.leg.sequence) == (leg.status, leg.sequence), command
+        elif isinstance(command, LegCommand):
             assert command.conference_id == after.id
             assert after.has_leg(command.leg_id), command
             assert not after.leg(command.leg_id).ended, f"a command for an ended leg: {command}"
@@ -594,7 +708,9 @@ def check_commands(after: Conference, decision: Decision, dialled: set[str]) -> 
             assert command.leg_id not in dialled, f"dialled twice: {command}"
             assert leg.status == "queued", command
             assert leg.hang_up_reason is None, f"dialled while being hung up: {command}"
-        if isinstance(command, PlayToLeg):
+        if isinstance(command, PlayToLeg) and command.sound == "returned":
+            assert decision.conference is not None and decision.conference.transfer is None, command
+        elif isinstance(command, PlayToLeg):
             # Only the party a transfer moves hears a sound instead of the call, and only while it is under way.
             waiting = (decision.conference.transfer if decision.conference else None) is not None
             assert waiting == (command.sound is not None), command

@@ -63,3 +63,41 @@ async def test_a_telephone_transferred_to_bob_hears_ringback_then_bob(tmp_path: 
             assert heard_in(end, ALICE_HZ) < SILENT and heard_in(end, RINGBACK_HZ) < SILENT
     legs = {leg["destination"]: leg["end_reason"] for leg in bob.last_conference()["legs"]}
     assert (legs["alice"], legs["bob"]) == ("transferred", "hung-up")
+
+
+async def test_a_telephone_transferred_out_of_a_call_of_three_talks_to_carol_and_the_others_talk_on(
+    tmp_path: Path,
+) -> None:
+    """alice chairs a call with bob and a telephone (through the trunk), and transfers the telephone to carol."""
+    number = "+441234567890"
+    carol_hz = 1300.0
+    async with baresip(tmp_path / "trunk", PHONE_HZ, seconds=40, user=number) as trunk:
+        sip = SipSettings(listen="udp:127.0.0.1:0", trunk=f"sip:127.0.0.1:{trunk.port}")
+        async with (
+            running_app(app_options={"sip": sip}, media_workers=1) as (url, _app),
+            Peer(url, "alice", ALICE_HZ) as alice,
+            Peer(url, "bob", BOB_HZ, auto_accept=True) as bob,
+            Peer(url, "carol", carol_hz, auto_accept=True) as carol,
+        ):
+            await alice.call("bob")
+            await alice.wait_for(lambda: alice.level(BOB_HZ) > HEARD, timeout=15)
+            await alice.add(number)
+            await bob.wait_for(lambda: bob.level(PHONE_HZ) > HEARD, timeout=15)
+            first = alice.active_conference()
+            phone = next(leg for leg in first["legs"] if leg["destination"] == number)
+            await alice.send({"type": "transfer", "conference_id": first["id"], "to": "carol", "leg_id": phone["id"]})
+            await carol.wait_for(lambda: carol.level(PHONE_HZ) > HEARD, timeout=15)
+            bob.heard.clear()
+            await bob.wait_for(lambda: len(bob.heard) >= 50 and bob.level(PHONE_HZ) < SILENT, timeout=10)
+            assert bob.level(ALICE_HZ) > HEARD  # alice and bob talk on
+            assert number not in {leg["destination"] for leg in alice.conferences[first["id"]]["legs"]}
+            await asyncio.sleep(3)  # for the telephone to hear carol (its recording is read at the end)
+            await carol.hang_up()
+            async with asyncio.timeout(10):
+                while "terminated" not in trunk.log():
+                    await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+        heard = trunk.heard()
+        last = heard[-2 * PHONE_RATE :]
+        assert heard_in(last, carol_hz) > HEARD, trunk.log()[-1500:]
+        assert heard_in(last, ALICE_HZ) < SILENT and heard_in(last, BOB_HZ) < SILENT

@@ -90,6 +90,19 @@ export function canTransfer(model: Pick<Model, "me" | "media" | "elsewhere">, co
   return side.chair || isNumber(conference.chair);
 }
 
+/**
+ * The participants I may transfer out of a call of more than two: I chair it and am on it here, and each is
+ * connected and not on hold. Each leaves for a call of its own with whoever I type; the rest of us talk on.
+ * The server checks the same.
+ */
+export function transferableOut(model: Pick<Model, "me" | "media" | "elsewhere">, conference: Conference): Leg[] {
+  const side = mySide(model, conference);
+  const mine = side.myLeg;
+  if (mine === undefined || mine.status !== "in-progress" || side.inAnotherTab || !side.chair) return [];
+  if (conference.status === "ended" || (conference.transfer ?? null) !== null || side.othersLive.length < 2) return [];
+  return side.othersLive.filter((leg) => leg.status === "in-progress" && leg.held !== true);
+}
+
 /** Whether the keypad is offered: my own leg is connected on this page. */
 export function canUseKeypad(model: Pick<Model, "me" | "media" | "elsewhere">, conference: Conference): boolean {
   const side = mySide(model, conference);

@@ -242,6 +242,7 @@ export type Msg =
   | { type: "add-clicked" }
   /** The chair removes a leg (or cancels it while it rings). */
   | { type: "remove-clicked"; legId: string }
+  | { type: "transfer-out-clicked"; legId: string }
   /** Mute a leg, or unmute it if it is muted. */
   | { type: "mute-clicked"; legId: string }
   /** Hold a leg of the call I am on, or take it off hold: my own (the call goes on hold), or, the chair, anyone's. */

@@ -5,7 +5,16 @@ import type { DeviceKind, DeviceOption, MicrophoneProblem } from "./devices";
 import { MICROPHONE_HELP, lostDevicesText, withoutMissing } from "./devices";
 import type { Effect, HeldCall, IncomingCall, MediaState, Model, Msg } from "./model";
 import { NO_MEDIA, reconnectDelay } from "./model";
-import { KEYPAD, canDialNumbers, canTransfer, canUseKeypad, dialMode, mySide, transferOf } from "./call";
+import {
+  KEYPAD,
+  canDialNumbers,
+  canTransfer,
+  canUseKeypad,
+  dialMode,
+  mySide,
+  transferOf,
+  transferableOut,
+} from "./call";
 import { withPresence } from "./directory";
 import { HISTORY_PAGE, withPage } from "./history";
 import { bareNumber, formatNumber, looksLikeNumber } from "./numbers";
@@ -225,6 +234,9 @@ function step(model: Model, msg: Msg): Update {
 
     case "transfer-submitted":
       return transferSubmitted(model);
+
+    case "transfer-out-clicked":
+      return transferOutClicked(model, msg.legId);
 
     case "keypad-pressed":
       return keypadPressed(model, msg.digit);
@@ -724,6 +736,15 @@ function conferenceChanged(model: Model, conference: Conference): Update {
     return [{ ...model, held: [...model.held, { conference, media: NO_MEDIA }] }, []];
   }
   if (!claims(model, conference, first)) return [model, []];
+  // My leg moved here from another call (transferred out of a larger one, or back): its media comes with it.
+  const { media } = model;
+  if (media.legId !== null && media.conferenceId !== conference.id && mySide(model, conference).myLeg?.id === media.legId) {
+    model = { ...model, media: { ...media, conferenceId: conference.id } };
+  }
+  // And gone from this one, not ended: the panel goes quietly, and the media stays for the call it is on now.
+  if (media.conferenceId === conference.id && media.legId !== null && !conference.legs.some((l) => l.id === media.legId)) {
+    return [{ ...model, conference: null, placing: null, speaking: [], digits: {}, legStats: {} }, []];
+  }
 
   const previous = model.conference?.id === conference.id ? model.conference : null;
   if (previous === null || conference.status === "ended") model = { ...model, speaking: [], digits: {}, legStats: {} };
@@ -1050,6 +1071,17 @@ function transferSubmitted(model: Model): Update {
   if (to === "") return [withNotice(model, "Type who to transfer the call to"), []];
   if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
   const frame = { type: "transfer", conference_id: conference.id, to } as const;
+  return [{ ...model, transferText: "", notice: null }, [{ type: "send", frame }]];
+}
+
+/** Hands one participant of a larger call to whoever is typed; they leave for a call of their own. */
+function transferOutClicked(model: Model, legId: string): Update {
+  const conference = model.conference;
+  if (conference === null || !transferableOut(model, conference).some((leg) => leg.id === legId)) return [model, []];
+  const to = model.transferText.trim();
+  if (to === "") return [withNotice(model, "Type who to transfer them to"), []];
+  if (model.connection !== "open") return [withNotice(model, OFFLINE), []];
+  const frame = { type: "transfer", conference_id: conference.id, to, leg_id: legId } as const;
   return [{ ...model, transferText: "", notice: null }, [{ type: "send", frame }]];
 }
 

@@ -7,6 +7,7 @@ import type { MySide } from "./call";
 import {
   KEYPAD,
   canTransfer,
+  transferableOut,
   canUseKeypad,
   dialButtonLabel,
   dialLabel,
@@ -135,6 +136,7 @@ interface LegRow {
   mute: HTMLButtonElement;
   hold: HTMLButtonElement;
   remove: HTMLButtonElement;
+  transfer: HTMLButtonElement;
 }
 
 /** One call on hold: its own small panel, kept across renders like the leg rows. */
@@ -316,6 +318,7 @@ export function mountView(doc: Document, dispatch: (msg: Msg) => void): View {
     const legId = button?.dataset.legId;
     if (!button || !legId) return;
     if (button.dataset.action === "remove") dispatch({ type: "remove-clicked", legId });
+    if (button.dataset.action === "transfer-out") dispatch({ type: "transfer-out-clicked", legId });
     if (button.dataset.action === "mute") dispatch({ type: "mute-clicked", legId });
     if (button.dataset.action === "hold") dispatch({ type: "hold-clicked", legId });
     if (button.dataset.action === "complete-transfer") dispatch({ type: "complete-transfer-clicked", legId });
@@ -510,7 +513,9 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
   // Tab order (update explains a press); Hang up then leaves on this page.
   const online = model.connection === "open";
 
-  renderLegs(el.legs, doc, rows, conference, side, online, new Set(model.speaking), model.digits, model.legStats);
+  const outable = new Set(transferableOut(model, conference).map((leg) => leg.id));
+  const { digits, legStats } = model;
+  renderLegs(el.legs, doc, rows, conference, side, online, new Set(model.speaking), digits, legStats, outable);
 
   const myLeg = side.myLeg;
   const canMute = myLeg !== undefined && myLeg.status === "in-progress";
@@ -539,7 +544,9 @@ function renderCall(el: Elements, doc: Document, rows: Map<string, LegRow>, mode
 
   setHidden(el.rejoin, !side.canRejoin);
   setHidden(el.hangUp, !side.onCall);
-  setHidden(el.transferForm, !canTransfer(model, conference));
+  // A call of two is transferred by the form's button; a larger one by each participant's, to whom it names.
+  setHidden(el.transferForm, !canTransfer(model, conference) && outable.size === 0);
+  setHidden(el.transfer, !canTransfer(model, conference));
   if (el.transferTo.value !== model.transferText) el.transferTo.value = model.transferText;
   setUnavailable(el.transfer, !online);
   setHidden(el.keypad, !canUseKeypad(model, conference));
@@ -801,6 +808,7 @@ function renderLegs(
   speaking: Set<string>,
   digits: Record<string, string>,
   legStats: Record<string, LegStats>,
+  outable: Set<string>,
 ): void {
   const seen = new Set<string>();
   const chairOnCall = side.chair && side.onCall;
@@ -848,7 +856,11 @@ function renderLegs(
     setUnavailable(row.mute, !online);
     setUnavailable(row.remove, !online);
     setText(row.remove, `Remove ${leg.destination}`);
-    setHidden(row.actions, [row.mute, row.hold, row.remove].every((button) => button.hidden === true));
+    setHidden(row.transfer, !outable.has(leg.id));
+    setUnavailable(row.transfer, !online);
+    setText(row.transfer, `Transfer ${leg.destination}`);
+    const buttons = [row.mute, row.hold, row.transfer, row.remove];
+    setHidden(row.actions, buttons.every((button) => button.hidden === true));
     items.push(row.item);
   }
   for (const id of [...rows.keys()]) if (!seen.has(id)) rows.delete(id);
@@ -895,9 +907,14 @@ function legRow(doc: Document, legId: string): LegRow {
   remove.className = "danger";
   remove.dataset.action = "remove";
   remove.dataset.legId = legId;
-  actions.append(mute, hold, remove);
+  // Out of a call of more than two: to whoever is typed in Transfer to.
+  const transfer = doc.createElement("button");
+  transfer.type = "button";
+  transfer.dataset.action = "transfer-out";
+  transfer.dataset.legId = legId;
+  actions.append(mute, hold, transfer, remove);
   item.append(name, status, muted, speaking, digits, server, actions);
-  return { item, name, status, muted, speaking, digits, server, actions, mute, hold, remove };
+  return { item, name, status, muted, speaking, digits, server, actions, mute, hold, remove, transfer };
 }
 
 function setMuteButton(button: HTMLButtonElement, leg: Leg, label: string): void {

@@ -99,6 +99,7 @@ RefusalCode = Literal[
     "leaving_voicemail",
     "not_two_party",
     "self_transfer",
+    "party_on_hold",
     "store_unavailable",
 ]
 # What is at the end of a leg: a person on the page, or a telephone reached over SIP or through Twilio.
@@ -228,13 +229,17 @@ class UserCompletesTransfer(_Event):
 
 
 class UserTransfers(_Event):
-    """A user hands the other party of their call of two to `to`, and leaves it (a blind transfer)."""
+    """A user hands the other party of their call of two to `to`, and leaves it (a blind transfer).
+
+    With `party`, the chair of a larger call hands that leg's party to `to`, in a call of their own.
+    """
 
     type: Literal["user_transfers"] = "user_transfers"
     user: str
     conference_id: str
     to: str
     leg_id: str = Field(default_factory=_leg_id)  # the leg that rings `to`
+    party: str | None = None
 
 
 class UserSendsDigits(_Event):
@@ -575,8 +580,19 @@ Event = Annotated[
 ]
 
 
+# A call made by a transfer out of another is of that one's family: its id is the family's, this, and its own.
+FAMILY = "--"
+
+
 def conference_key(conference_id: str) -> str:
-    return f"conference:{conference_id}"
+    """A conference's partition: its family's, so a transfer's new call is handled in order with the call its
+    leg came from (and, with several nodes, on the node that has that leg's media)."""
+    return f"conference:{conference_id.split(FAMILY, 1)[0]}"
+
+
+def family_id(conference_id: str, own: str) -> str:
+    """The id of a new call in the family of `conference_id`, `own` telling it from the family's others."""
+    return f"{conference_id.split(FAMILY, 1)[0]}{FAMILY}{own}"
 
 
 def partition_key(event: Event) -> str:

@@ -256,6 +256,19 @@ class ConferenceMedia:
         self.held.pop(leg_id, None)
         self.sounds.pop(leg_id, None)
 
+    def take(self, leg_id: str) -> Member | None:
+        """The leg's member, leaving this conference with its stream's numbering, for another (a transfer)."""
+        member = self.members.get(leg_id)
+        self.remove(leg_id)
+        return member
+
+    def give(self, member: Member) -> None:
+        """A member from another conference: its stream goes on as it was, with this conference's state of it."""
+        self._remove_member(member.leg_id)
+        member.muted, member.held = member.leg_id in self.muted, member.leg_id in self.held
+        self.members[member.leg_id] = member
+        self.lines += member.line is not None
+
     def _remove_member(self, leg_id: str) -> None:
         member = self.members.pop(leg_id, None)
         if member is not None and member.line is not None:
@@ -369,6 +382,8 @@ class ConferenceMedia:
             sound = self.sounds.get(member.leg_id)
             if sound is not None:  # a transfer's ringback (or its failed tone) comes before any hold
                 payload = self._encode_alone(member, sound.next())
+                if sound.over:
+                    del self.sounds[member.leg_id]  # the tone of a return: from the next frame, the call
             elif member.held or member.leg_id in waiting:
                 on_hold = on_hold or _HoldTick(self)
                 payload = on_hold.payload(member, music=member.leg_id in waiting or self.held.get(member.leg_id, False))

@@ -64,6 +64,10 @@ class Media(Protocol):
     async def rtp_accept(self, leg_id: str, sdp: str) -> None: ...
     async def rtp_update(self, leg_id: str, offer: str) -> str: ...
     async def send_dtmf(self, leg_id: str, digits: str) -> None: ...
+    async def move(self, leg_id: str, conference_id: str) -> None:
+        """The leg's endpoint, as it is, into another conference's mix (a transfer out of a larger call)."""
+        ...
+
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None: ...
     async def start_recording(self, conference_id: str, path: str, tone: str) -> None:
         """Play the named tone (`announcement`, `greeting`, or none: ``), then record the mix to `path`."""
@@ -169,6 +173,26 @@ class MediaEngine:
         if remote is not None:
             endpoint.accept(remote)
 
+    async def move(self, leg_id: str, conference_id: str) -> None:
+        """Out of one mix into another: the endpoint stays up (no new offer), and its stream's numbering goes on."""
+        placement = self.legs.get(leg_id)
+        if placement is None or placement.conference_id == conference_id:
+            return  # no endpoint here (its media comes later, into the conference it is on by then), or moved
+        old = self.conferences.get(placement.conference_id)
+        member = old.take(leg_id) if old is not None else None
+        if old is not None:
+            self._forget_if_empty(old)
+        endpoint = placement.endpoint
+        placement.conference_id = conference_id
+        new = self._conference(conference_id)
+        if member is not None:
+            new.give(member)
+        else:
+            new.add(leg_id, endpoint.send, telephone=isinstance(endpoint, RtpEndpoint))
+        endpoint.on_packet = lambda packet, now: new.receive(leg_id, packet, now)
+        if isinstance(endpoint, RtpEndpoint):
+            endpoint.on_digit = lambda digit: self._digit(conference_id, leg_id, endpoint, digit)
+
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None:
         """Also for a leg with no endpoint yet (a resumed leg): the mute waits for it."""
         self._conference(conference_id).mute(leg_id, muted)
@@ -202,9 +226,12 @@ class MediaEngine:
         if conference is None:
             return
         conference.remove(leg_id)
+        self._forget_if_empty(conference)
+
+    def _forget_if_empty(self, conference: ConferenceMedia) -> None:
         if conference.empty and not conference.muted and not conference.held and not conference.sounds:
             conference.stop_recording()
-            del self.conferences[conference_id]
+            del self.conferences[conference.conference_id]
 
     async def close(self) -> None:
         for leg_id in list(self.legs):

@@ -24,7 +24,7 @@ import numpy as np
 from talkbox.media import g711
 from talkbox.media.opus import FRAME_SAMPLES, SAMPLE_RATE
 
-SoundName = Literal["ringback", "recall"]
+SoundName = Literal["ringback", "recall", "returned"]
 RINGBACK = (440.0, 480.0)
 RING_ON, RING_OFF = 2.0, 4.0
 FAILED = (950.0, 1400.0, 1800.0)
@@ -39,17 +39,22 @@ AMPLITUDE = 0.25
 
 @dataclass
 class Sound:
-    """A sound played out one mixer frame at a time; from its end it goes on from `loop_from`."""
+    """A sound played out one mixer frame at a time; from its end it goes on from `loop_from` (None: it is over)."""
 
     samples: np.ndarray  # int16 at the mixer's rate
-    loop_from: int = 0
+    loop_from: int | None = 0
     position: int = 0
 
+    @property
+    def over(self) -> bool:
+        return self.loop_from is None and self.position >= len(self.samples)
+
     def next(self) -> np.ndarray:
-        frame = np.empty(FRAME_SAMPLES, dtype=np.int16)
+        frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         filled = 0
-        while filled < FRAME_SAMPLES:
+        while filled < FRAME_SAMPLES and not self.over:
             if self.position >= len(self.samples):
+                assert self.loop_from is not None
                 self.position = self.loop_from
             take = min(FRAME_SAMPLES - filled, len(self.samples) - self.position)
             frame[filled : filled + take] = self.samples[self.position : self.position + take]
@@ -64,6 +69,8 @@ def sound(name: SoundName) -> Sound:
     if name == "ringback":
         return Sound(ringback)
     failed = np.concatenate([*(tone((f,), FAILED_STEP) for f in FAILED), silence(1.0)])
+    if name == "returned":
+        return Sound(failed, loop_from=None)  # then the call it came back to
     return Sound(np.concatenate((failed, ringback)), loop_from=len(failed))
 
 

@@ -110,6 +110,8 @@ async def _run(engine: MediaEngine, request: dict[str, Any]) -> dict[str, Any]:
         await engine.stop_recording(request["conference_id"])
     elif op == "hold":
         engine.hold(request["conference_id"], request["leg_id"], request["held"], request["music"])
+    elif op == "move":
+        await engine.move(request["leg_id"], request["conference_id"])
     elif op == "play":
         engine.play(request["conference_id"], request["leg_id"], request["sound"])
     elif op == "drop":

@@ -120,6 +120,29 @@ class WorkerPool:
     async def send_dtmf(self, leg_id: str, digits: str) -> None:
         await self._ask(await self._worker_of(leg_id), op="send_dtmf", leg_id=leg_id, digits=digits)
 
+    async def move(self, leg_id: str, conference_id: str) -> None:
+        """On the leg's own worker: the conference it moves to is placed there (a new call), or is there already
+        (the call it comes back to)."""
+        place = self.legs.get(leg_id)
+        if place is None or place.conference_id == conference_id:
+            return
+        index = self.conferences.get(place.conference_id)
+        moved_from = place.conference_id
+        place.conference_id = conference_id
+        place.muted = place.held = False
+        place.sound = None
+        if index is None:
+            return  # no endpoint yet: it is placed with the conference it is on by then
+        if self.conferences.setdefault(conference_id, index) != index:
+            log.error(
+                "leg %s cannot move to a conference on another media worker", leg_id, extra=ids(conference_id, leg_id)
+            )
+            return
+        if not any(other.conference_id == moved_from for other in self.legs.values()):
+            self.conferences.pop(moved_from, None)
+        worker = await self._started(index)
+        await self._ask(worker, op="move", conference_id=conference_id, leg_id=leg_id)
+
     def mute(self, conference_id: str, leg_id: str, muted: bool) -> None:
         self.legs.setdefault(leg_id, LegPlace(conference_id)).muted = muted
         index = self.conferences.get(conference_id)

@@ -41,6 +41,7 @@ from talkbox.events.models import (
     UserReturned,
     UserSendsDigits,
     UserTransfers,
+    family_id,
 )
 from talkbox.events.names import is_client_name
 from talkbox.telephony.model import Conference
@@ -56,6 +57,7 @@ from talkbox.telephony.rules import (
     Hold,
     HoldLeg,
     IncomingCall,
+    MoveLeg,
     Mute,
     MuteLeg,
     PlayToLeg,
@@ -263,7 +265,10 @@ class CallHandler:
             return Record(event.user, event.on, event.recording_id)
         if isinstance(event, UserTransfers):
             recall = derived_id("l", event.conference_id, "recall", event.leg_id)
-            return TransferCall(event.user, event.to, event.leg_id, recall, self.telephones)
+            # A party's new call is named from the request's own ids: delivered again, it names the same one.
+            own = derived_id("t", event.conference_id, event.leg_id)
+            new_call = family_id(event.conference_id, own) if event.party else None
+            return TransferCall(event.user, event.to, event.leg_id, recall, self.telephones, event.party, new_call)
         if isinstance(event, UserSendsDigits):
             return PressDigits(event.user, event.digits)
         if isinstance(event, (LegStatusChanged, LegMuteChanged, LegHoldChanged, LegHoldFailed)):
@@ -315,7 +320,7 @@ class CallHandler:
         person = await self.store.person(user)
         return person is not None and person.dnd
 
-    async def _apply(self, conference_id: str | None, given: RuleInput, event: Event) -> Conference | None:
+    async def _apply(self, conference_id: str | None, given: RuleInput, event: Event | None) -> Conference | None:
         """Decide, store, act. Returns the conference as the input changed it; None when it changed nothing."""
         if conference_id in self.unsaved:
             await self._save_unsaved(conference_id)  # the store may be back: the older changes go first
@@ -353,7 +358,9 @@ class CallHandler:
                     UserHoldsLeg(user=user, conference_id=conference_id, leg_id=hold.leg_id, held=hold.held)
                 )
 
-    async def _hold(self, changed: Conference, given: RuleInput, commands: tuple[Command, ...], event: Event) -> None:
+    async def _hold(
+        self, changed: Conference, given: RuleInput, commands: tuple[Command, ...], event: Event | None
+    ) -> None:
         """A change the store did not take (a full disk): what is safe now, the rest once it is stored.
 
         The order is what makes it safe:
@@ -446,6 +453,15 @@ class CallHandler:
             await self.providers[command.kind].play(command)
         elif isinstance(command, SendDigits):
             await self.providers[command.kind].send_digits(command)
+        elif isinstance(command, MoveLeg):
+            await self._move(command)
+
+    async def _move(self, command: MoveLeg) -> None:
+        """The leg's media first, then the conference it moves to: by the time that one plays it ringback or
+        rings its target, the leg is in its mix. Applied here rather than published, since the provider acted
+        on it already: in the bus's partition of the first conference, and on its node, where the media is."""
+        await self.providers[command.kind].move(command)
+        await self._apply(command.then.conference_id, command.then, None)
 
     async def _start_recording(self, command: StartRecording) -> None:
         """Indexed before the provider starts, so a file on disk is never one the store has not heard of."""

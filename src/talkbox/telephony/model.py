@@ -36,15 +36,19 @@ class Leg:
     held: bool = False
     # Who held it: the chair (the held party hears music) or its own user (away on another call: hears nothing).
     held_by_chair: bool = False
+    # The conference this leg left for, transferred out of a call of more than two (or back from the new
+    # call when its target did not answer): no longer on this call, though its own call goes on there.
+    left_for: str | None = None
 
     @property
     def ended(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        """Over as far as this conference goes: ended for good, or gone on to another conference."""
+        return self.status in TERMINAL_STATUSES or self.left_for is not None
 
     @property
     def talking(self) -> bool:
-        """Connected and not on hold: where its user's voice goes now."""
-        return self.status == "in-progress" and not self.held
+        """Connected, not on hold, and on this call: where its user's voice goes now."""
+        return self.status == "in-progress" and not self.held and self.left_for is None
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,9 @@ class Transfer:
     # Whether `by` was the chair: answering the recall makes them the chair again.
     by_chair: bool
     recalling: bool = False
+    # Transferred out of a call of more than two into this new one: the conference the leg goes back to
+    # if the target does not answer (instead of recalling `by`, whose call goes on without it).
+    back_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,8 @@ class Conference:
     # Every recording this conference has had, so a start delivered again does not record twice.
     recorded: tuple[str, ...] = ()
     transfer: Transfer | None = None
+    # The new calls parties of this one were transferred into, so a transfer delivered again makes none twice.
+    spun_off: tuple[str, ...] = ()
 
     @property
     def ended(self) -> bool:
@@ -134,6 +143,7 @@ class Conference:
             status="ended" if self.ended else "active",
             end_reason=self.end_reason,
             recording=self.taping.kind if self.taping is not None and not self.ended else None,
+            # A leg gone to another conference is not on this call: its pages show it gone (back, if it returns).
             legs=tuple(
                 LegView(
                     id=leg.id,
@@ -146,6 +156,7 @@ class Conference:
                     end_reason=leg.end_reason,
                 )
                 for leg in self.legs
+                if leg.left_for is None
             ),
             transfer=self._transfer_view(),
         )

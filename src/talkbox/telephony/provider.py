@@ -15,6 +15,7 @@ from talkbox.telephony.rules import (
     DialLeg,
     HangUpLeg,
     HoldLeg,
+    MoveLeg,
     MuteLeg,
     PlayToLeg,
     SendDigits,
@@ -75,6 +76,11 @@ class Provider(Protocol):
 
     async def send_digits(self, command: SendDigits) -> None:
         """Keypad digits to a telephone leg."""
+        ...
+
+    async def move(self, command: MoveLeg) -> None:
+        """The leg, live, on to another conference (a transfer out of a larger call): its reports may still name
+        the first (the rules hand them on), but what it hears and says is the other's from now on."""
         ...
 
     async def resume(self, command: ResumeLeg) -> None:

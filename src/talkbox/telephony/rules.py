@@ -123,6 +123,10 @@ class TransferCall:
 
     The shell supplies the ids of the leg that rings `to` and of the leg that rings `user`
     again should `to` not answer (the recall).
+
+    In a call of more than two the chair names the party (`party_leg_id`), who leaves the call
+    for a new one with `to` (`new_conference_id`, from the shell; None: this shell cannot move a
+    leg between conferences, and only a call of two transfers).
     """
 
     user: str
@@ -130,6 +134,33 @@ class TransferCall:
     leg_id: str
     recall_leg_id: str
     telephones: PhoneKind | None = None
+    party_leg_id: str | None = None
+    new_conference_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TakeTransferred:
+    """The new call of a party transferred out of a larger one: it waits on ringback while `to` rings.
+
+    `leg` is the party's leg as it left `back_to`, where it goes back if `to` does not answer.
+    """
+
+    conference_id: str
+    leg: Leg
+    back_to: str
+    by: str
+    to: str
+    target_leg_id: str
+    telephones: PhoneKind | None = None
+
+
+@dataclass(frozen=True)
+class ReturnLeg:
+    """A transferred party whose target did not answer comes back from `from_conference_id` to its call."""
+
+    conference_id: str
+    leg: Leg
+    from_conference_id: str
 
 
 @dataclass(frozen=True)
@@ -171,6 +202,8 @@ RuleInput = (
     | Rejoin
     | Record
     | TransferCall
+    | TakeTransferred
+    | ReturnLeg
     | PressDigits
     | LegStatusChanged
     | LegMuteChanged
@@ -211,8 +244,9 @@ class MuteLeg:
 
 
 # What a leg waiting on a transfer hears instead of the call: ringback while the target rings;
-# "recall": a short tone (the transfer failed), then ringback while the transferor is rung again.
-Sound = Literal["ringback", "recall"]
+# "recall": a short tone (the transfer failed), then ringback while the transferor is rung again;
+# "returned": that tone alone, then the call it came back to (out of a larger call, the target unanswered).
+Sound = Literal["ringback", "recall", "returned"]
 
 
 @dataclass(frozen=True)
@@ -277,12 +311,29 @@ class StopRecording:
 
 
 @dataclass(frozen=True)
+class MoveLeg:
+    """Move the leg's media from this conference to `then.conference_id`, then hand that conference `then`.
+
+    The leg keeps its id, its provider's call and its endpoint: only the call it is on changes.
+    """
+
+    conference_id: str
+    leg_id: str
+    then: TakeTransferred | ReturnLeg
+    kind: LegKind = "browser"
+
+
+# A provider's word about a leg that has gone on to another conference: handed on to it.
+Report = LegStatusChanged | LegMuteChanged | LegHoldChanged | LegHoldFailed
+
+
+@dataclass(frozen=True)
 class Publish:
-    event: ConferenceUpdated | CallRefused | CallNotDisturbed
+    event: ConferenceUpdated | CallRefused | CallNotDisturbed | Report
 
 
-Command = DialLeg | HangUpLeg | MuteLeg | HoldLeg | PlayToLeg | SendDigits | StartRecording | StopRecording | Publish
-LegCommand = DialLeg | HangUpLeg | MuteLeg | HoldLeg | PlayToLeg | SendDigits
+LegCommand = DialLeg | HangUpLeg | MuteLeg | HoldLeg | PlayToLeg | SendDigits | MoveLeg
+Command = LegCommand | StartRecording | StopRecording | Publish
 
 
 @dataclass(frozen=True)
@@ -306,6 +357,12 @@ def _decide(conference: Conference | None, given: RuleInput) -> Decision:
     if isinstance(given, IncomingCall):
         # A webhook delivered twice names the same conference: the second changes nothing.
         return _incoming_call(given) if conference is None else Decision(conference)
+    if isinstance(given, TakeTransferred):
+        return _take_transferred(given) if conference is None else Decision(conference)
+    if conference is not None and isinstance(given, Report) and _left(conference, given.leg_id) is not None:
+        return Decision(conference, (_handed_on(given, _left(conference, given.leg_id)),))
+    if conference is not None and isinstance(given, ReturnLeg):
+        return _return(conference, given)  # also to a call that ended meanwhile: the leg must go somewhere
     if conference is None or conference.ended:
         return Decision(conference)
     if isinstance(given, HangUp):
@@ -697,6 +754,12 @@ _TRANSFER_PENDING = ("transfer_pending", "Wait until the transfer has been answe
 
 
 def _transfer(conference: Conference, given: TransferCall) -> Decision:
+    if given.party_leg_id is not None:
+        return _transfer_out(conference, given)
+    return _transfer_two(conference, given)
+
+
+def _transfer_two(conference: Conference, given: TransferCall) -> Decision:
     """The other party waits on ringback while `to` rings; the transferor leaves at once.
 
     The conference stays, its legs swap: the transferred leg becomes the chair, so the
@@ -748,6 +811,101 @@ def _transfer_refusal(conference: Conference, given: TransferCall) -> tuple[str,
     return None
 
 
+def _transfer_out(conference: Conference, given: TransferCall) -> Decision:
+    """The chair hands one party of a larger call to `to`: the party leaves for a new call, the rest talk on.
+
+    The party's leg moves (its id, its endpoint) rather than swapping legs as in a call of two: the chair
+    stays, so the party needs a call of its own, and a leg is live in one conference at a time.
+    """
+    party_leg_id, new_id = given.party_leg_id, given.new_conference_id
+    assert party_leg_id is not None
+    if new_id in conference.spun_off:
+        return Decision(conference)  # delivered again: the party has gone to it (or is back from it)
+    refusal = _transfer_out_refusal(conference, given, party_leg_id, new_id)
+    if refusal is not None:
+        return Decision(conference, _refuse(given.user, *refusal))
+    party = conference.leg(party_leg_id)
+    assert new_id is not None  # the refusal checked it
+    conference = replace(conference.with_leg(replace(party, left_for=new_id)), spun_off=(*conference.spun_off, new_id))
+    arrives = TakeTransferred(new_id, party, conference.id, given.user, given.to, given.leg_id, given.telephones)
+    return _settle(conference, (MoveLeg(conference.id, party.id, arrives),))
+
+
+def _transfer_out_refusal(
+    conference: Conference, given: TransferCall, party_leg_id: str, new_id: str | None
+) -> tuple[str, str] | None:
+    if conference.live_leg_of(given.user) is None:
+        return "not_on_call", "You are not on this call"
+    if not _is_chair(conference, given.user):
+        return "not_chair", "Only the chairperson can transfer someone"
+    if conference.transfer is not None:
+        return _TRANSFER_PENDING
+    party = conference.leg(party_leg_id) if conference.has_leg(party_leg_id) else None
+    if party is None or party.ended or party.hang_up_reason is not None or party.id == conference.chair_leg_id:
+        return "not_on_call", "They are not on this call"
+    if party.status != "in-progress":
+        return "not_connected", f"{party.destination} has not answered yet"
+    if party.held:
+        return "party_on_hold", f"Take {party.destination} off hold first"
+    others = [leg for leg in conference.live_legs() if leg.id != party.id and leg.hang_up_reason is None]
+    if len(others) < 2 or new_id is None:
+        # Left with the chair alone, the call would end: a call of two transfers as one (the chair leaves).
+        return "not_two_party", "Only a connected call of two can be transferred"
+    if not is_valid_destination(given.to):
+        return "invalid_destination", f"{given.to!r} is not a name or an E.164 number"
+    if is_e164(given.to) and given.telephones is None:
+        return _NO_TELEPHONES
+    if given.to == party.destination:
+        return "self_transfer", f"You cannot transfer {party.destination} to themselves"
+    if any(leg.destination == given.to for leg in conference.live_legs()):
+        return "already_in_conference", f"{given.to} is already on the call"
+    return None
+
+
+def _take_transferred(given: TakeTransferred) -> Decision:
+    """The party's new call: it chairs it, and hears ringback while the target rings."""
+    party = replace(given.leg, left_for=None, muted=False, held=False, held_by_chair=False, hang_up_reason=None)
+    target = _new_leg(given.target_leg_id, given.to, given.telephones)
+    transfer = Transfer(given.by, party.id, target.id, "", by_chair=False, back_to=given.back_to)
+    conference = Conference(given.conference_id, party.id, (party, target), transfer=transfer)
+    commands = (
+        PlayToLeg(conference.id, party.id, "ringback"),
+        DialLeg(conference.id, target.id, target.destination, party.destination, auto_answer=False),
+    )
+    return _settle(conference, commands)
+
+
+def _return(conference: Conference, given: ReturnLeg) -> Decision:
+    """The party is back on its call (the transfer failed): a short tone, then the others again.
+
+    Its call ended meanwhile: back, it is hung up, since there is nobody left to return to.
+    """
+    if not conference.has_leg(given.leg.id) or conference.leg(given.leg.id).left_for != given.from_conference_id:
+        return Decision(conference)  # delivered again
+    was = conference.leg(given.leg.id)
+    # Heard by the others again: the mute it had here went with the media it left.
+    back = replace(was, status=given.leg.status, sequence=given.leg.sequence, left_for=None, muted=False)
+    ended = conference.ended
+    conference = conference.with_leg(back)
+    if back.ended:
+        return _settle(conference, ())
+    if ended:
+        # Live again until the leg's end is reported: the call ends then, for its reason at that moment.
+        conference = replace(conference, end_reason=None)
+        return _settle(conference, (HangUpLeg(conference.id, back.id, "transfer-failed"),))
+    return _settle(conference, (PlayToLeg(conference.id, back.id, "returned"),))
+
+
+def _left(conference: Conference, leg_id: str) -> str | None:
+    """Where the leg went, if it left this conference for another."""
+    return conference.leg(leg_id).left_for if conference.has_leg(leg_id) else None
+
+
+def _handed_on(report: Report, to: str) -> Publish:
+    """The provider's word on a leg that has moved goes where the leg is now."""
+    return Publish(report.model_copy(update={"conference_id": to}))
+
+
 def _transfer_moved(conference: Conference, leg: Leg, transfer: Transfer) -> tuple[Conference, tuple[Command, ...]]:
     """The leg ringing for a transfer (its target, or the recall) has moved on."""
     waiting = conference.leg(transfer.leg_id)
@@ -760,6 +918,11 @@ def _transfer_moved(conference: Conference, leg: Leg, transfer: Transfer) -> tup
         return conference, ()
     if waiting.hang_up_reason is not None:
         return replace(conference, transfer=None), _after_leg_left(conference)  # it is leaving: nobody to recall for
+    if transfer.back_to is not None:
+        # Out of a larger call: back to it, as the leg is now (its status, the sequence of its last report).
+        back = ReturnLeg(transfer.back_to, waiting, conference.id)
+        conference = replace(conference, transfer=None).with_leg(replace(waiting, left_for=transfer.back_to))
+        return conference, (MoveLeg(conference.id, waiting.id, back),)
     if leg.id == transfer.target_leg_id:
         recall = Leg(transfer.recall_leg_id, transfer.by)
         conference = replace(conference, legs=(*conference.legs, recall), transfer=replace(transfer, recalling=True))

@@ -586,7 +586,9 @@ def to_event(user: str, message: PageMessage, legs: dict[str, str] | None = None
     if isinstance(message, RecordMessage):
         return UserRecords(user=user, conference_id=message.conference_id, on=message.on)
     if isinstance(message, TransferMessage):
-        return UserTransfers(user=user, conference_id=message.conference_id, to=message.to.strip())
+        return UserTransfers(
+            user=user, conference_id=message.conference_id, to=message.to.strip(), party=message.leg_id
+        )
     if isinstance(message, DtmfMessage):
         return UserSendsDigits(user=user, conference_id=message.conference_id, digits=message.digits)
     if isinstance(message, SetPresence):

@@ -109,11 +109,15 @@ class RecordMessage(_PageMessage):
 
 
 class TransferMessage(_PageMessage):
-    """A blind transfer: the other party of my call of two is handed to `to`, and I leave."""
+    """A blind transfer: the other party of my call of two is handed to `to`, and I leave.
+
+    With `leg_id`, the chair of a larger call hands that participant to `to` (a call of their own) and stays.
+    """
 
     type: Literal["transfer"]
     conference_id: Id
     to: Annotated[str, StringConstraints(max_length=200)]
+    leg_id: Id | None = None
 
 
 class DtmfMessage(_PageMessage):

@@ -112,11 +112,14 @@ export interface RecordMessage {
 }
 /**
  * A blind transfer: the other party of my call of two is handed to `to`, and I leave.
+ *
+ * With `leg_id`, the chair of a larger call hands that participant to `to` (a call of their own) and stays.
  */
 export interface TransferMessage {
   type: "transfer";
   conference_id: string;
   to: string;
+  leg_id?: string | null;
 }
 export interface DtmfMessage {
   type: "dtmf";
@@ -358,7 +361,7 @@ export const PRESENCE_STATUSES = ["online","in_call","dnd","offline"] as const;
 export type PresenceStatus = (typeof PRESENCE_STATUSES)[number];
 export const RECORDING_KINDS = ["call","voicemail"] as const;
 export type RecordingKind = (typeof RECORDING_KINDS)[number];
-export const REFUSAL_CODES = ["self_call","invalid_destination","too_many_calls","no_telephones","dnd","not_chair","already_in_conference","conference_full","transfer_pending","held_by_self","hold_failed","not_held","nobody_to_transfer_to","not_on_call","not_connected","leaving_voicemail","not_two_party","self_transfer","store_unavailable"] as const;
+export const REFUSAL_CODES = ["self_call","invalid_destination","too_many_calls","no_telephones","dnd","not_chair","already_in_conference","conference_full","transfer_pending","held_by_self","hold_failed","not_held","nobody_to_transfer_to","not_on_call","not_connected","leaving_voicemail","not_two_party","self_transfer","party_on_hold","store_unavailable"] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
 export const TERMINAL_LEG_STATUSES = ["completed","busy","no-answer","canceled","failed"] as const;
 export type TerminalLegStatus = (typeof TERMINAL_LEG_STATUSES)[number];

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from talkbox.events.log_context import ids
 from talkbox.events.models import (
@@ -36,6 +36,7 @@ from talkbox.telephony.rules import (
     DialLeg,
     HangUpLeg,
     HoldLeg,
+    MoveLeg,
     MuteLeg,
     PlayToLeg,
     SendDigits,
@@ -158,6 +159,15 @@ class BuiltinProvider:
 
     async def play(self, command: PlayToLeg) -> None:
         self.media.play(command.conference_id, command.leg_id, command.sound)
+
+    async def move(self, command: MoveLeg) -> None:
+        """Its endpoint into the other conference's mix; the page's connection stays as it is."""
+        leg = self.legs.get(command.leg_id)
+        if leg is not None:
+            leg.command = replace(leg.command, conference_id=command.then.conference_id)
+            if leg.offer is not None:
+                leg.offer = leg.offer.model_copy(update={"conference_id": command.then.conference_id})
+        await self.media.move(command.leg_id, command.then.conference_id)
 
     async def send_digits(self, command: SendDigits) -> None:
         """Never asked: the rules send digits to telephones only, and this provider carries browsers."""

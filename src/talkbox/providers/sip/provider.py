@@ -53,6 +53,7 @@ from talkbox.telephony.rules import (
     DialLeg,
     HangUpLeg,
     HoldLeg,
+    MoveLeg,
     MuteLeg,
     PlayToLeg,
     SendDigits,
@@ -181,6 +182,14 @@ class SipProvider:
 
     async def play(self, command: PlayToLeg) -> None:
         self.media.play(command.conference_id, command.leg_id, command.sound)
+
+    async def move(self, command: MoveLeg) -> None:
+        """The same dialog and RTP port, in another conference's mix: the telephone hears of nothing."""
+        call = self.calls.get(command.leg_id)
+        if call is not None:
+            call.conference_id = command.then.conference_id
+            await self._keep(call)
+        await self.media.move(command.leg_id, command.then.conference_id)
 
     async def send_digits(self, command: SendDigits) -> None:
         """As RFC 4733 events in the call's RTP; a telephone that took no telephone-event hears none."""

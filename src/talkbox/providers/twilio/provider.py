@@ -54,6 +54,7 @@ from talkbox.telephony.rules import (
     DialLeg,
     HangUpLeg,
     HoldLeg,
+    MoveLeg,
     MuteLeg,
     PlayToLeg,
     SendDigits,
@@ -400,12 +401,21 @@ class TwilioProvider:
                 "method": "POST",
             }
         else:
-            update = {"twiml": waiting(self.webhooks, command.sound)}
+            back = self.webhooks.voice(command.conference_id, command.leg_id)  # after the tone of a return
+            update = {"twiml": waiting(self.webhooks, command.sound, back)}
         try:
             await self.client.calls(leg.call_sid).update_async(**update)
         except TWILIO_ERRORS as error:
             # The call has ended meanwhile (its report is on the way), or Twilio is out of reach.
             log.warning("Twilio would not redirect leg %s: %s", command.leg_id, error)
+
+    async def move(self, command: MoveLeg) -> None:
+        """Only remembered: the call is redirected by the `PlayToLeg` that follows (out of the first conference to
+        ringback, or the tone), and joins the other's `<Conference>` through its voice URL."""
+        leg = await self._leg(command.leg_id)
+        if leg is not None:
+            leg.conference_id = command.then.conference_id
+            await self._keep(command.leg_id, leg)
 
     async def send_digits(self, command: SendDigits) -> None:
         """Not asked in Twilio mode: the page plays its keys into its own call (the Voice SDK's sendDigits)."""

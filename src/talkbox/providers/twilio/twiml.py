@@ -191,13 +191,17 @@ def on_hold(webhooks: Webhooks, music: bool) -> str:
     return str(response)
 
 
-def waiting(webhooks: Webhooks, sound: str) -> str:
+def waiting(webhooks: Webhooks, sound: str, back: str) -> str:
     """What a call taken out of its conference hears while its transfer rings (`ringback`), or after the
-    transfer failed and the transferor is rung again (`recall`: the failed-transfer tone first)."""
+    transfer failed and the transferor is rung again (`recall`: the failed-transfer tone first), or, back from
+    a transfer out of a larger call, the tone and then that call again (`returned`: `back`, its voice URL)."""
     response = VoiceResponse()
-    if sound == "recall":
+    if sound in ("recall", "returned"):
         response.play(webhooks.transfer_failed())
-    response.play(webhooks.ringback(), loop=0)
+    if sound == "returned":
+        response.redirect(back, method="POST")
+    else:
+        response.play(webhooks.ringback(), loop=0)
     return str(response)
 
 
