@@ -1,10 +1,11 @@
-"""`python -m bench.instructions [--sizes 3,10] [--legs 30]`: instructions a conference leg costs per 20 ms tick.
+"""`python -m bench.instructions [--sizes 2,3,10] [--legs 30]`: instructions a leg costs the media worker per tick.
 
 Wall clock on a shared machine says little, and the VM has no hardware counters, so this counts instructions
 with valgrind (cachegrind, no cache simulation), which others' load does not move. The harness runs, in one
 process on the media worker's event loop (uvloop): real UDP sockets, each leg's datagrams through the gate that
 aiortc_bridge puts on its socket, the endpoint (budget, SRTP, RTP), the conference (jitter buffer, decode, mix,
-encode) and SRTP and `sendto` out. Not in it: ICE and DTLS (the wire is keyed directly), RTCP, the kernel.
+encode) and SRTP and `sendto` out. A call of two is forwarded: its figure is the packet path alone, no codec.
+Not in it: ICE and DTLS (the wire is keyed directly), RTCP, the kernel.
 
 Each figure is the difference of two runs (`--ticks` long and short, the same set-up), divided by the ticks
 between them and the legs. The clients' own share (a `sendto` of a packet made at set-up) is measured the same
@@ -22,6 +23,7 @@ import struct
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pylibsrtp
@@ -127,7 +129,7 @@ async def drive(size: int, legs: int, ticks: int, packets: int, serve: bool) -> 
                 endpoint.gate.wire, endpoint.gate.hook, endpoint.wire = wire, endpoint._datagram, wire
                 leg_id = f"c{c}l{seat}"
                 conference.add(leg_id, endpoint.send)
-                endpoint.on_packet = lambda p, n, conference=conference, leg_id=leg_id: conference.receive(leg_id, p, n)
+                endpoint.on_packet = partial(conference.receive, leg_id)
                 endpoints.append(endpoint)
             else:
                 sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -155,7 +157,8 @@ async def drive(size: int, legs: int, ticks: int, packets: int, serve: bool) -> 
             await asyncio.sleep(0)
         clock.now = k * TICK + TICK / 4
         for conference in conferences:
-            conference.tick(clock.now)
+            if not conference.forwarding:  # a call of two is forwarded packet by packet
+                conference.tick(clock.now)
     return sum(endpoint.counters.received for endpoint in endpoints)
 
 
@@ -164,7 +167,9 @@ def instructions(size: int, legs: int, ticks: int, packets: int, serve: bool) ->
         "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
         sys.executable, "-m", "bench.instructions", "--inner", f"{size},{legs},{ticks},{packets},{int(serve)}",
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    # numpy's BLAS threads spin while idle: on their own thread, but valgrind counts every thread
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     if found is None:
         raise RuntimeError(f"no instruction count from valgrind: {done.stderr[-400:]}")
@@ -179,7 +184,7 @@ def per_leg_per_tick(size: int, legs: int, short: int, long: int, serve: bool) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="3,10")
+    parser.add_argument("--sizes", default="2,3,10")
     parser.add_argument("--legs", type=int, default=30)
     parser.add_argument("--ticks", default="40,140", help="the short and the long run's ticks")
     parser.add_argument("--inner", help=argparse.SUPPRESS)

@@ -147,9 +147,8 @@ class WebRtcEndpoint:
         wire = self.wire
         if wire is None:
             return
-        packet = rtp.header(self.payload_type, sequence, timestamp, wire.ssrc, marker) + payload
         try:
-            protected = wire.tx.protect(packet)
+            protected = wire.tx.protect_rtp(self.payload_type, sequence, timestamp, wire.ssrc, marker, payload)
         except pylibsrtp.Error:
             self.counters.unsendable += 1
             return
@@ -239,4 +238,3 @@ class WebRtcEndpoint:
             self.on_state("connected")
         elif state in ("failed", "closed"):
             self.on_state("lost")
-
