@@ -29,7 +29,7 @@ import numpy as np
 import pylibsrtp
 import uvloop
 
-from talkbox.media.aiortc_bridge import COMPONENT_RTP, Gate, Srtp, Wire, _hook
+from talkbox.media.aiortc_bridge import COMPONENT_RTP, Gate, Srtp, Wire, watch
 from talkbox.media.conference import ConferenceMedia
 from talkbox.media.endpoint import Budget, WebRtcEndpoint
 from talkbox.media.opus import Encoder
@@ -125,7 +125,7 @@ async def drive(size: int, legs: int, ticks: int, packets: int, serve: bool) -> 
                     ssrc=1000 + len(endpoints),
                 )
                 endpoint.gate = Gate(connection=connection, on_refused=endpoint._refused)  # type: ignore[arg-type]
-                _hook(protocol, endpoint.gate)  # type: ignore[arg-type]
+                watch(protocol, endpoint.gate)  # type: ignore[arg-type]
                 endpoint.gate.wire, endpoint.gate.hook, endpoint.wire = wire, endpoint._datagram, wire
                 leg_id = f"c{c}l{seat}"
                 conference.add(leg_id, endpoint.send)

@@ -171,7 +171,7 @@ def guard(pc: RTCPeerConnection, on_refused: Callable[[], None]) -> Gate:
     dtls = _only_transceiver(pc).sender.transport
     gate = Gate(connection=dtls.transport._connection, on_refused=on_refused)
     for protocol in gate.connection._protocols:
-        _hook(protocol, gate)
+        watch(protocol, gate)
     return gate
 
 
@@ -198,7 +198,8 @@ def _only_transceiver(pc: RTCPeerConnection) -> Any:
     return transceivers[0]
 
 
-def _hook(protocol: StunProtocol, gate: Gate) -> None:
+def watch(protocol: StunProtocol, gate: Gate) -> None:
+    """Put `gate` on one socket: every datagram it receives is judged before aioice or aiortc sees it."""
     transport = getattr(protocol, "transport", None)
     if transport is not None and hasattr(transport, "max_size"):
         # asyncio's own datagram transport reads into 256 KiB per datagram (an mmap each time);
@@ -215,7 +216,9 @@ def _hook(protocol: StunProtocol, gate: Gate) -> None:
             hook = gate.hook
             if hook is not None:
                 hook(protocol, data, source)
-            else:
+            elif not gate.checked(source):
+                # The peer ICE is checking sends media as soon as its DTLS is done, while the engine is still
+                # taking over from aiortc: dropped (there is nothing to play it yet), but it is not a stranger's.
                 gate.on_refused()
             return
         if first < 4:  # STUN: aioice answers only requests with the leg's credentials
