@@ -28,6 +28,8 @@ from pylibsrtp import Session
 from pylibsrtp._binding import ffi as _srtp_ffi
 from pylibsrtp._binding import lib as _srtp_lib
 
+from talkbox.media import rtp
+
 COMPONENT_RTP = 1
 MAX_DATAGRAM = 2048
 # Called with (protocol, datagram, source address) for every datagram in RTP's first-byte range.
@@ -61,6 +63,22 @@ class Srtp:
     def protect(self, packet: bytes) -> bytes:
         return self._run(packet, _srtp_lib.srtp_protect, _SRTP_TRAILER)
 
+    def protect_rtp(
+        self, payload_type: int, sequence: int, timestamp: int, ssrc: int, marker: bool, payload: bytes
+    ) -> bytes:
+        """An RTP packet of Talkbox's own, built in the session's buffer: no header or packet made to be copied in."""
+        size = rtp.HEADER_SIZE + len(payload)
+        if size > self._room - _SRTP_TRAILER:
+            raise SrtpError("packet is too long")
+        buffer = self._buffer
+        rtp.write_header(buffer, payload_type, sequence, timestamp, ssrc, marker)
+        buffer[rtp.HEADER_SIZE : size] = payload
+        self._length[0] = size
+        status = _srtp_lib.srtp_protect(self._context, self._cdata, self._length)
+        if status:
+            raise SrtpError(f"libsrtp status {status}")
+        return buffer[0 : self._length[0]]
+
     def protect_rtcp(self, packet: bytes) -> bytes:
         return self._run(packet, _srtp_lib.srtp_protect_rtcp, _SRTCP_TRAILER)
 
@@ -92,6 +110,7 @@ class Wire:
     ssrc: int  # the SSRC the SDP announced for what Talkbox sends
     _pair: object = None  # the nominated pair `_selected` was read from
     _selected: tuple[StunProtocol, tuple[str, int]] | None = None
+    _transport: Any = None  # its socket's
 
     def selected(self) -> tuple[StunProtocol, tuple[str, int]] | None:
         """The nominated pair, looked up on each use: ICE may select another.
@@ -103,14 +122,13 @@ class Wire:
         if pair is not self._pair:
             self._pair = pair
             self._selected = None if pair is None else (pair.protocol, pair.remote_addr)
+            self._transport = None if pair is None else getattr(pair.protocol, "transport", None)
         return self._selected
 
     def send(self, datagram: bytes) -> bool:
         selected = self.selected()
-        if selected is None:
-            return False
-        transport = getattr(selected[0], "transport", None)
-        if transport is None or transport.is_closing():
+        transport = self._transport
+        if selected is None or transport is None or transport.is_closing():
             return False
         transport.sendto(datagram, selected[1])
         return True
@@ -153,7 +171,7 @@ def guard(pc: RTCPeerConnection, on_refused: Callable[[], None]) -> Gate:
     dtls = _only_transceiver(pc).sender.transport
     gate = Gate(connection=dtls.transport._connection, on_refused=on_refused)
     for protocol in gate.connection._protocols:
-        _hook(protocol, gate)
+        watch(protocol, gate)
     return gate
 
 
@@ -180,7 +198,8 @@ def _only_transceiver(pc: RTCPeerConnection) -> Any:
     return transceivers[0]
 
 
-def _hook(protocol: StunProtocol, gate: Gate) -> None:
+def watch(protocol: StunProtocol, gate: Gate) -> None:
+    """Put `gate` on one socket: every datagram it receives is judged before aioice or aiortc sees it."""
     transport = getattr(protocol, "transport", None)
     if transport is not None and hasattr(transport, "max_size"):
         # asyncio's own datagram transport reads into 256 KiB per datagram (an mmap each time);
@@ -188,13 +207,18 @@ def _hook(protocol: StunProtocol, gate: Gate) -> None:
         transport.max_size = MAX_DATAGRAM
     original = protocol.datagram_received
 
-    def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
-        source = (addr[0], addr[1])
-        first = data[0] if isinstance(data, bytes) and data else 0
+    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+        # An IPv6 source has four fields: the peer is its host and port. IPv4's pair is passed on as it came,
+        # as no tuple is made for the packets of every leg.
+        source = addr if len(addr) == 2 else (addr[0], addr[1])
+        first = data[0] if data else 0
         if 127 < first < 192:
-            if gate.hook is not None:
-                gate.hook(protocol, data, source)  # type: ignore[arg-type]
-            else:
+            hook = gate.hook
+            if hook is not None:
+                hook(protocol, data, source)
+            elif not gate.checked(source):
+                # The peer ICE is checking sends media as soon as its DTLS is done, while the engine is still
+                # taking over from aiortc: dropped (there is nothing to play it yet), but it is not a stranger's.
                 gate.on_refused()
             return
         if first < 4:  # STUN: aioice answers only requests with the leg's credentials

@@ -103,6 +103,7 @@ class WebRtcEndpoint:
     last_packet_at: float = 0.0
     silent: bool = False  # reported lost for silence; a packet again reports it connected
     closed: bool = False
+    clock: Callable[[], float] = time.monotonic  # a bench's own clock runs slower than real time
     _timer: asyncio.TimerHandle | None = None
 
     def __post_init__(self) -> None:
@@ -135,7 +136,7 @@ class WebRtcEndpoint:
             self._timer.cancel()
         if self.wire is not None:
             self._send_rtcp(
-                rtcp.report(self.wire.ssrc, self.cname, self.sent, None, time.time(), _now(), CLOCK_RATE)
+                rtcp.report(self.wire.ssrc, self.cname, self.sent, None, time.time(), self.clock(), CLOCK_RATE)
                 + rtcp.bye(self.wire.ssrc)
             )
         await self.pc.close()
@@ -146,16 +147,15 @@ class WebRtcEndpoint:
         wire = self.wire
         if wire is None:
             return
-        packet = rtp.header(self.payload_type, sequence, timestamp, wire.ssrc, marker) + payload
         try:
-            protected = wire.tx.protect(packet)
+            protected = wire.tx.protect_rtp(self.payload_type, sequence, timestamp, wire.ssrc, marker, payload)
         except pylibsrtp.Error:
             self.counters.unsendable += 1
             return
         if wire.send(protected):
             self.sent.packets += 1
             self.sent.octets += len(payload)
-            self.sent.last_timestamp, self.sent.last_sent_at = timestamp & 0xFFFFFFFF, _now()
+            self.sent.last_timestamp, self.sent.last_sent_at = timestamp & 0xFFFFFFFF, self.clock()
 
     def _send_rtcp(self, packet: bytes) -> None:
         if self.wire is not None:
@@ -165,7 +165,7 @@ class WebRtcEndpoint:
     def _report(self) -> None:
         if self.closed or self.wire is None:
             return
-        now = _now()
+        now = self.clock()
         received = self.received if self.received.received else None
         self._send_rtcp(rtcp.report(self.wire.ssrc, self.cname, self.sent, received, time.time(), now, CLOCK_RATE))
         if self.last_packet_at and now - self.last_packet_at > SILENCE_IS_LOSS and not self.silent:
@@ -184,7 +184,7 @@ class WebRtcEndpoint:
         if selected is None or protocol is not selected[0] or source != selected[1]:
             self.counters.strangers += 1
             return
-        now = _now()
+        now = self.clock()
         if not self.budget.take(now):
             self.counters.over_budget += 1
             return
@@ -216,7 +216,7 @@ class WebRtcEndpoint:
         assert self.wire is not None
         parsed = rtcp.read(data, self.wire.ssrc, time.time())
         if parsed.sender_ntp is not None:
-            self.received.sender_report(parsed.sender_ntp, _now())
+            self.received.sender_report(parsed.sender_ntp, self.clock())
         for report in parsed.reports:
             self.quality = PeerQuality(report.round_trip, report.fraction_lost, report.jitter * 1000 / CLOCK_RATE)
 
@@ -238,7 +238,3 @@ class WebRtcEndpoint:
             self.on_state("connected")
         elif state in ("failed", "closed"):
             self.on_state("lost")
-
-
-def _now() -> float:
-    return time.monotonic()

@@ -90,6 +90,15 @@ def header(payload_type: int, sequence: int, timestamp: int, ssrc: int, marker: 
     return _HEADER.pack(0x80, payload_type | (0x80 if marker else 0), sequence & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
 
 
+def write_header(
+    buffer: bytearray | memoryview, payload_type: int, sequence: int, timestamp: int, ssrc: int, marker: bool
+) -> None:
+    """`header`, written into a buffer the packet is built in (SRTP's own): no bytes made for it."""
+    _HEADER.pack_into(
+        buffer, 0, 0x80, payload_type | (0x80 if marker else 0), sequence & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc
+    )
+
+
 def is_rtcp(data: bytes) -> bool:
     """RFC 5761's rule for telling RTCP from RTP on one port: payload types 64-95 after the marker bit."""
     return len(data) >= 2 and 192 <= data[1] <= 223
