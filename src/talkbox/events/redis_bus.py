@@ -17,7 +17,10 @@ no call depends on, once what it read of them is handled. A new owner
 first runs the `on_acquire` hooks (the calls of the partition are resumed on
 this node), then takes over what its predecessor read but never acknowledged
 (XAUTOCLAIM), then reads new entries. An entry handed out `max_deliveries`
-times (its consumers kept dying on it) becomes a dead letter instead.
+times (its consumers kept dying on it) becomes a dead letter instead. `fence`
+names what a handler's store write is made under (events/fence.py): the lease,
+and `applied:P:ENTRY`, the handlers that wrote, which a redelivery skips and
+the acknowledgement deletes.
 
 The redis-py traps (docs/architecture.md, "Several nodes"): a blocking read on
 a pooled connection outlives its cancellation, so each partition's reader has a
