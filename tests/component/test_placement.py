@@ -16,6 +16,7 @@ import redis.asyncio as redis
 from fastapi import FastAPI
 
 from talkbox.events.models import conference_key
+from talkbox.events.placement import id_in
 from talkbox.events.redis_bus import partition_of, redis_client
 from tests.support.peer import Peer, connect
 from tests.support.server import running_app
@@ -97,3 +98,11 @@ async def test_calls_an_application_creates_through_the_api_are_placed_the_same_
                 created = await http.post("/api/v1/calls", json={"from": f"user{n}", "to": ["bob"]})
                 ids.append(created.json()["id"])
         assert [carrier(i, one, two) for i in ids] == ["two"] * 10
+
+
+def test_a_telephone_s_call_gets_an_id_in_a_partition_of_the_node_its_invite_came_to() -> None:
+    owned = {3, 11}
+    ids = {id_in(owned) for _ in range(50)}
+    assert len(ids) == 50
+    assert {partition_of(conference_key(conference_id)) for conference_id in ids} <= owned
+    assert id_in(set()).startswith("c-")  # a node that owns nothing (draining) still answers the call

@@ -114,8 +114,13 @@ class Balancer:
 
 
 @contextlib.asynccontextmanager
-async def nodes_behind_nginx(folder: Path, redis_url: str, **env: str) -> AsyncIterator[tuple[Balancer, list[Node]]]:
-    """Node one starts first (and so owns every partition of the bus), then node two, then nginx."""
+async def nodes_behind_nginx(
+    folder: Path, redis_url: str, own: dict[str, dict[str, str]] | None = None, **env: str
+) -> AsyncIterator[tuple[Balancer, list[Node]]]:
+    """Node one starts first (and so owns every partition of the bus), then node two, then nginx.
+
+    `own`: settings of one node only, by its name (each its own SIP port, say).
+    """
     settings = {
         "TALKBOX_REDIS_URL": redis_url,
         "TALKBOX_MEDIA_WORKERS": "0",
@@ -124,7 +129,10 @@ async def nodes_behind_nginx(folder: Path, redis_url: str, **env: str) -> AsyncI
         "TALKBOX_LOG_LEVEL": "info",
         **env,
     }
-    nodes = [Node(name, free_port(), settings, folder / f"{name}.log") for name in ("one", "two")]
+    own = own or {}
+    nodes = [
+        Node(name, free_port(), {**settings, **own.get(name, {})}, folder / f"{name}.log") for name in ("one", "two")
+    ]
     balancer = Balancer(folder / "nginx", free_port(), [node.port for node in nodes])
     try:
         for node in nodes:

@@ -30,7 +30,7 @@ from talkbox.callbacks.ringback import wav
 from talkbox.callbacks.twilio_routes import WebhookRoute, twilio_router
 from talkbox.events import Bus, InProcessBus
 from talkbox.events.models import LegKind, conference_key
-from talkbox.events.placement import Placement
+from talkbox.events.placement import Placement, id_in
 from talkbox.events.redis_bus import RedisBus, redis_client
 from talkbox.media import music, tones
 from talkbox.media.engine import DtmfSink, MediaSettings, SpeakingSink, StateSink, no_dtmf
@@ -403,10 +403,16 @@ def _engine(
     if sip is None:
         return Providers(browsers, {"browser": browsers})
     stack = SipStack(sip)
-    telephones = SipProvider(sip, stack.ua, media, bus.publish, ring_timeout=settings.ring_timeout, book=book())
+    # With several nodes, a call that comes in is decided where its media is: on the node its INVITE came to.
+    here = {"new_conference_id": functools.partial(_id_here, bus)} if isinstance(bus, RedisBus) else {}
+    telephones = SipProvider(sip, stack.ua, media, bus.publish, ring_timeout=settings.ring_timeout, book=book(), **here)
     reports.states.append(telephones.media_state)
     reports.digits = telephones.media_dtmf
     return Providers(browsers, {"browser": browsers, "sip": telephones}, sip.ring, stack, telephones)
+
+
+def _id_here(bus: RedisBus) -> str:
+    return id_in(bus.owned(), bus.partitions)
 
 
 def _book(settings: Settings, shared: Shared) -> Callable[[], CallBook]:

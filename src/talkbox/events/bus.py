@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from talkbox.events.fence import Fence
 from talkbox.events.models import Event
 
 
@@ -20,12 +21,17 @@ class BusUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Delivery:
-    """One event handed to this node; `partition` and `lease` say under which ownership (Redis), for the ack."""
+    """One event handed to this node; `partition` and `lease` say under which ownership (Redis), for the ack.
+
+    `redelivered`: handed out before (its node died, or its read was cut short), so some handlers may have
+    applied it already.
+    """
 
     id: int | str
     event: Event
     partition: int = 0
     lease: str = ""
+    redelivered: bool = False
 
 
 class Bus(Protocol):
@@ -39,6 +45,14 @@ class Bus(Protocol):
 
     async def ack(self, delivery: Delivery) -> bool:
         """False when it was not this node's to acknowledge (any more): then it is handed out again."""
+        ...
+
+    def fence(self, delivery: Delivery, handler: str) -> Fence | None:
+        """What `handler`'s writes for this delivery are made under (events/fence.py); None: nothing to fence."""
+        ...
+
+    async def applied(self, delivery: Delivery) -> frozenset[str]:
+        """The handlers whose write for this delivery is stored already (it was handed out before)."""
         ...
 
     async def drained(self) -> None:
@@ -73,6 +87,12 @@ class InProcessBus:
 
     async def ack(self, delivery: Delivery) -> bool:
         return self.pending.pop(delivery.id, None) is not None
+
+    def fence(self, delivery: Delivery, handler: str) -> Fence | None:
+        return None  # one process: an event is never handed out twice, and nobody else writes
+
+    async def applied(self, delivery: Delivery) -> frozenset[str]:
+        return frozenset()
 
     async def drained(self) -> None:
         while not self._queue.empty() or self.pending:

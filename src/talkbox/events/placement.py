@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 import redis.asyncio as redis
@@ -38,6 +38,16 @@ DRAWS = 64
 
 def new_conference_id() -> str:
     return new_id("c")
+
+
+def id_in(owned: Collection[int], partitions: int = PARTITIONS, mint: Callable[[], str] = new_conference_id) -> str:
+    """An id for a conference whose media is on this node already (a telephone's INVITE came in here): one in a
+    partition this node owns, so its events are decided here too; any id if it owns none (it is draining)."""
+    for _ in range(DRAWS if owned else 0):
+        candidate = mint()
+        if partition_of(conference_key(candidate), partitions) in owned:
+            return candidate
+    return mint()
 
 
 @dataclass

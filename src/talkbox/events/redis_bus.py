@@ -17,7 +17,10 @@ no call depends on, once what it read of them is handled. A new owner
 first runs the `on_acquire` hooks (the calls of the partition are resumed on
 this node), then takes over what its predecessor read but never acknowledged
 (XAUTOCLAIM), then reads new entries. An entry handed out `max_deliveries`
-times (its consumers kept dying on it) becomes a dead letter instead.
+times (its consumers kept dying on it) becomes a dead letter instead. `fence`
+names what a handler's store write is made under (events/fence.py): the lease,
+and `applied:P:ENTRY`, the handlers that wrote, which a redelivery skips and
+the acknowledgement deletes.
 
 The redis-py traps (docs/architecture.md, "Several nodes"): a blocking read on
 a pooled connection outlives its cancellation, so each partition's reader has a
@@ -48,6 +51,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from talkbox.events.bus import BusUnavailable, Delivery
+from talkbox.events.fence import Fence
 from talkbox.events.models import Event, partition_key
 
 log = logging.getLogger(__name__)
@@ -81,9 +85,11 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# Fencing: only the holder of the lease the entry was read under may acknowledge it.
+# Fencing: only the holder of the lease the entry was read under may acknowledge it. The marks of the
+# handlers that wrote under it (KEYS[3], events/fence.py) go with it: nobody will be handed it again.
 _ACK = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+redis.call('DEL', KEYS[3])
 return redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])
 """
 
@@ -203,6 +209,13 @@ class RedisBus:
     def _lease_key(self, partition: int) -> str:
         return f"{self.prefix}lease:{partition}"
 
+    def _applied_key(self, partition: int, entry_id: str | bytes) -> str:
+        entry = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        return f"{self.prefix}applied:{partition}:{entry}"
+
+    def _ack_keys(self, partition: int, entry_id: str | bytes) -> list[str]:
+        return [self._lease_key(partition), self.stream(partition), self._applied_key(partition, entry_id)]
+
     @property
     def dead_key(self) -> str:
         return f"{self.prefix}dead"
@@ -243,8 +256,7 @@ class RedisBus:
         mine = owned is not None and owned.lease == delivery.lease
         try:
             done = await self._scripts["ack"](
-                keys=[self._lease_key(delivery.partition), self.stream(delivery.partition)],
-                args=[delivery.lease, GROUP, delivery.id],
+                keys=self._ack_keys(delivery.partition, str(delivery.id)), args=[delivery.lease, GROUP, delivery.id]
             )
         except RedisError as error:
             # Handled all the same: acknowledged at a later renewal rather than handed to the handlers again.
@@ -258,6 +270,25 @@ class RedisBus:
             log.warning("partition %d moved before %s was acknowledged: its new owner hands it out again",
                         delivery.partition, delivery.id)  # fmt: skip
         return done == 1
+
+    def fence(self, delivery: Delivery, handler: str) -> Fence:
+        return Fence(
+            self._lease_key(delivery.partition),
+            delivery.lease,
+            self._applied_key(delivery.partition, str(delivery.id)),
+            handler,
+        )
+
+    async def applied(self, delivery: Delivery) -> frozenset[str]:
+        """Asked only of a delivery handed out before: a first one has no marks, and costs no round trip."""
+        if not delivery.redelivered:
+            return frozenset()
+        try:
+            names = await self.client.hkeys(self._applied_key(delivery.partition, str(delivery.id)))
+        except RedisError as error:  # the handlers run again; their writes fail too while Redis is away
+            log.warning("could not read which handlers applied %s: %s", delivery.id, error)
+            return frozenset()
+        return frozenset(name.decode() for name in names)
 
     async def drained(self) -> None:
         """Cluster-wide: every partition read to its end and acknowledged; or at once if Redis cannot say.
@@ -422,8 +453,7 @@ class RedisBus:
 
     async def _ack_again(self, partition: int, owned: _Owned) -> None:
         for entry_id in sorted(owned.to_ack):
-            await self._scripts["ack"](keys=[self._lease_key(partition), self.stream(partition)],
-                                       args=[owned.lease, GROUP, entry_id])  # fmt: skip
+            await self._scripts["ack"](keys=self._ack_keys(partition, entry_id), args=[owned.lease, GROUP, entry_id])
             owned.to_ack.discard(entry_id)
             owned.in_flight.discard(entry_id)
 
@@ -447,7 +477,7 @@ class RedisBus:
         claimed = await self.client.xclaim(stream, GROUP, self.node_id, min_idle_time=0, message_ids=lost)
         for entry_id, fields in claimed:
             if fields and not await self._delivered_too_often(partition, owned, entry_id, fields):
-                self._hand(partition, owned, entry_id, fields)
+                self._hand(partition, owned, entry_id, fields, again=True)
 
     async def _trim(self, partition: int) -> None:
         """Drop what has been read and acknowledged: everything before the oldest entry still pending."""
@@ -509,7 +539,7 @@ class RedisBus:
                     continue
                 if await self._delivered_too_often(partition, owned, entry_id, fields):
                     continue
-                self._hand(partition, owned, entry_id, fields)
+                self._hand(partition, owned, entry_id, fields, again=True)
             if start in (b"0-0", "0-0"):
                 return
 
@@ -531,14 +561,16 @@ class RedisBus:
                 for entry_id, fields in entries:
                     self._hand(partition, owned, entry_id, fields)
 
-    def _hand(self, partition: int, owned: _Owned, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+    def _hand(
+        self, partition: int, owned: _Owned, entry_id: bytes, fields: dict[bytes, bytes], *, again: bool = False
+    ) -> None:
         try:
             event = _events.validate_json(fields[b"e"])
         except (KeyError, ValidationError) as error:
             asyncio.create_task(self._bury(partition, owned, entry_id, fields, f"unreadable: {type(error).__name__}"))
             return
         owned.in_flight.add(entry_id.decode())
-        self._queue.put_nowait(Delivery(entry_id.decode(), event, partition, owned.lease))
+        self._queue.put_nowait(Delivery(entry_id.decode(), event, partition, owned.lease, redelivered=again))
 
     async def _bury(
         self, partition: int, owned: _Owned, entry_id: bytes, fields: Any, why: str, attempts: int = 1
@@ -553,8 +585,7 @@ class RedisBus:
         await self.record_dead_letter(
             {"event_type": kind, "key": key, "handler": "bus", "error": why, "attempts": attempts, "at": time.time()}
         )
-        await self._scripts["ack"](keys=[self._lease_key(partition), self.stream(partition)],
-                                   args=[owned.lease, GROUP, entry_id])  # fmt: skip
+        await self._scripts["ack"](keys=self._ack_keys(partition, entry_id), args=[owned.lease, GROUP, entry_id])
 
 
 def _no_group(error: RedisError) -> bool:

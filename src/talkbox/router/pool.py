@@ -9,6 +9,11 @@ again after a short backoff, up to `attempts` times in all, and then the event
 becomes a dead letter for that handler. The retries hold up only the worker's
 later events, and only for the few backoffs; the other handlers are not run
 again (each handler is retried on its own).
+
+With several nodes each handler runs under the delivery's fence (events/fence.py):
+its store writes are refused once this node lost the partition, and mark the
+delivery applied by that handler in their own transaction. A delivery handed
+out again skips the handlers so marked, so it changes nothing they stored.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from talkbox.events import Bus, Delivery, Event, partition_key
+from talkbox.events.fence import NotOwner, fenced
 from talkbox.events.log_context import about_event
 from talkbox.router.dead_letters import DeadLetters
 
@@ -72,10 +78,18 @@ class Router:
         while True:
             delivery = await queue.get()
             about_event(delivery.event)  # every line a handler logs names the event's conference and leg
-            for handler in self.handlers:
-                if isinstance(delivery.event, handler.handles):
-                    await self._handle(handler, delivery.event)
-            await self.bus.ack(delivery)
+            await self._deliver(delivery)
+            await self.bus.ack(delivery)  # refused by the bus (fenced) if the partition moved meanwhile
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        done = await self.bus.applied(delivery)
+        for handler in self.handlers:
+            name = type(handler).__name__
+            if not isinstance(delivery.event, handler.handles) or name in done:
+                continue
+            with fenced(self.bus.fence(delivery, name)):
+                if not await self._handle(handler, name, delivery.event):
+                    return
 
     async def _share(self, letter: dict[str, str | int | float]) -> None:
         if self.share_dead_letter is None:
@@ -85,17 +99,22 @@ class Router:
         except Exception as error:  # kept here all the same; Redis being away must not stop the worker
             log.warning("could not share a dead letter: %r", error)
 
-    async def _handle(self, handler: Handler, event: Event) -> None:
-        """Try, retry a few times, then give up into the dead letters: never raise."""
-        name = type(handler).__name__
+    async def _handle(self, handler: Handler, name: str, event: Event) -> bool:
+        """Try, retry a few times, then give up into the dead letters: never raise.
+
+        False when this node lost the event's partition: no other handler runs it here (the new owner does).
+        """
         for attempt in range(1, self.attempts + 1):
             try:
                 await handler.handle(event)
-                return
+                return True
+            except NotOwner as error:
+                log.warning("%s's write for %s was refused, %s: its new owner handles it", name, event.type, error)
+                return False
             except Exception as error:
                 if attempt >= self.attempts:
                     letter = self.dead_letters.add(event, name, error, attempt)
                     await self._share(letter.as_json())
-                    return
+                    return True
                 log.warning("handler %s failed on %s (attempt %d), retrying: %r", name, event.type, attempt, error)
             await asyncio.sleep(self.backoff * 2 ** (attempt - 1))

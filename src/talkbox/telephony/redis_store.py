@@ -14,6 +14,11 @@ conferences NAME has a live leg on), `quarantine` (rows that could not be read),
 `recording:ID` (a recording's JSON), `recordings:NAME` (the ids NAME owns, scored by
 when they started), `voicemail-off` (the users who turned voicemail off).
 The Redis client belongs to the composition root, which closes it.
+
+A write made while the router hands an event of the Redis bus to a handler is
+fenced (events/fence.py): one Lua call checks the partition's lease is still
+the one the event was read under (else NotOwner, nothing written), makes the
+write and marks the delivery applied by that handler, all in one step.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from talkbox.events.fence import MARK_SECONDS, NotOwner, current
 from talkbox.telephony.model import Conference
 from talkbox.telephony.people import HISTORY_KEEP, CallRecord, Person, record_from_json, record_to_json
 from talkbox.telephony.recordings import Recording, newest_first, recording_from_json, recording_to_json
@@ -35,12 +41,29 @@ from talkbox.telephony.store import StoreUnavailable, dumps, from_json, to_json
 
 log = logging.getLogger(__name__)
 
+# One Redis command, its arguments as strings.
+Command = tuple[str, ...]
+
+# A fenced write: only under the lease the event was read under, and marked applied in the same step.
+# (The keys it writes are named in ARGV, not KEYS: one Redis, never a cluster.)
+_FENCED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for _, command in ipairs(cjson.decode(ARGV[2])) do redis.call(unpack(command)) end
+redis.call('HSET', KEYS[2], ARGV[3], '1')
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
 
 @dataclass
 class RedisStore:
     client: redis.Redis
     prefix: str = "talkbox:"
     keep_calls: int = HISTORY_KEEP
+    _fenced: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._fenced = self.client.register_script(_FENCED)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -51,22 +74,15 @@ class RedisStore:
 
     async def put(self, conference: Conference, cause: dict[str, Any]) -> None:
         users = {leg.destination for leg in conference.legs}
-        transaction = self.client.pipeline(transaction=True)
-        transaction.set(self._key("conference", conference.id), to_json(conference))
-        transaction.rpush(self._key("log", conference.id), dumps(cause))
-        if conference.ended:
-            transaction.srem(self._key("active"), conference.id)
-        else:
-            transaction.sadd(self._key("active"), conference.id)
+        commands: list[Command] = [
+            ("SET", self._key("conference", conference.id), to_json(conference)),
+            ("RPUSH", self._key("log", conference.id), dumps(cause)),
+            ("SREM" if conference.ended else "SADD", self._key("active"), conference.id),
+        ]
         for user in users:
-            if not conference.ended and conference.live_leg_of(user) is not None:
-                transaction.sadd(self._key("user", user), conference.id)
-            else:
-                transaction.srem(self._key("user", user), conference.id)
-        try:
-            await transaction.execute()
-        except RedisError as error:
-            raise StoreUnavailable(f"Redis did not take the change to {conference.id}: {error}") from error
+            live = not conference.ended and conference.live_leg_of(user) is not None
+            commands.append(("SADD" if live else "SREM", self._key("user", user), conference.id))
+        await self._writing(commands, f"the change to {conference.id}")
 
     async def active(self) -> list[Conference]:
         return await self._load(await self._reading(self.client.smembers(self._key("active"))))
@@ -81,14 +97,13 @@ class RedisStore:
 
     async def put_recording(self, recording: Recording) -> None:
         before = await self.recording(recording.id)
-        transaction = self.client.pipeline(transaction=True)
-        transaction.set(self._key("recording", recording.id), recording_to_json(recording))
+        commands: list[Command] = [("SET", self._key("recording", recording.id), recording_to_json(recording))]
         for owner in before.owners if before is not None else ():
             if owner not in recording.owners:
-                transaction.zrem(self._key("recordings", owner), recording.id)
+                commands.append(("ZREM", self._key("recordings", owner), recording.id))
         for owner in recording.owners:
-            transaction.zadd(self._key("recordings", owner), {recording.id: recording.started_at})
-        await self._writing(transaction, f"recording {recording.id}")
+            commands.append(("ZADD", self._key("recordings", owner), repr(recording.started_at), recording.id))
+        await self._writing(commands, f"recording {recording.id}")
 
     async def recording(self, recording_id: str) -> Recording | None:
         data = await self._reading(self.client.get(self._key("recording", recording_id)))
@@ -104,21 +119,17 @@ class RedisStore:
 
     async def delete_recording(self, recording_id: str) -> None:
         before = await self.recording(recording_id)
-        transaction = self.client.pipeline(transaction=True)
-        transaction.delete(self._key("recording", recording_id))
+        commands: list[Command] = [("DEL", self._key("recording", recording_id))]
         for owner in before.owners if before is not None else ():
-            transaction.zrem(self._key("recordings", owner), recording_id)
-        await self._writing(transaction, f"deleting recording {recording_id}")
+            commands.append(("ZREM", self._key("recordings", owner), recording_id))
+        await self._writing(commands, f"deleting recording {recording_id}")
 
     async def voicemail_on(self, user: str) -> bool:
         return not await self._reading(self.client.sismember(self._key("voicemail-off"), user))
 
     async def set_voicemail(self, user: str, on: bool) -> None:
-        key = self._key("voicemail-off")
-        try:
-            await (self.client.srem(key, user) if on else self.client.sadd(key, user))
-        except RedisError as error:
-            raise StoreUnavailable(f"Redis did not take {user}'s voicemail setting: {error}") from error
+        command = ("SREM" if on else "SADD", self._key("voicemail-off"), user)
+        await self._writing([command], f"{user}'s voicemail setting")
 
     @staticmethod
     def _recording(data: bytes) -> Recording | None:
@@ -133,12 +144,13 @@ class RedisStore:
         return _person(name, fields) if fields else None
 
     async def put_person(self, person: Person) -> None:
-        transaction = self.client.pipeline(transaction=True)
-        transaction.hset(
-            self._key("person", person.name), mapping={"dnd": int(person.dnd), "history_seen": person.history_seen}
+        person_key = self._key("person", person.name)
+        await self._writing(
+            [
+                ("HSET", person_key, "dnd", str(int(person.dnd)), "history_seen", repr(person.history_seen)),
+                ("SADD", self._key("people"), person.name),
+            ]
         )
-        transaction.sadd(self._key("people"), person.name)
-        await self._writing(transaction)
 
     async def people(self) -> list[Person]:
         names = sorted(n.decode() for n in await self._reading(self.client.smembers(self._key("people"))))
@@ -149,11 +161,11 @@ class RedisStore:
         return [_person(name, fields) for name, fields in zip(names, rows, strict=True) if fields]
 
     async def put_calls(self, records: Sequence[CallRecord]) -> None:
-        transaction = self.client.pipeline(transaction=True)
+        commands: list[Command] = []
         for record in records:
-            transaction.hset(self._key("call", record.user), record.conference_id, record_to_json(record))
-            transaction.zadd(self._key("calls", record.user), {record.conference_id: record.started_at})
-        await self._writing(transaction)
+            commands.append(("HSET", self._key("call", record.user), record.conference_id, record_to_json(record)))
+            commands.append(("ZADD", self._key("calls", record.user), repr(record.started_at), record.conference_id))
+        await self._writing(commands)
         for user in {record.user for record in records}:
             await self._trim(user)
 
@@ -161,10 +173,8 @@ class RedisStore:
         """Forget all but the user's newest calls (after the write: a trim that fails loses nothing kept)."""
         old = await self._reading(self.client.zrange(self._key("calls", user), 0, -(self.keep_calls + 1)))
         if old:
-            transaction = self.client.pipeline(transaction=True)
-            transaction.zrem(self._key("calls", user), *old)
-            transaction.hdel(self._key("call", user), *old)
-            await self._writing(transaction)
+            ids = tuple(i.decode() for i in old)
+            await self._writing([("ZREM", self._key("calls", user), *ids), ("HDEL", self._key("call", user), *ids)])
 
     async def call_of(self, user: str, conference_id: str) -> CallRecord | None:
         data = await self._reading(self.client.hget(self._key("call", user), conference_id))
@@ -185,11 +195,25 @@ class RedisStore:
         rows = await self._reading(self.client.hmget(self._key("call", user), ids))
         return [record_from_json(data) for data in rows if data is not None]
 
-    async def _writing(self, transaction: Any, what: str = "a change to people or calls") -> None:
+    async def _writing(self, commands: list[Command], what: str = "a change to people or calls") -> None:
+        """All of `commands` or none: under the fence of the event being handled, if any (NotOwner when its lease
+        is gone), else in one MULTI/EXEC."""
+        fence = current()
         try:
-            await transaction.execute()
+            if fence is None:
+                transaction = self.client.pipeline(transaction=True)
+                for command in commands:
+                    transaction.execute_command(*command)
+                await transaction.execute()
+                return
+            written = await self._fenced(
+                keys=[fence.lease_key, fence.applied_key],
+                args=[fence.lease, json.dumps(commands), fence.handler, MARK_SECONDS],
+            )
         except RedisError as error:
             raise StoreUnavailable(f"Redis did not take {what}: {error}") from error
+        if not written:
+            raise NotOwner(f"the lease {fence.lease} is no longer this node's")
 
     def close(self) -> None:
         """Nothing of its own to close: the client is the composition root's."""

@@ -117,6 +117,8 @@ class SipProvider:
     name: str = "sip"
     calls: dict[str, SipCall] = field(default_factory=dict)  # leg id -> call
     book: CallBook = field(default_factory=MemoryBook)
+    # A call coming in gets its media here at once: with several nodes, an id in a partition this node owns.
+    new_conference_id: Callable[[], str] = field(default=lambda: _new_id("c"))
     sequence: Sequence = field(default_factory=Sequence)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -308,7 +310,7 @@ class SipProvider:
         if target is None and not self.settings.ring:
             transaction.respond(response(request, 480, to_tag=new_tag()))
             return
-        call = SipCall(_new_id("c"), _new_id("l"), True, request, peer, server=transaction)
+        call = SipCall(self.new_conference_id(), _new_id("l"), True, request, peer, server=transaction)
         call.late_offer = not request.body
         try:
             if call.late_offer:
