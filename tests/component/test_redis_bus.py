@@ -219,6 +219,25 @@ async def test_nodes_starting_together_share_the_partitions(redis_url: str) -> N
         await two.close()
 
 
+async def test_an_entry_no_event_can_be_read_from_is_a_dead_letter_and_those_after_it_flow(redis_url: str) -> None:
+    """Something else wrote to a partition's stream (or an older Talkbox wrote what this one cannot read)."""
+    async with local_bus(redis_url) as bus:
+        partition = bus.partition_for("conference:c-x")
+        await bus.client.xadd(bus.stream(partition), {"e": b'{"type": "no_such_event"}'})
+        await bus.publish(report("c-x", 1))
+        delivery = await next_delivery(bus, timeout=5)
+        assert delivery.event == report("c-x", 1)  # the unreadable one is never handed to a handler
+        assert await bus.ack(delivery)
+        total, [letter] = await bus.dead_letters(10)
+        assert total == 1
+        assert (letter["event_type"], letter["key"], letter["error"]) == (
+            "unreadable",
+            "?",
+            "unreadable: ValidationError",
+        )
+        assert await bus.unacknowledged() == 0  # buried and acknowledged, not left pending
+
+
 async def test_a_handler_giving_up_on_one_node_is_a_dead_letter_every_node_shows(redis_url: str) -> None:
     class Failing:
         handles = (LegStatusChanged,)

@@ -477,7 +477,7 @@ class RedisBus:
         claimed = await self.client.xclaim(stream, GROUP, self.node_id, min_idle_time=0, message_ids=lost)
         for entry_id, fields in claimed:
             if fields and not await self._delivered_too_often(partition, owned, entry_id, fields):
-                self._hand(partition, owned, entry_id, fields, again=True)
+                await self._hand(partition, owned, entry_id, fields, again=True)
 
     async def _trim(self, partition: int) -> None:
         """Drop what has been read and acknowledged: everything before the oldest entry still pending."""
@@ -539,7 +539,7 @@ class RedisBus:
                     continue
                 if await self._delivered_too_often(partition, owned, entry_id, fields):
                     continue
-                self._hand(partition, owned, entry_id, fields, again=True)
+                await self._hand(partition, owned, entry_id, fields, again=True)
             if start in (b"0-0", "0-0"):
                 return
 
@@ -559,15 +559,16 @@ class RedisBus:
             reply = await connection.xreadgroup(GROUP, self.node_id, {stream: ">"}, count=READ_COUNT, block=BLOCK_MS)
             for _stream, entries in reply or ():
                 for entry_id, fields in entries:
-                    self._hand(partition, owned, entry_id, fields)
+                    await self._hand(partition, owned, entry_id, fields)
 
-    def _hand(
+    async def _hand(
         self, partition: int, owned: _Owned, entry_id: bytes, fields: dict[bytes, bytes], *, again: bool = False
     ) -> None:
         try:
             event = _events.validate_json(fields[b"e"])
         except (KeyError, ValidationError) as error:
-            asyncio.create_task(self._bury(partition, owned, entry_id, fields, f"unreadable: {type(error).__name__}"))
+            # Buried by the reader itself: a task of its own would outlive the bus's close.
+            await self._bury(partition, owned, entry_id, fields, f"unreadable: {type(error).__name__}")
             return
         owned.in_flight.add(entry_id.decode())
         self._queue.put_nowait(Delivery(entry_id.decode(), event, partition, owned.lease, redelivered=again))
