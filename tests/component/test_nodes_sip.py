@@ -47,11 +47,8 @@ async def test_a_telephone_call_goes_on_after_the_node_carrying_it_is_killed(red
         alice = await pages.enter_async_context(Peer(nginx.url, "alice", ALICE_HZ, auto_accept=True))
         [alice_node] = await node_of(client, "alice")
         phone = await pages.enter_async_context(
-            baresip(
-                tmp_path / "phone", PHONE_HZ, seconds=60, dial=f"sip:+15005550006@127.0.0.1:{sip_ports['one']}",
-                lifetime=70,
-            )
-        )  # fmt: skip
+            baresip(tmp_path / "phone", PHONE_HZ, seconds=60, dial=f"sip:+15005550006@127.0.0.1:{sip_ports['one']}")
+        )
         await alice.wait_for(lambda: alice.level(PHONE_HZ) > HEARD, timeout=20)
         lease = f"talkbox:lease:{partition_of('conference:' + alice.active_conference()['id'])}"
         carrier = (await client.get(lease)).decode().split(":")[0]
@@ -80,7 +77,7 @@ async def test_a_telephone_call_goes_on_after_the_node_carrying_it_is_killed(red
         await asyncio.sleep(3)  # for the telephone's recording to hold alice again
         await alice.hang_up()
         async with asyncio.timeout(10):  # node two's BYE, to the telephone, in the dialog node one made
-            while "terminated" not in phone.log():
+            while not phone.took_our_bye():
                 await asyncio.sleep(0.1)
         await asyncio.sleep(0.5)
         heard = phone.heard()

@@ -94,7 +94,7 @@ async def test_a_telephone_transferred_out_of_a_call_of_three_talks_to_carol_and
             await asyncio.sleep(3)  # for the telephone to hear carol (its recording is read at the end)
             await carol.hang_up()
             async with asyncio.timeout(10):
-                while "terminated" not in trunk.log():
+                while not trunk.took_our_bye():
                     await asyncio.sleep(0.1)
         await asyncio.sleep(0.5)
         heard = trunk.heard()
