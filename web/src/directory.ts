@@ -19,9 +19,12 @@ export const EMPTY_DIRECTORY: DirectoryState = { people: {}, filter: "", asked: 
 export function withPresence(state: DirectoryState, message: PresenceMessage, me: string | null): DirectoryState {
   const people = message.complete ? {} : { ...state.people };
   for (const person of message.people) people[person.name] = person.status;
-  // The server has answered my do-not-disturb once it says how I stand.
+  // My do-not-disturb is settled once the server says I stand as I asked, or sends its whole list (a socket
+  // opened again: what I asked on the last one may never have reached it). A change about me that says otherwise
+  // was sent before my asking arrived (my call ending, say) and must not flip the switch back meanwhile.
   const mine = me === null ? undefined : message.people.find((person) => person.name === me);
-  const asked = mine === undefined ? state.asked : null;
+  const agrees = mine !== undefined && (mine.status === "dnd") === state.asked;
+  const asked = message.complete || agrees ? null : state.asked;
   return { ...state, people, asked };
 }
 

@@ -72,6 +72,22 @@ describe("directory", () => {
     expect(doNotDisturb(elsewhere.directory, "bob")).toBe(false);
   });
 
+  it("a change about me sent before my do-not-disturb arrived does not flip the switch back", () => {
+    const asked = run(connectedAs("bob"), [{ type: "dnd-toggled", on: true }]).model;
+    // bob's call had just ended: the server said so before it read his asking.
+    const stale = run(asked, [presence([{ name: "bob", status: "online" }])]).model;
+    expect(doNotDisturb(stale.directory, "bob")).toBe(true);
+    const confirmed = run(stale, [presence([{ name: "bob", status: "dnd" }])]).model;
+    expect(confirmed.directory.asked).toBeNull();
+    expect(doNotDisturb(confirmed.directory, "bob")).toBe(true);
+  });
+
+  it("a whole list from a socket opened again settles what I asked on the last one", () => {
+    const asked = run(connectedAs("bob"), [{ type: "dnd-toggled", on: true }]).model;
+    const snapshot = run(asked, [presence([{ name: "bob", status: "online" }], true)]).model;
+    expect(doNotDisturb(snapshot.directory, "bob")).toBe(false);
+  });
+
   it("do not disturb is not sent while Talkbox cannot be reached", () => {
     const { model, effects } = run(connectedAs("bob"), [
       { type: "socket-closed", code: 1006, reason: "" },
