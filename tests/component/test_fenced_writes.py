@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 from talkbox.events import UserMutesLeg
 from talkbox.events.redis_bus import PARTITIONS, RedisBus, redis_client
@@ -25,9 +20,9 @@ from talkbox.telephony.handler import CallHandler
 from talkbox.telephony.model import Conference, Leg
 from talkbox.telephony.redis_store import RedisStore
 from tests.support.call_node import NoMedia
+from tests.support.node_process import NodeProcess, node_process
 
 LEASE = 1.0
-ROOT = Path(__file__).resolve().parents[2]
 CALL = Conference("c-fenced", "l-alice", (Leg("l-alice", "alice", "in-progress"), Leg("l-bob", "bob", "in-progress")))
 
 
@@ -35,41 +30,8 @@ def mute(muted: bool) -> UserMutesLeg:
     return UserMutesLeg(user="bob", conference_id=CALL.id, leg_id="l-bob", muted=muted)
 
 
-class CallNode:
-    """The node in another process, and what it prints."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-
-    async def line(self, timeout: float = 10.0) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        text = await asyncio.wait_for(self.process.stdout.readline(), timeout)
-        assert text, f"the node exited ({await self.process.wait()})"
-        return json.loads(text)
-
-    async def go(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(b"go\n")
-        await self.process.stdin.drain()
-
-    def signal(self, number: int) -> None:
-        os.kill(self.process.pid, number)
-
-
-@contextlib.asynccontextmanager
-async def call_node(url: str, mode: str) -> AsyncIterator[CallNode]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.support.call_node", url, "one", str(LEASE), mode,
-        cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    started = CallNode(process)
-    try:
-        assert (await started.line())["owns"] == list(range(PARTITIONS))  # alone: it takes every partition
-        yield started
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
+def call_node(url: str, mode: str) -> contextlib.AbstractAsyncContextManager[NodeProcess]:
+    return node_process("tests.support.call_node", url, "one", str(LEASE), mode)
 
 
 @contextlib.asynccontextmanager
@@ -144,7 +106,7 @@ async def test_a_node_frozen_mid_event_cannot_write_once_its_successor_moved_the
         await settled(bus)
         assert not await bob_muted(store)
         one.signal(signal.SIGCONT)
-        await one.go()
+        await one.say("go")
         assert (await one.line())["ok"] is False
         assert not await bob_muted(store)
         causes = [cause["input"] for cause in await store.events_of(CALL.id)]

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,52 +23,19 @@ from redis.exceptions import RedisError
 from talkbox.events import BusUnavailable, Delivery, Event, LegStatusChanged
 from talkbox.events.redis_bus import PARTITIONS, RedisBus
 from talkbox.router import Router
+from tests.support.node_process import NodeProcess, node_process
 from tests.support.redis_server import redis_server
 from tests.support.server import running_app
 
 LEASE = 1.0
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def report(conference: str, sequence: int) -> LegStatusChanged:
     return LegStatusChanged(conference_id=conference, leg_id="l", status="ringing", sequence=sequence)
 
 
-class Node:
-    """A bus node in another process, and what it prints."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-
-    async def line(self, timeout: float = 10.0) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        text = await asyncio.wait_for(self.process.stdout.readline(), timeout)
-        assert text, f"the node exited ({await self.process.wait()})"
-        return json.loads(text)
-
-    async def tell(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(b"ack\n")
-        await self.process.stdin.drain()
-
-    def signal(self, number: int) -> None:
-        os.kill(self.process.pid, number)
-
-
-@contextlib.asynccontextmanager
-async def node(url: str, name: str, mode: str) -> AsyncIterator[Node]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.support.bus_node", url, name, str(LEASE), mode,
-        cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    started = Node(process)
-    try:
-        assert (await started.line())["owns"] == list(range(PARTITIONS))  # alone: it takes every partition
-        yield started
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
+def node(url: str, name: str, mode: str) -> contextlib.AbstractAsyncContextManager[NodeProcess]:
+    return node_process("tests.support.bus_node", url, name, str(LEASE), mode)
 
 
 @contextlib.asynccontextmanager
@@ -158,7 +123,7 @@ async def test_a_frozen_owner_cannot_acknowledge_what_its_successor_took(redis_u
         assert delivery.id == held["id"]
         assert await two.ack(delivery)
         one.signal(signal.SIGCONT)
-        await one.tell()
+        await one.say("ack")
         assert await one.line() == {"acked": held["id"], "ok": False}
         assert await two.unacknowledged() == 0
 
