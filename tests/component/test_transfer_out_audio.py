@@ -7,6 +7,8 @@ the failed-transfer tone and is back on the call of three.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -51,12 +53,9 @@ async def transfer_bob(alice: Peer, conference_id: str) -> None:
     await alice.send({"type": "transfer", "conference_id": conference_id, "to": "carol", "leg_id": bob_leg})
 
 
-# The engine in the server's own process, and in worker processes (the new call goes on the leg's worker).
-ENGINES = pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "workers"])
-
-
-@ENGINES
-async def test_bob_leaves_for_a_call_with_carol_and_alice_and_dave_talk_on_without_him(workers: int) -> None:
+@contextlib.asynccontextmanager
+async def four_pages(workers: int) -> AsyncIterator[tuple[Peer, Peer, Peer, Peer]]:
+    """alice, bob, carol and dave, each a page with a tone of their own, on a server with `workers`."""
     async with (
         running_server(media_workers=workers) as url,
         Peer(url, "alice", ALICE_HZ, amplitude=0.2) as alice,
@@ -64,6 +63,16 @@ async def test_bob_leaves_for_a_call_with_carol_and_alice_and_dave_talk_on_witho
         Peer(url, "carol", CAROL_HZ, amplitude=0.2) as carol,
         Peer(url, "dave", DAVE_HZ, amplitude=0.2) as dave,
     ):
+        yield alice, bob, carol, dave
+
+
+# The engine in the server's own process, and in worker processes (the new call goes on the leg's worker).
+ENGINES = pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "workers"])
+
+
+@ENGINES
+async def test_bob_leaves_for_a_call_with_carol_and_alice_and_dave_talk_on_without_him(workers: int) -> None:
+    async with four_pages(workers) as (alice, bob, carol, dave):
         first = await three_way(alice, bob, dave)
         await transfer_bob(alice, first)
 
@@ -92,13 +101,7 @@ async def test_bob_leaves_for_a_call_with_carol_and_alice_and_dave_talk_on_witho
 
 @ENGINES
 async def test_carol_rejects_so_bob_hears_the_failed_tone_and_is_back_on_the_call_of_three(workers: int) -> None:
-    async with (
-        running_server(media_workers=workers) as url,
-        Peer(url, "alice", ALICE_HZ, amplitude=0.2) as alice,
-        Peer(url, "bob", BOB_HZ, amplitude=0.2) as bob,
-        Peer(url, "carol", CAROL_HZ, amplitude=0.2) as carol,
-        Peer(url, "dave", DAVE_HZ, amplitude=0.2) as dave,
-    ):
+    async with four_pages(workers) as (alice, bob, carol, dave):
         first = await three_way(alice, bob, dave)
         await transfer_bob(alice, first)
         await carol.wait_for(lambda: carol.offers)

@@ -456,10 +456,8 @@ def _incoming_call(given: IncomingCall) -> Decision:
 
 
 def _refusal(given: StartCall) -> tuple[str, str] | None:
-    if not is_valid_destination(given.to):
-        return "invalid_destination", f"{given.to!r} is not a name or an E.164 number"
-    if is_e164(given.to) and given.telephones is None:
-        return _NO_TELEPHONES
+    if (refusal := _undialable(given.to, given.telephones)) is not None:
+        return refusal
     if given.to == given.caller:
         return "self_call", "You cannot call yourself"
     if given.caller_calls >= given.max_calls:
@@ -500,6 +498,15 @@ def _add(conference: Conference, given: AddParticipant) -> Decision:
 _NO_TELEPHONES = ("no_telephones", "This Talkbox is not connected to the telephone network")
 
 
+def _undialable(to: str, telephones: PhoneKind | None) -> tuple[str, str] | None:
+    """Why `to` cannot be dialled at all: not a name or a number, or a number with no telephone network."""
+    if not is_valid_destination(to):
+        return "invalid_destination", f"{to!r} is not a name or an E.164 number"
+    if is_e164(to) and telephones is None:
+        return _NO_TELEPHONES
+    return None
+
+
 def _add_refusal(conference: Conference, given: AddParticipant) -> tuple[str, str] | None:
     if not _is_chair(conference, given.user):
         return "not_chair", "Only the chairperson can add people"
@@ -507,10 +514,8 @@ def _add_refusal(conference: Conference, given: AddParticipant) -> tuple[str, st
         return "leaving_voicemail", "You are leaving a message: hang up first"
     if conference.transfer is not None:
         return _TRANSFER_PENDING
-    if not is_valid_destination(given.to):
-        return "invalid_destination", f"{given.to!r} is not a name or an E.164 number"
-    if is_e164(given.to) and given.telephones is None:
-        return _NO_TELEPHONES
+    if (refusal := _undialable(given.to, given.telephones)) is not None:
+        return refusal
     if conference.live_leg_of(given.to) is not None:
         return "already_in_conference", f"{given.to} is already on the call"
     if len(conference.live_legs()) >= given.limit:
@@ -800,10 +805,8 @@ def _transfer_refusal(conference: Conference, given: TransferCall) -> tuple[str,
     live = conference.live_legs()
     if len(live) != 2 or any(leg.status != "in-progress" or leg.hang_up_reason is not None for leg in live):
         return "not_two_party", "Only a connected call of two can be transferred"
-    if not is_valid_destination(given.to):
-        return "invalid_destination", f"{given.to!r} is not a name or an E.164 number"
-    if is_e164(given.to) and given.telephones is None:
-        return _NO_TELEPHONES
+    if (refusal := _undialable(given.to, given.telephones)) is not None:
+        return refusal
     if given.to == given.user:
         return "self_transfer", "You cannot transfer a call to yourself"
     if any(leg.destination == given.to for leg in live):
@@ -851,10 +854,8 @@ def _transfer_out_refusal(
     if len(others) < 2 or new_id is None:
         # Left with the chair alone, the call would end: a call of two transfers as one (the chair leaves).
         return "not_two_party", "Only a connected call of two can be transferred"
-    if not is_valid_destination(given.to):
-        return "invalid_destination", f"{given.to!r} is not a name or an E.164 number"
-    if is_e164(given.to) and given.telephones is None:
-        return _NO_TELEPHONES
+    if (refusal := _undialable(given.to, given.telephones)) is not None:
+        return refusal
     if given.to == party.destination:
         return "self_transfer", f"You cannot transfer {party.destination} to themselves"
     if any(leg.destination == given.to for leg in conference.live_legs()):
